@@ -1,0 +1,1 @@
+//! Runnable examples of the stack; each lives in `src/bin/`.

@@ -1,0 +1,1 @@
+//! The async ZooKeeper client. Under construction: see DESIGN.md, "Client".

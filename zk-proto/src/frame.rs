@@ -1,0 +1,187 @@
+//! Framing: every message after the TCP connect is a 4-byte big-endian length followed
+//! by that many bytes.
+//!
+//! [`FrameDecoder`] splits frames off a receive buffer and refuses a length above its
+//! maximum *before* reading (or allocating for) the body, so a hostile length prefix
+//! costs nothing. It tells "need more bytes" (`Ok(None)`) from "invalid" (`Err`).
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+/// Apache ZooKeeper's default `jute.maxbuffer`: the largest request frame a server
+/// accepts, and the largest znode data.
+pub const DEFAULT_MAX_BUFFER: usize = 1_048_575;
+
+/// Room ZooKeeper leaves above `jute.maxbuffer` for record framing around a maximal
+/// payload (`zookeeper.jute.maxbuffer.extrasize`, at least 1024 bytes): a reply carrying
+/// 1 MB of data also carries its header and Stat.
+pub const HEADER_ALLOWANCE: usize = 1024;
+
+/// Bytes of the length prefix.
+pub const LENGTH_PREFIX: usize = 4;
+
+/// Why a frame was refused. Either way the connection cannot continue: the stream is
+/// no longer at a frame boundary that can be trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The length prefix exceeds the configured maximum.
+    #[error("frame length {len} exceeds the maximum of {max} bytes")]
+    TooLarge {
+        /// The advertised length.
+        len: usize,
+        /// The maximum in force.
+        max: usize,
+    },
+    /// The length prefix is negative.
+    #[error("negative frame length {0}")]
+    NegativeLength(i32),
+    /// Reading or writing the transport failed (only from the tokio codec).
+    #[error("transport error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Splits length-prefixed frames off a receive buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameDecoder {
+    max_len: usize,
+}
+
+impl Default for FrameDecoder {
+    /// `jute.maxbuffer` plus ZooKeeper's header allowance: what a client should accept
+    /// from a server with default settings.
+    fn default() -> Self {
+        FrameDecoder::new(DEFAULT_MAX_BUFFER + HEADER_ALLOWANCE)
+    }
+}
+
+impl FrameDecoder {
+    /// A decoder refusing frames longer than `max_len` bytes (after the prefix).
+    pub fn new(max_len: usize) -> Self {
+        FrameDecoder { max_len }
+    }
+
+    /// The largest frame accepted.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Takes the next whole frame's payload off the front of `buf`, or `Ok(None)` when
+    /// more bytes are needed. An invalid length is an error as soon as its 4 bytes are in.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+        let Some(prefix) = buf.get(..LENGTH_PREFIX) else {
+            return Ok(None);
+        };
+        let len = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+        let len = usize::try_from(len).map_err(|_| FrameError::NegativeLength(len))?;
+        if len > self.max_len {
+            return Err(FrameError::TooLarge {
+                len,
+                max: self.max_len,
+            });
+        }
+        let total = LENGTH_PREFIX + len;
+        if buf.len() < total {
+            // The length is within bounds, so reserving for it is bounded too.
+            buf.reserve(total - buf.len());
+            return Ok(None);
+        }
+        buf.advance(LENGTH_PREFIX);
+        Ok(Some(buf.split_to(len).freeze()))
+    }
+}
+
+/// Appends one frame to `dst`: a length prefix, then whatever `body` writes.
+pub fn write_frame(dst: &mut BytesMut, body: impl FnOnce(&mut BytesMut)) {
+    let start = dst.len();
+    dst.put_i32(0);
+    body(dst);
+    let len = dst.len() - start - LENGTH_PREFIX;
+    let len = i32::try_from(len).unwrap_or(i32::MAX);
+    dst[start..start + LENGTH_PREFIX].copy_from_slice(&len.to_be_bytes());
+}
+
+#[cfg(feature = "tokio-codec")]
+mod codec {
+    use super::*;
+
+    impl tokio_util::codec::Decoder for FrameDecoder {
+        type Item = Bytes;
+        type Error = FrameError;
+
+        fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, FrameError> {
+            FrameDecoder::decode(self, src)
+        }
+    }
+
+    impl tokio_util::codec::Encoder<Bytes> for FrameDecoder {
+        type Error = FrameError;
+
+        fn encode(&mut self, payload: Bytes, dst: &mut BytesMut) -> Result<(), FrameError> {
+            if payload.len() > self.max_len {
+                return Err(FrameError::TooLarge {
+                    len: payload.len(),
+                    max: self.max_len,
+                });
+            }
+            write_frame(dst, |w| w.put_slice(&payload));
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_frames_and_waits_for_partial_ones() {
+        let mut buf = BytesMut::new();
+        write_frame(&mut buf, |w| w.put_slice(b"hello"));
+        write_frame(&mut buf, |w| w.put_slice(b"!"));
+        let whole = buf.clone();
+        let mut dec = FrameDecoder::default();
+        assert_eq!(
+            dec.decode(&mut buf).unwrap().as_deref(),
+            Some(&b"hello"[..])
+        );
+        assert_eq!(dec.decode(&mut buf).unwrap().as_deref(), Some(&b"!"[..]));
+        assert_eq!(dec.decode(&mut buf).unwrap(), None);
+
+        // Byte by byte: nothing until the frame is complete.
+        let mut partial = BytesMut::new();
+        for (i, b) in whole[..9].iter().enumerate() {
+            partial.put_u8(*b);
+            let got = dec.decode(&mut partial).unwrap();
+            assert_eq!(got.is_some(), i == 8, "after {} bytes", i + 1);
+        }
+    }
+
+    #[test]
+    fn oversize_length_is_refused_before_the_body_arrives() {
+        let mut dec = FrameDecoder::new(DEFAULT_MAX_BUFFER);
+        let mut buf = BytesMut::from(&(DEFAULT_MAX_BUFFER as i32 + 1).to_be_bytes()[..]);
+        assert!(matches!(
+            dec.decode(&mut buf),
+            Err(FrameError::TooLarge { len, max }) if len == DEFAULT_MAX_BUFFER + 1 && max == DEFAULT_MAX_BUFFER
+        ));
+        // Nothing was reserved for the refused body.
+        assert!(buf.capacity() < 1024);
+    }
+
+    #[test]
+    fn exactly_max_is_accepted() {
+        let mut dec = FrameDecoder::new(8);
+        let mut buf = BytesMut::new();
+        write_frame(&mut buf, |w| w.put_slice(&[7; 8]));
+        assert_eq!(dec.decode(&mut buf).unwrap().map(|b| b.len()), Some(8));
+    }
+
+    #[test]
+    fn negative_length_is_refused() {
+        let mut dec = FrameDecoder::default();
+        let mut buf = BytesMut::from(&(-5i32).to_be_bytes()[..]);
+        assert!(matches!(
+            dec.decode(&mut buf),
+            Err(FrameError::NegativeLength(-5))
+        ));
+    }
+}

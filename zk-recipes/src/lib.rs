@@ -1,0 +1,1 @@
+//! Curator-style recipes on zk-client. Under construction: see DESIGN.md, "Recipes".

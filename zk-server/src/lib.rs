@@ -1,0 +1,2 @@
+//! The bundled ZooKeeper-compatible server (znode tree, sessions, watches, ACLs,
+//! durable log, replication). Under construction: see DESIGN.md, "Server".
