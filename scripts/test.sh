@@ -19,5 +19,11 @@ if ! diff -r "$fresh" zk-proto/tests/golden; then
 fi
 echo "test.sh: golden vectors match Apache ZooKeeper $(dpkg-query -W -f='${Version}' zookeeper 2>/dev/null)"
 
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+log=$(mktemp)
+trap 'rm -rf "$fresh" "$log"' EXIT
+cargo test --workspace --all-targets 2>&1 | tee "$log"
+cargo test --workspace --doc 2>&1 | tee -a "$log"
+
+# One closing line for the whole run, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "%d passed, %d failed\n", p, f; if (p == 0) exit 1 }' "$log"
