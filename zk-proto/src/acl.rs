@@ -4,6 +4,7 @@ use crate::jute::jute_record;
 
 /// A set of permission bits (`ZooDefs.Perms`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Perms(i32);
 
 impl Perms {

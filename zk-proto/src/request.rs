@@ -20,6 +20,7 @@ use crate::OpCode;
 /// The body of a request, tagged by opcode. Ping, whoAmI and closeSession have no body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(missing_docs)] // each variant is named after its opcode (see `OpCode`)
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Request {
     Create(CreateRequest),
     Create2(CreateRequest),

@@ -17,6 +17,7 @@ use crate::OpCode;
 
 /// The body of a reply with `err == 0`. Replies with an error carry no body.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Response {
     /// No body: delete, ping, auth, setWatches(2), checkWatches, removeWatches,
     /// closeSession.

@@ -1,2 +1,19 @@
-//! The bundled ZooKeeper-compatible server (znode tree, sessions, watches, ACLs,
-//! durable log, replication). Under construction: see DESIGN.md, "Server".
+//! A ZooKeeper-compatible server.
+//!
+//! # Layout
+//!
+//! - [`tree`]: the znode tree and its indices (ephemerals, containers, TTL nodes), with
+//!   the primitive mutations and a journal for rolling back a failed multi.
+//! - [`txn`]: the replicated log's payload — a write request plus the session, xid,
+//!   proposer clock and identities needed to apply it identically everywhere.
+//! - [`database`]: the replicated state (tree + sessions); `apply` is a pure function of
+//!   (state, zxid, txn) → (state', reply, watch events), and the local reads.
+//! - [`acl`]: permission checks, ACL fix-up, the digest scheme.
+//!
+//! Still to come (see DESIGN.md): replication (openraft), storage, connections,
+//! sessions' liveness, watches, four-letter words, zoo.cfg, testing support.
+
+pub mod acl;
+pub mod database;
+pub mod tree;
+pub mod txn;

@@ -35,6 +35,7 @@ impl MultiHeader {
 
 /// One op of a multi (create/delete/setData/check) or multiRead (getChildren/getData).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum MultiOp {
     /// create, create2 or createContainer, told apart by `opcode`.
     Create {
@@ -129,6 +130,7 @@ impl MultiOp {
 
 /// The body of a multi or multiRead request (`MultiOperationRecord`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MultiRequest {
     /// The ops, in order.
     pub ops: Vec<MultiOp>,
@@ -164,6 +166,7 @@ impl Record for MultiRequest {
 
 /// The result of one op in a multi or multiRead response (`OpResult`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum OpResult {
     /// A create answered with its path only (opcode create).
     Create {
@@ -290,6 +293,7 @@ impl OpResult {
 
 /// The body of a multi or multiRead reply (`MultiResponse`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct MultiResponse {
     /// One result per op, in order.
     pub results: Vec<OpResult>,

@@ -10,6 +10,7 @@ use crate::{ErrorCode, OpCode};
 /// The trailing `readOnly` flag arrived with ZooKeeper 3.4; older clients omit it, so
 /// it is optional on input and `None` means "absent" (and is re-encoded as absent).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ConnectRequest {
     /// Always 0.
     pub protocol_version: i32,
@@ -54,6 +55,7 @@ impl Record for ConnectRequest {
 /// The server's answer to a [`ConnectRequest`]. A refused or expired session is
 /// answered with timeout 0, session id 0 and a zero password.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ConnectResponse {
     /// Always 0.
     pub protocol_version: i32,

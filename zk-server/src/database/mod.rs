@@ -1,0 +1,100 @@
+//! The replicated state: the znode tree plus the session table, and the two ways in:
+//! [`ZkDatabase::apply`] for committed transactions (every server, same order, same
+//! result) and the read operations a server answers from its own copy.
+//!
+//! `apply` is a pure function of (state, zxid, transaction) → (state', outcome, watch
+//! events): no clock, no randomness, no configuration of the applying server.
+
+mod read;
+mod write;
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use zk_proto::{ErrorCode, EventType, Response};
+
+use crate::tree::DataTree;
+
+/// A session as every server knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionEntry {
+    /// Negotiated timeout in milliseconds.
+    pub timeout: i32,
+    /// The password a resuming client must present.
+    pub passwd: Bytes,
+}
+
+/// A change that fires watches: `event_type` happened at `path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchEvent {
+    /// The znode concerned.
+    pub path: String,
+    /// What happened to it.
+    pub event_type: EventType,
+}
+
+/// What applying one transaction produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The reply body for the client that asked, or its error.
+    pub result: Result<Response, ErrorCode>,
+    /// The watch events the change fires, in order.
+    pub events: Vec<WatchEvent>,
+}
+
+/// The znode tree and the sessions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ZkDatabase {
+    tree: DataTree,
+    sessions: BTreeMap<i64, SessionEntry>,
+    last_zxid: i64,
+}
+
+impl ZkDatabase {
+    /// An empty database: the initial tree, no sessions, zxid 0.
+    pub fn new() -> ZkDatabase {
+        ZkDatabase::default()
+    }
+
+    /// The tree.
+    pub fn tree(&self) -> &DataTree {
+        &self.tree
+    }
+
+    /// The zxid of the last applied transaction.
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    /// Records that the log advanced to `zxid` without a transaction of ours
+    /// (consensus-internal entries), so zxids stay monotonic.
+    pub fn advance_zxid(&mut self, zxid: i64) {
+        self.last_zxid = self.last_zxid.max(zxid);
+    }
+
+    /// The session `id`, if it is open.
+    pub fn session(&self, id: i64) -> Option<&SessionEntry> {
+        self.sessions.get(&id)
+    }
+
+    /// Every open session.
+    pub fn sessions(&self) -> &BTreeMap<i64, SessionEntry> {
+        &self.sessions
+    }
+
+    /// Serialises the whole state (for snapshots).
+    pub fn to_snapshot(&self) -> Result<Vec<u8>, rmp_serde::encode::Error> {
+        rmp_serde::to_vec(self)
+    }
+
+    /// Restores a state written by [`ZkDatabase::to_snapshot`].
+    pub fn from_snapshot(bytes: &[u8]) -> Result<ZkDatabase, rmp_serde::decode::Error> {
+        let mut db: ZkDatabase = rmp_serde::from_slice(bytes)?;
+        db.tree.rebuild_indices();
+        Ok(db)
+    }
+}
+
+#[cfg(test)]
+mod tests;

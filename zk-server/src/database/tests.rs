@@ -1,0 +1,636 @@
+//! Specification tests for `apply` and the reads, each named after the ZooKeeper
+//! behaviour it pins.
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use zk_proto::*;
+
+use super::*;
+use crate::acl::digest;
+use crate::tree::{ttl_owner, CONTAINER_OWNER};
+use crate::txn::{Txn, TxnOp};
+
+const S1: i64 = 0x0100_0000_0000_0001;
+const S2: i64 = 0x0100_0000_0000_0002;
+
+/// A database with sessions S1 and S2 open, and a cursor for the next zxid.
+struct Fixture {
+    db: ZkDatabase,
+    zxid: i64,
+    auth: Vec<Id>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let mut f = Fixture {
+            db: ZkDatabase::new(),
+            zxid: 0,
+            auth: vec![Id::new("ip", "127.0.0.1")],
+        };
+        for s in [S1, S2] {
+            f.run_as(
+                s,
+                TxnOp::CreateSession {
+                    timeout: 30000,
+                    passwd: Bytes::from_static(&[1; 16]),
+                },
+            )
+            .result
+            .unwrap();
+        }
+        f
+    }
+
+    fn run_as(&mut self, session_id: i64, op: TxnOp) -> Applied {
+        self.zxid += 1;
+        let txn = Txn {
+            session_id,
+            xid: 1,
+            time: 1_000 * self.zxid,
+            auth: self.auth.clone(),
+            enforce_quota: false,
+            op,
+        };
+        self.db.apply(self.zxid, &txn)
+    }
+
+    fn run(&mut self, op: TxnOp) -> Result<Response, ErrorCode> {
+        self.run_as(S1, op).result
+    }
+
+    fn create(&mut self, path: &str, mode: CreateMode) -> Result<String, ErrorCode> {
+        match self.run(create_op(path, mode))? {
+            Response::Create2(r) => Ok(r.path),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    fn stat(&self, path: &str) -> Stat {
+        self.db.tree().stat(path).expect("node exists")
+    }
+
+    fn read(&self, request: Request) -> Result<Response, ErrorCode> {
+        self.db.read(S1, &self.auth, &request)
+    }
+}
+
+fn create_op(path: &str, mode: CreateMode) -> TxnOp {
+    TxnOp::Create {
+        opcode: OpCode::Create2,
+        request: CreateRequest {
+            path: path.into(),
+            data: Some(Bytes::from_static(b"d")),
+            acl: Acl::open_unsafe(),
+            flags: mode.code(),
+        },
+    }
+}
+
+fn set_data(path: &str, data: &'static [u8], version: i32) -> TxnOp {
+    TxnOp::SetData(SetDataRequest {
+        path: path.into(),
+        data: Some(Bytes::from_static(data)),
+        version,
+    })
+}
+
+fn delete(path: &str, version: i32) -> TxnOp {
+    TxnOp::Delete(DeleteRequest {
+        path: path.into(),
+        version,
+    })
+}
+
+#[test]
+fn create_sets_stat_from_zxid_and_time() {
+    let mut f = Fixture::new();
+    f.create("/a", CreateMode::Persistent).unwrap();
+    let s = f.stat("/a");
+    assert_eq!((s.czxid, s.mzxid, s.pzxid), (3, 3, 3));
+    assert_eq!((s.ctime, s.mtime), (3000, 3000));
+    assert_eq!(
+        (s.version, s.cversion, s.aversion, s.ephemeral_owner),
+        (0, 0, 0, 0)
+    );
+    assert_eq!((s.data_length, s.num_children), (1, 0));
+}
+
+#[test]
+fn plain_create_answers_path_only_create2_answers_stat() {
+    let mut f = Fixture::new();
+    let r = f.run(TxnOp::Create {
+        opcode: OpCode::Create,
+        request: CreateRequest {
+            path: "/x".into(),
+            data: None,
+            acl: Acl::open_unsafe(),
+            flags: 0,
+        },
+    });
+    assert_eq!(
+        r,
+        Ok(Response::Create(CreateResponse { path: "/x".into() }))
+    );
+    assert!(matches!(f.create("/y", CreateMode::Persistent), Ok(p) if p == "/y"));
+}
+
+#[test]
+fn sequential_names_use_the_parent_cversion_zero_padded() {
+    let mut f = Fixture::new();
+    f.create("/q", CreateMode::Persistent).unwrap();
+    assert_eq!(
+        f.create("/q/n-", CreateMode::PersistentSequential).unwrap(),
+        "/q/n-0000000000"
+    );
+    f.create("/q/plain", CreateMode::Persistent).unwrap();
+    f.run(delete("/q/plain", -1)).unwrap();
+    // Deletes leave cversion alone: two creates so far.
+    assert_eq!(
+        f.create("/q/n-", CreateMode::EphemeralSequential).unwrap(),
+        "/q/n-0000000002"
+    );
+    assert_eq!(
+        f.create("/q/", CreateMode::PersistentSequential).unwrap(),
+        "/q/0000000003"
+    );
+}
+
+#[test]
+fn create_errors_come_in_zookeepers_order() {
+    let mut f = Fixture::new();
+    assert_eq!(
+        f.create("/a/b", CreateMode::Persistent),
+        Err(ErrorCode::NoNode)
+    );
+    assert_eq!(
+        f.create("bad", CreateMode::Persistent),
+        Err(ErrorCode::BadArguments)
+    );
+    assert_eq!(
+        f.create("/a/", CreateMode::Persistent),
+        Err(ErrorCode::BadArguments)
+    );
+    f.create("/a", CreateMode::Persistent).unwrap();
+    assert_eq!(
+        f.create("/a", CreateMode::Persistent),
+        Err(ErrorCode::NodeExists)
+    );
+    // The root exists (ZooKeeper resolves its parent to the root record itself).
+    assert_eq!(
+        f.create("/", CreateMode::Persistent),
+        Err(ErrorCode::NodeExists)
+    );
+    f.create("/e", CreateMode::Ephemeral).unwrap();
+    assert_eq!(
+        f.create("/e/c", CreateMode::Persistent),
+        Err(ErrorCode::NoChildrenForEphemerals)
+    );
+    let bad_flags = f.run(TxnOp::Create {
+        opcode: OpCode::Create,
+        request: CreateRequest {
+            path: "/f".into(),
+            data: None,
+            acl: Acl::open_unsafe(),
+            flags: 42,
+        },
+    });
+    assert_eq!(bad_flags, Err(ErrorCode::BadArguments));
+    let no_acl = f.run(TxnOp::Create {
+        opcode: OpCode::Create,
+        request: CreateRequest {
+            path: "/g".into(),
+            data: None,
+            acl: vec![],
+            flags: 0,
+        },
+    });
+    assert_eq!(no_acl, Err(ErrorCode::InvalidAcl));
+}
+
+#[test]
+fn ttl_creates_validate_the_ttl_and_mark_the_owner() {
+    let mut f = Fixture::new();
+    let ttl = |path: &str, mode: CreateMode, ttl: i64| {
+        TxnOp::CreateTtl(CreateTtlRequest {
+            path: path.into(),
+            data: None,
+            acl: Acl::open_unsafe(),
+            flags: mode.code(),
+            ttl,
+        })
+    };
+    assert_eq!(
+        f.run(ttl("/t", CreateMode::PersistentWithTtl, 0)),
+        Err(ErrorCode::BadArguments)
+    );
+    assert_eq!(
+        f.run(ttl("/t", CreateMode::PersistentWithTtl, -5)),
+        Err(ErrorCode::BadArguments)
+    );
+    assert_eq!(
+        f.run(ttl("/t", CreateMode::Persistent, 5000)),
+        Err(ErrorCode::BadArguments)
+    );
+    f.run(ttl("/t", CreateMode::PersistentWithTtl, 5000))
+        .unwrap();
+    assert_eq!(f.stat("/t").ephemeral_owner, ttl_owner(5000));
+    assert!(f.db.tree().ttl_nodes().contains("/t"));
+}
+
+#[test]
+fn containers_and_ttl_nodes_are_reaped_only_when_still_eligible() {
+    let mut f = Fixture::new();
+    f.create("/c", CreateMode::Container).unwrap();
+    assert_eq!(f.stat("/c").ephemeral_owner, CONTAINER_OWNER);
+    // Never had a child: not reaped.
+    f.run_as(0, TxnOp::ReapContainer { path: "/c".into() })
+        .result
+        .unwrap();
+    assert!(f.db.tree().get("/c").is_some());
+    f.create("/c/x", CreateMode::Persistent).unwrap();
+    f.run(delete("/c/x", -1)).unwrap();
+    let reaped = f.run_as(0, TxnOp::ReapContainer { path: "/c".into() });
+    assert!(f.db.tree().get("/c").is_none());
+    assert!(reaped.events.contains(&WatchEvent {
+        path: "/c".into(),
+        event_type: EventType::NodeDeleted
+    }));
+
+    f.run(TxnOp::CreateTtl(CreateTtlRequest {
+        path: "/t".into(),
+        data: None,
+        acl: Acl::open_unsafe(),
+        flags: CreateMode::PersistentWithTtl.code(),
+        ttl: 1500,
+    }))
+    .unwrap();
+    // Reaped only once (txn time - mtime) exceeds the TTL; the fixture's clock is
+    // 1000 ms per zxid.
+    f.run_as(0, TxnOp::ReapTtl { path: "/t".into() })
+        .result
+        .unwrap();
+    assert!(f.db.tree().get("/t").is_some());
+    f.run_as(0, TxnOp::ReapTtl { path: "/t".into() })
+        .result
+        .unwrap();
+    assert!(f.db.tree().get("/t").is_none());
+}
+
+#[test]
+fn set_data_checks_version_and_bumps_it() {
+    let mut f = Fixture::new();
+    f.create("/a", CreateMode::Persistent).unwrap();
+    assert_eq!(f.run(set_data("/a", b"x", 5)), Err(ErrorCode::BadVersion));
+    let r = f.run_as(S1, set_data("/a", b"xyz", 0));
+    let Ok(Response::SetData(SetDataResponse { stat })) = r.result else {
+        panic!("{r:?}")
+    };
+    assert_eq!(
+        (stat.version, stat.data_length, stat.mzxid, stat.czxid),
+        (1, 3, 5, 3)
+    );
+    assert_eq!(stat.pzxid, 3, "setData leaves pzxid alone");
+    assert_eq!(
+        r.events,
+        vec![WatchEvent {
+            path: "/a".into(),
+            event_type: EventType::NodeDataChanged
+        }]
+    );
+    assert_eq!(f.run(set_data("/nope", b"x", -1)), Err(ErrorCode::NoNode));
+}
+
+#[test]
+fn delete_checks_version_children_and_special_paths() {
+    let mut f = Fixture::new();
+    f.create("/a", CreateMode::Persistent).unwrap();
+    f.create("/a/b", CreateMode::Persistent).unwrap();
+    assert_eq!(f.run(delete("/a", -1)), Err(ErrorCode::NotEmpty));
+    assert_eq!(f.run(delete("/a/b", 3)), Err(ErrorCode::BadVersion));
+    assert_eq!(
+        f.run(delete("/zookeeper", -1)),
+        Err(ErrorCode::BadArguments)
+    );
+    assert_eq!(f.run(delete("/", -1)), Err(ErrorCode::BadArguments));
+    assert_eq!(f.run(delete("/x", -1)), Err(ErrorCode::NoNode));
+    let r = f.run_as(S1, delete("/a/b", 0));
+    assert_eq!(r.result, Ok(Response::Empty));
+    assert_eq!(
+        r.events,
+        vec![
+            WatchEvent {
+                path: "/a/b".into(),
+                event_type: EventType::NodeDeleted
+            },
+            WatchEvent {
+                path: "/a".into(),
+                event_type: EventType::NodeChildrenChanged
+            },
+        ]
+    );
+}
+
+#[test]
+fn acls_guard_every_write_and_read() {
+    let mut f = Fixture::new();
+    let bob = Id::new("digest", digest("bob:pw"));
+    f.auth.push(bob.clone());
+    f.run(TxnOp::Create {
+        opcode: OpCode::Create,
+        request: CreateRequest {
+            path: "/secure".into(),
+            data: None,
+            acl: vec![
+                Acl::new(Perms::ALL, Id::auth_ids()),
+                Acl::new(Perms::READ, Id::anyone()),
+            ],
+            flags: 0,
+        },
+    })
+    .unwrap();
+    // auth: expanded to bob's digest identity only (ip is not an authenticated scheme).
+    let node_acl = f.db.tree().get("/secure").unwrap().acl.clone();
+    assert_eq!(
+        node_acl,
+        vec![
+            Acl::new(Perms::ALL, bob),
+            Acl::new(Perms::READ, Id::anyone())
+        ]
+    );
+
+    // Without bob's identity: reads pass (world READ), writes fail.
+    f.auth = vec![Id::new("ip", "127.0.0.1")];
+    assert_eq!(f.run(set_data("/secure", b"x", -1)), Err(ErrorCode::NoAuth));
+    assert_eq!(
+        f.create("/secure/c", CreateMode::Persistent),
+        Err(ErrorCode::NoAuth)
+    );
+    assert!(f
+        .read(Request::GetData(GetDataRequest {
+            path: "/secure".into(),
+            watch: false
+        }))
+        .is_ok());
+    // getACL with READ only masks digest hashes.
+    let Ok(Response::GetAcl(r)) = f.read(Request::GetAcl(GetAclRequest {
+        path: "/secure".into(),
+    })) else {
+        panic!()
+    };
+    assert_eq!(r.acl[0].id, Id::new("digest", "bob:x"));
+    // The super user passes everything.
+    f.auth = vec![crate::acl::super_id()];
+    assert!(f.run(set_data("/secure", b"x", -1)).is_ok());
+}
+
+#[test]
+fn set_acl_bumps_aversion_and_fires_nothing() {
+    let mut f = Fixture::new();
+    f.create("/a", CreateMode::Persistent).unwrap();
+    let op = |version| {
+        TxnOp::SetAcl(SetAclRequest {
+            path: "/a".into(),
+            acl: Acl::read_unsafe(),
+            version,
+        })
+    };
+    assert_eq!(f.run(op(1)), Err(ErrorCode::BadVersion));
+    let r = f.run_as(S1, op(0));
+    assert!(
+        matches!(r.result, Ok(Response::SetAcl(SetAclResponse { stat })) if stat.aversion == 1)
+    );
+    assert!(r.events.is_empty());
+}
+
+#[test]
+fn multi_is_all_or_nothing_with_zookeepers_result_codes() {
+    let mut f = Fixture::new();
+    f.create("/m", CreateMode::Persistent).unwrap();
+    let before = f.db.tree().clone();
+    let failing = MultiRequest {
+        ops: vec![
+            MultiOp::Create {
+                opcode: OpCode::Create,
+                request: CreateRequest {
+                    path: "/m/a".into(),
+                    data: None,
+                    acl: Acl::open_unsafe(),
+                    flags: 0,
+                },
+            },
+            MultiOp::SetData(SetDataRequest {
+                path: "/m".into(),
+                data: None,
+                version: 0,
+            }),
+            MultiOp::Check(CheckVersionRequest {
+                path: "/m".into(),
+                version: 7,
+            }),
+            MultiOp::Delete(DeleteRequest {
+                path: "/m/a".into(),
+                version: -1,
+            }),
+        ],
+    };
+    let r = f.run_as(S1, TxnOp::Multi(failing));
+    assert_eq!(
+        r.result,
+        Ok(Response::Multi(MultiResponse {
+            results: vec![
+                OpResult::error(ErrorCode::Ok),
+                OpResult::error(ErrorCode::Ok),
+                OpResult::error(ErrorCode::BadVersion),
+                OpResult::error(ErrorCode::RuntimeInconsistency),
+            ]
+        }))
+    );
+    assert!(r.events.is_empty());
+    assert_eq!(f.db.tree(), &before);
+
+    let ok = MultiRequest {
+        ops: vec![
+            MultiOp::Create {
+                opcode: OpCode::Create2,
+                request: CreateRequest {
+                    path: "/m/a".into(),
+                    data: None,
+                    acl: Acl::open_unsafe(),
+                    flags: 0,
+                },
+            },
+            MultiOp::Check(CheckVersionRequest {
+                path: "/m".into(),
+                version: 0,
+            }),
+            MultiOp::Delete(DeleteRequest {
+                path: "/m/a".into(),
+                version: -1,
+            }),
+        ],
+    };
+    let r = f.run_as(S1, TxnOp::Multi(ok));
+    let Ok(Response::Multi(m)) = r.result else {
+        panic!()
+    };
+    assert!(matches!(&m.results[0], OpResult::Create2 { path, .. } if path == "/m/a"));
+    assert_eq!(m.results[1..], [OpResult::Check, OpResult::Delete]);
+    assert_eq!(r.events.len(), 4);
+    assert_eq!(f.stat("/m").cversion, 1);
+}
+
+#[test]
+fn closing_a_session_deletes_its_ephemerals_and_fires_their_watches() {
+    let mut f = Fixture::new();
+    f.create("/p", CreateMode::Persistent).unwrap();
+    f.create("/p/e1", CreateMode::Ephemeral).unwrap();
+    f.run_as(S2, create_op("/p/e2", CreateMode::Ephemeral))
+        .result
+        .unwrap();
+    let r = f.run_as(S1, TxnOp::CloseSession);
+    assert_eq!(r.result, Ok(Response::Empty));
+    assert!(f.db.tree().get("/p/e1").is_none());
+    assert!(f.db.tree().get("/p/e2").is_some());
+    assert!(f.db.session(S1).is_none());
+    assert!(r.events.contains(&WatchEvent {
+        path: "/p/e1".into(),
+        event_type: EventType::NodeDeleted
+    }));
+    // The closed session can do nothing more.
+    assert_eq!(
+        f.create("/after", CreateMode::Persistent),
+        Err(ErrorCode::SessionExpired)
+    );
+}
+
+#[test]
+fn reads_answer_from_the_tree() {
+    let mut f = Fixture::new();
+    f.create("/r", CreateMode::Persistent).unwrap();
+    f.create("/r/a", CreateMode::Ephemeral).unwrap();
+    f.create("/r/b", CreateMode::Persistent).unwrap();
+    f.create("/r/b/c", CreateMode::Persistent).unwrap();
+    assert_eq!(
+        f.read(Request::GetChildren(GetChildrenRequest {
+            path: "/r".into(),
+            watch: false
+        })),
+        Ok(Response::GetChildren(GetChildrenResponse {
+            children: vec!["a".into(), "b".into()]
+        }))
+    );
+    assert_eq!(
+        f.read(Request::GetAllChildrenNumber(GetAllChildrenNumberRequest {
+            path: "/r".into()
+        })),
+        Ok(Response::GetAllChildrenNumber(
+            GetAllChildrenNumberResponse { total_number: 3 }
+        ))
+    );
+    assert_eq!(
+        f.read(Request::GetEphemerals(GetEphemeralsRequest {
+            prefix_path: "/r".into()
+        })),
+        Ok(Response::GetEphemerals(GetEphemeralsResponse {
+            ephemerals: vec!["/r/a".into()]
+        }))
+    );
+    assert_eq!(
+        f.read(Request::Exists(ExistsRequest {
+            path: "/none".into(),
+            watch: false
+        })),
+        Err(ErrorCode::NoNode)
+    );
+    let multi = MultiRequest {
+        ops: vec![
+            MultiOp::GetData(GetDataRequest {
+                path: "/r/b".into(),
+                watch: false,
+            }),
+            MultiOp::GetChildren(GetChildrenRequest {
+                path: "/none".into(),
+                watch: false,
+            }),
+        ],
+    };
+    let Ok(Response::Multi(m)) = f.read(Request::MultiRead(multi)) else {
+        panic!()
+    };
+    assert!(matches!(m.results[0], OpResult::GetData { .. }));
+    assert_eq!(m.results[1], OpResult::error(ErrorCode::NoNode));
+}
+
+// ---- properties ----------------------------------------------------------------
+
+fn any_path() -> impl Strategy<Value = String> {
+    proptest::sample::select(vec![
+        "/a",
+        "/a/b",
+        "/a/b/c",
+        "/d",
+        "/d/e",
+        "/a/",
+        "/zookeeper",
+        "bad",
+    ])
+    .prop_map(str::to_owned)
+}
+
+fn any_op() -> impl Strategy<Value = (bool, TxnOp)> {
+    let mode = proptest::sample::select(CreateMode::ALL.to_vec());
+    let version = prop_oneof![Just(-1), 0..3];
+    let op = prop_oneof![
+        (any_path(), mode).prop_map(|(p, m)| create_op(&p, m)),
+        (any_path(), version.clone()).prop_map(|(p, v)| delete(&p, v)),
+        (any_path(), version.clone()).prop_map(|(p, v)| set_data(&p, b"v", v)),
+        (any_path(), version).prop_map(|(p, v)| TxnOp::Check(CheckVersionRequest {
+            path: p,
+            version: v
+        })),
+        Just(TxnOp::CloseSession),
+    ];
+    (any::<bool>(), op)
+}
+
+proptest! {
+    /// Two servers applying the same log end with the same state and give the same
+    /// answers; a snapshot taken at any point restores that exact state.
+    #[test]
+    fn apply_is_deterministic_and_snapshots_restore_it(ops in proptest::collection::vec(any_op(), 1..40)) {
+        let mut a = Fixture::new();
+        let mut b = Fixture::new();
+        for (second, op) in ops {
+            let session = if second { S2 } else { S1 };
+            let ra = a.run_as(session, op.clone());
+            let rb = b.run_as(session, op);
+            prop_assert_eq!(ra, rb);
+        }
+        prop_assert_eq!(&a.db, &b.db);
+        let snap = a.db.to_snapshot().unwrap();
+        let restored = ZkDatabase::from_snapshot(&snap).unwrap();
+        prop_assert_eq!(&restored, &a.db);
+        prop_assert_eq!(restored.tree().ephemeral_count(), a.db.tree().ephemeral_count());
+        prop_assert_eq!(restored.tree().approximate_data_size(), a.db.tree().approximate_data_size());
+    }
+
+    /// A failed multi leaves the tree exactly as it was.
+    #[test]
+    fn failed_multis_change_nothing(ops in proptest::collection::vec(any_op(), 0..6)) {
+        let mut f = Fixture::new();
+        f.create("/a", CreateMode::Persistent).unwrap();
+        let before = f.db.tree().clone();
+        let mut multi: Vec<MultiOp> = ops.into_iter().filter_map(|(_, op)| match op {
+            TxnOp::Create { opcode, request } => Some(MultiOp::Create { opcode, request }),
+            TxnOp::Delete(r) => Some(MultiOp::Delete(r)),
+            TxnOp::SetData(r) => Some(MultiOp::SetData(r)),
+            TxnOp::Check(r) => Some(MultiOp::Check(r)),
+            _ => None,
+        }).collect();
+        // Guarantee a failure at the end.
+        multi.push(MultiOp::Check(CheckVersionRequest { path: "/missing".into(), version: -1 }));
+        let r = f.run_as(S1, TxnOp::Multi(MultiRequest { ops: multi }));
+        prop_assert!(r.events.is_empty());
+        prop_assert_eq!(f.db.tree(), &before);
+    }
+}

@@ -1,0 +1,400 @@
+//! Applying committed transactions: every check ZooKeeper's PrepRequestProcessor makes,
+//! in its order, then the change to the tree, then the watch events it fires.
+
+use bytes::Bytes;
+use zk_proto::path::{parent, validate_create_path, validate_path};
+use zk_proto::{
+    Acl, CheckVersionRequest, Create2Response, CreateMode, CreateResponse, DeleteRequest,
+    ErrorCode, EventType, MultiOp, MultiRequest, MultiResponse, OpCode, OpResult, Perms, Response,
+    SetAclRequest, SetAclResponse, SetDataRequest, SetDataResponse, Stat,
+};
+
+use super::{Applied, SessionEntry, WatchEvent, ZkDatabase};
+use crate::acl;
+use crate::tree::{
+    ttl_owner, NodeKind, CONFIG_PATH, CONTAINER_OWNER, MAX_TTL, QUOTA_PATH, ZOOKEEPER_PATH,
+};
+use crate::txn::{Txn, TxnOp};
+
+type OpOutcome<T> = Result<T, ErrorCode>;
+
+/// Who is writing, and when: the parts of a [`Txn`] every op needs.
+struct Ctx<'a> {
+    zxid: i64,
+    time: i64,
+    session_id: i64,
+    auth: &'a [zk_proto::Id],
+}
+
+/// A create, however it arrived (create/create2/createContainer/createTTL, alone or in
+/// a multi).
+struct CreateArgs<'a> {
+    opcode: OpCode,
+    path: &'a str,
+    data: &'a Option<Bytes>,
+    acl: &'a [Acl],
+    flags: i32,
+    ttl: i64,
+}
+
+impl ZkDatabase {
+    /// Applies the committed transaction at `zxid`.
+    pub fn apply(&mut self, zxid: i64, txn: &Txn) -> Applied {
+        self.last_zxid = self.last_zxid.max(zxid);
+        let ctx = Ctx {
+            zxid,
+            time: txn.time,
+            session_id: txn.session_id,
+            auth: &txn.auth,
+        };
+        let mut events = Vec::new();
+        let result = self.apply_op(&ctx, &txn.op, &mut events);
+        Applied { result, events }
+    }
+
+    fn apply_op(&mut self, ctx: &Ctx, op: &TxnOp, ev: &mut Vec<WatchEvent>) -> OpOutcome<Response> {
+        match op {
+            TxnOp::CreateSession { timeout, passwd } => {
+                if self.sessions.contains_key(&ctx.session_id) {
+                    return Err(ErrorCode::SessionExpired);
+                }
+                self.sessions.insert(
+                    ctx.session_id,
+                    SessionEntry {
+                        timeout: *timeout,
+                        passwd: passwd.clone(),
+                    },
+                );
+                Ok(Response::Empty)
+            }
+            TxnOp::CloseSession => {
+                if self.sessions.remove(&ctx.session_id).is_none() {
+                    return Err(ErrorCode::SessionExpired);
+                }
+                let paths: Vec<String> = self
+                    .tree
+                    .ephemerals_of(ctx.session_id)
+                    .map(str::to_owned)
+                    .collect();
+                for path in paths {
+                    self.tree.delete_node(&path, ctx.zxid);
+                    push_delete_events(ev, &path);
+                }
+                Ok(Response::Empty)
+            }
+            TxnOp::ReapContainer { path } => {
+                let reapable = self.tree.get(path).is_some_and(|n| {
+                    n.kind() == NodeKind::Container && n.children.is_empty() && n.stat.cversion > 0
+                });
+                if reapable {
+                    self.tree.delete_node(path, ctx.zxid);
+                    push_delete_events(ev, path);
+                }
+                Ok(Response::Empty)
+            }
+            TxnOp::ReapTtl { path } => {
+                let reapable = self.tree.get(path).is_some_and(|n| match n.kind() {
+                    NodeKind::Ttl(ttl) => {
+                        n.children.is_empty() && ctx.time.saturating_sub(n.stat.mtime) > ttl
+                    }
+                    _ => false,
+                });
+                if reapable {
+                    self.tree.delete_node(path, ctx.zxid);
+                    push_delete_events(ev, path);
+                }
+                Ok(Response::Empty)
+            }
+            _ => {
+                if !self.sessions.contains_key(&ctx.session_id) {
+                    return Err(ErrorCode::SessionExpired);
+                }
+                self.apply_client_op(ctx, op, ev)
+            }
+        }
+    }
+
+    fn apply_client_op(
+        &mut self,
+        ctx: &Ctx,
+        op: &TxnOp,
+        ev: &mut Vec<WatchEvent>,
+    ) -> OpOutcome<Response> {
+        match op {
+            TxnOp::Create { opcode, request } => {
+                let args = CreateArgs {
+                    opcode: *opcode,
+                    path: &request.path,
+                    data: &request.data,
+                    acl: &request.acl,
+                    flags: request.flags,
+                    ttl: -1,
+                };
+                let (path, stat) = self.create(ctx, &args, ev)?;
+                Ok(create_response(*opcode, path, stat))
+            }
+            TxnOp::CreateTtl(request) => {
+                let args = CreateArgs {
+                    opcode: OpCode::CreateTtl,
+                    path: &request.path,
+                    data: &request.data,
+                    acl: &request.acl,
+                    flags: request.flags,
+                    ttl: request.ttl,
+                };
+                let (path, stat) = self.create(ctx, &args, ev)?;
+                Ok(create_response(OpCode::CreateTtl, path, stat))
+            }
+            TxnOp::Delete(r) => self.delete(ctx, r, ev).map(|()| Response::Empty),
+            TxnOp::SetData(r) => self
+                .set_data(ctx, r, ev)
+                .map(|stat| Response::SetData(SetDataResponse { stat })),
+            TxnOp::SetAcl(r) => self
+                .set_acl(ctx, r)
+                .map(|stat| Response::SetAcl(SetAclResponse { stat })),
+            TxnOp::Check(r) => self
+                .check(ctx, r)
+                .map(|stat| Response::SetData(SetDataResponse { stat })),
+            TxnOp::Multi(m) => Ok(Response::Multi(self.multi(ctx, m, ev))),
+            TxnOp::CreateSession { .. }
+            | TxnOp::CloseSession
+            | TxnOp::ReapContainer { .. }
+            | TxnOp::ReapTtl { .. } => Err(ErrorCode::SystemError),
+        }
+    }
+
+    /// `PrepRequestProcessor.pRequest2TxnCreate` + `DataTree.createNode`.
+    fn create(
+        &mut self,
+        ctx: &Ctx,
+        a: &CreateArgs,
+        ev: &mut Vec<WatchEvent>,
+    ) -> OpOutcome<(String, Stat)> {
+        let mode = CreateMode::from_code(a.flags).ok_or(ErrorCode::BadArguments)?;
+        // EphemeralType.validateTTL: a TTL mode needs 0 < ttl <= max; other modes no TTL.
+        if mode.is_ttl() {
+            if a.ttl <= 0 || a.ttl > MAX_TTL {
+                return Err(ErrorCode::BadArguments);
+            }
+        } else if a.ttl >= 0 || a.opcode == OpCode::CreateTtl {
+            return Err(ErrorCode::BadArguments);
+        }
+        validate_create_path(a.path, mode.is_sequential()).map_err(|_| ErrorCode::BadArguments)?;
+        let acl = acl::fix_up(a.acl, ctx.auth)?;
+        let parent_path = parent(a.path);
+        let parent_node = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
+        acl::check(&parent_node.acl, Perms::CREATE, ctx.auth)?;
+        let path = if mode.is_sequential() {
+            format!("{}{:010}", a.path, parent_node.stat.cversion)
+        } else {
+            a.path.to_string()
+        };
+        validate_path(&path).map_err(|_| ErrorCode::BadArguments)?;
+        if self.tree.get(&path).is_some() {
+            return Err(ErrorCode::NodeExists);
+        }
+        if matches!(parent_node.kind(), NodeKind::Ephemeral(_)) {
+            return Err(ErrorCode::NoChildrenForEphemerals);
+        }
+        let owner = if mode.is_ephemeral() {
+            ctx.session_id
+        } else if mode.is_container() {
+            CONTAINER_OWNER
+        } else if mode.is_ttl() {
+            ttl_owner(a.ttl)
+        } else {
+            0
+        };
+        let stat = self
+            .tree
+            .create_node(&path, a.data.clone(), acl, owner, ctx.zxid, ctx.time);
+        ev.push(WatchEvent {
+            path: path.clone(),
+            event_type: EventType::NodeCreated,
+        });
+        ev.push(WatchEvent {
+            path: parent_path.to_string(),
+            event_type: EventType::NodeChildrenChanged,
+        });
+        Ok((path, stat))
+    }
+
+    /// `PrepRequestProcessor` delete + `DataTree.deleteNode`.
+    fn delete(&mut self, ctx: &Ctx, r: &DeleteRequest, ev: &mut Vec<WatchEvent>) -> OpOutcome<()> {
+        validate_path(&r.path).map_err(|_| ErrorCode::BadArguments)?;
+        if is_special_path(&r.path) {
+            return Err(ErrorCode::BadArguments);
+        }
+        let parent_node = self.tree.get(parent(&r.path)).ok_or(ErrorCode::NoNode)?;
+        acl::check(&parent_node.acl, Perms::DELETE, ctx.auth)?;
+        let node = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
+        check_version(node.stat.version, r.version)?;
+        if !node.children.is_empty() {
+            return Err(ErrorCode::NotEmpty);
+        }
+        self.tree.delete_node(&r.path, ctx.zxid);
+        push_delete_events(ev, &r.path);
+        Ok(())
+    }
+
+    fn set_data(
+        &mut self,
+        ctx: &Ctx,
+        r: &SetDataRequest,
+        ev: &mut Vec<WatchEvent>,
+    ) -> OpOutcome<Stat> {
+        validate_path(&r.path).map_err(|_| ErrorCode::BadArguments)?;
+        let node = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
+        acl::check(&node.acl, Perms::WRITE, ctx.auth)?;
+        let version = check_version(node.stat.version, r.version)?;
+        let stat = self
+            .tree
+            .set_data(&r.path, r.data.clone(), version, ctx.zxid, ctx.time)
+            .ok_or(ErrorCode::NoNode)?;
+        ev.push(WatchEvent {
+            path: r.path.clone(),
+            event_type: EventType::NodeDataChanged,
+        });
+        Ok(stat)
+    }
+
+    fn set_acl(&mut self, ctx: &Ctx, r: &SetAclRequest) -> OpOutcome<Stat> {
+        validate_path(&r.path).map_err(|_| ErrorCode::BadArguments)?;
+        let acl = acl::fix_up(&r.acl, ctx.auth)?;
+        let node = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
+        acl::check(&node.acl, Perms::ADMIN, ctx.auth)?;
+        let aversion = check_version(node.stat.aversion, r.version)?;
+        self.tree
+            .set_acl(&r.path, acl, aversion)
+            .ok_or(ErrorCode::NoNode)
+    }
+
+    fn check(&mut self, ctx: &Ctx, r: &CheckVersionRequest) -> OpOutcome<Stat> {
+        validate_path(&r.path).map_err(|_| ErrorCode::BadArguments)?;
+        let node = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
+        acl::check(&node.acl, Perms::READ, ctx.auth)?;
+        check_version(node.stat.version, r.version)?;
+        Ok(node.stat())
+    }
+
+    /// All or nothing: on the first failure every change is rolled back and the results
+    /// say, as ZooKeeper's do, Ok for the ops before it, its error for it, and
+    /// RuntimeInconsistency for the ops after it.
+    fn multi(&mut self, ctx: &Ctx, m: &MultiRequest, ev: &mut Vec<WatchEvent>) -> MultiResponse {
+        self.tree.begin_journal();
+        let mut op_events = Vec::new();
+        let mut results = Vec::with_capacity(m.ops.len());
+        let mut failure = None;
+        for (i, op) in m.ops.iter().enumerate() {
+            match self.multi_op(ctx, op, &mut op_events) {
+                Ok(result) => results.push(result),
+                Err(code) => {
+                    failure = Some((i, code));
+                    break;
+                }
+            }
+        }
+        match failure {
+            None => {
+                self.tree.commit_journal();
+                ev.append(&mut op_events);
+                MultiResponse { results }
+            }
+            Some((failed, code)) => {
+                self.tree.rollback_journal();
+                let results = (0..m.ops.len())
+                    .map(|i| match i.cmp(&failed) {
+                        std::cmp::Ordering::Less => OpResult::error(ErrorCode::Ok),
+                        std::cmp::Ordering::Equal => OpResult::error(code),
+                        std::cmp::Ordering::Greater => {
+                            OpResult::error(ErrorCode::RuntimeInconsistency)
+                        }
+                    })
+                    .collect();
+                MultiResponse { results }
+            }
+        }
+    }
+
+    fn multi_op(
+        &mut self,
+        ctx: &Ctx,
+        op: &MultiOp,
+        ev: &mut Vec<WatchEvent>,
+    ) -> OpOutcome<OpResult> {
+        match op {
+            MultiOp::Create { opcode, request } => {
+                let args = CreateArgs {
+                    opcode: *opcode,
+                    path: &request.path,
+                    data: &request.data,
+                    acl: &request.acl,
+                    flags: request.flags,
+                    ttl: -1,
+                };
+                let (path, stat) = self.create(ctx, &args, ev)?;
+                Ok(create_result(*opcode, path, stat))
+            }
+            MultiOp::CreateTtl(request) => {
+                let args = CreateArgs {
+                    opcode: OpCode::CreateTtl,
+                    path: &request.path,
+                    data: &request.data,
+                    acl: &request.acl,
+                    flags: request.flags,
+                    ttl: request.ttl,
+                };
+                let (path, stat) = self.create(ctx, &args, ev)?;
+                Ok(create_result(OpCode::CreateTtl, path, stat))
+            }
+            MultiOp::Delete(r) => self.delete(ctx, r, ev).map(|()| OpResult::Delete),
+            MultiOp::SetData(r) => self
+                .set_data(ctx, r, ev)
+                .map(|stat| OpResult::SetData { stat }),
+            MultiOp::Check(r) => self.check(ctx, r).map(|_| OpResult::Check),
+            // Reads belong in multiRead, which never reaches the log.
+            MultiOp::GetChildren(_) | MultiOp::GetData(_) => Err(ErrorCode::BadArguments),
+        }
+    }
+}
+
+/// ZooKeeper's `checkAndIncVersion`: -1 matches any version.
+fn check_version(current: i32, expected: i32) -> OpOutcome<i32> {
+    if expected != -1 && expected != current {
+        return Err(ErrorCode::BadVersion);
+    }
+    Ok(current.wrapping_add(1))
+}
+
+/// Paths that can never be deleted (`ZKDatabase.isSpecialPath`).
+fn is_special_path(path: &str) -> bool {
+    matches!(path, "/" | ZOOKEEPER_PATH | QUOTA_PATH | CONFIG_PATH)
+}
+
+fn push_delete_events(ev: &mut Vec<WatchEvent>, path: &str) {
+    ev.push(WatchEvent {
+        path: path.to_string(),
+        event_type: EventType::NodeDeleted,
+    });
+    ev.push(WatchEvent {
+        path: parent(path).to_string(),
+        event_type: EventType::NodeChildrenChanged,
+    });
+}
+
+/// create answers with the path; create2/createContainer/createTTL with path and Stat.
+fn create_response(opcode: OpCode, path: String, stat: Stat) -> Response {
+    if opcode == OpCode::Create {
+        Response::Create(CreateResponse { path })
+    } else {
+        Response::Create2(Create2Response { path, stat })
+    }
+}
+
+fn create_result(opcode: OpCode, path: String, stat: Stat) -> OpResult {
+    if opcode == OpCode::Create {
+        OpResult::Create { path }
+    } else {
+        OpResult::Create2 { path, stat }
+    }
+}

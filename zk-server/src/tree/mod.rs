@@ -1,0 +1,445 @@
+//! The znode tree: storage and the primitive mutations ZooKeeper's `DataTree` performs.
+//!
+//! Validation (existence, versions, ACLs) belongs to [`crate::apply`]; this module only
+//! keeps the tree and its indices (ephemerals by session, containers, TTL nodes)
+//! consistent. A *journal* records the prior state of every touched path so that a
+//! failed multi can be rolled back exactly.
+
+mod znode;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use zk_proto::path::{basename, parent};
+use zk_proto::{Acl, Stat};
+
+pub use znode::{ttl_owner, NodeKind, StoredStat, Znode, CONTAINER_OWNER, MAX_TTL};
+
+/// The root of ZooKeeper's own subtree.
+pub const ZOOKEEPER_PATH: &str = "/zookeeper";
+/// Where quotas live.
+pub const QUOTA_PATH: &str = "/zookeeper/quota";
+/// Where the ensemble configuration is published.
+pub const CONFIG_PATH: &str = "/zookeeper/config";
+
+/// The znode tree with its indices.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DataTree {
+    nodes: HashMap<String, Znode>,
+    #[serde(skip)]
+    ephemerals: BTreeMap<i64, BTreeSet<String>>,
+    #[serde(skip)]
+    containers: BTreeSet<String>,
+    #[serde(skip)]
+    ttls: BTreeSet<String>,
+    #[serde(skip)]
+    data_size: u64,
+    #[serde(skip)]
+    journal: Option<Journal>,
+}
+
+/// Prior states of the paths a multi touched, each recorded once, in touch order.
+#[derive(Debug, Clone, Default)]
+struct Journal {
+    entries: Vec<(String, Option<Znode>)>,
+    recorded: HashSet<String>,
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        DataTree::new()
+    }
+}
+
+impl PartialEq for DataTree {
+    fn eq(&self, other: &Self) -> bool {
+        self.nodes == other.nodes
+    }
+}
+
+impl DataTree {
+    /// A tree holding what every ZooKeeper starts with: `/`, `/zookeeper`,
+    /// `/zookeeper/quota` and `/zookeeper/config`.
+    pub fn new() -> DataTree {
+        let mut tree = DataTree {
+            nodes: HashMap::new(),
+            ephemerals: BTreeMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            data_size: 0,
+            journal: None,
+        };
+        let root = Znode::new(
+            Some(Bytes::new()),
+            Acl::open_unsafe(),
+            StoredStat::default(),
+        );
+        tree.nodes.insert("/".to_string(), root);
+        tree.insert_system_node(ZOOKEEPER_PATH, Acl::open_unsafe());
+        tree.insert_system_node(QUOTA_PATH, Acl::open_unsafe());
+        tree.insert_system_node(CONFIG_PATH, Acl::read_unsafe());
+        tree.rebuild_indices();
+        tree
+    }
+
+    /// System nodes have zero Stat fields and leave their parent's Stat alone, as in
+    /// ZooKeeper.
+    fn insert_system_node(&mut self, path: &str, acl: Vec<Acl>) {
+        let node = Znode::new(Some(Bytes::new()), acl, StoredStat::default());
+        if let Some(p) = self.nodes.get_mut(parent(path)) {
+            p.children.insert(basename(path).to_string());
+        }
+        self.nodes.insert(path.to_string(), node);
+    }
+
+    /// Recomputes the indices and the data size from the nodes (after loading a snapshot).
+    pub fn rebuild_indices(&mut self) {
+        self.ephemerals.clear();
+        self.containers.clear();
+        self.ttls.clear();
+        self.data_size = 0;
+        let paths: Vec<(String, i64, u64)> = self
+            .nodes
+            .iter()
+            .map(|(p, n)| (p.clone(), n.stat.ephemeral_owner, node_size(p, n)))
+            .collect();
+        for (path, owner, size) in paths {
+            self.data_size += size;
+            self.index(&path, owner);
+        }
+    }
+
+    fn index(&mut self, path: &str, owner: i64) {
+        match NodeKind::of_owner(owner) {
+            NodeKind::Persistent => {}
+            NodeKind::Container => {
+                self.containers.insert(path.to_string());
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.insert(path.to_string());
+            }
+            NodeKind::Ephemeral(session) => {
+                self.ephemerals
+                    .entry(session)
+                    .or_default()
+                    .insert(path.to_string());
+            }
+        }
+    }
+
+    fn unindex(&mut self, path: &str, owner: i64) {
+        match NodeKind::of_owner(owner) {
+            NodeKind::Persistent => {}
+            NodeKind::Container => {
+                self.containers.remove(path);
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.remove(path);
+            }
+            NodeKind::Ephemeral(session) => {
+                if let Some(set) = self.ephemerals.get_mut(&session) {
+                    set.remove(path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&session);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The znode at `path`.
+    pub fn get(&self, path: &str) -> Option<&Znode> {
+        self.nodes.get(path)
+    }
+
+    /// The Stat of the znode at `path`.
+    pub fn stat(&self, path: &str) -> Option<Stat> {
+        self.nodes.get(path).map(Znode::stat)
+    }
+
+    /// Number of znodes, the root included.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Approximate bytes of paths and data, as ZooKeeper's `approximateDataSize`.
+    pub fn approximate_data_size(&self) -> u64 {
+        self.data_size
+    }
+
+    /// Paths of the ephemerals `session` owns.
+    pub fn ephemerals_of(&self, session: i64) -> impl Iterator<Item = &str> {
+        self.ephemerals
+            .get(&session)
+            .into_iter()
+            .flat_map(|s| s.iter().map(String::as_str))
+    }
+
+    /// Every session owning ephemerals, with its paths.
+    pub fn all_ephemerals(&self) -> &BTreeMap<i64, BTreeSet<String>> {
+        &self.ephemerals
+    }
+
+    /// Number of ephemeral znodes.
+    pub fn ephemeral_count(&self) -> usize {
+        self.ephemerals.values().map(BTreeSet::len).sum()
+    }
+
+    /// Paths of container znodes.
+    pub fn containers(&self) -> &BTreeSet<String> {
+        &self.containers
+    }
+
+    /// Paths of TTL znodes.
+    pub fn ttl_nodes(&self) -> &BTreeSet<String> {
+        &self.ttls
+    }
+
+    /// Number of descendants of `path` (not counting itself).
+    pub fn descendant_count(&self, path: &str) -> usize {
+        let mut count = 0;
+        let mut stack = vec![path.to_string()];
+        while let Some(p) = stack.pop() {
+            if let Some(node) = self.nodes.get(&p) {
+                for child in &node.children {
+                    count += 1;
+                    stack.push(child_path(&p, child));
+                }
+            }
+        }
+        count
+    }
+
+    /// Every path in the tree, sorted (for digests, dumps and tests).
+    pub fn paths(&self) -> Vec<&str> {
+        let mut paths: Vec<&str> = self.nodes.keys().map(String::as_str).collect();
+        paths.sort_unstable();
+        paths
+    }
+
+    /// Starts recording prior states so the changes that follow can be rolled back.
+    pub fn begin_journal(&mut self) {
+        self.journal = Some(Journal::default());
+    }
+
+    /// Keeps the changes made since [`DataTree::begin_journal`].
+    pub fn commit_journal(&mut self) {
+        self.journal = None;
+    }
+
+    /// Undoes every change made since [`DataTree::begin_journal`].
+    pub fn rollback_journal(&mut self) {
+        let Some(journal) = self.journal.take() else {
+            return;
+        };
+        for (path, prior) in journal.entries {
+            if let Some(current) = self.nodes.remove(&path) {
+                self.data_size -= node_size(&path, &current);
+                self.unindex(&path, current.stat.ephemeral_owner);
+            }
+            if let Some(node) = prior {
+                self.data_size += node_size(&path, &node);
+                self.index(&path, node.stat.ephemeral_owner);
+                self.nodes.insert(path, node);
+            }
+        }
+    }
+
+    fn record(&mut self, path: &str) {
+        if let Some(journal) = self.journal.as_mut() {
+            if journal.recorded.insert(path.to_string()) {
+                journal
+                    .entries
+                    .push((path.to_string(), self.nodes.get(path).cloned()));
+            }
+        }
+    }
+
+    /// Adds a znode under an existing parent: the parent's cversion goes up by one and
+    /// its pzxid becomes `zxid`. Returns the new znode's Stat.
+    ///
+    /// The caller has checked that the parent exists and the path is free.
+    pub fn create_node(
+        &mut self,
+        path: &str,
+        data: Option<Bytes>,
+        acl: Vec<Acl>,
+        ephemeral_owner: i64,
+        zxid: i64,
+        time: i64,
+    ) -> Stat {
+        let parent_path = parent(path);
+        self.record(parent_path);
+        self.record(path);
+        if let Some(p) = self.nodes.get_mut(parent_path) {
+            p.stat.cversion = p.stat.cversion.wrapping_add(1);
+            p.stat.pzxid = zxid;
+            p.children.insert(basename(path).to_string());
+        }
+        let node = Znode::new(
+            data,
+            acl,
+            StoredStat {
+                czxid: zxid,
+                mzxid: zxid,
+                ctime: time,
+                mtime: time,
+                version: 0,
+                cversion: 0,
+                aversion: 0,
+                ephemeral_owner,
+                pzxid: zxid,
+            },
+        );
+        let stat = node.stat();
+        self.data_size += node_size(path, &node);
+        self.index(path, ephemeral_owner);
+        self.nodes.insert(path.to_string(), node);
+        stat
+    }
+
+    /// Removes a childless znode; the parent's pzxid rises to `zxid` (its cversion is
+    /// left alone, as ZooKeeper's `DataTree.deleteNode` leaves it).
+    pub fn delete_node(&mut self, path: &str, zxid: i64) -> Option<Znode> {
+        let parent_path = parent(path);
+        self.record(parent_path);
+        self.record(path);
+        let node = self.nodes.remove(path)?;
+        self.data_size -= node_size(path, &node);
+        self.unindex(path, node.stat.ephemeral_owner);
+        if let Some(p) = self.nodes.get_mut(parent_path) {
+            p.children.remove(basename(path));
+            if zxid > p.stat.pzxid {
+                p.stat.pzxid = zxid;
+            }
+        }
+        Some(node)
+    }
+
+    /// Replaces a znode's data and sets its version. Returns the new Stat.
+    pub fn set_data(
+        &mut self,
+        path: &str,
+        data: Option<Bytes>,
+        version: i32,
+        zxid: i64,
+        time: i64,
+    ) -> Option<Stat> {
+        self.record(path);
+        let node = self.nodes.get_mut(path)?;
+        let old = node_size(path, node);
+        node.data = data;
+        node.stat.version = version;
+        node.stat.mzxid = zxid;
+        node.stat.mtime = time;
+        let stat = node.stat();
+        let new = node_size(path, node);
+        self.data_size = self.data_size - old + new;
+        Some(stat)
+    }
+
+    /// Replaces a znode's ACL and sets its aversion. Returns the new Stat.
+    pub fn set_acl(&mut self, path: &str, acl: Vec<Acl>, aversion: i32) -> Option<Stat> {
+        self.record(path);
+        let node = self.nodes.get_mut(path)?;
+        node.acl = acl;
+        node.stat.aversion = aversion;
+        Some(node.stat())
+    }
+}
+
+/// `parent/child` for a child name.
+pub fn child_path(parent: &str, child: &str) -> String {
+    if parent == "/" {
+        format!("/{child}")
+    } else {
+        format!("{parent}/{child}")
+    }
+}
+
+/// ZooKeeper's `getNodeSize`: path length plus data length.
+fn node_size(path: &str, node: &Znode) -> u64 {
+    (path.len() + node.data_len()) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open() -> Vec<Acl> {
+        Acl::open_unsafe()
+    }
+
+    #[test]
+    fn new_tree_has_zookeepers_system_nodes() {
+        let t = DataTree::new();
+        assert_eq!(
+            t.paths(),
+            vec!["/", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"]
+        );
+        assert_eq!(t.stat("/").map(|s| s.num_children), Some(1));
+        assert_eq!(
+            t.get(CONFIG_PATH).map(|n| n.acl.clone()),
+            Some(Acl::read_unsafe())
+        );
+    }
+
+    #[test]
+    fn create_bumps_parent_cversion_and_pzxid_delete_only_pzxid() {
+        let mut t = DataTree::new();
+        t.create_node("/p", None, open(), 0, 2, 100);
+        t.create_node("/p/a", Some(Bytes::from_static(b"x")), open(), 0, 3, 101);
+        let p = t.stat("/p").unwrap();
+        assert_eq!((p.cversion, p.pzxid, p.num_children), (1, 3, 1));
+        t.delete_node("/p/a", 4);
+        let p = t.stat("/p").unwrap();
+        assert_eq!((p.cversion, p.pzxid, p.num_children), (1, 4, 0));
+        assert_eq!((p.czxid, p.mzxid, p.version), (2, 2, 0));
+    }
+
+    #[test]
+    fn indices_follow_ephemerals_containers_and_ttls() {
+        let mut t = DataTree::new();
+        t.create_node("/e", None, open(), 7, 2, 0);
+        t.create_node("/c", None, open(), CONTAINER_OWNER, 3, 0);
+        t.create_node("/t", None, open(), ttl_owner(1000), 4, 0);
+        assert_eq!(t.ephemerals_of(7).collect::<Vec<_>>(), vec!["/e"]);
+        assert!(t.containers().contains("/c"));
+        assert!(t.ttl_nodes().contains("/t"));
+        t.delete_node("/e", 5);
+        t.delete_node("/c", 6);
+        t.delete_node("/t", 7);
+        assert_eq!(t.ephemeral_count(), 0);
+        assert!(t.containers().is_empty() && t.ttl_nodes().is_empty());
+    }
+
+    #[test]
+    fn rollback_restores_the_exact_prior_tree() {
+        let mut t = DataTree::new();
+        t.create_node("/a", Some(Bytes::from_static(b"1")), open(), 0, 2, 0);
+        t.create_node("/a/b", None, open(), 9, 3, 0);
+        let before = t.clone();
+        let size_before = t.approximate_data_size();
+        t.begin_journal();
+        t.set_data("/a", Some(Bytes::from_static(b"22")), 1, 4, 1);
+        t.delete_node("/a/b", 4);
+        t.create_node("/a/c", None, open(), 0, 4, 1);
+        t.set_acl("/a", Acl::read_unsafe(), 1);
+        t.rollback_journal();
+        assert_eq!(t, before);
+        assert_eq!(t.approximate_data_size(), size_before);
+        assert_eq!(t.ephemerals_of(9).collect::<Vec<_>>(), vec!["/a/b"]);
+    }
+
+    #[test]
+    fn descendant_count_counts_the_whole_subtree() {
+        let mut t = DataTree::new();
+        t.create_node("/a", None, open(), 0, 2, 0);
+        t.create_node("/a/b", None, open(), 0, 3, 0);
+        t.create_node("/a/b/c", None, open(), 0, 4, 0);
+        t.create_node("/a/d", None, open(), 0, 5, 0);
+        assert_eq!(t.descendant_count("/a"), 3);
+        assert_eq!(t.descendant_count("/a/d"), 0);
+    }
+}

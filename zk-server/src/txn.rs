@@ -1,0 +1,70 @@
+//! The replicated log's payload: a client's write *request* (not its outcome), with
+//! what every server needs to apply it identically — the session, the xid, the
+//! proposer's clock and the session's identities at the time of the request.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use zk_proto::{
+    CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest, Id, MultiRequest, OpCode,
+    SetAclRequest, SetDataRequest,
+};
+
+/// One transaction of the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Txn {
+    /// The session that asked (0 for server-internal transactions such as reaping).
+    pub session_id: i64,
+    /// The request's xid, so the server holding the connection can answer it.
+    pub xid: i32,
+    /// Milliseconds since the epoch on the proposer: ctime/mtime of what it creates.
+    pub time: i64,
+    /// The session's identities when it asked (ACL checks, `auth:` expansion).
+    pub auth: Vec<Id>,
+    /// Enforce quotas as hard limits (`zookeeper.enforceQuota` on the proposer).
+    pub enforce_quota: bool,
+    /// What to do.
+    pub op: TxnOp,
+}
+
+/// The write a transaction performs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TxnOp {
+    /// Open a session with this id, timeout and password.
+    CreateSession {
+        /// Negotiated timeout in milliseconds.
+        timeout: i32,
+        /// The password a resuming client must present.
+        passwd: Bytes,
+    },
+    /// Close the session: its ephemerals go, then the session.
+    CloseSession,
+    /// create, create2 or createContainer.
+    Create {
+        /// Which of the three (it decides the reply's shape).
+        opcode: OpCode,
+        /// The request.
+        request: CreateRequest,
+    },
+    /// createTTL.
+    CreateTtl(CreateTtlRequest),
+    /// delete.
+    Delete(DeleteRequest),
+    /// setData.
+    SetData(SetDataRequest),
+    /// setACL.
+    SetAcl(SetAclRequest),
+    /// A standalone version check.
+    Check(CheckVersionRequest),
+    /// An all-or-nothing transaction.
+    Multi(MultiRequest),
+    /// Delete a container that is still empty and has had children (the reaper's).
+    ReapContainer {
+        /// The container.
+        path: String,
+    },
+    /// Delete a TTL node that is still childless and unmodified for its TTL.
+    ReapTtl {
+        /// The TTL node.
+        path: String,
+    },
+}
