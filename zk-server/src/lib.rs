@@ -8,12 +8,17 @@
 //!   proposer clock and identities needed to apply it identically everywhere.
 //! - [`database`]: the replicated state (tree + sessions); `apply` is a pure function of
 //!   (state, zxid, txn) → (state', reply, watch events), and the local reads.
+//! - [`config`]: zoo.cfg (ZooKeeper's own format and system-property keys) and myid.
 //! - [`acl`]: permission checks, ACL fix-up, the digest scheme.
+//! - [`watches`]: per-connection watches with ZooKeeper's trigger rules (one-shot,
+//!   persistent, persistent-recursive) and setWatches replay.
 //!
 //! Still to come (see DESIGN.md): replication (openraft), storage, connections,
 //! sessions' liveness, watches, four-letter words, zoo.cfg, testing support.
 
 pub mod acl;
+pub mod config;
 pub mod database;
 pub mod tree;
 pub mod txn;
+pub mod watches;

@@ -1,0 +1,504 @@
+//! Server configuration from ZooKeeper's own `zoo.cfg` format, so a file written for
+//! Apache ZooKeeper starts this server unchanged.
+//!
+//! Keys ZooKeeper reads as Java system properties (`zookeeper.X`) are accepted both as
+//! `X=` and `zookeeper.X=`, as ZooKeeper itself turns unknown zoo.cfg keys into
+//! `zookeeper.*` properties. Keys naming Java classes or JVM-only features are logged
+//! and ignored, never fatal.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A value is malformed.
+    #[error("{key}: invalid value {value:?}: {reason}")]
+    Invalid {
+        /// The key.
+        key: String,
+        /// The value as written.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A line is not `key=value`.
+    #[error("line {line}: expected key=value, found {text:?}")]
+    Syntax {
+        /// 1-based line number.
+        line: usize,
+        /// The line.
+        text: String,
+    },
+}
+
+/// A member's role in the ensemble.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerRole {
+    /// Votes (openraft voter).
+    Participant,
+    /// Serves clients and forwards writes, does not vote (openraft learner).
+    Observer,
+}
+
+/// One `server.N=host:peerPort:electionPort[:role][;[clientAddress:]clientPort]` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSpec {
+    /// The member's address for peer traffic.
+    pub host: String,
+    /// Quorum (peer) port.
+    pub peer_port: u16,
+    /// Election port (kept for compatibility; consensus traffic uses the peer port).
+    pub election_port: u16,
+    /// Participant or observer.
+    pub role: PeerRole,
+    /// The member's client address, when the line gives one.
+    pub client_addr: Option<SocketAddr>,
+}
+
+/// Which four-letter words are enabled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FourLetterWhitelist {
+    /// `*`: every command.
+    All,
+    /// These commands only.
+    Only(BTreeSet<String>),
+}
+
+impl FourLetterWhitelist {
+    /// Whether `cmd` may run.
+    pub fn allows(&self, cmd: &str) -> bool {
+        match self {
+            FourLetterWhitelist::All => true,
+            FourLetterWhitelist::Only(set) => set.contains(cmd),
+        }
+    }
+}
+
+/// Everything the server reads from zoo.cfg (and myid).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The basic time unit in milliseconds.
+    pub tick_time_ms: u32,
+    /// Where snapshots (and, without `data_log_dir`, the log) live.
+    pub data_dir: PathBuf,
+    /// Where the transaction log lives, if apart from `data_dir`.
+    pub data_log_dir: Option<PathBuf>,
+    /// The client port's address.
+    pub client_addr: SocketAddr,
+    /// Ticks a follower may take to connect and sync to a leader.
+    pub init_limit: u32,
+    /// Ticks a follower may lag behind.
+    pub sync_limit: u32,
+    /// Connections allowed from one IP address (0 = unlimited).
+    pub max_client_cnxns: u32,
+    /// Smallest session timeout granted, in ms.
+    pub min_session_timeout_ms: u32,
+    /// Largest session timeout granted, in ms.
+    pub max_session_timeout_ms: u32,
+    /// `server.N` lines; empty for standalone.
+    pub peers: BTreeMap<u64, PeerSpec>,
+    /// This member's id (`myid` in dataDir), when in an ensemble.
+    pub my_id: Option<u64>,
+    /// Enabled four-letter words.
+    pub four_letter_whitelist: FourLetterWhitelist,
+    /// `jute.maxbuffer`: largest request frame and znode data.
+    pub jute_max_buffer: usize,
+    /// `zookeeper.extendedTypesEnabled`: allow TTL nodes.
+    pub extended_types_enabled: bool,
+    /// `zookeeper.DigestAuthenticationProvider.superDigest`: `super:base64(sha1(..))`.
+    pub super_digest: Option<String>,
+    /// `zookeeper.enforceQuota`: quotas as hard limits.
+    pub enforce_quota: bool,
+    /// `readonlymode.enabled`: serve reads when cut off from the quorum.
+    pub read_only_mode: bool,
+    /// Transactions between snapshots.
+    pub snap_count: u64,
+    /// `zookeeper.containerCheckIntervalMs`: how often containers and TTL nodes are
+    /// checked for reaping.
+    pub container_check_interval_ms: u64,
+    /// Keys seen but not used (logged at start-up).
+    pub ignored_keys: Vec<String>,
+}
+
+/// ZooKeeper's default `tickTime` when zoo.cfg gives none.
+pub const DEFAULT_TICK_TIME_MS: u32 = 3000;
+
+impl Default for ServerConfig {
+    /// The embedded default: standalone on 127.0.0.1:2181 with data in ./zk-data and
+    /// the conventional tickTime of 2000 ms.
+    fn default() -> Self {
+        ServerConfig {
+            tick_time_ms: 2000,
+            data_dir: PathBuf::from("zk-data"),
+            data_log_dir: None,
+            client_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2181),
+            init_limit: 10,
+            sync_limit: 5,
+            max_client_cnxns: 60,
+            min_session_timeout_ms: 4000,
+            max_session_timeout_ms: 40000,
+            peers: BTreeMap::new(),
+            my_id: None,
+            four_letter_whitelist: default_whitelist(false),
+            jute_max_buffer: zk_proto::frame::DEFAULT_MAX_BUFFER,
+            extended_types_enabled: false,
+            super_digest: None,
+            enforce_quota: false,
+            read_only_mode: false,
+            snap_count: 100_000,
+            container_check_interval_ms: 60_000,
+            ignored_keys: Vec::new(),
+        }
+    }
+}
+
+/// ZooKeeper 3.8's default whitelist: `srvr`, plus `isro` in read-only mode.
+fn default_whitelist(read_only: bool) -> FourLetterWhitelist {
+    let mut set = BTreeSet::from(["srvr".to_string()]);
+    if read_only {
+        set.insert("isro".to_string());
+    }
+    FourLetterWhitelist::Only(set)
+}
+
+/// Keys that configure the JVM, Java classes or subsystems this server does not have;
+/// accepted and ignored.
+const IGNORED_PREFIXES: &[&str] = &[
+    "serverCnxnFactory",
+    "authProvider.",
+    "ssl.",
+    "admin.",
+    "metricsProvider.",
+    "sslQuorum",
+    "quorum.auth",
+    "quorum.cnxn",
+    "jvm",
+    "zookeeper.serverCnxnFactory",
+    "zookeeper.authProvider.",
+    "zookeeper.ssl.",
+];
+
+impl ServerConfig {
+    /// Reads a zoo.cfg file, and `myid` from its dataDir when it names servers.
+    pub fn from_file(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = ServerConfig::parse(&text)?;
+        if !config.peers.is_empty() && config.my_id.is_none() {
+            let myid_path = config.data_dir.join("myid");
+            let raw = std::fs::read_to_string(&myid_path).map_err(|source| ConfigError::Read {
+                path: myid_path.clone(),
+                source,
+            })?;
+            config.my_id = Some(parse_num("myid", raw.trim())?);
+        }
+        Ok(config)
+    }
+
+    /// Parses zoo.cfg text (no file access).
+    pub fn parse(text: &str) -> Result<ServerConfig, ConfigError> {
+        let mut c = ServerConfig {
+            tick_time_ms: DEFAULT_TICK_TIME_MS,
+            ..ServerConfig::default()
+        };
+        let mut client_port: Option<u16> = None;
+        let mut client_ip: Option<IpAddr> = None;
+        let mut min_timeout: Option<u32> = None;
+        let mut max_timeout: Option<u32> = None;
+        let mut whitelist: Option<FourLetterWhitelist> = None;
+        let mut data_dir_set = false;
+
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                return Err(ConfigError::Syntax {
+                    line: i + 1,
+                    text: raw.to_string(),
+                });
+            };
+            let (key, value) = (key.trim(), value.trim());
+            let prop = key.strip_prefix("zookeeper.").unwrap_or(key);
+            match prop {
+                "tickTime" => c.tick_time_ms = parse_num(key, value)?,
+                "dataDir" => {
+                    c.data_dir = PathBuf::from(value);
+                    data_dir_set = true;
+                }
+                "dataLogDir" => c.data_log_dir = Some(PathBuf::from(value)),
+                "clientPort" => client_port = Some(parse_num(key, value)?),
+                "clientPortAddress" => client_ip = Some(parse_ip(key, value)?),
+                "initLimit" => c.init_limit = parse_num(key, value)?,
+                "syncLimit" => c.sync_limit = parse_num(key, value)?,
+                "maxClientCnxns" => c.max_client_cnxns = parse_num(key, value)?,
+                "minSessionTimeout" => min_timeout = parse_timeout(key, value)?,
+                "maxSessionTimeout" => max_timeout = parse_timeout(key, value)?,
+                "4lw.commands.whitelist" => whitelist = Some(parse_whitelist(value)),
+                "jute.maxbuffer" => c.jute_max_buffer = parse_num(key, value)?,
+                "extendedTypesEnabled" => c.extended_types_enabled = parse_bool(key, value)?,
+                "DigestAuthenticationProvider.superDigest" => {
+                    c.super_digest = Some(value.to_string())
+                }
+                "enforceQuota" => c.enforce_quota = parse_bool(key, value)?,
+                "readonlymode.enabled" => c.read_only_mode = parse_bool(key, value)?,
+                "snapCount" => c.snap_count = parse_num(key, value)?,
+                "containerCheckIntervalMs" => {
+                    c.container_check_interval_ms = parse_num(key, value)?
+                }
+                _ if prop.starts_with("server.") => {
+                    let id = parse_num(key, &prop["server.".len()..])?;
+                    c.peers.insert(id, parse_peer(key, value)?);
+                }
+                _ => c.ignored_keys.push(key.to_string()),
+            }
+        }
+
+        if !data_dir_set && text.lines().any(|l| !l.trim().is_empty()) {
+            // ZooKeeper refuses to start without dataDir; keep the embedded default but
+            // say so at start-up.
+            c.ignored_keys
+                .push("(no dataDir: using ./zk-data)".to_string());
+        }
+        let port = client_port.unwrap_or(c.client_addr.port());
+        let ip = client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        c.client_addr = SocketAddr::new(ip, port);
+        // ZooKeeper: -1 (or absent) means 2 and 20 ticks.
+        c.min_session_timeout_ms = min_timeout.unwrap_or(2 * c.tick_time_ms);
+        c.max_session_timeout_ms = max_timeout.unwrap_or(20 * c.tick_time_ms);
+        if c.min_session_timeout_ms > c.max_session_timeout_ms {
+            return Err(ConfigError::Invalid {
+                key: "minSessionTimeout".into(),
+                value: c.min_session_timeout_ms.to_string(),
+                reason: "must not be larger than maxSessionTimeout".into(),
+            });
+        }
+        c.four_letter_whitelist = whitelist.unwrap_or_else(|| default_whitelist(c.read_only_mode));
+        Ok(c)
+    }
+
+    /// Keys that were given but are not used, for a start-up log line.
+    pub fn log_ignored(&self) {
+        for key in &self.ignored_keys {
+            if IGNORED_PREFIXES.iter().any(|p| key.starts_with(p)) {
+                tracing::info!(key, "zoo.cfg key configures a JVM-only feature; ignored");
+            } else {
+                tracing::warn!(key, "unknown zoo.cfg key; ignored");
+            }
+        }
+    }
+
+    /// Clamps a requested session timeout to the configured bounds, as ZooKeeper does.
+    pub fn negotiate_session_timeout(&self, requested_ms: i32) -> i32 {
+        let min = self.min_session_timeout_ms as i32;
+        let max = self.max_session_timeout_ms as i32;
+        requested_ms.clamp(min, max)
+    }
+
+    /// Where the transaction log lives.
+    pub fn log_dir(&self) -> PathBuf {
+        self.data_log_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.clone())
+    }
+}
+
+fn invalid(key: &str, value: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        value: value.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .parse()
+        .map_err(|e: T::Err| invalid(key, value, e.to_string()))
+}
+
+/// A timeout of -1 means "derive from tickTime".
+fn parse_timeout(key: &str, value: &str) -> Result<Option<u32>, ConfigError> {
+    let v: i64 = parse_num(key, value)?;
+    if v < 0 {
+        return Ok(None);
+    }
+    u32::try_from(v)
+        .map(Some)
+        .map_err(|e| invalid(key, value, e.to_string()))
+}
+
+fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "yes" => Ok(true),
+        "false" | "no" => Ok(false),
+        _ => Err(invalid(key, value, "expected true or false")),
+    }
+}
+
+fn parse_ip(key: &str, value: &str) -> Result<IpAddr, ConfigError> {
+    match value {
+        "localhost" => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        _ => value
+            .parse()
+            .map_err(|e: std::net::AddrParseError| invalid(key, value, e.to_string())),
+    }
+}
+
+fn parse_whitelist(value: &str) -> FourLetterWhitelist {
+    let words: BTreeSet<String> = value
+        .split(',')
+        .map(|w| w.trim().to_string())
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.contains("*") {
+        FourLetterWhitelist::All
+    } else {
+        FourLetterWhitelist::Only(words)
+    }
+}
+
+/// `host:peerPort:electionPort[:participant|observer][;[clientAddress:]clientPort]`.
+fn parse_peer(key: &str, value: &str) -> Result<PeerSpec, ConfigError> {
+    let (server, client) = match value.split_once(';') {
+        Some((s, c)) => (s, Some(c.trim())),
+        None => (value, None),
+    };
+    let parts: Vec<&str> = server.trim().split(':').collect();
+    if !(3..=4).contains(&parts.len()) {
+        return Err(invalid(
+            key,
+            value,
+            "expected host:peerPort:electionPort[:role]",
+        ));
+    }
+    let role = match parts.get(3).copied() {
+        None | Some("participant") => PeerRole::Participant,
+        Some("observer") => PeerRole::Observer,
+        Some(other) => return Err(invalid(key, value, format!("unknown role {other:?}"))),
+    };
+    let client_addr = match client {
+        None | Some("") => None,
+        Some(c) => {
+            let (ip, port) = match c.rsplit_once(':') {
+                Some((ip, port)) => (parse_ip(key, ip)?, port),
+                None => (IpAddr::V4(Ipv4Addr::UNSPECIFIED), c),
+            };
+            Some(SocketAddr::new(ip, parse_num(key, port)?))
+        }
+    };
+    Ok(PeerSpec {
+        host: parts[0].to_string(),
+        peer_port: parse_num(key, parts[1])?,
+        election_port: parse_num(key, parts[2])?,
+        role,
+        client_addr,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_zoo_cfg_apache_ships() {
+        let c = ServerConfig::parse(
+            "# The number of milliseconds of each tick\ntickTime=2000\ninitLimit=10\nsyncLimit=5\n\
+             dataDir=/var/lib/zookeeper\nclientPort=2181\n#maxClientCnxns=60\n",
+        )
+        .unwrap();
+        assert_eq!(c.tick_time_ms, 2000);
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/zookeeper"));
+        assert_eq!(c.client_addr, "0.0.0.0:2181".parse().unwrap());
+        assert_eq!(
+            (c.min_session_timeout_ms, c.max_session_timeout_ms),
+            (4000, 40000)
+        );
+        assert_eq!(c.four_letter_whitelist, default_whitelist(false));
+        assert!(c.peers.is_empty());
+        assert!(c.ignored_keys.is_empty());
+    }
+
+    #[test]
+    fn system_properties_are_accepted_with_and_without_prefix() {
+        let c = ServerConfig::parse(
+            "dataDir=/d\nextendedTypesEnabled=true\nzookeeper.enforceQuota=true\n\
+             zookeeper.DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n\
+             readonlymode.enabled=true\n",
+        )
+        .unwrap();
+        assert!(c.extended_types_enabled && c.enforce_quota && c.read_only_mode);
+        assert_eq!(
+            c.super_digest.as_deref(),
+            Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=")
+        );
+        assert!(c.four_letter_whitelist.allows("isro"));
+    }
+
+    #[test]
+    fn jvm_only_and_unknown_keys_are_ignored_not_fatal() {
+        let c = ServerConfig::parse(
+            "dataDir=/d\nserverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+             authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n\
+             ssl.keyStore.location=/k\nadmin.enableServer=false\nsomethingNew=1\n",
+        )
+        .unwrap();
+        assert_eq!(c.ignored_keys.len(), 5);
+    }
+
+    #[test]
+    fn server_lines_in_every_form() {
+        let c = ServerConfig::parse(
+            "dataDir=/d\nserver.1=127.0.0.1:2888:3888\n\
+             server.2=127.0.0.2:2889:3889:participant;2182\n\
+             server.3=127.0.0.3:2890:3890:observer;127.0.0.3:2183\n",
+        )
+        .unwrap();
+        assert_eq!(c.peers.len(), 3);
+        assert_eq!(c.peers[&1].role, PeerRole::Participant);
+        assert_eq!(c.peers[&1].client_addr, None);
+        assert_eq!(
+            c.peers[&2].client_addr,
+            Some("0.0.0.0:2182".parse().unwrap())
+        );
+        assert_eq!(c.peers[&3].role, PeerRole::Observer);
+        assert_eq!(
+            c.peers[&3].client_addr,
+            Some("127.0.0.3:2183".parse().unwrap())
+        );
+        assert!(ServerConfig::parse("server.x=a:1:2").is_err());
+        assert!(ServerConfig::parse("server.1=a:1").is_err());
+    }
+
+    #[test]
+    fn whitelist_and_timeouts() {
+        let c = ServerConfig::parse("dataDir=/d\n4lw.commands.whitelist=stat, ruok ,conf\nminSessionTimeout=1000\nmaxSessionTimeout=-1\n").unwrap();
+        assert!(c.four_letter_whitelist.allows("ruok") && !c.four_letter_whitelist.allows("dump"));
+        assert_eq!(
+            (c.min_session_timeout_ms, c.max_session_timeout_ms),
+            (1000, 60000)
+        );
+        assert_eq!(c.negotiate_session_timeout(500), 1000);
+        assert_eq!(c.negotiate_session_timeout(100_000), 60000);
+        let all = ServerConfig::parse("4lw.commands.whitelist=*").unwrap();
+        assert!(all.four_letter_whitelist.allows("dump"));
+        assert!(ServerConfig::parse("tickTime=abc").is_err());
+        assert!(ServerConfig::parse("just words").is_err());
+    }
+}
