@@ -10,6 +10,8 @@
 //!   (state, zxid, txn) → (state', reply, watch events), and the local reads.
 //! - [`config`]: zoo.cfg (ZooKeeper's own format and system-property keys) and myid.
 //! - [`acl`]: permission checks, ACL fix-up, the digest scheme.
+//! - [`storage`]: the segmented, CRC-checked transaction log (group commit, torn-tail
+//!   recovery) and atomically replaced files (vote, snapshots).
 //! - [`watches`]: per-connection watches with ZooKeeper's trigger rules (one-shot,
 //!   persistent, persistent-recursive) and setWatches replay.
 //!
@@ -19,6 +21,7 @@
 pub mod acl;
 pub mod config;
 pub mod database;
+pub mod storage;
 pub mod tree;
 pub mod txn;
 pub mod watches;
