@@ -10,6 +10,8 @@
 //!   (state, zxid, txn) → (state', reply, watch events), and the local reads.
 //! - [`config`]: zoo.cfg (ZooKeeper's own format and system-property keys) and myid.
 //! - [`acl`]: permission checks, ACL fix-up, the digest scheme.
+//! - [`session_tracker`]: session liveness (deadlines, expiry, fresh timeouts on
+//!   leadership) and session-id generation; local, not replicated.
 //! - [`storage`]: the segmented, CRC-checked transaction log (group commit, torn-tail
 //!   recovery) and atomically replaced files (vote, snapshots).
 //! - [`watches`]: per-connection watches with ZooKeeper's trigger rules (one-shot,
@@ -21,6 +23,7 @@
 pub mod acl;
 pub mod config;
 pub mod database;
+pub mod session_tracker;
 pub mod storage;
 pub mod tree;
 pub mod txn;

@@ -9,9 +9,21 @@ use zk_proto::{
     SetAclRequest, SetDataRequest,
 };
 
+/// Which server proposed a transaction, and its own sequence number for it: the
+/// proposer answers its client when it applies the entry carrying its origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct Origin {
+    /// The proposing server's id (0 standalone).
+    pub server: u64,
+    /// Unique per proposer (restarts included: it starts from the clock).
+    pub seq: u64,
+}
+
 /// One transaction of the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Txn {
+    /// Who proposed it (reply routing; not part of the state).
+    pub origin: Origin,
     /// The session that asked (0 for server-internal transactions such as reaping).
     pub session_id: i64,
     /// The request's xid, so the server holding the connection can answer it.

@@ -44,6 +44,7 @@ impl Fixture {
     fn run_as(&mut self, session_id: i64, op: TxnOp) -> Applied {
         self.zxid += 1;
         let txn = Txn {
+            origin: Default::default(),
             session_id,
             xid: 1,
             time: 1_000 * self.zxid,
