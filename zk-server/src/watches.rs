@@ -337,6 +337,7 @@ mod tests {
         WatchEvent {
             path: path.into(),
             event_type,
+            acl: zk_proto::Acl::open_unsafe(),
         }
     }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use zk_proto::{ErrorCode, EventType, Response};
+use zk_proto::{Acl, ErrorCode, EventType, Response};
 
 use crate::tree::DataTree;
 
@@ -32,6 +32,9 @@ pub struct WatchEvent {
     pub path: String,
     /// What happened to it.
     pub event_type: EventType,
+    /// The znode's ACL (before deletion, for NodeDeleted): ZooKeeper delivers an event
+    /// only to connections with READ permission on it.
+    pub acl: Vec<Acl>,
 }
 
 /// What applying one transaction produced.

@@ -254,7 +254,8 @@ fn containers_and_ttl_nodes_are_reaped_only_when_still_eligible() {
     assert!(f.db.tree().get("/c").is_none());
     assert!(reaped.events.contains(&WatchEvent {
         path: "/c".into(),
-        event_type: EventType::NodeDeleted
+        event_type: EventType::NodeDeleted,
+        acl: Acl::open_unsafe()
     }));
 
     f.run(TxnOp::CreateTtl(CreateTtlRequest {
@@ -295,7 +296,8 @@ fn set_data_checks_version_and_bumps_it() {
         r.events,
         vec![WatchEvent {
             path: "/a".into(),
-            event_type: EventType::NodeDataChanged
+            event_type: EventType::NodeDataChanged,
+            acl: Acl::open_unsafe()
         }]
     );
     assert_eq!(f.run(set_data("/nope", b"x", -1)), Err(ErrorCode::NoNode));
@@ -321,11 +323,13 @@ fn delete_checks_version_children_and_special_paths() {
         vec![
             WatchEvent {
                 path: "/a/b".into(),
-                event_type: EventType::NodeDeleted
+                event_type: EventType::NodeDeleted,
+                acl: Acl::open_unsafe()
             },
             WatchEvent {
                 path: "/a".into(),
-                event_type: EventType::NodeChildrenChanged
+                event_type: EventType::NodeChildrenChanged,
+                acl: Acl::open_unsafe()
             },
         ]
     );
@@ -495,7 +499,8 @@ fn closing_a_session_deletes_its_ephemerals_and_fires_their_watches() {
     assert!(f.db.session(S1).is_none());
     assert!(r.events.contains(&WatchEvent {
         path: "/p/e1".into(),
-        event_type: EventType::NodeDeleted
+        event_type: EventType::NodeDeleted,
+        acl: Acl::open_unsafe()
     }));
     // The closed session can do nothing more.
     assert_eq!(

@@ -77,8 +77,7 @@ impl ZkDatabase {
                     .map(str::to_owned)
                     .collect();
                 for path in paths {
-                    self.tree.delete_node(&path, ctx.zxid);
-                    push_delete_events(ev, &path);
+                    self.delete_with_events(&path, ctx.zxid, ev);
                 }
                 Ok(Response::Empty)
             }
@@ -87,8 +86,7 @@ impl ZkDatabase {
                     n.kind() == NodeKind::Container && n.children.is_empty() && n.stat.cversion > 0
                 });
                 if reapable {
-                    self.tree.delete_node(path, ctx.zxid);
-                    push_delete_events(ev, path);
+                    self.delete_with_events(path, ctx.zxid, ev);
                 }
                 Ok(Response::Empty)
             }
@@ -100,8 +98,7 @@ impl ZkDatabase {
                     _ => false,
                 });
                 if reapable {
-                    self.tree.delete_node(path, ctx.zxid);
-                    push_delete_events(ev, path);
+                    self.delete_with_events(path, ctx.zxid, ev);
                 }
                 Ok(Response::Empty)
             }
@@ -205,16 +202,24 @@ impl ZkDatabase {
         } else {
             0
         };
-        let stat = self
-            .tree
-            .create_node(&path, a.data.clone(), acl, owner, ctx.zxid, ctx.time);
+        let parent_acl = parent_node.acl.clone();
+        let stat = self.tree.create_node(
+            &path,
+            a.data.clone(),
+            acl.clone(),
+            owner,
+            ctx.zxid,
+            ctx.time,
+        );
         ev.push(WatchEvent {
             path: path.clone(),
             event_type: EventType::NodeCreated,
+            acl,
         });
         ev.push(WatchEvent {
             path: parent_path.to_string(),
             event_type: EventType::NodeChildrenChanged,
+            acl: parent_acl,
         });
         Ok((path, stat))
     }
@@ -232,8 +237,7 @@ impl ZkDatabase {
         if !node.children.is_empty() {
             return Err(ErrorCode::NotEmpty);
         }
-        self.tree.delete_node(&r.path, ctx.zxid);
-        push_delete_events(ev, &r.path);
+        self.delete_with_events(&r.path, ctx.zxid, ev);
         Ok(())
     }
 
@@ -247,6 +251,7 @@ impl ZkDatabase {
         let node = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
         acl::check(&node.acl, Perms::WRITE, ctx.auth)?;
         let version = check_version(node.stat.version, r.version)?;
+        let acl = node.acl.clone();
         let stat = self
             .tree
             .set_data(&r.path, r.data.clone(), version, ctx.zxid, ctx.time)
@@ -254,6 +259,7 @@ impl ZkDatabase {
         ev.push(WatchEvent {
             path: r.path.clone(),
             event_type: EventType::NodeDataChanged,
+            acl,
         });
         Ok(stat)
     }
@@ -371,15 +377,30 @@ fn is_special_path(path: &str) -> bool {
     matches!(path, "/" | ZOOKEEPER_PATH | QUOTA_PATH | CONFIG_PATH)
 }
 
-fn push_delete_events(ev: &mut Vec<WatchEvent>, path: &str) {
-    ev.push(WatchEvent {
-        path: path.to_string(),
-        event_type: EventType::NodeDeleted,
-    });
-    ev.push(WatchEvent {
-        path: parent(path).to_string(),
-        event_type: EventType::NodeChildrenChanged,
-    });
+impl ZkDatabase {
+    /// Deletes a znode and records NodeDeleted on it and NodeChildrenChanged on its
+    /// parent, each with the ACL that guards it.
+    fn delete_with_events(&mut self, path: &str, zxid: i64, ev: &mut Vec<WatchEvent>) {
+        let Some(node) = self.tree.delete_node(path, zxid) else {
+            return;
+        };
+        let parent_path = parent(path);
+        let parent_acl = self
+            .tree
+            .get(parent_path)
+            .map(|p| p.acl.clone())
+            .unwrap_or_default();
+        ev.push(WatchEvent {
+            path: path.to_string(),
+            event_type: EventType::NodeDeleted,
+            acl: node.acl,
+        });
+        ev.push(WatchEvent {
+            path: parent_path.to_string(),
+            event_type: EventType::NodeChildrenChanged,
+            acl: parent_acl,
+        });
+    }
 }
 
 /// create answers with the path; create2/createContainer/createTTL with path and Stat.
