@@ -9,6 +9,9 @@
 //! - [`database`]: the replicated state (tree + sessions); `apply` is a pure function of
 //!   (state, zxid, txn) → (state', reply, watch events), and the local reads.
 //! - [`config`]: zoo.cfg (ZooKeeper's own format and system-property keys) and myid.
+//! - [`core`]: one server's shared state (database, watches, connections, replies
+//!   owed) and `apply_committed`, where committed transactions come back from the log.
+//! - [`stats`]: counters for the four-letter words.
 //! - [`acl`]: permission checks, ACL fix-up, the digest scheme.
 //! - [`session_tracker`]: session liveness (deadlines, expiry, fresh timeouts on
 //!   leadership) and session-id generation; local, not replicated.
@@ -22,8 +25,10 @@
 
 pub mod acl;
 pub mod config;
+pub mod core;
 pub mod database;
 pub mod session_tracker;
+pub mod stats;
 pub mod storage;
 pub mod tree;
 pub mod txn;

@@ -34,6 +34,8 @@ pub struct Txn {
     pub auth: Vec<Id>,
     /// Enforce quotas as hard limits (`zookeeper.enforceQuota` on the proposer).
     pub enforce_quota: bool,
+    /// TTL nodes allowed (`zookeeper.extendedTypesEnabled` on the proposer).
+    pub extended_types: bool,
     /// What to do.
     pub op: TxnOp,
 }

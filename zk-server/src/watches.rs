@@ -39,21 +39,51 @@ impl From<AddWatchMode> for WatchMode {
     }
 }
 
-/// One table: path → connection → mode.
+/// The kinds of watch one connection holds on one path of one table. They coexist: a
+/// getData watch on a path with a persistent watch fires once and leaves the persistent
+/// one in place (ZooKeeper 3.8 would downgrade the persistent watch, ZOOKEEPER-4466;
+/// 3.9 keeps both, as here).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Modes {
+    standard: bool,
+    persistent: bool,
+    recursive: bool,
+}
+
+impl Modes {
+    fn set(&mut self, mode: WatchMode) {
+        match mode {
+            WatchMode::Standard => self.standard = true,
+            WatchMode::Persistent => self.persistent = true,
+            WatchMode::PersistentRecursive => self.recursive = true,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        !(self.standard || self.persistent || self.recursive)
+    }
+}
+
+/// One table: path → connection → modes.
 #[derive(Debug, Default)]
 struct Table {
-    by_path: HashMap<String, HashMap<ConnId, WatchMode>>,
+    by_path: HashMap<String, HashMap<ConnId, Modes>>,
+    /// (path, connection) pairs holding a recursive watch; ancestors are walked only
+    /// when there are any.
     recursive: usize,
 }
 
 impl Table {
     fn add(&mut self, path: &str, conn: ConnId, mode: WatchMode) {
-        let entry = self.by_path.entry(path.to_string()).or_default();
-        let previous = entry.insert(conn, mode);
-        if previous == Some(WatchMode::PersistentRecursive) {
-            self.recursive -= 1;
-        }
-        if mode == WatchMode::PersistentRecursive {
+        let modes = self
+            .by_path
+            .entry(path.to_string())
+            .or_default()
+            .entry(conn)
+            .or_default();
+        let had_recursive = modes.recursive;
+        modes.set(mode);
+        if modes.recursive && !had_recursive {
             self.recursive += 1;
         }
     }
@@ -63,7 +93,7 @@ impl Table {
             return false;
         };
         let removed = entry.remove(&conn);
-        if removed == Some(WatchMode::PersistentRecursive) {
+        if removed.is_some_and(|m| m.recursive) {
             self.recursive -= 1;
         }
         if entry.is_empty() {
@@ -81,7 +111,7 @@ impl Table {
     fn remove_conn(&mut self, conn: ConnId) {
         let mut recursive_removed = 0;
         self.by_path.retain(|_, e| {
-            if e.remove(&conn) == Some(WatchMode::PersistentRecursive) {
+            if e.remove(&conn).is_some_and(|m| m.recursive) {
                 recursive_removed += 1;
             }
             !e.is_empty()
@@ -101,22 +131,18 @@ impl Table {
         let mut exact = true;
         while let Some(p) = at {
             if let Some(entry) = self.by_path.get_mut(p) {
-                entry.retain(|conn, mode| match mode {
-                    WatchMode::PersistentRecursive => {
-                        if event != EventType::NodeChildrenChanged {
-                            fired.insert(*conn);
-                        }
-                        true
-                    }
-                    WatchMode::Persistent if exact => {
+                entry.retain(|conn, modes| {
+                    if modes.recursive && event != EventType::NodeChildrenChanged {
                         fired.insert(*conn);
-                        true
                     }
-                    WatchMode::Standard if exact => {
+                    if exact && modes.persistent {
                         fired.insert(*conn);
-                        false
                     }
-                    _ => true,
+                    if exact && modes.standard {
+                        fired.insert(*conn);
+                        modes.standard = false;
+                    }
+                    !modes.is_empty()
                 });
                 if entry.is_empty() {
                     self.by_path.remove(p);
@@ -431,6 +457,21 @@ mod tests {
         );
         assert!(w.remove("/p", 1, WatcherType::Any));
         assert_eq!(fired(&mut w, "/p/x", EventType::NodeCreated), vec![]);
+    }
+
+    #[test]
+    fn a_one_shot_watch_beside_a_persistent_one_fires_once_and_leaves_it() {
+        let mut w = WatchManager::new();
+        w.add_persistent_watch("/p", 1, AddWatchMode::Persistent);
+        w.add_data_watch("/p", 1);
+        assert_eq!(
+            fired(&mut w, "/p", EventType::NodeDataChanged),
+            vec![(1, CHANGED)]
+        );
+        assert_eq!(
+            fired(&mut w, "/p", EventType::NodeDataChanged),
+            vec![(1, CHANGED)]
+        );
     }
 
     #[test]

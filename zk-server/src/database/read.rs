@@ -22,6 +22,10 @@ impl ZkDatabase {
     ) -> Result<Response, ErrorCode> {
         match request {
             Request::Exists(r) => {
+                // The one read ZooKeeper validates: a NUL is BadArguments.
+                if r.path.contains('\0') {
+                    return Err(ErrorCode::BadArguments);
+                }
                 let node = self.node(&r.path)?;
                 Ok(Response::Exists(ExistsResponse { stat: node.stat() }))
             }
@@ -48,7 +52,12 @@ impl ZkDatabase {
             Request::GetAcl(r) => self.get_acl(&r.path, auth),
             Request::GetAllChildrenNumber(r) => {
                 self.readable(&r.path, auth)?;
-                let total = self.tree.descendant_count(&r.path);
+                let path = if r.path.is_empty() {
+                    "/"
+                } else {
+                    r.path.as_str()
+                };
+                let total = self.tree.descendant_count(path);
                 Ok(Response::GetAllChildrenNumber(
                     GetAllChildrenNumberResponse {
                         total_number: i32::try_from(total).unwrap_or(i32::MAX),
@@ -68,7 +77,10 @@ impl ZkDatabase {
         }
     }
 
+    /// Reads do not validate paths: a malformed one names no node. The empty path is
+    /// the root, as in ZooKeeper (which stores the root under both "" and "/").
     fn node(&self, path: &str) -> Result<&Znode, ErrorCode> {
+        let path = if path.is_empty() { "/" } else { path };
         self.tree.get(path).ok_or(ErrorCode::NoNode)
     }
 

@@ -18,6 +18,7 @@ struct Fixture {
     db: ZkDatabase,
     zxid: i64,
     auth: Vec<Id>,
+    extended_types: bool,
 }
 
 impl Fixture {
@@ -26,6 +27,7 @@ impl Fixture {
             db: ZkDatabase::new(),
             zxid: 0,
             auth: vec![Id::new("ip", "127.0.0.1")],
+            extended_types: true,
         };
         for s in [S1, S2] {
             f.run_as(
@@ -50,6 +52,7 @@ impl Fixture {
             time: 1_000 * self.zxid,
             auth: self.auth.clone(),
             enforce_quota: false,
+            extended_types: self.extended_types,
             op,
         };
         self.db.apply(self.zxid, &txn)
@@ -167,11 +170,16 @@ fn create_errors_come_in_zookeepers_order() {
         f.create("bad", CreateMode::Persistent),
         Err(ErrorCode::BadArguments)
     );
+    // The parent ("/a") is looked up before the whole path is validated.
+    assert_eq!(
+        f.create("/a/", CreateMode::Persistent),
+        Err(ErrorCode::NoNode)
+    );
+    f.create("/a", CreateMode::Persistent).unwrap();
     assert_eq!(
         f.create("/a/", CreateMode::Persistent),
         Err(ErrorCode::BadArguments)
     );
-    f.create("/a", CreateMode::Persistent).unwrap();
     assert_eq!(
         f.create("/a", CreateMode::Persistent),
         Err(ErrorCode::NodeExists)
@@ -232,17 +240,60 @@ fn ttl_creates_validate_the_ttl_and_mark_the_owner() {
         f.run(ttl("/t", CreateMode::Persistent, 5000)),
         Err(ErrorCode::BadArguments)
     );
-    f.run(ttl("/t", CreateMode::PersistentWithTtl, 5000))
+    assert_eq!(
+        f.run(ttl("/t", CreateMode::PersistentWithTtl, 1 << 40)),
+        Err(ErrorCode::BadArguments)
+    );
+    f.run(ttl("/t", CreateMode::PersistentWithTtl, (1 << 40) - 1))
         .unwrap();
-    assert_eq!(f.stat("/t").ephemeral_owner, ttl_owner(5000));
-    assert!(f.db.tree().ttl_nodes().contains("/t"));
+    f.run(ttl("/t2", CreateMode::PersistentWithTtl, 5000))
+        .unwrap();
+    // Stored with the TTL mark, reported with no owner (as ZooKeeper reports it).
+    assert_eq!(
+        f.db.tree().get("/t2").unwrap().stat.ephemeral_owner,
+        ttl_owner(5000)
+    );
+    assert_eq!(f.stat("/t2").ephemeral_owner, 0);
+    assert!(f.db.tree().ttl_nodes().contains("/t2"));
+    // A TTL mode through create2 (no TTL field) is refused; without extended types,
+    // TTL modes are unimplemented.
+    assert_eq!(
+        f.create("/t3", CreateMode::PersistentWithTtl),
+        Err(ErrorCode::BadArguments)
+    );
+    f.extended_types = false;
+    assert_eq!(
+        f.run(ttl("/t4", CreateMode::PersistentWithTtl, 5000)),
+        Err(ErrorCode::Unimplemented)
+    );
+    assert_eq!(
+        f.run(ttl("/t4", CreateMode::Persistent, 5000)),
+        Err(ErrorCode::BadArguments)
+    );
 }
 
 #[test]
 fn containers_and_ttl_nodes_are_reaped_only_when_still_eligible() {
     let mut f = Fixture::new();
-    f.create("/c", CreateMode::Container).unwrap();
-    assert_eq!(f.stat("/c").ephemeral_owner, CONTAINER_OWNER);
+    // Flag 4 through create2 makes a plain persistent node, as in ZooKeeper...
+    f.create("/not-container", CreateMode::Container).unwrap();
+    assert!(!f.db.tree().containers().contains("/not-container"));
+    // ...only the createContainer opcode makes a container (whatever the flags).
+    f.run(TxnOp::Create {
+        opcode: OpCode::CreateContainer,
+        request: CreateRequest {
+            path: "/c".into(),
+            data: None,
+            acl: Acl::open_unsafe(),
+            flags: 0,
+        },
+    })
+    .unwrap();
+    assert_eq!(
+        f.db.tree().get("/c").unwrap().stat.ephemeral_owner,
+        CONTAINER_OWNER
+    );
+    assert_eq!(f.stat("/c").ephemeral_owner, 0);
     // Never had a child: not reaped.
     f.run_as(0, TxnOp::ReapContainer { path: "/c".into() })
         .result
@@ -478,10 +529,17 @@ fn multi_is_all_or_nothing_with_zookeepers_result_codes() {
     let Ok(Response::Multi(m)) = r.result else {
         panic!()
     };
-    assert!(matches!(&m.results[0], OpResult::Create2 { path, .. } if path == "/m/a"));
+    // create2 inside a multi answers with the path only, as ZooKeeper 3.8 does.
+    assert_eq!(
+        m.results[0],
+        OpResult::Create {
+            path: "/m/a".into()
+        }
+    );
     assert_eq!(m.results[1..], [OpResult::Check, OpResult::Delete]);
     assert_eq!(r.events.len(), 4);
-    assert_eq!(f.stat("/m").cversion, 1);
+    // One create and one delete: reported cversion 2.
+    assert_eq!(f.stat("/m").cversion, 2);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! in its order, then the change to the tree, then the watch events it fires.
 
 use bytes::Bytes;
-use zk_proto::path::{parent, validate_create_path, validate_path};
+use zk_proto::path::{parent, validate_path};
 use zk_proto::{
     Acl, CheckVersionRequest, Create2Response, CreateMode, CreateResponse, DeleteRequest,
     ErrorCode, EventType, MultiOp, MultiRequest, MultiResponse, OpCode, OpResult, Perms, Response,
@@ -24,6 +24,7 @@ struct Ctx<'a> {
     time: i64,
     session_id: i64,
     auth: &'a [zk_proto::Id],
+    extended_types: bool,
 }
 
 /// A create, however it arrived (create/create2/createContainer/createTTL, alone or in
@@ -46,6 +47,7 @@ impl ZkDatabase {
             time: txn.time,
             session_id: txn.session_id,
             auth: &txn.auth,
+            extended_types: txn.extended_types,
         };
         let mut events = Vec::new();
         let result = self.apply_op(&ctx, &txn.op, &mut events);
@@ -160,7 +162,10 @@ impl ZkDatabase {
         }
     }
 
-    /// `PrepRequestProcessor.pRequest2TxnCreate` + `DataTree.createNode`.
+    /// `PrepRequestProcessor.pRequest2TxnCreate` + `DataTree.createNode`, checks in
+    /// ZooKeeper's order. The *opcode* decides container and TTL nodes (flag 4 sent
+    /// with create/create2 makes a plain persistent node, as in ZooKeeper); the flags
+    /// decide sequential and ephemeral.
     fn create(
         &mut self,
         ctx: &Ctx,
@@ -168,17 +173,28 @@ impl ZkDatabase {
         ev: &mut Vec<WatchEvent>,
     ) -> OpOutcome<(String, Stat)> {
         let mode = CreateMode::from_code(a.flags).ok_or(ErrorCode::BadArguments)?;
-        // EphemeralType.validateTTL: a TTL mode needs 0 < ttl <= max; other modes no TTL.
-        if mode.is_ttl() {
-            if a.ttl <= 0 || a.ttl > MAX_TTL {
-                return Err(ErrorCode::BadArguments);
-            }
-        } else if a.ttl >= 0 || a.opcode == OpCode::CreateTtl {
+        // validateCreateRequest: TTL needs extended types, then EphemeralType.validateTTL.
+        if mode.is_ttl() && !ctx.extended_types {
+            return Err(ErrorCode::Unimplemented);
+        }
+        if mode.is_ttl() != (a.opcode == OpCode::CreateTtl)
+            || (mode.is_ttl() && !(1..=MAX_TTL).contains(&a.ttl))
+        {
             return Err(ErrorCode::BadArguments);
         }
-        validate_create_path(a.path, mode.is_sequential()).map_err(|_| ErrorCode::BadArguments)?;
+        // validatePathForCreate: a parent must be nameable.
+        let Some(last_slash) = a.path.rfind('/') else {
+            return Err(ErrorCode::BadArguments);
+        };
+        if a.path.contains('\0') {
+            return Err(ErrorCode::BadArguments);
+        }
         let acl = acl::fix_up(a.acl, ctx.auth)?;
-        let parent_path = parent(a.path);
+        let parent_path = if last_slash == 0 {
+            "/"
+        } else {
+            &a.path[..last_slash]
+        };
         let parent_node = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
         acl::check(&parent_node.acl, Perms::CREATE, ctx.auth)?;
         let path = if mode.is_sequential() {
@@ -193,14 +209,11 @@ impl ZkDatabase {
         if matches!(parent_node.kind(), NodeKind::Ephemeral(_)) {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
-        let owner = if mode.is_ephemeral() {
-            ctx.session_id
-        } else if mode.is_container() {
-            CONTAINER_OWNER
-        } else if mode.is_ttl() {
-            ttl_owner(a.ttl)
-        } else {
-            0
+        let owner = match a.opcode {
+            OpCode::CreateContainer => CONTAINER_OWNER,
+            OpCode::CreateTtl => ttl_owner(a.ttl),
+            _ if mode.is_ephemeral() => ctx.session_id,
+            _ => 0,
         };
         let parent_acl = parent_node.acl.clone();
         let stat = self.tree.create_node(
@@ -225,12 +238,21 @@ impl ZkDatabase {
     }
 
     /// `PrepRequestProcessor` delete + `DataTree.deleteNode`.
+    /// ZooKeeper validates only what it needs to find the parent; anything else that
+    /// is malformed simply does not exist (NoNode).
     fn delete(&mut self, ctx: &Ctx, r: &DeleteRequest, ev: &mut Vec<WatchEvent>) -> OpOutcome<()> {
-        validate_path(&r.path).map_err(|_| ErrorCode::BadArguments)?;
-        if is_special_path(&r.path) {
+        let Some(last_slash) = r.path.rfind('/') else {
+            return Err(ErrorCode::BadArguments);
+        };
+        if r.path.contains('\0') || is_special_path(&r.path) {
             return Err(ErrorCode::BadArguments);
         }
-        let parent_node = self.tree.get(parent(&r.path)).ok_or(ErrorCode::NoNode)?;
+        let parent_path = if last_slash == 0 {
+            "/"
+        } else {
+            &r.path[..last_slash]
+        };
+        let parent_node = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
         acl::check(&parent_node.acl, Perms::DELETE, ctx.auth)?;
         let node = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
         check_version(node.stat.version, r.version)?;
@@ -404,6 +426,7 @@ impl ZkDatabase {
 }
 
 /// create answers with the path; create2/createContainer/createTTL with path and Stat.
+/// (Inside a multi ZooKeeper answers create2 with the path only: see `create_result`.)
 fn create_response(opcode: OpCode, path: String, stat: Stat) -> Response {
     if opcode == OpCode::Create {
         Response::Create(CreateResponse { path })
@@ -412,10 +435,11 @@ fn create_response(opcode: OpCode, path: String, stat: Stat) -> Response {
     }
 }
 
+/// Inside a multi, create and create2 answer with the path only; createContainer and
+/// createTTL with path and Stat (observed on ZooKeeper 3.8).
 fn create_result(opcode: OpCode, path: String, stat: Stat) -> OpResult {
-    if opcode == OpCode::Create {
-        OpResult::Create { path }
-    } else {
-        OpResult::Create2 { path, stat }
+    match opcode {
+        OpCode::Create | OpCode::Create2 => OpResult::Create { path },
+        _ => OpResult::Create2 { path, stat },
     }
 }

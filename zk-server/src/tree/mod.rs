@@ -79,6 +79,10 @@ impl DataTree {
         tree.insert_system_node(ZOOKEEPER_PATH, Acl::open_unsafe());
         tree.insert_system_node(QUOTA_PATH, Acl::open_unsafe());
         tree.insert_system_node(CONFIG_PATH, Acl::read_unsafe());
+        // ZooKeeper reports aversion -1 for /zookeeper/config.
+        if let Some(config) = tree.nodes.get_mut(CONFIG_PATH) {
+            config.stat.aversion = -1;
+        }
         tree.rebuild_indices();
         tree
     }
@@ -256,8 +260,8 @@ impl DataTree {
         }
     }
 
-    /// Adds a znode under an existing parent: the parent's cversion goes up by one and
-    /// its pzxid becomes `zxid`. Returns the new znode's Stat.
+    /// Adds a znode under an existing parent: the parent's create count (stored
+    /// cversion) goes up by one and its pzxid becomes `zxid`. Returns the new Stat.
     ///
     /// The caller has checked that the parent exists and the path is free.
     pub fn create_node(
@@ -374,6 +378,10 @@ mod tests {
     #[test]
     fn new_tree_has_zookeepers_system_nodes() {
         let t = DataTree::new();
+        // As Apache ZooKeeper 3.8 reports them.
+        assert_eq!(t.stat("/zookeeper").map(|s| s.cversion), Some(-2));
+        assert_eq!(t.stat("/").map(|s| s.cversion), Some(-1));
+        assert_eq!(t.stat(CONFIG_PATH).map(|s| s.aversion), Some(-1));
         assert_eq!(
             t.paths(),
             vec!["/", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"]
@@ -393,8 +401,10 @@ mod tests {
         let p = t.stat("/p").unwrap();
         assert_eq!((p.cversion, p.pzxid, p.num_children), (1, 3, 1));
         t.delete_node("/p/a", 4);
+        // Reported cversion counts the delete too (2 * creates - children).
         let p = t.stat("/p").unwrap();
-        assert_eq!((p.cversion, p.pzxid, p.num_children), (1, 4, 0));
+        assert_eq!((p.cversion, p.pzxid, p.num_children), (2, 4, 0));
+        assert_eq!(t.get("/p").unwrap().stat.cversion, 1);
         assert_eq!((p.czxid, p.mzxid, p.version), (2, 2, 0));
     }
 

@@ -12,12 +12,15 @@ pub const CONTAINER_OWNER: i64 = i64::MIN;
 /// High byte of `ephemeralOwner` marking a TTL znode; the low 56 bits hold the TTL.
 const TTL_MARK: i64 = 0xff << 56;
 
-/// Largest TTL a znode can carry (56 bits, as `EphemeralType.TTL` allows).
-pub const MAX_TTL: i64 = (1 << 56) - 1;
+/// Largest TTL ZooKeeper accepts (`EphemeralType.TTL.maxValue()`: 40 bits).
+pub const MAX_TTL: i64 = (1 << 40) - 1;
+
+/// Bits of `ephemeralOwner` that hold a TTL.
+const TTL_BITS: i64 = (1 << 56) - 1;
 
 /// `ephemeralOwner` of a TTL znode with `ttl` milliseconds to live.
 pub const fn ttl_owner(ttl: i64) -> i64 {
-    TTL_MARK | (ttl & MAX_TTL)
+    TTL_MARK | (ttl & TTL_BITS)
 }
 
 /// What kind of znode an `ephemeralOwner` value denotes.
@@ -41,7 +44,7 @@ impl NodeKind {
         } else if owner == CONTAINER_OWNER {
             NodeKind::Container
         } else if owner & TTL_MARK == TTL_MARK {
-            NodeKind::Ttl(owner & MAX_TTL)
+            NodeKind::Ttl(owner & TTL_BITS)
         } else {
             NodeKind::Ephemeral(owner)
         }
@@ -61,11 +64,14 @@ pub struct StoredStat {
     pub mtime: i64,
     /// Data version.
     pub version: i32,
-    /// Children version.
+    /// Children created so far (ZooKeeper's stored cversion: deletes do not count). It
+    /// numbers sequential children; clients see `2 * cversion - numChildren`, which
+    /// counts creates and deletes alike.
     pub cversion: i32,
     /// ACL version.
     pub aversion: i32,
-    /// Session id, [`CONTAINER_OWNER`], a TTL mark, or 0.
+    /// Session id, [`CONTAINER_OWNER`], a TTL mark, or 0 (clients see 0 for
+    /// containers and TTL nodes).
     pub ephemeral_owner: i64,
     /// zxid of the last change to the children.
     pub pzxid: i64,
@@ -95,20 +101,26 @@ impl Znode {
         }
     }
 
-    /// The full Stat a client sees.
+    /// The full Stat a client sees (`DataNode.copyStat`): cversion is reported as
+    /// `2 * creates - numChildren`, and containers and TTL nodes show no owner.
     pub fn stat(&self) -> Stat {
         let s = &self.stat;
+        let num_children = self.children.len() as i32;
+        let ephemeral_owner = match self.kind() {
+            NodeKind::Ephemeral(session) => session,
+            _ => 0,
+        };
         Stat {
             czxid: s.czxid,
             mzxid: s.mzxid,
             ctime: s.ctime,
             mtime: s.mtime,
             version: s.version,
-            cversion: s.cversion,
+            cversion: s.cversion.wrapping_mul(2).wrapping_sub(num_children),
             aversion: s.aversion,
-            ephemeral_owner: s.ephemeral_owner,
+            ephemeral_owner,
             data_length: self.data_len() as i32,
-            num_children: self.children.len() as i32,
+            num_children,
             pzxid: s.pzxid,
         }
     }
