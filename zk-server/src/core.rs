@@ -60,6 +60,25 @@ pub struct ConnEntry {
     pub close: CancellationToken,
     /// When it connected.
     pub since: Instant,
+    /// Its packet counters (`cons`, `stat`).
+    pub counters: Arc<ConnCounters>,
+}
+
+/// Per-connection packet counters.
+#[derive(Debug, Default)]
+pub struct ConnCounters {
+    /// Packets received.
+    pub received: AtomicU64,
+    /// Packets sent.
+    pub sent: AtomicU64,
+}
+
+impl ConnCounters {
+    /// Zeroes both (`crst`).
+    pub fn reset(&self) {
+        self.received.store(0, Ordering::Relaxed);
+        self.sent.store(0, Ordering::Relaxed);
+    }
 }
 
 /// One server's shared state.
@@ -71,7 +90,7 @@ pub struct ServerCore {
     db: RwLock<ZkDatabase>,
     watches: Mutex<WatchManager>,
     conns: Mutex<HashMap<ConnId, ConnEntry>>,
-    pending: Mutex<HashMap<u64, oneshot::Sender<Applied>>>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<(i64, Applied)>>>,
     tracker: Mutex<SessionTracker>,
     session_ids: Mutex<SessionIdGenerator>,
     next_seq: AtomicU64,
@@ -168,15 +187,15 @@ impl ServerCore {
             .count()
     }
 
-    /// Submits a write for a client; the receiver completes when this server has
-    /// applied it.
+    /// Submits a write for a client; the receiver completes with the entry's zxid and
+    /// outcome when this server has applied it.
     pub fn submit(
         &self,
         session_id: i64,
         xid: i32,
         auth: Vec<Id>,
         op: TxnOp,
-    ) -> Result<oneshot::Receiver<Applied>, SubmitError> {
+    ) -> Result<oneshot::Receiver<(i64, Applied)>, SubmitError> {
         let replicator = self
             .replicator
             .get()
@@ -204,6 +223,12 @@ impl ServerCore {
             return Err(e);
         }
         Ok(rx)
+    }
+
+    /// Fails one owed reply (its write was refused); the connection sees the sender
+    /// dropped and closes, and the client retries elsewhere.
+    pub fn fail_request(&self, seq: u64) {
+        lock(&self.pending).remove(&seq);
     }
 
     /// Fails every reply still owed (the write path stopped); callers see the sender
@@ -238,7 +263,7 @@ impl ServerCore {
         self.stats.record_apply();
         if txn.origin.server == self.server_id {
             if let Some(tx) = lock(&self.pending).remove(&txn.origin.seq) {
-                let _ = tx.send(applied.clone());
+                let _ = tx.send((zxid, applied.clone()));
             }
         }
         applied

@@ -11,8 +11,14 @@
 //! - [`config`]: zoo.cfg (ZooKeeper's own format and system-property keys) and myid.
 //! - [`core`]: one server's shared state (database, watches, connections, replies
 //!   owed) and `apply_committed`, where committed transactions come back from the log.
+//! - [`net`]: the client port — accept loop, per-connection protocol (handshake,
+//!   pipelined writes, ordered replies, watch delivery), four-letter words.
 //! - [`stats`]: counters for the four-letter words.
 //! - [`acl`]: permission checks, ACL fix-up, the digest scheme.
+//! - [`replication`]: openraft (the only module naming its types) — log storage over
+//!   the segmented log, the state machine over the database, snapshots, transport.
+//! - [`server`]: starting and stopping — storage, consensus, client port, session
+//!   expiry, container/TTL reaping.
 //! - [`session_tracker`]: session liveness (deadlines, expiry, fresh timeouts on
 //!   leadership) and session-id generation; local, not replicated.
 //! - [`storage`]: the segmented, CRC-checked transaction log (group commit, torn-tail
@@ -20,13 +26,16 @@
 //! - [`watches`]: per-connection watches with ZooKeeper's trigger rules (one-shot,
 //!   persistent, persistent-recursive) and setWatches replay.
 //!
-//! Still to come (see DESIGN.md): replication (openraft), storage, connections,
-//! sessions' liveness, watches, four-letter words, zoo.cfg, testing support.
+//! Still to come (see DESIGN.md): ensembles (peer transport), quotas, the testing
+//! harness.
 
 pub mod acl;
 pub mod config;
 pub mod core;
 pub mod database;
+pub mod net;
+pub mod replication;
+pub mod server;
 pub mod session_tracker;
 pub mod stats;
 pub mod storage;

@@ -1,0 +1,769 @@
+//! One client connection: handshake, then a reader that decodes requests in order and
+//! a writer that answers them in the same order.
+//!
+//! The reader never waits for a reply: writes are submitted to the log at once (so a
+//! connection pipelines them) and queued as pending replies; reads are queued too, and
+//! the writer runs each read only when every earlier request of the connection has
+//! been answered (per-session FIFO: a read sees the session's earlier writes). Before
+//! running a read, under the database lock, the writer first sends every notification
+//! already queued: a change a read observes has had its watch events sent before it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+use zk_proto::frame::{write_frame, FrameDecoder};
+use zk_proto::{
+    xid, AuthPacket, ClientInfo, ConnectRequest, ConnectResponse, ErrorCode, ErrorResponse, Id,
+    MultiOp, OpCode, Reader, Record, ReplyHeader, Request, RequestHeader, Response, SyncResponse,
+    WatcherEvent, WhoAmIResponse,
+};
+
+use super::four_letter;
+use crate::acl;
+use crate::core::{ConnCounters, ConnEntry, ServerCore, NOTIFICATION_QUEUE};
+use crate::database::Applied;
+use crate::txn::TxnOp;
+use crate::watches::ConnId;
+
+/// Requests a connection may have queued for its writer before the reader stops
+/// reading (backpressure to the client instead of unbounded memory).
+const PENDING_QUEUE: usize = 1024;
+
+/// Output buffered before a flush is forced.
+const FLUSH_AT: usize = 64 * 1024;
+
+/// A request waiting for its turn to be answered.
+enum Pending {
+    /// A write submitted to the log; answered when this server has applied it.
+    Write {
+        xid: i32,
+        started: Instant,
+        applied: oneshot::Receiver<(i64, Applied)>,
+        close_after: bool,
+    },
+    /// A read, run when its turn comes.
+    Read {
+        xid: i32,
+        started: Instant,
+        request: Request,
+        auth: Arc<Vec<Id>>,
+    },
+    /// A reply already known (errors, auth).
+    Reply {
+        header: ReplyHeader,
+        body: Option<Response>,
+        close_after: bool,
+    },
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(
+    core: Arc<ServerCore>,
+    stream: TcpStream,
+    remote: SocketAddr,
+    shutdown: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, wr) = stream.into_split();
+    let mut first = [0u8; 4];
+    if rd.read_exact(&mut first).await.is_err() {
+        return;
+    }
+    if let Some(cmd) = four_letter::command(first) {
+        four_letter::serve(&core, cmd, wr).await;
+        return;
+    }
+    let len = i32::from_be_bytes(first);
+    let max = core.config.jute_max_buffer;
+    let Ok(len) = usize::try_from(len) else {
+        debug!(%remote, len, "negative length before handshake; closing");
+        return;
+    };
+    if len == 0 || len > max {
+        debug!(%remote, len, "implausible handshake length; closing");
+        return;
+    }
+    let mut body = vec![0u8; len];
+    if rd.read_exact(&mut body).await.is_err() {
+        return;
+    }
+    let connect = match ConnectRequest::read(&mut Reader::new(body)) {
+        Ok(c) => c,
+        Err(e) => {
+            debug!(%remote, error = %e, "malformed ConnectRequest; closing");
+            return;
+        }
+    };
+    let last_zxid = core.db().last_zxid();
+    if connect.last_zxid_seen > last_zxid {
+        info!(
+            %remote,
+            client_zxid = format_args!("0x{:x}", connect.last_zxid_seen),
+            our_zxid = format_args!("0x{last_zxid:x}"),
+            "refusing session request: client has seen a later zxid than this server"
+        );
+        return;
+    }
+
+    let close = shutdown.child_token();
+    let counters = Arc::new(ConnCounters::default());
+    let (notify_tx, notify_rx) = mpsc::channel(NOTIFICATION_QUEUE);
+    let mut auth = vec![Id::new("ip", remote.ip().to_string())];
+    let conn = core.register_connection(ConnEntry {
+        session_id: 0,
+        remote,
+        auth: auth.clone(),
+        notifications: notify_tx,
+        close: close.clone(),
+        since: Instant::now(),
+        counters: counters.clone(),
+    });
+
+    let (session_id, accepted) = establish_session(&core, conn, &connect).await;
+    let mut wr = wr;
+    let mut out = BytesMut::new();
+    write_frame(&mut out, |w| accepted.write(w));
+    if wr.write_all(&out).await.is_err() || session_id == 0 {
+        core.unregister_connection(conn);
+        return;
+    }
+    core.stats.record_sent();
+    counters.sent.fetch_add(1, Ordering::Relaxed);
+    let span =
+        tracing::debug_span!("connection", session = format_args!("0x{session_id:x}"), %remote);
+    let _enter = span.enter();
+    debug!("session established");
+
+    let (pending_tx, pending_rx) = mpsc::channel(PENDING_QUEUE);
+    let writer = tokio::spawn(write_loop(
+        core.clone(),
+        conn,
+        session_id,
+        wr,
+        pending_rx,
+        notify_rx,
+        close.clone(),
+        counters.clone(),
+    ));
+    read_loop(
+        &core, conn, session_id, &mut auth, rd, pending_tx, &close, &counters,
+    )
+    .await;
+    // The reader is done (client closed, protocol error, or told to close): let the
+    // writer finish what is queued, then forget the connection. The session lives on
+    // until it expires or is closed.
+    let _ = writer.await;
+    core.unregister_connection(conn);
+    debug!("connection closed");
+}
+
+/// Creates or resumes the session; returns its id (0 = refused) and the response.
+async fn establish_session(
+    core: &ServerCore,
+    conn: ConnId,
+    req: &ConnectRequest,
+) -> (i64, ConnectResponse) {
+    let timeout = core.config.negotiate_session_timeout(req.timeout);
+    let refused = ConnectResponse {
+        protocol_version: 0,
+        timeout: 0,
+        session_id: 0,
+        passwd: Bytes::from_static(&[0; 16]),
+        read_only: req.read_only.map(|_| false),
+    };
+    if req.session_id == 0 {
+        let session_id = core.next_session_id();
+        let passwd = Bytes::copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let op = TxnOp::CreateSession {
+            timeout,
+            passwd: passwd.clone(),
+        };
+        let Ok(rx) = core.submit(session_id, 0, Vec::new(), op) else {
+            return (0, refused);
+        };
+        match rx.await {
+            Ok((_, applied)) if applied.result.is_ok() => {}
+            _ => return (0, refused),
+        }
+        core.attach_session(conn, session_id);
+        let response = ConnectResponse {
+            protocol_version: 0,
+            timeout,
+            session_id,
+            passwd,
+            read_only: req.read_only.map(|_| false),
+        };
+        return (session_id, response);
+    }
+    let valid = core
+        .db()
+        .session(req.session_id)
+        .is_some_and(|s| s.passwd == req.passwd);
+    if !valid {
+        info!(
+            session = format_args!("0x{:x}", req.session_id),
+            "invalid session or password on reconnect"
+        );
+        return (0, refused);
+    }
+    core.attach_session(conn, req.session_id);
+    core.tracker().touch(req.session_id, Instant::now());
+    let passwd = req.passwd.clone();
+    (
+        req.session_id,
+        ConnectResponse {
+            protocol_version: 0,
+            timeout,
+            session_id: req.session_id,
+            passwd,
+            read_only: req.read_only.map(|_| false),
+        },
+    )
+}
+
+/// Reads and decodes requests, submitting writes and queueing everything in order.
+#[allow(clippy::too_many_arguments)]
+async fn read_loop(
+    core: &ServerCore,
+    conn: ConnId,
+    session_id: i64,
+    auth: &mut Vec<Id>,
+    mut rd: OwnedReadHalf,
+    pending: mpsc::Sender<Pending>,
+    close: &CancellationToken,
+    counters: &ConnCounters,
+) {
+    let mut decoder = FrameDecoder::new(core.config.jute_max_buffer);
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut shared_auth = Arc::new(auth.clone());
+    loop {
+        let frame = match decoder.decode(&mut buf) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                tokio::select! {
+                    _ = close.cancelled() => return,
+                    n = rd.read_buf(&mut buf) => match n {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => continue,
+                    },
+                }
+            }
+            Err(e) => {
+                info!(error = %e, "closing connection: bad frame");
+                return;
+            }
+        };
+        core.stats.record_received();
+        counters.received.fetch_add(1, Ordering::Relaxed);
+        core.tracker().touch(session_id, Instant::now());
+        let mut r = Reader::new(frame);
+        let Ok(header) = RequestHeader::read(&mut r) else {
+            info!("closing connection: truncated request header");
+            return;
+        };
+        let started = Instant::now();
+        let body = r.take_rest();
+        let item = match header.op() {
+            None => {
+                warn!(
+                    opcode = header.opcode,
+                    "unknown request type; answering Unimplemented and closing"
+                );
+                error_reply(header.xid, -1, ErrorCode::Unimplemented, true)
+            }
+            Some(OpCode::Auth) => {
+                let reply = authenticate(core, conn, auth, body);
+                shared_auth = Arc::new(auth.clone());
+                reply
+            }
+            Some(op) => classify(
+                core,
+                conn,
+                session_id,
+                &shared_auth,
+                header.xid,
+                op,
+                body,
+                started,
+            ),
+        };
+        let stop = matches!(
+            item,
+            Pending::Reply {
+                close_after: true,
+                ..
+            } | Pending::Write {
+                close_after: true,
+                ..
+            }
+        );
+        if pending.send(item).await.is_err() || stop {
+            return;
+        }
+    }
+}
+
+/// Turns one request into its pending reply: submits writes, defers reads.
+#[allow(clippy::too_many_arguments)]
+fn classify(
+    core: &ServerCore,
+    conn: ConnId,
+    session_id: i64,
+    auth: &Arc<Vec<Id>>,
+    xid: i32,
+    op: OpCode,
+    body: Bytes,
+    started: Instant,
+) -> Pending {
+    let last_zxid = || core.db().last_zxid();
+    let request = match Request::decode(op, body) {
+        Ok(r) => r,
+        Err(e) => {
+            debug!(?op, error = %e, "malformed request body");
+            return error_reply(xid, last_zxid(), ErrorCode::MarshallingError, false);
+        }
+    };
+    let write = match request {
+        Request::Create(r) => TxnOp::Create {
+            opcode: OpCode::Create,
+            request: r,
+        },
+        Request::Create2(r) => TxnOp::Create {
+            opcode: OpCode::Create2,
+            request: r,
+        },
+        Request::CreateContainer(r) => TxnOp::Create {
+            opcode: OpCode::CreateContainer,
+            request: r,
+        },
+        Request::CreateTtl(r) => TxnOp::CreateTtl(r),
+        Request::Delete(r) => TxnOp::Delete(r),
+        Request::SetData(r) => TxnOp::SetData(r),
+        Request::SetAcl(r) => TxnOp::SetAcl(r),
+        Request::Check(r) => TxnOp::Check(r),
+        Request::Multi(m) => {
+            // ZooKeeper refuses a multi holding reads as a whole (MarshallingError).
+            if m.ops.iter().any(MultiOp::is_read) {
+                return error_reply(xid, last_zxid(), ErrorCode::MarshallingError, false);
+            }
+            TxnOp::Multi(m)
+        }
+        Request::MultiRead(ref m) if m.ops.iter().any(|o| !o.is_read()) => {
+            return error_reply(xid, last_zxid(), ErrorCode::MarshallingError, false);
+        }
+        Request::CloseSession => {
+            core.detach_session(conn);
+            return submit(
+                core,
+                session_id,
+                xid,
+                auth,
+                TxnOp::CloseSession,
+                started,
+                true,
+            );
+        }
+        // Standalone ZooKeeper answers reconfig and SASL this way.
+        Request::Reconfig(_) | Request::Sasl(_) => {
+            return error_reply(xid, last_zxid(), ErrorCode::MarshallingError, false);
+        }
+        other => {
+            core.stats.request_started();
+            return Pending::Read {
+                xid,
+                started,
+                request: other,
+                auth: auth.clone(),
+            };
+        }
+    };
+    submit(core, session_id, xid, auth, write, started, false)
+}
+
+fn submit(
+    core: &ServerCore,
+    session_id: i64,
+    xid: i32,
+    auth: &Arc<Vec<Id>>,
+    op: TxnOp,
+    started: Instant,
+    close_after: bool,
+) -> Pending {
+    match core.submit(session_id, xid, auth.as_ref().clone(), op) {
+        Ok(applied) => {
+            core.stats.request_started();
+            Pending::Write {
+                xid,
+                started,
+                applied,
+                close_after,
+            }
+        }
+        Err(e) => {
+            warn!(error = %e, "write refused");
+            error_reply(xid, core.db().last_zxid(), ErrorCode::ConnectionLoss, true)
+        }
+    }
+}
+
+fn error_reply(xid: i32, zxid: i64, err: ErrorCode, close_after: bool) -> Pending {
+    Pending::Reply {
+        header: ReplyHeader::new(xid, zxid, err),
+        body: None,
+        close_after,
+    }
+}
+
+/// addauth: digest (and ip) are understood; anything else fails and closes, as in
+/// ZooKeeper without that provider.
+fn authenticate(core: &ServerCore, conn: ConnId, auth: &mut Vec<Id>, body: Bytes) -> Pending {
+    let Ok(packet) = AuthPacket::read(&mut Reader::new(body)) else {
+        return error_reply(xid::AUTH, 0, ErrorCode::AuthFailed, true);
+    };
+    let credentials = String::from_utf8_lossy(&packet.auth).into_owned();
+    match packet.scheme.as_str() {
+        "digest" => {
+            let id = acl::digest(&credentials);
+            if core.config.super_digest.as_deref() == Some(id.as_str()) {
+                push_unique(auth, acl::super_id());
+            }
+            push_unique(auth, Id::new("digest", id));
+        }
+        "ip" => {}
+        other => {
+            warn!(
+                scheme = other,
+                "authentication with an unknown scheme; closing"
+            );
+            return error_reply(xid::AUTH, 0, ErrorCode::AuthFailed, true);
+        }
+    }
+    let snapshot = auth.clone();
+    core.with_connections(|conns| {
+        if let Some(entry) = conns.get_mut(&conn) {
+            entry.auth = snapshot;
+        }
+    });
+    Pending::Reply {
+        header: ReplyHeader::new(xid::AUTH, 0, ErrorCode::Ok),
+        body: None,
+        close_after: false,
+    }
+}
+
+fn push_unique(ids: &mut Vec<Id>, id: Id) {
+    if !ids.contains(&id) {
+        ids.push(id);
+    }
+}
+
+/// Answers queued requests in order and delivers notifications.
+#[allow(clippy::too_many_arguments)]
+async fn write_loop(
+    core: Arc<ServerCore>,
+    conn: ConnId,
+    session_id: i64,
+    mut wr: OwnedWriteHalf,
+    mut pending: mpsc::Receiver<Pending>,
+    mut notifications: mpsc::Receiver<WatcherEvent>,
+    close: CancellationToken,
+    counters: Arc<ConnCounters>,
+) {
+    let mut out = Output {
+        buf: BytesMut::with_capacity(16 * 1024),
+        core: core.clone(),
+        counters,
+    };
+    loop {
+        let item = tokio::select! {
+            biased;
+            _ = close.cancelled() => break,
+            Some(event) = notifications.recv() => {
+                out.notification(&event);
+                None
+            }
+            item = pending.recv() => match item {
+                Some(item) => Some(item),
+                None => break,
+            },
+        };
+        let mut close_after = false;
+        if let Some(item) = item {
+            match answer(
+                &core,
+                conn,
+                session_id,
+                item,
+                &mut notifications,
+                &mut out,
+                &close,
+            )
+            .await
+            {
+                Some(c) => close_after = c,
+                None => break,
+            }
+        }
+        if (pending.is_empty() && notifications.is_empty())
+            || out.buf.len() >= FLUSH_AT
+            || close_after
+        {
+            if wr.write_all(&out.buf).await.is_err() {
+                break;
+            }
+            out.buf.clear();
+        }
+        if close_after {
+            break;
+        }
+    }
+    if !out.buf.is_empty() {
+        let _ = wr.write_all(&out.buf).await;
+    }
+    let _ = wr.shutdown().await;
+    close.cancel();
+}
+
+/// Frames waiting to be written, and the counters they move.
+struct Output {
+    buf: BytesMut,
+    core: Arc<ServerCore>,
+    counters: Arc<ConnCounters>,
+}
+
+impl Output {
+    fn count(&self) {
+        self.core.stats.record_sent();
+        self.counters.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A watch notification: xid -1, zxid -1 (as ZooKeeper 3.8 sends them).
+    fn notification(&mut self, event: &WatcherEvent) {
+        write_frame(&mut self.buf, |w| {
+            ReplyHeader::new(xid::NOTIFICATION, -1, ErrorCode::Ok).write(w);
+            event.write(w);
+        });
+        self.count();
+    }
+
+    /// A reply; the body goes out only with `err == 0`.
+    fn reply(&mut self, header: ReplyHeader, body: Option<&Response>) {
+        write_frame(&mut self.buf, |w| {
+            header.write(w);
+            if header.err == 0 {
+                if let Some(body) = body {
+                    body.write(w);
+                }
+            }
+        });
+        self.count();
+    }
+}
+
+/// Answers one pending request; `None` when the connection must stop, else whether to
+/// close after this reply.
+async fn answer(
+    core: &ServerCore,
+    conn: ConnId,
+    session_id: i64,
+    item: Pending,
+    notifications: &mut mpsc::Receiver<WatcherEvent>,
+    out: &mut Output,
+    close: &CancellationToken,
+) -> Option<bool> {
+    match item {
+        Pending::Reply {
+            header,
+            body,
+            close_after,
+        } => {
+            out.reply(header, body.as_ref());
+            Some(close_after)
+        }
+        Pending::Write {
+            xid,
+            started,
+            mut applied,
+            close_after,
+        } => {
+            // Keep delivering notifications while the write commits.
+            let result = loop {
+                tokio::select! {
+                    biased;
+                    _ = close.cancelled() => return None,
+                    Some(event) = notifications.recv() => out.notification(&event),
+                    r = &mut applied => break r,
+                }
+            };
+            core.stats
+                .request_finished(started.elapsed().as_micros() as u64);
+            let Ok((zxid, applied)) = result else {
+                // The write path went away; the client will reconnect and retry.
+                return None;
+            };
+            let (err, body) = match applied.result {
+                Ok(body) => (ErrorCode::Ok, Some(body)),
+                Err(code) => (code, None),
+            };
+            out.reply(ReplyHeader::new(xid, zxid, err), body.as_ref());
+            Some(close_after)
+        }
+        Pending::Read {
+            xid,
+            started,
+            request,
+            auth,
+        } => {
+            let (header, body) = {
+                // Under the database lock: every change applied so far has queued its
+                // notifications; send them before this read's answer.
+                let db = core.db();
+                while let Ok(event) = notifications.try_recv() {
+                    out.notification(&event);
+                }
+                let zxid = db.last_zxid();
+                let mut watches = core.watches();
+                let (reply_xid, result, fired) =
+                    run_read(&db, &mut watches, conn, session_id, xid, &request, &auth);
+                for (_, event) in fired {
+                    out.notification(&event);
+                }
+                let (err, body) = match result {
+                    Ok(body) => (ErrorCode::Ok, Some(body)),
+                    Err(code) => (code, None),
+                };
+                (ReplyHeader::new(reply_xid, zxid, err), body)
+            };
+            core.stats
+                .request_finished(started.elapsed().as_micros() as u64);
+            out.reply(header, body.as_ref());
+            Some(false)
+        }
+    }
+}
+
+type ReadOutcome = (
+    i32,
+    Result<Response, ErrorCode>,
+    Vec<crate::watches::Notification>,
+);
+
+/// Runs a read and registers the watches it asks for, with ZooKeeper's rules: exists
+/// always leaves its watch (a missing node is watched for creation), getData and
+/// getChildren only when they succeed.
+fn run_read(
+    db: &crate::database::ZkDatabase,
+    watches: &mut crate::watches::WatchManager,
+    conn: ConnId,
+    session_id: i64,
+    xid: i32,
+    request: &Request,
+    auth: &[Id],
+) -> ReadOutcome {
+    let none = Vec::new();
+    match request {
+        Request::Ping => (xid::PING, Ok(Response::Empty), none),
+        Request::Sync(r) => (
+            xid,
+            Ok(Response::Sync(SyncResponse {
+                path: r.path.clone(),
+            })),
+            none,
+        ),
+        Request::WhoAmI => (xid, Ok(Response::WhoAmI(who_am_i(auth))), none),
+        Request::SetWatches(s) => {
+            let fired = watches.set_watches(
+                db.tree(),
+                conn,
+                s.relative_zxid,
+                &s.data_watches,
+                &s.exist_watches,
+                &s.child_watches,
+                &[],
+                &[],
+            );
+            (xid::SET_WATCHES, Ok(Response::Empty), fired)
+        }
+        Request::SetWatches2(s) => {
+            let fired = watches.set_watches(
+                db.tree(),
+                conn,
+                s.relative_zxid,
+                &s.data_watches,
+                &s.exist_watches,
+                &s.child_watches,
+                &s.persistent_watches,
+                &s.persistent_recursive_watches,
+            );
+            (xid::SET_WATCHES, Ok(Response::Empty), fired)
+        }
+        Request::AddWatch(r) => match r.mode() {
+            Ok(mode) => {
+                watches.add_persistent_watch(&r.path, conn, mode);
+                (xid, Ok(Response::AddWatch(ErrorResponse { err: 0 })), none)
+            }
+            Err(_) => (xid, Err(ErrorCode::MarshallingError), none),
+        },
+        Request::CheckWatches(r) => {
+            let result = match r.watcher_type() {
+                Ok(kind) if watches.contains(&r.path, conn, kind) => Ok(Response::Empty),
+                Ok(_) => Err(ErrorCode::NoWatcher),
+                Err(_) => Err(ErrorCode::MarshallingError),
+            };
+            (xid, result, none)
+        }
+        Request::RemoveWatches(r) => {
+            let result = match r.watcher_type() {
+                Ok(kind) if watches.remove(&r.path, conn, kind) => Ok(Response::Empty),
+                Ok(_) => Err(ErrorCode::NoWatcher),
+                Err(_) => Err(ErrorCode::MarshallingError),
+            };
+            (xid, result, none)
+        }
+        _ => {
+            let result = db.read(session_id, auth, request);
+            match request {
+                Request::Exists(r)
+                    if r.watch && matches!(result, Ok(_) | Err(ErrorCode::NoNode)) =>
+                {
+                    watches.add_data_watch(&r.path, conn)
+                }
+                Request::GetData(r) if r.watch && result.is_ok() => {
+                    watches.add_data_watch(&r.path, conn)
+                }
+                Request::GetChildren(r) if r.watch && result.is_ok() => {
+                    watches.add_child_watch(&r.path, conn)
+                }
+                Request::GetChildren2(r) if r.watch && result.is_ok() => {
+                    watches.add_child_watch(&r.path, conn)
+                }
+                _ => {}
+            }
+            (xid, result, none)
+        }
+    }
+}
+
+/// whoAmI: authenticated identities first (digest shows the user name), then ip.
+fn who_am_i(auth: &[Id]) -> WhoAmIResponse {
+    let info = |id: &Id| ClientInfo {
+        auth_scheme: id.scheme.clone(),
+        user: match id.scheme.as_str() {
+            "digest" => id.id.split(':').next().unwrap_or("").to_string(),
+            _ => id.id.clone(),
+        },
+    };
+    let mut client_info: Vec<ClientInfo> =
+        auth.iter().filter(|i| i.scheme != "ip").map(info).collect();
+    client_info.extend(auth.iter().filter(|i| i.scheme == "ip").map(info));
+    WhoAmIResponse { client_info }
+}

@@ -1,0 +1,361 @@
+//! Four-letter words: a known command as the first four bytes of a connection gets a
+//! plain-text answer and a close, in the formats of Apache ZooKeeper 3.8 (see
+//! docs/zookeeper-3.8-behaviour.md). Commands outside `4lw.commands.whitelist` answer
+//! "<cmd> is not executed because it is not in the whitelist.".
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+
+use crate::core::ServerCore;
+
+/// The version string the words report; "3.8.0" first, so tools that parse it see
+/// the protocol level we speak.
+pub fn version_string() -> String {
+    format!(
+        "3.8.0-zk-rs-{}, built on 1970-01-01 00:00 UTC",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Every command ZooKeeper 3.8 knows.
+const COMMANDS: &[&str] = &[
+    "conf", "cons", "crst", "dirs", "dump", "envi", "gtmk", "ruok", "stmk", "srvr", "srst", "stat",
+    "wchc", "wchp", "wchs", "mntr", "isro", "hash",
+];
+
+/// The command the first four bytes of a connection name, if any.
+pub fn command(first: [u8; 4]) -> Option<&'static str> {
+    COMMANDS.iter().copied().find(|c| c.as_bytes() == first)
+}
+
+/// Answers `cmd` and closes.
+pub async fn serve(core: &ServerCore, cmd: &'static str, mut wr: OwnedWriteHalf) {
+    let text = if core.config.four_letter_whitelist.allows(cmd) {
+        respond(core, cmd)
+    } else {
+        format!("{cmd} is not executed because it is not in the whitelist.\n")
+    };
+    let _ = wr.write_all(text.as_bytes()).await;
+    let _ = wr.shutdown().await;
+}
+
+/// The text of a command's answer.
+pub fn respond(core: &ServerCore, cmd: &str) -> String {
+    match cmd {
+        "ruok" => "imok".to_string(),
+        "isro" => "rw".to_string(),
+        "srvr" => server_summary(core, false),
+        "stat" => server_summary(core, true),
+        "mntr" => monitor(core),
+        "conf" => conf(core),
+        "envi" => environment(core),
+        "cons" => connections(core),
+        "crst" => {
+            core.with_connections(|c| c.values().for_each(|e| e.counters.reset()));
+            "Connection stats reset.\n".to_string()
+        }
+        "srst" => {
+            core.stats.reset();
+            "Server stats reset.\n".to_string()
+        }
+        "wchs" => {
+            let w = core.watches();
+            format!(
+                "{} connections watching {} paths\nTotal watches:{}\n",
+                w.by_connection().len(),
+                w.watched_path_count(),
+                w.watch_count()
+            )
+        }
+        "wchc" => watches_by_session(core),
+        "wchp" => watches_by_path(core),
+        "dump" => dump(core),
+        "dirs" => {
+            let data = dir_size(&core.config.data_dir);
+            let log = dir_size(&core.config.log_dir());
+            format!("datadir_size: {data}\nlogdir_size: {log}\n")
+        }
+        // Trace masks and digests are JVM/implementation specifics we do not keep.
+        _ => String::new(),
+    }
+}
+
+fn server_state(_core: &ServerCore) -> &'static str {
+    "standalone"
+}
+
+/// ZooKeeper counts the root twice (it is stored under "" and "/").
+fn node_count(core: &ServerCore) -> usize {
+    core.db().tree().node_count() + 1
+}
+
+/// Java's `Double.toString` for the values ZooKeeper rounds to 4 decimals.
+fn java_double(v: f64) -> String {
+    let rounded = (v * 10_000.0).round() / 10_000.0;
+    let s = format!("{rounded}");
+    if s.contains('.') {
+        s
+    } else {
+        format!("{s}.0")
+    }
+}
+
+fn server_summary(core: &ServerCore, with_clients: bool) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Zookeeper version: {}", version_string());
+    if with_clients {
+        s.push_str("Clients:\n");
+        core.with_connections(|conns| {
+            let mut list: Vec<_> = conns.values().collect();
+            list.sort_by_key(|c| c.since);
+            for c in list {
+                let _ = writeln!(
+                    s,
+                    " /{}[1](queued=0,recved={},sent={})",
+                    c.remote,
+                    c.counters.received.load(Ordering::Relaxed),
+                    c.counters.sent.load(Ordering::Relaxed)
+                );
+            }
+        });
+        s.push('\n');
+    }
+    let l = core.stats.latency();
+    let _ = writeln!(
+        s,
+        "Latency min/avg/max: {}/{:.1}/{}",
+        l.min_ms, l.avg_ms, l.max_ms
+    );
+    let _ = writeln!(s, "Received: {}", core.stats.packets_received());
+    let _ = writeln!(s, "Sent: {}", core.stats.packets_sent());
+    let _ = writeln!(s, "Connections: {}", core.with_connections(|c| c.len()));
+    let _ = writeln!(s, "Outstanding: {}", core.stats.outstanding());
+    let _ = writeln!(s, "Zxid: 0x{:x}", core.db().last_zxid());
+    let _ = writeln!(s, "Mode: {}", server_state(core));
+    let _ = writeln!(s, "Node count: {}", node_count(core));
+    s
+}
+
+fn monitor(core: &ServerCore) -> String {
+    let l = core.stats.latency();
+    let (znodes, ephemerals, data_size, sessions) = {
+        let db = core.db();
+        (
+            db.tree().node_count() + 1,
+            db.tree().ephemeral_count(),
+            db.tree().approximate_data_size(),
+            db.sessions().len(),
+        )
+    };
+    let (watches, connections) = (
+        core.watches().watch_count(),
+        core.with_connections(|c| c.len()),
+    );
+    let rows: Vec<(&str, String)> = vec![
+        ("zk_version", version_string()),
+        ("zk_server_state", server_state(core).to_string()),
+        ("zk_ephemerals_count", ephemerals.to_string()),
+        ("zk_num_alive_connections", connections.to_string()),
+        ("zk_avg_latency", java_double(l.avg_ms)),
+        (
+            "zk_outstanding_requests",
+            core.stats.outstanding().to_string(),
+        ),
+        ("zk_znode_count", znodes.to_string()),
+        ("zk_global_sessions", sessions.to_string()),
+        ("zk_packets_sent", core.stats.packets_sent().to_string()),
+        (
+            "zk_packets_received",
+            core.stats.packets_received().to_string(),
+        ),
+        ("zk_watch_count", watches.to_string()),
+        ("zk_min_latency", l.min_ms.to_string()),
+        ("zk_approximate_data_size", data_size.to_string()),
+        ("zk_open_file_descriptor_count", open_fds().to_string()),
+        ("zk_max_file_descriptor_count", max_fds().to_string()),
+        (
+            "zk_uptime",
+            core.stats.started.elapsed().as_millis().to_string(),
+        ),
+        ("zk_max_latency", l.max_ms.to_string()),
+        ("zk_local_sessions", "0".to_string()),
+    ];
+    let mut s = String::new();
+    for (k, v) in rows {
+        let _ = writeln!(s, "{k}\t{v}");
+    }
+    s
+}
+
+fn conf(core: &ServerCore) -> String {
+    let c = &core.config;
+    let data = c.data_dir.display();
+    let log = c.log_dir();
+    let mut s = String::new();
+    let _ = writeln!(s, "clientPort={}", c.client_addr.port());
+    let _ = writeln!(s, "secureClientPort=-1");
+    let _ = writeln!(s, "dataDir={data}");
+    let _ = writeln!(s, "dataDirSize={}", dir_size(&c.data_dir));
+    let _ = writeln!(s, "dataLogDir={}", log.display());
+    let _ = writeln!(s, "dataLogSize={}", dir_size(&log));
+    let _ = writeln!(s, "tickTime={}", c.tick_time_ms);
+    let _ = writeln!(s, "maxClientCnxns={}", c.max_client_cnxns);
+    let _ = writeln!(s, "minSessionTimeout={}", c.min_session_timeout_ms);
+    let _ = writeln!(s, "maxSessionTimeout={}", c.max_session_timeout_ms);
+    let _ = writeln!(s, "clientPortListenBacklog=-1");
+    let _ = writeln!(s, "serverId={}", core.server_id);
+    s
+}
+
+fn environment(_core: &ServerCore) -> String {
+    let mut s = String::from("Environment:\n");
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let _ = writeln!(s, "zookeeper.version={}", version_string());
+    let _ = writeln!(s, "host.name={}", host.trim());
+    let _ = writeln!(s, "os.name={}", std::env::consts::OS);
+    let _ = writeln!(s, "os.arch={}", std::env::consts::ARCH);
+    if let Ok(v) = std::fs::read_to_string("/proc/sys/kernel/osrelease") {
+        let _ = writeln!(s, "os.version={}", v.trim());
+    }
+    if let Ok(user) = std::env::var("USER") {
+        let _ = writeln!(s, "user.name={user}");
+    }
+    if let Ok(home) = std::env::var("HOME") {
+        let _ = writeln!(s, "user.home={home}");
+    }
+    if let Ok(dir) = std::env::current_dir() {
+        let _ = writeln!(s, "user.dir={}", dir.display());
+    }
+    s
+}
+
+fn connections(core: &ServerCore) -> String {
+    let mut s = String::new();
+    core.with_connections(|conns| {
+        let mut list: Vec<_> = conns.values().collect();
+        list.sort_by_key(|c| c.since);
+        for c in list {
+            let _ = write!(
+                s,
+                " /{}[1](queued=0,recved={},sent={}",
+                c.remote,
+                c.counters.received.load(Ordering::Relaxed),
+                c.counters.sent.load(Ordering::Relaxed)
+            );
+            if c.session_id != 0 {
+                let _ = write!(s, ",sid=0x{:x}", c.session_id);
+            }
+            s.push_str(")\n");
+        }
+    });
+    s.push('\n');
+    s
+}
+
+/// Session ids of the connections, by connection id.
+fn sessions_by_conn(core: &ServerCore) -> std::collections::HashMap<u64, i64> {
+    core.with_connections(|c| c.iter().map(|(id, e)| (*id, e.session_id)).collect())
+}
+
+fn watches_by_session(core: &ServerCore) -> String {
+    let sessions = sessions_by_conn(core);
+    let mut s = String::new();
+    for (conn, paths) in core.watches().by_connection() {
+        let _ = writeln!(s, "0x{:x}", sessions.get(&conn).copied().unwrap_or(0));
+        for p in paths {
+            let _ = writeln!(s, "\t{p}");
+        }
+    }
+    s.push('\n');
+    s
+}
+
+fn watches_by_path(core: &ServerCore) -> String {
+    let sessions = sessions_by_conn(core);
+    let mut s = String::new();
+    for (path, conns) in core.watches().by_path() {
+        let _ = writeln!(s, "{path}");
+        for conn in conns {
+            let _ = writeln!(s, "\t0x{:x}", sessions.get(&conn).copied().unwrap_or(0));
+        }
+    }
+    s.push('\n');
+    s
+}
+
+fn dump(core: &ServerCore) -> String {
+    let db = core.db();
+    let mut s = String::from("SessionTracker dump:\n");
+    let _ = writeln!(s, "Global Sessions({}):", db.sessions().len());
+    for (id, session) in db.sessions() {
+        let _ = writeln!(s, "0x{id:x}\t{}ms", session.timeout);
+    }
+    s.push_str("ephemeral nodes dump:\n");
+    let ephemerals = db.tree().all_ephemerals();
+    let _ = writeln!(s, "Sessions with Ephemerals ({}):", ephemerals.len());
+    for (session, paths) in ephemerals {
+        let _ = writeln!(s, "0x{session:x}:");
+        for p in paths {
+            let _ = writeln!(s, "\t{p}");
+        }
+    }
+    s.push_str("Connections dump:\n");
+    core.with_connections(|conns| {
+        let _ = writeln!(s, "Connections ({}):", conns.len());
+        for c in conns.values() {
+            let _ = writeln!(s, "\tip: /{} sessionId: 0x{:x}", c.remote, c.session_id);
+        }
+    });
+    s
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+fn max_fds() -> u64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            limits
+                .lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn java_doubles_keep_a_decimal() {
+        assert_eq!(java_double(0.0), "0.0");
+        assert_eq!(java_double(2.545_49), "2.5455");
+        assert_eq!(java_double(3.0), "3.0");
+    }
+
+    #[test]
+    fn only_known_words_are_commands() {
+        assert_eq!(command(*b"ruok"), Some("ruok"));
+        assert_eq!(command(*b"xxxx"), None);
+        assert_eq!(command([0, 0, 0, 45]), None);
+    }
+}

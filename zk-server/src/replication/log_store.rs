@@ -1,0 +1,255 @@
+//! openraft's log storage over the segmented log, plus the vote, the purge point and
+//! the committed pointer in small files.
+//!
+//! Invariants (openraft `RaftLogStorage`):
+//! - `append` returns with the entries readable and calls back only after `sync_data`:
+//!   an entry openraft counts as persisted is on disk.
+//! - `save_vote` is durable (temp + fsync + rename) before it returns.
+//! - `purge` records the purge point durably *before* deleting segments, so a crash
+//!   in between never leaves a hole that the purge point does not explain.
+//! - The committed pointer is a hint written without fsync: losing it only means fewer
+//!   entries are re-applied at start-up (the rest are applied once a leader commits);
+//!   a torn or garbled file reads as absent.
+
+use std::fmt::Debug;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::{Entry, LogId, OptionalSend, RaftLogId, StorageError, StorageIOError, Vote};
+
+use super::TypeConfig;
+use crate::storage::atomic_file::{read_if_exists, write_atomic};
+use crate::storage::log::{SegmentedLog, DEFAULT_SEGMENT_BYTES};
+
+type NodeId = u64;
+
+/// The log store; clones share the same log (openraft reads through a clone).
+#[derive(Clone)]
+pub struct LogStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    dir: PathBuf,
+    log: SegmentedLog,
+    last_log_id: Option<LogId<NodeId>>,
+    last_purged: Option<LogId<NodeId>>,
+    vote: Option<Vote<NodeId>>,
+}
+
+fn io_error(e: impl std::error::Error + 'static) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+impl LogStore {
+    /// Opens the log in `dir`, re-applying the recorded purge point.
+    pub fn open(dir: &Path) -> io::Result<LogStore> {
+        std::fs::create_dir_all(dir)?;
+        let mut log = SegmentedLog::open(dir, DEFAULT_SEGMENT_BYTES).map_err(io_error)?;
+        let vote = read_if_exists(&dir.join("raft-vote"))?
+            .map(|b| rmp_serde::from_slice::<Vote<NodeId>>(&b))
+            .transpose()
+            .map_err(io_error)?;
+        let last_purged = read_if_exists(&dir.join("raft-purged"))?
+            .map(|b| rmp_serde::from_slice::<LogId<NodeId>>(&b))
+            .transpose()
+            .map_err(io_error)?;
+        if let Some(purged) = last_purged {
+            if log.first_index().is_some_and(|f| f <= purged.index) {
+                log.purge(purged.index).map_err(io_error)?;
+            }
+        }
+        let last_log_id = match log.last_index() {
+            Some(index) => {
+                let bytes = log
+                    .read(index)
+                    .map_err(io_error)?
+                    .ok_or_else(|| io::Error::other("last log entry vanished"))?;
+                let entry: Entry<TypeConfig> = rmp_serde::from_slice(&bytes).map_err(io_error)?;
+                Some(entry.log_id)
+            }
+            None => last_purged,
+        };
+        Ok(LogStore {
+            inner: Arc::new(Mutex::new(Inner {
+                dir: dir.to_path_buf(),
+                log,
+                last_log_id,
+                last_purged,
+                vote,
+            })),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Index of the last entry (or the purge point), for start-up catch-up.
+    pub fn last_index(&self) -> Option<u64> {
+        self.lock().last_log_id.map(|l| l.index)
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    // StorageError is openraft's type; its size is not ours to choose.
+    #[allow(clippy::result_large_err)]
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry<TypeConfig>>, StorageError<NodeId>> {
+        let start = match range.start_bound() {
+            Bound::Included(s) => *s,
+            Bound::Excluded(s) => s + 1,
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(e) => e.saturating_add(1),
+            Bound::Excluded(e) => *e,
+            Bound::Unbounded => u64::MAX,
+        };
+        let inner = self.lock();
+        let raw = inner
+            .log
+            .read_range(start, end)
+            .map_err(|e| StorageIOError::read_logs(&e))?;
+        raw.into_iter()
+            .map(|(_, bytes)| {
+                rmp_serde::from_slice::<Entry<TypeConfig>>(&bytes)
+                    .map_err(|e| StorageIOError::read_logs(&e).into())
+            })
+            .collect()
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError<NodeId>> {
+        let inner = self.lock();
+        Ok(LogState {
+            last_purged_log_id: inner.last_purged,
+            last_log_id: inner.last_log_id.or(inner.last_purged),
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let mut inner = self.lock();
+        let bytes = rmp_serde::to_vec(vote).map_err(|e| StorageIOError::write_vote(&e))?;
+        write_atomic(&inner.dir.join("raft-vote"), &bytes)
+            .map_err(|e| StorageIOError::write_vote(&e))?;
+        inner.vote = Some(*vote);
+        Ok(())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
+        Ok(self.lock().vote)
+    }
+
+    async fn save_committed(
+        &mut self,
+        committed: Option<LogId<NodeId>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let inner = self.lock();
+        let path = inner.dir.join("raft-committed");
+        let bytes = rmp_serde::to_vec(&committed).map_err(|e| StorageIOError::write_logs(&e))?;
+        // A hint: no fsync (see the module docs).
+        std::fs::write(&path, bytes).map_err(|e| StorageIOError::write_logs(&e))?;
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
+        let inner = self.lock();
+        let Ok(Some(bytes)) = read_if_exists(&inner.dir.join("raft-committed")) else {
+            return Ok(None);
+        };
+        let committed: Option<LogId<NodeId>> = rmp_serde::from_slice(&bytes).unwrap_or(None);
+        // Never claim more than the log holds.
+        Ok(committed.filter(|c| inner.last_log_id.is_some_and(|l| l.index >= c.index)))
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = Vec::new();
+        let mut last = None;
+        for entry in entries {
+            let bytes = rmp_serde::to_vec(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
+            last = Some(*entry.get_log_id());
+            batch.push((entry.log_id.index, bytes));
+        }
+        let mut inner = self.lock();
+        // One write and one fsync for the whole batch (group commit).
+        let result = inner.log.append(&batch);
+        match result {
+            Ok(()) => {
+                if last.is_some() {
+                    inner.last_log_id = last;
+                }
+                drop(inner);
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                let io = io::Error::other(e.to_string());
+                drop(inner);
+                callback.log_io_completed(Err(io));
+                Err(StorageIOError::write_logs(&e).into())
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let mut inner = self.lock();
+        inner
+            .log
+            .truncate(log_id.index)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        let last = match inner.log.last_index() {
+            Some(index) => {
+                let bytes = inner
+                    .log
+                    .read(index)
+                    .map_err(|e| StorageIOError::read_logs(&e))?
+                    .ok_or_else(|| {
+                        StorageIOError::read_logs(&io::Error::other("entry vanished"))
+                    })?;
+                let entry: Entry<TypeConfig> =
+                    rmp_serde::from_slice(&bytes).map_err(|e| StorageIOError::read_logs(&e))?;
+                Some(entry.log_id)
+            }
+            None => inner.last_purged,
+        };
+        inner.last_log_id = last;
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
+        let mut inner = self.lock();
+        let bytes = rmp_serde::to_vec(&log_id).map_err(|e| StorageIOError::write_logs(&e))?;
+        write_atomic(&inner.dir.join("raft-purged"), &bytes)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        inner.last_purged = Some(log_id);
+        inner
+            .log
+            .purge(log_id.index)
+            .map_err(|e| StorageIOError::write_logs(&e))?;
+        if inner.last_log_id.is_none_or(|l| l.index < log_id.index) {
+            inner.last_log_id = Some(log_id);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,176 @@
+//! Replication through openraft: the only module that names openraft's types, so its
+//! API churn touches one place.
+//!
+//! - [`log_store`]: openraft's log storage over the segmented log.
+//! - [`state_machine`]: applies committed entries to the server's database; snapshots.
+//! - [`network`]: the peer transport.
+//!
+//! A standalone server is a one-member group: the same write path as an ensemble.
+
+pub mod log_store;
+pub mod network;
+pub mod state_machine;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use openraft::{BasicNode, Config, Raft, ServerState, SnapshotPolicy};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::core::{Replicator, ServerCore, SubmitError};
+use crate::txn::Txn;
+
+openraft::declare_raft_types!(
+    /// The openraft type configuration of a ZooKeeper server: log entries carry
+    /// [`Txn`]s; replies travel through the server core, not openraft.
+    pub TypeConfig:
+        D = Txn,
+        R = (),
+        NodeId = u64,
+        Node = BasicNode,
+        SnapshotData = std::io::Cursor<Vec<u8>>,
+);
+
+/// Errors starting replication.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicationError {
+    /// Storage could not be opened.
+    #[error("storage: {0}")]
+    Storage(#[from] io::Error),
+    /// openraft refused to start or initialise.
+    #[error("consensus: {0}")]
+    Raft(String),
+}
+
+/// A running one-member group and its proposer.
+pub struct Replication {
+    /// The openraft node.
+    pub raft: Raft<TypeConfig>,
+}
+
+/// Submits transactions to openraft in call order (`client_write_ff` enqueues without
+/// waiting, so writes pipeline; the log order is the submit order).
+struct Proposer {
+    tx: mpsc::UnboundedSender<Txn>,
+}
+
+impl Replicator for Proposer {
+    fn submit(&self, txn: Txn) -> Result<(), SubmitError> {
+        self.tx
+            .send(txn)
+            .map_err(|_| SubmitError::Unavailable("replication stopped".into()))
+    }
+}
+
+/// The node id a standalone server uses in its one-member group.
+pub const STANDALONE_NODE_ID: u64 = 1;
+
+fn raft_config(snap_count: u64) -> Result<Arc<Config>, ReplicationError> {
+    let config = Config {
+        cluster_name: "zk-rs".into(),
+        heartbeat_interval: 50,
+        election_timeout_min: 150,
+        election_timeout_max: 300,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(snap_count.max(1)),
+        max_in_snapshot_log_to_keep: 1000,
+        ..Default::default()
+    };
+    config
+        .validate()
+        .map(Arc::new)
+        .map_err(|e| ReplicationError::Raft(e.to_string()))
+}
+
+/// Opens storage in `dir`, starts a one-member group, waits until it leads and has
+/// applied everything in its log, and connects `core`'s write path to it.
+pub async fn start_standalone(
+    core: Arc<ServerCore>,
+    dir: &Path,
+    shutdown: CancellationToken,
+) -> Result<Replication, ReplicationError> {
+    let log_store = log_store::LogStore::open(&dir.join("log"))?;
+    let state_machine = state_machine::StateMachine::open(core.clone(), &dir.join("snapshots"))?;
+    let last_index = log_store.last_index();
+    let config = raft_config(core.config.snap_count)?;
+    let raft = Raft::new(
+        STANDALONE_NODE_ID,
+        config,
+        network::NoPeers,
+        log_store,
+        state_machine,
+    )
+    .await
+    .map_err(|e| ReplicationError::Raft(e.to_string()))?;
+    let initialized = raft
+        .is_initialized()
+        .await
+        .map_err(|e| ReplicationError::Raft(e.to_string()))?;
+    if !initialized {
+        let mut members = BTreeMap::new();
+        members.insert(STANDALONE_NODE_ID, BasicNode::new("standalone"));
+        raft.initialize(members)
+            .await
+            .map_err(|e| ReplicationError::Raft(e.to_string()))?;
+    }
+    // Lead, then catch up with the log before serving anyone: a client that saw zxid
+    // N must find N applied here.
+    let leading = raft
+        .wait(Some(Duration::from_secs(30)))
+        .state(ServerState::Leader, "standalone leads")
+        .await;
+    if let Err(e) = leading {
+        return Err(ReplicationError::Raft(format!(
+            "did not become leader: {e}"
+        )));
+    }
+    if let Some(index) = last_index {
+        raft.wait(Some(Duration::from_secs(300)))
+            .applied_index_at_least(Some(index), "recovery")
+            .await
+            .map_err(|e| ReplicationError::Raft(format!("recovery did not finish: {e}")))?;
+    }
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    core.set_replicator(Arc::new(Proposer { tx }));
+    tokio::spawn(propose(raft.clone(), core, rx, shutdown));
+    Ok(Replication { raft })
+}
+
+/// Feeds submitted transactions to openraft in order; a write openraft refuses (not
+/// leader, shutting down) fails its client's pending reply.
+async fn propose(
+    raft: Raft<TypeConfig>,
+    core: Arc<ServerCore>,
+    mut rx: mpsc::UnboundedReceiver<Txn>,
+    shutdown: CancellationToken,
+) {
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some((seq, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
+                let failed = !matches!(outcome, Ok(Ok(_)));
+                if failed {
+                    core.fail_request(seq);
+                }
+            }
+            txn = rx.recv() => {
+                let Some(txn) = txn else { break };
+                let seq = txn.origin.seq;
+                match raft.client_write_ff(txn).await {
+                    Ok(receiver) => in_flight.push(async move { (seq, receiver.await) }),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "consensus refused a write");
+                        core.fail_request(seq);
+                    }
+                }
+            }
+        }
+    }
+    core.fail_pending();
+}

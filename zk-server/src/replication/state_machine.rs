@@ -1,0 +1,241 @@
+//! openraft's state machine: committed entries are applied to the [`ServerCore`]'s
+//! database (zxid = log index), and snapshots of it are built, persisted and installed.
+//!
+//! The database lives in memory; durability comes from the log plus persisted
+//! snapshots. On start-up the newest snapshot is loaded, and openraft re-applies the
+//! log after it.
+//!
+//! Snapshot files `snapshot.<last index, 20 digits>` hold one rmp-serde
+//! [`SnapshotFile`], written atomically; only the newest is kept.
+
+use std::io::{self, Cursor};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError,
+    StorageIOError, StoredMembership,
+};
+use serde::{Deserialize, Serialize};
+
+use super::TypeConfig;
+use crate::core::ServerCore;
+use crate::database::ZkDatabase;
+use crate::storage::atomic_file::write_atomic;
+
+type NodeId = u64;
+type Node = openraft::BasicNode;
+
+/// What a snapshot file holds.
+#[derive(Serialize, Deserialize)]
+pub struct SnapshotFile {
+    /// openraft's metadata (last included log id, membership).
+    pub meta: SnapshotMeta<NodeId, Node>,
+    /// The database, serialised by [`ZkDatabase::to_snapshot`].
+    pub database: Vec<u8>,
+}
+
+/// The state machine.
+pub struct StateMachine {
+    core: Arc<ServerCore>,
+    dir: PathBuf,
+    last_applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, Node>,
+}
+
+fn io_error(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+impl StateMachine {
+    /// Opens the state machine in `dir`, loading the newest snapshot into `core`.
+    pub fn open(core: Arc<ServerCore>, dir: &Path) -> io::Result<StateMachine> {
+        std::fs::create_dir_all(dir)?;
+        let mut sm = StateMachine {
+            core,
+            dir: dir.to_path_buf(),
+            last_applied: None,
+            membership: StoredMembership::default(),
+        };
+        if let Some((path, _)) = newest_snapshot(dir)? {
+            let bytes = std::fs::read(&path)?;
+            let file: SnapshotFile = rmp_serde::from_slice(&bytes).map_err(io_error)?;
+            let db = ZkDatabase::from_snapshot(&file.database).map_err(io_error)?;
+            tracing::info!(
+                snapshot = %path.display(),
+                zxid = format_args!("0x{:x}", db.last_zxid()),
+                znodes = db.tree().node_count(),
+                "loaded snapshot"
+            );
+            sm.core.install_database(db);
+            sm.last_applied = file.meta.last_log_id;
+            sm.membership = file.meta.last_membership;
+        }
+        Ok(sm)
+    }
+}
+
+/// The newest `snapshot.*` file and its index.
+fn newest_snapshot(dir: &Path) -> io::Result<Option<(PathBuf, u64)>> {
+    let mut newest: Option<(PathBuf, u64)> = None;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(index) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("snapshot."))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        if newest.as_ref().is_none_or(|(_, i)| index > *i) {
+            newest = Some((entry.path(), index));
+        }
+    }
+    Ok(newest)
+}
+
+/// Writes a snapshot file atomically and deletes every older one.
+fn persist_snapshot(dir: &Path, index: u64, bytes: &[u8]) -> io::Result<()> {
+    let path = dir.join(format!("snapshot.{index:020}"));
+    write_atomic(&path, bytes)?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let older = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("snapshot."))
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|i| i < index);
+        if older {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Builds a snapshot from a copy of the database taken when it was asked for.
+pub struct SnapshotBuilder {
+    dir: PathBuf,
+    db: ZkDatabase,
+    last_applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, Node>,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        let database = self
+            .db
+            .to_snapshot()
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        let index = self.last_applied.map_or(0, |l| l.index);
+        let meta = SnapshotMeta {
+            last_log_id: self.last_applied,
+            last_membership: self.membership.clone(),
+            snapshot_id: format!("{index}-{}", uuid::Uuid::new_v4()),
+        };
+        let file = SnapshotFile {
+            meta: meta.clone(),
+            database,
+        };
+        let bytes =
+            rmp_serde::to_vec(&file).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        let dir = self.dir.clone();
+        let to_write = bytes.clone();
+        tokio::task::spawn_blocking(move || persist_snapshot(&dir, index, &to_write))
+            .await
+            .map_err(|e| StorageIOError::write_snapshot(None, &io_error(e)))?
+            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        tracing::info!(index, bytes = bytes.len(), "snapshot written");
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = SnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, Node>), StorageError<NodeId>> {
+        Ok((self.last_applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<()>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut replies = Vec::new();
+        for entry in entries {
+            let zxid = entry.log_id.index as i64;
+            match &entry.payload {
+                EntryPayload::Normal(txn) => {
+                    self.core.apply_committed(zxid, txn);
+                }
+                EntryPayload::Blank => self.core.advance_zxid(zxid),
+                EntryPayload::Membership(m) => {
+                    self.membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                    self.core.advance_zxid(zxid);
+                }
+            }
+            self.last_applied = Some(entry.log_id);
+            replies.push(());
+        }
+        Ok(replies)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SnapshotBuilder {
+            dir: self.dir.clone(),
+            db: self.core.db().clone(),
+            last_applied: self.last_applied,
+            membership: self.membership.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, Node>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let bytes = snapshot.into_inner();
+        let file: SnapshotFile = rmp_serde::from_slice(&bytes)
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        let db = ZkDatabase::from_snapshot(&file.database)
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        let index = meta.last_log_id.map_or(0, |l| l.index);
+        persist_snapshot(&self.dir, index, &bytes)
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        self.core.install_database(db);
+        self.last_applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        Ok(())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<TypeConfig>>, StorageError<NodeId>> {
+        let Some((path, _)) =
+            newest_snapshot(&self.dir).map_err(|e| StorageIOError::read_snapshot(None, &e))?
+        else {
+            return Ok(None);
+        };
+        let bytes = std::fs::read(&path).map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+        let file: SnapshotFile =
+            rmp_serde::from_slice(&bytes).map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+        Ok(Some(Snapshot {
+            meta: file.meta,
+            snapshot: Box::new(Cursor::new(bytes)),
+        }))
+    }
+}

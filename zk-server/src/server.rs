@@ -1,0 +1,196 @@
+//! Starting and stopping a server: storage and replication, the client port, session
+//! expiry and the container/TTL reaper. Shutdown is one path for every caller
+//! (signals, tests, the testing harness): cancel the token, wait for the tasks.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::ServerConfig;
+use crate::core::ServerCore;
+use crate::database::ZkDatabase;
+use crate::replication::{self, Replication};
+use crate::tree::NodeKind;
+use crate::txn::TxnOp;
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The client port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Storage or consensus failed to start.
+    #[error(transparent)]
+    Replication(#[from] replication::ReplicationError),
+}
+
+/// A running server.
+pub struct RunningServer {
+    core: Arc<ServerCore>,
+    replication: Replication,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    /// Binds the configured client address and starts.
+    pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
+        let addr = config.client_addr;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        RunningServer::start_with_listener(config, listener).await
+    }
+
+    /// Starts on an already bound listener (tests bind port 0).
+    pub async fn start_with_listener(
+        config: ServerConfig,
+        listener: TcpListener,
+    ) -> Result<RunningServer, StartError> {
+        config.log_ignored();
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.client_addr,
+            source,
+        })?;
+        let shutdown = CancellationToken::new();
+        let data_dir = config.data_dir.clone();
+        let core = ServerCore::new(config, 0, ZkDatabase::new());
+        let replication =
+            replication::start_standalone(core.clone(), &data_dir, shutdown.clone()).await?;
+        // Recovered sessions get a fresh full timeout: their clients may reconnect.
+        {
+            let sessions: Vec<(i64, i32)> = core
+                .db()
+                .sessions()
+                .iter()
+                .map(|(id, s)| (*id, s.timeout))
+                .collect();
+            core.tracker().reset_all(sessions, Instant::now());
+        }
+        let tasks = vec![
+            tokio::spawn(crate::net::listener::run(
+                core.clone(),
+                listener,
+                shutdown.clone(),
+            )),
+            tokio::spawn(expire_sessions(core.clone(), shutdown.clone())),
+            tokio::spawn(reap_containers(core.clone(), shutdown.clone())),
+        ];
+        info!(
+            %addr,
+            zxid = format_args!("0x{:x}", core.db().last_zxid()),
+            znodes = core.db().tree().node_count(),
+            "serving clients"
+        );
+        Ok(RunningServer {
+            core,
+            replication,
+            addr,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The client port's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (tests, 4lw).
+    pub fn core(&self) -> &Arc<ServerCore> {
+        &self.core
+    }
+
+    /// A token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Ends the session now, as its expiry would (Curator's `killSession`).
+    pub fn expire_session(&self, session_id: i64) {
+        self.core.tracker().expire_now(session_id, Instant::now());
+    }
+
+    /// Stops accepting, closes connections, stops consensus, waits for every task.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        if let Err(e) = self.replication.raft.shutdown().await {
+            warn!(error = %e, "consensus did not shut down cleanly");
+        }
+        info!(addr = %self.addr, "server stopped");
+    }
+}
+
+/// The leader expires sessions whose clients went quiet (standalone: always leader).
+async fn expire_sessions(core: Arc<ServerCore>, shutdown: CancellationToken) {
+    let period = Duration::from_millis(u64::from(core.config.tick_time_ms / 2).max(10));
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let expired = core.tracker().take_expired(Instant::now());
+        for session in expired {
+            info!(session = format_args!("0x{session:x}"), "session expired");
+            if let Err(e) = core.submit(session, 0, Vec::new(), TxnOp::CloseSession) {
+                warn!(error = %e, "could not propose the close of an expired session");
+            }
+        }
+    }
+}
+
+/// ZooKeeper's ContainerManager: every `containerCheckIntervalMs`, propose the delete
+/// of each empty container that once had children and of each childless TTL node
+/// untouched for its TTL. Apply checks again, so a stale candidate is harmless.
+async fn reap_containers(core: Arc<ServerCore>, shutdown: CancellationToken) {
+    let period = Duration::from_millis(core.config.container_check_interval_ms.max(10));
+    let mut ticker = tokio::time::interval(period);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let candidates: Vec<TxnOp> = {
+            let db = core.db();
+            let tree = db.tree();
+            let containers = tree.containers().iter().filter(|p| {
+                tree.get(p)
+                    .is_some_and(|n| n.children.is_empty() && n.stat.cversion > 0)
+            });
+            let ttls = tree.ttl_nodes().iter().filter(|p| {
+                tree.get(p).is_some_and(|n| match n.kind() {
+                    NodeKind::Ttl(ttl) => n.children.is_empty() && now - n.stat.mtime > ttl,
+                    _ => false,
+                })
+            });
+            containers
+                .map(|p| TxnOp::ReapContainer { path: p.clone() })
+                .chain(ttls.map(|p| TxnOp::ReapTtl { path: p.clone() }))
+                .collect()
+        };
+        for op in candidates {
+            if let Err(e) = core.submit(0, 0, Vec::new(), op) {
+                warn!(error = %e, "could not propose a reap");
+            }
+        }
+    }
+}
