@@ -23,11 +23,12 @@
 //!   leadership) and session-id generation; local, not replicated.
 //! - [`storage`]: the segmented, CRC-checked transaction log (group commit, torn-tail
 //!   recovery) and atomically replaced files (vote, snapshots).
+//! - [`testing`]: `TestingServer`, an in-process server on a free port with a
+//!   temporary data directory, for this project's tests and users'.
 //! - [`watches`]: per-connection watches with ZooKeeper's trigger rules (one-shot,
 //!   persistent, persistent-recursive) and setWatches replay.
 //!
-//! Still to come (see DESIGN.md): ensembles (peer transport), quotas, the testing
-//! harness.
+//! Still to come (see DESIGN.md): ensembles (peer transport, TestingCluster), quotas.
 
 pub mod acl;
 pub mod config;
@@ -39,6 +40,7 @@ pub mod server;
 pub mod session_tracker;
 pub mod stats;
 pub mod storage;
+pub mod testing;
 pub mod tree;
 pub mod txn;
 pub mod watches;
