@@ -47,12 +47,9 @@ impl RawClient {
     }
 
     /// Sends `request` as the handshake; `None` if the server closed without a reply.
-    pub async fn handshake(
-        addr: SocketAddr,
-        request: ConnectRequest,
-    ) -> Option<(RawClient, ConnectResponse)> {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        let mut client = RawClient {
+    /// A client around a stream that has not done a handshake.
+    pub fn from_stream(stream: TcpStream) -> RawClient {
+        RawClient {
             stream,
             buf: BytesMut::new(),
             decoder: FrameDecoder::default(),
@@ -62,7 +59,16 @@ impl RawClient {
             xid: 0,
             events: Vec::new(),
             last_zxid: 0,
-        };
+        }
+    }
+
+    /// Sends `request` as the handshake; `None` if the server closed without a reply.
+    pub async fn handshake(
+        addr: SocketAddr,
+        request: ConnectRequest,
+    ) -> Option<(RawClient, ConnectResponse)> {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let mut client = RawClient::from_stream(stream);
         let mut out = BytesMut::new();
         write_frame(&mut out, |w| request.write(w));
         client.stream.write_all(&out).await.expect("write");
