@@ -1,1 +1,42 @@
-//! Shared harness for the cross-crate tests in `tests/tests/`.
+//! Shared harness for the cross-crate tests in `tests/tests/`: finding the external
+//! tools a test drives, and failing loudly when one is missing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Where interop scripts live.
+pub fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("interop")
+}
+
+/// Apache ZooKeeper's zkCli.sh from the Debian package.
+pub fn zkcli() -> PathBuf {
+    let path = PathBuf::from("/usr/share/zookeeper/bin/zkCli.sh");
+    assert!(
+        path.exists(),
+        "zkCli.sh not found at {}: install the Debian package `zookeeper` (scripts/install-test-deps.sh)",
+        path.display()
+    );
+    path
+}
+
+/// A python3 that can import kazoo.
+pub fn python_with_kazoo() -> &'static str {
+    let ok = Command::new("python3")
+        .args(["-c", "import kazoo"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "python3 with kazoo is required: pip install kazoo (scripts/install-test-deps.sh)"
+    );
+    "python3"
+}
+
+/// Runs a command to completion off the async runtime's threads.
+pub async fn run(mut command: Command) -> Output {
+    tokio::task::spawn_blocking(move || command.output().expect("spawn"))
+        .await
+        .expect("join")
+}

@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! let server = zk_server::testing::TestingServer::start().await.unwrap();
+//! let mut server = zk_server::testing::TestingServer::start().await.unwrap();
 //! let connect = server.connect_string(); // "127.0.0.1:<port>"
 //! // ... point a client at `connect` ...
 //! server.stop().await;
