@@ -72,6 +72,11 @@ async fn zkcli_session_prints_what_zookeeper_prints() {
         "[/cli/eph]",
         "digest: bob",
         "ip: 127.0.0.1",
+        "absolute path is /zookeeper/quota/cli/q/zookeeper_limits",
+        "Output quota for /cli/q count=5,bytes=-1=;byteHardLimit=-1;countHardLimit=-1",
+        "Output stat for /cli/q count=2,bytes=4",
+        "Output stat for /cli/q count=3,bytes=4",
+        "quota for /cli/q does not exist.",
         "[zookeeper]",
     ] {
         assert!(has(want), "zkCli output lacks {want:?}:\n{text}");

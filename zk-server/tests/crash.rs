@@ -119,3 +119,42 @@ async fn acknowledged_creates_survive_kill_dash_nine() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_cleanly_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut child = start(dir.path(), port);
+    wait_ready(addr).await;
+    let mut c = RawClient::connect(addr).await;
+    c.create("/kept", b"yes", CreateMode::Persistent)
+        .await
+        .unwrap();
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = exited.expect("zk-server did not exit within 5 s of SIGTERM");
+    assert!(status.success(), "exit status {status}");
+    assert!(c.closed().await, "clients are disconnected on shutdown");
+    let mut child = start(dir.path(), port);
+    wait_ready(addr).await;
+    let mut c = RawClient::connect(addr).await;
+    assert_eq!(
+        c.get("/kept", false).await.unwrap().0.as_deref(),
+        Some(&b"yes"[..])
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

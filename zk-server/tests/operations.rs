@@ -446,3 +446,41 @@ async fn data_up_to_the_frame_limit_is_stored_and_larger_closes_only_that_connec
         max_data
     );
 }
+
+#[tokio::test]
+async fn the_super_digest_grants_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = zk_server::testing::test_config(dir.path());
+    config.super_digest = Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=".into()); // super:test
+    let server = TestingServer::start_with(config).await.unwrap();
+    let mut owner = RawClient::connect(server.addr()).await;
+    owner
+        .call(Request::Create(CreateRequest {
+            path: "/vault".into(),
+            data: Some(Bytes::from_static(b"gold")),
+            acl: vec![Acl::new(Perms::ALL, Id::new("digest", "nobody:x"))],
+            flags: 0,
+        }))
+        .await
+        .unwrap();
+    let mut admin = RawClient::connect(server.addr()).await;
+    assert_eq!(admin.get("/vault", false).await, Err(ErrorCode::NoAuth));
+    let wrong = AuthPacket {
+        auth_type: 0,
+        scheme: "digest".into(),
+        auth: Bytes::from_static(b"super:guess"),
+    };
+    admin.call(Request::Auth(wrong)).await.unwrap();
+    assert_eq!(admin.get("/vault", false).await, Err(ErrorCode::NoAuth));
+    let right = AuthPacket {
+        auth_type: 0,
+        scheme: "digest".into(),
+        auth: Bytes::from_static(b"super:test"),
+    };
+    admin.call(Request::Auth(right)).await.unwrap();
+    assert_eq!(
+        admin.get("/vault", false).await.unwrap().0.as_deref(),
+        Some(&b"gold"[..])
+    );
+    admin.delete("/vault", -1).await.unwrap();
+}

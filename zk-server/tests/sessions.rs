@@ -180,3 +180,59 @@ async fn acknowledged_writes_survive_a_restart() {
     assert_eq!(after, stat);
     assert_eq!(c.children("/durable", false).await.unwrap().len(), 50);
 }
+
+#[tokio::test]
+async fn connections_beyond_max_client_cnxns_from_one_address_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = zk_server::testing::test_config(dir.path());
+    config.max_client_cnxns = 2;
+    let server = TestingServer::start_with(config).await.unwrap();
+    let _a = RawClient::connect(server.addr()).await;
+    let _b = RawClient::connect(server.addr()).await;
+    let stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let mut third = RawClient::from_stream(stream);
+    assert!(third.closed().await);
+}
+
+#[tokio::test]
+async fn snapshots_are_taken_the_log_is_purged_and_restart_restores_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = zk_server::testing::test_config(dir.path());
+    config.snap_count = 50;
+    let mut server = TestingServer::start_with(config).await.unwrap();
+    let mut c = RawClient::connect(server.addr()).await;
+    for i in 0..400 {
+        c.create(
+            &format!("/s{i}"),
+            format!("{i}").as_bytes(),
+            CreateMode::Persistent,
+        )
+        .await
+        .unwrap();
+    }
+    let snapshots = dir.path().join("snapshots");
+    let log = dir.path().join("log");
+    // Snapshots are built in the background; give the last one a moment.
+    let mut waited = 0;
+    while std::fs::read_dir(&snapshots).map_or(0, |d| d.count()) == 0 && waited < 50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let snapshot_files: Vec<_> = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(snapshot_files.len(), 1, "only the newest snapshot is kept");
+    assert!(
+        log.join("raft-purged").exists(),
+        "the log behind the snapshot was purged"
+    );
+    drop(c);
+    server.restart().await.unwrap();
+    let mut c = RawClient::connect(server.addr()).await;
+    for i in (0..400).step_by(37) {
+        let (data, _) = c.get(&format!("/s{i}"), false).await.unwrap();
+        assert_eq!(data.as_deref(), Some(format!("{i}").as_bytes()));
+    }
+    assert_eq!(c.children("/", false).await.unwrap().len(), 401);
+}

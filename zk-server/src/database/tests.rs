@@ -19,6 +19,7 @@ struct Fixture {
     zxid: i64,
     auth: Vec<Id>,
     extended_types: bool,
+    enforce_quota: bool,
 }
 
 impl Fixture {
@@ -28,6 +29,7 @@ impl Fixture {
             zxid: 0,
             auth: vec![Id::new("ip", "127.0.0.1")],
             extended_types: true,
+            enforce_quota: false,
         };
         for s in [S1, S2] {
             f.run_as(
@@ -51,7 +53,7 @@ impl Fixture {
             xid: 1,
             time: 1_000 * self.zxid,
             auth: self.auth.clone(),
-            enforce_quota: false,
+            enforce_quota: self.enforce_quota,
             extended_types: self.extended_types,
             op,
         };
@@ -623,6 +625,137 @@ fn reads_answer_from_the_tree() {
     };
     assert!(matches!(m.results[0], OpResult::GetData { .. }));
     assert_eq!(m.results[1], OpResult::error(ErrorCode::NoNode));
+}
+
+/// What zkCli's `setquota -n 5 /qp` does: make the quota path, then the limits and
+/// stats nodes.
+fn set_quota(f: &mut Fixture, root: &str, limits: &str) {
+    let mut path = String::from("/zookeeper/quota");
+    for part in root.split('/').filter(|p| !p.is_empty()) {
+        path.push('/');
+        path.push_str(part);
+        let _ = f.run(create_op(&path, CreateMode::Persistent));
+    }
+    f.run(TxnOp::Create {
+        opcode: OpCode::Create,
+        request: CreateRequest {
+            path: format!("{path}/zookeeper_limits"),
+            data: Some(Bytes::copy_from_slice(limits.as_bytes())),
+            acl: Acl::open_unsafe(),
+            flags: 0,
+        },
+    })
+    .unwrap();
+    f.run(TxnOp::Create {
+        opcode: OpCode::Create,
+        request: CreateRequest {
+            path: format!("{path}/zookeeper_stats"),
+            data: Some(Bytes::from_static(b"count=0,bytes=0")),
+            acl: Acl::open_unsafe(),
+            flags: 0,
+        },
+    })
+    .unwrap();
+}
+
+fn usage(f: &Fixture, root: &str) -> String {
+    let node =
+        f.db.tree()
+            .get(&format!("/zookeeper/quota{root}/zookeeper_stats"))
+            .unwrap();
+    String::from_utf8(node.data.clone().unwrap().to_vec()).unwrap()
+}
+
+#[test]
+fn quota_usage_is_tracked_in_place_like_zookeeper() {
+    let mut f = Fixture::new();
+    f.create("/qp", CreateMode::Persistent).unwrap(); // data "d": 1 byte
+    f.create("/qp/c1", CreateMode::Persistent).unwrap();
+    set_quota(
+        &mut f,
+        "/qp",
+        "count=5,bytes=-1=;byteHardLimit=-1;countHardLimit=-1",
+    );
+    // The stats node is filled from the tree when created: the root counts too.
+    assert_eq!(usage(&f, "/qp"), "count=2,bytes=2");
+    let stats_stat = f.stat("/zookeeper/quota/qp/zookeeper_stats");
+    f.create("/qp/c2", CreateMode::Persistent).unwrap();
+    f.run(set_data("/qp/c2", b"0123456789", -1)).unwrap();
+    assert_eq!(usage(&f, "/qp"), "count=3,bytes=12");
+    // In place: the stats node's version and mzxid do not move.
+    let after = f.stat("/zookeeper/quota/qp/zookeeper_stats");
+    assert_eq!(
+        (after.version, after.mzxid),
+        (stats_stat.version, stats_stat.mzxid)
+    );
+    f.run(delete("/qp/c2", -1)).unwrap();
+    assert_eq!(usage(&f, "/qp"), "count=2,bytes=2");
+    // Nodes outside the quota do not count.
+    f.create("/other", CreateMode::Persistent).unwrap();
+    assert_eq!(usage(&f, "/qp"), "count=2,bytes=2");
+    // A failed multi leaves the usage as it was.
+    let failing = MultiRequest {
+        ops: vec![
+            MultiOp::Create {
+                opcode: OpCode::Create,
+                request: CreateRequest {
+                    path: "/qp/m".into(),
+                    data: None,
+                    acl: Acl::open_unsafe(),
+                    flags: 0,
+                },
+            },
+            MultiOp::Check(CheckVersionRequest {
+                path: "/qp".into(),
+                version: 42,
+            }),
+        ],
+    };
+    f.run(TxnOp::Multi(failing)).unwrap();
+    assert_eq!(usage(&f, "/qp"), "count=2,bytes=2");
+    // Deleting the limits node drops the quota.
+    f.run(delete("/zookeeper/quota/qp/zookeeper_limits", -1))
+        .unwrap();
+    assert_eq!(f.db.tree().quota_root_for("/qp/x"), None);
+}
+
+#[test]
+fn hard_quotas_are_enforced_only_when_asked() {
+    let mut f = Fixture::new();
+    f.create("/hq", CreateMode::Persistent).unwrap();
+    set_quota(
+        &mut f,
+        "/hq",
+        "count=-1,bytes=-1=;byteHardLimit=5;countHardLimit=2",
+    );
+    f.create("/hq/a", CreateMode::Persistent).unwrap(); // count 2: at the limit
+                                                        // Not enforced by default (zookeeper.enforceQuota=false): logged only.
+    f.create("/hq/b", CreateMode::Persistent).unwrap();
+    f.run(delete("/hq/b", -1)).unwrap();
+    f.enforce_quota = true;
+    assert_eq!(
+        f.create("/hq/b", CreateMode::Persistent),
+        Err(ErrorCode::QuotaExceeded)
+    );
+    assert_eq!(
+        f.run(set_data("/hq/a", b"123456", -1)),
+        Err(ErrorCode::QuotaExceeded)
+    );
+    assert!(f.run(set_data("/hq/a", b"123", -1)).is_ok());
+    assert_eq!(usage(&f, "/hq"), "count=2,bytes=4");
+}
+
+#[test]
+fn quota_roots_are_rebuilt_from_a_snapshot() {
+    let mut f = Fixture::new();
+    f.create("/s", CreateMode::Persistent).unwrap();
+    set_quota(
+        &mut f,
+        "/s",
+        "count=9,bytes=-1=;byteHardLimit=-1;countHardLimit=-1",
+    );
+    let restored = ZkDatabase::from_snapshot(&f.db.to_snapshot().unwrap()).unwrap();
+    assert_eq!(restored.tree().quota_root_for("/s/child"), Some("/s"));
 }
 
 // ---- properties ----------------------------------------------------------------

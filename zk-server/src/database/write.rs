@@ -25,6 +25,7 @@ struct Ctx<'a> {
     session_id: i64,
     auth: &'a [zk_proto::Id],
     extended_types: bool,
+    enforce_quota: bool,
 }
 
 /// A create, however it arrived (create/create2/createContainer/createTTL, alone or in
@@ -48,6 +49,7 @@ impl ZkDatabase {
             session_id: txn.session_id,
             auth: &txn.auth,
             extended_types: txn.extended_types,
+            enforce_quota: txn.enforce_quota,
         };
         let mut events = Vec::new();
         let result = self.apply_op(&ctx, &txn.op, &mut events);
@@ -209,6 +211,8 @@ impl ZkDatabase {
         if matches!(parent_node.kind(), NodeKind::Ephemeral(_)) {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
+        let data_len = a.data.as_ref().map_or(0, |d| d.len()) as i64;
+        self.check_quota(ctx, &path, 1, data_len)?;
         let owner = match a.opcode {
             OpCode::CreateContainer => CONTAINER_OWNER,
             OpCode::CreateTtl => ttl_owner(a.ttl),
@@ -274,6 +278,8 @@ impl ZkDatabase {
         acl::check(&node.acl, Perms::WRITE, ctx.auth)?;
         let version = check_version(node.stat.version, r.version)?;
         let acl = node.acl.clone();
+        let growth = r.data.as_ref().map_or(0, |d| d.len()) as i64 - node.data_len() as i64;
+        self.check_quota(ctx, &r.path, 0, growth)?;
         let stat = self
             .tree
             .set_data(&r.path, r.data.clone(), version, ctx.zxid, ctx.time)
@@ -383,6 +389,35 @@ impl ZkDatabase {
             // Reads belong in multiRead, which never reaches the log.
             MultiOp::GetChildren(_) | MultiOp::GetData(_) => Err(ErrorCode::BadArguments),
         }
+    }
+}
+
+impl ZkDatabase {
+    /// `PrepRequestProcessor.checkQuota`: past a hard limit is QuotaExceeded when the
+    /// proposer enforces quotas; past a soft limit is only logged.
+    fn check_quota(&self, ctx: &Ctx, path: &str, count: i64, bytes: i64) -> OpOutcome<()> {
+        let Some((root, limits, usage)) = self.tree.quota_for(path) else {
+            return Ok(());
+        };
+        let new_count = usage.count.max(0) + count;
+        let new_bytes = usage.bytes.max(0) + bytes;
+        let hard = (limits.count_hard_limit > -1 && new_count > limits.count_hard_limit)
+            || (limits.byte_hard_limit > -1 && new_bytes > limits.byte_hard_limit);
+        if hard && ctx.enforce_quota {
+            return Err(ErrorCode::QuotaExceeded);
+        }
+        let soft = (limits.count > -1 && new_count > limits.count)
+            || (limits.bytes > -1 && new_bytes > limits.bytes);
+        if hard || soft {
+            tracing::warn!(
+                path,
+                quota = root,
+                count = new_count,
+                bytes = new_bytes,
+                "quota exceeded"
+            );
+        }
+        Ok(())
     }
 }
 

@@ -77,7 +77,9 @@ fn raft_config(snap_count: u64) -> Result<Arc<Config>, ReplicationError> {
         election_timeout_min: 150,
         election_timeout_max: 300,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(snap_count.max(1)),
-        max_in_snapshot_log_to_keep: 1000,
+        // Keep one snapshot interval of log behind the snapshot (lagging members catch
+        // up from it), purge the rest.
+        max_in_snapshot_log_to_keep: snap_count.max(1),
         ..Default::default()
     };
     config

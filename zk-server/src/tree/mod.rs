@@ -5,6 +5,7 @@
 //! consistent. A *journal* records the prior state of every touched path so that a
 //! failed multi can be rolled back exactly.
 
+pub mod quota;
 mod znode;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -35,6 +36,9 @@ pub struct DataTree {
     ttls: BTreeSet<String>,
     #[serde(skip)]
     data_size: u64,
+    /// Paths with a quota (a `zookeeper_limits` node under /zookeeper/quota).
+    #[serde(skip)]
+    quota_roots: BTreeSet<String>,
     #[serde(skip)]
     journal: Option<Journal>,
 }
@@ -68,6 +72,7 @@ impl DataTree {
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
             data_size: 0,
+            quota_roots: BTreeSet::new(),
             journal: None,
         };
         let root = Znode::new(
@@ -102,6 +107,7 @@ impl DataTree {
         self.ephemerals.clear();
         self.containers.clear();
         self.ttls.clear();
+        self.quota_roots.clear();
         self.data_size = 0;
         let paths: Vec<(String, i64, u64)> = self
             .nodes
@@ -111,6 +117,9 @@ impl DataTree {
         for (path, owner, size) in paths {
             self.data_size += size;
             self.index(&path, owner);
+            if let Some(root) = quota::quota_root_of(&path, quota::LIMIT_NODE) {
+                self.quota_roots.insert(root);
+            }
         }
     }
 
@@ -297,9 +306,17 @@ impl DataTree {
             },
         );
         let stat = node.stat();
+        let data_len = node.data_len() as i64;
         self.data_size += node_size(path, &node);
         self.index(path, ephemeral_owner);
         self.nodes.insert(path.to_string(), node);
+        if let Some(root) = quota::quota_root_of(path, quota::LIMIT_NODE) {
+            self.quota_roots.insert(root);
+        } else if let Some(root) = quota::quota_root_of(path, quota::STAT_NODE) {
+            self.refresh_quota_usage(&root);
+        } else {
+            self.adjust_quota(path, 1, data_len);
+        }
         stat
     }
 
@@ -318,6 +335,10 @@ impl DataTree {
                 p.stat.pzxid = zxid;
             }
         }
+        if let Some(root) = quota::quota_root_of(path, quota::LIMIT_NODE) {
+            self.quota_roots.remove(&root);
+        }
+        self.adjust_quota(path, -1, -(node.data_len() as i64));
         Some(node)
     }
 
@@ -340,7 +361,78 @@ impl DataTree {
         let stat = node.stat();
         let new = node_size(path, node);
         self.data_size = self.data_size - old + new;
+        self.adjust_quota(path, 0, new as i64 - old as i64);
         Some(stat)
+    }
+
+    /// The quota root governing `path` (the longest quota path that is `path` or an
+    /// ancestor of it), as ZooKeeper's `getMaxPrefixWithQuota`.
+    pub fn quota_root_for(&self, path: &str) -> Option<&str> {
+        self.quota_roots
+            .iter()
+            .filter(|root| {
+                path == root.as_str()
+                    || (path.starts_with(root.as_str())
+                        && path.as_bytes().get(root.len()) == Some(&b'/'))
+            })
+            .max_by_key(|root| root.len())
+            .map(String::as_str)
+    }
+
+    /// The limits and current usage of the quota governing `path`.
+    pub fn quota_for(&self, path: &str) -> Option<(String, quota::StatsTrack, quota::StatsTrack)> {
+        let root = self.quota_root_for(path)?;
+        let read = |node: &str| {
+            self.nodes
+                .get(&quota::quota_node(root, node))
+                .and_then(|n| n.data.as_ref())
+                .map(|d| quota::StatsTrack::parse(&String::from_utf8_lossy(d)))
+                .unwrap_or_default()
+        };
+        Some((
+            root.to_string(),
+            read(quota::LIMIT_NODE),
+            read(quota::STAT_NODE),
+        ))
+    }
+
+    /// Moves the usage of the quota governing `path` by the given amounts. The stats
+    /// node's data changes in place, its Stat does not (as in ZooKeeper).
+    fn adjust_quota(&mut self, path: &str, count: i64, bytes: i64) {
+        if self.quota_roots.is_empty() || path.starts_with(QUOTA_PATH) {
+            return;
+        }
+        let Some((root, _, usage)) = self.quota_for(path) else {
+            return;
+        };
+        let text =
+            quota::StatsTrack::usage_text(usage.count.max(0) + count, usage.bytes.max(0) + bytes);
+        self.write_usage(&root, text);
+    }
+
+    /// Recomputes the usage of quota `root` from the tree (when its stats node is made).
+    fn refresh_quota_usage(&mut self, root: &str) {
+        let mut count = 0i64;
+        let mut bytes = 0i64;
+        let mut stack = vec![root.to_string()];
+        while let Some(p) = stack.pop() {
+            if let Some(node) = self.nodes.get(&p) {
+                count += 1;
+                bytes += node.data_len() as i64;
+                stack.extend(node.children.iter().map(|c| child_path(&p, c)));
+            }
+        }
+        self.write_usage(root, quota::StatsTrack::usage_text(count, bytes));
+    }
+
+    fn write_usage(&mut self, root: &str, text: String) {
+        let stats_path = quota::quota_node(root, quota::STAT_NODE);
+        self.record(&stats_path);
+        if let Some(node) = self.nodes.get_mut(&stats_path) {
+            let old = node.data_len() as u64;
+            node.data = Some(Bytes::from(text.into_bytes()));
+            self.data_size = self.data_size - old + node.data_len() as u64;
+        }
     }
 
     /// Replaces a znode's ACL and sets its aversion. Returns the new Stat.
