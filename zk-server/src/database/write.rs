@@ -4,9 +4,10 @@
 use bytes::Bytes;
 use zk_proto::path::{parent, validate_path};
 use zk_proto::{
-    Acl, CheckVersionRequest, Create2Response, CreateMode, CreateResponse, DeleteRequest,
-    ErrorCode, EventType, MultiOp, MultiRequest, MultiResponse, OpCode, OpResult, Perms, Response,
-    SetAclRequest, SetAclResponse, SetDataRequest, SetDataResponse, Stat,
+    Acl, CheckVersionRequest, Create2Response, CreateMode, CreateRequest, CreateResponse,
+    CreateTtlRequest, DeleteRequest, ErrorCode, EventType, MultiOp, MultiRequest, MultiResponse,
+    OpCode, OpResult, Perms, Response, SetAclRequest, SetAclResponse, SetDataRequest,
+    SetDataResponse, Stat,
 };
 
 use super::{Applied, SessionEntry, WatchEvent, ZkDatabase};
@@ -37,6 +38,32 @@ struct CreateArgs<'a> {
     acl: &'a [Acl],
     flags: i32,
     ttl: i64,
+}
+
+impl<'a> CreateArgs<'a> {
+    /// create / create2 / createContainer: no TTL.
+    fn plain(opcode: OpCode, r: &'a CreateRequest) -> CreateArgs<'a> {
+        CreateArgs {
+            opcode,
+            path: &r.path,
+            data: &r.data,
+            acl: &r.acl,
+            flags: r.flags,
+            ttl: -1,
+        }
+    }
+
+    /// createTTL.
+    fn ttl(r: &'a CreateTtlRequest) -> CreateArgs<'a> {
+        CreateArgs {
+            opcode: OpCode::CreateTtl,
+            path: &r.path,
+            data: &r.data,
+            acl: &r.acl,
+            flags: r.flags,
+            ttl: r.ttl,
+        }
+    }
 }
 
 impl ZkDatabase {
@@ -123,26 +150,12 @@ impl ZkDatabase {
     ) -> OpOutcome<Response> {
         match op {
             TxnOp::Create { opcode, request } => {
-                let args = CreateArgs {
-                    opcode: *opcode,
-                    path: &request.path,
-                    data: &request.data,
-                    acl: &request.acl,
-                    flags: request.flags,
-                    ttl: -1,
-                };
+                let args = CreateArgs::plain(*opcode, request);
                 let (path, stat) = self.create(ctx, &args, ev)?;
                 Ok(create_response(*opcode, path, stat))
             }
             TxnOp::CreateTtl(request) => {
-                let args = CreateArgs {
-                    opcode: OpCode::CreateTtl,
-                    path: &request.path,
-                    data: &request.data,
-                    acl: &request.acl,
-                    flags: request.flags,
-                    ttl: request.ttl,
-                };
+                let args = CreateArgs::ttl(request);
                 let (path, stat) = self.create(ctx, &args, ev)?;
                 Ok(create_response(OpCode::CreateTtl, path, stat))
             }
@@ -358,26 +371,12 @@ impl ZkDatabase {
     ) -> OpOutcome<OpResult> {
         match op {
             MultiOp::Create { opcode, request } => {
-                let args = CreateArgs {
-                    opcode: *opcode,
-                    path: &request.path,
-                    data: &request.data,
-                    acl: &request.acl,
-                    flags: request.flags,
-                    ttl: -1,
-                };
+                let args = CreateArgs::plain(*opcode, request);
                 let (path, stat) = self.create(ctx, &args, ev)?;
                 Ok(create_result(*opcode, path, stat))
             }
             MultiOp::CreateTtl(request) => {
-                let args = CreateArgs {
-                    opcode: OpCode::CreateTtl,
-                    path: &request.path,
-                    data: &request.data,
-                    acl: &request.acl,
-                    flags: request.flags,
-                    ttl: request.ttl,
-                };
+                let args = CreateArgs::ttl(request);
                 let (path, stat) = self.create(ctx, &args, ev)?;
                 Ok(create_result(OpCode::CreateTtl, path, stat))
             }

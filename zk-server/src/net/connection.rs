@@ -376,6 +376,23 @@ fn classify(
         Request::Reconfig(_) | Request::Sasl(_) => {
             return error_reply(xid, last_zxid(), ErrorCode::MarshallingError, false);
         }
+        // setWatches is setWatches2 without persistent watches.
+        Request::SetWatches(s) => {
+            core.stats.request_started();
+            return Pending::Read {
+                xid,
+                started,
+                request: Request::SetWatches2(zk_proto::SetWatches2 {
+                    relative_zxid: s.relative_zxid,
+                    data_watches: s.data_watches,
+                    exist_watches: s.exist_watches,
+                    child_watches: s.child_watches,
+                    persistent_watches: Vec::new(),
+                    persistent_recursive_watches: Vec::new(),
+                }),
+                auth: auth.clone(),
+            };
+        }
         other => {
             core.stats.request_started();
             return Pending::Read {
@@ -680,19 +697,6 @@ fn run_read(
             none,
         ),
         Request::WhoAmI => (xid, Ok(Response::WhoAmI(who_am_i(auth))), none),
-        Request::SetWatches(s) => {
-            let fired = watches.set_watches(
-                db.tree(),
-                conn,
-                s.relative_zxid,
-                &s.data_watches,
-                &s.exist_watches,
-                &s.child_watches,
-                &[],
-                &[],
-            );
-            (xid::SET_WATCHES, Ok(Response::Empty), fired)
-        }
         Request::SetWatches2(s) => {
             let fired = watches.set_watches(
                 db.tree(),
