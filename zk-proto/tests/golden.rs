@@ -15,7 +15,7 @@ fn golden_dir() -> PathBuf {
 
 fn hex_decode(hex: &str) -> Vec<u8> {
     let hex = hex.trim();
-    assert!(hex.len() % 2 == 0, "odd-length hex");
+    assert!(hex.len().is_multiple_of(2), "odd-length hex");
     (0..hex.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digit"))

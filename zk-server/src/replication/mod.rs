@@ -176,3 +176,41 @@ async fn propose(
     }
     core.fail_pending();
 }
+
+#[cfg(test)]
+mod conformance {
+    use openraft::testing::{StoreBuilder, Suite};
+    use openraft::StorageError;
+
+    use super::log_store::LogStore;
+    use super::state_machine::StateMachine;
+    use super::TypeConfig;
+    use crate::core::ServerCore;
+    use crate::database::ZkDatabase;
+
+    struct Builder;
+
+    impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Builder {
+        async fn build(
+            &self,
+        ) -> Result<(tempfile::TempDir, LogStore, StateMachine), StorageError<u64>> {
+            let dir = tempfile::tempdir().map_err(|e| openraft::StorageIOError::write(&e))?;
+            let config = crate::testing::test_config(dir.path());
+            let core = ServerCore::new(config, 0, ZkDatabase::new());
+            let log = LogStore::open(&dir.path().join("log"))
+                .map_err(|e| openraft::StorageIOError::write(&e))?;
+            let sm = StateMachine::open(core, &dir.path().join("snapshots"))
+                .map_err(|e| openraft::StorageIOError::write(&e))?;
+            Ok((dir, log, sm))
+        }
+    }
+
+    /// openraft's own storage conformance suite, against our log store and state
+    /// machine (on disk, in a temporary directory per case).
+    #[test]
+    fn openraft_storage_suite() {
+        if let Err(e) = Suite::test_all(Builder) {
+            panic!("openraft storage suite failed: {e}");
+        }
+    }
+}
