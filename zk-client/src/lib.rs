@@ -1,1 +1,55 @@
-//! The async ZooKeeper client. Under construction: see DESIGN.md, "Client".
+//! An async ZooKeeper client: ordered, resilient, typed. It speaks Apache ZooKeeper's
+//! wire protocol and works against ZooKeeper 3.5+ and zk-server alike.
+//!
+//! # Layout
+//!
+//! - [`client`]: [`Client`], the clonable handle with every operation, and
+//!   [`ClientBuilder`].
+//! - `session`: the one task that owns the socket — connect, resume, re-send auth and
+//!   watches, ordered requests, pings, reconnection with backoff.
+//! - [`watch`]: typed events; one-shot watches as futures, persistent ones as streams.
+//! - [`multi`]: [`Transaction`], all-or-nothing writes.
+//! - [`state`]: [`SessionState`] and how it changes.
+//! - [`error`]: [`Error`], keeping ZooKeeper's codes.
+//! - [`connect_string`]: parsing `host:port,…/chroot`.
+//!
+//! # States and retries
+//!
+//! A client is `Connecting`, then `Connected`. If the connection drops it becomes
+//! `Disconnected` and reconnects by itself, keeping its session, ephemerals and watches
+//! (requests in flight fail with [`Error::ConnectionLoss`]: the caller decides whether
+//! to retry). If the server expired the session meanwhile, the client ends `Expired`
+//! and every call fails with [`Error::SessionExpired`]; build a new client.
+//!
+//! ```no_run
+//! # async fn demo() -> zk_client::Result<()> {
+//! use zk_client::{Client, CreateMode, Acl};
+//! let zk = Client::connect("127.0.0.1:2181").await?;
+//! zk.create("/app", b"config", &Acl::open_unsafe(), CreateMode::Persistent).await?;
+//! let (read, changed) = zk.get_data_w("/app");
+//! let (data, stat) = read.await?;
+//! zk.set_data("/app", b"new", Some(stat.version)).await?;
+//! let event = changed.await?;
+//! # let _ = (data, event);
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod connect_string;
+pub mod error;
+pub mod multi;
+mod session;
+pub mod state;
+pub mod watch;
+
+pub use client::{Client, ClientBuilder};
+pub use error::{Error, Result};
+pub use multi::Transaction;
+pub use state::SessionState;
+pub use watch::{OneshotWatcher, PersistentWatcher, WatchedEvent};
+pub use zk_proto::{
+    Acl, AddWatchMode, CreateMode, ErrorCode, EventType, Id, KeeperState, OpResult, Perms, Stat,
+    WatcherType,
+};

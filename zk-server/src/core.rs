@@ -285,21 +285,11 @@ impl ServerCore {
         }
     }
 
-    /// Sets the session a connection carries (after its handshake); any other
-    /// connection carrying the same session is closed: the session moved.
+    /// Sets the session a connection carries (after its handshake). Other connections
+    /// of the same session stay open, as on a standalone ZooKeeper (where every
+    /// connection has the same session owner); SessionMoved is an ensemble matter.
     pub fn attach_session(&self, conn: ConnId, session_id: i64) {
-        let mut conns = lock(&self.conns);
-        for (id, entry) in conns.iter_mut() {
-            if *id != conn && entry.session_id == session_id {
-                tracing::info!(
-                    session = format_args!("0x{session_id:x}"),
-                    "session moved to another connection; closing the old one"
-                );
-                entry.session_id = 0;
-                entry.close.cancel();
-            }
-        }
-        if let Some(entry) = conns.get_mut(&conn) {
+        if let Some(entry) = lock(&self.conns).get_mut(&conn) {
             entry.session_id = session_id;
         }
     }

@@ -1,0 +1,676 @@
+//! [`Client`]: a cheap, clonable handle to one ZooKeeper session.
+//!
+//! Every operation is a plain `fn` returning a future: the request is queued when the
+//! method is *called* (not when the future is first polled), so calls made one after
+//! another reach the server in that order — ZooKeeper's per-session FIFO guarantee
+//! survives async code. (If the bounded queue is full, the request is queued when the
+//! future is first polled.)
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::{self, Either};
+use tokio::sync::{mpsc, oneshot, watch};
+use zk_proto::{
+    Acl, AddWatchMode, AddWatchRequest, AuthPacket, CheckWatchesRequest, ClientInfo, CreateMode,
+    CreateRequest, CreateTtlRequest, DeleteRequest, ExistsRequest, GetAclRequest,
+    GetAllChildrenNumberRequest, GetChildren2Request, GetDataRequest, GetEphemeralsRequest,
+    MultiRequest, OpResult, Request, Response, SetAclRequest, SetDataRequest, Stat, SyncRequest,
+    WatcherType,
+};
+
+use crate::connect_string::ConnectString;
+use crate::error::{Error, Result};
+use crate::multi::Transaction;
+use crate::session::{self, Command, Outgoing, SessionConfig};
+use crate::state::SessionState;
+use crate::watch::{
+    oneshot_pair, persistent_pair, OneshotWatcher, PersistentWatcher, Registration,
+};
+
+/// Requests that may wait in the client's queue before callers are slowed down.
+const QUEUE: usize = 16 * 1024;
+
+/// Configures and connects a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    connect: String,
+    session_timeout: Duration,
+    connect_timeout: Duration,
+    read_only: bool,
+    max_in_flight: usize,
+    auth: Vec<(String, Vec<u8>)>,
+    session: Option<(i64, Vec<u8>)>,
+}
+
+impl ClientBuilder {
+    /// A builder for `connect_string` (`host:port[,…][/chroot]`).
+    pub fn new(connect_string: &str) -> ClientBuilder {
+        ClientBuilder {
+            connect: connect_string.to_string(),
+            session_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(15),
+            read_only: false,
+            max_in_flight: 1000,
+            auth: Vec::new(),
+            session: None,
+        }
+    }
+
+    /// Joins an existing session instead of creating one (as Java's
+    /// `ZooKeeper(connectString, timeout, watcher, sessionId, passwd)`).
+    pub fn session(mut self, session_id: i64, password: &[u8]) -> Self {
+        self.session = Some((session_id, password.to_vec()));
+        self
+    }
+
+    /// Requested session timeout (the server clamps it to its bounds).
+    pub fn session_timeout(mut self, timeout: Duration) -> Self {
+        self.session_timeout = timeout;
+        self
+    }
+
+    /// How long [`ClientBuilder::connect`] tries before giving up.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Accept read-only servers (cut off from their quorum).
+    pub fn read_only(mut self, allowed: bool) -> Self {
+        self.read_only = allowed;
+        self
+    }
+
+    /// Requests on the wire at once before further ones wait (backpressure).
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n.max(1);
+        self
+    }
+
+    /// Credentials presented on every (re)connection, e.g. `("digest", b"user:pw")`.
+    pub fn auth(mut self, scheme: &str, auth: &[u8]) -> Self {
+        self.auth.push((scheme.to_string(), auth.to_vec()));
+        self
+    }
+
+    /// Connects; resolves once a session is established.
+    pub async fn connect(self) -> Result<Client> {
+        let connect = ConnectString::parse(&self.connect)?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let (state_tx, state_rx) = watch::channel(SessionState::Connecting);
+        let (first_tx, first_rx) = oneshot::channel();
+        let (session_tx, session_rx) = watch::channel((0i64, Vec::new()));
+        let config = SessionConfig {
+            connect: connect.clone(),
+            session_timeout: self.session_timeout,
+            connect_timeout: self.connect_timeout,
+            read_only: self.read_only,
+            max_in_flight: self.max_in_flight,
+            session: self.session.clone(),
+        };
+        tokio::spawn(session::run(config, rx, state_tx, session_tx, first_tx));
+        first_rx.await.map_err(|_| Error::Closed)??;
+        let client = Client {
+            inner: Arc::new(Inner {
+                commands: tx,
+                state: state_rx,
+                connect,
+                session: session_rx,
+            }),
+        };
+        for (scheme, auth) in self.auth {
+            client.add_auth(&scheme, &auth).await?;
+        }
+        Ok(client)
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    commands: mpsc::Sender<Command>,
+    state: watch::Receiver<SessionState>,
+    connect: ConnectString,
+    session: watch::Receiver<(i64, Vec<u8>)>,
+}
+
+/// A handle to one ZooKeeper session. Clones share the session.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+type Reply<T> = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>;
+
+impl Client {
+    /// Connects to `connect_string` with default settings.
+    pub async fn connect(connect_string: &str) -> Result<Client> {
+        ClientBuilder::new(connect_string).connect().await
+    }
+
+    /// A builder for non-default settings.
+    pub fn builder(connect_string: &str) -> ClientBuilder {
+        ClientBuilder::new(connect_string)
+    }
+
+    /// The session id (0 before the first connection).
+    pub fn session_id(&self) -> i64 {
+        self.inner.session.borrow().0
+    }
+
+    /// The session's password (with the id, it lets another client join the session).
+    pub fn session_password(&self) -> Vec<u8> {
+        self.inner.session.borrow().1.clone()
+    }
+
+    /// The session's state now.
+    pub fn state(&self) -> SessionState {
+        *self.inner.state.borrow()
+    }
+
+    /// A receiver of every state change (`changed().await`, then `borrow()`).
+    pub fn state_watcher(&self) -> watch::Receiver<SessionState> {
+        self.inner.state.clone()
+    }
+
+    fn path(&self, path: &str) -> Result<String> {
+        zk_proto::validate_path(path).map_err(|e| Error::InvalidPath(e.to_string()))?;
+        Ok(self.inner.connect.to_server(path))
+    }
+
+    fn client_path(&self, server_path: &str) -> String {
+        self.inner.connect.to_client(server_path)
+    }
+
+    /// Queues `request` now; the future resolves with the answer.
+    fn submit(
+        &self,
+        request: Request,
+        path: &str,
+        watch: Option<Registration>,
+    ) -> impl Future<Output = Result<Response>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        let command = Command::Request(Outgoing {
+            request,
+            path: path.to_string(),
+            watch,
+            responder: tx,
+        });
+        let waiting = match self.inner.commands.try_send(command) {
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(command)) => {
+                Some((self.inner.commands.clone(), command))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Either::Left(future::ready(Err(self.terminal_error())))
+            }
+        };
+        let state = self.inner.state.clone();
+        Either::Right(async move {
+            if let Some((commands, command)) = waiting {
+                commands.send(command).await.map_err(|_| terminal(&state))?;
+            }
+            rx.await.map_err(|_| terminal(&state))?
+        })
+    }
+
+    fn terminal_error(&self) -> Error {
+        terminal(&self.inner.state)
+    }
+
+    fn fail<T: Send + 'static>(e: Error) -> Reply<T> {
+        Box::pin(future::ready(Err(e)))
+    }
+
+    /// Creates a znode; resolves with the path actually created (sequential names get
+    /// their suffix).
+    pub fn create(&self, path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Reply<String> {
+        let fut = self.create2(path, data, acl, mode);
+        Box::pin(async move { fut.await.map(|(p, _)| p) })
+    }
+
+    /// Creates a znode and returns its path and Stat (create2; containers use the
+    /// createContainer opcode, as ZooKeeper's own client does).
+    pub fn create2(
+        &self,
+        path: &str,
+        data: &[u8],
+        acl: &[Acl],
+        mode: CreateMode,
+    ) -> Reply<(String, Stat)> {
+        if mode.is_ttl() {
+            return Self::fail(Error::BadArguments("TTL modes need create_ttl".into()));
+        }
+        let server_path = match zk_proto::validate_create_path(path, mode.is_sequential()) {
+            Ok(()) => self.inner.connect.to_server(path),
+            Err(e) => return Self::fail(Error::InvalidPath(e.to_string())),
+        };
+        let request = CreateRequest {
+            path: server_path,
+            data: Some(Bytes::copy_from_slice(data)),
+            acl: acl.to_vec(),
+            flags: mode.code(),
+        };
+        let request = if mode.is_container() {
+            Request::CreateContainer(request)
+        } else {
+            Request::Create2(request)
+        };
+        let this = self.clone();
+        let fut = self.submit(request, path, None);
+        Box::pin(async move {
+            match fut.await? {
+                Response::Create2(r) => Ok((this.client_path(&r.path), r.stat)),
+                other => Err(unexpected(other)),
+            }
+        })
+    }
+
+    /// Creates a znode with a time to live (the server must allow TTL nodes).
+    pub fn create_ttl(
+        &self,
+        path: &str,
+        data: &[u8],
+        acl: &[Acl],
+        mode: CreateMode,
+        ttl: Duration,
+    ) -> Reply<(String, Stat)> {
+        let server_path = match zk_proto::validate_create_path(path, mode.is_sequential()) {
+            Ok(()) => self.inner.connect.to_server(path),
+            Err(e) => return Self::fail(Error::InvalidPath(e.to_string())),
+        };
+        let request = Request::CreateTtl(CreateTtlRequest {
+            path: server_path,
+            data: Some(Bytes::copy_from_slice(data)),
+            acl: acl.to_vec(),
+            flags: mode.code(),
+            ttl: ttl.as_millis().min(i64::MAX as u128) as i64,
+        });
+        let this = self.clone();
+        let fut = self.submit(request, path, None);
+        Box::pin(async move {
+            match fut.await? {
+                Response::Create2(r) => Ok((this.client_path(&r.path), r.stat)),
+                other => Err(unexpected(other)),
+            }
+        })
+    }
+
+    /// Deletes a znode; `version` `None` matches any.
+    pub fn delete(&self, path: &str, version: Option<i32>) -> Reply<()> {
+        let server_path = match self.path(path) {
+            Ok(p) => p,
+            Err(e) => return Self::fail(e),
+        };
+        let request = Request::Delete(DeleteRequest {
+            path: server_path,
+            version: version.unwrap_or(-1),
+        });
+        let fut = self.submit(request, path, None);
+        Box::pin(async move { fut.await.map(|_| ()) })
+    }
+
+    /// The znode's Stat, or `None` if it does not exist.
+    pub fn exists(&self, path: &str) -> Reply<Option<Stat>> {
+        self.exists_inner(path, None)
+    }
+
+    /// `exists`, leaving a watch: fires on creation if absent, on change or deletion if
+    /// present.
+    pub fn exists_w(&self, path: &str) -> (Reply<Option<Stat>>, OneshotWatcher) {
+        let (tx, watcher) = oneshot_pair();
+        let reg = self.path(path).ok().map(|p| Registration::Exists(p, tx));
+        (self.exists_inner(path, reg), watcher)
+    }
+
+    fn exists_inner(&self, path: &str, watch: Option<Registration>) -> Reply<Option<Stat>> {
+        let server_path = match self.path(path) {
+            Ok(p) => p,
+            Err(e) => return Self::fail(e),
+        };
+        let request = Request::Exists(ExistsRequest {
+            path: server_path,
+            watch: watch.is_some(),
+        });
+        let fut = self.submit(request, path, watch);
+        Box::pin(async move {
+            match fut.await {
+                Ok(Response::Exists(r)) => Ok(Some(r.stat)),
+                Ok(other) => Err(unexpected(other)),
+                Err(e) if e.code() == Some(zk_proto::ErrorCode::NoNode) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    /// The znode's data (empty for a node created without data) and Stat.
+    pub fn get_data(&self, path: &str) -> Reply<(Vec<u8>, Stat)> {
+        self.get_data_inner(path, None)
+    }
+
+    /// `get_data`, leaving a data watch.
+    pub fn get_data_w(&self, path: &str) -> (Reply<(Vec<u8>, Stat)>, OneshotWatcher) {
+        let (tx, watcher) = oneshot_pair();
+        let reg = self.path(path).ok().map(|p| Registration::Data(p, tx));
+        (self.get_data_inner(path, reg), watcher)
+    }
+
+    fn get_data_inner(&self, path: &str, watch: Option<Registration>) -> Reply<(Vec<u8>, Stat)> {
+        let server_path = match self.path(path) {
+            Ok(p) => p,
+            Err(e) => return Self::fail(e),
+        };
+        let request = Request::GetData(GetDataRequest {
+            path: server_path,
+            watch: watch.is_some(),
+        });
+        let fut = self.submit(request, path, watch);
+        Box::pin(async move {
+            match fut.await? {
+                Response::GetData(r) => {
+                    Ok((r.data.map(|d| d.to_vec()).unwrap_or_default(), r.stat))
+                }
+                other => Err(unexpected(other)),
+            }
+        })
+    }
+
+    /// Replaces the data if the version matches (`None`: any); returns the new Stat.
+    pub fn set_data(&self, path: &str, data: &[u8], version: Option<i32>) -> Reply<Stat> {
+        let server_path = match self.path(path) {
+            Ok(p) => p,
+            Err(e) => return Self::fail(e),
+        };
+        let request = Request::SetData(SetDataRequest {
+            path: server_path,
+            data: Some(Bytes::copy_from_slice(data)),
+            version: version.unwrap_or(-1),
+        });
+        let fut = self.submit(request, path, None);
+        Box::pin(async move {
+            match fut.await? {
+                Response::SetData(r) => Ok(r.stat),
+                other => Err(unexpected(other)),
+            }
+        })
+    }
+
+    /// The children's names.
+    pub fn get_children(&self, path: &str) -> Reply<Vec<String>> {
+        let fut = self.get_children2_inner(path, None);
+        Box::pin(async move { fut.await.map(|(c, _)| c) })
+    }
+
+    /// The children's names, leaving a child watch.
+    pub fn get_children_w(&self, path: &str) -> (Reply<Vec<String>>, OneshotWatcher) {
+        let (tx, watcher) = oneshot_pair();
+        let reg = self.path(path).ok().map(|p| Registration::Child(p, tx));
+        let fut = self.get_children2_inner(path, reg);
+        (Box::pin(async move { fut.await.map(|(c, _)| c) }), watcher)
+    }
+
+    /// The children's names and the parent's Stat.
+    pub fn get_children2(&self, path: &str) -> Reply<(Vec<String>, Stat)> {
+        self.get_children2_inner(path, None)
+    }
+
+    fn get_children2_inner(
+        &self,
+        path: &str,
+        watch: Option<Registration>,
+    ) -> Reply<(Vec<String>, Stat)> {
+        let server_path = match self.path(path) {
+            Ok(p) => p,
+            Err(e) => return Self::fail(e),
+        };
+        let request = Request::GetChildren2(GetChildren2Request {
+            path: server_path,
+            watch: watch.is_some(),
+        });
+        let fut = self.submit(request, path, watch);
+        Box::pin(async move {
+            match fut.await? {
+                Response::GetChildren2(r) => Ok((r.children, r.stat)),
+                other => Err(unexpected(other)),
+            }
+        })
+    }
+
+    /// The ACL and Stat.
+    pub fn get_acl(&self, path: &str) -> Reply<(Vec<Acl>, Stat)> {
+        let server_path = match self.path(path) {
+            Ok(p) => p,
+            Err(e) => return Self::fail(e),
+        };
+        let fut = self.submit(
+            Request::GetAcl(GetAclRequest { path: server_path }),
+            path,
+            None,
+        );
+        Box::pin(async move {
+            match fut.await? {
+                Response::GetAcl(r) => Ok((r.acl, r.stat)),
+                other => Err(unexpected(other)),
+            }
+        })
+    }
+
+    /// Replaces the ACL if the ACL version matches (`None`: any).
+    pub fn set_acl(&self, path: &str, acl: &[Acl], version: Option<i32>) -> Reply<Stat> {
+        let server_path = match self.path(path) {
+            Ok(p) => p,
+            Err(e) => return Self::fail(e),
+        };
+        let request = Request::SetAcl(SetAclRequest {
+            path: server_path,
+            acl: acl.to_vec(),
+            version: version.unwrap_or(-1),
+        });
+        let fut = self.submit(request, path, None);
+        Box::pin(async move {
+            match fut.await? {
+                Response::SetAcl(r) => Ok(r.stat),
+                other => Err(unexpected(other)),
+            }
+        })
+    }
+
+    /// Waits until the server this client is on has caught up with the leader.
+    pub fn sync(&self, path: &str) -> Reply<()> {
+        let server_path = match self.path(path) {
+            Ok(p) => p,
+            Err(e) => return Self::fail(e),
+        };
+        let fut = self.submit(Request::Sync(SyncRequest { path: server_path }), path, None);
+        Box::pin(async move { fut.await.map(|_| ()) })
+    }
+
+    /// A transaction builder; `commit` runs its ops all or nothing.
+    pub fn transaction(&self) -> Transaction {
+        Transaction::new(self.clone())
+    }
+
+    pub(crate) fn submit_multi(&self, request: MultiRequest, read: bool) -> Reply<Vec<OpResult>> {
+        let request = if read {
+            Request::MultiRead(request)
+        } else {
+            Request::Multi(request)
+        };
+        let this = self.clone();
+        let fut = self.submit(request, "", None);
+        Box::pin(async move {
+            match fut.await? {
+                Response::Multi(m) => Ok(m
+                    .results
+                    .into_iter()
+                    .map(|r| match r {
+                        OpResult::Create { path } => OpResult::Create {
+                            path: this.client_path(&path),
+                        },
+                        OpResult::Create2 { path, stat } => OpResult::Create2 {
+                            path: this.client_path(&path),
+                            stat,
+                        },
+                        other => other,
+                    })
+                    .collect()),
+                other => Err(unexpected(other)),
+            }
+        })
+    }
+
+    pub(crate) fn server_path(&self, path: &str) -> Result<String> {
+        self.path(path)
+    }
+
+    pub(crate) fn server_create_path(&self, path: &str, sequential: bool) -> Result<String> {
+        zk_proto::validate_create_path(path, sequential)
+            .map_err(|e| Error::InvalidPath(e.to_string()))?;
+        Ok(self.inner.connect.to_server(path))
+    }
+
+    /// This session's ephemeral znodes under `prefix` ("/" for all).
+    pub fn get_ephemerals(&self, prefix: &str) -> Reply<Vec<String>> {
+        let request = Request::GetEphemerals(GetEphemeralsRequest {
+            prefix_path: self.inner.connect.to_server(prefix),
+        });
+        let this = self.clone();
+        let fut = self.submit(request, prefix, None);
+        Box::pin(async move {
+            match fut.await? {
+                Response::GetEphemerals(r) => {
+                    Ok(r.ephemerals.iter().map(|p| this.client_path(p)).collect())
+                }
+                other => Err(unexpected(other)),
+            }
+        })
+    }
+
+    /// The number of descendants of `path`.
+    pub fn get_all_children_number(&self, path: &str) -> Reply<i32> {
+        let server_path = match self.path(path) {
+            Ok(p) => p,
+            Err(e) => return Self::fail(e),
+        };
+        let fut = self.submit(
+            Request::GetAllChildrenNumber(GetAllChildrenNumberRequest { path: server_path }),
+            path,
+            None,
+        );
+        Box::pin(async move {
+            match fut.await? {
+                Response::GetAllChildrenNumber(r) => Ok(r.total_number),
+                other => Err(unexpected(other)),
+            }
+        })
+    }
+
+    /// A persistent (or persistent-recursive) watch, as a stream of events.
+    pub fn add_watch(&self, path: &str, mode: AddWatchMode) -> Reply<PersistentWatcher> {
+        let server_path = match self.path(path) {
+            Ok(p) => p,
+            Err(e) => return Self::fail(e),
+        };
+        let (tx, watcher) = persistent_pair();
+        let request = Request::AddWatch(AddWatchRequest {
+            path: server_path.clone(),
+            mode: mode.code(),
+        });
+        let fut = self.submit(
+            request,
+            path,
+            Some(Registration::Persistent(server_path, mode, tx)),
+        );
+        Box::pin(async move { fut.await.map(|_| watcher) })
+    }
+
+    /// Removes this client's watches of `kind` on `path`, on the server and locally.
+    pub fn remove_watches(&self, path: &str, kind: WatcherType) -> Reply<()> {
+        let server_path = match self.path(path) {
+            Ok(p) => p,
+            Err(e) => return Self::fail(e),
+        };
+        let local = self
+            .inner
+            .commands
+            .try_send(Command::RemoveWatches(server_path.clone(), kind));
+        let request = Request::RemoveWatches(zk_proto::RemoveWatchesRequest {
+            path: server_path,
+            watcher_type: kind.code(),
+        });
+        let fut = self.submit(request, path, None);
+        Box::pin(async move {
+            let _ = local;
+            fut.await.map(|_| ())
+        })
+    }
+
+    /// Whether this client holds a watch of `kind` on `path` (NoWatcher if not).
+    pub fn check_watches(&self, path: &str, kind: WatcherType) -> Reply<()> {
+        let server_path = match self.path(path) {
+            Ok(p) => p,
+            Err(e) => return Self::fail(e),
+        };
+        let request = Request::CheckWatches(CheckWatchesRequest {
+            path: server_path,
+            watcher_type: kind.code(),
+        });
+        let fut = self.submit(request, path, None);
+        Box::pin(async move { fut.await.map(|_| ()) })
+    }
+
+    /// The identities the server holds for this session.
+    pub fn whoami(&self) -> Reply<Vec<ClientInfo>> {
+        let fut = self.submit(Request::WhoAmI, "", None);
+        Box::pin(async move {
+            match fut.await? {
+                Response::WhoAmI(r) => Ok(r.client_info),
+                other => Err(unexpected(other)),
+            }
+        })
+    }
+
+    /// Presents credentials (e.g. `digest`, `user:password`); they are presented again
+    /// on every reconnection.
+    pub fn add_auth(&self, scheme: &str, auth: &[u8]) -> Reply<()> {
+        let (tx, rx) = oneshot::channel();
+        let packet = AuthPacket {
+            auth_type: 0,
+            scheme: scheme.to_string(),
+            auth: Bytes::copy_from_slice(auth),
+        };
+        if self
+            .inner
+            .commands
+            .try_send(Command::AddAuth(packet, tx))
+            .is_err()
+        {
+            return Self::fail(self.terminal_error());
+        }
+        let state = self.inner.state.clone();
+        Box::pin(async move { rx.await.map_err(|_| terminal(&state))? })
+    }
+
+    /// Closes the session (its ephemerals go) and waits for the server to confirm.
+    pub async fn close(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.commands.send(Command::Close(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// The error for a request that can no longer be answered.
+fn terminal(state: &watch::Receiver<SessionState>) -> Error {
+    match *state.borrow() {
+        SessionState::Expired => Error::SessionExpired,
+        SessionState::AuthFailed => Error::AuthFailed,
+        _ => Error::Closed,
+    }
+}
+
+fn unexpected(response: Response) -> Error {
+    Error::Protocol(format!("unexpected response {response:?}"))
+}

@@ -1,0 +1,118 @@
+//! Transactions: several writes applied all or nothing (`multi`).
+
+use bytes::Bytes;
+use zk_proto::{
+    Acl, CheckVersionRequest, CreateMode, CreateRequest, DeleteRequest, ErrorCode, MultiOp,
+    MultiRequest, OpCode, OpResult, SetDataRequest,
+};
+
+use crate::client::Client;
+use crate::error::{Error, Result};
+
+/// A transaction being built; [`Transaction::commit`] sends it as one `multi`.
+#[derive(Debug)]
+#[must_use = "a transaction does nothing until committed"]
+pub struct Transaction {
+    client: Client,
+    ops: Vec<MultiOp>,
+    paths: Vec<String>,
+    error: Option<Error>,
+}
+
+impl Transaction {
+    pub(crate) fn new(client: Client) -> Transaction {
+        Transaction {
+            client,
+            ops: Vec::new(),
+            paths: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn push(mut self, path: &str, op: Result<MultiOp>) -> Self {
+        match op {
+            Ok(op) => {
+                self.ops.push(op);
+                self.paths.push(path.to_string());
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// Adds a create.
+    pub fn create(self, path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Self {
+        let op = self
+            .client
+            .server_create_path(path, mode.is_sequential())
+            .map(|server_path| MultiOp::Create {
+                opcode: if mode.is_container() {
+                    OpCode::CreateContainer
+                } else {
+                    OpCode::Create
+                },
+                request: CreateRequest {
+                    path: server_path,
+                    data: Some(Bytes::copy_from_slice(data)),
+                    acl: acl.to_vec(),
+                    flags: mode.code(),
+                },
+            });
+        self.push(path, op)
+    }
+
+    /// Adds a delete (`None`: any version).
+    pub fn delete(self, path: &str, version: Option<i32>) -> Self {
+        let op = self.client.server_path(path).map(|p| {
+            MultiOp::Delete(DeleteRequest {
+                path: p,
+                version: version.unwrap_or(-1),
+            })
+        });
+        self.push(path, op)
+    }
+
+    /// Adds a setData (`None`: any version).
+    pub fn set_data(self, path: &str, data: &[u8], version: Option<i32>) -> Self {
+        let op = self.client.server_path(path).map(|p| {
+            MultiOp::SetData(SetDataRequest {
+                path: p,
+                data: Some(Bytes::copy_from_slice(data)),
+                version: version.unwrap_or(-1),
+            })
+        });
+        self.push(path, op)
+    }
+
+    /// Adds a version check: the transaction fails unless `path` is at `version`.
+    pub fn check(self, path: &str, version: i32) -> Self {
+        let op = self
+            .client
+            .server_path(path)
+            .map(|p| MultiOp::Check(CheckVersionRequest { path: p, version }));
+        self.push(path, op)
+    }
+
+    /// Runs the transaction. On success, one result per op; if any op failed, nothing
+    /// was applied and the error names the op that failed.
+    pub async fn commit(self) -> Result<Vec<OpResult>> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let results = self
+            .client
+            .submit_multi(MultiRequest { ops: self.ops }, false)
+            .await?;
+        for (result, path) in results.iter().zip(&self.paths) {
+            if let OpResult::Error { err } = result {
+                let code = ErrorCode::from_code(*err).unwrap_or(ErrorCode::SystemError);
+                if code != ErrorCode::Ok && code != ErrorCode::RuntimeInconsistency {
+                    return Err(Error::keeper(code, path));
+                }
+            }
+        }
+        Ok(results)
+    }
+}

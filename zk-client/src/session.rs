@@ -1,0 +1,520 @@
+//! The session task: the one owner of the socket. It connects (shuffled hosts, backoff),
+//! resumes the session (id, password, last zxid), re-sends auth and watches, writes
+//! queued requests in order with xids, matches replies (which come back in request
+//! order), dispatches notifications, pings, and reports the session's state.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rand::seq::SliceRandom;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{sleep, sleep_until, timeout, Instant};
+use tracing::{debug, info, warn};
+use zk_proto::frame::{write_frame, FrameDecoder};
+use zk_proto::{
+    xid, AuthPacket, ConnectRequest, ConnectResponse, ErrorCode, KeeperState, OpCode, Reader,
+    Record, ReplyHeader, Request, RequestHeader, Response, WatcherEvent,
+};
+
+use crate::connect_string::ConnectString;
+use crate::error::{Error, Result};
+use crate::state::SessionState;
+use crate::watch::{Registration, WatchRegistry, WatchedEvent};
+
+/// A request on its way to the server.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub request: Request,
+    pub path: String,
+    pub watch: Option<Registration>,
+    pub responder: oneshot::Sender<Result<Response>>,
+}
+
+/// What a [`crate::Client`] asks of its session task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Request(Outgoing),
+    AddAuth(AuthPacket, oneshot::Sender<Result<()>>),
+    RemoveWatches(String, zk_proto::WatcherType),
+    Close(oneshot::Sender<()>),
+}
+
+/// Client settings the session task needs.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionConfig {
+    pub connect: ConnectString,
+    pub session_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub read_only: bool,
+    pub max_in_flight: usize,
+    pub session: Option<(i64, Vec<u8>)>,
+}
+
+/// Why a connection ended.
+enum Ended {
+    /// The socket failed or went quiet: reconnect.
+    Lost,
+    /// The session is over (expired, auth failed, closed): stop.
+    Final(SessionState),
+}
+
+struct Session {
+    config: SessionConfig,
+    hosts: Vec<String>,
+    next_host: usize,
+    session_id: i64,
+    passwd: Bytes,
+    negotiated: Duration,
+    last_zxid: i64,
+    auths: Vec<AuthPacket>,
+    watches: WatchRegistry,
+    state: watch::Sender<SessionState>,
+    identity: watch::Sender<(i64, Vec<u8>)>,
+}
+
+/// Runs the session until it ends; `first_connect` learns the outcome of the first
+/// connection attempt round.
+pub(crate) async fn run(
+    config: SessionConfig,
+    mut commands: mpsc::Receiver<Command>,
+    state: watch::Sender<SessionState>,
+    identity: watch::Sender<(i64, Vec<u8>)>,
+    first_connect: oneshot::Sender<Result<()>>,
+) {
+    let mut hosts = config.connect.hosts.clone();
+    hosts.shuffle(&mut rand::thread_rng());
+    let (session_id, passwd) = match &config.session {
+        Some((id, pw)) => (*id, Bytes::copy_from_slice(pw)),
+        None => (0, Bytes::from_static(&[0; 16])),
+    };
+    let mut s = Session {
+        negotiated: config.session_timeout,
+        config,
+        hosts,
+        next_host: 0,
+        session_id,
+        passwd,
+        last_zxid: 0,
+        auths: Vec::new(),
+        watches: WatchRegistry::default(),
+        state,
+        identity,
+    };
+    let mut first_connect = Some(first_connect);
+    let mut ever_connected = false;
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(50);
+    let final_state = loop {
+        s.state.send_replace(if !ever_connected {
+            SessionState::Connecting
+        } else {
+            SessionState::Disconnected
+        });
+        let host = s.hosts[s.next_host % s.hosts.len()].clone();
+        s.next_host += 1;
+        match s.connect(&host).await {
+            Ok(Some((stream, response))) => {
+                delay = Duration::from_millis(50);
+                ever_connected = true;
+                s.session_id = response.session_id;
+                s.passwd = response.passwd.clone();
+                s.negotiated = Duration::from_millis(response.timeout.max(1) as u64);
+                s.identity.send_replace((s.session_id, s.passwd.to_vec()));
+                let read_only = response.read_only == Some(true);
+                s.state.send_replace(if read_only {
+                    SessionState::ConnectedReadOnly
+                } else {
+                    SessionState::Connected
+                });
+                info!(session = format_args!("0x{:x}", s.session_id), %host, "connected");
+                if let Some(tx) = first_connect.take() {
+                    let _ = tx.send(Ok(()));
+                }
+                match s.serve(stream, &mut commands).await {
+                    Ended::Lost => {
+                        info!(%host, "connection lost; reconnecting");
+                        continue;
+                    }
+                    Ended::Final(state) => break state,
+                }
+            }
+            Ok(None) => {
+                if let Some(tx) = first_connect.take() {
+                    let _ = tx.send(Err(Error::SessionExpired));
+                }
+                break SessionState::Expired;
+            }
+            Err(e) => {
+                debug!(%host, error = %e, "connect attempt failed");
+                if let Some(tx) =
+                    first_connect.take_if(|_| started.elapsed() >= s.config.connect_timeout)
+                {
+                    let _ = tx.send(Err(Error::ConnectFailed(e.to_string())));
+                    break SessionState::Closed;
+                }
+                // Close requested while not connected?
+                if let Ok(Command::Close(done)) = commands.try_recv() {
+                    let _ = done.send(());
+                    break SessionState::Closed;
+                }
+                sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    };
+    s.finish(final_state, &mut commands);
+}
+
+impl Session {
+    /// One connection attempt: TCP, handshake. `Ok(None)` = the session expired.
+    async fn connect(
+        &mut self,
+        host: &str,
+    ) -> std::io::Result<Option<(TcpStream, ConnectResponse)>> {
+        let per_host = self.config.connect_timeout.min(self.negotiated);
+        let stream = timeout(per_host, TcpStream::connect(host))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+            })??;
+        stream.set_nodelay(true)?;
+        let request = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: self.last_zxid,
+            timeout: self
+                .config
+                .session_timeout
+                .as_millis()
+                .min(i32::MAX as u128) as i32,
+            session_id: self.session_id,
+            passwd: self.passwd.clone(),
+            read_only: Some(self.config.read_only),
+        };
+        let mut stream = stream;
+        let mut out = BytesMut::new();
+        write_frame(&mut out, |w| request.write(w));
+        stream.write_all(&out).await?;
+        let mut buf = BytesMut::new();
+        let mut decoder = FrameDecoder::default();
+        let frame = timeout(per_host, async {
+            loop {
+                if let Some(frame) = decoder.decode(&mut buf).map_err(std::io::Error::other)? {
+                    return Ok::<_, std::io::Error>(frame);
+                }
+                if stream.read_buf(&mut buf).await? == 0 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "closed during handshake",
+                    ));
+                }
+            }
+        })
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "handshake timed out"))??;
+        let response =
+            ConnectResponse::read(&mut Reader::new(frame)).map_err(std::io::Error::other)?;
+        if response.timeout <= 0 {
+            if self.session_id != 0 {
+                warn!(
+                    session = format_args!("0x{:x}", self.session_id),
+                    "session expired"
+                );
+                return Ok(None);
+            }
+            return Err(std::io::Error::other("server refused a new session"));
+        }
+        Ok(Some((stream, response)))
+    }
+
+    /// Serves one connection until it ends.
+    async fn serve(&mut self, stream: TcpStream, commands: &mut mpsc::Receiver<Command>) -> Ended {
+        let (mut rd, mut wr) = stream.into_split();
+        let read_timeout = self.negotiated * 2 / 3;
+        let ping_every = read_timeout / 2;
+        let mut decoder = FrameDecoder::default();
+        let mut buf = BytesMut::with_capacity(16 * 1024);
+        let mut pending: VecDeque<(i32, OpCode, Outgoing)> = VecDeque::new();
+        let mut auth_waiters: VecDeque<Option<oneshot::Sender<Result<()>>>> = VecDeque::new();
+        let mut next_xid: i32 = 1;
+        let mut last_recv = Instant::now();
+        let mut last_send = Instant::now();
+        let mut out = BytesMut::new();
+
+        // Identities first, then the watches, before anything else.
+        for auth in &self.auths {
+            encode(&mut out, xid::AUTH, &Request::Auth(auth.clone()));
+            auth_waiters.push_back(None);
+        }
+        if let Some(set) = self.watches.set_watches(self.last_zxid) {
+            encode(&mut out, xid::SET_WATCHES, &Request::SetWatches2(set));
+        }
+        if !out.is_empty() && wr.write_all(&out).await.is_err() {
+            return Ended::Lost;
+        }
+        out.clear();
+
+        loop {
+            let can_send = pending.len() < self.config.max_in_flight;
+            tokio::select! {
+                command = commands.recv(), if can_send => {
+                    let mut close = self.queue(command, &mut out, &mut pending, &mut auth_waiters, &mut next_xid);
+                    // Batch whatever else is already queued into the same write.
+                    while close.is_none() && pending.len() < self.config.max_in_flight {
+                        match commands.try_recv() {
+                            Ok(command) => {
+                                close = self.queue(Some(command), &mut out, &mut pending, &mut auth_waiters, &mut next_xid);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if let Some(done) = close {
+                        let close_xid = next_xid;
+                        encode(&mut out, close_xid, &Request::CloseSession);
+                        let _ = wr.write_all(&out).await;
+                        // Wait (briefly) for the answer: then the session, and its
+                        // ephemerals, are gone when close() returns.
+                        let _ = timeout(self.negotiated.min(Duration::from_secs(2)), async {
+                            loop {
+                                while let Ok(Some(frame)) = decoder.decode(&mut buf) {
+                                    let mut r = Reader::new(frame);
+                                    if ReplyHeader::read(&mut r).is_ok_and(|h| h.xid == close_xid) {
+                                        return;
+                                    }
+                                }
+                                if !matches!(rd.read_buf(&mut buf).await, Ok(n) if n > 0) {
+                                    return;
+                                }
+                            }
+                        })
+                        .await;
+                        fail_pending(&mut pending, Error::Closed);
+                        self.state.send_replace(SessionState::Closed);
+                        if let Some(done) = done {
+                            let _ = done.send(());
+                        }
+                        return Ended::Final(SessionState::Closed);
+                    }
+                    if wr.write_all(&out).await.is_err() {
+                        fail_pending(&mut pending, Error::ConnectionLoss);
+                        return Ended::Lost;
+                    }
+                    out.clear();
+                    last_send = Instant::now();
+                }
+                read = rd.read_buf(&mut buf) => {
+                    match read {
+                        Ok(0) | Err(_) => {
+                            fail_pending(&mut pending, Error::ConnectionLoss);
+                            return Ended::Lost;
+                        }
+                        Ok(_) => last_recv = Instant::now(),
+                    }
+                    loop {
+                        let frame = match decoder.decode(&mut buf) {
+                            Ok(Some(frame)) => frame,
+                            Ok(None) => break,
+                            Err(e) => {
+                                warn!(error = %e, "bad frame from server");
+                                fail_pending(&mut pending, Error::ConnectionLoss);
+                                return Ended::Lost;
+                            }
+                        };
+                        if let Some(end) = self.on_frame(frame, &mut pending, &mut auth_waiters) {
+                            fail_pending(&mut pending, Error::ConnectionLoss);
+                            return end;
+                        }
+                    }
+                }
+                _ = sleep_until(last_send + ping_every) => {
+                    encode(&mut out, xid::PING, &Request::Ping);
+                    if wr.write_all(&out).await.is_err() {
+                        fail_pending(&mut pending, Error::ConnectionLoss);
+                        return Ended::Lost;
+                    }
+                    out.clear();
+                    last_send = Instant::now();
+                }
+                _ = sleep_until(last_recv + read_timeout) => {
+                    warn!("no answer from the server within the read timeout");
+                    fail_pending(&mut pending, Error::ConnectionLoss);
+                    return Ended::Lost;
+                }
+            }
+        }
+    }
+
+    /// Encodes one command into `out`. `Some` asks to close the session (with the
+    /// closer's acknowledgement, if any); `None` from the channel means every handle
+    /// is gone, which closes it too.
+    #[allow(clippy::type_complexity)]
+    fn queue(
+        &mut self,
+        command: Option<Command>,
+        out: &mut BytesMut,
+        pending: &mut VecDeque<(i32, OpCode, Outgoing)>,
+        auth_waiters: &mut VecDeque<Option<oneshot::Sender<Result<()>>>>,
+        next_xid: &mut i32,
+    ) -> Option<Option<oneshot::Sender<()>>> {
+        match command {
+            None => Some(None),
+            Some(Command::Request(outgoing)) => {
+                let xid = *next_xid;
+                *next_xid = next_xid.wrapping_add(1).max(1);
+                encode(out, xid, &outgoing.request);
+                pending.push_back((xid, outgoing.request.opcode(), outgoing));
+                None
+            }
+            Some(Command::AddAuth(packet, done)) => {
+                encode(out, xid::AUTH, &Request::Auth(packet.clone()));
+                self.auths.push(packet);
+                auth_waiters.push_back(Some(done));
+                None
+            }
+            Some(Command::RemoveWatches(path, kind)) => {
+                self.watches.remove(&path, kind);
+                None
+            }
+            Some(Command::Close(done)) => Some(Some(done)),
+        }
+    }
+
+    /// Handles one frame from the server; `Some` ends the connection.
+    fn on_frame(
+        &mut self,
+        frame: Bytes,
+        pending: &mut VecDeque<(i32, OpCode, Outgoing)>,
+        auth_waiters: &mut VecDeque<Option<oneshot::Sender<Result<()>>>>,
+    ) -> Option<Ended> {
+        let mut r = Reader::new(frame);
+        let Ok(header) = ReplyHeader::read(&mut r) else {
+            return Some(Ended::Lost);
+        };
+        if header.zxid > 0 {
+            self.last_zxid = self.last_zxid.max(header.zxid);
+        }
+        match header.xid {
+            xid::NOTIFICATION => {
+                let Ok(event) = WatcherEvent::read(&mut r) else {
+                    return Some(Ended::Lost);
+                };
+                self.notify(event);
+                None
+            }
+            xid::PING | xid::SET_WATCHES if header.err == ErrorCode::SessionExpired.code() => {
+                Some(Ended::Final(SessionState::Expired))
+            }
+            xid::PING | xid::SET_WATCHES => None,
+            xid::AUTH => {
+                let waiter = auth_waiters.pop_front().flatten();
+                if header.err == ErrorCode::AuthFailed.code() {
+                    if let Some(w) = waiter {
+                        let _ = w.send(Err(Error::AuthFailed));
+                    }
+                    return Some(Ended::Final(SessionState::AuthFailed));
+                }
+                if let Some(w) = waiter {
+                    let _ = w.send(Ok(()));
+                }
+                None
+            }
+            xid => {
+                let Some((expected, op, outgoing)) = pending.pop_front() else {
+                    warn!(xid, "reply to nothing");
+                    return Some(Ended::Lost);
+                };
+                if expected != xid {
+                    warn!(xid, expected, "reply out of order");
+                    let _ = outgoing.responder.send(Err(Error::Protocol(format!(
+                        "xid {xid}, expected {expected}"
+                    ))));
+                    return Some(Ended::Lost);
+                }
+                let result = if header.err == 0 {
+                    match Response::decode(op, r.take_rest()) {
+                        Ok(response) => {
+                            if let Some(w) = outgoing.watch {
+                                self.watches.register(w, true);
+                            }
+                            Ok(response)
+                        }
+                        Err(e) => Err(Error::Protocol(e.to_string())),
+                    }
+                } else {
+                    let code = ErrorCode::from_code(header.err).unwrap_or(ErrorCode::SystemError);
+                    // exists on a missing node leaves a watch for its creation.
+                    if code == ErrorCode::NoNode {
+                        if let Some(w @ Registration::Exists(..)) = outgoing.watch {
+                            self.watches.register(w, false);
+                        }
+                    }
+                    Err(Error::keeper(code, &outgoing.path))
+                };
+                let expired = matches!(result, Err(Error::SessionExpired));
+                let _ = outgoing.responder.send(result);
+                expired.then_some(Ended::Final(SessionState::Expired))
+            }
+        }
+    }
+
+    fn notify(&mut self, event: WatcherEvent) {
+        let (Ok(event_type), Ok(state)) = (event.event_type(), event.state()) else {
+            return;
+        };
+        let path = self.config.connect.to_client(&event.path);
+        self.watches.dispatch(
+            &event.path,
+            WatchedEvent {
+                event_type,
+                state,
+                path,
+            },
+        );
+    }
+
+    /// The session is over: answer everything still waiting, end every watch.
+    fn finish(mut self, state: SessionState, commands: &mut mpsc::Receiver<Command>) {
+        let error = match state {
+            SessionState::Expired => Error::SessionExpired,
+            SessionState::AuthFailed => Error::AuthFailed,
+            _ => Error::Closed,
+        };
+        let keeper_state = match state {
+            SessionState::Expired => KeeperState::Expired,
+            SessionState::AuthFailed => KeeperState::AuthFailed,
+            _ => KeeperState::Closed,
+        };
+        self.watches.end(keeper_state);
+        commands.close();
+        while let Ok(command) = commands.try_recv() {
+            match command {
+                Command::Request(o) => {
+                    let _ = o.responder.send(Err(error.clone()));
+                }
+                Command::AddAuth(_, done) => {
+                    let _ = done.send(Err(error.clone()));
+                }
+                Command::Close(done) => {
+                    let _ = done.send(());
+                }
+                Command::RemoveWatches(..) => {}
+            }
+        }
+        self.state.send_replace(state);
+    }
+}
+
+fn encode(out: &mut BytesMut, xid: i32, request: &Request) {
+    write_frame(out, |w| {
+        RequestHeader::new(xid, request.opcode()).write(w);
+        request.write_body(w);
+    });
+}
+
+fn fail_pending(pending: &mut VecDeque<(i32, OpCode, Outgoing)>, error: Error) {
+    for (_, _, outgoing) in pending.drain(..) {
+        let _ = outgoing.responder.send(Err(error.clone()));
+    }
+}

@@ -1,0 +1,39 @@
+//! The session's state, as a current value and a stream of changes.
+
+/// Where the session stands. `Disconnected` is Curator's SUSPENDED (the session may
+/// still be alive: leadership and locks are not guaranteed), `Expired` is LOST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionState {
+    /// Establishing the first connection.
+    Connecting,
+    /// Connected to a read-write server.
+    Connected,
+    /// Connected to a read-only server (reads only).
+    ConnectedReadOnly,
+    /// Lost the connection; reconnecting with the same session.
+    Disconnected,
+    /// The server expired the session. Terminal.
+    Expired,
+    /// Authentication failed. Terminal.
+    AuthFailed,
+    /// The client was closed. Terminal.
+    Closed,
+}
+
+impl SessionState {
+    /// Whether requests can be answered now.
+    pub fn is_connected(self) -> bool {
+        matches!(
+            self,
+            SessionState::Connected | SessionState::ConnectedReadOnly
+        )
+    }
+
+    /// Whether the session is over for good.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            SessionState::Expired | SessionState::AuthFailed | SessionState::Closed
+        )
+    }
+}

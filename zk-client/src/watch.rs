@@ -1,0 +1,270 @@
+//! Watches on the client side: typed events, one-shot watches as futures, persistent
+//! watches as streams, and the registry that dispatches server notifications and
+//! re-registers everything (setWatches2) after a reconnect.
+//!
+//! Dispatch follows ZooKeeper's client (`ZKWatchManager.materialize`):
+//! NodeCreated/NodeDataChanged fire data and exist watches; NodeDeleted fires data,
+//! exist and child watches; NodeChildrenChanged fires child watches; persistent watches
+//! fire for their own path, recursive ones for the path and everything below it
+//! (never for NodeChildrenChanged).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use tokio::sync::{mpsc, oneshot};
+use zk_proto::{AddWatchMode, EventType, KeeperState, SetWatches2};
+
+use crate::error::{Error, Result};
+
+/// A change a watch reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedEvent {
+    /// What happened.
+    pub event_type: EventType,
+    /// The session's state when it happened.
+    pub state: KeeperState,
+    /// The znode (relative to the client's chroot); empty for state events.
+    pub path: String,
+}
+
+/// A one-shot watch: resolves with the first change, or with an error if the session
+/// ends first.
+#[derive(Debug)]
+pub struct OneshotWatcher {
+    rx: oneshot::Receiver<WatchedEvent>,
+}
+
+impl Future for OneshotWatcher {
+    type Output = Result<WatchedEvent>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.map_err(|_| Error::SessionExpired))
+    }
+}
+
+/// A persistent watch (addWatch): every change until dropped; ends when the session does.
+#[derive(Debug)]
+pub struct PersistentWatcher {
+    rx: mpsc::UnboundedReceiver<WatchedEvent>,
+}
+
+impl Stream for PersistentWatcher {
+    type Item = WatchedEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// What a request asks to be watched, registered when its answer allows it.
+#[derive(Debug)]
+pub(crate) enum Registration {
+    /// getData: a data watch if the node exists.
+    Data(String, oneshot::Sender<WatchedEvent>),
+    /// exists: a data watch if it exists, an exist watch if not.
+    Exists(String, oneshot::Sender<WatchedEvent>),
+    /// getChildren: a child watch if the node exists.
+    Child(String, oneshot::Sender<WatchedEvent>),
+    /// addWatch.
+    Persistent(String, AddWatchMode, mpsc::UnboundedSender<WatchedEvent>),
+}
+
+/// Creates the pair for a one-shot watch.
+pub(crate) fn oneshot_pair() -> (oneshot::Sender<WatchedEvent>, OneshotWatcher) {
+    let (tx, rx) = oneshot::channel();
+    (tx, OneshotWatcher { rx })
+}
+
+/// Creates the pair for a persistent watch.
+pub(crate) fn persistent_pair() -> (mpsc::UnboundedSender<WatchedEvent>, PersistentWatcher) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (tx, PersistentWatcher { rx })
+}
+
+type Oneshots = HashMap<String, Vec<oneshot::Sender<WatchedEvent>>>;
+type Streams = HashMap<String, Vec<mpsc::UnboundedSender<WatchedEvent>>>;
+
+/// Every watch this client holds, by server path.
+#[derive(Debug, Default)]
+pub(crate) struct WatchRegistry {
+    data: Oneshots,
+    exist: Oneshots,
+    child: Oneshots,
+    persistent: Streams,
+    recursive: Streams,
+}
+
+impl WatchRegistry {
+    /// Registers what a successful (or, for exists, NoNode) answer allows.
+    pub(crate) fn register(&mut self, registration: Registration, node_exists: bool) {
+        match registration {
+            Registration::Data(p, tx) if node_exists => self.data.entry(p).or_default().push(tx),
+            Registration::Exists(p, tx) if node_exists => self.data.entry(p).or_default().push(tx),
+            Registration::Exists(p, tx) => self.exist.entry(p).or_default().push(tx),
+            Registration::Child(p, tx) if node_exists => self.child.entry(p).or_default().push(tx),
+            Registration::Persistent(p, AddWatchMode::Persistent, tx) => {
+                self.persistent.entry(p).or_default().push(tx)
+            }
+            Registration::Persistent(p, AddWatchMode::PersistentRecursive, tx) => {
+                self.recursive.entry(p).or_default().push(tx)
+            }
+            _ => {}
+        }
+    }
+
+    /// Delivers a server notification; `path` is the client-visible path.
+    pub(crate) fn dispatch(&mut self, server_path: &str, event: WatchedEvent) {
+        let fire_oneshots = |map: &mut Oneshots| {
+            for tx in map.remove(server_path).unwrap_or_default() {
+                let _ = tx.send(event.clone());
+            }
+        };
+        match event.event_type {
+            EventType::NodeCreated | EventType::NodeDataChanged => {
+                fire_oneshots(&mut self.data);
+                fire_oneshots(&mut self.exist);
+            }
+            EventType::NodeDeleted => {
+                fire_oneshots(&mut self.data);
+                fire_oneshots(&mut self.exist);
+                fire_oneshots(&mut self.child);
+            }
+            EventType::NodeChildrenChanged => fire_oneshots(&mut self.child),
+            _ => {}
+        }
+        send_streams(&mut self.persistent, server_path, &event);
+        if event.event_type != EventType::NodeChildrenChanged {
+            let mut at = Some(server_path);
+            while let Some(p) = at {
+                send_streams(&mut self.recursive, p, &event);
+                at = (p != "/").then(|| zk_proto::path::parent(p));
+            }
+        }
+    }
+
+    /// Removes the client side of removeWatches.
+    pub(crate) fn remove(&mut self, server_path: &str, kind: zk_proto::WatcherType) {
+        use zk_proto::WatcherType;
+        if matches!(kind, WatcherType::Data | WatcherType::Any) {
+            self.data.remove(server_path);
+            self.exist.remove(server_path);
+            self.persistent.remove(server_path);
+            self.recursive.remove(server_path);
+        }
+        if matches!(kind, WatcherType::Children | WatcherType::Any) {
+            self.child.remove(server_path);
+            self.persistent.remove(server_path);
+        }
+    }
+
+    /// The re-registration to send after reconnecting, if there is anything to send.
+    pub(crate) fn set_watches(&mut self, relative_zxid: i64) -> Option<SetWatches2> {
+        self.prune();
+        let keys = |m: &Oneshots| m.keys().cloned().collect::<Vec<_>>();
+        let stream_keys = |m: &Streams| m.keys().cloned().collect::<Vec<_>>();
+        let s = SetWatches2 {
+            relative_zxid,
+            data_watches: keys(&self.data),
+            exist_watches: keys(&self.exist),
+            child_watches: keys(&self.child),
+            persistent_watches: stream_keys(&self.persistent),
+            persistent_recursive_watches: stream_keys(&self.recursive),
+        };
+        let empty = s.data_watches.is_empty()
+            && s.exist_watches.is_empty()
+            && s.child_watches.is_empty()
+            && s.persistent_watches.is_empty()
+            && s.persistent_recursive_watches.is_empty();
+        (!empty).then_some(s)
+    }
+
+    /// Forgets watches whose receivers were dropped.
+    fn prune(&mut self) {
+        for map in [&mut self.data, &mut self.exist, &mut self.child] {
+            map.retain(|_, v| {
+                v.retain(|tx| !tx.is_closed());
+                !v.is_empty()
+            });
+        }
+        for map in [&mut self.persistent, &mut self.recursive] {
+            map.retain(|_, v| {
+                v.retain(|tx| !tx.is_closed());
+                !v.is_empty()
+            });
+        }
+    }
+
+    /// The session ended: persistent watchers get a last state event, every watch goes.
+    pub(crate) fn end(&mut self, state: KeeperState) {
+        let event = WatchedEvent {
+            event_type: EventType::None,
+            state,
+            path: String::new(),
+        };
+        for txs in self.persistent.values().chain(self.recursive.values()) {
+            for tx in txs {
+                let _ = tx.send(event.clone());
+            }
+        }
+        *self = WatchRegistry::default();
+    }
+}
+
+fn send_streams(map: &mut Streams, path: &str, event: &WatchedEvent) {
+    if let Some(txs) = map.get_mut(path) {
+        txs.retain(|tx| tx.send(event.clone()).is_ok());
+        if txs.is_empty() {
+            map.remove(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(t: EventType, path: &str) -> WatchedEvent {
+        WatchedEvent {
+            event_type: t,
+            state: KeeperState::SyncConnected,
+            path: path.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn dispatch_follows_zookeepers_client_rules() {
+        let mut r = WatchRegistry::default();
+        let (tx, data) = oneshot_pair();
+        r.register(Registration::Data("/a".into(), tx), true);
+        let (tx, exist) = oneshot_pair();
+        r.register(Registration::Exists("/b".into(), tx), false);
+        let (tx, child) = oneshot_pair();
+        r.register(Registration::Child("/a".into(), tx), true);
+        let (tx, mut rec) = persistent_pair();
+        r.register(
+            Registration::Persistent("/a".into(), AddWatchMode::PersistentRecursive, tx),
+            true,
+        );
+        r.dispatch("/a", ev(EventType::NodeChildrenChanged, "/a"));
+        assert_eq!(
+            child.await.unwrap().event_type,
+            EventType::NodeChildrenChanged
+        );
+        r.dispatch("/b", ev(EventType::NodeCreated, "/b"));
+        assert_eq!(exist.await.unwrap().event_type, EventType::NodeCreated);
+        r.dispatch("/a/x/y", ev(EventType::NodeDataChanged, "/a/x/y"));
+        r.dispatch("/a", ev(EventType::NodeDataChanged, "/a"));
+        assert_eq!(data.await.unwrap().path, "/a");
+        use futures::StreamExt;
+        assert_eq!(rec.next().await.unwrap().path, "/a/x/y");
+        assert_eq!(rec.next().await.unwrap().path, "/a");
+        let s = r.set_watches(7).unwrap();
+        assert_eq!(s.persistent_recursive_watches, vec!["/a".to_string()]);
+        assert!(s.data_watches.is_empty());
+    }
+}

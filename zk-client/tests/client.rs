@@ -1,0 +1,379 @@
+//! The client's integration suite. Every scenario runs twice: against our server and
+//! against a real Apache ZooKeeper 3.8.
+
+mod common;
+
+use std::time::Duration;
+
+use common::Target;
+use futures::StreamExt;
+use zk_client::*;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+async fn client(target: &Target) -> Client {
+    Client::builder(&target.connect_string())
+        .session_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .expect("connect")
+}
+
+fn code(e: Error) -> Option<ErrorCode> {
+    e.code()
+}
+
+async fn crud_with_versions(target: Target) {
+    let zk = client(&target).await;
+    let open = Acl::open_unsafe();
+    assert_eq!(
+        zk.create("/c", b"one", &open, CreateMode::Persistent)
+            .await
+            .unwrap(),
+        "/c"
+    );
+    let (data, stat) = zk.get_data("/c").await.unwrap();
+    assert_eq!(
+        (data.as_slice(), stat.version, stat.data_length),
+        (&b"one"[..], 0, 3)
+    );
+    let stat = zk.set_data("/c", b"two", Some(0)).await.unwrap();
+    assert_eq!(stat.version, 1);
+    assert_eq!(
+        code(zk.set_data("/c", b"x", Some(0)).await.unwrap_err()),
+        Some(ErrorCode::BadVersion)
+    );
+    assert_eq!(
+        code(
+            zk.create("/c", b"", &open, CreateMode::Persistent)
+                .await
+                .unwrap_err()
+        ),
+        Some(ErrorCode::NodeExists)
+    );
+    assert_eq!(
+        code(zk.get_data("/none").await.unwrap_err()),
+        Some(ErrorCode::NoNode)
+    );
+    assert_eq!(zk.exists("/none").await.unwrap(), None);
+    assert_eq!(zk.exists("/c").await.unwrap().map(|s| s.version), Some(1));
+    let seq = zk
+        .create("/c/s-", b"", &open, CreateMode::PersistentSequential)
+        .await
+        .unwrap();
+    assert_eq!(seq, "/c/s-0000000000");
+    let (path, stat) = zk
+        .create2("/c/e", b"e", &open, CreateMode::Ephemeral)
+        .await
+        .unwrap();
+    assert_eq!(
+        (path.as_str(), stat.ephemeral_owner),
+        ("/c/e", zk.session_id())
+    );
+    let mut children = zk.get_children("/c").await.unwrap();
+    children.sort();
+    assert_eq!(children, vec!["e", "s-0000000000"]);
+    let (_, stat) = zk.get_children2("/c").await.unwrap();
+    assert_eq!(stat.num_children, 2);
+    assert_eq!(zk.get_all_children_number("/c").await.unwrap(), 2);
+    assert_eq!(
+        zk.get_ephemerals("/").await.unwrap(),
+        vec!["/c/e".to_string()]
+    );
+    assert_eq!(
+        code(zk.delete("/c", None).await.unwrap_err()),
+        Some(ErrorCode::NotEmpty)
+    );
+    zk.delete("/c/e", Some(0)).await.unwrap();
+    zk.sync("/c").await.unwrap();
+    assert!(matches!(zk.exists("bad").await, Err(Error::InvalidPath(_))));
+    zk.close().await;
+    assert_eq!(zk.state(), SessionState::Closed);
+    assert!(matches!(zk.exists("/c").await, Err(Error::Closed)));
+}
+against_both!(crud_with_versions_and_errors, crud_with_versions);
+
+async fn requests_are_answered_in_the_order_they_were_made(target: Target) {
+    let zk = client(&target).await;
+    zk.create("/fifo", b"", &Acl::open_unsafe(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    // Issue 200 versioned writes without awaiting; each expects the previous version.
+    let futures: Vec<_> = (0..200)
+        .map(|v| zk.set_data("/fifo", format!("{v}").as_bytes(), Some(v)))
+        .collect();
+    for (v, f) in futures.into_iter().enumerate() {
+        assert_eq!(f.await.unwrap().version, v as i32 + 1);
+    }
+}
+against_both!(
+    fifo_order,
+    requests_are_answered_in_the_order_they_were_made
+);
+
+async fn watches_of_every_kind(target: Target) {
+    let zk = client(&target).await;
+    let other = client(&target).await;
+    let open = Acl::open_unsafe();
+    let (exists, created) = zk.exists_w("/w");
+    assert_eq!(exists.await.unwrap(), None);
+    other
+        .create("/w", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    let e = tokio::time::timeout(WAIT, created).await.unwrap().unwrap();
+    assert_eq!(
+        (e.event_type, e.path.as_str()),
+        (EventType::NodeCreated, "/w")
+    );
+
+    let (read, changed) = zk.get_data_w("/w");
+    read.await.unwrap();
+    let (list, children) = zk.get_children_w("/w");
+    list.await.unwrap();
+    other.set_data("/w", b"x", None).await.unwrap();
+    other
+        .create("/w/k", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    assert_eq!(
+        tokio::time::timeout(WAIT, changed)
+            .await
+            .unwrap()
+            .unwrap()
+            .event_type,
+        EventType::NodeDataChanged
+    );
+    assert_eq!(
+        tokio::time::timeout(WAIT, children)
+            .await
+            .unwrap()
+            .unwrap()
+            .event_type,
+        EventType::NodeChildrenChanged
+    );
+
+    let mut stream = zk
+        .add_watch("/w", AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    other
+        .create("/w/k/deep", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    other.set_data("/w", b"y", None).await.unwrap();
+    let a = tokio::time::timeout(WAIT, stream.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let b = tokio::time::timeout(WAIT, stream.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (a.event_type, a.path.as_str()),
+        (EventType::NodeCreated, "/w/k/deep")
+    );
+    assert_eq!(
+        (b.event_type, b.path.as_str()),
+        (EventType::NodeDataChanged, "/w")
+    );
+    zk.remove_watches("/w", WatcherType::Any).await.unwrap();
+    assert_eq!(
+        code(zk.check_watches("/w", WatcherType::Any).await.unwrap_err()),
+        Some(ErrorCode::NoWatcher)
+    );
+}
+against_both!(watches, watches_of_every_kind);
+
+async fn chroot_applies_to_every_path_in_and_out(target: Target) {
+    let root = client(&target).await;
+    root.create("/app", b"", &Acl::open_unsafe(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let zk = Client::connect(&format!("{}/app", target.connect_string()))
+        .await
+        .unwrap();
+    assert_eq!(
+        zk.create("/x", b"1", &Acl::open_unsafe(), CreateMode::Persistent)
+            .await
+            .unwrap(),
+        "/x"
+    );
+    assert_eq!(root.get_data("/app/x").await.unwrap().0, b"1");
+    let seq = zk
+        .create(
+            "/s-",
+            b"",
+            &Acl::open_unsafe(),
+            CreateMode::EphemeralSequential,
+        )
+        .await
+        .unwrap();
+    assert!(seq.starts_with("/s-"), "{seq}");
+    assert_eq!(zk.get_ephemerals("/").await.unwrap(), vec![seq]);
+    let (read, changed) = zk.get_data_w("/x");
+    read.await.unwrap();
+    root.set_data("/app/x", b"2", None).await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(WAIT, changed)
+            .await
+            .unwrap()
+            .unwrap()
+            .path,
+        "/x"
+    );
+    let mut children = zk.get_children("/").await.unwrap();
+    children.sort();
+    assert_eq!(children.len(), 2);
+    let results = zk
+        .transaction()
+        .create("/t", b"", &Acl::open_unsafe(), CreateMode::Persistent)
+        .commit()
+        .await
+        .unwrap();
+    assert_eq!(results, vec![OpResult::Create { path: "/t".into() }]);
+}
+against_both!(chroot, chroot_applies_to_every_path_in_and_out);
+
+async fn digest_auth_and_acls(target: Target) {
+    let zk = Client::builder(&target.connect_string())
+        .auth("digest", b"bob:pw")
+        .connect()
+        .await
+        .unwrap();
+    zk.create(
+        "/private",
+        b"s",
+        &Acl::creator_all(),
+        CreateMode::Persistent,
+    )
+    .await
+    .unwrap();
+    let (acl, _) = zk.get_acl("/private").await.unwrap();
+    assert_eq!(
+        acl,
+        vec![Acl::new(
+            Perms::ALL,
+            Id::new("digest", "bob:ikIaKsbtGweaHnb/jKn7OHqbunM=")
+        )]
+    );
+    let who = zk.whoami().await.unwrap();
+    assert!(
+        who.iter()
+            .any(|c| c.auth_scheme == "digest" && c.user == "bob"),
+        "{who:?}"
+    );
+    let stranger = client(&target).await;
+    assert_eq!(
+        code(stranger.get_data("/private").await.unwrap_err()),
+        Some(ErrorCode::NoAuth)
+    );
+    stranger.add_auth("digest", b"bob:pw").await.unwrap();
+    assert_eq!(stranger.get_data("/private").await.unwrap().0, b"s");
+    zk.set_acl("/private", &Acl::read_unsafe(), Some(0))
+        .await
+        .unwrap();
+}
+against_both!(auth, digest_auth_and_acls);
+
+async fn transactions_are_all_or_nothing(target: Target) {
+    let zk = client(&target).await;
+    let open = Acl::open_unsafe();
+    let results = zk
+        .transaction()
+        .create("/tx", b"", &open, CreateMode::Persistent)
+        .create("/tx/a", b"a", &open, CreateMode::Persistent)
+        .set_data("/tx/a", b"b", Some(0))
+        .check("/tx", 0)
+        .commit()
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 4);
+    let failed = zk
+        .transaction()
+        .create("/tx/b", b"", &open, CreateMode::Persistent)
+        .delete("/tx/a", Some(7))
+        .commit()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failed,
+        Error::Keeper {
+            code: ErrorCode::BadVersion,
+            path: "/tx/a".into()
+        }
+    );
+    assert_eq!(zk.exists("/tx/b").await.unwrap(), None);
+}
+against_both!(transactions, transactions_are_all_or_nothing);
+
+async fn the_session_and_its_watches_survive_a_server_restart(mut target: Target) {
+    let zk = client(&target).await;
+    let open = Acl::open_unsafe();
+    zk.create("/r", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    zk.create("/r/eph", b"", &open, CreateMode::Ephemeral)
+        .await
+        .unwrap();
+    let (read, changed) = zk.get_data_w("/r");
+    read.await.unwrap();
+    let mut states = zk.state_watcher();
+    let session = zk.session_id();
+    target.outage(Duration::from_millis(500)).await;
+    // The client notices, reconnects by itself and keeps its session.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if zk.state() == SessionState::Connected && zk.exists("/r").await.is_ok() {
+                break;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(200), states.changed()).await;
+        }
+    })
+    .await
+    .expect("reconnected");
+    assert_eq!(zk.session_id(), session);
+    assert!(
+        zk.exists("/r/eph").await.unwrap().is_some(),
+        "ephemeral kept"
+    );
+    // The watch was re-registered with setWatches2.
+    let other = client(&target).await;
+    other.set_data("/r", b"after", None).await.unwrap();
+    let e = tokio::time::timeout(WAIT, changed).await.unwrap().unwrap();
+    assert_eq!(e.event_type, EventType::NodeDataChanged);
+}
+against_both!(
+    reconnect,
+    the_session_and_its_watches_survive_a_server_restart
+);
+
+async fn expiry_is_reported_and_final(target: Target) {
+    let zk = client(&target).await;
+    zk.create("/gone", b"", &Acl::open_unsafe(), CreateMode::Ephemeral)
+        .await
+        .unwrap();
+    let (_, watcher) = zk.exists_w("/gone");
+    let mut states = zk.state_watcher();
+    // Curator's KillSession: another client joins the session and closes it.
+    let killer = Client::builder(&target.connect_string())
+        .session(zk.session_id(), &zk.session_password())
+        .connect()
+        .await
+        .unwrap();
+    killer.close().await;
+    // Our connection is closed by the server; on reconnect the session is expired.
+    tokio::time::timeout(WAIT, async {
+        while *states.borrow() != SessionState::Expired {
+            states.changed().await.unwrap();
+        }
+    })
+    .await
+    .expect("expired");
+    assert!(matches!(zk.get_data("/").await, Err(Error::SessionExpired)));
+    assert!(watcher.await.is_err());
+    let observer = client(&target).await;
+    assert_eq!(observer.exists("/gone").await.unwrap(), None);
+}
+against_both!(expiry, expiry_is_reported_and_final);

@@ -1,0 +1,170 @@
+//! The servers the client suite runs against: ours (in-process `TestingServer`) and a
+//! real Apache ZooKeeper 3.8 (the Debian package, started here as a child process).
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use zk_server::testing::TestingServer;
+
+pub enum Target {
+    Ours(Box<TestingServer>),
+    Apache(ApacheZk),
+}
+
+impl Target {
+    pub async fn ours() -> Target {
+        Target::Ours(Box::new(TestingServer::start().await.expect("our server")))
+    }
+
+    pub async fn apache() -> Target {
+        Target::Apache(ApacheZk::start().await)
+    }
+
+    pub fn connect_string(&self) -> String {
+        match self {
+            Target::Ours(s) => s.connect_string(),
+            Target::Apache(z) => z.addr.to_string(),
+        }
+    }
+
+    /// Stops the server and starts it again on the same port and data.
+    pub async fn restart(&mut self) {
+        match self {
+            Target::Ours(s) => s.restart().await.expect("restart"),
+            Target::Apache(z) => z.restart().await,
+        }
+    }
+
+    /// Stops the server, waits, starts it again.
+    pub async fn outage(&mut self, down_for: Duration) {
+        match self {
+            Target::Ours(s) => {
+                s.stop().await;
+                tokio::time::sleep(down_for).await;
+                s.restart().await.expect("restart");
+            }
+            Target::Apache(z) => {
+                z.stop();
+                tokio::time::sleep(down_for).await;
+                z.spawn();
+                z.wait_ready().await;
+            }
+        }
+    }
+}
+
+/// Apache ZooKeeper 3.8 standalone on a free loopback port.
+pub struct ApacheZk {
+    pub addr: SocketAddr,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl ApacheZk {
+    pub async fn start() -> ApacheZk {
+        let jar = Path::new("/usr/share/java/zookeeper.jar");
+        assert!(
+            jar.exists(),
+            "Apache ZooKeeper is not installed (apt-get install zookeeper; scripts/install-test-deps.sh)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        std::fs::write(
+            dir.path().join("zoo.cfg"),
+            format!(
+                "tickTime=500\nminSessionTimeout=1000\nmaxSessionTimeout=60000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let mut zk = ApacheZk {
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
+            dir,
+            child: None,
+        };
+        zk.spawn();
+        zk.wait_ready().await;
+        zk
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("java")
+            .args([
+                "-cp",
+                "/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-nop.jar",
+                "-Dzookeeper.extendedTypesEnabled=true",
+                "org.apache.zookeeper.server.ZooKeeperServerMain",
+            ])
+            .arg(self.dir.path().join("zoo.cfg"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("java (install a JRE and the Debian package zookeeper)");
+        self.child = Some(child);
+    }
+
+    async fn wait_ready(&self) {
+        for _ in 0..300 {
+            if let Ok(mut s) = tokio::net::TcpStream::connect(self.addr).await {
+                if s.write_all(b"ruok").await.is_ok() {
+                    let mut out = String::new();
+                    if s.read_to_string(&mut out).await.is_ok() && out == "imok" {
+                        return;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("Apache ZooKeeper did not come up on {}", self.addr);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    async fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+        self.wait_ready().await;
+    }
+}
+
+impl Drop for ApacheZk {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs a scenario against both servers: `mod name { ours(), apache() }`.
+#[macro_export]
+macro_rules! against_both {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn ours() {
+                super::$scenario(super::common::Target::ours().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn apache_zookeeper() {
+                super::$scenario(super::common::Target::apache().await).await;
+            }
+        }
+    };
+}
