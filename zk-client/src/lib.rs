@@ -3,12 +3,14 @@
 //!
 //! # Layout
 //!
+//! - [`blocking`]: the same client for programs without an async runtime.
 //! - [`client`]: [`Client`], the clonable handle with every operation, and
 //!   [`ClientBuilder`].
 //! - `session`: the one task that owns the socket — connect, resume, re-send auth and
 //!   watches, ordered requests, pings, reconnection with backoff.
 //! - [`watch`]: typed events; one-shot watches as futures, persistent ones as streams.
 //! - [`multi`]: [`Transaction`], all-or-nothing writes.
+//! - [`retry`]: retry policies in the spirit of Curator's, and `retry(policy, op)`.
 //! - [`state`]: [`SessionState`] and how it changes.
 //! - [`error`]: [`Error`], keeping ZooKeeper's codes.
 //! - [`connect_string`]: parsing `host:port,…/chroot`.
@@ -36,10 +38,12 @@
 
 #![warn(missing_docs)]
 
+pub mod blocking;
 pub mod client;
 pub mod connect_string;
 pub mod error;
 pub mod multi;
+pub mod retry;
 mod session;
 pub mod state;
 pub mod watch;
