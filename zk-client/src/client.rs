@@ -103,6 +103,7 @@ impl ClientBuilder {
         let (state_tx, state_rx) = watch::channel(SessionState::Connecting);
         let (first_tx, first_rx) = oneshot::channel();
         let (session_tx, session_rx) = watch::channel((0i64, Vec::new()));
+        let (server_tx, server_rx) = watch::channel(None);
         let config = SessionConfig {
             connect: connect.clone(),
             session_timeout: self.session_timeout,
@@ -111,7 +112,9 @@ impl ClientBuilder {
             max_in_flight: self.max_in_flight,
             session: self.session.clone(),
         };
-        tokio::spawn(session::run(config, rx, state_tx, session_tx, first_tx));
+        tokio::spawn(session::run(
+            config, rx, state_tx, session_tx, server_tx, first_tx,
+        ));
         first_rx.await.map_err(|_| Error::Closed)??;
         let client = Client {
             inner: Arc::new(Inner {
@@ -119,6 +122,7 @@ impl ClientBuilder {
                 state: state_rx,
                 connect,
                 session: session_rx,
+                server: server_rx,
             }),
         };
         for (scheme, auth) in self.auth {
@@ -134,6 +138,7 @@ struct Inner {
     state: watch::Receiver<SessionState>,
     connect: ConnectString,
     session: watch::Receiver<(i64, Vec<u8>)>,
+    server: watch::Receiver<Option<String>>,
 }
 
 /// A handle to one ZooKeeper session. Clones share the session.
@@ -163,6 +168,11 @@ impl Client {
     /// The session's password (with the id, it lets another client join the session).
     pub fn session_password(&self) -> Vec<u8> {
         self.inner.session.borrow().1.clone()
+    }
+
+    /// The `host:port` this client is connected to, if connected.
+    pub fn connected_server(&self) -> Option<String> {
+        self.inner.server.borrow().clone()
     }
 
     /// The session's state now.

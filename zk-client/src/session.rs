@@ -73,6 +73,7 @@ struct Session {
     watches: WatchRegistry,
     state: watch::Sender<SessionState>,
     identity: watch::Sender<(i64, Vec<u8>)>,
+    server: watch::Sender<Option<String>>,
 }
 
 /// Runs the session until it ends; `first_connect` learns the outcome of the first
@@ -82,6 +83,7 @@ pub(crate) async fn run(
     mut commands: mpsc::Receiver<Command>,
     state: watch::Sender<SessionState>,
     identity: watch::Sender<(i64, Vec<u8>)>,
+    server: watch::Sender<Option<String>>,
     first_connect: oneshot::Sender<Result<()>>,
 ) {
     let mut hosts = config.connect.hosts.clone();
@@ -102,6 +104,7 @@ pub(crate) async fn run(
         watches: WatchRegistry::default(),
         state,
         identity,
+        server,
     };
     let mut first_connect = Some(first_connect);
     let mut ever_connected = false;
@@ -123,6 +126,7 @@ pub(crate) async fn run(
                 s.passwd = response.passwd.clone();
                 s.negotiated = Duration::from_millis(response.timeout.max(1) as u64);
                 s.identity.send_replace((s.session_id, s.passwd.to_vec()));
+                s.server.send_replace(Some(host.clone()));
                 let read_only = response.read_only == Some(true);
                 s.state.send_replace(if read_only {
                     SessionState::ConnectedReadOnly
@@ -133,7 +137,9 @@ pub(crate) async fn run(
                 if let Some(tx) = first_connect.take() {
                     let _ = tx.send(Ok(()));
                 }
-                match s.serve(stream, &mut commands).await {
+                let ended = s.serve(stream, &mut commands).await;
+                s.server.send_replace(None);
+                match ended {
                     Ended::Lost => {
                         info!(%host, "connection lost; reconnecting");
                         continue;
