@@ -74,6 +74,12 @@ struct Session {
     state: watch::Sender<SessionState>,
     identity: watch::Sender<(i64, Vec<u8>)>,
     server: watch::Sender<Option<String>>,
+    /// Whether this session has ever been on a read-write server. A session made on a
+    /// read-only server is local to it: on the way to a read-write server the client
+    /// asks for a new session (ZooKeeper's `seenRwServerBefore`).
+    seen_rw: bool,
+    /// A read-write server found while on a read-only one: connect there next.
+    prefer: Option<String>,
 }
 
 /// Runs the session until it ends; `first_connect` learns the outcome of the first
@@ -105,6 +111,8 @@ pub(crate) async fn run(
         state,
         identity,
         server,
+        seen_rw: false,
+        prefer: None,
     };
     let mut first_connect = Some(first_connect);
     let mut ever_connected = false;
@@ -116,8 +124,13 @@ pub(crate) async fn run(
         } else {
             SessionState::Disconnected
         });
-        let host = s.hosts[s.next_host % s.hosts.len()].clone();
-        s.next_host += 1;
+        let host = match s.prefer.take() {
+            Some(h) => h,
+            None => {
+                s.next_host += 1;
+                s.hosts[(s.next_host - 1) % s.hosts.len()].clone()
+            }
+        };
         match s.connect(&host).await {
             Ok(Some((stream, response))) => {
                 delay = Duration::from_millis(50);
@@ -128,6 +141,7 @@ pub(crate) async fn run(
                 s.identity.send_replace((s.session_id, s.passwd.to_vec()));
                 s.server.send_replace(Some(host.clone()));
                 let read_only = response.read_only == Some(true);
+                s.seen_rw |= !read_only;
                 s.state.send_replace(if read_only {
                     SessionState::ConnectedReadOnly
                 } else {
@@ -187,6 +201,9 @@ impl Session {
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
             })??;
         stream.set_nodelay(true)?;
+        // A session made on a read-only server is local to it: ask for a new one
+        // until the client has been on a read-write server.
+        let local_session = self.config.read_only && !self.seen_rw && self.session_id != 0;
         let request = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: self.last_zxid,
@@ -195,10 +212,21 @@ impl Session {
                 .session_timeout
                 .as_millis()
                 .min(i32::MAX as u128) as i32,
-            session_id: self.session_id,
-            passwd: self.passwd.clone(),
+            session_id: if local_session { 0 } else { self.session_id },
+            passwd: if local_session {
+                Bytes::from_static(&[0; 16])
+            } else {
+                self.passwd.clone()
+            },
             read_only: Some(self.config.read_only),
         };
+        debug!(
+            %host,
+            session = format_args!("0x{:x}", request.session_id),
+            local_session,
+            seen_rw = self.seen_rw,
+            "handshake"
+        );
         let mut stream = stream;
         let mut out = BytesMut::new();
         write_frame(&mut out, |w| request.write(w));
@@ -223,7 +251,9 @@ impl Session {
         let response =
             ConnectResponse::read(&mut Reader::new(frame)).map_err(std::io::Error::other)?;
         if response.timeout <= 0 {
-            if self.session_id != 0 {
+            // Only a session we asked to resume can have expired; a refused request
+            // for a new one (a member still joining its quorum) means: try elsewhere.
+            if request.session_id != 0 {
                 warn!(
                     session = format_args!("0x{:x}", self.session_id),
                     "session expired"
@@ -248,6 +278,14 @@ impl Session {
         let mut last_recv = Instant::now();
         let mut last_send = Instant::now();
         let mut out = BytesMut::new();
+        let read_only = *self.state.borrow() == SessionState::ConnectedReadOnly;
+        let current = self.server.borrow().clone().unwrap_or_default();
+        let mut probe = read_only.then(|| {
+            Probe(tokio::spawn(find_read_write_server(
+                self.hosts.clone(),
+                current,
+            )))
+        });
 
         // Identities first, then the watches, before anything else.
         for auth in &self.auths {
@@ -342,6 +380,15 @@ impl Session {
                     }
                     out.clear();
                     last_send = Instant::now();
+                }
+                found = async { (&mut probe.as_mut().expect("guarded").0).await }, if probe.is_some() => {
+                    probe = None;
+                    if let Ok(host) = found {
+                        info!(%host, "a read-write server is reachable; moving there");
+                        self.prefer = Some(host);
+                        fail_pending(&mut pending, Error::ConnectionLoss);
+                        return Ended::Lost;
+                    }
                 }
                 _ = sleep_until(last_recv + read_timeout) => {
                     warn!("no answer from the server within the read timeout");
@@ -509,6 +556,38 @@ impl Session {
             }
         }
         self.state.send_replace(state);
+    }
+}
+
+/// The read-write probe of one read-only connection; stopped when the connection ends.
+struct Probe(tokio::task::JoinHandle<String>);
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// While on a read-only server: asks the other servers `isro` (with growing pauses,
+/// as ZooKeeper's client does) until one answers `rw`.
+async fn find_read_write_server(hosts: Vec<String>, current: String) -> String {
+    let mut pause = Duration::from_millis(100);
+    loop {
+        for host in hosts.iter().filter(|h| **h != current) {
+            let answer = timeout(Duration::from_millis(500), async {
+                let mut s = TcpStream::connect(host.as_str()).await.ok()?;
+                s.write_all(b"isro").await.ok()?;
+                let mut out = String::new();
+                s.read_to_string(&mut out).await.ok()?;
+                Some(out)
+            })
+            .await;
+            if matches!(answer, Ok(Some(ref a)) if a == "rw") {
+                return host.clone();
+            }
+        }
+        sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(10));
     }
 }
 

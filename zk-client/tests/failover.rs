@@ -25,6 +25,7 @@ struct Member {
     client_port: u16,
     dir: std::path::PathBuf,
     child: Option<Child>,
+    read_only_mode: bool,
 }
 
 struct Ensemble {
@@ -34,6 +35,10 @@ struct Ensemble {
 
 impl Ensemble {
     async fn start(n: usize) -> Ensemble {
+        Ensemble::start_with(n, false).await
+    }
+
+    async fn start_with(n: usize, read_only_mode: bool) -> Ensemble {
         assert!(
             Path::new("/usr/share/java/zookeeper.jar").exists(),
             "Apache ZooKeeper is not installed (scripts/install-test-deps.sh)"
@@ -54,10 +59,16 @@ impl Ensemble {
             let dir = root.path().join(format!("m{}", i + 1));
             std::fs::create_dir_all(dir.join("data")).unwrap();
             std::fs::write(dir.join("data/myid"), format!("{}\n", i + 1)).unwrap();
+            // A read-only member makes only local sessions (ZooKeeper 3.8).
+            let local_sessions = if read_only_mode {
+                "localSessionsEnabled=true\n"
+            } else {
+                ""
+            };
             std::fs::write(
                 dir.join("zoo.cfg"),
                 format!(
-                    "tickTime=500\ninitLimit=20\nsyncLimit=10\nminSessionTimeout=1000\nmaxSessionTimeout=60000\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n{servers}",
+                    "tickTime=500\ninitLimit=20\nsyncLimit=10\nminSessionTimeout=1000\nmaxSessionTimeout=60000\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n{local_sessions}{servers}",
                     dir.join("data").display()
                 ),
             )
@@ -66,6 +77,7 @@ impl Ensemble {
                 client_port: *client,
                 dir,
                 child: None,
+                read_only_mode,
             };
             m.spawn();
             members.push(m);
@@ -98,7 +110,11 @@ impl Ensemble {
 
 impl Member {
     fn spawn(&mut self) {
-        let child = Command::new("java")
+        let mut command = Command::new("java");
+        if self.read_only_mode {
+            command.arg("-Dreadonlymode.enabled=true");
+        }
+        let child = command
             .args([
                 "-cp",
                 "/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-nop.jar",
@@ -112,22 +128,39 @@ impl Member {
         self.child = Some(child);
     }
 
+    /// A four-letter word's answer, or empty if none came within two seconds (a member
+    /// still starting may take the command and never answer).
+    async fn word(&self, cmd: &str) -> String {
+        tokio::time::timeout(Duration::from_secs(2), async {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.client_port))
+                .await
+                .ok()?;
+            s.write_all(cmd.as_bytes()).await.ok()?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.ok()?;
+            Some(out)
+        })
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+    }
+
     /// Until the member answers `srvr` with a quorum mode.
     async fn wait_serving(&self) {
         for _ in 0..600 {
-            if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", self.client_port)).await
-            {
-                if s.write_all(b"srvr").await.is_ok() {
-                    let mut out = String::new();
-                    let _ = s.read_to_string(&mut out).await;
-                    if out.contains("Mode: leader") || out.contains("Mode: follower") {
-                        return;
-                    }
-                }
+            let out = self.word("srvr").await;
+            if out.contains("Mode: leader") || out.contains("Mode: follower") {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("member on port {} did not join a quorum", self.client_port);
+    }
+
+    /// The member's answer to `isro` ("ro", "rw", or nothing).
+    async fn isro(&self) -> String {
+        self.word("isro").await
     }
 
     fn kill(&mut self) {
@@ -253,4 +286,57 @@ async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
         None,
         "its ephemeral is gone"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_client_reads_through_a_lost_quorum_and_moves_back_to_read_write() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let mut ensemble = Ensemble::start_with(3, true).await;
+    let connect = ensemble.connect_string();
+    let seed = Client::connect(&connect).await.unwrap();
+    seed.create("/ro", b"v", &Acl::open_unsafe(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    seed.close().await;
+    // Lose the quorum: the remaining member turns read-only.
+    ensemble.members[1].kill();
+    ensemble.members[2].kill();
+    tokio::time::timeout(WAIT, async {
+        while ensemble.members[0].isro().await != "ro" {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the last member went read-only");
+
+    let zk = Client::builder(&connect)
+        .read_only(true)
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(zk.state(), SessionState::ConnectedReadOnly);
+    assert_eq!(zk.get_data("/ro").await.unwrap().0, b"v");
+    let refused = zk
+        .create("/ro/w", b"", &Acl::open_unsafe(), CreateMode::Persistent)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(ErrorCode::NotReadOnly));
+
+    // The quorum returns: the client finds a read-write member by itself.
+    ensemble.members[1].spawn();
+    ensemble.members[2].spawn();
+    let mut states = zk.state_watcher();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while zk.state() != SessionState::Connected {
+            let _ = tokio::time::timeout(Duration::from_millis(200), states.changed()).await;
+        }
+    })
+    .await
+    .expect("moved to a read-write member");
+    zk.create("/ro/w", b"", &Acl::open_unsafe(), CreateMode::Persistent)
+        .await
+        .unwrap();
 }

@@ -44,14 +44,17 @@ fn start(dir: &Path, port: u16) -> Child {
 
 async fn wait_ready(addr: SocketAddr) {
     for _ in 0..200 {
-        if let Ok(mut s) = tokio::net::TcpStream::connect(addr).await {
+        let answer = tokio::time::timeout(Duration::from_secs(2), async {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            if s.write_all(b"ruok").await.is_ok() {
-                let mut out = String::new();
-                if s.read_to_string(&mut out).await.is_ok() && out == "imok" {
-                    return;
-                }
-            }
+            let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+            s.write_all(b"ruok").await.ok()?;
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.ok()?;
+            Some(out)
+        })
+        .await;
+        if matches!(answer, Ok(Some(ref out)) if out == "imok") {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

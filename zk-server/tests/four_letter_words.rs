@@ -12,11 +12,15 @@ use zk_server::config::FourLetterWhitelist;
 use zk_server::testing::{test_config, TestingServer};
 
 async fn word(addr: SocketAddr, cmd: &str) -> String {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(cmd.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.unwrap();
-    out
+    tokio::time::timeout(common::WAIT, async {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(cmd.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no answer to {cmd}"))
 }
 
 fn value<'a>(text: &'a str, key: &str) -> &'a str {

@@ -58,6 +58,21 @@ impl Target {
     }
 }
 
+/// Sends a four-letter word and returns the answer, or `None` if there was none within
+/// two seconds (a ZooKeeper still starting may take the command and never answer).
+pub async fn four_letter_word(addr: SocketAddr, cmd: &str) -> Option<String> {
+    tokio::time::timeout(Duration::from_secs(2), async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        s.write_all(cmd.as_bytes()).await.ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.ok()?;
+        Some(out)
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
 /// Apache ZooKeeper 3.8 standalone on a free loopback port.
 pub struct ApacheZk {
     pub addr: SocketAddr,
@@ -118,13 +133,8 @@ impl ApacheZk {
 
     async fn wait_ready(&self) {
         for _ in 0..300 {
-            if let Ok(mut s) = tokio::net::TcpStream::connect(self.addr).await {
-                if s.write_all(b"ruok").await.is_ok() {
-                    let mut out = String::new();
-                    if s.read_to_string(&mut out).await.is_ok() && out == "imok" {
-                        return;
-                    }
-                }
+            if four_letter_word(self.addr, "ruok").await.as_deref() == Some("imok") {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
