@@ -350,30 +350,39 @@ against_both!(
 );
 
 async fn expiry_is_reported_and_final(target: Target) {
-    let zk = client(&target).await;
+    // The client reaches the server through a proxy we can cut: cut for longer than the
+    // session timeout, the server expires the session for real.
+    let proxy = common::Proxy::start(target.connect_string()).await;
+    let zk = Client::builder(&proxy.addr.to_string())
+        .session_timeout(Duration::from_millis(1000))
+        .connect()
+        .await
+        .unwrap();
     zk.create("/gone", b"", &Acl::open_unsafe(), CreateMode::Ephemeral)
         .await
         .unwrap();
     let (_, watcher) = zk.exists_w("/gone");
     let mut states = zk.state_watcher();
-    // Curator's KillSession: another client joins the session and closes it.
-    let killer = Client::builder(&target.connect_string())
-        .session(zk.session_id(), &zk.session_password())
-        .connect()
-        .await
-        .unwrap();
-    killer.close().await;
-    // Our connection is closed by the server; on reconnect the session is expired.
+    let observer = client(&target).await;
+    proxy.cut();
+    // The server expires the session: its ephemeral goes.
+    tokio::time::timeout(WAIT, async {
+        while observer.exists("/gone").await.unwrap().is_some() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the server expired the session");
+    assert_eq!(zk.state(), SessionState::Disconnected);
+    proxy.restore();
     tokio::time::timeout(WAIT, async {
         while *states.borrow() != SessionState::Expired {
             states.changed().await.unwrap();
         }
     })
     .await
-    .expect("expired");
+    .expect("Expired reported");
     assert!(matches!(zk.get_data("/").await, Err(Error::SessionExpired)));
     assert!(watcher.await.is_err());
-    let observer = client(&target).await;
-    assert_eq!(observer.exists("/gone").await.unwrap(), None);
 }
 against_both!(expiry, expiry_is_reported_and_final);

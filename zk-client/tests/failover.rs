@@ -11,6 +11,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zk_client::*;
 
+mod common;
+
 const WAIT: Duration = Duration::from_secs(30);
 
 fn free_port() -> u16 {
@@ -99,13 +101,6 @@ impl Ensemble {
             .collect::<Vec<_>>()
             .join(",")
     }
-
-    fn member_at(&mut self, host: &str) -> &mut Member {
-        self.members
-            .iter_mut()
-            .find(|m| host.ends_with(&format!(":{}", m.client_port)))
-            .expect("the client is on a member")
-    }
 }
 
 impl Member {
@@ -182,9 +177,18 @@ impl Drop for Ensemble {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
     let mut ensemble = Ensemble::start(3).await;
-    let connect = ensemble.connect_string();
+    // The client reaches each member through a proxy, so a forced expiry can cut it off.
+    let mut proxies = Vec::new();
+    for m in &ensemble.members {
+        proxies.push(common::Proxy::start(format!("127.0.0.1:{}", m.client_port)).await);
+    }
+    let connect: String = proxies
+        .iter()
+        .map(|p| p.addr.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
     let zk = Client::builder(&connect)
-        .session_timeout(Duration::from_secs(10))
+        .session_timeout(Duration::from_secs(4))
         .connect()
         .await
         .unwrap();
@@ -199,6 +203,11 @@ async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
     read.await.unwrap();
     let session = zk.session_id();
     let host = zk.connected_server().expect("connected");
+    // The member behind the proxy the client is on.
+    let on = proxies
+        .iter()
+        .position(|p| p.addr.to_string() == host)
+        .expect("on a proxy");
 
     // Requests in flight when the member dies: each either succeeds or fails with
     // ConnectionLoss, never anything else.
@@ -222,7 +231,7 @@ async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
             }
         })
     };
-    ensemble.member_at(&host).kill();
+    ensemble.members[on].kill();
     for f in in_flight {
         match f.await {
             Ok(_) | Err(Error::ConnectionLoss) => {}
@@ -249,7 +258,7 @@ async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
         .expect("reconnected to another member")
         .unwrap();
     assert!(
-        resumed_in < Duration::from_secs(10),
+        resumed_in < Duration::from_secs(4),
         "took {resumed_in:?}, longer than the session timeout"
     );
     assert_eq!(zk.session_id(), session, "same session");
@@ -267,13 +276,21 @@ async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
     );
     println!("session resumed on another member {resumed_in:?} after the kill");
 
-    // Real expiry: another client joins the session and closes it.
-    let killer = Client::builder(&other_host)
-        .session(zk.session_id(), &zk.session_password())
-        .connect()
-        .await
-        .unwrap();
-    killer.close().await;
+    // Real expiry: cut the client off for longer than its session timeout; the
+    // ensemble expires the session, and the client says so once it can reconnect.
+    for p in &proxies {
+        p.cut();
+    }
+    tokio::time::timeout(WAIT, async {
+        while other.exists("/f/eph").await.unwrap().is_some() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the ensemble expired the session");
+    for p in &proxies {
+        p.restore();
+    }
     tokio::time::timeout(WAIT, async {
         while *states.borrow() != SessionState::Expired {
             let _ = tokio::time::timeout(Duration::from_millis(200), states.changed()).await;

@@ -285,11 +285,22 @@ impl ServerCore {
         }
     }
 
-    /// Sets the session a connection carries (after its handshake). Other connections
-    /// of the same session stay open, as on a standalone ZooKeeper (where every
-    /// connection has the same session owner); SessionMoved is an ensemble matter.
+    /// Sets the session a connection carries (after its handshake). Another connection
+    /// still carrying the same session is closed, as ZooKeeper closes it when a client
+    /// reconnects (`DisconnectReason.CLIENT_RECONNECT`).
     pub fn attach_session(&self, conn: ConnId, session_id: i64) {
-        if let Some(entry) = lock(&self.conns).get_mut(&conn) {
+        let mut conns = lock(&self.conns);
+        for (id, entry) in conns.iter_mut() {
+            if *id != conn && entry.session_id == session_id {
+                tracing::info!(
+                    session = format_args!("0x{session_id:x}"),
+                    "session reconnected on another connection; closing the old one"
+                );
+                entry.session_id = 0;
+                entry.close.cancel();
+            }
+        }
+        if let Some(entry) = conns.get_mut(&conn) {
             entry.session_id = session_id;
         }
     }
