@@ -24,11 +24,35 @@ use zk_proto::{
 use crate::connect_string::ConnectString;
 use crate::error::{Error, Result};
 use crate::multi::Transaction;
+use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::session::{self, Command, Outgoing, SessionConfig};
 use crate::state::SessionState;
 use crate::watch::{
     oneshot_pair, persistent_pair, OneshotWatcher, PersistentWatcher, Registration,
 };
+
+/// Where ZooKeeper publishes the ensemble configuration.
+const CONFIG_NODE: &str = "/zookeeper/config";
+
+/// One read of a [`Client::multi_read`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOp {
+    /// getData of a path.
+    GetData(String),
+    /// getChildren of a path.
+    GetChildren(String),
+}
+
+/// The answer to one [`ReadOp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadResult {
+    /// Data and Stat.
+    Data(Vec<u8>, Stat),
+    /// Child names.
+    Children(Vec<String>),
+    /// This read failed (the others may not have).
+    Error(Error),
+}
 
 /// Requests that may wait in the client's queue before callers are slowed down.
 const QUEUE: usize = 16 * 1024;
@@ -43,6 +67,13 @@ pub struct ClientBuilder {
     max_in_flight: usize,
     auth: Vec<(String, Vec<u8>)>,
     session: Option<(i64, Vec<u8>)>,
+    retry: Arc<dyn RetryPolicy>,
+}
+
+impl std::fmt::Debug for dyn RetryPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetryPolicy")
+    }
 }
 
 impl ClientBuilder {
@@ -56,7 +87,14 @@ impl ClientBuilder {
             max_in_flight: 1000,
             auth: Vec::new(),
             session: None,
+            retry: Arc::new(ExponentialBackoff::new(Duration::from_millis(100), 5)),
         }
+    }
+
+    /// The policy [`Client::retry`] uses (default: exponential from 100 ms, 5 retries).
+    pub fn retry_policy(mut self, policy: impl RetryPolicy + 'static) -> Self {
+        self.retry = Arc::new(policy);
+        self
     }
 
     /// Joins an existing session instead of creating one (as Java's
@@ -104,6 +142,7 @@ impl ClientBuilder {
         let (first_tx, first_rx) = oneshot::channel();
         let (session_tx, session_rx) = watch::channel((0i64, Vec::new()));
         let (server_tx, server_rx) = watch::channel(None);
+        let (events_tx, _) = tokio::sync::broadcast::channel(64);
         let config = SessionConfig {
             connect: connect.clone(),
             session_timeout: self.session_timeout,
@@ -113,7 +152,13 @@ impl ClientBuilder {
             session: self.session.clone(),
         };
         tokio::spawn(session::run(
-            config, rx, state_tx, session_tx, server_tx, first_tx,
+            config,
+            rx,
+            state_tx,
+            events_tx.clone(),
+            session_tx,
+            server_tx,
+            first_tx,
         ));
         first_rx.await.map_err(|_| Error::Closed)??;
         let client = Client {
@@ -123,6 +168,8 @@ impl ClientBuilder {
                 connect,
                 session: session_rx,
                 server: server_rx,
+                retry: self.retry.clone(),
+                state_events: events_tx,
             }),
         };
         for (scheme, auth) in self.auth {
@@ -139,6 +186,8 @@ struct Inner {
     connect: ConnectString,
     session: watch::Receiver<(i64, Vec<u8>)>,
     server: watch::Receiver<Option<String>>,
+    retry: Arc<dyn RetryPolicy>,
+    state_events: tokio::sync::broadcast::Sender<SessionState>,
 }
 
 /// A handle to one ZooKeeper session. Clones share the session.
@@ -173,6 +222,34 @@ impl Client {
     /// The `host:port` this client is connected to, if connected.
     pub fn connected_server(&self) -> Option<String> {
         self.inner.server.borrow().clone()
+    }
+
+    /// Runs an idempotent operation, retrying it under the client's retry policy while
+    /// it fails with a retryable error (see [`crate::retry::retry`]).
+    pub async fn retry<T, F, Fut>(&self, op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        crate::retry::retry(self.inner.retry.as_ref(), op).await
+    }
+
+    /// Every state transition from now on, in order, as a stream (ends after a
+    /// terminal state). A reader more than 64 transitions behind skips the oldest.
+    pub fn state_changes(&self) -> impl futures::Stream<Item = SessionState> + Send + 'static {
+        let rx = self.inner.state_events.subscribe();
+        futures::stream::unfold((rx, false), |(mut rx, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                match rx.recv().await {
+                    Ok(state) => return Some((state, (rx, state.is_terminal()))),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
     }
 
     /// The session's state now.
@@ -539,6 +616,102 @@ impl Client {
         zk_proto::validate_create_path(path, sequential)
             .map_err(|e| Error::InvalidPath(e.to_string()))?;
         Ok(self.inner.connect.to_server(path))
+    }
+
+    /// Several reads in one round trip (multiRead). Each read is answered on its own:
+    /// one failing does not fail the others.
+    pub fn multi_read(&self, reads: &[ReadOp]) -> Reply<Vec<ReadResult>> {
+        let mut ops = Vec::with_capacity(reads.len());
+        let mut paths = Vec::with_capacity(reads.len());
+        for read in reads {
+            let (ReadOp::GetData(path) | ReadOp::GetChildren(path)) = read;
+            let server_path = match self.path(path) {
+                Ok(p) => p,
+                Err(e) => return Self::fail(e),
+            };
+            ops.push(match read {
+                ReadOp::GetData(_) => zk_proto::MultiOp::GetData(GetDataRequest {
+                    path: server_path,
+                    watch: false,
+                }),
+                ReadOp::GetChildren(_) => {
+                    zk_proto::MultiOp::GetChildren(zk_proto::GetChildrenRequest {
+                        path: server_path,
+                        watch: false,
+                    })
+                }
+            });
+            paths.push(path.clone());
+        }
+        let fut = self.submit_multi(MultiRequest { ops }, true);
+        Box::pin(async move {
+            let results = fut.await?;
+            Ok(results
+                .into_iter()
+                .zip(paths)
+                .map(|(r, path)| match r {
+                    OpResult::GetData { data, stat } => {
+                        ReadResult::Data(data.map(|d| d.to_vec()).unwrap_or_default(), stat)
+                    }
+                    OpResult::GetChildren { children } => ReadResult::Children(children),
+                    OpResult::Error { err } => ReadResult::Error(Error::keeper(
+                        zk_proto::ErrorCode::from_code(err)
+                            .unwrap_or(zk_proto::ErrorCode::SystemError),
+                        &path,
+                    )),
+                    other => {
+                        ReadResult::Error(unexpected(Response::Multi(zk_proto::MultiResponse {
+                            results: vec![other],
+                        })))
+                    }
+                })
+                .collect())
+        })
+    }
+
+    /// The ensemble's configuration (`/zookeeper/config`, never chrooted) and its Stat.
+    pub fn get_config(&self) -> Reply<(Vec<u8>, Stat)> {
+        let request = Request::GetData(GetDataRequest {
+            path: CONFIG_NODE.to_string(),
+            watch: false,
+        });
+        let fut = self.submit(request, CONFIG_NODE, None);
+        Box::pin(async move {
+            match fut.await? {
+                Response::GetData(r) => {
+                    Ok((r.data.map(|d| d.to_vec()).unwrap_or_default(), r.stat))
+                }
+                other => Err(unexpected(other)),
+            }
+        })
+    }
+
+    /// Dynamic reconfiguration: servers joining (`server.N=…` lines, comma separated),
+    /// server ids leaving, or a whole new membership; applied only if the current
+    /// configuration's version is `from_config` (when given). Returns the new
+    /// configuration. Needs a server with reconfiguration enabled and the ADMIN right.
+    pub fn reconfig(
+        &self,
+        joining: Option<&str>,
+        leaving: Option<&str>,
+        new_members: Option<&str>,
+        from_config: Option<i64>,
+    ) -> Reply<(Vec<u8>, Stat)> {
+        let request = Request::Reconfig(zk_proto::ReconfigRequest {
+            joining_servers: joining.map(str::to_string),
+            leaving_servers: leaving.map(str::to_string),
+            new_members: new_members.map(str::to_string),
+            cur_config_id: from_config.unwrap_or(-1),
+        });
+        let fut = self.submit(request, CONFIG_NODE, None);
+        Box::pin(async move {
+            match fut.await? {
+                Response::GetData(r) => {
+                    Ok((r.data.map(|d| d.to_vec()).unwrap_or_default(), r.stat))
+                }
+                other => Err(unexpected(other)),
+            }
+        })
     }
 
     /// This session's ephemeral znodes under `prefix` ("/" for all).

@@ -48,7 +48,7 @@ mod session;
 pub mod state;
 pub mod watch;
 
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, ReadOp, ReadResult};
 pub use error::{Error, Result};
 pub use multi::Transaction;
 pub use state::SessionState;

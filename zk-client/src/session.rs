@@ -72,6 +72,7 @@ struct Session {
     auths: Vec<AuthPacket>,
     watches: WatchRegistry,
     state: watch::Sender<SessionState>,
+    state_events: tokio::sync::broadcast::Sender<SessionState>,
     identity: watch::Sender<(i64, Vec<u8>)>,
     server: watch::Sender<Option<String>>,
     /// Whether this session has ever been on a read-write server. A session made on a
@@ -88,6 +89,7 @@ pub(crate) async fn run(
     config: SessionConfig,
     mut commands: mpsc::Receiver<Command>,
     state: watch::Sender<SessionState>,
+    state_events: tokio::sync::broadcast::Sender<SessionState>,
     identity: watch::Sender<(i64, Vec<u8>)>,
     server: watch::Sender<Option<String>>,
     first_connect: oneshot::Sender<Result<()>>,
@@ -109,6 +111,7 @@ pub(crate) async fn run(
         auths: Vec::new(),
         watches: WatchRegistry::default(),
         state,
+        state_events,
         identity,
         server,
         seen_rw: false,
@@ -117,9 +120,9 @@ pub(crate) async fn run(
     let mut first_connect = Some(first_connect);
     let mut ever_connected = false;
     let started = Instant::now();
-    let mut delay = Duration::from_millis(50);
+    let mut reconnect = reconnect_backoff();
     let final_state = loop {
-        s.state.send_replace(if !ever_connected {
+        s.set_state(if !ever_connected {
             SessionState::Connecting
         } else {
             SessionState::Disconnected
@@ -133,7 +136,7 @@ pub(crate) async fn run(
         };
         match s.connect(&host).await {
             Ok(Some((stream, response))) => {
-                delay = Duration::from_millis(50);
+                reconnect = reconnect_backoff();
                 ever_connected = true;
                 s.session_id = response.session_id;
                 s.passwd = response.passwd.clone();
@@ -142,7 +145,7 @@ pub(crate) async fn run(
                 s.server.send_replace(Some(host.clone()));
                 let read_only = response.read_only == Some(true);
                 s.seen_rw |= !read_only;
-                s.state.send_replace(if read_only {
+                s.set_state(if read_only {
                     SessionState::ConnectedReadOnly
                 } else {
                     SessionState::Connected
@@ -180,8 +183,8 @@ pub(crate) async fn run(
                     let _ = done.send(());
                     break SessionState::Closed;
                 }
-                sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
+                use backoff::backoff::Backoff;
+                sleep(reconnect.next_backoff().unwrap_or(Duration::from_secs(2))).await;
             }
         }
     };
@@ -189,6 +192,13 @@ pub(crate) async fn run(
 }
 
 impl Session {
+    /// Publishes a state: the current value, and one event per transition.
+    fn set_state(&self, state: SessionState) {
+        if self.state.send_replace(state) != state {
+            let _ = self.state_events.send(state);
+        }
+    }
+
     /// One connection attempt: TCP, handshake. `Ok(None)` = the session expired.
     async fn connect(
         &mut self,
@@ -335,7 +345,7 @@ impl Session {
                         })
                         .await;
                         fail_pending(&mut pending, Error::Closed);
-                        self.state.send_replace(SessionState::Closed);
+                        self.set_state(SessionState::Closed);
                         if let Some(done) = done {
                             let _ = done.send(());
                         }
@@ -555,8 +565,20 @@ impl Session {
                 Command::RemoveWatches(..) => {}
             }
         }
-        self.state.send_replace(state);
+        self.set_state(state);
     }
+}
+
+/// Pauses between failed connection attempts: from 50 ms, doubling with jitter, at most
+/// 2 s, never giving up (the session decides when it is over, not the network).
+fn reconnect_backoff() -> backoff::ExponentialBackoff {
+    backoff::ExponentialBackoffBuilder::new()
+        .with_initial_interval(Duration::from_millis(50))
+        .with_multiplier(2.0)
+        .with_randomization_factor(0.3)
+        .with_max_interval(Duration::from_secs(2))
+        .with_max_elapsed_time(None)
+        .build()
 }
 
 /// The read-write probe of one read-only connection; stopped when the connection ends.

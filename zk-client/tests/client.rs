@@ -320,6 +320,7 @@ async fn the_session_and_its_watches_survive_a_server_restart(mut target: Target
     let (read, changed) = zk.get_data_w("/r");
     read.await.unwrap();
     let mut states = zk.state_watcher();
+    let mut changes = Box::pin(zk.state_changes());
     let session = zk.session_id();
     target.outage(Duration::from_millis(500)).await;
     // The client notices, reconnects by itself and keeps its session.
@@ -334,6 +335,13 @@ async fn the_session_and_its_watches_survive_a_server_restart(mut target: Target
     .await
     .expect("reconnected");
     assert_eq!(zk.session_id(), session);
+    // The state stream told the story: Disconnected, then Connected again.
+    let first = tokio::time::timeout(WAIT, changes.next()).await.unwrap();
+    assert_eq!(first, Some(SessionState::Disconnected));
+    let mut last = first;
+    while last != Some(SessionState::Connected) {
+        last = tokio::time::timeout(WAIT, changes.next()).await.unwrap();
+    }
     assert!(
         zk.exists("/r/eph").await.unwrap().is_some(),
         "ephemeral kept"
@@ -386,3 +394,95 @@ async fn expiry_is_reported_and_final(target: Target) {
     assert!(watcher.await.is_err());
 }
 against_both!(expiry, expiry_is_reported_and_final);
+
+async fn multi_read_config_and_reconfig(target: Target) {
+    let zk = client(&target).await;
+    let open = Acl::open_unsafe();
+    zk.create("/mr", b"d", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    zk.create("/mr/c", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    let results = zk
+        .multi_read(&[
+            ReadOp::GetData("/mr".into()),
+            ReadOp::GetChildren("/mr".into()),
+            ReadOp::GetData("/none".into()),
+        ])
+        .await
+        .unwrap();
+    assert!(matches!(&results[0], ReadResult::Data(d, s) if d == b"d" && s.num_children == 1));
+    assert_eq!(results[1], ReadResult::Children(vec!["c".into()]));
+    assert!(matches!(&results[2], ReadResult::Error(e) if e.code() == Some(ErrorCode::NoNode)));
+    // A standalone server publishes an empty configuration...
+    let (config, _) = zk.get_config().await.unwrap();
+    assert!(config.is_empty());
+    // ...and refuses reconfig: standalone ZooKeeper 3.8 answers ReconfigDisabled.
+    let refused = zk
+        .reconfig(Some("server.9=127.0.0.1:1:2"), None, None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(ErrorCode::ReconfigDisabled));
+    assert_eq!(zk.state(), SessionState::Connected);
+}
+against_both!(multi_read_and_config, multi_read_config_and_reconfig);
+
+/// A sequential create that fails with ConnectionLoss may or may not have happened, so
+/// the client never retries it by itself: every name it reports is real and distinct,
+/// and nothing is created twice.
+async fn sequential_creates_survive_connection_loss_without_duplicates(mut target: Target) {
+    let zk = client(&target).await;
+    let open = Acl::open_unsafe();
+    zk.create("/seq", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    let creates: Vec<_> = (0..500)
+        .map(|_| zk.create("/seq/n-", b"", &open, CreateMode::PersistentSequential))
+        .collect();
+    target.restart().await;
+    let mut acknowledged = Vec::new();
+    let mut lost = 0;
+    for create in creates {
+        match create.await {
+            Ok(path) => acknowledged.push(path),
+            Err(Error::ConnectionLoss) => lost += 1,
+            Err(e) => panic!("a create failed with {e:?}"),
+        }
+    }
+    let children = tokio::time::timeout(WAIT, async {
+        loop {
+            if let Ok(c) = zk.get_children("/seq").await {
+                return c;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("reconnected");
+    let mut unique = acknowledged.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        acknowledged.len(),
+        "a sequence number was handed out twice"
+    );
+    for path in &acknowledged {
+        let name = path.strip_prefix("/seq/").unwrap();
+        assert!(
+            children.iter().any(|c| c == name),
+            "acknowledged {path} is missing"
+        );
+    }
+    assert!(
+        children.len() <= 500,
+        "{} children from 500 creates",
+        children.len()
+    );
+    assert_eq!(acknowledged.len() + lost, 500);
+}
+against_both!(
+    sequential_under_connection_loss,
+    sequential_creates_survive_connection_loss_without_duplicates
+);

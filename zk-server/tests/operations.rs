@@ -417,7 +417,7 @@ async fn reconfig_is_refused_in_standalone_mode_as_zookeeper_does() {
             cur_config_id: -1,
         }))
         .await;
-    assert_eq!(r, Err(ErrorCode::MarshallingError));
+    assert_eq!(r, Err(ErrorCode::ReconfigDisabled));
 }
 
 #[tokio::test]

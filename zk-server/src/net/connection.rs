@@ -372,8 +372,12 @@ fn classify(
                 true,
             );
         }
-        // Standalone ZooKeeper answers reconfig and SASL this way.
-        Request::Reconfig(_) | Request::Sasl(_) => {
+        // Standalone ZooKeeper 3.8 (reconfigEnabled=false) refuses reconfig this way.
+        Request::Reconfig(_) => {
+            return error_reply(xid, last_zxid(), ErrorCode::ReconfigDisabled, false);
+        }
+        // No SASL provider here.
+        Request::Sasl(_) => {
             return error_reply(xid, last_zxid(), ErrorCode::MarshallingError, false);
         }
         // setWatches is setWatches2 without persistent watches.
