@@ -17,11 +17,29 @@
 //!
 //! # States and retries
 //!
-//! A client is `Connecting`, then `Connected`. If the connection drops it becomes
-//! `Disconnected` and reconnects by itself, keeping its session, ephemerals and watches
-//! (requests in flight fail with [`Error::ConnectionLoss`]: the caller decides whether
-//! to retry). If the server expired the session meanwhile, the client ends `Expired`
-//! and every call fails with [`Error::SessionExpired`]; build a new client.
+//! A client is `Connecting`, then `Connected` (`ConnectedReadOnly` on a server cut off
+//! from its quorum, when [`ClientBuilder::read_only`] allows it; the client moves to a
+//! read-write server by itself once one answers). If the connection drops it becomes
+//! `Disconnected` and reconnects by itself, to any server of the connect string,
+//! keeping its session, ephemerals, credentials and watches; changes made while it was
+//! away fire the watches on return. Requests made while disconnected wait for the
+//! reconnection; requests *in flight* when the connection dropped fail with
+//! [`Error::ConnectionLoss`], because the server may or may not have applied them.
+//!
+//! `Disconnected` is Curator's SUSPENDED: the session may still be alive, but nothing
+//! that depends on it (a lock, leadership) is guaranteed until `Connected` again. If
+//! the server expired the session meanwhile, the client ends `Expired` (Curator's
+//! LOST) and every call fails with [`Error::SessionExpired`]: its ephemerals are gone;
+//! build a new client. `AuthFailed` and `Closed` are final too. Watch them with
+//! [`Client::state`] (now) or [`Client::state_changes`] (every transition).
+//!
+//! Retrying is the caller's decision, since only the caller knows whether an operation
+//! is idempotent. [`Error::is_retryable`] says whether trying again can help;
+//! [`Client::retry`] retries an idempotent operation under the builder's
+//! [`retry`] policy (Curator's exponential, bounded, n-times, until-elapsed, forever).
+//! A create that failed with ConnectionLoss may have happened: check before creating
+//! again, and never blindly retry a sequential create (the recipes crate adds Curator's
+//! protection for that).
 //!
 //! ```no_run
 //! # async fn demo() -> zk_client::Result<()> {
