@@ -303,6 +303,24 @@ impl Client {
         })
     }
 
+    /// The shape of most operations: check the path, build the request for the server
+    /// path, queue it now, then turn the answer into `T` (`Err(response)` when the answer
+    /// is not of the expected kind).
+    fn call<T: Send + 'static>(
+        &self,
+        path: &str,
+        build: impl FnOnce(String) -> Request,
+        watch: Option<Registration>,
+        extract: impl FnOnce(Response) -> std::result::Result<T, Response> + Send + 'static,
+    ) -> Reply<T> {
+        let server_path = match self.path(path) {
+            Ok(p) => p,
+            Err(e) => return Self::fail(e),
+        };
+        let fut = self.submit(build(server_path), path, watch);
+        Box::pin(async move { extract(fut.await?).map_err(unexpected) })
+    }
+
     fn terminal_error(&self) -> Error {
         terminal(&self.inner.state)
     }
@@ -387,16 +405,13 @@ impl Client {
 
     /// Deletes a znode; `version` `None` matches any.
     pub fn delete(&self, path: &str, version: Option<i32>) -> Reply<()> {
-        let server_path = match self.path(path) {
-            Ok(p) => p,
-            Err(e) => return Self::fail(e),
-        };
-        let request = Request::Delete(DeleteRequest {
-            path: server_path,
-            version: version.unwrap_or(-1),
-        });
-        let fut = self.submit(request, path, None);
-        Box::pin(async move { fut.await.map(|_| ()) })
+        let version = version.unwrap_or(-1);
+        self.call(
+            path,
+            |path| Request::Delete(DeleteRequest { path, version }),
+            None,
+            |_| Ok(()),
+        )
     }
 
     /// The znode's Stat, or `None` if it does not exist.
@@ -445,43 +460,39 @@ impl Client {
     }
 
     fn get_data_inner(&self, path: &str, watch: Option<Registration>) -> Reply<(Vec<u8>, Stat)> {
-        let server_path = match self.path(path) {
-            Ok(p) => p,
-            Err(e) => return Self::fail(e),
-        };
-        let request = Request::GetData(GetDataRequest {
-            path: server_path,
-            watch: watch.is_some(),
-        });
-        let fut = self.submit(request, path, watch);
-        Box::pin(async move {
-            match fut.await? {
+        let w = watch.is_some();
+        self.call(
+            path,
+            |path| Request::GetData(GetDataRequest { path, watch: w }),
+            watch,
+            |r| match r {
                 Response::GetData(r) => {
                     Ok((r.data.map(|d| d.to_vec()).unwrap_or_default(), r.stat))
                 }
-                other => Err(unexpected(other)),
-            }
-        })
+                other => Err(other),
+            },
+        )
     }
 
     /// Replaces the data if the version matches (`None`: any); returns the new Stat.
     pub fn set_data(&self, path: &str, data: &[u8], version: Option<i32>) -> Reply<Stat> {
-        let server_path = match self.path(path) {
-            Ok(p) => p,
-            Err(e) => return Self::fail(e),
-        };
-        let request = Request::SetData(SetDataRequest {
-            path: server_path,
-            data: Some(Bytes::copy_from_slice(data)),
-            version: version.unwrap_or(-1),
-        });
-        let fut = self.submit(request, path, None);
-        Box::pin(async move {
-            match fut.await? {
+        let data = Some(Bytes::copy_from_slice(data));
+        let version = version.unwrap_or(-1);
+        self.call(
+            path,
+            |path| {
+                Request::SetData(SetDataRequest {
+                    path,
+                    data,
+                    version,
+                })
+            },
+            None,
+            |r| match r {
                 Response::SetData(r) => Ok(r.stat),
-                other => Err(unexpected(other)),
-            }
-        })
+                other => Err(other),
+            },
+        )
     }
 
     /// The children's names.
@@ -508,70 +519,54 @@ impl Client {
         path: &str,
         watch: Option<Registration>,
     ) -> Reply<(Vec<String>, Stat)> {
-        let server_path = match self.path(path) {
-            Ok(p) => p,
-            Err(e) => return Self::fail(e),
-        };
-        let request = Request::GetChildren2(GetChildren2Request {
-            path: server_path,
-            watch: watch.is_some(),
-        });
-        let fut = self.submit(request, path, watch);
-        Box::pin(async move {
-            match fut.await? {
+        let w = watch.is_some();
+        self.call(
+            path,
+            |path| Request::GetChildren2(GetChildren2Request { path, watch: w }),
+            watch,
+            |r| match r {
                 Response::GetChildren2(r) => Ok((r.children, r.stat)),
-                other => Err(unexpected(other)),
-            }
-        })
+                other => Err(other),
+            },
+        )
     }
 
     /// The ACL and Stat.
     pub fn get_acl(&self, path: &str) -> Reply<(Vec<Acl>, Stat)> {
-        let server_path = match self.path(path) {
-            Ok(p) => p,
-            Err(e) => return Self::fail(e),
-        };
-        let fut = self.submit(
-            Request::GetAcl(GetAclRequest { path: server_path }),
+        self.call(
             path,
+            |path| Request::GetAcl(GetAclRequest { path }),
             None,
-        );
-        Box::pin(async move {
-            match fut.await? {
+            |r| match r {
                 Response::GetAcl(r) => Ok((r.acl, r.stat)),
-                other => Err(unexpected(other)),
-            }
-        })
+                other => Err(other),
+            },
+        )
     }
 
     /// Replaces the ACL if the ACL version matches (`None`: any).
     pub fn set_acl(&self, path: &str, acl: &[Acl], version: Option<i32>) -> Reply<Stat> {
-        let server_path = match self.path(path) {
-            Ok(p) => p,
-            Err(e) => return Self::fail(e),
-        };
-        let request = Request::SetAcl(SetAclRequest {
-            path: server_path,
-            acl: acl.to_vec(),
-            version: version.unwrap_or(-1),
-        });
-        let fut = self.submit(request, path, None);
-        Box::pin(async move {
-            match fut.await? {
+        let acl = acl.to_vec();
+        let version = version.unwrap_or(-1);
+        self.call(
+            path,
+            |path| Request::SetAcl(SetAclRequest { path, acl, version }),
+            None,
+            |r| match r {
                 Response::SetAcl(r) => Ok(r.stat),
-                other => Err(unexpected(other)),
-            }
-        })
+                other => Err(other),
+            },
+        )
     }
 
     /// Waits until the server this client is on has caught up with the leader.
     pub fn sync(&self, path: &str) -> Reply<()> {
-        let server_path = match self.path(path) {
-            Ok(p) => p,
-            Err(e) => return Self::fail(e),
-        };
-        let fut = self.submit(Request::Sync(SyncRequest { path: server_path }), path, None);
-        Box::pin(async move { fut.await.map(|_| ()) })
+        self.call(
+            path,
+            |path| Request::Sync(SyncRequest { path }),
+            None,
+            |_| Ok(()),
+        )
     }
 
     /// A transaction builder; `commit` runs its ops all or nothing.
@@ -733,21 +728,15 @@ impl Client {
 
     /// The number of descendants of `path`.
     pub fn get_all_children_number(&self, path: &str) -> Reply<i32> {
-        let server_path = match self.path(path) {
-            Ok(p) => p,
-            Err(e) => return Self::fail(e),
-        };
-        let fut = self.submit(
-            Request::GetAllChildrenNumber(GetAllChildrenNumberRequest { path: server_path }),
+        self.call(
             path,
+            |path| Request::GetAllChildrenNumber(GetAllChildrenNumberRequest { path }),
             None,
-        );
-        Box::pin(async move {
-            match fut.await? {
+            |r| match r {
                 Response::GetAllChildrenNumber(r) => Ok(r.total_number),
-                other => Err(unexpected(other)),
-            }
-        })
+                other => Err(other),
+            },
+        )
     }
 
     /// A persistent (or persistent-recursive) watch, as a stream of events.
@@ -792,16 +781,13 @@ impl Client {
 
     /// Whether this client holds a watch of `kind` on `path` (NoWatcher if not).
     pub fn check_watches(&self, path: &str, kind: WatcherType) -> Reply<()> {
-        let server_path = match self.path(path) {
-            Ok(p) => p,
-            Err(e) => return Self::fail(e),
-        };
-        let request = Request::CheckWatches(CheckWatchesRequest {
-            path: server_path,
-            watcher_type: kind.code(),
-        });
-        let fut = self.submit(request, path, None);
-        Box::pin(async move { fut.await.map(|_| ()) })
+        let watcher_type = kind.code();
+        self.call(
+            path,
+            |path| Request::CheckWatches(CheckWatchesRequest { path, watcher_type }),
+            None,
+            |_| Ok(()),
+        )
     }
 
     /// The identities the server holds for this session.
