@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zk_client::*;
 
 mod common;
@@ -16,11 +15,7 @@ mod common;
 const WAIT: Duration = Duration::from_secs(30);
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    zk_server::testing::free_port().expect("a free loopback port")
 }
 
 struct Member {
@@ -126,19 +121,12 @@ impl Member {
     /// A four-letter word's answer, or empty if none came within two seconds (a member
     /// still starting may take the command and never answer).
     async fn word(&self, cmd: &str) -> String {
-        tokio::time::timeout(Duration::from_secs(2), async {
-            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.client_port))
-                .await
-                .ok()?;
-            s.write_all(cmd.as_bytes()).await.ok()?;
-            let mut out = String::new();
-            s.read_to_string(&mut out).await.ok()?;
-            Some(out)
-        })
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+        let addr = format!("127.0.0.1:{}", self.client_port)
+            .parse()
+            .expect("address");
+        zk_server::testing::four_letter_word(addr, cmd)
+            .await
+            .unwrap_or_default()
     }
 
     /// Until the member answers `srvr` with a quorum mode.

@@ -125,6 +125,30 @@ impl TestingServer {
     }
 }
 
+/// A TCP port on 127.0.0.1 that was free a moment ago (for servers started as separate
+/// processes, which must be told their port).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Sends a four-letter word and returns the answer, or `None` if none came within two
+/// seconds (a ZooKeeper still starting may take the command and never answer).
+pub async fn four_letter_word(addr: SocketAddr, cmd: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        s.write_all(cmd.as_bytes()).await.ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.ok()?;
+        Some(out)
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
 /// Rebinds a port just released (the old listener may take a moment to go).
 async fn bind_retrying(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let mut last = None;

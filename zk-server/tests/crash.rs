@@ -17,11 +17,7 @@ use zk_proto::*;
 type Acked = Arc<Mutex<Vec<(String, Vec<u8>, Stat)>>>;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    zk_server::testing::free_port().expect("a free loopback port")
 }
 
 fn start(dir: &Path, port: u16) -> Child {
@@ -44,16 +40,11 @@ fn start(dir: &Path, port: u16) -> Child {
 
 async fn wait_ready(addr: SocketAddr) {
     for _ in 0..200 {
-        let answer = tokio::time::timeout(Duration::from_secs(2), async {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-            s.write_all(b"ruok").await.ok()?;
-            let mut out = String::new();
-            s.read_to_string(&mut out).await.ok()?;
-            Some(out)
-        })
-        .await;
-        if matches!(answer, Ok(Some(ref out)) if out == "imok") {
+        if zk_server::testing::four_letter_word(addr, "ruok")
+            .await
+            .as_deref()
+            == Some("imok")
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zk_server::testing::TestingServer;
 
 pub enum Target {
@@ -61,16 +60,7 @@ impl Target {
 /// Sends a four-letter word and returns the answer, or `None` if there was none within
 /// two seconds (a ZooKeeper still starting may take the command and never answer).
 pub async fn four_letter_word(addr: SocketAddr, cmd: &str) -> Option<String> {
-    tokio::time::timeout(Duration::from_secs(2), async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        s.write_all(cmd.as_bytes()).await.ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).await.ok()?;
-        Some(out)
-    })
-    .await
-    .ok()
-    .flatten()
+    zk_server::testing::four_letter_word(addr, cmd).await
 }
 
 /// Apache ZooKeeper 3.8 standalone on a free loopback port.
@@ -81,11 +71,7 @@ pub struct ApacheZk {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    zk_server::testing::free_port().expect("a free loopback port")
 }
 
 impl ApacheZk {
