@@ -3,13 +3,15 @@
 //!
 //! - [`log_store`]: openraft's log storage over the segmented log.
 //! - [`state_machine`]: applies committed entries to the server's database; snapshots.
-//! - [`network`]: the peer transport.
+//! - [`network`]: the standalone "network" (no peers).
+//! - [`transport`]: openraft's RPCs between members over TCP (rmp-serde frames).
 //!
 //! A standalone server is a one-member group: the same write path as an ensemble.
 
 pub mod log_store;
 pub mod network;
 pub mod state_machine;
+pub mod transport;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -212,5 +214,171 @@ mod conformance {
         if let Err(e) = Suite::test_all(Builder) {
             panic!("openraft storage suite failed: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod three_members {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use openraft::{BasicNode, Raft};
+    use tokio::net::TcpListener;
+    use tokio::sync::mpsc;
+    use tokio_util::sync::CancellationToken;
+    use zk_proto::{Acl, CreateRequest, OpCode};
+
+    use super::log_store::LogStore;
+    use super::state_machine::StateMachine;
+    use super::transport::{serve_peers, TcpPeers};
+    use super::{propose, raft_config, Proposer, TypeConfig};
+    use crate::core::ServerCore;
+    use crate::database::ZkDatabase;
+    use crate::txn::TxnOp;
+
+    struct Member {
+        core: Arc<ServerCore>,
+        raft: Raft<TypeConfig>,
+        stop: CancellationToken,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn member(id: u64, listener: TcpListener) -> Member {
+        let dir = tempfile::tempdir().unwrap();
+        let core = ServerCore::new(
+            crate::testing::test_config(dir.path()),
+            id,
+            ZkDatabase::new(),
+        );
+        let log = LogStore::open(&dir.path().join("log")).unwrap();
+        let sm = StateMachine::open(core.clone(), &dir.path().join("snapshots")).unwrap();
+        let raft = Raft::new(id, raft_config(1000).unwrap(), TcpPeers, log, sm)
+            .await
+            .unwrap();
+        let stop = CancellationToken::new();
+        tokio::spawn(serve_peers(raft.clone(), listener, stop.clone()));
+        let (tx, rx) = mpsc::unbounded_channel();
+        core.set_replicator(Arc::new(Proposer { tx }));
+        tokio::spawn(propose(raft.clone(), core.clone(), rx, stop.clone()));
+        Member {
+            core,
+            raft,
+            stop,
+            _dir: dir,
+        }
+    }
+
+    fn create(path: &str) -> TxnOp {
+        TxnOp::Create {
+            opcode: OpCode::Create,
+            request: CreateRequest {
+                path: path.into(),
+                data: None,
+                acl: Acl::open_unsafe(),
+                flags: 0,
+            },
+        }
+    }
+
+    async fn applied_everywhere(members: &[&Member], path: &str) -> bool {
+        for _ in 0..100 {
+            if members
+                .iter()
+                .all(|m| m.core.db().tree().get(path).is_some())
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    /// Writes commit on a majority over TCP and are applied on every member; with one
+    /// member down they still commit; with two down (no majority) they do not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_commit_on_a_majority_and_apply_everywhere() {
+        let mut listeners = Vec::new();
+        let mut nodes = BTreeMap::new();
+        for id in 1..=3u64 {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            nodes.insert(id, BasicNode::new(l.local_addr().unwrap().to_string()));
+            listeners.push((id, l));
+        }
+        let mut members = Vec::new();
+        for (id, l) in listeners {
+            members.push(member(id, l).await);
+        }
+        members[0].raft.initialize(nodes).await.unwrap();
+        let leader = members[0]
+            .raft
+            .wait(Some(Duration::from_secs(10)))
+            .metrics(|m| m.current_leader.is_some(), "a leader")
+            .await
+            .unwrap()
+            .current_leader
+            .unwrap();
+        let l = (leader - 1) as usize;
+        let session = 0x0100_0000_0000_0001;
+        let opened = members[l]
+            .core
+            .submit(
+                session,
+                0,
+                vec![],
+                TxnOp::CreateSession {
+                    timeout: 30000,
+                    passwd: bytes::Bytes::from_static(&[1; 16]),
+                },
+            )
+            .unwrap();
+        assert!(opened.await.unwrap().1.result.is_ok());
+        let (_, applied) = members[l]
+            .core
+            .submit(session, 1, vec![], create("/a"))
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(applied.result.is_ok(), "{:?}", applied.result);
+        assert!(applied_everywhere(&members.iter().collect::<Vec<_>>(), "/a").await);
+        // Same zxid, same Stat on every member.
+        let stats: Vec<_> = members
+            .iter()
+            .map(|m| m.core.db().tree().stat("/a"))
+            .collect();
+        assert!(stats.windows(2).all(|w| w[0] == w[1]), "{stats:?}");
+
+        // One follower down: a majority remains.
+        let followers: Vec<usize> = (0..3).filter(|i| *i != l).collect();
+        let down = &members[followers[0]];
+        down.stop.cancel();
+        down.raft.shutdown().await.unwrap();
+        let (_, applied) = members[l]
+            .core
+            .submit(session, 2, vec![], create("/b"))
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(applied.result.is_ok());
+        assert!(applied_everywhere(&[&members[l], &members[followers[1]]], "/b").await);
+
+        // Both followers down: no majority, nothing commits.
+        let down = &members[followers[1]];
+        down.stop.cancel();
+        down.raft.shutdown().await.unwrap();
+        let pending = members[l]
+            .core
+            .submit(session, 3, vec![], create("/c"))
+            .unwrap();
+        let outcome = tokio::time::timeout(Duration::from_secs(2), pending).await;
+        assert!(
+            outcome.is_err() || outcome.unwrap().is_err(),
+            "a write committed without a majority"
+        );
+        assert!(members[l].core.db().tree().get("/c").is_none());
+        for m in &members {
+            m.stop.cancel();
+        }
+        let _ = members[l].raft.shutdown().await;
     }
 }
