@@ -670,15 +670,7 @@ impl Client {
             path: CONFIG_NODE.to_string(),
             watch: false,
         });
-        let fut = self.submit(request, CONFIG_NODE, None);
-        Box::pin(async move {
-            match fut.await? {
-                Response::GetData(r) => {
-                    Ok((r.data.map(|d| d.to_vec()).unwrap_or_default(), r.stat))
-                }
-                other => Err(unexpected(other)),
-            }
-        })
+        config_reply(self.submit(request, CONFIG_NODE, None))
     }
 
     /// Dynamic reconfiguration: servers joining (`server.N=…` lines, comma separated),
@@ -698,15 +690,7 @@ impl Client {
             new_members: new_members.map(str::to_string),
             cur_config_id: from_config.unwrap_or(-1),
         });
-        let fut = self.submit(request, CONFIG_NODE, None);
-        Box::pin(async move {
-            match fut.await? {
-                Response::GetData(r) => {
-                    Ok((r.data.map(|d| d.to_vec()).unwrap_or_default(), r.stat))
-                }
-                other => Err(unexpected(other)),
-            }
-        })
+        config_reply(self.submit(request, CONFIG_NODE, None))
     }
 
     /// This session's ephemeral znodes under `prefix` ("/" for all).
@@ -838,6 +822,18 @@ fn terminal(state: &watch::Receiver<SessionState>) -> Error {
         SessionState::AuthFailed => Error::AuthFailed,
         _ => Error::Closed,
     }
+}
+
+/// The configuration a getConfig or reconfig answers with.
+fn config_reply(
+    fut: impl Future<Output = Result<Response>> + Send + 'static,
+) -> Reply<(Vec<u8>, Stat)> {
+    Box::pin(async move {
+        match fut.await? {
+            Response::GetData(r) => Ok((r.data.map(|d| d.to_vec()).unwrap_or_default(), r.stat)),
+            other => Err(unexpected(other)),
+        }
+    })
 }
 
 fn unexpected(response: Response) -> Error {

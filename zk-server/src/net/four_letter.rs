@@ -108,19 +108,7 @@ fn server_summary(core: &ServerCore, with_clients: bool) -> String {
     let _ = writeln!(s, "Zookeeper version: {}", version_string());
     if with_clients {
         s.push_str("Clients:\n");
-        core.with_connections(|conns| {
-            let mut list: Vec<_> = conns.values().collect();
-            list.sort_by_key(|c| c.since);
-            for c in list {
-                let _ = writeln!(
-                    s,
-                    " /{}[1](queued=0,recved={},sent={})",
-                    c.remote,
-                    c.counters.received.load(Ordering::Relaxed),
-                    c.counters.sent.load(Ordering::Relaxed)
-                );
-            }
-        });
+        s.push_str(&connection_lines(core, false));
         s.push('\n');
     }
     let l = core.stats.latency();
@@ -232,7 +220,9 @@ fn environment(_core: &ServerCore) -> String {
     s
 }
 
-fn connections(core: &ServerCore) -> String {
+/// One line per connection, oldest first, as `stat` (and, with session details,
+/// `cons`) lists them.
+fn connection_lines(core: &ServerCore, with_session: bool) -> String {
     let mut s = String::new();
     core.with_connections(|conns| {
         let mut list: Vec<_> = conns.values().collect();
@@ -245,14 +235,17 @@ fn connections(core: &ServerCore) -> String {
                 c.counters.received.load(Ordering::Relaxed),
                 c.counters.sent.load(Ordering::Relaxed)
             );
-            if c.session_id != 0 {
+            if with_session && c.session_id != 0 {
                 let _ = write!(s, ",sid=0x{:x}", c.session_id);
             }
             s.push_str(")\n");
         }
     });
-    s.push('\n');
     s
+}
+
+fn connections(core: &ServerCore) -> String {
+    connection_lines(core, true) + "\n"
 }
 
 /// Session ids of the connections, by connection id.
