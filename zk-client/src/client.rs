@@ -348,29 +348,17 @@ impl Client {
         if mode.is_ttl() {
             return Self::fail(Error::BadArguments("TTL modes need create_ttl".into()));
         }
-        let server_path = match zk_proto::validate_create_path(path, mode.is_sequential()) {
-            Ok(()) => self.inner.connect.to_server(path),
-            Err(e) => return Self::fail(Error::InvalidPath(e.to_string())),
-        };
-        let request = CreateRequest {
-            path: server_path,
+        let request = |path| CreateRequest {
+            path,
             data: Some(Bytes::copy_from_slice(data)),
             acl: acl.to_vec(),
             flags: mode.code(),
         };
-        let request = if mode.is_container() {
-            Request::CreateContainer(request)
+        if mode.is_container() {
+            self.create_with(path, mode, |p| Request::CreateContainer(request(p)))
         } else {
-            Request::Create2(request)
-        };
-        let this = self.clone();
-        let fut = self.submit(request, path, None);
-        Box::pin(async move {
-            match fut.await? {
-                Response::Create2(r) => Ok((this.client_path(&r.path), r.stat)),
-                other => Err(unexpected(other)),
-            }
-        })
+            self.create_with(path, mode, |p| Request::Create2(request(p)))
+        }
     }
 
     /// Creates a znode with a time to live (the server must allow TTL nodes).
@@ -382,19 +370,32 @@ impl Client {
         mode: CreateMode,
         ttl: Duration,
     ) -> Reply<(String, Stat)> {
-        let server_path = match zk_proto::validate_create_path(path, mode.is_sequential()) {
-            Ok(()) => self.inner.connect.to_server(path),
-            Err(e) => return Self::fail(Error::InvalidPath(e.to_string())),
-        };
-        let request = Request::CreateTtl(CreateTtlRequest {
-            path: server_path,
-            data: Some(Bytes::copy_from_slice(data)),
-            acl: acl.to_vec(),
-            flags: mode.code(),
-            ttl: ttl.as_millis().min(i64::MAX as u128) as i64,
-        });
+        let ttl = ttl.as_millis().min(i64::MAX as u128) as i64;
+        self.create_with(path, mode, |path| {
+            Request::CreateTtl(CreateTtlRequest {
+                path,
+                data: Some(Bytes::copy_from_slice(data)),
+                acl: acl.to_vec(),
+                flags: mode.code(),
+                ttl,
+            })
+        })
+    }
+
+    /// The shared path of the creates: check the path (a sequential one may end in
+    /// `/`), build the request for the server path, and answer path (chroot removed)
+    /// and Stat.
+    fn create_with(
+        &self,
+        path: &str,
+        mode: CreateMode,
+        build: impl FnOnce(String) -> Request,
+    ) -> Reply<(String, Stat)> {
+        if let Err(e) = zk_proto::validate_create_path(path, mode.is_sequential()) {
+            return Self::fail(Error::InvalidPath(e.to_string()));
+        }
         let this = self.clone();
-        let fut = self.submit(request, path, None);
+        let fut = self.submit(build(self.inner.connect.to_server(path)), path, None);
         Box::pin(async move {
             match fut.await? {
                 Response::Create2(r) => Ok((this.client_path(&r.path), r.stat)),

@@ -260,7 +260,6 @@ impl ServerCore {
             self.after_session_change(txn, &applied);
             applied
         };
-        self.stats.record_apply();
         if txn.origin.server == self.server_id {
             if let Some(tx) = lock(&self.pending).remove(&txn.origin.seq) {
                 let _ = tx.send((zxid, applied.clone()));

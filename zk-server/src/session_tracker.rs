@@ -56,11 +56,6 @@ impl SessionTracker {
         self.sessions.remove(&session);
     }
 
-    /// Whether the session is tracked and not being closed.
-    pub fn is_live(&self, session: i64) -> bool {
-        self.sessions.get(&session).is_some_and(|t| !t.closing)
-    }
-
     /// Sessions past their deadline, each returned once (marked closing).
     pub fn take_expired(&mut self, now: Instant) -> Vec<i64> {
         let mut expired: Vec<i64> = self

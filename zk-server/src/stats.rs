@@ -11,7 +11,6 @@ pub struct ServerStats {
     packets_received: AtomicU64,
     packets_sent: AtomicU64,
     outstanding: AtomicU64,
-    applied: AtomicU64,
     latency_count: AtomicU64,
     latency_total_us: AtomicU64,
     latency_min_us: AtomicU64,
@@ -25,7 +24,6 @@ impl Default for ServerStats {
             packets_received: AtomicU64::new(0),
             packets_sent: AtomicU64::new(0),
             outstanding: AtomicU64::new(0),
-            applied: AtomicU64::new(0),
             latency_count: AtomicU64::new(0),
             latency_total_us: AtomicU64::new(0),
             latency_min_us: AtomicU64::new(u64::MAX),
@@ -68,11 +66,6 @@ impl ServerStats {
         self.latency_total_us.fetch_add(micros, Ordering::Relaxed);
         self.latency_min_us.fetch_min(micros, Ordering::Relaxed);
         self.latency_max_us.fetch_max(micros, Ordering::Relaxed);
-    }
-
-    /// A transaction was applied.
-    pub fn record_apply(&self) {
-        self.applied.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Packets received.
