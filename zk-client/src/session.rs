@@ -210,6 +210,15 @@ impl Session {
             .map_err(|_| {
                 std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
             })??;
+        // While nothing listens on a loopback port, a connect from an ephemeral port
+        // that happens to equal it connects the socket to itself (TCP simultaneous
+        // open); its own handshake echoed back would read as "session expired".
+        if stream.local_addr()? == stream.peer_addr()? {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionRefused,
+                "socket connected to itself",
+            ));
+        }
         stream.set_nodelay(true)?;
         // A session made on a read-only server is local to it: ask for a new one
         // until the client has been on a read-write server.

@@ -324,16 +324,25 @@ async fn the_session_and_its_watches_survive_a_server_restart(mut target: Target
     let session = zk.session_id();
     target.outage(Duration::from_millis(500)).await;
     // The client notices, reconnects by itself and keeps its session.
-    tokio::time::timeout(WAIT, async {
+    let mut last_error = None;
+    let reconnected = tokio::time::timeout(WAIT, async {
         loop {
-            if zk.state() == SessionState::Connected && zk.exists("/r").await.is_ok() {
-                break;
+            if zk.state() == SessionState::Connected {
+                match zk.exists("/r").await {
+                    Ok(_) => break,
+                    Err(e) => last_error = Some(e),
+                }
             }
             let _ = tokio::time::timeout(Duration::from_millis(200), states.changed()).await;
         }
     })
-    .await
-    .expect("reconnected");
+    .await;
+    assert!(
+        reconnected.is_ok(),
+        "not reconnected within {WAIT:?}: state {:?}, last error {last_error:?}; server log:\n{}",
+        zk.state(),
+        target.diagnostics()
+    );
     assert_eq!(zk.session_id(), session);
     // The state stream told the story: Disconnected, then Connected again.
     let first = tokio::time::timeout(WAIT, changes.next()).await.unwrap();

@@ -31,6 +31,14 @@ impl Target {
         }
     }
 
+    /// What the server said lately (Apache ZooKeeper's log tail), for failure messages.
+    pub fn diagnostics(&self) -> String {
+        match self {
+            Target::Ours(_) => String::new(),
+            Target::Apache(z) => z.log_tail(40),
+        }
+    }
+
     /// Stops the server and starts it again on the same port and data.
     pub async fn restart(&mut self) {
         match self {
@@ -105,13 +113,13 @@ impl ApacheZk {
         let child = Command::new("java")
             .args([
                 "-cp",
-                "/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-nop.jar",
+                "/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-simple.jar",
                 "-Dzookeeper.extendedTypesEnabled=true",
                 "org.apache.zookeeper.server.ZooKeeperServerMain",
             ])
             .arg(self.dir.path().join("zoo.cfg"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(self.log_file())
             .spawn()
             .expect("java (install a JRE and the Debian package zookeeper)");
         self.child = Some(child);
@@ -125,6 +133,23 @@ impl ApacheZk {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("Apache ZooKeeper did not come up on {}", self.addr);
+    }
+
+    /// The server's log (slf4j-simple writes to stderr), appended across restarts.
+    fn log_file(&self) -> Stdio {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("zookeeper.log"))
+            .map_or_else(|_| Stdio::null(), Stdio::from)
+    }
+
+    /// The last `lines` lines of the server's log, for a failing test's message.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log =
+            std::fs::read_to_string(self.dir.path().join("zookeeper.log")).unwrap_or_default();
+        let all: Vec<&str> = log.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     fn stop(&mut self) {
