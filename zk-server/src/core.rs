@@ -14,13 +14,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, oneshot};
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use zk_proto::{Id, Perms, WatcherEvent};
 
 use crate::acl;
 use crate::config::ServerConfig;
 use crate::database::{Applied, ZkDatabase};
+use crate::role::{QuorumView, Role};
 use crate::session_tracker::{SessionIdGenerator, SessionTracker};
 use crate::stats::ServerStats;
 use crate::txn::{Origin, Txn, TxnOp};
@@ -39,6 +41,10 @@ pub enum SubmitError {
 pub trait Replicator: Send + Sync + 'static {
     /// Appends `txn` to the log after every transaction submitted before it.
     fn submit(&self, txn: Txn) -> Result<(), SubmitError>;
+
+    /// The leader's commit point, confirmed with a quorum: once this server has applied
+    /// up to it, it has seen every write acknowledged before the call (`sync`).
+    fn read_index(&self) -> BoxFuture<'static, Result<i64, SubmitError>>;
 }
 
 /// Capacity of a connection's notification queue; a connection that falls this far
@@ -96,6 +102,8 @@ pub struct ServerCore {
     next_seq: AtomicU64,
     next_conn: AtomicU64,
     replicator: OnceLock<Arc<dyn Replicator>>,
+    applied: watch::Sender<i64>,
+    quorum: Mutex<QuorumView>,
     /// Counters for the four-letter words.
     pub stats: ServerStats,
 }
@@ -125,6 +133,8 @@ impl ServerCore {
             next_seq: AtomicU64::new(now_ms << 16),
             next_conn: AtomicU64::new(1),
             replicator: OnceLock::new(),
+            applied: watch::channel(0).0,
+            quorum: Mutex::new(QuorumView::standalone()),
             stats: ServerStats::default(),
         })
     }
@@ -132,6 +142,46 @@ impl ServerCore {
     /// Connects the write path (once, at start-up).
     pub fn set_replicator(&self, replicator: Arc<dyn Replicator>) {
         let _ = self.replicator.set(replicator);
+    }
+
+    /// This server's role and quorum facts.
+    pub fn quorum(&self) -> QuorumView {
+        lock(&self.quorum).clone()
+    }
+
+    /// This server's role.
+    pub fn role(&self) -> Role {
+        lock(&self.quorum).role
+    }
+
+    /// Records a new quorum view (replication, as consensus moves).
+    pub fn set_quorum(&self, view: QuorumView) {
+        *lock(&self.quorum) = view;
+    }
+
+    /// Closes every client connection (this server lost or changed its leader, as
+    /// ZooKeeper drops its clients when it stops following).
+    pub fn close_all_connections(&self) {
+        for entry in lock(&self.conns).values() {
+            entry.close.cancel();
+        }
+    }
+
+    /// Waits until this server has applied the leader's commit point as of now
+    /// (`sync`); false if that cannot be had (no leader, shutting down) in `within`.
+    pub async fn sync_point(&self, within: std::time::Duration) -> bool {
+        let Some(replicator) = self.replicator.get() else {
+            return false;
+        };
+        let reached = async {
+            let Ok(index) = replicator.read_index().await else {
+                return false;
+            };
+            let mut applied = self.applied.subscribe();
+            let reached = applied.wait_for(|zxid| *zxid >= index).await.is_ok();
+            reached
+        };
+        tokio::time::timeout(within, reached).await.unwrap_or(false)
     }
 
     /// Reads the database (reads, 4lw, tests).
@@ -144,6 +194,7 @@ impl ServerCore {
     pub fn install_database(&self, db: ZkDatabase) {
         let mut guard = self.db.write().unwrap_or_else(|e| e.into_inner());
         *guard = db;
+        self.applied.send_replace(guard.last_zxid());
     }
 
     /// The watches (under the database lock when consistency with a read matters).
@@ -196,13 +247,44 @@ impl ServerCore {
         auth: Vec<Id>,
         op: TxnOp,
     ) -> Result<oneshot::Receiver<(i64, Applied)>, SubmitError> {
+        self.submit_inner(None, session_id, xid, auth, op)
+    }
+
+    /// [`ServerCore::submit`] for a client connection: refused once `conn_closed` is
+    /// cancelled, so a connection being dropped (its earlier writes failed) never gets
+    /// a later write into the log.
+    pub fn submit_on(
+        &self,
+        conn_closed: &CancellationToken,
+        session_id: i64,
+        xid: i32,
+        auth: Vec<Id>,
+        op: TxnOp,
+    ) -> Result<oneshot::Receiver<(i64, Applied)>, SubmitError> {
+        self.submit_inner(Some(conn_closed), session_id, xid, auth, op)
+    }
+
+    fn submit_inner(
+        &self,
+        conn_closed: Option<&CancellationToken>,
+        session_id: i64,
+        xid: i32,
+        auth: Vec<Id>,
+        op: TxnOp,
+    ) -> Result<oneshot::Receiver<(i64, Applied)>, SubmitError> {
         let replicator = self
             .replicator
             .get()
             .ok_or_else(|| SubmitError::Unavailable("write path not started".into()))?;
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        lock(&self.pending).insert(seq, tx);
+        // Under the lock `abandon_all` takes: either this write is owed before the
+        // abandon (and is failed by it), or its connection is already closed.
+        let mut pending = lock(&self.pending);
+        if conn_closed.is_some_and(CancellationToken::is_cancelled) {
+            return Err(SubmitError::Unavailable("connection closing".into()));
+        }
+        pending.insert(seq, tx);
         let txn = Txn {
             origin: Origin {
                 server: self.server_id,
@@ -219,10 +301,34 @@ impl ServerCore {
             op,
         };
         if let Err(e) = replicator.submit(txn) {
-            lock(&self.pending).remove(&seq);
+            pending.remove(&seq);
             return Err(e);
         }
         Ok(rx)
+    }
+
+    /// Whether a reply is still owed for the write with sequence number `seq`.
+    pub fn owes(&self, seq: u64) -> bool {
+        lock(&self.pending).contains_key(&seq)
+    }
+
+    /// Fails every owed reply and closes every client connection, atomically with
+    /// respect to [`ServerCore::submit_on`] (the leader changed or was lost).
+    pub fn abandon_all(&self, reason: &str) {
+        let mut pending = lock(&self.pending);
+        let conns = lock(&self.conns);
+        if !pending.is_empty() || !conns.is_empty() {
+            tracing::info!(
+                owed = pending.len(),
+                connections = conns.len(),
+                reason,
+                "dropping clients"
+            );
+        }
+        for entry in conns.values() {
+            entry.close.cancel();
+        }
+        pending.clear();
     }
 
     /// Fails one owed reply (its write was refused); the connection sees the sender
@@ -258,6 +364,7 @@ impl ServerCore {
                 }
             }
             self.after_session_change(txn, &applied);
+            self.applied.send_replace(db.last_zxid());
             applied
         };
         if txn.origin.server == self.server_id {
@@ -268,12 +375,22 @@ impl ServerCore {
         applied
     }
 
-    /// Records that the log advanced without a transaction (consensus entries).
-    pub fn advance_zxid(&self, zxid: i64) {
+    /// Writes the ensemble's membership into `/zookeeper/config`.
+    pub fn set_config_data(&self, data: bytes::Bytes) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
         self.db
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .advance_zxid(zxid);
+            .set_config_data(data, now);
+    }
+
+    /// Records that the log advanced without a transaction (consensus entries).
+    pub fn advance_zxid(&self, zxid: i64) {
+        let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
+        db.advance_zxid(zxid);
+        self.applied.send_replace(db.last_zxid());
     }
 
     /// Detaches a connection from its session before it asks to close the session, so

@@ -17,18 +17,22 @@
 //! - [`acl`]: permission checks, ACL fix-up, the digest scheme.
 //! - [`replication`]: openraft (the only module naming its types) — log storage over
 //!   the segmented log, the state machine over the database, snapshots, transport.
+//! - [`role`]: this server's part in its ensemble (standalone, leader, follower,
+//!   observer, looking) and the quorum facts the four-letter words report.
 //! - [`server`]: starting and stopping — storage, consensus, client port, session
 //!   expiry, container/TTL reaping.
 //! - [`session_tracker`]: session liveness (deadlines, expiry, fresh timeouts on
 //!   leadership) and session-id generation; local, not replicated.
 //! - [`storage`]: the segmented, CRC-checked transaction log (group commit, torn-tail
 //!   recovery) and atomically replaced files (vote, snapshots).
-//! - [`testing`]: `TestingServer`, an in-process server on a free port with a
-//!   temporary data directory, for this project's tests and users'.
+//! - [`testing`]: `TestingServer` and `TestingCluster`, in-process servers and
+//!   ensembles on free ports with temporary data directories (stop, restart, isolate a
+//!   member), for this project's tests and users'.
 //! - [`watches`]: per-connection watches with ZooKeeper's trigger rules (one-shot,
 //!   persistent, persistent-recursive) and setWatches replay.
 //!
-//! Still to come (see DESIGN.md): ensembles (peer transport, TestingCluster), quotas.
+//! Still to come (see DESIGN.md): read-only mode and dynamic reconfiguration in
+//! ensembles.
 
 pub mod acl;
 pub mod config;
@@ -36,6 +40,7 @@ pub mod core;
 pub mod database;
 pub mod net;
 pub mod replication;
+pub mod role;
 pub mod server;
 pub mod session_tracker;
 pub mod stats;

@@ -1,5 +1,7 @@
-//! `zk-server [zoo.cfg]`: with a zoo.cfg, runs as it describes; with none, standalone
-//! on 127.0.0.1:2181 with data in ./zk-data. Stops cleanly on SIGINT/SIGTERM.
+//! `zk-server [zoo.cfg]`: with a zoo.cfg, runs as it describes (standalone, or a
+//! member of the ensemble its `server.N` lines and dataDir/myid name); with none,
+//! standalone on 127.0.0.1:2181 with data in ./zk-data. Stops cleanly on
+//! SIGINT/SIGTERM.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,10 +28,6 @@ async fn main() -> ExitCode {
             }
         },
     };
-    if !config.peers.is_empty() {
-        eprintln!("zk-server: ensembles (server.N lines) are not supported yet; remove them to run standalone");
-        return ExitCode::FAILURE;
-    }
     let server = match RunningServer::start(config).await {
         Ok(s) => s,
         Err(e) => {

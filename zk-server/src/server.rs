@@ -14,6 +14,8 @@ use tracing::{info, warn};
 use crate::config::ServerConfig;
 use crate::core::ServerCore;
 use crate::database::ZkDatabase;
+use crate::replication::ensemble::EnsembleSpec;
+use crate::replication::transport::PeerFaults;
 use crate::replication::{self, Replication};
 use crate::tree::NodeKind;
 use crate::txn::TxnOp;
@@ -44,19 +46,63 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Binds the configured client address and starts.
+    /// Binds the configured client address (and, in an ensemble, this member's peer
+    /// port from its `server.N` line) and starts.
     pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         let addr = config.client_addr;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        RunningServer::start_with_listener(config, listener).await
+        if config.peers.is_empty() {
+            return RunningServer::start_with_listener(config, listener).await;
+        }
+        let spec = EnsembleSpec::from_config(&config)?;
+        let peer = config
+            .peers
+            .get(&spec.me)
+            .map(|p| format!("{}:{}", p.host, p.peer_port))
+            .unwrap_or_default();
+        let peer_addr = tokio::net::lookup_host(&peer)
+            .await
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| StartError::Bind {
+                addr,
+                source: std::io::Error::other(format!("cannot resolve peer address {peer}")),
+            })?;
+        let peer_listener =
+            TcpListener::bind(peer_addr)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: peer_addr,
+                    source,
+                })?;
+        RunningServer::start_member(config, listener, peer_listener, PeerFaults::default()).await
     }
 
-    /// Starts on an already bound listener (tests bind port 0).
+    /// Starts standalone on an already bound listener (tests bind port 0).
     pub async fn start_with_listener(
         config: ServerConfig,
         listener: TcpListener,
+    ) -> Result<RunningServer, StartError> {
+        RunningServer::start_inner(config, listener, None).await
+    }
+
+    /// Starts a member of an ensemble on bound client and peer listeners, its peer
+    /// traffic subject to `faults` (shared by an in-process cluster's members).
+    pub async fn start_member(
+        config: ServerConfig,
+        listener: TcpListener,
+        peer_listener: TcpListener,
+        faults: PeerFaults,
+    ) -> Result<RunningServer, StartError> {
+        RunningServer::start_inner(config, listener, Some((peer_listener, faults))).await
+    }
+
+    async fn start_inner(
+        config: ServerConfig,
+        listener: TcpListener,
+        peer: Option<(TcpListener, PeerFaults)>,
     ) -> Result<RunningServer, StartError> {
         config.log_ignored();
         let addr = listener.local_addr().map_err(|source| StartError::Bind {
@@ -65,9 +111,33 @@ impl RunningServer {
         })?;
         let shutdown = CancellationToken::new();
         let data_dir = config.data_dir.clone();
-        let core = ServerCore::new(config, 0, ZkDatabase::new());
-        let replication =
-            replication::start_standalone(core.clone(), &data_dir, shutdown.clone()).await?;
+        let Some((peer_listener, faults)) = peer else {
+            let core = ServerCore::new(config, 0, ZkDatabase::new());
+            let replication =
+                replication::start_standalone(core.clone(), &data_dir, shutdown.clone()).await?;
+            return RunningServer::serve(core, replication, listener, addr, shutdown);
+        };
+        let spec = EnsembleSpec::from_config(&config)?;
+        let core = ServerCore::new(config, spec.me, ZkDatabase::new());
+        let replication = replication::ensemble::start_ensemble(
+            core.clone(),
+            &data_dir,
+            spec,
+            peer_listener,
+            faults,
+            shutdown.clone(),
+        )
+        .await?;
+        RunningServer::serve(core, replication, listener, addr, shutdown)
+    }
+
+    fn serve(
+        core: Arc<ServerCore>,
+        replication: Replication,
+        listener: TcpListener,
+        addr: SocketAddr,
+        shutdown: CancellationToken,
+    ) -> Result<RunningServer, StartError> {
         // Recovered sessions get a fresh full timeout: their clients may reconnect.
         {
             let sessions: Vec<(i64, i32)> = core
@@ -135,7 +205,8 @@ impl RunningServer {
     }
 }
 
-/// The leader expires sessions whose clients went quiet (standalone: always leader).
+/// The leader expires sessions whose clients went quiet (standalone: always leader);
+/// other members only track.
 async fn expire_sessions(core: Arc<ServerCore>, shutdown: CancellationToken) {
     let period = Duration::from_millis(u64::from(core.config.tick_time_ms / 2).max(10));
     let mut ticker = tokio::time::interval(period);
@@ -143,6 +214,9 @@ async fn expire_sessions(core: Arc<ServerCore>, shutdown: CancellationToken) {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
+        }
+        if !core.role().leads() {
+            continue;
         }
         let expired = core.tracker().take_expired(Instant::now());
         for session in expired {
@@ -165,6 +239,9 @@ async fn reap_containers(core: Arc<ServerCore>, shutdown: CancellationToken) {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
+        }
+        if !core.role().leads() {
+            continue;
         }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -3,13 +3,16 @@
 //! (by proposing closeSession), and a new leader first gives every session a fresh full
 //! timeout, so a failover never expires a live client.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Deadlines of the sessions this server is responsible for expiring.
 #[derive(Debug, Default)]
 pub struct SessionTracker {
     sessions: HashMap<i64, Tracked>,
+    /// Sessions heard from since the last [`SessionTracker::take_touched`] (a follower
+    /// passes them on to the leader).
+    touched: HashSet<i64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -45,15 +48,24 @@ impl SessionTracker {
         match self.sessions.get_mut(&session) {
             Some(t) if !t.closing => {
                 t.deadline = now + t.timeout;
+                self.touched.insert(session);
                 true
             }
             _ => false,
         }
     }
 
+    /// The sessions heard from since the last call (sorted).
+    pub fn take_touched(&mut self) -> Vec<i64> {
+        let mut touched: Vec<i64> = self.touched.drain().collect();
+        touched.sort_unstable();
+        touched
+    }
+
     /// Stops tracking (the session was closed).
     pub fn remove(&mut self, session: i64) {
         self.sessions.remove(&session);
+        self.touched.remove(&session);
     }
 
     /// Sessions past their deadline, each returned once (marked closing).
@@ -82,6 +94,7 @@ impl SessionTracker {
     /// after recovery).
     pub fn reset_all(&mut self, sessions: impl IntoIterator<Item = (i64, i32)>, now: Instant) {
         self.sessions.clear();
+        self.touched.clear();
         for (id, timeout) in sessions {
             self.add(id, timeout, now);
         }
@@ -150,6 +163,23 @@ mod tests {
         );
         assert!(!t.touch(1, t0 + Duration::from_millis(1100)));
         assert_eq!(t.take_expired(t0 + Duration::from_millis(1900)), vec![2]);
+    }
+
+    #[test]
+    fn touches_are_collected_once_for_the_leader() {
+        let t0 = Instant::now();
+        let mut t = SessionTracker::new();
+        t.add(1, 1000, t0);
+        t.add(2, 1000, t0);
+        assert!(t.touch(2, t0));
+        assert!(t.touch(1, t0));
+        assert!(t.touch(2, t0));
+        assert!(!t.touch(7, t0), "an unknown session is not passed on");
+        assert_eq!(t.take_touched(), vec![1, 2]);
+        assert_eq!(t.take_touched(), Vec::<i64>::new());
+        t.touch(1, t0);
+        t.remove(1);
+        assert_eq!(t.take_touched(), Vec::<i64>::new());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! In-process servers for tests — this project's and its users' — in the spirit of
-//! Curator's `TestingServer`: a free loopback port, a temporary data directory, and
-//! control over the server's life.
+//! Curator's `TestingServer` and `TestingCluster`: free loopback ports, temporary data
+//! directories, and control over each server's life (and, in a cluster, over which
+//! members can reach each other).
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -16,7 +17,10 @@ use std::path::{Path, PathBuf};
 
 use tokio::net::TcpListener;
 
-use crate::config::{FourLetterWhitelist, ServerConfig};
+use crate::config::{FourLetterWhitelist, PeerRole, PeerSpec, ServerConfig};
+use crate::core::ServerCore;
+use crate::replication::transport::PeerFaults;
+use crate::role::Role;
 use crate::server::{RunningServer, StartError};
 
 /// A standalone server on a free port with its data in a temporary directory (removed
@@ -122,6 +126,217 @@ impl TestingServer {
         let server = RunningServer::start_with_listener(self.config.clone(), listener).await?;
         self.server = Some(server);
         Ok(())
+    }
+}
+
+/// An ensemble of in-process members on free loopback ports, each with its data in a
+/// temporary directory, in the spirit of Curator's `TestingCluster`: stop and restart
+/// any member, cut any member off from its peers and heal it.
+///
+/// ```no_run
+/// # async fn demo() {
+/// let mut cluster = zk_server::testing::TestingCluster::start(3).await.unwrap();
+/// let connect = cluster.connect_string(); // "127.0.0.1:a,127.0.0.1:b,127.0.0.1:c"
+/// let leader = cluster.wait_for_leader(std::time::Duration::from_secs(10)).await.unwrap();
+/// cluster.stop(leader).await; // the others elect a new leader
+/// cluster.restart(leader).await.unwrap(); // it rejoins from its own data
+/// # }
+/// ```
+pub struct TestingCluster {
+    members: Vec<ClusterMember>,
+    faults: PeerFaults,
+    _dir: tempfile::TempDir,
+}
+
+/// One member of a [`TestingCluster`].
+struct ClusterMember {
+    id: u64,
+    config: ServerConfig,
+    client_addr: SocketAddr,
+    peer_addr: SocketAddr,
+    server: Option<RunningServer>,
+}
+
+impl TestingCluster {
+    /// Starts `voters` voting members (ids 1..=voters).
+    pub async fn start(voters: usize) -> Result<TestingCluster, TestingError> {
+        TestingCluster::start_with(voters, 0).await
+    }
+
+    /// Starts `voters` voting members and `observers` observers (ids after the voters).
+    pub async fn start_with(
+        voters: usize,
+        observers: usize,
+    ) -> Result<TestingCluster, TestingError> {
+        let dir = tempfile::tempdir()?;
+        let mut listeners = Vec::new();
+        let mut peers = std::collections::BTreeMap::new();
+        for i in 0..voters + observers {
+            let id = i as u64 + 1;
+            let client = TcpListener::bind("127.0.0.1:0").await?;
+            let peer = TcpListener::bind("127.0.0.1:0").await?;
+            let peer_addr = peer.local_addr()?;
+            peers.insert(
+                id,
+                PeerSpec {
+                    host: peer_addr.ip().to_string(),
+                    peer_port: peer_addr.port(),
+                    // Unused (one port carries all peer traffic), but zoo.cfg has one.
+                    election_port: peer_addr.port(),
+                    role: if i < voters {
+                        PeerRole::Participant
+                    } else {
+                        PeerRole::Observer
+                    },
+                    client_addr: Some(client.local_addr()?),
+                },
+            );
+            listeners.push((id, client, peer));
+        }
+        let faults = PeerFaults::default();
+        let mut members = Vec::new();
+        for (id, client, peer) in listeners {
+            let data_dir = dir.path().join(format!("member-{id}"));
+            std::fs::create_dir_all(&data_dir)?;
+            let mut config = test_config(&data_dir);
+            config.peers = peers.clone();
+            config.my_id = Some(id);
+            config.client_addr = client.local_addr()?;
+            let client_addr = config.client_addr;
+            let peer_addr = peer.local_addr()?;
+            let server =
+                RunningServer::start_member(config.clone(), client, peer, faults.clone()).await?;
+            members.push(ClusterMember {
+                id,
+                config,
+                client_addr,
+                peer_addr,
+                server: Some(server),
+            });
+        }
+        Ok(TestingCluster {
+            members,
+            faults,
+            _dir: dir,
+        })
+    }
+
+    /// Every member's client address, comma-separated, for a client's connect string.
+    pub fn connect_string(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| m.client_addr.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The member ids.
+    pub fn ids(&self) -> Vec<u64> {
+        self.members.iter().map(|m| m.id).collect()
+    }
+
+    fn member(&self, id: u64) -> Option<&ClusterMember> {
+        self.members.iter().find(|m| m.id == id)
+    }
+
+    fn member_mut(&mut self, id: u64) -> Option<&mut ClusterMember> {
+        self.members.iter_mut().find(|m| m.id == id)
+    }
+
+    /// A member's client address.
+    pub fn client_addr(&self, id: u64) -> Option<SocketAddr> {
+        self.member(id).map(|m| m.client_addr)
+    }
+
+    /// A running member's shared state.
+    pub fn core(&self, id: u64) -> Option<&std::sync::Arc<ServerCore>> {
+        self.member(id)?.server.as_ref().map(RunningServer::core)
+    }
+
+    /// Whether a member is running.
+    pub fn is_running(&self, id: u64) -> bool {
+        self.member(id).is_some_and(|m| m.server.is_some())
+    }
+
+    /// The running member that leads now with a quorum behind it, if any.
+    pub fn leader(&self) -> Option<u64> {
+        self.members.iter().find_map(|m| {
+            let server = m.server.as_ref()?;
+            (server.core().role() == Role::Leader).then_some(m.id)
+        })
+    }
+
+    /// Waits until a running member leads and every running member that is not cut
+    /// off follows it; returns the leader's id.
+    pub async fn wait_for_leader(&self, within: std::time::Duration) -> Option<u64> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(leader) = self.leader() {
+                let all_follow = self.members.iter().all(|m| {
+                    let Some(server) = m.server.as_ref() else {
+                        return true;
+                    };
+                    self.faults.blocked(m.id, leader)
+                        || server.core().quorum().leader == Some(leader)
+                });
+                if all_follow {
+                    return Some(leader);
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The digest of a running member's tree ([`crate::tree::DataTree::digest`]) and
+    /// the zxid it has applied.
+    pub fn digest(&self, id: u64) -> Option<(u64, i64)> {
+        let core = self.core(id)?;
+        let db = core.db();
+        Some((db.tree().digest(), db.last_zxid()))
+    }
+
+    /// Stops a member (its data stays).
+    pub async fn stop(&mut self, id: u64) {
+        if let Some(server) = self.member_mut(id).and_then(|m| m.server.take()) {
+            server.shutdown().await;
+        }
+    }
+
+    /// Starts a stopped member again on its ports and data.
+    pub async fn restart(&mut self, id: u64) -> Result<(), TestingError> {
+        self.stop(id).await;
+        let faults = self.faults.clone();
+        let Some(member) = self.member_mut(id) else {
+            return Err(TestingError::Setup(std::io::Error::other(format!(
+                "no member {id}"
+            ))));
+        };
+        let client = bind_retrying(member.client_addr).await?;
+        let peer = bind_retrying(member.peer_addr).await?;
+        let server =
+            RunningServer::start_member(member.config.clone(), client, peer, faults).await?;
+        member.server = Some(server);
+        Ok(())
+    }
+
+    /// Cuts a member off from every peer (its clients can still reach it).
+    pub fn isolate(&self, id: u64) {
+        self.faults.isolate(id);
+    }
+
+    /// Reconnects a member cut off by [`TestingCluster::isolate`].
+    pub fn heal(&self, id: u64) {
+        self.faults.heal(id);
+    }
+
+    /// Stops every member.
+    pub async fn shutdown(mut self) {
+        for id in self.ids() {
+            self.stop(id).await;
+        }
     }
 }
 

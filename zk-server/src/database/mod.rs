@@ -76,6 +76,13 @@ impl ZkDatabase {
         self.last_zxid = self.last_zxid.max(zxid);
     }
 
+    /// Sets the data of `/zookeeper/config` (the ensemble's membership, which each
+    /// member writes from its own configuration; not a transaction).
+    pub fn set_config_data(&mut self, data: bytes::Bytes, time: i64) {
+        self.tree
+            .set_data(crate::tree::CONFIG_PATH, Some(data), -1, 0, time);
+    }
+
     /// The session `id`, if it is open.
     pub fn session(&self, id: i64) -> Option<&SessionEntry> {
         self.sessions.get(&id)

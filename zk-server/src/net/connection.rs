@@ -38,6 +38,9 @@ use crate::watches::ConnId;
 /// reading (backpressure to the client instead of unbounded memory).
 const PENDING_QUEUE: usize = 1024;
 
+/// How long a `sync` may wait for the leader's commit point.
+const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Output buffered before a flush is forced.
 const FLUSH_AT: usize = 64 * 1024;
 
@@ -56,6 +59,12 @@ enum Pending {
         started: Instant,
         request: Request,
         auth: Arc<Vec<Id>>,
+    },
+    /// A request answered only once `ready` says so (`sync`); a `false` or a dropped
+    /// sender closes the connection, as a lost write does.
+    Barrier {
+        ready: oneshot::Receiver<bool>,
+        then: Box<Pending>,
     },
     /// A reply already known (errors, auth).
     Reply {
@@ -103,6 +112,11 @@ pub async fn serve(
             return;
         }
     };
+    if !core.role().serving() {
+        // ZooKeeper closes such a connection: "not currently serving requests".
+        debug!(%remote, "no leader; refusing the connection");
+        return;
+    }
     let last_zxid = core.db().last_zxid();
     if connect.last_zxid_seen > last_zxid {
         info!(
@@ -128,7 +142,7 @@ pub async fn serve(
         counters: counters.clone(),
     });
 
-    let (session_id, accepted) = establish_session(&core, conn, &connect).await;
+    let (session_id, accepted) = establish_session(&core, conn, &close, &connect).await;
     let mut wr = wr;
     let mut out = BytesMut::new();
     write_frame(&mut out, |w| accepted.write(w));
@@ -170,6 +184,7 @@ pub async fn serve(
 async fn establish_session(
     core: &ServerCore,
     conn: ConnId,
+    close: &CancellationToken,
     req: &ConnectRequest,
 ) -> (i64, ConnectResponse) {
     let timeout = core.config.negotiate_session_timeout(req.timeout);
@@ -187,7 +202,7 @@ async fn establish_session(
             timeout,
             passwd: passwd.clone(),
         };
-        let Ok(rx) = core.submit(session_id, 0, Vec::new(), op) else {
+        let Ok(rx) = core.submit_on(close, session_id, 0, Vec::new(), op) else {
             return (0, refused);
         };
         match rx.await {
@@ -233,7 +248,7 @@ async fn establish_session(
 /// Reads and decodes requests, submitting writes and queueing everything in order.
 #[allow(clippy::too_many_arguments)]
 async fn read_loop(
-    core: &ServerCore,
+    core: &Arc<ServerCore>,
     conn: ConnId,
     session_id: i64,
     auth: &mut Vec<Id>,
@@ -288,6 +303,7 @@ async fn read_loop(
             Some(op) => classify(
                 core,
                 conn,
+                close,
                 session_id,
                 &shared_auth,
                 header.xid,
@@ -315,8 +331,9 @@ async fn read_loop(
 /// Turns one request into its pending reply: submits writes, defers reads.
 #[allow(clippy::too_many_arguments)]
 fn classify(
-    core: &ServerCore,
+    core: &Arc<ServerCore>,
     conn: ConnId,
+    close: &CancellationToken,
     session_id: i64,
     auth: &Arc<Vec<Id>>,
     xid: i32,
@@ -364,6 +381,7 @@ fn classify(
             core.detach_session(conn);
             return submit(
                 core,
+                close,
                 session_id,
                 xid,
                 auth,
@@ -397,6 +415,24 @@ fn classify(
                 auth: auth.clone(),
             };
         }
+        // sync: answered once this server has applied the leader's commit point.
+        Request::Sync(r) => {
+            core.stats.request_started();
+            let (tx, ready) = oneshot::channel();
+            let waiter = Arc::clone(core);
+            tokio::spawn(async move {
+                let _ = tx.send(waiter.sync_point(SYNC_TIMEOUT).await);
+            });
+            return Pending::Barrier {
+                ready,
+                then: Box::new(Pending::Read {
+                    xid,
+                    started,
+                    request: Request::Sync(r),
+                    auth: auth.clone(),
+                }),
+            };
+        }
         other => {
             core.stats.request_started();
             return Pending::Read {
@@ -407,11 +443,13 @@ fn classify(
             };
         }
     };
-    submit(core, session_id, xid, auth, write, started, false)
+    submit(core, close, session_id, xid, auth, write, started, false)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn submit(
     core: &ServerCore,
+    close: &CancellationToken,
     session_id: i64,
     xid: i32,
     auth: &Arc<Vec<Id>>,
@@ -419,7 +457,7 @@ fn submit(
     started: Instant,
     close_after: bool,
 ) -> Pending {
-    match core.submit(session_id, xid, auth.as_ref().clone(), op) {
+    match core.submit_on(close, session_id, xid, auth.as_ref().clone(), op) {
         Ok(applied) => {
             core.stats.request_started();
             Pending::Write {
@@ -602,6 +640,29 @@ async fn answer(
     close: &CancellationToken,
 ) -> Option<bool> {
     match item {
+        Pending::Barrier { mut ready, then } => {
+            let passed = loop {
+                tokio::select! {
+                    biased;
+                    _ = close.cancelled() => return None,
+                    Some(event) = notifications.recv() => out.notification(&event),
+                    r = &mut ready => break r.unwrap_or(false),
+                }
+            };
+            if !passed {
+                return None;
+            }
+            Box::pin(answer(
+                core,
+                conn,
+                session_id,
+                *then,
+                notifications,
+                out,
+                close,
+            ))
+            .await
+        }
         Pending::Reply {
             header,
             body,

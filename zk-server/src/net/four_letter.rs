@@ -10,6 +10,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 
 use crate::core::ServerCore;
+use crate::role::Role;
 
 /// The version string the words report; "3.8.0" first, so tools that parse it see
 /// the protocol level we speak.
@@ -44,8 +45,14 @@ pub async fn serve(core: &ServerCore, cmd: &'static str, mut wr: OwnedWriteHalf)
 
 /// The text of a command's answer.
 pub fn respond(core: &ServerCore, cmd: &str) -> String {
+    let serving = core.role().serving();
+    if !serving && matches!(cmd, "srvr" | "stat" | "mntr" | "conf" | "cons" | "dump") {
+        // A member looking for its leader, as ZooKeeper 3.8 answers there.
+        return "This ZooKeeper instance is not currently serving requests\n".to_string();
+    }
     match cmd {
         "ruok" => "imok".to_string(),
+        "isro" if !serving => "null".to_string(),
         "isro" => "rw".to_string(),
         "srvr" => server_summary(core, false),
         "stat" => server_summary(core, true),
@@ -83,8 +90,8 @@ pub fn respond(core: &ServerCore, cmd: &str) -> String {
     }
 }
 
-fn server_state(_core: &ServerCore) -> &'static str {
-    "standalone"
+fn server_state(core: &ServerCore) -> &'static str {
+    core.role().mode()
 }
 
 /// ZooKeeper counts the root twice (it is stored under "" and "/").
@@ -142,7 +149,8 @@ fn monitor(core: &ServerCore) -> String {
         core.watches().watch_count(),
         core.with_connections(|c| c.len()),
     );
-    let rows: Vec<(&str, String)> = vec![
+    let quorum = core.quorum();
+    let mut rows: Vec<(&str, String)> = vec![
         ("zk_version", version_string()),
         ("zk_server_state", server_state(core).to_string()),
         ("zk_ephemerals_count", ephemerals.to_string()),
@@ -171,6 +179,20 @@ fn monitor(core: &ServerCore) -> String {
         ("zk_max_latency", l.max_ms.to_string()),
         ("zk_local_sessions", "0".to_string()),
     ];
+    if quorum.role != Role::Standalone {
+        rows.insert(2, ("zk_peer_state", quorum.role.peer_state().to_string()));
+        rows.push(("zk_quorum_size", quorum.voters.to_string()));
+    }
+    if quorum.role == Role::Leader {
+        rows.push(("zk_learners", quorum.learners.to_string()));
+        rows.push(("zk_synced_followers", quorum.synced_followers.to_string()));
+        rows.push(("zk_synced_non_voting_followers", "0".to_string()));
+        rows.push(("zk_synced_observers", quorum.synced_observers.to_string()));
+        rows.push((
+            "zk_leader_uptime",
+            quorum.since.elapsed().as_millis().to_string(),
+        ));
+    }
     let mut s = String::new();
     for (k, v) in rows {
         let _ = writeln!(s, "{k}\t{v}");

@@ -4,10 +4,14 @@
 //! - [`log_store`]: openraft's log storage over the segmented log.
 //! - [`state_machine`]: applies committed entries to the server's database; snapshots.
 //! - [`network`]: the standalone "network" (no peers).
-//! - [`transport`]: openraft's RPCs between members over TCP (rmp-serde frames).
+//! - [`transport`]: messages between members over TCP (rmp-serde frames): openraft's
+//!   RPCs, forwarded writes, session touches, read-index queries; fault injection.
+//! - [`ensemble`]: starting a member of an ensemble from zoo.cfg's `server.N` lines,
+//!   and keeping the server's role (leader, follower, observer, looking) current.
 //!
 //! A standalone server is a one-member group: the same write path as an ensemble.
 
+pub mod ensemble;
 pub mod log_store;
 pub mod network;
 pub mod state_machine;
@@ -19,6 +23,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use openraft::{BasicNode, Config, Raft, ServerState, SnapshotPolicy};
 use tokio::sync::mpsc;
@@ -26,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::core::{Replicator, ServerCore, SubmitError};
 use crate::txn::Txn;
+use transport::{PeerFaults, PeerLink, PeerReply, PeerRequest};
 
 openraft::declare_raft_types!(
     /// The openraft type configuration of a ZooKeeper server: log entries carry
@@ -49,16 +55,20 @@ pub enum ReplicationError {
     Raft(String),
 }
 
-/// A running one-member group and its proposer.
+/// A running openraft member and its proposer.
 pub struct Replication {
     /// The openraft node.
     pub raft: Raft<TypeConfig>,
 }
 
-/// Submits transactions to openraft in call order (`client_write_ff` enqueues without
-/// waiting, so writes pipeline; the log order is the submit order).
+/// The write path: submitted transactions go, in call order, to the leader — this
+/// member's own openraft when it leads, else forwarded over the peer transport.
 struct Proposer {
     tx: mpsc::UnboundedSender<Txn>,
+    raft: Raft<TypeConfig>,
+    me: u64,
+    faults: PeerFaults,
+    control: Arc<tokio::sync::Mutex<Option<PeerLink>>>,
 }
 
 impl Replicator for Proposer {
@@ -67,17 +77,69 @@ impl Replicator for Proposer {
             .send(txn)
             .map_err(|_| SubmitError::Unavailable("replication stopped".into()))
     }
+
+    fn read_index(&self) -> BoxFuture<'static, Result<i64, SubmitError>> {
+        let raft = self.raft.clone();
+        let me = self.me;
+        let faults = self.faults.clone();
+        let control = self.control.clone();
+        Box::pin(async move {
+            let unavailable = || SubmitError::Unavailable("no leader to sync with".into());
+            let (leader, addr) = leader_of(&raft).ok_or_else(unavailable)?;
+            if leader == me {
+                let (read, _) = raft.get_read_log_id().await.map_err(|_| unavailable())?;
+                return Ok(read.map_or(0, |id| id.index) as i64);
+            }
+            let mut link = control.lock().await;
+            let stale = link.as_ref().is_none_or(|l| l.target() != leader);
+            if stale {
+                *link = Some(PeerLink::new(me, leader, addr, faults));
+            }
+            let Some(link) = link.as_mut() else {
+                return Err(unavailable());
+            };
+            match link
+                .exchange(&PeerRequest::ReadIndex, FORWARD_TIMEOUT)
+                .await
+            {
+                Ok(PeerReply::ReadIndex(Some(index))) => Ok(index as i64),
+                _ => Err(unavailable()),
+            }
+        })
+    }
+}
+
+/// How long a forwarded batch may take to commit before its writes are failed.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Writes taken from the queue into one forwarded batch at most.
+const FORWARD_BATCH: usize = 1024;
+
+/// The current leader and its peer address, as this member knows them.
+fn leader_of(raft: &Raft<TypeConfig>) -> Option<(u64, String)> {
+    let metrics = raft.metrics();
+    let m = metrics.borrow();
+    let leader = m.current_leader?;
+    let addr = m
+        .membership_config
+        .membership()
+        .get_node(&leader)
+        .map(|n| n.addr.clone())?;
+    Some((leader, addr))
 }
 
 /// The node id a standalone server uses in its one-member group.
 pub const STANDALONE_NODE_ID: u64 = 1;
 
-fn raft_config(snap_count: u64) -> Result<Arc<Config>, ReplicationError> {
+/// openraft's timing, from ZooKeeper's tickTime: heartbeats every tick/10 (20..500
+/// ms), elections after 3..6 heartbeats without one.
+fn raft_config(snap_count: u64, tick_time_ms: u32) -> Result<Arc<Config>, ReplicationError> {
+    let heartbeat = u64::from(tick_time_ms / 10).clamp(20, 500);
     let config = Config {
         cluster_name: "zk-rs".into(),
-        heartbeat_interval: 50,
-        election_timeout_min: 150,
-        election_timeout_max: 300,
+        heartbeat_interval: heartbeat,
+        election_timeout_min: heartbeat * 3,
+        election_timeout_max: heartbeat * 6,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(snap_count.max(1)),
         // Keep one snapshot interval of log behind the snapshot (lagging members catch
         // up from it), purge the rest.
@@ -90,6 +152,10 @@ fn raft_config(snap_count: u64) -> Result<Arc<Config>, ReplicationError> {
         .map_err(|e| ReplicationError::Raft(e.to_string()))
 }
 
+fn raft_error(e: impl std::fmt::Display) -> ReplicationError {
+    ReplicationError::Raft(e.to_string())
+}
+
 /// Opens storage in `dir`, starts a one-member group, waits until it leads and has
 /// applied everything in its log, and connects `core`'s write path to it.
 pub async fn start_standalone(
@@ -100,7 +166,7 @@ pub async fn start_standalone(
     let log_store = log_store::LogStore::open(&dir.join("log"))?;
     let state_machine = state_machine::StateMachine::open(core.clone(), &dir.join("snapshots"))?;
     let last_index = log_store.last_index();
-    let config = raft_config(core.config.snap_count)?;
+    let config = raft_config(core.config.snap_count, core.config.tick_time_ms)?;
     let raft = Raft::new(
         STANDALONE_NODE_ID,
         config,
@@ -109,17 +175,12 @@ pub async fn start_standalone(
         state_machine,
     )
     .await
-    .map_err(|e| ReplicationError::Raft(e.to_string()))?;
-    let initialized = raft
-        .is_initialized()
-        .await
-        .map_err(|e| ReplicationError::Raft(e.to_string()))?;
+    .map_err(raft_error)?;
+    let initialized = raft.is_initialized().await.map_err(raft_error)?;
     if !initialized {
         let mut members = BTreeMap::new();
         members.insert(STANDALONE_NODE_ID, BasicNode::new("standalone"));
-        raft.initialize(members)
-            .await
-            .map_err(|e| ReplicationError::Raft(e.to_string()))?;
+        raft.initialize(members).await.map_err(raft_error)?;
     }
     // Lead, then catch up with the log before serving anyone: a client that saw zxid
     // N must find N applied here.
@@ -138,39 +199,145 @@ pub async fn start_standalone(
             .await
             .map_err(|e| ReplicationError::Raft(format!("recovery did not finish: {e}")))?;
     }
-
-    let (tx, rx) = mpsc::unbounded_channel();
-    core.set_replicator(Arc::new(Proposer { tx }));
-    tokio::spawn(propose(raft.clone(), core, rx, shutdown));
+    connect_write_path(
+        &core,
+        &raft,
+        STANDALONE_NODE_ID,
+        PeerFaults::default(),
+        shutdown,
+    );
     Ok(Replication { raft })
 }
 
-/// Feeds submitted transactions to openraft in order; a write openraft refuses (not
-/// leader, shutting down) fails its client's pending reply.
+/// Connects `core`'s write path to `raft` (member `me`).
+fn connect_write_path(
+    core: &Arc<ServerCore>,
+    raft: &Raft<TypeConfig>,
+    me: u64,
+    faults: PeerFaults,
+    shutdown: CancellationToken,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    core.set_replicator(Arc::new(Proposer {
+        tx,
+        raft: raft.clone(),
+        me,
+        faults: faults.clone(),
+        control: Arc::new(tokio::sync::Mutex::new(None)),
+    }));
+    tokio::spawn(propose(
+        raft.clone(),
+        core.clone(),
+        me,
+        faults,
+        rx,
+        shutdown,
+    ));
+}
+
+/// Feeds submitted transactions to the leader in order: to openraft when this member
+/// leads (`client_write_ff` enqueues without waiting, so writes pipeline), else in
+/// batches over the peer transport. A write that cannot be placed fails its client's
+/// reply. When the leader changes, every reply still owed is failed and every client
+/// dropped first (as ZooKeeper does): a session's later write must never commit after
+/// an earlier one was lost.
 async fn propose(
     raft: Raft<TypeConfig>,
     core: Arc<ServerCore>,
+    me: u64,
+    faults: PeerFaults,
     mut rx: mpsc::UnboundedReceiver<Txn>,
     shutdown: CancellationToken,
 ) {
     let mut in_flight = FuturesUnordered::new();
+    let mut link: Option<PeerLink> = None;
+    let mut used_leader: Option<u64> = None;
     loop {
-        tokio::select! {
+        let first = tokio::select! {
             _ = shutdown.cancelled() => break,
             Some((seq, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
-                let failed = !matches!(outcome, Ok(Ok(_)));
-                if failed {
+                let outcome: Result<Result<_, _>, _> = outcome;
+                if !matches!(outcome, Ok(Ok(_))) {
                     core.fail_request(seq);
                 }
+                continue;
             }
-            txn = rx.recv() => {
-                let Some(txn) = txn else { break };
-                let seq = txn.origin.seq;
-                match raft.client_write_ff(txn).await {
-                    Ok(receiver) => in_flight.push(async move { (seq, receiver.await) }),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "consensus refused a write");
-                        core.fail_request(seq);
+            txn = rx.recv() => match txn {
+                Some(txn) => txn,
+                None => break,
+            },
+        };
+        let mut batch = vec![first];
+        while batch.len() < FORWARD_BATCH {
+            match rx.try_recv() {
+                Ok(txn) => batch.push(txn),
+                Err(_) => break,
+            }
+        }
+        let leader = leader_of(&raft);
+        let leader_id = leader.as_ref().map(|(id, _)| *id);
+        if leader_id.is_some() && leader_id != used_leader {
+            if used_leader.is_some() {
+                core.abandon_all("the leader changed");
+            }
+            used_leader = leader_id;
+        }
+        // Writes whose replies were failed (their connection is gone) are dropped.
+        batch.retain(|txn| core.owes(txn.origin.seq));
+        if batch.is_empty() {
+            continue;
+        }
+        match leader {
+            None => {
+                for txn in &batch {
+                    core.fail_request(txn.origin.seq);
+                }
+            }
+            Some((leader, _)) if leader == me => {
+                for txn in batch {
+                    let seq = txn.origin.seq;
+                    match raft.client_write_ff(txn).await {
+                        Ok(receiver) => in_flight.push(async move { (seq, receiver.await) }),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "consensus refused a write");
+                            core.fail_request(seq);
+                        }
+                    }
+                }
+            }
+            Some((leader, addr)) => {
+                if link.as_ref().is_none_or(|l| l.target() != leader) {
+                    link = Some(PeerLink::new(me, leader, addr, faults.clone()));
+                }
+                let Some(l) = link.as_mut() else { continue };
+                let seqs: Vec<u64> = batch.iter().map(|t| t.origin.seq).collect();
+                let request = PeerRequest::Forward(batch);
+                let mut metrics = raft.metrics();
+                let outcome = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    r = l.exchange(&request, FORWARD_TIMEOUT) => r,
+                    // A leader that loses its title mid-batch may never answer.
+                    _ = metrics.wait_for(|m| m.current_leader != Some(leader)) => {
+                        Err(std::io::Error::other("the leader changed"))
+                    }
+                };
+                match outcome {
+                    Ok(PeerReply::Forwarded(refused)) => {
+                        if !refused.is_empty() {
+                            tracing::info!(
+                                refused = refused.len(),
+                                "the leader refused forwarded writes"
+                            );
+                            core.abandon_all("the leader refused forwarded writes");
+                        }
+                    }
+                    other => {
+                        tracing::info!(leader, error = ?other.err(), "forwarding to the leader failed");
+                        link = None;
+                        for seq in seqs {
+                            core.fail_request(seq);
+                        }
+                        core.abandon_all("forwarding to the leader failed");
                     }
                 }
             }
@@ -225,14 +392,13 @@ mod three_members {
 
     use openraft::{BasicNode, Raft};
     use tokio::net::TcpListener;
-    use tokio::sync::mpsc;
     use tokio_util::sync::CancellationToken;
     use zk_proto::{Acl, CreateRequest, OpCode};
 
     use super::log_store::LogStore;
     use super::state_machine::StateMachine;
-    use super::transport::{serve_peers, TcpPeers};
-    use super::{propose, raft_config, Proposer, TypeConfig};
+    use super::transport::{serve_peers, PeerFaults, TcpPeers};
+    use super::{connect_write_path, raft_config, TypeConfig};
     use crate::core::ServerCore;
     use crate::database::ZkDatabase;
     use crate::txn::TxnOp;
@@ -253,14 +419,24 @@ mod three_members {
         );
         let log = LogStore::open(&dir.path().join("log")).unwrap();
         let sm = StateMachine::open(core.clone(), &dir.path().join("snapshots")).unwrap();
-        let raft = Raft::new(id, raft_config(1000).unwrap(), TcpPeers, log, sm)
-            .await
-            .unwrap();
+        let faults = PeerFaults::default();
+        let raft = Raft::new(
+            id,
+            raft_config(1000, 500).unwrap(),
+            TcpPeers::new(id, faults.clone()),
+            log,
+            sm,
+        )
+        .await
+        .unwrap();
         let stop = CancellationToken::new();
-        tokio::spawn(serve_peers(raft.clone(), listener, stop.clone()));
-        let (tx, rx) = mpsc::unbounded_channel();
-        core.set_replicator(Arc::new(Proposer { tx }));
-        tokio::spawn(propose(raft.clone(), core.clone(), rx, stop.clone()));
+        tokio::spawn(serve_peers(
+            raft.clone(),
+            core.clone(),
+            listener,
+            stop.clone(),
+        ));
+        connect_write_path(&core, &raft, id, faults, stop.clone());
         Member {
             core,
             raft,

@@ -1,12 +1,19 @@
-//! The peer transport: openraft's RPCs between members over TCP, each message a
-//! 4-byte big-endian length and an rmp-serde payload. One persistent connection per
-//! peer, re-established on the next RPC after a failure (openraft backs off between
-//! attempts to an unreachable peer).
+//! The peer transport: messages between members over TCP, each a 4-byte big-endian
+//! length and an rmp-serde payload. Besides openraft's RPCs it carries the ensemble's
+//! own traffic to the leader: forwarded writes, session touches and read-index queries
+//! (for `sync`).
 //!
-//! Requests and replies alternate on a connection; openraft drives each peer's
-//! replication stream one RPC at a time, so this costs no pipelining there.
+//! A [`PeerLink`] is one persistent connection to one peer, re-established on the next
+//! request after a failure (openraft backs off between attempts to an unreachable
+//! peer). Requests and replies alternate on a link; openraft drives each peer's
+//! replication stream one RPC at a time, and each kind of ensemble traffic has a link
+//! of its own, so nothing waits behind an unrelated slow reply.
+//!
+//! [`PeerFaults`] cuts chosen members off from their peers (tests, `TestingCluster`).
 
+use std::collections::BTreeSet;
 use std::io;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::error::{
@@ -24,6 +31,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 use super::TypeConfig;
+use crate::core::ServerCore;
+use crate::txn::Txn;
 
 type NodeId = u64;
 
@@ -39,6 +48,13 @@ pub enum PeerRequest {
     Vote(VoteRequest<NodeId>),
     /// A snapshot chunk for a lagging member.
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// Writes a follower or observer took from its clients, for the leader to append
+    /// in this order.
+    Forward(Vec<Txn>),
+    /// Sessions a member's clients were heard from since its last touch.
+    Touch(Vec<i64>),
+    /// The leader's commit point, after it confirmed its leadership with a quorum.
+    ReadIndex,
 }
 
 /// The answer to a [`PeerRequest`].
@@ -52,6 +68,43 @@ pub enum PeerReply {
     InstallSnapshot(
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
     ),
+    /// To Forward, once every write of the batch was committed or refused: the origin
+    /// sequence numbers of the refused ones (not leader, shutting down).
+    Forwarded(Vec<u64>),
+    /// To Touch.
+    Touched,
+    /// To ReadIndex: the index to apply up to, or `None` when this member cannot
+    /// confirm it leads.
+    ReadIndex(Option<u64>),
+}
+
+/// Members cut off from their peers: every message from or to them is dropped as if
+/// the network had failed. Shared by the members of one in-process cluster.
+#[derive(Debug, Clone, Default)]
+pub struct PeerFaults {
+    isolated: Arc<Mutex<BTreeSet<NodeId>>>,
+}
+
+impl PeerFaults {
+    fn set(&self) -> std::sync::MutexGuard<'_, BTreeSet<NodeId>> {
+        self.isolated.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Cuts `member` off from every peer.
+    pub fn isolate(&self, member: NodeId) {
+        self.set().insert(member);
+    }
+
+    /// Reconnects `member` to its peers.
+    pub fn heal(&self, member: NodeId) {
+        self.set().remove(&member);
+    }
+
+    /// Whether messages between `a` and `b` are dropped.
+    pub fn blocked(&self, a: NodeId, b: NodeId) -> bool {
+        let set = self.set();
+        set.contains(&a) || set.contains(&b)
+    }
 }
 
 async fn write_message<T: Serialize>(stream: &mut TcpStream, message: &T) -> io::Result<()> {
@@ -77,9 +130,10 @@ async fn read_message<T: for<'de> Deserialize<'de>>(stream: &mut TcpStream) -> i
     rmp_serde::from_slice(&payload).map_err(io::Error::other)
 }
 
-/// Answers peers' RPCs on `listener` until `shutdown`.
+/// Answers peers' messages on `listener` until `shutdown`.
 pub async fn serve_peers(
     raft: Raft<TypeConfig>,
+    core: Arc<ServerCore>,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) {
@@ -97,6 +151,7 @@ pub async fn serve_peers(
         };
         let _ = stream.set_nodelay(true);
         let raft = raft.clone();
+        let core = core.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let mut stream = stream;
@@ -108,14 +163,9 @@ pub async fn serve_peers(
                         Err(_) => return,
                     },
                 };
-                let reply = match request {
-                    PeerRequest::AppendEntries(r) => {
-                        PeerReply::AppendEntries(raft.append_entries(r).await)
-                    }
-                    PeerRequest::Vote(r) => PeerReply::Vote(raft.vote(r).await),
-                    PeerRequest::InstallSnapshot(r) => {
-                        PeerReply::InstallSnapshot(raft.install_snapshot(r).await)
-                    }
+                let reply = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    reply = answer(&raft, &core, request) => reply,
                 };
                 if write_message(&mut stream, &reply).await.is_err() {
                     return;
@@ -125,16 +175,62 @@ pub async fn serve_peers(
     }
 }
 
-/// Hands out TCP clients to peers; a peer's address is its `BasicNode::addr`.
-#[derive(Debug, Clone, Default)]
-pub struct TcpPeers;
+/// Handles one peer message.
+async fn answer(raft: &Raft<TypeConfig>, core: &ServerCore, request: PeerRequest) -> PeerReply {
+    match request {
+        PeerRequest::AppendEntries(r) => PeerReply::AppendEntries(raft.append_entries(r).await),
+        PeerRequest::Vote(r) => PeerReply::Vote(raft.vote(r).await),
+        PeerRequest::InstallSnapshot(r) => {
+            PeerReply::InstallSnapshot(raft.install_snapshot(r).await)
+        }
+        PeerRequest::Forward(batch) => {
+            // Appended in the order received; the batch is answered when every write
+            // in it was committed or refused.
+            let mut outcomes = Vec::with_capacity(batch.len());
+            let mut refused = Vec::new();
+            for txn in batch {
+                let seq = txn.origin.seq;
+                match raft.client_write_ff(txn).await {
+                    Ok(rx) => outcomes.push((seq, rx)),
+                    Err(_) => refused.push(seq),
+                }
+            }
+            for (seq, rx) in outcomes {
+                if !matches!(rx.await, Ok(Ok(_))) {
+                    refused.push(seq);
+                }
+            }
+            PeerReply::Forwarded(refused)
+        }
+        PeerRequest::Touch(sessions) => {
+            let now = std::time::Instant::now();
+            let mut tracker = core.tracker();
+            for session in sessions {
+                tracker.touch(session, now);
+            }
+            PeerReply::Touched
+        }
+        PeerRequest::ReadIndex => PeerReply::ReadIndex(
+            raft.get_read_log_id()
+                .await
+                .ok()
+                .map(|(read, _)| read.map_or(0, |id| id.index)),
+        ),
+    }
+}
 
-/// A client to one peer.
-#[derive(Debug)]
-pub struct TcpPeer {
-    target: NodeId,
-    addr: String,
-    stream: Option<TcpStream>,
+/// Hands out TCP clients to peers; a peer's address is its `BasicNode::addr`.
+#[derive(Debug, Clone)]
+pub struct TcpPeers {
+    me: NodeId,
+    faults: PeerFaults,
+}
+
+impl TcpPeers {
+    /// Clients for member `me`, subject to `faults`.
+    pub fn new(me: NodeId, faults: PeerFaults) -> TcpPeers {
+        TcpPeers { me, faults }
+    }
 }
 
 impl RaftNetworkFactory<TypeConfig> for TcpPeers {
@@ -142,20 +238,58 @@ impl RaftNetworkFactory<TypeConfig> for TcpPeers {
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> TcpPeer {
         TcpPeer {
-            target,
-            addr: node.addr.clone(),
-            stream: None,
+            link: PeerLink::new(self.me, target, node.addr.clone(), self.faults.clone()),
         }
     }
 }
 
-impl TcpPeer {
+/// openraft's client to one peer.
+#[derive(Debug)]
+pub struct TcpPeer {
+    link: PeerLink,
+}
+
+/// One connection from this member to a peer, made on first use and remade after a
+/// failure.
+#[derive(Debug)]
+pub struct PeerLink {
+    me: NodeId,
+    target: NodeId,
+    addr: String,
+    faults: PeerFaults,
+    stream: Option<TcpStream>,
+}
+
+impl PeerLink {
+    /// A link from `me` to `target` at `addr` (not connected yet).
+    pub fn new(me: NodeId, target: NodeId, addr: String, faults: PeerFaults) -> PeerLink {
+        PeerLink {
+            me,
+            target,
+            addr,
+            faults,
+            stream: None,
+        }
+    }
+
+    /// The peer this link goes to.
+    pub fn target(&self) -> NodeId {
+        self.target
+    }
+
     /// Sends one request and waits for its reply, within `timeout`.
-    async fn exchange(
+    pub async fn exchange(
         &mut self,
         request: &PeerRequest,
         timeout: Duration,
     ) -> io::Result<PeerReply> {
+        if self.faults.blocked(self.me, self.target) {
+            self.stream = None;
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("member {} is cut off from member {}", self.me, self.target),
+            ));
+        }
         let result = tokio::time::timeout(timeout, async {
             if self.stream.is_none() {
                 let stream = TcpStream::connect(self.addr.as_str()).await?;
@@ -173,7 +307,7 @@ impl TcpPeer {
         .unwrap_or_else(|_| {
             Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                "peer RPC timed out",
+                "peer request timed out",
             ))
         });
         if result.is_err() {
@@ -181,6 +315,16 @@ impl TcpPeer {
             self.stream = None;
         }
         result
+    }
+}
+
+impl TcpPeer {
+    async fn exchange(
+        &mut self,
+        request: &PeerRequest,
+        timeout: Duration,
+    ) -> io::Result<PeerReply> {
+        self.link.exchange(request, timeout).await
     }
 
     fn unreachable<E: std::error::Error>(&self, e: io::Error) -> RPCError<NodeId, BasicNode, E> {
@@ -212,7 +356,7 @@ impl RaftNetwork<TypeConfig> for TcpPeer {
             .exchange(&PeerRequest::AppendEntries(rpc), option.hard_ttl())
             .await
         {
-            Ok(PeerReply::AppendEntries(r)) => r.map_err(|e| remote(self.target, e)),
+            Ok(PeerReply::AppendEntries(r)) => r.map_err(|e| remote(self.link.target, e)),
             Ok(_) => Err(mismatch()),
             Err(e) => Err(self.unreachable(e)),
         }
@@ -230,7 +374,7 @@ impl RaftNetwork<TypeConfig> for TcpPeer {
             .exchange(&PeerRequest::InstallSnapshot(rpc), option.hard_ttl())
             .await
         {
-            Ok(PeerReply::InstallSnapshot(r)) => r.map_err(|e| remote(self.target, e)),
+            Ok(PeerReply::InstallSnapshot(r)) => r.map_err(|e| remote(self.link.target, e)),
             Ok(_) => Err(mismatch()),
             Err(e) => Err(self.unreachable(e)),
         }
@@ -245,7 +389,7 @@ impl RaftNetwork<TypeConfig> for TcpPeer {
             .exchange(&PeerRequest::Vote(rpc), option.hard_ttl())
             .await
         {
-            Ok(PeerReply::Vote(r)) => r.map_err(|e| remote(self.target, e)),
+            Ok(PeerReply::Vote(r)) => r.map_err(|e| remote(self.link.target, e)),
             Ok(_) => Err(mismatch()),
             Err(e) => Err(self.unreachable(e)),
         }

@@ -231,6 +231,26 @@ impl DataTree {
         paths
     }
 
+    /// A digest of the replicated tree — every znode's path, data, ACL and Stat, except
+    /// `/zookeeper/config`, which each member writes from its own configuration. Members
+    /// that applied the same transactions have the same digest (stable within one build).
+    pub fn digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::hash::DefaultHasher::new();
+        for path in self.paths() {
+            if path == CONFIG_PATH {
+                continue;
+            }
+            let Some(node) = self.nodes.get(path) else {
+                continue;
+            };
+            path.hash(&mut hasher);
+            node.data.as_deref().hash(&mut hasher);
+            format!("{:?}{:?}", node.stat(), node.acl).hash(&mut hasher);
+        }
+        hasher.finish()
+    }
+
     /// Starts recording prior states so the changes that follow can be rolled back.
     pub fn begin_journal(&mut self) {
         self.journal = Some(Journal::default());

@@ -1,0 +1,384 @@
+//! A member of an ensemble: openraft over the TCP peer transport, with the members
+//! of zoo.cfg's `server.N` lines (participants vote; observers are openraft learners
+//! that the leader adds). Beside consensus, three tasks keep the ensemble's
+//! ZooKeeper semantics:
+//!
+//! - the role watcher: leader / follower / observer / looking from openraft's metrics,
+//!   a leader's periodic check that a quorum still follows it (ZooKeeper's leader
+//!   steps down when it loses its followers; openraft's would keep its title), every
+//!   client dropped when the leader is lost or changes, fresh session timeouts on a
+//!   new leader, observers added as learners;
+//! - the touch sender: a follower's or observer's clients keep their sessions alive on
+//!   the leader, which alone expires sessions;
+//! - the proposer (in `replication`): writes forwarded to the leader.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use openraft::error::{InitializeError, RaftError};
+use openraft::{BasicNode, Raft, RaftMetrics};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::transport::{serve_peers, PeerFaults, PeerLink, PeerRequest, TcpPeers};
+use super::{
+    connect_write_path, leader_of, log_store, raft_config, raft_error, state_machine, Replication,
+    ReplicationError, TypeConfig,
+};
+use crate::config::{PeerRole, ServerConfig};
+use crate::core::ServerCore;
+use crate::role::{QuorumView, Role};
+
+/// The ensemble as this member's configuration describes it.
+#[derive(Debug, Clone)]
+pub struct EnsembleSpec {
+    /// This member's id (myid).
+    pub me: u64,
+    /// Voting members and their peer addresses.
+    pub voters: BTreeMap<u64, BasicNode>,
+    /// Observers and their peer addresses.
+    pub observers: BTreeMap<u64, BasicNode>,
+}
+
+impl EnsembleSpec {
+    /// From zoo.cfg's `server.N` lines and myid.
+    pub fn from_config(config: &ServerConfig) -> Result<EnsembleSpec, ReplicationError> {
+        let me = config.my_id.ok_or_else(|| {
+            ReplicationError::Raft("server.N lines need a myid in dataDir".into())
+        })?;
+        if !config.peers.contains_key(&me) {
+            return Err(ReplicationError::Raft(format!(
+                "myid {me} has no server.{me} line"
+            )));
+        }
+        let mut voters = BTreeMap::new();
+        let mut observers = BTreeMap::new();
+        for (id, peer) in &config.peers {
+            let node = BasicNode::new(format!("{}:{}", peer.host, peer.peer_port));
+            match peer.role {
+                PeerRole::Participant => voters.insert(*id, node),
+                PeerRole::Observer => observers.insert(*id, node),
+            };
+        }
+        if voters.is_empty() {
+            return Err(ReplicationError::Raft(
+                "no participant among server.N".into(),
+            ));
+        }
+        Ok(EnsembleSpec {
+            me,
+            voters,
+            observers,
+        })
+    }
+
+    fn is_observer(&self) -> bool {
+        self.observers.contains_key(&self.me)
+    }
+}
+
+/// `/zookeeper/config` as ZooKeeper 3.8 writes it for a static configuration: one
+/// `server.N=host:peer:election:role[;clientAddress]` line per member, then
+/// `version=0`, no trailing newline.
+pub fn config_data(config: &ServerConfig) -> Bytes {
+    let mut lines: Vec<String> = config
+        .peers
+        .iter()
+        .map(|(id, p)| {
+            let role = match p.role {
+                PeerRole::Participant => "participant",
+                PeerRole::Observer => "observer",
+            };
+            let mut line = format!(
+                "server.{id}={}:{}:{}:{role}",
+                p.host, p.peer_port, p.election_port
+            );
+            if let Some(client) = p.client_addr {
+                line.push_str(&format!(";{client}"));
+            }
+            line
+        })
+        .collect();
+    lines.push("version=0".into());
+    Bytes::from(lines.join("\n"))
+}
+
+/// Starts this member: storage in `dir`, openraft over TCP (answering peers on
+/// `peer_listener`), the write path and the role and touch tasks. Returns without
+/// waiting for a leader; until there is one the client port turns clients away.
+pub async fn start_ensemble(
+    core: Arc<ServerCore>,
+    dir: &Path,
+    spec: EnsembleSpec,
+    peer_listener: TcpListener,
+    faults: PeerFaults,
+    shutdown: CancellationToken,
+) -> Result<Replication, ReplicationError> {
+    core.set_quorum(QuorumView {
+        role: Role::Looking,
+        ..QuorumView::standalone()
+    });
+    core.set_config_data(config_data(&core.config));
+    let log_store = log_store::LogStore::open(&dir.join("log"))?;
+    let state_machine = state_machine::StateMachine::open(core.clone(), &dir.join("snapshots"))?;
+    let config = raft_config(core.config.snap_count, core.config.tick_time_ms)?;
+    let timing = Timing::of(&config);
+    let raft = Raft::new(
+        spec.me,
+        config,
+        TcpPeers::new(spec.me, faults.clone()),
+        log_store,
+        state_machine,
+    )
+    .await
+    .map_err(raft_error)?;
+    tokio::spawn(serve_peers(
+        raft.clone(),
+        core.clone(),
+        peer_listener,
+        shutdown.clone(),
+    ));
+    // Every participant initialises with the same voters (safe in openraft); one that
+    // already has a log, or learned the membership from a leader, is past that.
+    if !spec.is_observer() && !raft.is_initialized().await.map_err(raft_error)? {
+        match raft.initialize(spec.voters.clone()).await {
+            Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+            Err(e) => return Err(raft_error(e)),
+        }
+    }
+    connect_write_path(&core, &raft, spec.me, faults.clone(), shutdown.clone());
+    tokio::spawn(watch_role(
+        raft.clone(),
+        core.clone(),
+        spec.clone(),
+        timing,
+        shutdown.clone(),
+    ));
+    tokio::spawn(send_touches(raft.clone(), core, spec.me, faults, shutdown));
+    Ok(Replication { raft })
+}
+
+/// The periods the role watcher works with.
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    /// How often a leader checks that a quorum follows it.
+    probe_every: Duration,
+    /// How long one check may take.
+    probe_within: Duration,
+}
+
+impl Timing {
+    fn of(config: &openraft::Config) -> Timing {
+        Timing {
+            probe_every: Duration::from_millis(config.heartbeat_interval * 2),
+            probe_within: Duration::from_millis(config.election_timeout_max),
+        }
+    }
+}
+
+/// Keeps `core`'s role current (see the module documentation).
+async fn watch_role(
+    raft: Raft<TypeConfig>,
+    core: Arc<ServerCore>,
+    spec: EnsembleSpec,
+    timing: Timing,
+    shutdown: CancellationToken,
+) {
+    let me = spec.me;
+    let mut metrics = raft.metrics();
+    let mut ticker = tokio::time::interval(timing.probe_every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_leader: Option<u64> = None;
+    let mut since = Instant::now();
+    let mut failed_probes = 0u32;
+    let mut observers_added = false;
+    loop {
+        let tick = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = metrics.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                false
+            }
+            _ = ticker.tick() => true,
+        };
+        let m: RaftMetrics<u64, BasicNode> = metrics.borrow().clone();
+        let mut leader = m.current_leader;
+        if leader == Some(me) && tick {
+            let confirmed = tokio::time::timeout(timing.probe_within, raft.get_read_log_id())
+                .await
+                .is_ok_and(|r| r.is_ok());
+            failed_probes = if confirmed { 0 } else { failed_probes + 1 };
+            if !observers_added && confirmed {
+                observers_added = add_observers(&raft, &spec, &m);
+            }
+        }
+        if leader == Some(me) && failed_probes >= 2 {
+            // Cut off from the quorum: stop serving as its leader.
+            leader = None;
+        }
+        if leader != last_leader {
+            tracing::info!(member = me, ?leader, previous = ?last_leader, "leader changed");
+            if last_leader.is_some() {
+                core.abandon_all("the leader was lost or changed");
+            }
+            if leader == Some(me) {
+                // A new leader gives every session a fresh full timeout.
+                let sessions: Vec<(i64, i32)> = core
+                    .db()
+                    .sessions()
+                    .iter()
+                    .map(|(id, s)| (*id, s.timeout))
+                    .collect();
+                core.tracker().reset_all(sessions, Instant::now());
+            } else {
+                observers_added = false;
+            }
+            last_leader = leader;
+            since = Instant::now();
+        }
+        core.set_quorum(view(&m, me, &spec, leader, since));
+    }
+}
+
+/// Asks openraft to add the configured observers missing from the membership as
+/// learners; true when none is missing.
+fn add_observers(
+    raft: &Raft<TypeConfig>,
+    spec: &EnsembleSpec,
+    m: &RaftMetrics<u64, BasicNode>,
+) -> bool {
+    let membership = m.membership_config.membership();
+    let missing: Vec<(u64, BasicNode)> = spec
+        .observers
+        .iter()
+        .filter(|(id, _)| membership.get_node(id).is_none())
+        .map(|(id, node)| (*id, node.clone()))
+        .collect();
+    for (id, node) in &missing {
+        let raft = raft.clone();
+        let (id, node) = (*id, node.clone());
+        tokio::spawn(async move {
+            if let Err(e) = raft.add_learner(id, node, false).await {
+                tracing::warn!(observer = id, error = %e, "could not add the observer");
+            }
+        });
+    }
+    missing.is_empty()
+}
+
+fn view(
+    m: &RaftMetrics<u64, BasicNode>,
+    me: u64,
+    spec: &EnsembleSpec,
+    leader: Option<u64>,
+    since: Instant,
+) -> QuorumView {
+    let role = match leader {
+        Some(l) if l == me => Role::Leader,
+        Some(_) if spec.is_observer() => Role::Observer,
+        Some(_) => Role::Follower,
+        None => Role::Looking,
+    };
+    let membership = m.membership_config.membership();
+    let voters = membership.voter_ids().count();
+    let (mut learners, mut synced_followers, mut synced_observers) = (0, 0, 0);
+    if role == Role::Leader {
+        let applied = m.last_applied.map_or(0, |id| id.index);
+        for (id, matched) in m.replication.iter().flatten() {
+            if *id == me {
+                continue;
+            }
+            learners += 1;
+            if matched.is_some_and(|l| l.index >= applied) {
+                if spec.observers.contains_key(id) {
+                    synced_observers += 1;
+                } else {
+                    synced_followers += 1;
+                }
+            }
+        }
+    }
+    QuorumView {
+        role,
+        leader,
+        since,
+        voters,
+        learners,
+        synced_followers,
+        synced_observers,
+    }
+}
+
+/// On a follower or observer: every half tick, tells the leader which sessions this
+/// member's clients were heard from.
+async fn send_touches(
+    raft: Raft<TypeConfig>,
+    core: Arc<ServerCore>,
+    me: u64,
+    faults: PeerFaults,
+    shutdown: CancellationToken,
+) {
+    let period = Duration::from_millis(u64::from(core.config.tick_time_ms / 2).max(20));
+    let mut link: Option<PeerLink> = None;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        let touched = core.tracker().take_touched();
+        let Some((leader, addr)) = leader_of(&raft) else {
+            continue;
+        };
+        if leader == me || touched.is_empty() {
+            continue;
+        }
+        if link.as_ref().is_none_or(|l| l.target() != leader) {
+            link = Some(PeerLink::new(me, leader, addr, faults.clone()));
+        }
+        let Some(l) = link.as_mut() else { continue };
+        if let Err(e) = l.exchange(&PeerRequest::Touch(touched), period * 4).await {
+            tracing::debug!(leader, error = %e, "could not pass session touches on");
+            link = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> ServerConfig {
+        ServerConfig::parse(text).unwrap()
+    }
+
+    #[test]
+    fn config_data_is_written_as_zookeeper_writes_a_static_configuration() {
+        let c = config(
+            "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889:participant\nserver.3=10.0.0.3:2890:3890:observer;2181\n",
+        );
+        assert_eq!(
+            &config_data(&c)[..],
+            b"server.1=127.0.0.1:2888:3888:participant\nserver.2=127.0.0.1:2889:3889:participant\nserver.3=10.0.0.3:2890:3890:observer;0.0.0.0:2181\nversion=0"
+        );
+    }
+
+    #[test]
+    fn the_spec_splits_voters_from_observers_and_needs_a_myid_among_them() {
+        let mut c = config(
+            "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\nserver.4=127.0.0.1:2891:3891:observer\n",
+        );
+        assert!(EnsembleSpec::from_config(&c).is_err(), "no myid");
+        c.my_id = Some(3);
+        assert!(EnsembleSpec::from_config(&c).is_err(), "myid not listed");
+        c.my_id = Some(4);
+        let spec = EnsembleSpec::from_config(&c).unwrap();
+        assert_eq!(spec.voters.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(spec.voters[&2].addr, "127.0.0.1:2889");
+        assert!(spec.is_observer());
+    }
+}
