@@ -200,6 +200,8 @@ async fn chroot_applies_to_every_path_in_and_out(target: Target) {
             .unwrap(),
         "/x"
     );
+    // Another session (maybe on another member of an ensemble) sees it after a sync.
+    root.sync("/app").await.unwrap();
     assert_eq!(root.get_data("/app/x").await.unwrap().0, b"1");
     let seq = zk
         .create(
@@ -369,7 +371,7 @@ against_both!(
 async fn expiry_is_reported_and_final(target: Target) {
     // The client reaches the server through a proxy we can cut: cut for longer than the
     // session timeout, the server expires the session for real.
-    let proxy = common::Proxy::start(target.connect_string()).await;
+    let proxy = common::Proxy::start(target.first_addr()).await;
     let zk = Client::builder(&proxy.addr.to_string())
         .session_timeout(Duration::from_millis(1000))
         .connect()
@@ -424,10 +426,16 @@ async fn multi_read_config_and_reconfig(target: Target) {
     assert!(matches!(&results[0], ReadResult::Data(d, s) if d == b"d" && s.num_children == 1));
     assert_eq!(results[1], ReadResult::Children(vec!["c".into()]));
     assert!(matches!(&results[2], ReadResult::Error(e) if e.code() == Some(ErrorCode::NoNode)));
-    // A standalone server publishes an empty configuration...
+    // A standalone server publishes an empty configuration, an ensemble its members...
     let (config, _) = zk.get_config().await.unwrap();
-    assert!(config.is_empty());
-    // ...and refuses reconfig: standalone ZooKeeper 3.8 answers ReconfigDisabled.
+    if target.is_ensemble() {
+        let config = String::from_utf8(config).unwrap();
+        assert!(config.starts_with("server.1=127.0.0.1:"), "{config}");
+        assert!(config.ends_with("\nversion=0"), "{config}");
+    } else {
+        assert!(config.is_empty());
+    }
+    // ...and both refuse reconfig without reconfigEnabled: ReconfigDisabled.
     let refused = zk
         .reconfig(Some("server.9=127.0.0.1:1:2"), None, None, None)
         .await

@@ -8,16 +8,39 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use zk_server::testing::TestingServer;
+use zk_server::testing::{TestingCluster, TestingServer};
 
 pub enum Target {
     Ours(Box<TestingServer>),
+    /// A 3-member ensemble of ours.
+    OursEnsemble(Box<TestingCluster>),
     Apache(ApacheZk),
 }
 
 impl Target {
     pub async fn ours() -> Target {
         Target::Ours(Box::new(TestingServer::start().await.expect("our server")))
+    }
+
+    pub async fn ours_ensemble() -> Target {
+        let cluster = TestingCluster::start(3).await.expect("our ensemble");
+        cluster
+            .wait_for_leader(Duration::from_secs(20))
+            .await
+            .expect("a leader");
+        Target::OursEnsemble(Box::new(cluster))
+    }
+
+    pub fn is_ensemble(&self) -> bool {
+        matches!(self, Target::OursEnsemble(_))
+    }
+
+    /// One server's address (a proxy goes to one member of an ensemble).
+    pub fn first_addr(&self) -> String {
+        match self {
+            Target::OursEnsemble(c) => c.client_addr(1).expect("member 1").to_string(),
+            other => other.connect_string(),
+        }
     }
 
     pub async fn apache() -> Target {
@@ -27,6 +50,7 @@ impl Target {
     pub fn connect_string(&self) -> String {
         match self {
             Target::Ours(s) => s.connect_string(),
+            Target::OursEnsemble(c) => c.connect_string(),
             Target::Apache(z) => z.addr.to_string(),
         }
     }
@@ -34,7 +58,7 @@ impl Target {
     /// What the server said lately (Apache ZooKeeper's log tail), for failure messages.
     pub fn diagnostics(&self) -> String {
         match self {
-            Target::Ours(_) => String::new(),
+            Target::Ours(_) | Target::OursEnsemble(_) => String::new(),
             Target::Apache(z) => z.log_tail(40),
         }
     }
@@ -43,6 +67,14 @@ impl Target {
     pub async fn restart(&mut self) {
         match self {
             Target::Ours(s) => s.restart().await.expect("restart"),
+            Target::OursEnsemble(c) => {
+                for id in c.ids() {
+                    c.stop(id).await;
+                }
+                for id in c.ids() {
+                    c.restart(id).await.expect("restart");
+                }
+            }
             Target::Apache(z) => z.restart().await,
         }
     }
@@ -54,6 +86,15 @@ impl Target {
                 s.stop().await;
                 tokio::time::sleep(down_for).await;
                 s.restart().await.expect("restart");
+            }
+            Target::OursEnsemble(c) => {
+                for id in c.ids() {
+                    c.stop(id).await;
+                }
+                tokio::time::sleep(down_for).await;
+                for id in c.ids() {
+                    c.restart(id).await.expect("restart");
+                }
             }
             Target::Apache(z) => {
                 z.stop();
@@ -172,7 +213,8 @@ impl Drop for ApacheZk {
     }
 }
 
-/// Runs a scenario against both servers: `mod name { ours(), apache() }`.
+/// Runs a scenario against our server, a 3-member ensemble of ours and Apache
+/// ZooKeeper: `mod name { ours(), ours_ensemble(), apache_zookeeper() }`.
 #[macro_export]
 macro_rules! against_both {
     ($name:ident, $scenario:ident) => {
@@ -180,6 +222,11 @@ macro_rules! against_both {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn ours() {
                 super::$scenario(super::common::Target::ours().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn ours_ensemble() {
+                super::$scenario(super::common::Target::ours_ensemble().await).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
