@@ -1,5 +1,10 @@
 //! Shared harness for the cross-crate tests in `tests/tests/`: finding the external
-//! tools a test drives, and failing loudly when one is missing.
+//! tools a test drives (failing loudly when one is missing), and checking recorded
+//! histories.
+//!
+//! - [`linearizability`]: a linearizability checker for a znode used as a register.
+
+pub mod linearizability;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -366,3 +366,224 @@ async fn a_minority_stops_accepting_writes_and_the_majority_keeps_going() {
     assert!(core.db().tree().get("/before").is_some());
     cluster.shutdown().await;
 }
+
+/// A small deterministic generator for the workers' choices.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Concurrent clients read (sync + getData), write and compare-and-set a few keys while
+/// members, the leader among them, are stopped and restarted; each key's recorded
+/// history must be linearizable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_writes_and_cas_stay_linearizable_while_members_fail() {
+    use zk_tests::linearizability::{check, Event, Op, Outcome, Register};
+    const KEYS: usize = 3;
+    const WORKERS: u64 = 4;
+    const OPS: usize = 60;
+
+    let mut cluster = TestingCluster::start(3).await.unwrap();
+    cluster.wait_for_leader(WAIT).await.expect("a leader");
+    let connect = cluster.connect_string();
+    let setup = client(&connect).await;
+    let open = Acl::open_unsafe();
+    setup
+        .create("/lin", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    for k in 0..KEYS {
+        setup
+            .create(&format!("/lin/k{k}"), b"0", &open, CreateMode::Persistent)
+            .await
+            .unwrap();
+    }
+    let epoch = Instant::now();
+    let now = move || epoch.elapsed().as_micros() as u64;
+    let histories: Arc<Mutex<Vec<Vec<Event>>>> = Arc::new(Mutex::new(vec![Vec::new(); KEYS]));
+
+    let mut workers = Vec::new();
+    for w in 0..WORKERS {
+        let zk = client(&connect).await;
+        let histories = histories.clone();
+        workers.push(tokio::spawn(async move {
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (w + 1));
+            let mut known_version = [0i32; KEYS];
+            for n in 0..OPS {
+                let k = (rng.next() % KEYS as u64) as usize;
+                let path = format!("/lin/k{k}");
+                let call = now();
+                let event = match rng.next() % 3 {
+                    0 => {
+                        let read = async {
+                            zk.sync(&path).await?;
+                            zk.get_data(&path).await
+                        };
+                        match read.await {
+                            Ok((data, stat)) => {
+                                known_version[k] = stat.version;
+                                let value = String::from_utf8_lossy(&data).parse().unwrap();
+                                Some((
+                                    Op::Read,
+                                    Outcome::Read(Register {
+                                        value,
+                                        version: stat.version,
+                                    }),
+                                ))
+                            }
+                            // A read that was not answered says nothing.
+                            Err(_) => None,
+                        }
+                    }
+                    choice => {
+                        let value = (w + 1) * 1_000_000 + n as u64;
+                        let (op, version) = if choice == 1 {
+                            (Op::Write(value), None)
+                        } else {
+                            let expected = known_version[k];
+                            (Op::Cas { expected, value }, Some(expected))
+                        };
+                        let outcome = match zk
+                            .set_data(&path, value.to_string().as_bytes(), version)
+                            .await
+                        {
+                            Ok(stat) => Outcome::Written(stat.version),
+                            Err(e) if e.code() == Some(zk_proto::ErrorCode::BadVersion) => {
+                                Outcome::CasFailed
+                            }
+                            Err(_) => Outcome::Unknown,
+                        };
+                        Some((op, outcome))
+                    }
+                };
+                let ret = now();
+                match event {
+                    Some((op, outcome)) => {
+                        if outcome == Outcome::Unknown {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        histories.lock().unwrap()[k].push(Event {
+                            op,
+                            outcome,
+                            call,
+                            ret,
+                        });
+                    }
+                    None => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        }));
+    }
+    // Meanwhile, members fail and come back, one at a time; twice it is the leader.
+    for round in 0..4 {
+        let victim = if round % 2 == 0 {
+            cluster.wait_for_leader(WAIT).await.expect("a leader")
+        } else {
+            1 + (round as u64 % 3)
+        };
+        cluster.stop(victim).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cluster.restart(victim).await.unwrap();
+        cluster.wait_for_leader(WAIT).await.expect("a leader");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    for w in workers {
+        tokio::time::timeout(Duration::from_secs(120), w)
+            .await
+            .expect("workers finish")
+            .unwrap();
+    }
+    let histories = histories.lock().unwrap().clone();
+    for (k, history) in histories.iter().enumerate() {
+        let unknown = history
+            .iter()
+            .filter(|e| e.outcome == Outcome::Unknown)
+            .count();
+        println!(
+            "key {k}: {} operations ({unknown} with unknown outcome)",
+            history.len()
+        );
+        assert!(history.len() >= 20, "too few operations on key {k}");
+        if let Err(e) = check(
+            history,
+            Register {
+                value: 0,
+                version: 0,
+            },
+        ) {
+            panic!("key {k}: {e}\n{history:#?}");
+        }
+    }
+    cluster.shutdown().await;
+}
+
+/// Per-session FIFO across failover: one client pipelines sequential creates while the
+/// leader fails; in sequence order, the creates that took effect are in the order they
+/// were sent, and every acknowledged one is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sessions_pipelined_writes_keep_their_order_through_a_leader_failure() {
+    let mut cluster = TestingCluster::start(3).await.unwrap();
+    let leader = cluster.wait_for_leader(WAIT).await.expect("a leader");
+    let zk = client(&cluster.connect_string()).await;
+    let open = Acl::open_unsafe();
+    zk.create("/fifo", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    let mut acked = Vec::new();
+    for round in 0..2 {
+        // Start each round on a working connection.
+        let deadline = Instant::now() + WAIT;
+        while zk.exists("/fifo").await.is_err() {
+            assert!(Instant::now() < deadline, "the client did not get back");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let creates: Vec<_> = (0..300)
+            .map(|i| {
+                let data = format!("{}", round * 1000 + i);
+                zk.create(
+                    "/fifo/n-",
+                    data.as_bytes(),
+                    &open,
+                    CreateMode::PersistentSequential,
+                )
+            })
+            .collect();
+        if round == 0 {
+            cluster.stop(leader).await;
+        }
+        for c in creates {
+            if let Ok(path) = c.await {
+                acked.push(path);
+            }
+        }
+        cluster.wait_for_leader(WAIT).await.expect("a leader");
+    }
+    cluster.restart(leader).await.unwrap();
+    zk.sync("/fifo").await.unwrap();
+    let mut children = zk.get_children("/fifo").await.unwrap();
+    children.sort();
+    let mut last = -1i64;
+    for child in &children {
+        let (data, _) = zk.get_data(&format!("/fifo/{child}")).await.unwrap();
+        let sent: i64 = String::from_utf8_lossy(&data).parse().unwrap();
+        assert!(
+            sent > last,
+            "{child} holds write {sent}, sent before {last}"
+        );
+        last = sent;
+    }
+    for path in &acked {
+        assert!(
+            children.iter().any(|c| path.ends_with(c.as_str())),
+            "acknowledged {path} is missing"
+        );
+    }
+    assert!(!acked.is_empty());
+    cluster.shutdown().await;
+}

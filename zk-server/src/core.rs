@@ -103,6 +103,7 @@ pub struct ServerCore {
     next_conn: AtomicU64,
     replicator: OnceLock<Arc<dyn Replicator>>,
     applied: watch::Sender<i64>,
+    abandons: AtomicU64,
     quorum: Mutex<QuorumView>,
     /// Counters for the four-letter words.
     pub stats: ServerStats,
@@ -134,6 +135,7 @@ impl ServerCore {
             next_conn: AtomicU64::new(1),
             replicator: OnceLock::new(),
             applied: watch::channel(0).0,
+            abandons: AtomicU64::new(0),
             quorum: Mutex::new(QuorumView::standalone()),
             stats: ServerStats::default(),
         })
@@ -329,6 +331,13 @@ impl ServerCore {
             entry.close.cancel();
         }
         pending.clear();
+        self.abandons.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many times [`ServerCore::abandon_all`] ran: a write path that sent to a
+    /// leader at count N knows, at N+1, that everything owed then has been failed.
+    pub fn abandons(&self) -> u64 {
+        self.abandons.load(Ordering::SeqCst)
     }
 
     /// Fails one owed reply (its write was refused); the connection sees the sender

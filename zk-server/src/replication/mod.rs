@@ -251,7 +251,8 @@ async fn propose(
 ) {
     let mut in_flight = FuturesUnordered::new();
     let mut link: Option<PeerLink> = None;
-    let mut used_leader: Option<u64> = None;
+    // The leader this member last sent writes to, and the abandon count then.
+    let mut used: Option<(u64, u64)> = None;
     loop {
         let first = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -276,11 +277,16 @@ async fn propose(
         }
         let leader = leader_of(&raft);
         let leader_id = leader.as_ref().map(|(id, _)| *id);
-        if leader_id.is_some() && leader_id != used_leader {
-            if used_leader.is_some() {
+        if let (Some(now), Some((before, abandons))) = (leader_id, used) {
+            // Writes sent to the old leader may be lost while later ones commit with
+            // the new one, unless their clients were dropped since (the role watcher
+            // usually got there first).
+            if now != before && core.abandons() == abandons {
                 core.abandon_all("the leader changed");
             }
-            used_leader = leader_id;
+        }
+        if let Some(now) = leader_id {
+            used = Some((now, core.abandons()));
         }
         // Writes whose replies were failed (their connection is gone) are dropped.
         batch.retain(|txn| core.owes(txn.origin.seq));
