@@ -587,3 +587,182 @@ async fn a_sessions_pipelined_writes_keep_their_order_through_a_leader_failure()
     assert!(!acked.is_empty());
     cluster.shutdown().await;
 }
+
+/// A member that was down while the leader took a snapshot and purged the log behind
+/// it catches up from the snapshot; a client that saw a later zxid is refused by a
+/// member that has not caught up (lastZxidSeen).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_fell_behind_the_log_catches_up_from_a_snapshot() {
+    let mut cluster = TestingCluster::start_configured(3, 0, |c| c.snap_count = 50)
+        .await
+        .unwrap();
+    let leader = cluster.wait_for_leader(WAIT).await.expect("a leader");
+    let behind = followers(&cluster, leader)[0];
+    let behind_addr = cluster.client_addr(behind).unwrap().to_string();
+    cluster.isolate(behind);
+    let others: Vec<String> = followers(&cluster, leader)
+        .into_iter()
+        .chain([leader])
+        .filter(|id| *id != behind)
+        .map(|id| cluster.client_addr(id).unwrap().to_string())
+        .collect();
+    let zk = client(&others.join(",")).await;
+    let open = Acl::open_unsafe();
+    zk.create("/snap", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    for i in 0..300 {
+        zk.create(&format!("/snap/n{i}"), b"x", &open, CreateMode::Persistent)
+            .await
+            .unwrap();
+    }
+    // The member that is behind refuses a session that has seen more than it has.
+    let refused = Client::builder(&behind_addr)
+        .session(zk.session_id(), &zk.session_password())
+        .connect_timeout(Duration::from_secs(1))
+        .connect()
+        .await;
+    assert!(
+        refused.is_err(),
+        "a lagging member took a session from the future"
+    );
+    let purged = cluster.core(leader).unwrap().db().last_zxid();
+    assert!(purged > 300);
+
+    cluster.heal(behind);
+    converged(&cluster).await;
+    let db_has = |path: &str| {
+        cluster
+            .core(behind)
+            .unwrap()
+            .db()
+            .tree()
+            .get(path)
+            .is_some()
+    };
+    assert!(db_has("/snap/n0") && db_has("/snap/n299"));
+    // Restarted from its own data (the installed snapshot), it still has everything.
+    cluster.restart(behind).await.unwrap();
+    cluster.wait_for_leader(WAIT).await.expect("a leader");
+    converged(&cluster).await;
+    let resumed = Client::builder(&behind_addr)
+        .session(zk.session_id(), &zk.session_password())
+        .connect()
+        .await
+        .expect("the caught-up member takes the session");
+    assert_eq!(resumed.session_id(), zk.session_id());
+    assert_eq!(resumed.get_children("/snap").await.unwrap().len(), 300);
+    cluster.shutdown().await;
+}
+
+/// Observers serve clients and forward writes but do not vote: with the observer up
+/// and one of three voters down, writes still commit; with two voters down they do not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observers_serve_and_forward_but_do_not_vote() {
+    let mut cluster = TestingCluster::start_with(3, 1).await.unwrap();
+    let leader = cluster.wait_for_leader(WAIT).await.expect("a leader");
+    let observer = 4;
+    let observer_addr = cluster.client_addr(observer).unwrap();
+    // The leader adds the observer as a learner; then it observes.
+    let deadline = Instant::now() + WAIT;
+    while cluster.core(observer).unwrap().role() != Role::Observer {
+        assert!(Instant::now() < deadline, "the observer never observed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let srvr = four_letter_word(observer_addr, "srvr").await.unwrap();
+    assert!(srvr.contains("Mode: observer\n"), "{srvr}");
+    let zk = client(&observer_addr.to_string()).await;
+    let open = Acl::open_unsafe();
+    zk.create("/via-observer", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    assert!(zk.exists("/via-observer").await.unwrap().is_some());
+    let mntr = four_letter_word(cluster.client_addr(leader).unwrap(), "mntr")
+        .await
+        .unwrap();
+    assert!(mntr.contains("zk_quorum_size\t3\n"), "{mntr}");
+    assert!(mntr.contains("zk_learners\t3\n"), "{mntr}");
+
+    let voters = followers(&cluster, leader);
+    let voters: Vec<u64> = voters.into_iter().filter(|id| *id != observer).collect();
+    cluster.stop(voters[0]).await;
+    zk.create("/one-voter-down", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    cluster.stop(voters[1]).await;
+    let blocked = tokio::time::timeout(
+        Duration::from_secs(3),
+        zk.create("/no-quorum", b"", &open, CreateMode::Persistent),
+    )
+    .await;
+    assert!(
+        !matches!(blocked, Ok(Ok(_))),
+        "a write committed with the observer standing in for a voter"
+    );
+    cluster.shutdown().await;
+}
+
+/// A client whose member fails resumes its session on another member — ephemerals
+/// and watches intact — and the time that takes is reported; the session is then kept
+/// alive through the new member (touches reach the leader, which alone expires).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_resumes_its_session_on_another_member() {
+    init_logging();
+    let mut cluster = TestingCluster::start(3).await.unwrap();
+    cluster.wait_for_leader(WAIT).await.expect("a leader");
+    let zk = Client::builder(&cluster.connect_string())
+        .session_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap();
+    let open = Acl::open_unsafe();
+    zk.create("/eph", b"", &open, CreateMode::Ephemeral)
+        .await
+        .unwrap();
+    let (exists, changed) = zk.exists_w("/watched");
+    assert!(exists.await.unwrap().is_none());
+    let session = zk.session_id();
+    let on = zk.connected_server().expect("connected");
+    let member = cluster
+        .ids()
+        .into_iter()
+        .find(|id| cluster.client_addr(*id).unwrap().to_string() == on)
+        .unwrap();
+    let mut states = zk.state_watcher();
+    // From the moment the member starts going away (its clients are dropped first).
+    let lost_at = Instant::now();
+    cluster.stop(member).await;
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if zk.state() == zk_client::SessionState::Connected
+                && zk.connected_server().is_some_and(|s| s != on)
+            {
+                break;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), states.changed()).await;
+        }
+    })
+    .await
+    .expect("resumed on another member");
+    println!(
+        "session resumed on another member {} ms after its member failed",
+        lost_at.elapsed().as_millis()
+    );
+    assert_eq!(zk.session_id(), session);
+    // Longer than the session timeout: the session lives on through the new member.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(zk.exists("/eph").await.unwrap().is_some());
+    let other = client(&cluster.connect_string()).await;
+    other
+        .create("/watched", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(WAIT, changed).await.unwrap().unwrap();
+    assert_eq!(event.path, "/watched");
+    // Closed, its ephemeral goes everywhere.
+    zk.close().await;
+    other.sync("/").await.unwrap();
+    assert!(other.exists("/eph").await.unwrap().is_none());
+    cluster.restart(member).await.unwrap();
+    cluster.shutdown().await;
+}

@@ -168,6 +168,16 @@ impl TestingCluster {
         voters: usize,
         observers: usize,
     ) -> Result<TestingCluster, TestingError> {
+        TestingCluster::start_configured(voters, observers, |_| {}).await
+    }
+
+    /// Like [`TestingCluster::start_with`], with each member's [`test_config`] passed
+    /// through `adjust` first (snapCount, read-only mode, ...).
+    pub async fn start_configured(
+        voters: usize,
+        observers: usize,
+        adjust: impl Fn(&mut ServerConfig),
+    ) -> Result<TestingCluster, TestingError> {
         let dir = tempfile::tempdir()?;
         let mut listeners = Vec::new();
         let mut peers = std::collections::BTreeMap::new();
@@ -199,6 +209,7 @@ impl TestingCluster {
             let data_dir = dir.path().join(format!("member-{id}"));
             std::fs::create_dir_all(&data_dir)?;
             let mut config = test_config(&data_dir);
+            adjust(&mut config);
             config.peers = peers.clone();
             config.my_id = Some(id);
             config.client_addr = client.local_addr()?;

@@ -214,6 +214,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let db = ZkDatabase::from_snapshot(&file.database)
             .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
         let index = meta.last_log_id.map_or(0, |l| l.index);
+        tracing::info!(
+            zxid = format_args!("0x{index:x}"),
+            bytes = bytes.len(),
+            "installing a snapshot from the leader"
+        );
         persist_snapshot(&self.dir, index, &bytes)
             .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
         self.core.install_database(db);
