@@ -766,3 +766,92 @@ async fn a_client_resumes_its_session_on_another_member() {
     cluster.restart(member).await.unwrap();
     cluster.shutdown().await;
 }
+
+/// readonlymode.enabled: a member cut off from its quorum serves reads to clients that
+/// accept read-only service (NotReadOnly on writes, `isro` = `ro`), and goes back to
+/// read-write, dropping them so they reconnect, when the quorum returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_member_serves_reads_in_read_only_mode_until_the_quorum_returns() {
+    use zk_client::SessionState;
+    let cluster = TestingCluster::start_configured(3, 0, |c| c.read_only_mode = true)
+        .await
+        .unwrap();
+    let leader = cluster.wait_for_leader(WAIT).await.expect("a leader");
+    let cut = followers(&cluster, leader)[0];
+    let cut_addr = cluster.client_addr(cut).unwrap();
+    let writer = client(&cluster.connect_string()).await;
+    let open = Acl::open_unsafe();
+    writer
+        .create("/ro", b"before", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    converged(&cluster).await;
+    let zk = Client::builder(&cut_addr.to_string())
+        .read_only(true)
+        .session_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(zk.state(), SessionState::Connected);
+    let session = zk.session_id();
+    let mut states = zk.state_watcher();
+    assert_eq!(
+        four_letter_word(cut_addr, "isro").await.as_deref(),
+        Some("rw")
+    );
+
+    cluster.isolate(cut);
+    let wait_state = |want: SessionState| {
+        let zk = zk.clone();
+        let mut states = states.clone();
+        async move {
+            tokio::time::timeout(WAIT, async {
+                while zk.state() != want {
+                    let _ = tokio::time::timeout(Duration::from_millis(50), states.changed()).await;
+                }
+            })
+            .await
+            .unwrap_or_else(|_| panic!("never {want:?}, still {:?}", zk.state()));
+        }
+    };
+    wait_state(SessionState::ConnectedReadOnly).await;
+    assert_eq!(
+        zk.session_id(),
+        session,
+        "a known session is kept read-only"
+    );
+    assert_eq!(
+        four_letter_word(cut_addr, "isro").await.as_deref(),
+        Some("ro")
+    );
+    assert_eq!(zk.get_data("/ro").await.unwrap().0, b"before");
+    let refused = zk
+        .set_data("/ro", b"from-minority", None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some(zk_proto::ErrorCode::NotReadOnly));
+    // A client that never saw a read-write server gets a session local to the member.
+    let fresh = Client::builder(&cut_addr.to_string())
+        .read_only(true)
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(fresh.state(), SessionState::ConnectedReadOnly);
+    assert!(fresh.exists("/ro").await.unwrap().is_some());
+    // A client that insists on read-write service is turned away.
+    let rw_only = Client::builder(&cut_addr.to_string())
+        .connect_timeout(Duration::from_millis(500))
+        .connect()
+        .await;
+    assert!(rw_only.is_err());
+    // Meanwhile the majority goes on.
+    writer.set_data("/ro", b"after", None).await.unwrap();
+
+    cluster.heal(cut);
+    wait_state(SessionState::Connected).await;
+    assert_eq!(zk.session_id(), session);
+    zk.sync("/ro").await.unwrap();
+    assert_eq!(zk.get_data("/ro").await.unwrap().0, b"after");
+    let _ = states.borrow_and_update();
+    cluster.shutdown().await;
+}

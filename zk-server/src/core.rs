@@ -68,6 +68,8 @@ pub struct ConnEntry {
     pub since: Instant,
     /// Its packet counters (`cons`, `stat`).
     pub counters: Arc<ConnCounters>,
+    /// Served in read-only mode (this member was cut off from its quorum).
+    pub read_only: bool,
 }
 
 /// Per-connection packet counters.
@@ -165,6 +167,14 @@ impl ServerCore {
     /// ZooKeeper drops its clients when it stops following).
     pub fn close_all_connections(&self) {
         for entry in lock(&self.conns).values() {
+            entry.close.cancel();
+        }
+    }
+
+    /// Closes the connections served in read-only mode (the quorum is back: their
+    /// clients reconnect read-write).
+    pub fn close_read_only_connections(&self) {
+        for entry in lock(&self.conns).values().filter(|c| c.read_only) {
             entry.close.cancel();
         }
     }

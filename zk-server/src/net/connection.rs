@@ -112,8 +112,10 @@ pub async fn serve(
             return;
         }
     };
-    if !core.role().serving() {
-        // ZooKeeper closes such a connection: "not currently serving requests".
+    // Cut off from the quorum, only clients that accept read-only service are served,
+    // and only with readonlymode.enabled; ZooKeeper closes the others' connections.
+    let read_only = !core.role().serving();
+    if read_only && !(core.config.read_only_mode && connect.read_only == Some(true)) {
         debug!(%remote, "no leader; refusing the connection");
         return;
     }
@@ -140,9 +142,14 @@ pub async fn serve(
         close: close.clone(),
         since: Instant::now(),
         counters: counters.clone(),
+        read_only,
     });
 
-    let (session_id, accepted) = establish_session(&core, conn, &close, &connect).await;
+    let (session_id, accepted) = if read_only {
+        read_only_session(&core, conn, &connect)
+    } else {
+        establish_session(&core, conn, &close, &connect).await
+    };
     let mut wr = wr;
     let mut out = BytesMut::new();
     write_frame(&mut out, |w| accepted.write(w));
@@ -169,7 +176,7 @@ pub async fn serve(
         counters.clone(),
     ));
     read_loop(
-        &core, conn, session_id, &mut auth, rd, pending_tx, &close, &counters,
+        &core, conn, session_id, read_only, &mut auth, rd, pending_tx, &close, &counters,
     )
     .await;
     // The reader is done (client closed, protocol error, or told to close): let the
@@ -245,12 +252,52 @@ async fn establish_session(
     )
 }
 
+/// A session on a member cut off from its quorum: the client's own session when this
+/// member knows it (password checked), else a new session local to this member, never
+/// replicated, as ZooKeeper's read-only server makes.
+fn read_only_session(
+    core: &ServerCore,
+    conn: ConnId,
+    req: &ConnectRequest,
+) -> (i64, ConnectResponse) {
+    let timeout = core.config.negotiate_session_timeout(req.timeout);
+    let known = req.session_id != 0
+        && core
+            .db()
+            .session(req.session_id)
+            .is_some_and(|s| s.passwd == req.passwd);
+    let (session_id, passwd) = if known {
+        (req.session_id, req.passwd.clone())
+    } else {
+        (
+            core.next_session_id(),
+            Bytes::copy_from_slice(uuid::Uuid::new_v4().as_bytes()),
+        )
+    };
+    core.attach_session(conn, session_id);
+    info!(
+        session = format_args!("0x{session_id:x}"),
+        known, "serving a read-only session"
+    );
+    (
+        session_id,
+        ConnectResponse {
+            protocol_version: 0,
+            timeout,
+            session_id,
+            passwd,
+            read_only: Some(true),
+        },
+    )
+}
+
 /// Reads and decodes requests, submitting writes and queueing everything in order.
 #[allow(clippy::too_many_arguments)]
 async fn read_loop(
     core: &Arc<ServerCore>,
     conn: ConnId,
     session_id: i64,
+    read_only: bool,
     auth: &mut Vec<Id>,
     mut rd: OwnedReadHalf,
     pending: mpsc::Sender<Pending>,
@@ -300,6 +347,21 @@ async fn read_loop(
                 shared_auth = Arc::new(auth.clone());
                 reply
             }
+            Some(op) if read_only && refused_read_only(op) => {
+                core.stats.request_started();
+                error_reply(
+                    header.xid,
+                    core.db().last_zxid(),
+                    ErrorCode::NotReadOnly,
+                    false,
+                )
+            }
+            // A read-only session is local: closing it is only closing the connection.
+            Some(OpCode::CloseSession) if read_only => Pending::Reply {
+                header: ReplyHeader::new(header.xid, core.db().last_zxid(), ErrorCode::Ok),
+                body: None,
+                close_after: true,
+            },
             Some(op) => classify(
                 core,
                 conn,
@@ -326,6 +388,26 @@ async fn read_loop(
             return;
         }
     }
+}
+
+/// What a read-only server answers NotReadOnly, as ZooKeeper's
+/// `ReadOnlyRequestProcessor` does: every write, and sync.
+fn refused_read_only(op: OpCode) -> bool {
+    matches!(
+        op,
+        OpCode::Sync
+            | OpCode::Create
+            | OpCode::Create2
+            | OpCode::CreateTtl
+            | OpCode::CreateContainer
+            | OpCode::Delete
+            | OpCode::DeleteContainer
+            | OpCode::SetData
+            | OpCode::Reconfig
+            | OpCode::SetAcl
+            | OpCode::Multi
+            | OpCode::Check
+    )
 }
 
 /// Turns one request into its pending reply: submits writes, defers reads.

@@ -46,12 +46,15 @@ pub async fn serve(core: &ServerCore, cmd: &'static str, mut wr: OwnedWriteHalf)
 /// The text of a command's answer.
 pub fn respond(core: &ServerCore, cmd: &str) -> String {
     let serving = core.role().serving();
-    if !serving && matches!(cmd, "srvr" | "stat" | "mntr" | "conf" | "cons" | "dump") {
+    let read_only = !serving && core.config.read_only_mode;
+    if !serving && !read_only && matches!(cmd, "srvr" | "stat" | "mntr" | "conf" | "cons" | "dump")
+    {
         // A member looking for its leader, as ZooKeeper 3.8 answers there.
         return "This ZooKeeper instance is not currently serving requests\n".to_string();
     }
     match cmd {
         "ruok" => "imok".to_string(),
+        "isro" if read_only => "ro".to_string(),
         "isro" if !serving => "null".to_string(),
         "isro" => "rw".to_string(),
         "srvr" => server_summary(core, false),
@@ -91,7 +94,11 @@ pub fn respond(core: &ServerCore, cmd: &str) -> String {
 }
 
 fn server_state(core: &ServerCore) -> &'static str {
-    core.role().mode()
+    match core.role() {
+        // ZooKeeper's read-only server reports itself so.
+        Role::Looking if core.config.read_only_mode => "read-only",
+        role => role.mode(),
+    }
 }
 
 /// ZooKeeper counts the root twice (it is stored under "" and "/").

@@ -225,6 +225,9 @@ async fn watch_role(
             tracing::info!(member = me, ?leader, previous = ?last_leader, "leader changed");
             if last_leader.is_some() {
                 core.abandon_all("the leader was lost or changed");
+            } else {
+                // Back in a quorum: read-only clients reconnect read-write.
+                core.close_read_only_connections();
             }
             if leader == Some(me) {
                 // A new leader gives every session a fresh full timeout.
