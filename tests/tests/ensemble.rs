@@ -855,3 +855,45 @@ async fn a_cut_off_member_serves_reads_in_read_only_mode_until_the_quorum_return
     let _ = states.borrow_and_update();
     cluster.shutdown().await;
 }
+
+/// A session that reconnects through another member has moved: a write from its old
+/// connection is refused and that connection closed (ZooKeeper closes it rather than
+/// answering SessionMoved), on a follower at its next write, on the leader at its next
+/// request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_session_loses_its_old_connection() {
+    use zk_client::SessionState;
+    let cluster = TestingCluster::start(3).await.unwrap();
+    let leader = cluster.wait_for_leader(WAIT).await.expect("a leader");
+    let follower = followers(&cluster, leader)[0];
+    let other = followers(&cluster, leader)[1];
+    let open = Acl::open_unsafe();
+    for (old_member, new_member) in [(follower, other), (leader, other)] {
+        let old_addr = cluster.client_addr(old_member).unwrap().to_string();
+        let old = client(&old_addr).await;
+        old.create("/moved-eph", b"", &open, CreateMode::Ephemeral)
+            .await
+            .unwrap();
+        let mut states = old.state_watcher();
+        // The same session, taken over through another member.
+        let new = Client::builder(&cluster.client_addr(new_member).unwrap().to_string())
+            .session(old.session_id(), &old.session_password())
+            .connect()
+            .await
+            .unwrap();
+        assert_eq!(new.session_id(), old.session_id());
+        let _ = states.borrow_and_update();
+        let refused = old
+            .create("/moved-write", b"", &open, CreateMode::Persistent)
+            .await;
+        assert_eq!(refused, Err(Error::ConnectionLoss), "member {old_member}");
+        new.sync("/").await.unwrap();
+        assert!(new.exists("/moved-write").await.unwrap().is_none());
+        // The old handle saw its connection go.
+        assert!(states.has_changed().unwrap_or(true) || old.state() != SessionState::Connected);
+        assert!(new.exists("/moved-eph").await.unwrap().is_some());
+        new.close().await;
+        old.close().await;
+    }
+    cluster.shutdown().await;
+}

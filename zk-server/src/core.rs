@@ -45,6 +45,15 @@ pub trait Replicator: Send + Sync + 'static {
     /// The leader's commit point, confirmed with a quorum: once this server has applied
     /// up to it, it has seen every write acknowledged before the call (`sync`).
     fn read_index(&self) -> BoxFuture<'static, Result<i64, SubmitError>>;
+
+    /// Tells the leader that `session` reconnected through member `owner` (ZooKeeper's
+    /// revalidation): `Some(true)` accepted, `Some(false)` the session is being closed,
+    /// `None` the leader does not know it yet.
+    fn revalidate(
+        &self,
+        session: i64,
+        owner: u64,
+    ) -> BoxFuture<'static, Result<Option<bool>, SubmitError>>;
 }
 
 /// Capacity of a connection's notification queue; a connection that falls this far
@@ -169,6 +178,45 @@ impl ServerCore {
         for entry in lock(&self.conns).values() {
             entry.close.cancel();
         }
+    }
+
+    /// A session (re)connected here: the leader records this member as its owner. False
+    /// only when the leader says the session is being closed; a leader that cannot be
+    /// asked, or does not know the session yet, leaves the local check standing.
+    pub async fn revalidate_session(&self, session: i64) -> bool {
+        if self.role().leads() {
+            return self
+                .tracker()
+                .set_owner(session, self.server_id, Instant::now())
+                != Some(false);
+        }
+        let Some(replicator) = self.replicator.get() else {
+            return true;
+        };
+        !matches!(
+            replicator.revalidate(session, self.server_id).await,
+            Ok(Some(false))
+        )
+    }
+
+    /// Whether `txn` comes from a connection its session has since moved away from
+    /// (known on the leader only): such writes are refused, and their connection closed.
+    pub fn moved(&self, txn: &Txn) -> bool {
+        txn.from_connection()
+            && self
+                .tracker()
+                .owner(txn.session_id)
+                .is_some_and(|owner| owner != txn.origin.server)
+    }
+
+    /// Whether this member, leading, knows that `session` moved to another member
+    /// (ZooKeeper's leader then closes the old connection on any request).
+    pub fn moved_away(&self, session: i64) -> bool {
+        self.role() == Role::Leader
+            && self
+                .tracker()
+                .owner(session)
+                .is_some_and(|owner| owner != self.server_id)
     }
 
     /// Closes the connections served in read-only mode (the quorum is back: their

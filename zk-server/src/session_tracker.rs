@@ -13,6 +13,10 @@ pub struct SessionTracker {
     /// Sessions heard from since the last [`SessionTracker::take_touched`] (a follower
     /// passes them on to the leader).
     touched: HashSet<i64>,
+    /// On the leader: the member each session last (re)connected through. A write
+    /// from a session's earlier connection elsewhere is refused (ZooKeeper's session
+    /// move); a new leader starts without owners.
+    owners: HashMap<i64, u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +59,24 @@ impl SessionTracker {
         }
     }
 
+    /// A client (re)connected its session through member `server` (on the leader):
+    /// `None` if the session is unknown here, `Some(false)` if it is being closed,
+    /// else `Some(true)` with the session touched and owned by `server`.
+    pub fn set_owner(&mut self, session: i64, server: u64, now: Instant) -> Option<bool> {
+        let tracked = self.sessions.get(&session)?;
+        if tracked.closing {
+            return Some(false);
+        }
+        self.touch(session, now);
+        self.owners.insert(session, server);
+        Some(true)
+    }
+
+    /// The member a session last connected through, when this tracker knows it.
+    pub fn owner(&self, session: i64) -> Option<u64> {
+        self.owners.get(&session).copied()
+    }
+
     /// The sessions heard from since the last call (sorted).
     pub fn take_touched(&mut self) -> Vec<i64> {
         let mut touched: Vec<i64> = self.touched.drain().collect();
@@ -66,6 +88,7 @@ impl SessionTracker {
     pub fn remove(&mut self, session: i64) {
         self.sessions.remove(&session);
         self.touched.remove(&session);
+        self.owners.remove(&session);
     }
 
     /// Sessions past their deadline, each returned once (marked closing).
@@ -95,6 +118,7 @@ impl SessionTracker {
     pub fn reset_all(&mut self, sessions: impl IntoIterator<Item = (i64, i32)>, now: Instant) {
         self.sessions.clear();
         self.touched.clear();
+        self.owners.clear();
         for (id, timeout) in sessions {
             self.add(id, timeout, now);
         }
@@ -180,6 +204,27 @@ mod tests {
         t.touch(1, t0);
         t.remove(1);
         assert_eq!(t.take_touched(), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn the_leader_knows_which_member_a_session_is_on() {
+        let t0 = Instant::now();
+        let mut t = SessionTracker::new();
+        assert_eq!(t.set_owner(1, 2, t0), None, "unknown session");
+        t.add(1, 1000, t0);
+        assert_eq!(
+            t.set_owner(1, 2, t0 + Duration::from_millis(900)),
+            Some(true)
+        );
+        assert_eq!(t.owner(1), Some(2));
+        // Revalidation touches: not expired at the original deadline.
+        assert!(t.take_expired(t0 + Duration::from_millis(1000)).is_empty());
+        assert_eq!(t.set_owner(1, 3, t0), Some(true));
+        assert_eq!(t.owner(1), Some(3));
+        assert_eq!(t.take_expired(t0 + Duration::from_secs(5)), vec![1]);
+        assert_eq!(t.set_owner(1, 2, t0), Some(false), "being closed");
+        t.remove(1);
+        assert_eq!(t.owner(1), None);
     }
 
     #[test]

@@ -40,6 +40,16 @@ pub struct Txn {
     pub op: TxnOp,
 }
 
+impl Txn {
+    /// Whether a client's connection asked for this (not the server itself: session
+    /// creation at handshake, expiry's closeSession with xid 0, reaping).
+    pub fn from_connection(&self) -> bool {
+        self.session_id != 0
+            && !matches!(self.op, TxnOp::CreateSession { .. })
+            && !(self.xid == 0 && self.op == TxnOp::CloseSession)
+    }
+}
+
 /// The write a transaction performs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxnOp {

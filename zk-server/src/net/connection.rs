@@ -237,6 +237,14 @@ async fn establish_session(
         );
         return (0, refused);
     }
+    // The leader learns the session is here now (and says if it is being closed).
+    if !core.revalidate_session(req.session_id).await {
+        info!(
+            session = format_args!("0x{:x}", req.session_id),
+            "the leader is closing this session; refusing the reconnect"
+        );
+        return (0, refused);
+    }
     core.attach_session(conn, req.session_id);
     core.tracker().touch(req.session_id, Instant::now());
     let passwd = req.passwd.clone();
@@ -326,6 +334,10 @@ async fn read_loop(
         };
         core.stats.record_received();
         counters.received.fetch_add(1, Ordering::Relaxed);
+        if core.moved_away(session_id) {
+            info!("the session moved to another member; closing this connection");
+            return;
+        }
         core.tracker().touch(session_id, Instant::now());
         let mut r = Reader::new(frame);
         let Ok(header) = RequestHeader::read(&mut r) else {

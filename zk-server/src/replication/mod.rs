@@ -81,30 +81,56 @@ impl Replicator for Proposer {
     fn read_index(&self) -> BoxFuture<'static, Result<i64, SubmitError>> {
         let raft = self.raft.clone();
         let me = self.me;
-        let faults = self.faults.clone();
-        let control = self.control.clone();
+        let ask = self.ask_leader(PeerRequest::ReadIndex);
         Box::pin(async move {
             let unavailable = || SubmitError::Unavailable("no leader to sync with".into());
-            let (leader, addr) = leader_of(&raft).ok_or_else(unavailable)?;
-            if leader == me {
+            if leader_of(&raft).is_some_and(|(leader, _)| leader == me) {
                 let (read, _) = raft.get_read_log_id().await.map_err(|_| unavailable())?;
                 return Ok(read.map_or(0, |id| id.index) as i64);
             }
-            let mut link = control.lock().await;
-            let stale = link.as_ref().is_none_or(|l| l.target() != leader);
-            if stale {
-                *link = Some(PeerLink::new(me, leader, addr, faults));
-            }
-            let Some(link) = link.as_mut() else {
-                return Err(unavailable());
-            };
-            match link
-                .exchange(&PeerRequest::ReadIndex, FORWARD_TIMEOUT)
-                .await
-            {
+            match ask.await {
                 Ok(PeerReply::ReadIndex(Some(index))) => Ok(index as i64),
                 _ => Err(unavailable()),
             }
+        })
+    }
+
+    fn revalidate(
+        &self,
+        session: i64,
+        owner: u64,
+    ) -> BoxFuture<'static, Result<Option<bool>, SubmitError>> {
+        let ask = self.ask_leader(PeerRequest::Revalidate { session, owner });
+        Box::pin(async move {
+            match ask.await {
+                Ok(PeerReply::Revalidated(answer)) => Ok(answer),
+                _ => Err(SubmitError::Unavailable(
+                    "no leader to revalidate with".into(),
+                )),
+            }
+        })
+    }
+}
+
+impl Proposer {
+    /// Sends `request` to the leader over the control link (one request at a time).
+    fn ask_leader(&self, request: PeerRequest) -> BoxFuture<'static, std::io::Result<PeerReply>> {
+        let raft = self.raft.clone();
+        let me = self.me;
+        let faults = self.faults.clone();
+        let control = self.control.clone();
+        Box::pin(async move {
+            let (leader, addr) = leader_of(&raft)
+                .filter(|(leader, _)| *leader != me)
+                .ok_or_else(|| std::io::Error::other("no other member leads"))?;
+            let mut link = control.lock().await;
+            if link.as_ref().is_none_or(|l| l.target() != leader) {
+                *link = Some(PeerLink::new(me, leader, addr, faults));
+            }
+            let Some(link) = link.as_mut() else {
+                return Err(std::io::Error::other("no link"));
+            };
+            link.exchange(&request, FORWARD_TIMEOUT).await
         })
     }
 }
@@ -302,6 +328,10 @@ async fn propose(
             Some((leader, _)) if leader == me => {
                 for txn in batch {
                     let seq = txn.origin.seq;
+                    if core.moved(&txn) {
+                        core.fail_request(seq);
+                        continue;
+                    }
                     match raft.client_write_ff(txn).await {
                         Ok(receiver) => in_flight.push(async move { (seq, receiver.await) }),
                         Err(e) => {
@@ -328,7 +358,12 @@ async fn propose(
                     }
                 };
                 match outcome {
-                    Ok(PeerReply::Forwarded(refused)) => {
+                    Ok(PeerReply::Forwarded { refused, moved }) => {
+                        // A write from a connection whose session moved on fails alone:
+                        // its connection closes (ZooKeeper's SessionMoved).
+                        for seq in moved {
+                            core.fail_request(seq);
+                        }
                         if !refused.is_empty() {
                             tracing::info!(
                                 refused = refused.len(),

@@ -55,6 +55,13 @@ pub enum PeerRequest {
     Touch(Vec<i64>),
     /// The leader's commit point, after it confirmed its leadership with a quorum.
     ReadIndex,
+    /// A session reconnected through member `owner`.
+    Revalidate {
+        /// The session.
+        session: i64,
+        /// The member its client is on now.
+        owner: u64,
+    },
 }
 
 /// The answer to a [`PeerRequest`].
@@ -68,14 +75,20 @@ pub enum PeerReply {
     InstallSnapshot(
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
     ),
-    /// To Forward, once every write of the batch was committed or refused: the origin
-    /// sequence numbers of the refused ones (not leader, shutting down).
-    Forwarded(Vec<u64>),
+    /// To Forward, once every write of the batch was committed or refused.
+    Forwarded {
+        /// Origin sequence numbers of writes refused for want of leadership.
+        refused: Vec<u64>,
+        /// Origin sequence numbers of writes whose session moved to another member.
+        moved: Vec<u64>,
+    },
     /// To Touch.
     Touched,
     /// To ReadIndex: the index to apply up to, or `None` when this member cannot
     /// confirm it leads.
     ReadIndex(Option<u64>),
+    /// To Revalidate (see `SessionTracker::set_owner`).
+    Revalidated(Option<bool>),
 }
 
 /// Members cut off from their peers: every message from or to them is dropped as if
@@ -188,8 +201,13 @@ async fn answer(raft: &Raft<TypeConfig>, core: &ServerCore, request: PeerRequest
             // in it was committed or refused.
             let mut outcomes = Vec::with_capacity(batch.len());
             let mut refused = Vec::new();
+            let mut moved = Vec::new();
             for txn in batch {
                 let seq = txn.origin.seq;
+                if core.moved(&txn) {
+                    moved.push(seq);
+                    continue;
+                }
                 match raft.client_write_ff(txn).await {
                     Ok(rx) => outcomes.push((seq, rx)),
                     Err(_) => refused.push(seq),
@@ -200,7 +218,7 @@ async fn answer(raft: &Raft<TypeConfig>, core: &ServerCore, request: PeerRequest
                     refused.push(seq);
                 }
             }
-            PeerReply::Forwarded(refused)
+            PeerReply::Forwarded { refused, moved }
         }
         PeerRequest::Touch(sessions) => {
             let now = std::time::Instant::now();
@@ -210,6 +228,10 @@ async fn answer(raft: &Raft<TypeConfig>, core: &ServerCore, request: PeerRequest
             }
             PeerReply::Touched
         }
+        PeerRequest::Revalidate { session, owner } => PeerReply::Revalidated(
+            core.tracker()
+                .set_owner(session, owner, std::time::Instant::now()),
+        ),
         PeerRequest::ReadIndex => PeerReply::ReadIndex(
             raft.get_read_log_id()
                 .await
