@@ -897,3 +897,115 @@ async fn a_moved_session_loses_its_old_connection() {
     }
     cluster.shutdown().await;
 }
+
+/// reconfigEnabled: a super user adds a member (it catches up, then votes) and removes
+/// another through the reconfig operation; `/zookeeper/config` follows on every member
+/// with the publishing zxid as its version, and the quorum is the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconfig_adds_and_removes_members() {
+    let super_digest = zk_server::acl::digest("super:secret");
+    let mut cluster = TestingCluster::start_configured(3, 0, |c| {
+        c.reconfig_enabled = true;
+        c.super_digest = Some(super_digest.clone());
+    })
+    .await
+    .unwrap();
+    let leader = cluster.wait_for_leader(WAIT).await.expect("a leader");
+    let open = Acl::open_unsafe();
+    let anyone = client(&cluster.connect_string()).await;
+    anyone
+        .create("/before", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    let (joining_id, joining) = cluster.add_member(false).await.unwrap();
+    // Only a super user may reconfigure.
+    let refused = anyone.reconfig(Some(&joining), None, None, None).await;
+    assert_eq!(
+        refused.unwrap_err().code(),
+        Some(zk_proto::ErrorCode::NoAuth)
+    );
+    // On the leader: a member being removed drops its clients, reconfig's among them.
+    let admin = client(&cluster.client_addr(leader).unwrap().to_string()).await;
+    admin.add_auth("digest", b"super:secret").await.unwrap();
+    // A stale config version is refused.
+    let stale = admin.reconfig(Some(&joining), None, None, Some(42)).await;
+    assert_eq!(
+        stale.unwrap_err().code(),
+        Some(zk_proto::ErrorCode::BadVersion)
+    );
+
+    let (data, stat) = admin
+        .reconfig(Some(&joining), None, None, None)
+        .await
+        .unwrap();
+    let config = String::from_utf8(data).unwrap();
+    assert!(config.contains(&joining), "{config}");
+    assert!(
+        config.ends_with(&format!("\nversion={:x}", stat.mzxid)),
+        "{config}"
+    );
+    converged(&cluster).await;
+    for id in cluster.ids() {
+        let member = client(&cluster.client_addr(id).unwrap().to_string()).await;
+        member.sync("/").await.unwrap();
+        let (seen, _) = member.get_config().await.unwrap();
+        assert_eq!(String::from_utf8(seen).unwrap(), config, "member {id}");
+        assert!(member.exists("/before").await.unwrap().is_some());
+        member.close().await;
+    }
+    let leader = cluster.wait_for_leader(WAIT).await.unwrap_or(leader);
+    let mntr = four_letter_word(cluster.client_addr(leader).unwrap(), "mntr")
+        .await
+        .unwrap();
+    assert!(mntr.contains("zk_quorum_size\t4\n"), "{mntr}");
+    let srvr = four_letter_word(cluster.client_addr(joining_id).unwrap(), "srvr")
+        .await
+        .unwrap();
+    assert!(
+        srvr.contains("Mode: follower\n") || srvr.contains("Mode: leader\n"),
+        "{srvr}"
+    );
+
+    // Remove a member that is not the leader; then it may go without costing a quorum
+    // of the remaining three.
+    let leaving = followers(&cluster, leader)
+        .into_iter()
+        .find(|id| *id != joining_id)
+        .unwrap();
+    let (data, _) = admin
+        .reconfig(None, Some(&leaving.to_string()), None, None)
+        .await
+        .unwrap();
+    let config = String::from_utf8(data).unwrap();
+    assert!(!config.contains(&format!("server.{leaving}=")), "{config}");
+    // The removed member stops serving: it has no leader any more.
+    let deadline = Instant::now() + WAIT;
+    while cluster.core(leaving).unwrap().role() != Role::Looking {
+        assert!(Instant::now() < deadline, "the removed member kept serving");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cluster.stop(leaving).await;
+    let leader = cluster.wait_for_leader(WAIT).await.expect("a leader");
+    let mntr = four_letter_word(cluster.client_addr(leader).unwrap(), "mntr")
+        .await
+        .unwrap();
+    assert!(mntr.contains("zk_quorum_size\t3\n"), "{mntr}");
+    let survivor = followers(&cluster, leader)[0];
+    cluster.stop(survivor).await;
+    // Two of the three voters remain: still a quorum.
+    let remaining: Vec<String> = cluster
+        .ids()
+        .into_iter()
+        .filter(|id| cluster.is_running(*id))
+        .map(|id| cluster.client_addr(id).unwrap().to_string())
+        .collect();
+    let zk = client(&remaining.join(",")).await;
+    tokio::time::timeout(
+        WAIT,
+        zk.create("/after", b"", &open, CreateMode::Persistent),
+    )
+    .await
+    .expect("writes commit with the new quorum")
+    .unwrap();
+    cluster.shutdown().await;
+}

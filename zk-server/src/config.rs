@@ -65,6 +65,30 @@ pub struct PeerSpec {
     pub client_addr: Option<SocketAddr>,
 }
 
+impl PeerSpec {
+    /// The member's line as ZooKeeper writes it in `/zookeeper/config`:
+    /// `server.N=host:peer:election:role[;clientAddress:port]`.
+    pub fn to_line(&self, id: u64) -> String {
+        let role = match self.role {
+            PeerRole::Participant => "participant",
+            PeerRole::Observer => "observer",
+        };
+        let mut line = format!(
+            "server.{id}={}:{}:{}:{role}",
+            self.host, self.peer_port, self.election_port
+        );
+        if let Some(client) = self.client_addr {
+            line.push_str(&format!(";{client}"));
+        }
+        line
+    }
+
+    /// The address its peers reach it at.
+    pub fn peer_addr(&self) -> String {
+        format!("{}:{}", self.host, self.peer_port)
+    }
+}
+
 /// Which four-letter words are enabled.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FourLetterWhitelist {
@@ -126,6 +150,14 @@ pub struct ServerConfig {
     /// `zookeeper.containerCheckIntervalMs`: how often containers and TTL nodes are
     /// checked for reaping.
     pub container_check_interval_ms: u64,
+    /// `reconfigEnabled`: the reconfig operation is allowed.
+    pub reconfig_enabled: bool,
+    /// `zookeeper.skipACL`: no ACL checks where ZooKeeper would skip them (reconfig).
+    pub skip_acl: bool,
+    /// `dynamicConfigFile`: where the `server.N` lines are kept (ZooKeeper 3.5+ form).
+    pub dynamic_config_file: Option<PathBuf>,
+    /// Whether zoo.cfg named `clientPort` (else a member's `server.N` line may).
+    pub client_port_given: bool,
     /// Keys seen but not used (logged at start-up).
     pub ignored_keys: Vec<String>,
 }
@@ -157,6 +189,10 @@ impl Default for ServerConfig {
             read_only_mode: false,
             snap_count: 100_000,
             container_check_interval_ms: 60_000,
+            reconfig_enabled: false,
+            skip_acl: false,
+            dynamic_config_file: None,
+            client_port_given: false,
             ignored_keys: Vec::new(),
         }
     }
@@ -196,6 +232,18 @@ impl ServerConfig {
             source,
         })?;
         let mut config = ServerConfig::parse(&text)?;
+        if let Some(dynamic) = config.dynamic_config_file.clone() {
+            // Relative names are relative to zoo.cfg's directory, as ZooKeeper has it.
+            let dynamic = match path.parent() {
+                Some(dir) if dynamic.is_relative() => dir.join(dynamic),
+                _ => dynamic,
+            };
+            let text = std::fs::read_to_string(&dynamic).map_err(|source| ConfigError::Read {
+                path: dynamic.clone(),
+                source,
+            })?;
+            config.add_servers(&text)?;
+        }
         if !config.peers.is_empty() && config.my_id.is_none() {
             let myid_path = config.data_dir.join("myid");
             let raw = std::fs::read_to_string(&myid_path).map_err(|source| ConfigError::Read {
@@ -204,7 +252,37 @@ impl ServerConfig {
             })?;
             config.my_id = Some(parse_num("myid", raw.trim())?);
         }
+        // `server.N=host:peer:election;clientPort` can stand in for clientPort.
+        if !config.client_port_given {
+            let mine = config.my_id.and_then(|id| config.peers.get(&id));
+            if let Some(client) = mine.and_then(|p| p.client_addr) {
+                config.client_addr = client;
+            }
+        }
         Ok(config)
+    }
+
+    /// Reads the `server.N` lines of a dynamic configuration file (its `version=`
+    /// line, if any, is ZooKeeper's bookkeeping and not needed here).
+    pub fn add_servers(&mut self, text: &str) -> Result<(), ConfigError> {
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else {
+                return Err(ConfigError::Syntax {
+                    line: i + 1,
+                    text: raw.to_string(),
+                });
+            };
+            let key = key.trim();
+            if let Some(id) = key.strip_prefix("server.") {
+                let id = parse_num(key, id)?;
+                self.peers.insert(id, parse_peer(key, value.trim())?);
+            }
+        }
+        Ok(())
     }
 
     /// Parses zoo.cfg text (no file access).
@@ -240,7 +318,16 @@ impl ServerConfig {
                     data_dir_set = true;
                 }
                 "dataLogDir" => c.data_log_dir = Some(PathBuf::from(value)),
-                "clientPort" => client_port = Some(parse_num(key, value)?),
+                "clientPort" => {
+                    client_port = Some(parse_num(key, value)?);
+                    c.client_port_given = true;
+                }
+                "reconfigEnabled" => c.reconfig_enabled = parse_bool(key, value)?,
+                "skipACL" => {
+                    c.skip_acl =
+                        value.eq_ignore_ascii_case("yes") || parse_bool(key, value).unwrap_or(false)
+                }
+                "dynamicConfigFile" => c.dynamic_config_file = Some(PathBuf::from(value)),
                 "clientPortAddress" => client_ip = Some(parse_ip(key, value)?),
                 "initLimit" => c.init_limit = parse_num(key, value)?,
                 "syncLimit" => c.sync_limit = parse_num(key, value)?,
@@ -375,7 +462,8 @@ fn parse_whitelist(value: &str) -> FourLetterWhitelist {
 }
 
 /// `host:peerPort:electionPort[:participant|observer][;[clientAddress:]clientPort]`.
-fn parse_peer(key: &str, value: &str) -> Result<PeerSpec, ConfigError> {
+/// Parses the value of a `server.N` line (`key` names it in errors).
+pub fn parse_peer(key: &str, value: &str) -> Result<PeerSpec, ConfigError> {
     let (server, client) = match value.split_once(';') {
         Some((s, c)) => (s, Some(c.trim())),
         None => (value, None),
@@ -500,5 +588,41 @@ mod tests {
         assert!(all.four_letter_whitelist.allows("dump"));
         assert!(ServerConfig::parse("tickTime=abc").is_err());
         assert!(ServerConfig::parse("just words").is_err());
+    }
+
+    #[test]
+    fn the_dynamic_config_file_form_names_the_members_and_the_client_port() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("myid"), "2\n").unwrap();
+        std::fs::write(
+            dir.path().join("zoo.cfg.dynamic.100000000"),
+            "server.1=127.0.0.1:2888:3888:participant;127.0.0.1:2181\n\
+             server.2=127.0.0.1:2889:3889:participant;127.0.0.1:2182\n\
+             server.3=127.0.0.1:2890:3890:observer;2183\nversion=100000000\n",
+        )
+        .unwrap();
+        let cfg = dir.path().join("zoo.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "tickTime=500\ndataDir={}\nreconfigEnabled=true\nzookeeper.skipACL=yes\n\
+                 dynamicConfigFile=zoo.cfg.dynamic.100000000\n",
+                data.display()
+            ),
+        )
+        .unwrap();
+        let c = ServerConfig::from_file(&cfg).unwrap();
+        assert!(c.reconfig_enabled && c.skip_acl);
+        assert_eq!(c.my_id, Some(2));
+        assert_eq!(c.peers.len(), 3);
+        assert_eq!(c.peers[&3].role, PeerRole::Observer);
+        // No clientPort: member 2's line gives it.
+        assert_eq!(c.client_addr, "127.0.0.1:2182".parse().unwrap());
+        assert_eq!(
+            c.peers[&3].to_line(3),
+            "server.3=127.0.0.1:2890:3890:observer;0.0.0.0:2183"
+        );
     }
 }

@@ -54,6 +54,13 @@ pub trait Replicator: Send + Sync + 'static {
         session: i64,
         owner: u64,
     ) -> BoxFuture<'static, Result<Option<bool>, SubmitError>>;
+
+    /// Carries out a reconfig through the leader; the zxid that published the new
+    /// configuration, or ZooKeeper's error for the request.
+    fn reconfigure(
+        &self,
+        request: zk_proto::ReconfigRequest,
+    ) -> BoxFuture<'static, Result<i64, zk_proto::ErrorCode>>;
 }
 
 /// Capacity of a connection's notification queue; a connection that falls this far
@@ -115,6 +122,7 @@ pub struct ServerCore {
     replicator: OnceLock<Arc<dyn Replicator>>,
     applied: watch::Sender<i64>,
     abandons: AtomicU64,
+    removed: std::sync::atomic::AtomicBool,
     quorum: Mutex<QuorumView>,
     /// Counters for the four-letter words.
     pub stats: ServerStats,
@@ -147,6 +155,7 @@ impl ServerCore {
             replicator: OnceLock::new(),
             applied: watch::channel(0).0,
             abandons: AtomicU64::new(0),
+            removed: std::sync::atomic::AtomicBool::new(false),
             quorum: Mutex::new(QuorumView::standalone()),
             stats: ServerStats::default(),
         })
@@ -160,6 +169,16 @@ impl ServerCore {
     /// This server's role and quorum facts.
     pub fn quorum(&self) -> QuorumView {
         lock(&self.quorum).clone()
+    }
+
+    /// Marks this member as removed from its ensemble by reconfig (or added back).
+    pub fn set_removed(&self, removed: bool) {
+        self.removed.store(removed, Ordering::SeqCst);
+    }
+
+    /// Whether reconfig removed this member.
+    pub fn removed(&self) -> bool {
+        self.removed.load(Ordering::SeqCst)
     }
 
     /// This server's role.
@@ -197,6 +216,26 @@ impl ServerCore {
             replicator.revalidate(session, self.server_id).await,
             Ok(Some(false))
         )
+    }
+
+    /// Reconfigures the ensemble and waits until this member has applied the new
+    /// configuration; returns the zxid that published it.
+    pub async fn reconfigure(
+        &self,
+        request: zk_proto::ReconfigRequest,
+    ) -> Result<i64, zk_proto::ErrorCode> {
+        let replicator = self
+            .replicator
+            .get()
+            .ok_or(zk_proto::ErrorCode::ConnectionLoss)?;
+        let zxid = replicator.reconfigure(request).await?;
+        let mut applied = self.applied.subscribe();
+        let reached = applied.wait_for(|z| *z >= zxid).await.is_ok();
+        if reached {
+            Ok(zxid)
+        } else {
+            Err(zk_proto::ErrorCode::ConnectionLoss)
+        }
     }
 
     /// Whether `txn` comes from a connection its session has since moved away from

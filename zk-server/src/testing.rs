@@ -232,6 +232,47 @@ impl TestingCluster {
         })
     }
 
+    /// Starts one more member (the next id) whose zoo.cfg lists the ensemble and
+    /// itself, as a server about to be added with reconfig is started; it joins once a
+    /// reconfig adds it. Returns its id and its `server.N` line for that reconfig.
+    pub async fn add_member(&mut self, observer: bool) -> Result<(u64, String), TestingError> {
+        let id = self.members.iter().map(|m| m.id).max().unwrap_or(0) + 1;
+        let client = TcpListener::bind("127.0.0.1:0").await?;
+        let peer = TcpListener::bind("127.0.0.1:0").await?;
+        let (client_addr, peer_addr) = (client.local_addr()?, peer.local_addr()?);
+        let spec = PeerSpec {
+            host: peer_addr.ip().to_string(),
+            peer_port: peer_addr.port(),
+            election_port: peer_addr.port(),
+            role: if observer {
+                PeerRole::Observer
+            } else {
+                PeerRole::Participant
+            },
+            client_addr: Some(client_addr),
+        };
+        let line = spec.to_line(id);
+        let Some(first) = self.members.first() else {
+            return Err(TestingError::Setup(std::io::Error::other("empty cluster")));
+        };
+        let mut config = first.config.clone();
+        config.peers.insert(id, spec);
+        config.my_id = Some(id);
+        config.client_addr = client_addr;
+        config.data_dir = self._dir.path().join(format!("member-{id}"));
+        std::fs::create_dir_all(&config.data_dir)?;
+        let server =
+            RunningServer::start_member(config.clone(), client, peer, self.faults.clone()).await?;
+        self.members.push(ClusterMember {
+            id,
+            config,
+            client_addr,
+            peer_addr,
+            server: Some(server),
+        });
+        Ok((id, line))
+    }
+
     /// Every member's client address, comma-separated, for a client's connect string.
     pub fn connect_string(&self) -> String {
         self.members

@@ -86,6 +86,12 @@ pub enum TxnOp {
         /// The container.
         path: String,
     },
+    /// A new ensemble membership (reconfig): `/zookeeper/config` becomes these
+    /// `server.N` lines and `version=<this entry's zxid in hex>`.
+    SetConfig {
+        /// The `server.N=…` lines, newline separated.
+        servers: String,
+    },
     /// Delete a TTL node that is still childless and unmodified for its TTL.
     ReapTtl {
         /// The TTL node.

@@ -121,6 +121,25 @@ impl ZkDatabase {
                 }
                 Ok(Response::Empty)
             }
+            TxnOp::SetConfig { servers } => {
+                let data = format!("{servers}\nversion={:x}", ctx.zxid);
+                let path = crate::tree::CONFIG_PATH;
+                let acl = self
+                    .tree
+                    .get(path)
+                    .map(|n| n.acl.clone())
+                    .unwrap_or_default();
+                let stat = self
+                    .tree
+                    .set_data(path, Some(data.into()), -1, ctx.zxid, ctx.time)
+                    .ok_or(ErrorCode::SystemError)?;
+                ev.push(WatchEvent {
+                    path: path.to_string(),
+                    event_type: EventType::NodeDataChanged,
+                    acl,
+                });
+                Ok(Response::SetData(SetDataResponse { stat }))
+            }
             TxnOp::ReapTtl { path } => {
                 let reapable = self.tree.get(path).is_some_and(|n| match n.kind() {
                     NodeKind::Ttl(ttl) => {
@@ -173,6 +192,7 @@ impl ZkDatabase {
             TxnOp::CreateSession { .. }
             | TxnOp::CloseSession
             | TxnOp::ReapContainer { .. }
+            | TxnOp::SetConfig { .. }
             | TxnOp::ReapTtl { .. } => Err(ErrorCode::SystemError),
         }
     }

@@ -484,9 +484,57 @@ fn classify(
                 true,
             );
         }
-        // Standalone ZooKeeper 3.8 (reconfigEnabled=false) refuses reconfig this way.
-        Request::Reconfig(_) => {
+        // Without reconfigEnabled (and always standalone) ZooKeeper 3.8 answers
+        // ReconfigDisabled.
+        Request::Reconfig(_)
+            if !core.config.reconfig_enabled || core.role() == crate::role::Role::Standalone =>
+        {
             return error_reply(xid, last_zxid(), ErrorCode::ReconfigDisabled, false);
+        }
+        Request::Reconfig(r) => {
+            // Only a super user may write /zookeeper/config, unless skipACL.
+            let config_acl = core
+                .db()
+                .tree()
+                .get(crate::tree::CONFIG_PATH)
+                .map(|n| n.acl.clone())
+                .unwrap_or_default();
+            if !core.config.skip_acl
+                && acl::check(&config_acl, zk_proto::Perms::WRITE, auth).is_err()
+            {
+                return error_reply(xid, last_zxid(), ErrorCode::NoAuth, false);
+            }
+            core.stats.request_started();
+            let (tx, applied) = oneshot::channel();
+            let core = Arc::clone(core);
+            tokio::spawn(async move {
+                let outcome = core.reconfigure(r).await;
+                let db = core.db();
+                let zxid = db.last_zxid();
+                let result = outcome.and_then(|_| {
+                    let node = db
+                        .tree()
+                        .get(crate::tree::CONFIG_PATH)
+                        .ok_or(ErrorCode::SystemError)?;
+                    Ok(Response::GetData(zk_proto::GetDataResponse {
+                        data: node.data.clone(),
+                        stat: node.stat(),
+                    }))
+                });
+                let _ = tx.send((
+                    zxid,
+                    Applied {
+                        result,
+                        events: Vec::new(),
+                    },
+                ));
+            });
+            return Pending::Write {
+                xid,
+                started,
+                applied,
+                close_after: false,
+            };
         }
         // No SASL provider here.
         Request::Sasl(_) => {

@@ -23,7 +23,7 @@ use openraft::{BasicNode, Raft, RaftMetrics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::transport::{serve_peers, PeerFaults, PeerLink, PeerRequest, TcpPeers};
+use super::transport::{serve_peers, PeerFaults, PeerLink, PeerReply, PeerRequest, TcpPeers};
 use super::{
     connect_write_path, leader_of, log_store, raft_config, raft_error, state_machine, Replication,
     ReplicationError, TypeConfig,
@@ -57,7 +57,7 @@ impl EnsembleSpec {
         let mut voters = BTreeMap::new();
         let mut observers = BTreeMap::new();
         for (id, peer) in &config.peers {
-            let node = BasicNode::new(format!("{}:{}", peer.host, peer.peer_port));
+            let node = BasicNode::new(peer.peer_addr());
             match peer.role {
                 PeerRole::Participant => voters.insert(*id, node),
                 PeerRole::Observer => observers.insert(*id, node),
@@ -84,24 +84,7 @@ impl EnsembleSpec {
 /// `server.N=host:peer:election:role[;clientAddress]` line per member, then
 /// `version=0`, no trailing newline.
 pub fn config_data(config: &ServerConfig) -> Bytes {
-    let mut lines: Vec<String> = config
-        .peers
-        .iter()
-        .map(|(id, p)| {
-            let role = match p.role {
-                PeerRole::Participant => "participant",
-                PeerRole::Observer => "observer",
-            };
-            let mut line = format!(
-                "server.{id}={}:{}:{}:{role}",
-                p.host, p.peer_port, p.election_port
-            );
-            if let Some(client) = p.client_addr {
-                line.push_str(&format!(";{client}"));
-            }
-            line
-        })
-        .collect();
+    let mut lines: Vec<String> = config.peers.iter().map(|(id, p)| p.to_line(*id)).collect();
     lines.push("version=0".into());
     Bytes::from(lines.join("\n"))
 }
@@ -139,11 +122,16 @@ pub async fn start_ensemble(
         raft.clone(),
         core.clone(),
         peer_listener,
+        faults.clone(),
         shutdown.clone(),
     ));
-    // Every participant initialises with the same voters (safe in openraft); one that
-    // already has a log, or learned the membership from a leader, is past that.
-    if !spec.is_observer() && !raft.is_initialized().await.map_err(raft_error)? {
+    // Every participant of a new ensemble initialises with the same voters (safe in
+    // openraft). A member that already has a log, or whose peers already formed a
+    // group (it joins through reconfig, or lost its data), waits for the leader.
+    if !spec.is_observer()
+        && !raft.is_initialized().await.map_err(raft_error)?
+        && !peers_formed_a_group(&spec, &faults).await
+    {
         match raft.initialize(spec.voters.clone()).await {
             Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
             Err(e) => return Err(raft_error(e)),
@@ -159,6 +147,28 @@ pub async fn start_ensemble(
     ));
     tokio::spawn(send_touches(raft.clone(), core, spec.me, faults, shutdown));
     Ok(Replication { raft })
+}
+
+/// Whether any other configured voter already belongs to a group.
+async fn peers_formed_a_group(spec: &EnsembleSpec, faults: &PeerFaults) -> bool {
+    let asks = spec
+        .voters
+        .iter()
+        .filter(|(id, _)| **id != spec.me)
+        .map(|(id, node)| {
+            let mut link = PeerLink::new(spec.me, *id, node.addr.clone(), faults.clone());
+            async move {
+                matches!(
+                    link.exchange(&PeerRequest::Initialized, Duration::from_millis(500))
+                        .await,
+                    Ok(PeerReply::Initialized(true))
+                )
+            }
+        });
+    futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .any(|formed| formed)
 }
 
 /// The periods the role watcher works with.
@@ -208,13 +218,25 @@ async fn watch_role(
         };
         let m: RaftMetrics<u64, BasicNode> = metrics.borrow().clone();
         let mut leader = m.current_leader;
+        // A member that reconfig removed stays out of elections (it would only disturb
+        // the ensemble it left), until a reconfig adds it back.
+        let membership = m.membership_config.membership();
+        if core.removed() && membership.voter_ids().any(|v| v == me) {
+            core.set_removed(false);
+        }
+        let removed = core.removed()
+            || (membership.nodes().next().is_some() && membership.get_node(&me).is_none());
+        raft.runtime_config().elect(!removed);
+        if removed {
+            leader = None;
+        }
         if leader == Some(me) && tick {
             let confirmed = tokio::time::timeout(timing.probe_within, raft.get_read_log_id())
                 .await
                 .is_ok_and(|r| r.is_ok());
             failed_probes = if confirmed { 0 } else { failed_probes + 1 };
             if !observers_added && confirmed {
-                observers_added = add_observers(&raft, &spec, &m);
+                observers_added = add_observers(&raft, &core, &m);
             }
         }
         if leader == Some(me) && failed_probes >= 2 {
@@ -248,19 +270,28 @@ async fn watch_role(
     }
 }
 
-/// Asks openraft to add the configured observers missing from the membership as
-/// learners; true when none is missing.
+/// Asks openraft to add the observers `/zookeeper/config` lists (zoo.cfg's at first,
+/// reconfig's later) that are missing from the membership as learners; true when none
+/// is missing.
 fn add_observers(
     raft: &Raft<TypeConfig>,
-    spec: &EnsembleSpec,
+    core: &ServerCore,
     m: &RaftMetrics<u64, BasicNode>,
 ) -> bool {
     let membership = m.membership_config.membership();
-    let missing: Vec<(u64, BasicNode)> = spec
-        .observers
+    let listed = {
+        let db = core.db();
+        let data = db
+            .tree()
+            .get(crate::tree::CONFIG_PATH)
+            .and_then(|n| n.data.clone())
+            .unwrap_or_default();
+        super::reconfig::parse_config_data(&data).0
+    };
+    let missing: Vec<(u64, BasicNode)> = listed
         .iter()
-        .filter(|(id, _)| membership.get_node(id).is_none())
-        .map(|(id, node)| (*id, node.clone()))
+        .filter(|(id, p)| p.role == PeerRole::Observer && membership.get_node(id).is_none())
+        .map(|(id, p)| (*id, BasicNode::new(p.peer_addr())))
         .collect();
     for (id, node) in &missing {
         let raft = raft.clone();
@@ -281,13 +312,15 @@ fn view(
     leader: Option<u64>,
     since: Instant,
 ) -> QuorumView {
+    let membership = m.membership_config.membership();
+    let voting = |id: u64| membership.voter_ids().any(|v| v == id);
     let role = match leader {
         Some(l) if l == me => Role::Leader,
-        Some(_) if spec.is_observer() => Role::Observer,
+        // Not (or not yet) a voter: an observer, or a member still joining.
+        Some(_) if !voting(me) || spec.is_observer() => Role::Observer,
         Some(_) => Role::Follower,
         None => Role::Looking,
     };
-    let membership = m.membership_config.membership();
     let voters = membership.voter_ids().count();
     let (mut learners, mut synced_followers, mut synced_observers) = (0, 0, 0);
     if role == Role::Leader {
@@ -298,7 +331,7 @@ fn view(
             }
             learners += 1;
             if matched.is_some_and(|l| l.index >= applied) {
-                if spec.observers.contains_key(id) {
+                if !voting(*id) {
                     synced_observers += 1;
                 } else {
                     synced_followers += 1;

@@ -6,6 +6,7 @@
 //! - [`network`]: the standalone "network" (no peers).
 //! - [`transport`]: messages between members over TCP (rmp-serde frames): openraft's
 //!   RPCs, forwarded writes, session touches, read-index queries; fault injection.
+//! - [`reconfig`]: dynamic reconfiguration as openraft membership changes.
 //! - [`ensemble`]: starting a member of an ensemble from zoo.cfg's `server.N` lines,
 //!   and keeping the server's role (leader, follower, observer, looking) current.
 //!
@@ -14,6 +15,7 @@
 pub mod ensemble;
 pub mod log_store;
 pub mod network;
+pub mod reconfig;
 pub mod state_machine;
 pub mod transport;
 
@@ -64,6 +66,7 @@ pub struct Replication {
 /// The write path: submitted transactions go, in call order, to the leader — this
 /// member's own openraft when it leads, else forwarded over the peer transport.
 struct Proposer {
+    core: std::sync::Weak<ServerCore>,
     tx: mpsc::UnboundedSender<Txn>,
     raft: Raft<TypeConfig>,
     me: u64,
@@ -95,6 +98,13 @@ impl Replicator for Proposer {
         })
     }
 
+    fn reconfigure(
+        &self,
+        request: zk_proto::ReconfigRequest,
+    ) -> BoxFuture<'static, Result<i64, zk_proto::ErrorCode>> {
+        self.reconfigure_here_or_there(request)
+    }
+
     fn revalidate(
         &self,
         session: i64,
@@ -113,6 +123,30 @@ impl Replicator for Proposer {
 }
 
 impl Proposer {
+    fn reconfigure_here_or_there(
+        &self,
+        request: zk_proto::ReconfigRequest,
+    ) -> BoxFuture<'static, Result<i64, zk_proto::ErrorCode>> {
+        let raft = self.raft.clone();
+        let me = self.me;
+        let core = self.core.clone();
+        let faults = self.faults.clone();
+        let ask = self.ask_leader(PeerRequest::Reconfig(request.clone()));
+        Box::pin(async move {
+            let lost = zk_proto::ErrorCode::ConnectionLoss;
+            if leader_of(&raft).is_some_and(|(leader, _)| leader == me) {
+                let core = core.upgrade().ok_or(lost)?;
+                return reconfig::reconfigure(&raft, &core, &faults, &request).await;
+            }
+            match ask.await {
+                Ok(PeerReply::Reconfigured(result)) => result.map_err(|code| {
+                    zk_proto::ErrorCode::from_code(code).unwrap_or(zk_proto::ErrorCode::SystemError)
+                }),
+                _ => Err(lost),
+            }
+        })
+    }
+
     /// Sends `request` to the leader over the control link (one request at a time).
     fn ask_leader(&self, request: PeerRequest) -> BoxFuture<'static, std::io::Result<PeerReply>> {
         let raft = self.raft.clone();
@@ -245,6 +279,7 @@ fn connect_write_path(
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
     core.set_replicator(Arc::new(Proposer {
+        core: Arc::downgrade(core),
         tx,
         raft: raft.clone(),
         me,
@@ -475,6 +510,7 @@ mod three_members {
             raft.clone(),
             core.clone(),
             listener,
+            faults.clone(),
             stop.clone(),
         ));
         connect_write_path(&core, &raft, id, faults, stop.clone());

@@ -55,6 +55,13 @@ pub enum PeerRequest {
     Touch(Vec<i64>),
     /// The leader's commit point, after it confirmed its leadership with a quorum.
     ReadIndex,
+    /// A client's reconfig, for the leader to carry out.
+    Reconfig(zk_proto::ReconfigRequest),
+    /// The receiver was removed from the ensemble by reconfig.
+    Removed,
+    /// Whether the receiver has joined a group (a starting member that finds one
+    /// does not bootstrap its own).
+    Initialized,
     /// A session reconnected through member `owner`.
     Revalidate {
         /// The session.
@@ -89,6 +96,12 @@ pub enum PeerReply {
     ReadIndex(Option<u64>),
     /// To Revalidate (see `SessionTracker::set_owner`).
     Revalidated(Option<bool>),
+    /// To Reconfig: the zxid that published the new configuration, or the error code.
+    Reconfigured(Result<i64, i32>),
+    /// To Initialized.
+    Initialized(bool),
+    /// To Removed.
+    Noted,
 }
 
 /// Members cut off from their peers: every message from or to them is dropped as if
@@ -148,6 +161,7 @@ pub async fn serve_peers(
     raft: Raft<TypeConfig>,
     core: Arc<ServerCore>,
     listener: TcpListener,
+    faults: PeerFaults,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -165,6 +179,7 @@ pub async fn serve_peers(
         let _ = stream.set_nodelay(true);
         let raft = raft.clone();
         let core = core.clone();
+        let faults = faults.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let mut stream = stream;
@@ -178,7 +193,7 @@ pub async fn serve_peers(
                 };
                 let reply = tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    reply = answer(&raft, &core, request) => reply,
+                    reply = answer(&raft, &core, &faults, request) => reply,
                 };
                 if write_message(&mut stream, &reply).await.is_err() {
                     return;
@@ -189,7 +204,12 @@ pub async fn serve_peers(
 }
 
 /// Handles one peer message.
-async fn answer(raft: &Raft<TypeConfig>, core: &ServerCore, request: PeerRequest) -> PeerReply {
+async fn answer(
+    raft: &Raft<TypeConfig>,
+    core: &ServerCore,
+    faults: &PeerFaults,
+    request: PeerRequest,
+) -> PeerReply {
     match request {
         PeerRequest::AppendEntries(r) => PeerReply::AppendEntries(raft.append_entries(r).await),
         PeerRequest::Vote(r) => PeerReply::Vote(raft.vote(r).await),
@@ -227,6 +247,19 @@ async fn answer(raft: &Raft<TypeConfig>, core: &ServerCore, request: PeerRequest
                 tracker.touch(session, now);
             }
             PeerReply::Touched
+        }
+        PeerRequest::Reconfig(request) => PeerReply::Reconfigured(
+            super::reconfig::reconfigure(raft, core, faults, &request)
+                .await
+                .map_err(|e| e.code()),
+        ),
+        PeerRequest::Removed => {
+            tracing::info!("removed from the ensemble by reconfig");
+            core.set_removed(true);
+            PeerReply::Noted
+        }
+        PeerRequest::Initialized => {
+            PeerReply::Initialized(raft.is_initialized().await.unwrap_or(false))
         }
         PeerRequest::Revalidate { session, owner } => PeerReply::Revalidated(
             core.tracker()
