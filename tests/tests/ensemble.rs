@@ -190,6 +190,18 @@ async fn a_three_member_ensemble_replicates_and_reports_its_roles() {
             .unwrap();
         let mode = if id == leader { "leader" } else { "follower" };
         assert!(srvr.contains(&format!("Mode: {mode}\n")), "{srvr}");
+        // Only the leader reports the sizes of what it proposed.
+        let sizes = srvr
+            .lines()
+            .find_map(|l| l.strip_prefix("Proposal sizes last/min/max: "));
+        assert_eq!(sizes.is_some(), id == leader, "{srvr}");
+        if let Some(sizes) = sizes {
+            let sizes: Vec<i64> = sizes.split('/').map(|n| n.parse().unwrap()).collect();
+            assert!(
+                sizes.iter().all(|n| *n > 0) && sizes[1] <= sizes[2],
+                "{srvr}"
+            );
+        }
         let mntr = four_letter_word(cluster.client_addr(id).unwrap(), "mntr")
             .await
             .unwrap();
@@ -257,9 +269,9 @@ async fn followers_and_leaders_fail_and_recover_under_load_without_losing_writes
     cluster.wait_for_leader(WAIT).await.expect("a leader");
     load.progresses(50).await;
 
-    // (5): the next leader fails as well.
+    // (5): the next leader fails as well, killed this time.
     let next = cluster.wait_for_leader(WAIT).await.expect("a leader");
-    cluster.stop(next).await;
+    cluster.kill(next).await;
     cluster.wait_for_leader(WAIT).await.expect("another leader");
     load.progresses(50).await;
     cluster.restart(next).await.unwrap();
@@ -285,7 +297,7 @@ async fn two_followers_of_five_fail_and_recover_under_load() {
     load.progresses(50).await;
     let down: Vec<u64> = followers(&cluster, leader).into_iter().take(2).collect();
     for id in &down {
-        cluster.stop(*id).await;
+        cluster.kill(*id).await;
     }
     load.progresses(100).await;
     for id in &down {
@@ -1007,5 +1019,31 @@ async fn reconfig_adds_and_removes_members() {
     .await
     .expect("writes commit with the new quorum")
     .unwrap();
+
+    // Observers come and go the same way.
+    let (observer, line) = cluster.add_member(true).await.unwrap();
+    let (data, _) = admin.reconfig(Some(&line), None, None, None).await.unwrap();
+    assert!(String::from_utf8(data).unwrap().contains(&line));
+    let deadline = Instant::now() + WAIT;
+    while cluster.core(observer).unwrap().role() != Role::Observer {
+        assert!(Instant::now() < deadline, "the new observer never observed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let watcher = client(&cluster.client_addr(observer).unwrap().to_string()).await;
+    watcher.sync("/").await.unwrap();
+    assert!(watcher.exists("/after").await.unwrap().is_some());
+    let (data, _) = admin
+        .reconfig(None, Some(&observer.to_string()), None, None)
+        .await
+        .unwrap();
+    assert!(!String::from_utf8(data).unwrap().contains(&line));
+    let deadline = Instant::now() + WAIT;
+    while cluster.core(observer).unwrap().role() != Role::Looking {
+        assert!(
+            Instant::now() < deadline,
+            "the removed observer kept serving"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     cluster.shutdown().await;
 }

@@ -31,8 +31,7 @@
 //! - [`watches`]: per-connection watches with ZooKeeper's trigger rules (one-shot,
 //!   persistent, persistent-recursive) and setWatches replay.
 //!
-//! Still to come (see DESIGN.md): read-only mode and dynamic reconfiguration in
-//! ensembles.
+//! Running an ensemble, and where it differs from ZooKeeper: `docs/ensembles.md`.
 
 pub mod acl;
 pub mod config;

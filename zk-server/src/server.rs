@@ -192,6 +192,18 @@ impl RunningServer {
         self.core.tracker().expire_now(session_id, Instant::now());
     }
 
+    /// Stops as abruptly as an in-process server can: every task is cancelled and
+    /// none is waited for, consensus stops at once; what is on disk stays as it is.
+    /// (A real crash needs a process: see `tests/ensemble_crash.rs`.)
+    pub async fn kill(self) {
+        self.shutdown.cancel();
+        for task in &self.tasks {
+            task.abort();
+        }
+        let _ = self.replication.raft.shutdown().await;
+        info!(addr = %self.addr, "server killed");
+    }
+
     /// Stops accepting, closes connections, stops consensus, waits for every task.
     pub async fn shutdown(self) {
         self.shutdown.cancel();

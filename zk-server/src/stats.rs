@@ -15,6 +15,21 @@ pub struct ServerStats {
     latency_total_us: AtomicU64,
     latency_min_us: AtomicU64,
     latency_max_us: AtomicU64,
+    proposal_last: AtomicU64,
+    proposal_min: AtomicU64,
+    proposal_max: AtomicU64,
+}
+
+/// Sizes of the transactions this server proposed as leader (`srvr`'s "Proposal
+/// sizes", mntr's `zk_*_proposal_size`); -1 before the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProposalSizes {
+    /// The last one, in bytes.
+    pub last: i64,
+    /// The smallest.
+    pub min: i64,
+    /// The largest.
+    pub max: i64,
 }
 
 impl Default for ServerStats {
@@ -28,6 +43,9 @@ impl Default for ServerStats {
             latency_total_us: AtomicU64::new(0),
             latency_min_us: AtomicU64::new(u64::MAX),
             latency_max_us: AtomicU64::new(0),
+            proposal_last: AtomicU64::new(u64::MAX),
+            proposal_min: AtomicU64::new(u64::MAX),
+            proposal_max: AtomicU64::new(u64::MAX),
         }
     }
 }
@@ -44,6 +62,34 @@ pub struct Latency {
 }
 
 impl ServerStats {
+    /// This server, leading, proposed a transaction of `bytes`.
+    pub fn record_proposal(&self, bytes: u64) {
+        self.proposal_last.store(bytes, Ordering::Relaxed);
+        let _ = self
+            .proposal_min
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                (m == u64::MAX || bytes < m).then_some(bytes)
+            });
+        let _ = self
+            .proposal_max
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |m| {
+                (m == u64::MAX || bytes > m).then_some(bytes)
+            });
+    }
+
+    /// Proposal sizes so far.
+    pub fn proposal_sizes(&self) -> ProposalSizes {
+        let read = |a: &AtomicU64| match a.load(Ordering::Relaxed) {
+            u64::MAX => -1,
+            v => v as i64,
+        };
+        ProposalSizes {
+            last: read(&self.proposal_last),
+            min: read(&self.proposal_min),
+            max: read(&self.proposal_max),
+        }
+    }
+
     /// A packet arrived.
     pub fn record_received(&self) {
         self.packets_received.fetch_add(1, Ordering::Relaxed);
@@ -109,5 +155,32 @@ impl ServerStats {
         self.latency_total_us.store(0, Ordering::Relaxed);
         self.latency_min_us.store(u64::MAX, Ordering::Relaxed);
         self.latency_max_us.store(0, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proposal_sizes_start_unknown_then_track_last_min_and_max() {
+        let stats = ServerStats::default();
+        let unknown = ProposalSizes {
+            last: -1,
+            min: -1,
+            max: -1,
+        };
+        assert_eq!(stats.proposal_sizes(), unknown);
+        for size in [48, 92, 30, 60] {
+            stats.record_proposal(size);
+        }
+        assert_eq!(
+            stats.proposal_sizes(),
+            ProposalSizes {
+                last: 60,
+                min: 30,
+                max: 92
+            }
+        );
     }
 }

@@ -357,7 +357,14 @@ impl TestingCluster {
         }
     }
 
-    /// Starts a stopped member again on its ports and data.
+    /// Kills a member: no task of it is waited for (see [`RunningServer::kill`]).
+    pub async fn kill(&mut self, id: u64) {
+        if let Some(server) = self.member_mut(id).and_then(|m| m.server.take()) {
+            server.kill().await;
+        }
+    }
+
+    /// Starts a stopped or killed member again on its ports and data.
     pub async fn restart(&mut self, id: u64) -> Result<(), TestingError> {
         self.stop(id).await;
         let faults = self.faults.clone();

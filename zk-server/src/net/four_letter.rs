@@ -138,6 +138,14 @@ fn server_summary(core: &ServerCore, with_clients: bool) -> String {
     let _ = writeln!(s, "Zxid: 0x{:x}", core.db().last_zxid());
     let _ = writeln!(s, "Mode: {}", server_state(core));
     let _ = writeln!(s, "Node count: {}", node_count(core));
+    if core.role() == Role::Leader {
+        let p = core.stats.proposal_sizes();
+        let _ = writeln!(
+            s,
+            "Proposal sizes last/min/max: {}/{}/{}",
+            p.last, p.min, p.max
+        );
+    }
     s
 }
 
@@ -191,6 +199,10 @@ fn monitor(core: &ServerCore) -> String {
         rows.push(("zk_quorum_size", quorum.voters.to_string()));
     }
     if quorum.role == Role::Leader {
+        let p = core.stats.proposal_sizes();
+        rows.push(("zk_last_proposal_size", p.last.to_string()));
+        rows.push(("zk_min_proposal_size", p.min.to_string()));
+        rows.push(("zk_max_proposal_size", p.max.to_string()));
         rows.push(("zk_learners", quorum.learners.to_string()));
         rows.push(("zk_synced_followers", quorum.synced_followers.to_string()));
         rows.push(("zk_synced_non_voting_followers", "0".to_string()));

@@ -156,7 +156,7 @@ async fn peers_formed_a_group(spec: &EnsembleSpec, faults: &PeerFaults) -> bool 
         .iter()
         .filter(|(id, _)| **id != spec.me)
         .map(|(id, node)| {
-            let mut link = PeerLink::new(spec.me, *id, node.addr.clone(), faults.clone());
+            let link = PeerLink::new(spec.me, *id, node.addr.clone(), faults.clone());
             async move {
                 matches!(
                     link.exchange(&PeerRequest::Initialized, Duration::from_millis(500))

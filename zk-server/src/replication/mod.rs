@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use futures::stream::{FuturesUnordered, StreamExt};
+use futures::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
 use openraft::{BasicNode, Config, Raft, ServerState, SnapshotPolicy};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -147,7 +147,7 @@ impl Proposer {
         })
     }
 
-    /// Sends `request` to the leader over the control link (one request at a time).
+    /// Sends `request` to the leader.
     fn ask_leader(&self, request: PeerRequest) -> BoxFuture<'static, std::io::Result<PeerReply>> {
         let raft = self.raft.clone();
         let me = self.me;
@@ -157,11 +157,16 @@ impl Proposer {
             let (leader, addr) = leader_of(&raft)
                 .filter(|(leader, _)| *leader != me)
                 .ok_or_else(|| std::io::Error::other("no other member leads"))?;
-            let mut link = control.lock().await;
-            if link.as_ref().is_none_or(|l| l.target() != leader) {
-                *link = Some(PeerLink::new(me, leader, addr, faults));
-            }
-            let Some(link) = link.as_mut() else {
+            let link = {
+                let mut link = control.lock().await;
+                if link.as_ref().is_none_or(|l| l.target() != leader) {
+                    *link = Some(PeerLink::new(me, leader, addr, faults));
+                }
+                link.clone()
+            };
+            // Requests to the leader share one multiplexed connection: no need to wait
+            // for each other.
+            let Some(link) = link else {
                 return Err(std::io::Error::other("no link"));
             };
             link.exchange(&request, FORWARD_TIMEOUT).await
@@ -186,6 +191,18 @@ fn leader_of(raft: &Raft<TypeConfig>) -> Option<(u64, String)> {
         .get_node(&leader)
         .map(|n| n.addr.clone())?;
     Some((leader, addr))
+}
+
+/// Counts a transaction this member proposes as leader (the four-letter words'
+/// proposal sizes): its size as the log stores it.
+fn count_proposal(core: &ServerCore, txn: &Txn) {
+    // A standalone server has no proposals to report (ZooKeeper's has none either).
+    if core.role() != crate::role::Role::Leader {
+        return;
+    }
+    if let Ok(bytes) = rmp_serde::to_vec(txn) {
+        core.stats.record_proposal(bytes.len() as u64);
+    }
 }
 
 /// The node id a standalone server uses in its one-member group.
@@ -311,6 +328,10 @@ async fn propose(
     shutdown: CancellationToken,
 ) {
     let mut in_flight = FuturesUnordered::new();
+    // Batches forwarded and not yet answered, oldest first; all went over one
+    // connection (`pinned`), so the leader appended them in the order sent.
+    let mut forwarding: FuturesOrdered<BoxFuture<'static, Forwarded>> = FuturesOrdered::new();
+    let mut pinned: Option<(u64, u64)> = None;
     let mut link: Option<PeerLink> = None;
     // The leader this member last sent writes to, and the abandon count then.
     let mut used: Option<(u64, u64)> = None;
@@ -324,7 +345,14 @@ async fn propose(
                 }
                 continue;
             }
-            txn = rx.recv() => match txn {
+            Some(done) = forwarding.next(), if !forwarding.is_empty() => {
+                settle(&core, done);
+                if forwarding.is_empty() {
+                    pinned = None;
+                }
+                continue;
+            }
+            txn = rx.recv(), if forwarding.len() < MAX_FORWARDS_IN_FLIGHT => match txn {
                 Some(txn) => txn,
                 None => break,
             },
@@ -367,6 +395,7 @@ async fn propose(
                         core.fail_request(seq);
                         continue;
                     }
+                    count_proposal(&core, &txn);
                     match raft.client_write_ff(txn).await {
                         Ok(receiver) => in_flight.push(async move { (seq, receiver.await) }),
                         Err(e) => {
@@ -380,46 +409,87 @@ async fn propose(
                 if link.as_ref().is_none_or(|l| l.target() != leader) {
                     link = Some(PeerLink::new(me, leader, addr, faults.clone()));
                 }
-                let Some(l) = link.as_mut() else { continue };
+                let Some(l) = link.as_ref() else { continue };
                 let seqs: Vec<u64> = batch.iter().map(|t| t.origin.seq).collect();
-                let request = PeerRequest::Forward(batch);
-                let mut metrics = raft.metrics();
-                let outcome = tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    r = l.exchange(&request, FORWARD_TIMEOUT) => r,
-                    // A leader that loses its title mid-batch may never answer.
-                    _ = metrics.wait_for(|m| m.current_leader != Some(leader)) => {
-                        Err(std::io::Error::other("the leader changed"))
+                let abandons = core.abandons();
+                // Behind batches still in flight, only over their connection.
+                let same = pinned.filter(|(to, _)| *to == leader).map(|(_, c)| c);
+                let same = if forwarding.is_empty() { None } else { same };
+                match l
+                    .send(&PeerRequest::Forward(batch), FORWARD_TIMEOUT, same)
+                    .await
+                {
+                    Ok((connection, reply)) => {
+                        pinned = Some((leader, connection));
+                        let mut metrics = raft.metrics();
+                        forwarding.push_back(Box::pin(async move {
+                            let reply = tokio::select! {
+                                r = reply => r,
+                                // A leader that loses its title may never answer.
+                                _ = metrics.wait_for(|m| m.current_leader != Some(leader)) => {
+                                    Err(std::io::Error::other("the leader changed"))
+                                }
+                            };
+                            Forwarded {
+                                leader,
+                                seqs,
+                                abandons,
+                                reply,
+                            }
+                        }));
                     }
-                };
-                match outcome {
-                    Ok(PeerReply::Forwarded { refused, moved }) => {
-                        // A write from a connection whose session moved on fails alone:
-                        // its connection closes (ZooKeeper's SessionMoved).
-                        for seq in moved {
-                            core.fail_request(seq);
-                        }
-                        if !refused.is_empty() {
-                            tracing::info!(
-                                refused = refused.len(),
-                                "the leader refused forwarded writes"
-                            );
-                            core.abandon_all("the leader refused forwarded writes");
-                        }
-                    }
-                    other => {
-                        tracing::info!(leader, error = ?other.err(), "forwarding to the leader failed");
-                        link = None;
-                        for seq in seqs {
-                            core.fail_request(seq);
-                        }
-                        core.abandon_all("forwarding to the leader failed");
-                    }
+                    Err(e) => settle(
+                        &core,
+                        Forwarded {
+                            leader,
+                            seqs,
+                            abandons,
+                            reply: Err(e),
+                        },
+                    ),
                 }
             }
         }
     }
     core.fail_pending();
+}
+
+/// Forwarded batches in flight at most (backpressure on a slow leader).
+const MAX_FORWARDS_IN_FLIGHT: usize = 16;
+
+/// The outcome of one forwarded batch.
+struct Forwarded {
+    leader: u64,
+    seqs: Vec<u64>,
+    /// The abandon count when it was sent.
+    abandons: u64,
+    reply: std::io::Result<PeerReply>,
+}
+
+/// Acts on a forwarded batch's outcome. A write whose session moved on fails alone
+/// (its connection closes: ZooKeeper's SessionMoved); anything else that failed drops
+/// every client, unless that already happened since the batch was sent.
+fn settle(core: &ServerCore, done: Forwarded) {
+    let failed = match done.reply {
+        Ok(PeerReply::Forwarded { refused, moved }) => {
+            for seq in moved {
+                core.fail_request(seq);
+            }
+            if refused.is_empty() {
+                return;
+            }
+            "the leader refused forwarded writes".to_string()
+        }
+        Ok(_) => "the leader answered a forward with something else".to_string(),
+        Err(e) => format!("forwarding to the leader failed: {e}"),
+    };
+    tracing::info!(leader = done.leader, failed, "forwarded writes lost");
+    for seq in done.seqs {
+        core.fail_request(seq);
+    }
+    if core.abandons() == done.abandons {
+        core.abandon_all(&failed);
+    }
 }
 
 #[cfg(test)]

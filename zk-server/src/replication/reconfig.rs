@@ -181,7 +181,7 @@ pub async fn reconfigure(
         // Tell them (the log stops reaching them once they are out): they stop serving
         // and stay out of elections.
         for (id, addr) in gone {
-            let mut link = PeerLink::new(core.server_id, id, addr, faults.clone());
+            let link = PeerLink::new(core.server_id, id, addr, faults.clone());
             let _ = link
                 .exchange(&PeerRequest::Removed, Duration::from_secs(1))
                 .await;

@@ -1,18 +1,22 @@
-//! The peer transport: messages between members over TCP, each a 4-byte big-endian
-//! length and an rmp-serde payload. Besides openraft's RPCs it carries the ensemble's
-//! own traffic to the leader: forwarded writes, session touches and read-index queries
-//! (for `sync`).
+//! The peer transport: messages between members over TCP, each frame a 4-byte
+//! big-endian length and an rmp-serde payload `(request id, message)`. Besides
+//! openraft's RPCs it carries the ensemble's own traffic to the leader: forwarded
+//! writes, session touches, read-index queries (for `sync`), revalidations and
+//! reconfig.
 //!
-//! A [`PeerLink`] is one persistent connection to one peer, re-established on the next
-//! request after a failure (openraft backs off between attempts to an unreachable
-//! peer). Requests and replies alternate on a link; openraft drives each peer's
-//! replication stream one RPC at a time, and each kind of ensemble traffic has a link
-//! of its own, so nothing waits behind an unrelated slow reply.
+//! One connection per pair of members carries everything, multiplexed and
+//! pipelined: requests go out as they are made, each with an id, and replies are
+//! matched by id in whatever order they come. The receiving side answers each
+//! request in a task of its own, except forwarded writes, which it hands to openraft
+//! in the order they arrived before answering them (the log order is the order a
+//! follower sent them). A failed connection is remade on the next request, after a
+//! backoff that grows while the peer stays unreachable.
 //!
 //! [`PeerFaults`] cuts chosen members off from their peers (tests, `TestingCluster`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,7 +31,9 @@ use openraft::raft::{
 use openraft::{BasicNode, Raft};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::TypeConfig;
@@ -133,16 +139,20 @@ impl PeerFaults {
     }
 }
 
-async fn write_message<T: Serialize>(stream: &mut TcpStream, message: &T) -> io::Result<()> {
-    let payload = rmp_serde::to_vec(message).map_err(io::Error::other)?;
+/// Encodes one frame: length, then `(id, message)`.
+fn encode<T: Serialize>(id: u64, message: &T) -> io::Result<Vec<u8>> {
+    let payload = rmp_serde::to_vec(&(id, message)).map_err(io::Error::other)?;
     let len = u32::try_from(payload.len()).map_err(io::Error::other)?;
     let mut frame = Vec::with_capacity(4 + payload.len());
     frame.extend_from_slice(&len.to_be_bytes());
     frame.extend_from_slice(&payload);
-    stream.write_all(&frame).await
+    Ok(frame)
 }
 
-async fn read_message<T: for<'de> Deserialize<'de>>(stream: &mut TcpStream) -> io::Result<T> {
+/// Reads one frame, refusing oversize ones before allocating for them.
+async fn read_frame<T: for<'de> Deserialize<'de>>(
+    stream: &mut OwnedReadHalf,
+) -> io::Result<(u64, T)> {
     let mut len = [0u8; 4];
     stream.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
@@ -154,6 +164,37 @@ async fn read_message<T: for<'de> Deserialize<'de>>(stream: &mut TcpStream) -> i
     let mut payload = vec![0u8; len];
     stream.read_exact(&mut payload).await?;
     rmp_serde::from_slice(&payload).map_err(io::Error::other)
+}
+
+/// Writes queued frames until the queue closes or a write fails.
+async fn write_frames(
+    mut wr: OwnedWriteHalf,
+    mut frames: mpsc::UnboundedReceiver<Vec<u8>>,
+    closed: CancellationToken,
+) {
+    let mut batch = Vec::new();
+    loop {
+        let frame = tokio::select! {
+            _ = closed.cancelled() => break,
+            frame = frames.recv() => match frame {
+                Some(f) => f,
+                None => break,
+            },
+        };
+        batch.clear();
+        batch.extend_from_slice(&frame);
+        while let Ok(more) = frames.try_recv() {
+            batch.extend_from_slice(&more);
+            if batch.len() > 1 << 20 {
+                break;
+            }
+        }
+        if wr.write_all(&batch).await.is_err() {
+            break;
+        }
+    }
+    closed.cancel();
+    let _ = wr.shutdown().await;
 }
 
 /// Answers peers' messages on `listener` until `shutdown`.
@@ -177,29 +218,82 @@ pub async fn serve_peers(
             },
         };
         let _ = stream.set_nodelay(true);
-        let raft = raft.clone();
-        let core = core.clone();
-        let faults = faults.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let mut stream = stream;
-            loop {
-                let request = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    r = read_message::<PeerRequest>(&mut stream) => match r {
-                        Ok(r) => r,
-                        Err(_) => return,
-                    },
-                };
-                let reply = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    reply = answer(&raft, &core, &faults, request) => reply,
-                };
-                if write_message(&mut stream, &reply).await.is_err() {
-                    return;
-                }
+        tokio::spawn(serve_connection(
+            raft.clone(),
+            core.clone(),
+            stream,
+            faults.clone(),
+            shutdown.child_token(),
+        ));
+    }
+}
+
+/// One peer's connection: requests answered concurrently, forwarded writes appended
+/// in arrival order.
+async fn serve_connection(
+    raft: Raft<TypeConfig>,
+    core: Arc<ServerCore>,
+    stream: TcpStream,
+    faults: PeerFaults,
+    closed: CancellationToken,
+) {
+    let (mut rd, wr) = stream.into_split();
+    let (out, frames) = mpsc::unbounded_channel();
+    tokio::spawn(write_frames(wr, frames, closed.clone()));
+    loop {
+        let (id, request) = tokio::select! {
+            _ = closed.cancelled() => return,
+            r = read_frame::<PeerRequest>(&mut rd) => match r {
+                Ok(r) => r,
+                Err(_) => break,
+            },
+        };
+        let out = out.clone();
+        let reply = move |reply: PeerReply| {
+            if let Ok(frame) = encode(id, &reply) {
+                let _ = out.send(frame);
             }
-        });
+        };
+        if let PeerRequest::Forward(batch) = request {
+            let pending = append_in_order(&raft, &core, batch).await;
+            tokio::spawn(async move { reply(pending.await) });
+            continue;
+        }
+        let (raft, core, faults) = (raft.clone(), core.clone(), faults.clone());
+        tokio::spawn(async move { reply(answer(&raft, &core, &faults, request).await) });
+    }
+    closed.cancel();
+}
+
+/// Hands a forwarded batch to openraft in order, now; the returned future answers it
+/// once every write was committed or refused.
+async fn append_in_order(
+    raft: &Raft<TypeConfig>,
+    core: &ServerCore,
+    batch: Vec<Txn>,
+) -> impl std::future::Future<Output = PeerReply> {
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut refused = Vec::new();
+    let mut moved = Vec::new();
+    for txn in batch {
+        let seq = txn.origin.seq;
+        if core.moved(&txn) {
+            moved.push(seq);
+            continue;
+        }
+        super::count_proposal(core, &txn);
+        match raft.client_write_ff(txn).await {
+            Ok(rx) => outcomes.push((seq, rx)),
+            Err(_) => refused.push(seq),
+        }
+    }
+    async move {
+        for (seq, rx) in outcomes {
+            if !matches!(rx.await, Ok(Ok(_))) {
+                refused.push(seq);
+            }
+        }
+        PeerReply::Forwarded { refused, moved }
     }
 }
 
@@ -216,30 +310,7 @@ async fn answer(
         PeerRequest::InstallSnapshot(r) => {
             PeerReply::InstallSnapshot(raft.install_snapshot(r).await)
         }
-        PeerRequest::Forward(batch) => {
-            // Appended in the order received; the batch is answered when every write
-            // in it was committed or refused.
-            let mut outcomes = Vec::with_capacity(batch.len());
-            let mut refused = Vec::new();
-            let mut moved = Vec::new();
-            for txn in batch {
-                let seq = txn.origin.seq;
-                if core.moved(&txn) {
-                    moved.push(seq);
-                    continue;
-                }
-                match raft.client_write_ff(txn).await {
-                    Ok(rx) => outcomes.push((seq, rx)),
-                    Err(_) => refused.push(seq),
-                }
-            }
-            for (seq, rx) in outcomes {
-                if !matches!(rx.await, Ok(Ok(_))) {
-                    refused.push(seq);
-                }
-            }
-            PeerReply::Forwarded { refused, moved }
-        }
+        PeerRequest::Forward(batch) => append_in_order(raft, core, batch).await.await,
         PeerRequest::Touch(sessions) => {
             let now = std::time::Instant::now();
             let mut tracker = core.tracker();
@@ -304,26 +375,28 @@ pub struct TcpPeer {
     link: PeerLink,
 }
 
-/// One connection from this member to a peer, made on first use and remade after a
-/// failure.
-#[derive(Debug)]
+/// A way to one peer over the shared, multiplexed connection from this member to it.
+/// Cheap to clone; every clone and every purpose shares the one connection.
+#[derive(Debug, Clone)]
 pub struct PeerLink {
     me: NodeId,
     target: NodeId,
     addr: String,
     faults: PeerFaults,
-    stream: Option<TcpStream>,
 }
 
+/// A request already sent: its reply (or failure) to come.
+pub type InFlight =
+    std::pin::Pin<Box<dyn std::future::Future<Output = io::Result<PeerReply>> + Send>>;
+
 impl PeerLink {
-    /// A link from `me` to `target` at `addr` (not connected yet).
+    /// A link from `me` to `target` at `addr` (connected on first use).
     pub fn new(me: NodeId, target: NodeId, addr: String, faults: PeerFaults) -> PeerLink {
         PeerLink {
             me,
             target,
             addr,
             faults,
-            stream: None,
         }
     }
 
@@ -334,44 +407,210 @@ impl PeerLink {
 
     /// Sends one request and waits for its reply, within `timeout`.
     pub async fn exchange(
-        &mut self,
+        &self,
         request: &PeerRequest,
         timeout: Duration,
     ) -> io::Result<PeerReply> {
+        self.send(request, timeout, None).await?.1.await
+    }
+
+    /// Sends one request now (after every request sent before it on this connection)
+    /// and returns the connection's id and the reply to come. With `same_connection`,
+    /// refuses to send over any other connection than that one (a sender that needs
+    /// its requests to arrive in order, as forwarded writes must).
+    pub async fn send(
+        &self,
+        request: &PeerRequest,
+        timeout: Duration,
+        same_connection: Option<u64>,
+    ) -> io::Result<(u64, InFlight)> {
         if self.faults.blocked(self.me, self.target) {
-            self.stream = None;
             return Err(io::Error::new(
                 io::ErrorKind::ConnectionRefused,
                 format!("member {} is cut off from member {}", self.me, self.target),
             ));
         }
-        let result = tokio::time::timeout(timeout, async {
-            if self.stream.is_none() {
-                let stream = TcpStream::connect(self.addr.as_str()).await?;
-                stream.set_nodelay(true)?;
-                self.stream = Some(stream);
-            }
-            let stream = self
-                .stream
-                .as_mut()
-                .ok_or_else(|| io::Error::other("no connection"))?;
-            write_message(stream, request).await?;
-            read_message::<PeerReply>(stream).await
-        })
-        .await
-        .unwrap_or_else(|_| {
-            Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "peer request timed out",
-            ))
-        });
-        if result.is_err() {
-            // The connection is in an unknown state: start afresh next time.
-            self.stream = None;
+        let mux = connection(self.me, self.target, &self.addr).await?;
+        if same_connection.is_some_and(|id| id != mux.id) {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "the connection requests were in flight on is gone",
+            ));
         }
-        result
+        let reply = mux.call(request)?;
+        let id = mux.id;
+        let faults = self.faults.clone();
+        let (me, target) = (self.me, self.target);
+        Ok((
+            id,
+            Box::pin(async move {
+                let reply = tokio::time::timeout(timeout, reply).await.map_err(|_| {
+                    io::Error::new(io::ErrorKind::TimedOut, "peer request timed out")
+                })??;
+                // A reply that crossed a cut made meanwhile is dropped, as the network
+                // would have dropped it.
+                if faults.blocked(me, target) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionReset,
+                        "cut off while waiting",
+                    ));
+                }
+                Ok(reply)
+            }),
+        ))
     }
 }
+
+/// One multiplexed connection to a peer.
+#[derive(Debug)]
+struct Mux {
+    id: u64,
+    out: mpsc::UnboundedSender<Vec<u8>>,
+    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<PeerReply>>>>,
+    next: AtomicU64,
+    closed: CancellationToken,
+}
+
+impl Drop for Mux {
+    fn drop(&mut self) {
+        self.closed.cancel();
+    }
+}
+
+impl Mux {
+    async fn connect(addr: &str) -> io::Result<Mux> {
+        static IDS: AtomicU64 = AtomicU64::new(1);
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (mut rd, wr) = stream.into_split();
+        let (out, frames) = mpsc::unbounded_channel();
+        let closed = CancellationToken::new();
+        let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<PeerReply>>>> = Arc::default();
+        tokio::spawn(write_frames(wr, frames, closed.clone()));
+        let (waiting, done) = (pending.clone(), closed.clone());
+        tokio::spawn(async move {
+            loop {
+                let frame = tokio::select! {
+                    _ = done.cancelled() => break,
+                    f = read_frame::<PeerReply>(&mut rd) => f,
+                };
+                let Ok((id, reply)) = frame else { break };
+                let waiter = waiting
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&id);
+                if let Some(tx) = waiter {
+                    let _ = tx.send(reply);
+                }
+            }
+            done.cancel();
+            // Every request still waiting fails now.
+            waiting.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        });
+        Ok(Mux {
+            id: IDS.fetch_add(1, Ordering::Relaxed),
+            out,
+            pending,
+            next: AtomicU64::new(1),
+            closed,
+        })
+    }
+
+    fn call(
+        &self,
+        request: &PeerRequest,
+    ) -> io::Result<impl std::future::Future<Output = io::Result<PeerReply>>> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let frame = encode(id, request)?;
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, tx);
+        if self.closed.is_cancelled() || self.out.send(frame).is_err() {
+            self.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "peer connection closed",
+            ));
+        }
+        Ok(async move {
+            rx.await
+                .map_err(|_| io::Error::new(io::ErrorKind::ConnectionReset, "peer connection lost"))
+        })
+    }
+}
+
+/// The connection from one member to one peer, and the backoff while it cannot be
+/// made.
+#[derive(Default)]
+struct Slot {
+    open: Option<Arc<Mux>>,
+    failing: Option<(std::time::Instant, Duration)>,
+}
+
+type SlotKey = (NodeId, NodeId, String);
+
+/// The connections of this process, by (from, to, address); each slot is locked on
+/// its own, so a slow connection attempt to one peer holds up no other.
+fn slot(key: SlotKey) -> Arc<tokio::sync::Mutex<Slot>> {
+    static SLOTS: std::sync::OnceLock<Mutex<HashMap<SlotKey, Arc<tokio::sync::Mutex<Slot>>>>> =
+        std::sync::OnceLock::new();
+    SLOTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key)
+        .or_default()
+        .clone()
+}
+
+/// The open connection from `me` to `target`, made (or remade) if needed, not more
+/// often than the backoff of a peer that keeps refusing allows.
+async fn connection(me: NodeId, target: NodeId, addr: &str) -> io::Result<Arc<Mux>> {
+    let slot = slot((me, target, addr.to_string()));
+    let mut slot = slot.lock().await;
+    if let Some(mux) = slot.open.as_ref().filter(|m| !m.closed.is_cancelled()) {
+        return Ok(mux.clone());
+    }
+    slot.open = None;
+    if let Some((since, wait)) = slot.failing {
+        if since.elapsed() < wait {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("member {target} unreachable; retrying later"),
+            ));
+        }
+    }
+    match tokio::time::timeout(CONNECT_TIMEOUT, Mux::connect(addr)).await {
+        Ok(Ok(mux)) => {
+            let mux = Arc::new(mux);
+            slot.failing = None;
+            slot.open = Some(mux.clone());
+            Ok(mux)
+        }
+        failed => {
+            let wait = slot
+                .failing
+                .map_or(BACKOFF_FIRST, |(_, w)| (w * 2).min(BACKOFF_MAX));
+            slot.failing = Some((std::time::Instant::now(), wait));
+            Err(match failed {
+                Ok(Err(e)) => e,
+                _ => io::Error::new(io::ErrorKind::TimedOut, "connecting timed out"),
+            })
+        }
+    }
+}
+
+/// How long making a peer connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The first wait after a failed connection attempt, doubled up to [`BACKOFF_MAX`].
+const BACKOFF_FIRST: Duration = Duration::from_millis(20);
+/// The longest wait between connection attempts to an unreachable peer.
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 impl TcpPeer {
     async fn exchange(
@@ -448,5 +687,100 @@ impl RaftNetwork<TypeConfig> for TcpPeer {
             Ok(_) => Err(mismatch()),
             Err(e) => Err(self.unreachable(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer that answers ReadIndex requests in the reverse order they came, with the
+    /// request's id as the index.
+    async fn reversing_peer(listener: TcpListener, requests: usize) {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (mut rd, mut wr) = stream.into_split();
+        let mut ids = Vec::new();
+        for _ in 0..requests {
+            let (id, request) = read_frame::<PeerRequest>(&mut rd).await.unwrap();
+            assert!(matches!(request, PeerRequest::ReadIndex));
+            ids.push(id);
+        }
+        for id in ids.into_iter().rev() {
+            let frame = encode(id, &PeerReply::ReadIndex(Some(id))).unwrap();
+            wr.write_all(&frame).await.unwrap();
+        }
+        // Stay open until the client is done.
+        let _ = read_frame::<PeerRequest>(&mut rd).await;
+    }
+
+    #[tokio::test]
+    async fn requests_are_pipelined_on_one_connection_and_matched_by_id() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(reversing_peer(listener, 3));
+        let link = PeerLink::new(101, 102, addr, PeerFaults::default());
+        let mut sent = Vec::new();
+        for _ in 0..3 {
+            // Each is on the wire before the first reply comes.
+            let (connection, reply) = link
+                .send(&PeerRequest::ReadIndex, Duration::from_secs(5), None)
+                .await
+                .unwrap();
+            sent.push((connection, reply));
+        }
+        assert!(sent.windows(2).all(|w| w[0].0 == w[1].0), "one connection");
+        let mut indexes = Vec::new();
+        for (_, reply) in sent {
+            match reply.await.unwrap() {
+                PeerReply::ReadIndex(Some(i)) => indexes.push(i),
+                other => panic!("{other:?}"),
+            }
+        }
+        // Answered last-first, yet each caller got its own answer.
+        assert!(indexes.windows(2).all(|w| w[0] < w[1]), "{indexes:?}");
+    }
+
+    #[tokio::test]
+    async fn a_cut_off_member_reaches_nobody_and_unreachable_peers_are_backed_off() {
+        let faults = PeerFaults::default();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        faults.isolate(202);
+        let cut = PeerLink::new(201, 202, addr.clone(), faults.clone());
+        let e = cut
+            .exchange(&PeerRequest::ReadIndex, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused);
+        faults.heal(202);
+        // Nothing listens: the first attempt is refused by the peer's host, the next
+        // one at once by the backoff, without a connection attempt.
+        let link = PeerLink::new(201, 202, addr, faults);
+        assert!(link
+            .exchange(&PeerRequest::ReadIndex, Duration::from_secs(1))
+            .await
+            .is_err());
+        let e = link
+            .exchange(&PeerRequest::ReadIndex, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("retrying later"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_oversize_frame_is_refused_before_it_is_read() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+            s
+        });
+        let (stream, _) = listener.accept().await.unwrap();
+        let (mut rd, _wr) = stream.into_split();
+        let e = read_frame::<PeerRequest>(&mut rd).await.unwrap_err();
+        assert!(e.to_string().contains("too large"), "{e}");
+        drop(client);
     }
 }
