@@ -204,7 +204,13 @@ impl Session {
         &mut self,
         host: &str,
     ) -> std::io::Result<Option<(TcpStream, ConnectResponse)>> {
-        let per_host = self.config.connect_timeout.min(self.negotiated);
+        // A server that takes the connection and never answers (one still starting,
+        // or hung) must not cost the session: give each attempt a third of the
+        // session timeout, so that a resumed session has attempts left elsewhere.
+        let per_host = self
+            .config
+            .connect_timeout
+            .min((self.negotiated / 3).max(Duration::from_millis(500)));
         let stream = timeout(per_host, TcpStream::connect(host))
             .await
             .map_err(|_| {

@@ -406,6 +406,47 @@ async fn expiry_is_reported_and_final(target: Target) {
 }
 against_both!(expiry, expiry_is_reported_and_final);
 
+/// A server that accepts connections and never answers them (a JVM still starting,
+/// a hung process) must not cost the session: each attempt gives up after a third of
+/// the session timeout and the client tries again.
+async fn a_hanging_server_does_not_cost_the_session(target: Target) {
+    let proxy = common::Proxy::start(target.first_addr()).await;
+    let zk = Client::builder(&proxy.addr.to_string())
+        .session_timeout(Duration::from_millis(4000))
+        .connect()
+        .await
+        .unwrap();
+    let session = zk.session_id();
+    zk.create("/kept", b"", &Acl::open_unsafe(), CreateMode::Ephemeral)
+        .await
+        .unwrap();
+    let stalled_at = std::time::Instant::now();
+    proxy.stall();
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    proxy.resume();
+    let mut states = zk.state_watcher();
+    tokio::time::timeout(WAIT, async {
+        while zk.state() != SessionState::Connected || zk.exists("/kept").await.is_err() {
+            let _ = tokio::time::timeout(Duration::from_millis(20), states.changed()).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("not back: {:?}", zk.state()));
+    // Attempts of 4/3 s each: back in the third, well inside the session timeout (an
+    // attempt waiting a whole session timeout would come back only after it).
+    let back_after = stalled_at.elapsed();
+    assert!(
+        back_after < Duration::from_millis(3500),
+        "back after {back_after:?}"
+    );
+    assert_eq!(zk.session_id(), session);
+    assert!(
+        zk.exists("/kept").await.unwrap().is_some(),
+        "the session was kept"
+    );
+}
+against_both!(hanging_server, a_hanging_server_does_not_cost_the_session);
+
 async fn multi_read_config_and_reconfig(target: Target) {
     let zk = client(&target).await;
     let open = Acl::open_unsafe();
@@ -467,16 +508,24 @@ async fn sequential_creates_survive_connection_loss_without_duplicates(mut targe
             Err(e) => panic!("a create failed with {e:?}"),
         }
     }
+    let mut last_error = None;
     let children = tokio::time::timeout(WAIT, async {
         loop {
-            if let Ok(c) = zk.get_children("/seq").await {
-                return c;
+            match zk.get_children("/seq").await {
+                Ok(c) => return c,
+                Err(e) => last_error = Some(e),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
-    .await
-    .expect("reconnected");
+    .await;
+    let Ok(children) = children else {
+        panic!(
+            "not reconnected within {WAIT:?}: state {:?}, last error {last_error:?}; server log:\n{}",
+            zk.state(),
+            target.diagnostics()
+        );
+    };
     let mut unique = acknowledged.clone();
     unique.sort();
     unique.dedup();
