@@ -265,21 +265,11 @@ impl ServerConfig {
     /// Reads the `server.N` lines of a dynamic configuration file (its `version=`
     /// line, if any, is ZooKeeper's bookkeeping and not needed here).
     pub fn add_servers(&mut self, text: &str) -> Result<(), ConfigError> {
-        for (i, raw) in text.lines().enumerate() {
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let Some((key, value)) = line.split_once('=') else {
-                return Err(ConfigError::Syntax {
-                    line: i + 1,
-                    text: raw.to_string(),
-                });
-            };
-            let key = key.trim();
+        for entry in key_values(text) {
+            let (key, value) = entry?;
             if let Some(id) = key.strip_prefix("server.") {
                 let id = parse_num(key, id)?;
-                self.peers.insert(id, parse_peer(key, value.trim())?);
+                self.peers.insert(id, parse_peer(key, value)?);
             }
         }
         Ok(())
@@ -298,18 +288,8 @@ impl ServerConfig {
         let mut whitelist: Option<FourLetterWhitelist> = None;
         let mut data_dir_set = false;
 
-        for (i, raw) in text.lines().enumerate() {
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let Some((key, value)) = line.split_once('=') else {
-                return Err(ConfigError::Syntax {
-                    line: i + 1,
-                    text: raw.to_string(),
-                });
-            };
-            let (key, value) = (key.trim(), value.trim());
+        for entry in key_values(text) {
+            let (key, value) = entry?;
             let prop = key.strip_prefix("zookeeper.").unwrap_or(key);
             match prop {
                 "tickTime" => c.tick_time_ms = parse_num(key, value)?,
@@ -462,6 +442,24 @@ fn parse_whitelist(value: &str) -> FourLetterWhitelist {
 }
 
 /// `host:peerPort:electionPort[:participant|observer][;[clientAddress:]clientPort]`.
+/// The `key=value` lines of a properties-style file, trimmed; blank lines and `#`
+/// comments skipped; a line without `=` is a syntax error.
+fn key_values(text: &str) -> impl Iterator<Item = Result<(&str, &str), ConfigError>> {
+    text.lines().enumerate().filter_map(|(i, raw)| {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return None;
+        }
+        Some(match line.split_once('=') {
+            Some((key, value)) => Ok((key.trim(), value.trim())),
+            None => Err(ConfigError::Syntax {
+                line: i + 1,
+                text: raw.to_string(),
+            }),
+        })
+    })
+}
+
 /// Parses the value of a `server.N` line (`key` names it in errors).
 pub fn parse_peer(key: &str, value: &str) -> Result<PeerSpec, ConfigError> {
     let (server, client) = match value.split_once(';') {

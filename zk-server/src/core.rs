@@ -306,6 +306,18 @@ impl ServerCore {
         lock(&self.tracker)
     }
 
+    /// Gives every open session a fresh full timeout from now (after recovery, or on
+    /// becoming leader): its client may be reconnecting.
+    pub fn refresh_session_timeouts(&self) {
+        let sessions: Vec<(i64, i32)> = self
+            .db()
+            .sessions()
+            .iter()
+            .map(|(id, s)| (*id, s.timeout))
+            .collect();
+        self.tracker().reset_all(sessions, Instant::now());
+    }
+
     /// A fresh session id.
     pub fn next_session_id(&self) -> i64 {
         lock(&self.session_ids).next_id()

@@ -139,15 +139,7 @@ impl RunningServer {
         shutdown: CancellationToken,
     ) -> Result<RunningServer, StartError> {
         // Recovered sessions get a fresh full timeout: their clients may reconnect.
-        {
-            let sessions: Vec<(i64, i32)> = core
-                .db()
-                .sessions()
-                .iter()
-                .map(|(id, s)| (*id, s.timeout))
-                .collect();
-            core.tracker().reset_all(sessions, Instant::now());
-        }
+        core.refresh_session_timeouts();
         let tasks = vec![
             tokio::spawn(crate::net::listener::run(
                 core.clone(),

@@ -253,13 +253,7 @@ async fn watch_role(
             }
             if leader == Some(me) {
                 // A new leader gives every session a fresh full timeout.
-                let sessions: Vec<(i64, i32)> = core
-                    .db()
-                    .sessions()
-                    .iter()
-                    .map(|(id, s)| (*id, s.timeout))
-                    .collect();
-                core.tracker().reset_all(sessions, Instant::now());
+                core.refresh_session_timeouts();
             } else {
                 observers_added = false;
             }
