@@ -187,6 +187,7 @@ check(other.get("/kz/secure")[0] == b"top", "read with auth")
 
 # ephemerals vanish when their session closes
 other.create("/kz/others-eph", b"", ephemeral=True)
+zk.sync("/kz")  # on an ensemble zk may be on another member: catch up first
 gone = threading.Event()
 zk.exists("/kz/others-eph", watch=lambda e: gone.set() if e.type == EventType.DELETED else None)
 other.stop()

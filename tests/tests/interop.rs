@@ -3,15 +3,30 @@
 
 use std::process::{Command, Stdio};
 
-use zk_server::testing::TestingServer;
+use zk_server::testing::{TestingCluster, TestingServer};
 use zk_tests::{interop_dir, python_with_kazoo, run, zkcli};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kazoo_exercises_every_basic_feature() {
     let server = TestingServer::start().await.unwrap();
+    run_kazoo(&server.connect_string()).await;
+}
+
+/// The same script against a 3-member ensemble of ours, kazoo given every member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kazoo_exercises_every_basic_feature_on_an_ensemble() {
+    let cluster = TestingCluster::start(3).await.unwrap();
+    cluster
+        .wait_for_leader(std::time::Duration::from_secs(20))
+        .await
+        .expect("a leader");
+    run_kazoo(&cluster.connect_string()).await;
+    cluster.shutdown().await;
+}
+
+async fn run_kazoo(hosts: &str) {
     let mut cmd = Command::new(python_with_kazoo());
-    cmd.arg(interop_dir().join("kazoo_client.py"))
-        .arg(server.connect_string());
+    cmd.arg(interop_dir().join("kazoo_client.py")).arg(hosts);
     let out = run(cmd).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
