@@ -63,6 +63,9 @@ enum Ended {
 
 struct Session {
     config: SessionConfig,
+    /// A command taken off the queue while disconnected (to see whether it was a
+    /// close); it goes out first once connected, so nothing overtakes it.
+    stash: Option<Command>,
     hosts: Vec<String>,
     next_host: usize,
     session_id: i64,
@@ -101,6 +104,7 @@ pub(crate) async fn run(
         None => (0, Bytes::from_static(&[0; 16])),
     };
     let mut s = Session {
+        stash: None,
         negotiated: config.session_timeout,
         config,
         hosts,
@@ -178,10 +182,16 @@ pub(crate) async fn run(
                     let _ = tx.send(Err(Error::ConnectFailed(e.to_string())));
                     break SessionState::Closed;
                 }
-                // Close requested while not connected?
-                if let Ok(Command::Close(done)) = commands.try_recv() {
-                    let _ = done.send(());
-                    break SessionState::Closed;
+                // Close requested while not connected? Anything else waits, in order.
+                if s.stash.is_none() {
+                    match commands.try_recv() {
+                        Ok(Command::Close(done)) => {
+                            let _ = done.send(());
+                            break SessionState::Closed;
+                        }
+                        Ok(other) => s.stash = Some(other),
+                        Err(_) => {}
+                    }
                 }
                 use backoff::backoff::Backoff;
                 sleep(reconnect.next_backoff().unwrap_or(Duration::from_secs(2))).await;
@@ -319,6 +329,16 @@ impl Session {
         }
         if let Some(set) = self.watches.set_watches(self.last_zxid) {
             encode(&mut out, xid::SET_WATCHES, &Request::SetWatches2(set));
+        }
+        if let Some(command) = self.stash.take() {
+            // Never a close (that ends the session before connecting).
+            let _ = self.queue(
+                Some(command),
+                &mut out,
+                &mut pending,
+                &mut auth_waiters,
+                &mut next_xid,
+            );
         }
         if !out.is_empty() && wr.write_all(&out).await.is_err() {
             return Ended::Lost;
@@ -566,7 +586,9 @@ impl Session {
         };
         self.watches.end(keeper_state);
         commands.close();
-        while let Ok(command) = commands.try_recv() {
+        let stashed = self.stash.take().into_iter();
+        let queued = std::iter::from_fn(|| commands.try_recv().ok());
+        for command in stashed.chain(queued) {
             match command {
                 Command::Request(o) => {
                     let _ = o.responder.send(Err(error.clone()));

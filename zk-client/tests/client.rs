@@ -406,6 +406,40 @@ async fn expiry_is_reported_and_final(target: Target) {
 }
 against_both!(expiry, expiry_is_reported_and_final);
 
+/// Requests made while the client is reconnecting wait for the connection and go out
+/// in the order they were made (none is lost, none overtakes another).
+async fn requests_made_while_disconnected_wait_in_order(target: Target) {
+    let proxy = common::Proxy::start(target.first_addr()).await;
+    let zk = Client::builder(&proxy.addr.to_string())
+        .session_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap();
+    let mut states = zk.state_watcher();
+    proxy.cut();
+    tokio::time::timeout(WAIT, async {
+        while zk.state() == SessionState::Connected {
+            let _ = tokio::time::timeout(Duration::from_millis(20), states.changed()).await;
+        }
+    })
+    .await
+    .unwrap();
+    let open = Acl::open_unsafe();
+    let first = zk.create("/queued", b"1", &open, CreateMode::Persistent);
+    let second = zk.set_data("/queued", b"2", Some(0));
+    let third = zk.get_data("/queued");
+    // Let the client try (and fail) to reconnect a few times meanwhile.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.restore();
+    assert_eq!(first.await.unwrap(), "/queued");
+    assert_eq!(second.await.unwrap().version, 1);
+    assert_eq!(third.await.unwrap().0, b"2");
+}
+against_both!(
+    queued_while_disconnected,
+    requests_made_while_disconnected_wait_in_order
+);
+
 /// A server that accepts connections and never answers them (a JVM still starting,
 /// a hung process) must not cost the session: each attempt gives up after a third of
 /// the session timeout and the client tries again.

@@ -1,0 +1,19 @@
+//! The recipes' errors.
+
+/// Why a recipe operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The client failed (connection lost past the retries, session expired, ...).
+    #[error(transparent)]
+    Client(#[from] zk_client::Error),
+    /// The recipe's own node disappeared while it waited (its session expired, or
+    /// someone deleted it).
+    #[error("our node {0} was deleted")]
+    NodeLost(String),
+    /// `release` without a matching `acquire`.
+    #[error("not held")]
+    NotHeld,
+}
+
+/// A recipe result.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,187 @@
+//! Protected ephemeral-sequential nodes, as Curator's `withProtection()` makes them:
+//! the name starts with `_c_<guid>-`, so after a create whose answer was lost the
+//! recipe looks for its GUID among the children instead of creating a second node
+//! (which would be orphaned until the session ends). Parents are created as
+//! containers (the server deletes them once empty), and nodes are ordered by their
+//! sequence suffix, as Curator's `StandardLockInternalsDriver` orders them.
+
+use std::time::Duration;
+
+use zk_client::{Acl, Client, CreateMode, Error as ClientError, Stat};
+use zk_proto::ErrorCode;
+
+use crate::error::Result;
+
+/// How long a recipe keeps retrying an operation that lost its connection.
+pub const RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// A node this recipe created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedNode {
+    /// Its full path.
+    pub path: String,
+    /// Its Stat at creation.
+    pub stat: Stat,
+}
+
+impl CreatedNode {
+    /// Its name (last path component).
+    pub fn name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+}
+
+/// A fresh protection prefix: `_c_<guid>-`.
+pub fn protection_prefix() -> String {
+    format!("_c_{}-", uuid::Uuid::new_v4())
+}
+
+/// Creates `dir` and its ancestors as containers where missing.
+pub async fn ensure_containers(client: &Client, dir: &str) -> Result<()> {
+    let mut path = String::new();
+    for part in dir.split('/').filter(|p| !p.is_empty()) {
+        path.push('/');
+        path.push_str(part);
+        match client
+            .create(&path, b"", &Acl::open_unsafe(), CreateMode::Container)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.code() == Some(ErrorCode::NodeExists) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Runs `op` again while it fails with a connection loss, until [`RETRY_FOR`] passed.
+pub async fn retrying<T, F, Fut>(mut op: F) -> std::result::Result<T, ClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, ClientError>>,
+{
+    let deadline = tokio::time::Instant::now() + RETRY_FOR;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        match op().await {
+            Err(e) if e.is_retryable() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Creates `dir/<prefix><name><sequence>` ephemeral-sequential with `data`, creating
+/// missing parents as containers; after a lost answer, finds the node by `prefix`
+/// rather than creating another.
+pub async fn create_protected(
+    client: &Client,
+    dir: &str,
+    prefix: &str,
+    name: &str,
+    data: &[u8],
+) -> Result<CreatedNode> {
+    let path = format!("{dir}/{prefix}{name}");
+    let deadline = tokio::time::Instant::now() + RETRY_FOR;
+    loop {
+        let created = client
+            .create2(
+                &path,
+                data,
+                &Acl::open_unsafe(),
+                CreateMode::EphemeralSequential,
+            )
+            .await;
+        match created {
+            Ok((path, stat)) => return Ok(CreatedNode { path, stat }),
+            Err(e) if e.code() == Some(ErrorCode::NoNode) => {
+                retrying(|| async {
+                    ensure_containers(client, dir).await.map_err(|e| match e {
+                        crate::Error::Client(c) => c,
+                        other => ClientError::Protocol(other.to_string()),
+                    })
+                })
+                .await?;
+            }
+            Err(e) if e.is_retryable() && tokio::time::Instant::now() < deadline => {
+                // Did it happen? Our GUID says.
+                if let Some(found) = find_protected(client, dir, prefix).await? {
+                    return Ok(found);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Our node under `dir`, by its protection prefix, once the connection is back.
+pub async fn find_protected(
+    client: &Client,
+    dir: &str,
+    prefix: &str,
+) -> Result<Option<CreatedNode>> {
+    let children = retrying(|| client.get_children(dir)).await;
+    let children = match children {
+        Ok(c) => c,
+        Err(e) if e.code() == Some(ErrorCode::NoNode) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let Some(name) = children.into_iter().find(|c| c.starts_with(prefix)) else {
+        return Ok(None);
+    };
+    let path = format!("{dir}/{name}");
+    match retrying(|| client.exists(&path)).await? {
+        Some(stat) => Ok(Some(CreatedNode { path, stat })),
+        None => Ok(None),
+    }
+}
+
+/// The sequence suffix of a node name after the last `name` in it (Curator's
+/// `fixForSorting`), as the number ZooKeeper appended.
+pub fn sequence_of(node: &str, name: &str) -> Option<u64> {
+    let at = node.rfind(name)?;
+    node[at + name.len()..].parse().ok()
+}
+
+/// `children` that carry `name`, ordered by their sequence (Curator's order).
+pub fn sorted_by_sequence(children: Vec<String>, name: &str) -> Vec<String> {
+    let mut named: Vec<(u64, String)> = children
+        .into_iter()
+        .filter_map(|c| sequence_of(&c, name).map(|s| (s, c)))
+        .collect();
+    named.sort();
+    named.into_iter().map(|(_, c)| c).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_are_ordered_by_their_sequence_whatever_their_prefix() {
+        let children = vec![
+            "_c_bbb-lock-0000000012".to_string(),
+            "_c_aaa-lock-0000000003".to_string(),
+            "lock-0000000007".to_string(),
+            "unrelated".to_string(),
+        ];
+        assert_eq!(
+            sorted_by_sequence(children, "lock-"),
+            vec![
+                "_c_aaa-lock-0000000003",
+                "lock-0000000007",
+                "_c_bbb-lock-0000000012"
+            ]
+        );
+        assert_eq!(sequence_of("_c_x-lock-0000000042", "lock-"), Some(42));
+    }
+
+    #[test]
+    fn protection_prefixes_are_curators_and_unique() {
+        let (a, b) = (protection_prefix(), protection_prefix());
+        assert!(a.starts_with("_c_") && a.ends_with('-') && a.len() == 3 + 36 + 1);
+        assert_ne!(a, b);
+    }
+}
