@@ -1,0 +1,336 @@
+//! [`LeaderLatch`]: leader election with Curator's `LeaderLatch` node layout
+//! (`<path>/_c_<guid>-latch-<sequence>`, the participant id as data): the lowest
+//! sequence leads, everyone else watches only the node before theirs.
+//!
+//! Leadership is claimed only after checking that the node's `ephemeralOwner` is this
+//! client's session, and it is given up as soon as the session is in doubt (the
+//! connection is lost: another participant may lead once the session expires); on
+//! reconnection with the session intact the latch looks again and may lead again. An
+//! expired session ends the latch (the client is over).
+//!
+//! ```no_run
+//! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+//! let latch = zk_recipes::LeaderLatch::start(&client, "/fleet/leader", "worker-7");
+//! latch.await_leadership().await?;
+//! // ... lead while latch.has_leadership() ...
+//! latch.close(zk_recipes::CloseMode::Silent).await;
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use zk_client::{Client, SessionState};
+use zk_proto::ErrorCode;
+
+use crate::error::{Error, Result};
+use crate::protected::{
+    create_protected, protection_prefix, retrying, sorted_by_sequence, CreatedNode,
+};
+
+/// The node name Curator's `LeaderLatch` uses.
+pub const LATCH_NAME: &str = "latch-";
+
+/// How `close` ends leadership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseMode {
+    /// Leadership ends without a change being published to `leadership()` watchers.
+    Silent,
+    /// Watchers see leadership go to `false`.
+    NotifyLeader,
+}
+
+/// One participant in an election on a path.
+#[derive(Debug)]
+pub struct LeaderLatch {
+    client: Client,
+    dir: String,
+    leader: watch::Receiver<bool>,
+    publish: watch::Sender<bool>,
+    stop: watch::Sender<Option<CloseMode>>,
+    task: Option<JoinHandle<()>>,
+    ended: watch::Receiver<bool>,
+}
+
+impl LeaderLatch {
+    /// Joins the election on `dir` as `id` (stored in the node, as Curator does).
+    pub fn start(client: &Client, dir: &str, id: &str) -> LeaderLatch {
+        let dir = dir.trim_end_matches('/').to_string();
+        let (publish, leader) = watch::channel(false);
+        let (stop, stopped) = watch::channel(None);
+        let (ended_tx, ended) = watch::channel(false);
+        let task = tokio::spawn(run(
+            client.clone(),
+            dir.clone(),
+            id.as_bytes().to_vec(),
+            publish.clone(),
+            stopped,
+            ended_tx,
+        ));
+        LeaderLatch {
+            client: client.clone(),
+            dir,
+            leader,
+            publish,
+            stop,
+            task: Some(task),
+            ended,
+        }
+    }
+
+    /// Whether this participant leads now.
+    pub fn has_leadership(&self) -> bool {
+        *self.leader.borrow()
+    }
+
+    /// Leadership as it changes (`true` while leading).
+    pub fn leadership(&self) -> watch::Receiver<bool> {
+        self.leader.clone()
+    }
+
+    /// Waits until this participant leads; fails once the latch can never lead again
+    /// (its session expired, or it was closed).
+    pub async fn await_leadership(&self) -> Result<()> {
+        let mut leader = self.leader.clone();
+        let mut ended = self.ended.clone();
+        loop {
+            if *leader.borrow_and_update() {
+                return Ok(());
+            }
+            if *ended.borrow_and_update() {
+                return Err(Error::Client(zk_client::Error::Closed));
+            }
+            tokio::select! {
+                r = leader.changed() => if r.is_err() { return Err(Error::Client(zk_client::Error::Closed)) },
+                r = ended.changed() => if r.is_err() { return Err(Error::Client(zk_client::Error::Closed)) },
+            }
+        }
+    }
+
+    /// [`LeaderLatch::await_leadership`] for at most `timeout`: whether it leads.
+    pub async fn await_leadership_within(&self, timeout: Duration) -> Result<bool> {
+        match tokio::time::timeout(timeout, self.await_leadership()).await {
+            Ok(r) => r.map(|_| true),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// The participants' ids, leader first.
+    pub async fn participants(&self) -> Result<Vec<String>> {
+        let children = match retrying(|| self.client.get_children(&self.dir)).await {
+            Ok(c) => c,
+            Err(e) if e.code() == Some(ErrorCode::NoNode) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut ids = Vec::new();
+        for name in sorted_by_sequence(children, LATCH_NAME) {
+            let path = format!("{}/{name}", self.dir);
+            match retrying(|| self.client.get_data(&path)).await {
+                Ok((data, _)) => ids.push(String::from_utf8_lossy(&data).into_owned()),
+                Err(e) if e.code() == Some(ErrorCode::NoNode) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Leaves the election: leadership ends, the node is deleted.
+    pub async fn close(mut self, mode: CloseMode) {
+        self.shut(mode).await;
+    }
+
+    async fn shut(&mut self, mode: CloseMode) {
+        let _ = self.stop.send(Some(mode));
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        if mode == CloseMode::NotifyLeader {
+            self.publish.send_replace(false);
+        }
+    }
+}
+
+impl Drop for LeaderLatch {
+    fn drop(&mut self) {
+        // The task sees the stop and deletes the node on its own.
+        let _ = self.stop.send(Some(CloseMode::Silent));
+    }
+}
+
+/// What ended a wait in the election loop.
+enum Woke {
+    /// Look at the election again.
+    Look,
+    /// The connection is in doubt: give up leadership until it is back.
+    Suspended,
+    /// The session is over: the latch is done.
+    Lost,
+    /// Closed by its owner.
+    Closed(CloseMode),
+}
+
+async fn run(
+    client: Client,
+    dir: String,
+    data: Vec<u8>,
+    publish: watch::Sender<bool>,
+    mut stopped: watch::Receiver<Option<CloseMode>>,
+    ended: watch::Sender<bool>,
+) {
+    let prefix = protection_prefix();
+    let session = client.session_id();
+    let mut states = client.state_watcher();
+    let mut node: Option<CreatedNode> = None;
+    let set = |leading: bool| {
+        publish.send_if_modified(|l| std::mem::replace(l, leading) != leading);
+    };
+    let close_mode = loop {
+        if let Some(mode) = *stopped.borrow() {
+            break Some(mode);
+        }
+        let state = *states.borrow_and_update();
+        match state {
+            SessionState::Expired | SessionState::Closed | SessionState::AuthFailed => {
+                break None;
+            }
+            SessionState::Connected => {}
+            _ => {
+                set(false);
+                match wait(&mut states, &mut stopped, None).await {
+                    Woke::Closed(mode) => break Some(mode),
+                    Woke::Lost => break None,
+                    _ => continue,
+                }
+            }
+        }
+        if node.is_none() {
+            match create_protected(&client, &dir, &prefix, LATCH_NAME, &data).await {
+                Ok(created) => node = Some(created),
+                Err(e) => {
+                    tracing::debug!(error = %e, "latch: could not create our node");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            }
+        }
+        let Some(ours) = node.clone() else { continue };
+        let woke = match look(&client, &dir, &ours, session).await {
+            Ok(Position::Lead(watch_own)) => {
+                set(true);
+                let woke = wait(&mut states, &mut stopped, Some(watch_own)).await;
+                // Whatever woke us (our node changed or went, the connection wavered),
+                // leadership is not certain any more: give it up before looking again.
+                set(false);
+                woke
+            }
+            Ok(Position::Behind(watch_predecessor)) => {
+                set(false);
+                wait(&mut states, &mut stopped, Some(watch_predecessor)).await
+            }
+            Ok(Position::Gone) => {
+                set(false);
+                node = None;
+                Woke::Look
+            }
+            Ok(Position::Again) => Woke::Look,
+            Err(_) => {
+                // Cannot see the election: do not claim to lead it.
+                set(false);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                Woke::Look
+            }
+        };
+        match woke {
+            Woke::Look => {}
+            Woke::Suspended => set(false),
+            Woke::Lost => break None,
+            Woke::Closed(mode) => break Some(mode),
+        }
+    };
+    if close_mode != Some(CloseMode::Silent) {
+        set(false);
+    } else {
+        // Silent: no published change, but this participant no longer leads.
+        publish.send_if_modified(|l| {
+            *l = false;
+            false
+        });
+    }
+    if let Some(ours) = node {
+        let _ = retrying(|| client.delete(&ours.path, None)).await;
+    }
+    ended.send_replace(true);
+}
+
+/// Where our node stands, with the one-shot watch to wait on.
+enum Position {
+    /// First, and ours: watching our own node (its deletion ends leadership).
+    Lead(zk_client::OneshotWatcher),
+    /// Not first: watching the node before ours.
+    Behind(zk_client::OneshotWatcher),
+    /// Our node is not there (or not ours): make another.
+    Gone,
+    /// The node before ours went meanwhile: look again.
+    Again,
+}
+
+async fn look(
+    client: &Client,
+    dir: &str,
+    ours: &CreatedNode,
+    session: i64,
+) -> std::result::Result<Position, zk_client::Error> {
+    let children = client.get_children(dir).await?;
+    let sorted = sorted_by_sequence(children, LATCH_NAME);
+    let Some(index) = sorted.iter().position(|c| c == ours.name()) else {
+        return Ok(Position::Gone);
+    };
+    if index == 0 {
+        // Claim only what our own session holds.
+        let (read, watcher) = client.exists_w(&ours.path);
+        return Ok(match read.await? {
+            Some(stat) if stat.ephemeral_owner == session => Position::Lead(watcher),
+            _ => Position::Gone,
+        });
+    }
+    let predecessor = format!("{dir}/{}", sorted[index - 1]);
+    let (read, watcher) = client.exists_w(&predecessor);
+    Ok(match read.await? {
+        Some(_) => Position::Behind(watcher),
+        // Gone between the listing and the watch: look again at once.
+        None => Position::Again,
+    })
+}
+
+async fn wait(
+    states: &mut watch::Receiver<SessionState>,
+    stopped: &mut watch::Receiver<Option<CloseMode>>,
+    watcher: Option<zk_client::OneshotWatcher>,
+) -> Woke {
+    let watched = async {
+        match watcher {
+            Some(w) => {
+                let _ = w.await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = watched => Woke::Look,
+        changed = states.changed() => {
+            if changed.is_err() {
+                return Woke::Lost;
+            }
+            match *states.borrow() {
+                SessionState::Connected => Woke::Look,
+                SessionState::Expired | SessionState::Closed | SessionState::AuthFailed => Woke::Lost,
+                _ => Woke::Suspended,
+            }
+        }
+        changed = stopped.changed() => match (changed, *stopped.borrow()) {
+            (Ok(()), Some(mode)) => Woke::Closed(mode),
+            _ => Woke::Closed(CloseMode::Silent),
+        },
+    }
+}
