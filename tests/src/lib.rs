@@ -3,8 +3,12 @@
 //! histories.
 //!
 //! - [`linearizability`]: a linearizability checker for a znode used as a register.
+//! - [`apache`]: Apache ZooKeeper 3.8 as a child process, for side-by-side runs.
+//! - [`proxy`]: a TCP forwarder a test can cut or stall.
 
+pub mod apache;
 pub mod linearizability;
+pub mod proxy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

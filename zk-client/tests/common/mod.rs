@@ -4,11 +4,11 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use zk_server::testing::{TestingCluster, TestingServer};
+pub use zk_tests::apache::ApacheZk;
+pub use zk_tests::proxy::Proxy;
 
 pub enum Target {
     Ours(Box<TestingServer>),
@@ -112,107 +112,6 @@ pub async fn four_letter_word(addr: SocketAddr, cmd: &str) -> Option<String> {
     zk_server::testing::four_letter_word(addr, cmd).await
 }
 
-/// Apache ZooKeeper 3.8 standalone on a free loopback port.
-pub struct ApacheZk {
-    pub addr: SocketAddr,
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-fn free_port() -> u16 {
-    zk_server::testing::free_port().expect("a free loopback port")
-}
-
-impl ApacheZk {
-    pub async fn start() -> ApacheZk {
-        let jar = Path::new("/usr/share/java/zookeeper.jar");
-        assert!(
-            jar.exists(),
-            "Apache ZooKeeper is not installed (apt-get install zookeeper; scripts/install-test-deps.sh)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        std::fs::write(
-            dir.path().join("zoo.cfg"),
-            format!(
-                "tickTime=500\nminSessionTimeout=1000\nmaxSessionTimeout=60000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let mut zk = ApacheZk {
-            addr: format!("127.0.0.1:{port}").parse().unwrap(),
-            dir,
-            child: None,
-        };
-        zk.spawn();
-        zk.wait_ready().await;
-        zk
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new("java")
-            .args([
-                "-cp",
-                "/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-simple.jar",
-                "-Dzookeeper.extendedTypesEnabled=true",
-                "org.apache.zookeeper.server.ZooKeeperServerMain",
-            ])
-            .arg(self.dir.path().join("zoo.cfg"))
-            .stdout(Stdio::null())
-            .stderr(self.log_file())
-            .spawn()
-            .expect("java (install a JRE and the Debian package zookeeper)");
-        self.child = Some(child);
-    }
-
-    async fn wait_ready(&self) {
-        for _ in 0..300 {
-            if four_letter_word(self.addr, "ruok").await.as_deref() == Some("imok") {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("Apache ZooKeeper did not come up on {}", self.addr);
-    }
-
-    /// The server's log (slf4j-simple writes to stderr), appended across restarts.
-    fn log_file(&self) -> Stdio {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("zookeeper.log"))
-            .map_or_else(|_| Stdio::null(), Stdio::from)
-    }
-
-    /// The last `lines` lines of the server's log, for a failing test's message.
-    pub fn log_tail(&self, lines: usize) -> String {
-        let log =
-            std::fs::read_to_string(self.dir.path().join("zookeeper.log")).unwrap_or_default();
-        let all: Vec<&str> = log.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    async fn restart(&mut self) {
-        self.stop();
-        self.spawn();
-        self.wait_ready().await;
-    }
-}
-
-impl Drop for ApacheZk {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// Runs a scenario against our server, a 3-member ensemble of ours and Apache
 /// ZooKeeper: `mod name { ours(), ours_ensemble(), apache_zookeeper() }`.
 #[macro_export]
@@ -235,81 +134,4 @@ macro_rules! against_both {
             }
         }
     };
-}
-
-/// A TCP forwarder between a client and a server that a test can cut: `cut()` drops
-/// every forwarded connection and refuses new ones until `restore()`.
-pub struct Proxy {
-    pub addr: SocketAddr,
-    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    stalled: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    generation: tokio::sync::watch::Sender<u64>,
-}
-
-impl Proxy {
-    pub async fn start(target: String) -> Proxy {
-        use std::sync::atomic::Ordering;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let stalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (generation, _) = tokio::sync::watch::channel(0u64);
-        let gen_tx = generation.clone();
-        let is_open = open.clone();
-        let is_stalled = stalled.clone();
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
-                    return;
-                };
-                if !is_open.load(Ordering::SeqCst) {
-                    continue; // dropped: refused
-                }
-                if is_stalled.load(Ordering::SeqCst) {
-                    // Accepted, then never answered nor closed: a server that hangs.
-                    held.push(inbound);
-                    continue;
-                }
-                let target = target.clone();
-                let mut cut = gen_tx.subscribe();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.changed() => {}
-                    }
-                });
-            }
-        });
-        Proxy {
-            addr,
-            open,
-            stalled,
-            generation,
-        }
-    }
-
-    /// Cuts the connections and holds new ones open without an answer until `resume`.
-    pub fn stall(&self) {
-        self.stalled
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        self.generation.send_modify(|g| *g += 1);
-    }
-
-    pub fn resume(&self) {
-        self.stalled
-            .store(false, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    pub fn cut(&self) {
-        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
-        self.generation.send_modify(|g| *g += 1);
-    }
-
-    pub fn restore(&self) {
-        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
 }
