@@ -1,4 +1,5 @@
-//! `Lock` against our server (standalone and a 3-member ensemble): reentrancy, mutual
+//! `Lock` against our server (standalone and a 3-member ensemble) and, for the
+//! scenarios that need no server control, Apache ZooKeeper 3.8: reentrancy, mutual
 //! exclusion under contention with an independent monitor, no herd effect, cancel
 //! safety, fencing tokens, and the lease through session expiry and member failure.
 
@@ -10,6 +11,7 @@ use std::time::Duration;
 use zk_client::Client;
 use zk_recipes::{Error, LeaseState, Lock};
 use zk_server::testing::{four_letter_word, TestingCluster, TestingServer};
+use zk_tests::apache::ApacheZk;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -24,7 +26,17 @@ async fn client(connect: &str) -> Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_is_reentrant_and_released_as_often_as_acquired() {
     let server = TestingServer::start().await.unwrap();
-    let zk = client(&server.connect_string()).await;
+    reentrancy(&server.connect_string()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_is_reentrant_on_apache_zookeeper() {
+    let server = ApacheZk::start().await;
+    reentrancy(&server.connect_string()).await;
+}
+
+async fn reentrancy(connect: &str) {
+    let zk = client(connect).await;
     let mut lock = Lock::new(&zk, "/app/locks/a");
     assert_eq!(lock.release().await, Err(Error::NotHeld));
     lock.acquire().await.unwrap();
@@ -107,6 +119,12 @@ async fn contenders_on_several_sessions_exclude_each_other() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contenders_exclude_each_other_on_apache_zookeeper() {
+    let server = ApacheZk::start().await;
+    contend(&server.connect_string(), 3, 2, 10).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contenders_exclude_each_other_on_an_ensemble() {
     let cluster = TestingCluster::start(3).await.unwrap();
     cluster.wait_for_leader(WAIT).await.expect("a leader");
@@ -119,14 +137,24 @@ async fn contenders_exclude_each_other_on_an_ensemble() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_waiters_watch_only_their_predecessors() {
     let server = TestingServer::start().await.unwrap();
-    let zk = client(&server.connect_string()).await;
+    no_herd(&server.connect_string(), server.addr()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_waiters_watch_only_their_predecessors_on_apache_zookeeper() {
+    let server = ApacheZk::start().await;
+    no_herd(&server.connect_string(), server.addr).await;
+}
+
+async fn no_herd(connect: &str, addr: std::net::SocketAddr) {
+    let zk = client(connect).await;
     let mut holder = Lock::new(&zk, "/herd");
     holder.acquire().await.unwrap();
     let acquired = Arc::new(AtomicU64::new(0));
     let release = Arc::new(tokio::sync::Notify::new());
     let mut waiters = Vec::new();
     for i in 0..50 {
-        let zk = client(&server.connect_string()).await;
+        let zk = client(connect).await;
         let (acquired, release) = (acquired.clone(), release.clone());
         waiters.push(tokio::spawn(async move {
             let mut lock = Lock::new(&zk, "/herd");
@@ -139,7 +167,7 @@ async fn fifty_waiters_watch_only_their_predecessors() {
     }
     let deadline = tokio::time::Instant::now() + WAIT;
     let watched = loop {
-        let wchp = four_letter_word(server.addr(), "wchp").await.unwrap();
+        let wchp = four_letter_word(addr, "wchp").await.unwrap();
         let mut watchers: BTreeMap<String, usize> = BTreeMap::new();
         let mut path = String::new();
         for line in wchp.lines() {
@@ -197,7 +225,17 @@ async fn fifty_waiters_watch_only_their_predecessors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abandoned_or_timed_out_acquire_leaves_no_node() {
     let server = TestingServer::start().await.unwrap();
-    let zk = client(&server.connect_string()).await;
+    cancel_safety(&server.connect_string()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_acquire_leaves_no_node_on_apache_zookeeper() {
+    let server = ApacheZk::start().await;
+    cancel_safety(&server.connect_string()).await;
+}
+
+async fn cancel_safety(connect: &str) {
+    let zk = client(connect).await;
     let mut holder = Lock::new(&zk, "/cancel");
     holder.acquire().await.unwrap();
     let mut other = Lock::new(&zk, "/cancel");
