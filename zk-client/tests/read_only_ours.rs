@@ -26,6 +26,12 @@ async fn a_read_only_client_moves_to_a_read_write_member_when_one_is_reachable()
         .create("/ro", b"v", &Acl::open_unsafe(), CreateMode::Persistent)
         .await
         .unwrap();
+    // The member about to be cut off has the write before it goes.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while cluster.core(cut).unwrap().db().tree().get("/ro").is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "never replicated");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // The read-write member is behind a proxy that refuses connections for now.
     let proxy = common::Proxy::start(cluster.client_addr(leader).unwrap().to_string()).await;
     proxy.cut();
