@@ -1,0 +1,93 @@
+//! The examples as separate processes against an in-process server: the lock keeps
+//! several `lock_counter` processes from losing an increment of a shared file, and
+//! the `leader_fleet` workers fail over when the leader's process is killed.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+use zk_server::testing::TestingServer;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_counter_processes_lose_no_increment() {
+    let server = TestingServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("counter");
+    let mut children = Vec::new();
+    for _ in 0..3 {
+        children.push(
+            Command::new(env!("CARGO_BIN_EXE_lock_counter"))
+                .arg(server.connect_string())
+                .arg(&file)
+                .arg("20")
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("start lock_counter"),
+        );
+    }
+    for mut child in children {
+        let status = tokio::time::timeout(Duration::from_secs(120), child.wait())
+            .await
+            .expect("lock_counter finishes")
+            .unwrap();
+        assert!(status.success());
+    }
+    let count = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(count.trim(), "60", "an increment was lost");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_elects_a_new_leader_when_the_leaders_process_is_killed() {
+    let server = TestingServer::start().await.unwrap();
+    let (lines_tx, mut lines) = mpsc::unbounded_channel::<(usize, String)>();
+    let mut workers = Vec::new();
+    for i in 0..3 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_leader_fleet"))
+            .arg(server.connect_string())
+            .arg(format!("w{i}"))
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start leader_fleet");
+        let stdout = child.stdout.take().unwrap();
+        let tx = lines_tx.clone();
+        tokio::spawn(async move {
+            let mut out = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = out.next_line().await {
+                let _ = tx.send((i, line));
+            }
+        });
+        workers.push(child);
+    }
+    let leader_of = |line: &str| line.ends_with(" leads");
+    let first = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let (i, line) = lines.recv().await.unwrap();
+            if leader_of(&line) {
+                return i;
+            }
+        }
+    })
+    .await
+    .expect("a leader");
+    let killed_at = Instant::now();
+    workers[first].start_kill().unwrap(); // SIGKILL
+    let _ = workers[first].wait().await;
+    let next = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let (i, line) = lines.recv().await.unwrap();
+            if i != first && leader_of(&line) {
+                return i;
+            }
+        }
+    })
+    .await
+    .expect("a new leader after the kill");
+    println!(
+        "leader_fleet: w{next} leads {} ms after the leader's process was killed (session timeout 2 s)",
+        killed_at.elapsed().as_millis()
+    );
+    assert_ne!(next, first);
+}
