@@ -813,9 +813,11 @@ async fn a_cut_off_member_serves_reads_in_read_only_mode_until_the_quorum_return
     );
 
     cluster.isolate(cut);
+    let cut_core = cluster.core(cut).unwrap().clone();
     let wait_state = |want: SessionState| {
         let zk = zk.clone();
         let mut states = states.clone();
+        let cut_core = cut_core.clone();
         async move {
             tokio::time::timeout(WAIT, async {
                 while zk.state() != want {
@@ -823,7 +825,14 @@ async fn a_cut_off_member_serves_reads_in_read_only_mode_until_the_quorum_return
                 }
             })
             .await
-            .unwrap_or_else(|_| panic!("never {want:?}, still {:?}", zk.state()));
+            .unwrap_or_else(|_| {
+                panic!(
+                    "never {want:?}, still {:?}; the cut-off member: {:?}, connected to {:?}",
+                    zk.state(),
+                    cut_core.quorum(),
+                    zk.connected_server()
+                )
+            });
         }
     };
     wait_state(SessionState::ConnectedReadOnly).await;

@@ -243,24 +243,29 @@ async fn watch_role(
             // Cut off from the quorum: stop serving as its leader.
             leader = None;
         }
-        if leader != last_leader {
-            tracing::info!(member = me, ?leader, previous = ?last_leader, "leader changed");
-            if last_leader.is_some() {
-                core.abandon_all("the leader was lost or changed");
-            } else {
-                // Back in a quorum: read-only clients reconnect read-write.
-                core.close_read_only_connections();
-            }
-            if leader == Some(me) {
-                // A new leader gives every session a fresh full timeout.
-                core.refresh_session_timeouts();
-            } else {
-                observers_added = false;
-            }
-            last_leader = leader;
-            since = Instant::now();
+        if leader == last_leader {
+            core.set_quorum(view(&m, me, &spec, leader, since));
+            continue;
         }
+        tracing::info!(member = me, ?leader, previous = ?last_leader, "leader changed");
+        if leader == Some(me) {
+            // A new leader gives every session a fresh full timeout.
+            core.refresh_session_timeouts();
+        } else {
+            observers_added = false;
+        }
+        let previous = last_leader;
+        last_leader = leader;
+        since = Instant::now();
+        // The new role first: a client dropped below reconnects at once, and must be
+        // judged by it (refused, or read-only, without a leader).
         core.set_quorum(view(&m, me, &spec, leader, since));
+        if previous.is_some() {
+            core.abandon_all("the leader was lost or changed");
+        } else {
+            // Back in a quorum: read-only clients reconnect read-write.
+            core.close_read_only_connections();
+        }
     }
 }
 
