@@ -63,9 +63,9 @@ enum Ended {
 
 struct Session {
     config: SessionConfig,
-    /// A command taken off the queue while disconnected (to see whether it was a
-    /// close); it goes out first once connected, so nothing overtakes it.
-    stash: Option<Command>,
+    /// Commands taken off the queue while disconnected (looking for a close behind
+    /// them); they go out first, in order, once connected, so nothing overtakes them.
+    stash: std::collections::VecDeque<Command>,
     hosts: Vec<String>,
     next_host: usize,
     session_id: i64,
@@ -104,7 +104,7 @@ pub(crate) async fn run(
         None => (0, Bytes::from_static(&[0; 16])),
     };
     let mut s = Session {
-        stash: None,
+        stash: std::collections::VecDeque::new(),
         negotiated: config.session_timeout,
         config,
         hosts,
@@ -182,16 +182,22 @@ pub(crate) async fn run(
                     let _ = tx.send(Err(Error::ConnectFailed(e.to_string())));
                     break SessionState::Closed;
                 }
-                // Close requested while not connected? Anything else waits, in order.
-                if s.stash.is_none() {
+                // Close requested while not connected? (It ends the session; what
+                // was queued before it fails.) Anything else waits, in order.
+                let mut closing = None;
+                while s.stash.len() < s.config.max_in_flight {
                     match commands.try_recv() {
                         Ok(Command::Close(done)) => {
-                            let _ = done.send(());
-                            break SessionState::Closed;
+                            closing = Some(done);
+                            break;
                         }
-                        Ok(other) => s.stash = Some(other),
-                        Err(_) => {}
+                        Ok(other) => s.stash.push_back(other),
+                        Err(_) => break,
                     }
+                }
+                if let Some(done) = closing {
+                    let _ = done.send(());
+                    break SessionState::Closed;
                 }
                 use backoff::backoff::Backoff;
                 sleep(reconnect.next_backoff().unwrap_or(Duration::from_secs(2))).await;
@@ -330,8 +336,8 @@ impl Session {
         if let Some(set) = self.watches.set_watches(self.last_zxid) {
             encode(&mut out, xid::SET_WATCHES, &Request::SetWatches2(set));
         }
-        if let Some(command) = self.stash.take() {
-            // Never a close (that ends the session before connecting).
+        // Never a close among them (that ends the session before connecting).
+        while let Some(command) = self.stash.pop_front() {
             let _ = self.queue(
                 Some(command),
                 &mut out,
@@ -586,7 +592,7 @@ impl Session {
         };
         self.watches.end(keeper_state);
         commands.close();
-        let stashed = self.stash.take().into_iter();
+        let stashed = std::mem::take(&mut self.stash).into_iter();
         let queued = std::iter::from_fn(|| commands.try_recv().ok());
         for command in stashed.chain(queued) {
             match command {

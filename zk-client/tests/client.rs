@@ -440,6 +440,38 @@ against_both!(
     requests_made_while_disconnected_wait_in_order
 );
 
+/// Closing a client that cannot reach a server returns at once, and what it had
+/// queued fails with Closed instead of going out later.
+async fn closing_while_disconnected_drops_what_was_queued(target: Target) {
+    let proxy = common::Proxy::start(target.first_addr()).await;
+    let zk = Client::builder(&proxy.addr.to_string())
+        .session_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap();
+    let mut states = zk.state_watcher();
+    proxy.cut();
+    tokio::time::timeout(WAIT, async {
+        while zk.state() == SessionState::Connected {
+            let _ = tokio::time::timeout(Duration::from_millis(20), states.changed()).await;
+        }
+    })
+    .await
+    .unwrap();
+    let queued = zk.create("/never", b"", &Acl::open_unsafe(), CreateMode::Persistent);
+    tokio::time::timeout(Duration::from_secs(5), zk.close())
+        .await
+        .expect("close returns while disconnected");
+    assert_eq!(queued.await, Err(Error::Closed));
+    proxy.restore();
+    let other = client(&target).await;
+    assert!(other.exists("/never").await.unwrap().is_none());
+}
+against_both!(
+    close_while_disconnected,
+    closing_while_disconnected_drops_what_was_queued
+);
+
 /// A server that accepts connections and never answers them (a JVM still starting,
 /// a hung process) must not cost the session: each attempt gives up after a third of
 /// the session timeout and the client tries again.
