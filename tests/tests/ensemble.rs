@@ -862,6 +862,8 @@ async fn a_cut_off_member_serves_reads_in_read_only_mode_until_the_quorum_return
         .unwrap();
     assert_eq!(fresh.state(), SessionState::ConnectedReadOnly);
     assert!(fresh.exists("/ro").await.unwrap().is_some());
+    let mntr = four_letter_word(cut_addr, "mntr").await.unwrap();
+    assert!(mntr.contains("zk_local_sessions\t1\n"), "{mntr}");
     // A client that insists on read-write service is turned away.
     let rw_only = Client::builder(&cut_addr.to_string())
         .connect_timeout(Duration::from_millis(500))

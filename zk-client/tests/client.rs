@@ -11,6 +11,29 @@ use zk_client::*;
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// A client that reaches `target` through a proxy the test can cut or stall.
+async fn through_proxy(target: &Target, session_timeout: Duration) -> (common::Proxy, Client) {
+    let proxy = common::Proxy::start(target.first_addr()).await;
+    let zk = Client::builder(&proxy.addr.to_string())
+        .session_timeout(session_timeout)
+        .connect()
+        .await
+        .unwrap();
+    (proxy, zk)
+}
+
+/// Waits until `zk` has noticed that its connection is gone.
+async fn until_disconnected(zk: &Client) {
+    let mut states = zk.state_watcher();
+    tokio::time::timeout(WAIT, async {
+        while zk.state() == SessionState::Connected {
+            let _ = tokio::time::timeout(Duration::from_millis(20), states.changed()).await;
+        }
+    })
+    .await
+    .expect("the client noticed the cut");
+}
+
 async fn client(target: &Target) -> Client {
     Client::builder(&target.connect_string())
         .session_timeout(Duration::from_secs(10))
@@ -371,12 +394,7 @@ against_both!(
 async fn expiry_is_reported_and_final(target: Target) {
     // The client reaches the server through a proxy we can cut: cut for longer than the
     // session timeout, the server expires the session for real.
-    let proxy = common::Proxy::start(target.first_addr()).await;
-    let zk = Client::builder(&proxy.addr.to_string())
-        .session_timeout(Duration::from_millis(1000))
-        .connect()
-        .await
-        .unwrap();
+    let (proxy, zk) = through_proxy(&target, Duration::from_millis(1000)).await;
     zk.create("/gone", b"", &Acl::open_unsafe(), CreateMode::Ephemeral)
         .await
         .unwrap();
@@ -409,21 +427,9 @@ against_both!(expiry, expiry_is_reported_and_final);
 /// Requests made while the client is reconnecting wait for the connection and go out
 /// in the order they were made (none is lost, none overtakes another).
 async fn requests_made_while_disconnected_wait_in_order(target: Target) {
-    let proxy = common::Proxy::start(target.first_addr()).await;
-    let zk = Client::builder(&proxy.addr.to_string())
-        .session_timeout(Duration::from_secs(10))
-        .connect()
-        .await
-        .unwrap();
-    let mut states = zk.state_watcher();
+    let (proxy, zk) = through_proxy(&target, Duration::from_secs(10)).await;
     proxy.cut();
-    tokio::time::timeout(WAIT, async {
-        while zk.state() == SessionState::Connected {
-            let _ = tokio::time::timeout(Duration::from_millis(20), states.changed()).await;
-        }
-    })
-    .await
-    .unwrap();
+    until_disconnected(&zk).await;
     let open = Acl::open_unsafe();
     let first = zk.create("/queued", b"1", &open, CreateMode::Persistent);
     let second = zk.set_data("/queued", b"2", Some(0));
@@ -443,21 +449,9 @@ against_both!(
 /// Closing a client that cannot reach a server returns at once, and what it had
 /// queued fails with Closed instead of going out later.
 async fn closing_while_disconnected_drops_what_was_queued(target: Target) {
-    let proxy = common::Proxy::start(target.first_addr()).await;
-    let zk = Client::builder(&proxy.addr.to_string())
-        .session_timeout(Duration::from_secs(10))
-        .connect()
-        .await
-        .unwrap();
-    let mut states = zk.state_watcher();
+    let (proxy, zk) = through_proxy(&target, Duration::from_secs(10)).await;
     proxy.cut();
-    tokio::time::timeout(WAIT, async {
-        while zk.state() == SessionState::Connected {
-            let _ = tokio::time::timeout(Duration::from_millis(20), states.changed()).await;
-        }
-    })
-    .await
-    .unwrap();
+    until_disconnected(&zk).await;
     let queued = zk.create("/never", b"", &Acl::open_unsafe(), CreateMode::Persistent);
     tokio::time::timeout(Duration::from_secs(5), zk.close())
         .await
@@ -476,12 +470,7 @@ against_both!(
 /// a hung process) must not cost the session: each attempt gives up after a third of
 /// the session timeout and the client tries again.
 async fn a_hanging_server_does_not_cost_the_session(target: Target) {
-    let proxy = common::Proxy::start(target.first_addr()).await;
-    let zk = Client::builder(&proxy.addr.to_string())
-        .session_timeout(Duration::from_millis(4000))
-        .connect()
-        .await
-        .unwrap();
+    let (proxy, zk) = through_proxy(&target, Duration::from_millis(4000)).await;
     let session = zk.session_id();
     zk.create("/kept", b"", &Acl::open_unsafe(), CreateMode::Ephemeral)
         .await

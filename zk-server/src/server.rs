@@ -209,34 +209,14 @@ impl RunningServer {
     }
 }
 
-/// The leader expires sessions whose clients went quiet (standalone: always leader);
-/// other members only track.
-async fn expire_sessions(core: Arc<ServerCore>, shutdown: CancellationToken) {
-    let period = Duration::from_millis(u64::from(core.config.tick_time_ms / 2).max(10));
-    let mut ticker = tokio::time::interval(period);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ticker.tick() => {}
-        }
-        if !core.role().leads() {
-            continue;
-        }
-        let expired = core.tracker().take_expired(Instant::now());
-        for session in expired {
-            info!(session = format_args!("0x{session:x}"), "session expired");
-            if let Err(e) = core.submit(session, 0, Vec::new(), TxnOp::CloseSession) {
-                warn!(error = %e, "could not propose the close of an expired session");
-            }
-        }
-    }
-}
-
-/// ZooKeeper's ContainerManager: every `containerCheckIntervalMs`, propose the delete
-/// of each empty container that once had children and of each childless TTL node
-/// untouched for its TTL. Apply checks again, so a stale candidate is harmless.
-async fn reap_containers(core: Arc<ServerCore>, shutdown: CancellationToken) {
-    let period = Duration::from_millis(core.config.container_check_interval_ms.max(10));
+/// Runs `work` every `period` while this server leads (standalone: always), until
+/// `shutdown`. Followers and observers leave leader-only duties to the leader.
+async fn while_leading(
+    core: &ServerCore,
+    period: Duration,
+    shutdown: &CancellationToken,
+    mut work: impl FnMut(&ServerCore),
+) {
     let mut ticker = tokio::time::interval(period);
     ticker.tick().await;
     loop {
@@ -244,9 +224,33 @@ async fn reap_containers(core: Arc<ServerCore>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        if !core.role().leads() {
-            continue;
+        if core.role().leads() {
+            work(core);
         }
+    }
+}
+
+/// The leader expires sessions whose clients went quiet; other members only track.
+async fn expire_sessions(core: Arc<ServerCore>, shutdown: CancellationToken) {
+    let period = Duration::from_millis(u64::from(core.config.tick_time_ms / 2).max(10));
+    while_leading(&core, period, &shutdown, |core| {
+        let expired = core.tracker().take_expired(Instant::now());
+        for session in expired {
+            info!(session = format_args!("0x{session:x}"), "session expired");
+            if let Err(e) = core.submit(session, 0, Vec::new(), TxnOp::CloseSession) {
+                warn!(error = %e, "could not propose the close of an expired session");
+            }
+        }
+    })
+    .await;
+}
+
+/// ZooKeeper's ContainerManager: every `containerCheckIntervalMs`, propose the delete
+/// of each empty container that once had children and of each childless TTL node
+/// untouched for its TTL. Apply checks again, so a stale candidate is harmless.
+async fn reap_containers(core: Arc<ServerCore>, shutdown: CancellationToken) {
+    let period = Duration::from_millis(core.config.container_check_interval_ms.max(10));
+    while_leading(&core, period, &shutdown, |core| {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
@@ -273,5 +277,6 @@ async fn reap_containers(core: Arc<ServerCore>, shutdown: CancellationToken) {
                 warn!(error = %e, "could not propose a reap");
             }
         }
-    }
+    })
+    .await;
 }

@@ -192,7 +192,7 @@ fn monitor(core: &ServerCore) -> String {
             core.stats.started.elapsed().as_millis().to_string(),
         ),
         ("zk_max_latency", l.max_ms.to_string()),
-        ("zk_local_sessions", "0".to_string()),
+        ("zk_local_sessions", local_sessions(core).to_string()),
     ];
     if quorum.role != Role::Standalone {
         rows.insert(2, ("zk_peer_state", quorum.role.peer_state().to_string()));
@@ -205,7 +205,6 @@ fn monitor(core: &ServerCore) -> String {
         rows.push(("zk_max_proposal_size", p.max.to_string()));
         rows.push(("zk_learners", quorum.learners.to_string()));
         rows.push(("zk_synced_followers", quorum.synced_followers.to_string()));
-        rows.push(("zk_synced_non_voting_followers", "0".to_string()));
         rows.push(("zk_synced_observers", quorum.synced_observers.to_string()));
         rows.push((
             "zk_leader_uptime",
@@ -217,6 +216,22 @@ fn monitor(core: &ServerCore) -> String {
         let _ = writeln!(s, "{k}\t{v}");
     }
     s
+}
+
+/// Sessions that live on this server only: read-only sessions of clients the
+/// ensemble does not know.
+fn local_sessions(core: &ServerCore) -> usize {
+    let read_only: Vec<i64> = core.with_connections(|c| {
+        c.values()
+            .filter(|e| e.read_only && e.session_id != 0)
+            .map(|e| e.session_id)
+            .collect()
+    });
+    let db = core.db();
+    read_only
+        .iter()
+        .filter(|s| db.session(**s).is_none())
+        .count()
 }
 
 fn conf(core: &ServerCore) -> String {

@@ -359,7 +359,6 @@ async fn send_touches(
     shutdown: CancellationToken,
 ) {
     let period = Duration::from_millis(u64::from(core.config.tick_time_ms / 2).max(20));
-    let mut link: Option<PeerLink> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -372,13 +371,12 @@ async fn send_touches(
         if leader == me || touched.is_empty() {
             continue;
         }
-        if link.as_ref().is_none_or(|l| l.target() != leader) {
-            link = Some(PeerLink::new(me, leader, addr, faults.clone()));
-        }
-        let Some(l) = link.as_mut() else { continue };
-        if let Err(e) = l.exchange(&PeerRequest::Touch(touched), period * 4).await {
+        let link = PeerLink::new(me, leader, addr, faults.clone());
+        if let Err(e) = link
+            .exchange(&PeerRequest::Touch(touched), period * 4)
+            .await
+        {
             tracing::debug!(leader, error = %e, "could not pass session touches on");
-            link = None;
         }
     }
 }

@@ -71,7 +71,6 @@ struct Proposer {
     raft: Raft<TypeConfig>,
     me: u64,
     faults: PeerFaults,
-    control: Arc<tokio::sync::Mutex<Option<PeerLink>>>,
 }
 
 impl Replicator for Proposer {
@@ -102,31 +101,6 @@ impl Replicator for Proposer {
         &self,
         request: zk_proto::ReconfigRequest,
     ) -> BoxFuture<'static, Result<i64, zk_proto::ErrorCode>> {
-        self.reconfigure_here_or_there(request)
-    }
-
-    fn revalidate(
-        &self,
-        session: i64,
-        owner: u64,
-    ) -> BoxFuture<'static, Result<Option<bool>, SubmitError>> {
-        let ask = self.ask_leader(PeerRequest::Revalidate { session, owner });
-        Box::pin(async move {
-            match ask.await {
-                Ok(PeerReply::Revalidated(answer)) => Ok(answer),
-                _ => Err(SubmitError::Unavailable(
-                    "no leader to revalidate with".into(),
-                )),
-            }
-        })
-    }
-}
-
-impl Proposer {
-    fn reconfigure_here_or_there(
-        &self,
-        request: zk_proto::ReconfigRequest,
-    ) -> BoxFuture<'static, Result<i64, zk_proto::ErrorCode>> {
         let raft = self.raft.clone();
         let me = self.me;
         let core = self.core.clone();
@@ -147,29 +121,36 @@ impl Proposer {
         })
     }
 
-    /// Sends `request` to the leader.
+    fn revalidate(
+        &self,
+        session: i64,
+        owner: u64,
+    ) -> BoxFuture<'static, Result<Option<bool>, SubmitError>> {
+        let ask = self.ask_leader(PeerRequest::Revalidate { session, owner });
+        Box::pin(async move {
+            match ask.await {
+                Ok(PeerReply::Revalidated(answer)) => Ok(answer),
+                _ => Err(SubmitError::Unavailable(
+                    "no leader to revalidate with".into(),
+                )),
+            }
+        })
+    }
+}
+
+impl Proposer {
+    /// Sends `request` to the leader (over the connection every request to it shares).
     fn ask_leader(&self, request: PeerRequest) -> BoxFuture<'static, std::io::Result<PeerReply>> {
         let raft = self.raft.clone();
         let me = self.me;
         let faults = self.faults.clone();
-        let control = self.control.clone();
         Box::pin(async move {
             let (leader, addr) = leader_of(&raft)
                 .filter(|(leader, _)| *leader != me)
                 .ok_or_else(|| std::io::Error::other("no other member leads"))?;
-            let link = {
-                let mut link = control.lock().await;
-                if link.as_ref().is_none_or(|l| l.target() != leader) {
-                    *link = Some(PeerLink::new(me, leader, addr, faults));
-                }
-                link.clone()
-            };
-            // Requests to the leader share one multiplexed connection: no need to wait
-            // for each other.
-            let Some(link) = link else {
-                return Err(std::io::Error::other("no link"));
-            };
-            link.exchange(&request, FORWARD_TIMEOUT).await
+            PeerLink::new(me, leader, addr, faults)
+                .exchange(&request, FORWARD_TIMEOUT)
+                .await
         })
     }
 }
@@ -301,7 +282,6 @@ fn connect_write_path(
         raft: raft.clone(),
         me,
         faults: faults.clone(),
-        control: Arc::new(tokio::sync::Mutex::new(None)),
     }));
     tokio::spawn(propose(
         raft.clone(),
@@ -332,7 +312,6 @@ async fn propose(
     // connection (`pinned`), so the leader appended them in the order sent.
     let mut forwarding: FuturesOrdered<BoxFuture<'static, Forwarded>> = FuturesOrdered::new();
     let mut pinned: Option<(u64, u64)> = None;
-    let mut link: Option<PeerLink> = None;
     // The leader this member last sent writes to, and the abandon count then.
     let mut used: Option<(u64, u64)> = None;
     loop {
@@ -406,16 +385,13 @@ async fn propose(
                 }
             }
             Some((leader, addr)) => {
-                if link.as_ref().is_none_or(|l| l.target() != leader) {
-                    link = Some(PeerLink::new(me, leader, addr, faults.clone()));
-                }
-                let Some(l) = link.as_ref() else { continue };
+                let link = PeerLink::new(me, leader, addr, faults.clone());
                 let seqs: Vec<u64> = batch.iter().map(|t| t.origin.seq).collect();
                 let abandons = core.abandons();
                 // Behind batches still in flight, only over their connection.
                 let same = pinned.filter(|(to, _)| *to == leader).map(|(_, c)| c);
                 let same = if forwarding.is_empty() { None } else { same };
-                match l
+                match link
                     .send(&PeerRequest::Forward(batch), FORWARD_TIMEOUT, same)
                     .await
                 {

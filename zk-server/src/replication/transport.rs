@@ -400,11 +400,6 @@ impl PeerLink {
         }
     }
 
-    /// The peer this link goes to.
-    pub fn target(&self) -> NodeId {
-        self.target
-    }
-
     /// Sends one request and waits for its reply, within `timeout`.
     pub async fn exchange(
         &self,
