@@ -68,6 +68,7 @@ pub struct ClientBuilder {
     auth: Vec<(String, Vec<u8>)>,
     session: Option<(i64, Vec<u8>)>,
     retry: Arc<dyn RetryPolicy>,
+    renew_expired: bool,
 }
 
 impl std::fmt::Debug for dyn RetryPolicy {
@@ -88,6 +89,7 @@ impl ClientBuilder {
             auth: Vec::new(),
             session: None,
             retry: Arc::new(ExponentialBackoff::new(Duration::from_millis(100), 5)),
+            renew_expired: false,
         }
     }
 
@@ -134,6 +136,16 @@ impl ClientBuilder {
         self
     }
 
+    /// After the session expires, start a new one instead of ending the client (as
+    /// Curator does; Java's `ZooKeeper` ends). `Expired` is still published, every call
+    /// and watch of the old session fails with [`Error::SessionExpired`], and the state
+    /// goes on to `Connecting` and `Connected` with a new [`Client::session_id`].
+    /// Credentials are presented again. Default: off.
+    pub fn renew_expired_sessions(mut self, renew: bool) -> Self {
+        self.renew_expired = renew;
+        self
+    }
+
     /// Connects; resolves once a session is established.
     pub async fn connect(self) -> Result<Client> {
         let connect = ConnectString::parse(&self.connect)?;
@@ -150,6 +162,7 @@ impl ClientBuilder {
             read_only: self.read_only,
             max_in_flight: self.max_in_flight,
             session: self.session.clone(),
+            renew_expired: self.renew_expired,
         };
         tokio::spawn(session::run(
             config,
@@ -170,6 +183,7 @@ impl ClientBuilder {
                 server: server_rx,
                 retry: self.retry.clone(),
                 state_events: events_tx,
+                renews_expired: self.renew_expired,
             }),
         };
         for (scheme, auth) in self.auth {
@@ -188,6 +202,7 @@ struct Inner {
     server: watch::Receiver<Option<String>>,
     retry: Arc<dyn RetryPolicy>,
     state_events: tokio::sync::broadcast::Sender<SessionState>,
+    renews_expired: bool,
 }
 
 /// A handle to one ZooKeeper session. Clones share the session.
@@ -238,18 +253,29 @@ impl Client {
     /// terminal state). A reader more than 64 transitions behind skips the oldest.
     pub fn state_changes(&self) -> impl futures::Stream<Item = SessionState> + Send + 'static {
         let rx = self.inner.state_events.subscribe();
-        futures::stream::unfold((rx, false), |(mut rx, done)| async move {
+        let renews = self.inner.renews_expired;
+        futures::stream::unfold((rx, false), move |(mut rx, done)| async move {
             if done {
                 return None;
             }
             loop {
                 match rx.recv().await {
-                    Ok(state) => return Some((state, (rx, state.is_terminal()))),
+                    Ok(state) => {
+                        let last =
+                            state.is_terminal() && !(renews && state == SessionState::Expired);
+                        return Some((state, (rx, last)));
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 }
             }
         })
+    }
+
+    /// Whether this client starts a new session after an expiry
+    /// ([`ClientBuilder::renew_expired_sessions`]).
+    pub fn renews_expired_sessions(&self) -> bool {
+        self.inner.renews_expired
     }
 
     /// The session's state now.

@@ -51,6 +51,8 @@ pub(crate) struct SessionConfig {
     pub read_only: bool,
     pub max_in_flight: usize,
     pub session: Option<(i64, Vec<u8>)>,
+    /// After an expiry, start a new session instead of ending (Curator's behaviour).
+    pub renew_expired: bool,
 }
 
 /// Why a connection ended.
@@ -165,12 +167,29 @@ pub(crate) async fn run(
                         info!(%host, "connection lost; reconnecting");
                         continue;
                     }
+                    Ended::Final(SessionState::Expired) if s.config.renew_expired => {
+                        if let Some(done) = s.renew(&mut commands) {
+                            let _ = done.send(());
+                            break SessionState::Closed;
+                        }
+                        ever_connected = false;
+                        continue;
+                    }
                     Ended::Final(state) => break state,
                 }
             }
             Ok(None) => {
                 if let Some(tx) = first_connect.take() {
                     let _ = tx.send(Err(Error::SessionExpired));
+                    break SessionState::Expired;
+                }
+                if s.config.renew_expired {
+                    if let Some(done) = s.renew(&mut commands) {
+                        let _ = done.send(());
+                        break SessionState::Closed;
+                    }
+                    ever_connected = false;
+                    continue;
                 }
                 break SessionState::Expired;
             }
@@ -576,6 +595,42 @@ impl Session {
                 path,
             },
         );
+    }
+
+    /// The session expired and the client renews: everything asked of the old session
+    /// fails with `SessionExpired`, its watches end, `Expired` is published, and the
+    /// next connection asks for a new session (credentials are presented again).
+    /// A close found among them is returned: the client ends instead.
+    fn renew(&mut self, commands: &mut mpsc::Receiver<Command>) -> Option<oneshot::Sender<()>> {
+        warn!(
+            session = format_args!("0x{:x}", self.session_id),
+            "session expired; starting a new one"
+        );
+        self.watches.end(KeeperState::Expired);
+        // What was asked before the expiry was seen was meant for the old session.
+        let stashed = std::mem::take(&mut self.stash).into_iter();
+        let queued = std::iter::from_fn(|| commands.try_recv().ok());
+        let mut closing = None;
+        for command in stashed.chain(queued) {
+            match command {
+                Command::Request(o) => {
+                    let _ = o.responder.send(Err(Error::SessionExpired));
+                }
+                Command::AddAuth(packet, done) => {
+                    // Credentials belong to the client: keep them for the new session.
+                    self.auths.push(packet);
+                    let _ = done.send(Ok(()));
+                }
+                Command::Close(done) => closing = Some(done),
+                Command::RemoveWatches(..) => {}
+            }
+        }
+        self.session_id = 0;
+        self.passwd = Bytes::from_static(&[0; 16]);
+        self.seen_rw = false;
+        self.identity.send_replace((0, vec![0; 16]));
+        self.set_state(SessionState::Expired);
+        closing
     }
 
     /// The session is over: answer everything still waiting, end every watch.

@@ -12,7 +12,8 @@ pub enum SessionState {
     ConnectedReadOnly,
     /// Lost the connection; reconnecting with the same session.
     Disconnected,
-    /// The server expired the session. Terminal.
+    /// The server expired the session. Terminal, unless the client renews expired
+    /// sessions: then `Connecting` follows, towards a new session.
     Expired,
     /// Authentication failed. Terminal.
     AuthFailed,

@@ -424,6 +424,75 @@ async fn expiry_is_reported_and_final(target: Target) {
 }
 against_both!(expiry, expiry_is_reported_and_final);
 
+/// With `renew_expired_sessions`, an expiry is reported (every call and watch of the
+/// old session fails with SessionExpired) and the client goes on with a new session,
+/// its credentials presented again.
+async fn a_renewing_client_starts_a_new_session_after_expiry(target: Target) {
+    let proxy = common::Proxy::start(target.first_addr()).await;
+    let zk = Client::builder(&proxy.addr.to_string())
+        .session_timeout(Duration::from_millis(1000))
+        .renew_expired_sessions(true)
+        .auth("digest", b"renew:pw")
+        .connect()
+        .await
+        .unwrap();
+    assert!(zk.renews_expired_sessions());
+    let old_session = zk.session_id();
+    zk.create(
+        "/renew-eph",
+        b"",
+        &Acl::open_unsafe(),
+        CreateMode::Ephemeral,
+    )
+    .await
+    .unwrap();
+    let (_, watcher) = zk.exists_w("/renew-eph");
+    let mut changes = Box::pin(zk.state_changes());
+    let observer = client(&target).await;
+    proxy.cut();
+    tokio::time::timeout(WAIT, async {
+        while observer.exists("/renew-eph").await.unwrap().is_some() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the server expired the session");
+    proxy.restore();
+    // Expired, then a new session: the stream goes on past Expired.
+    let mut seen = Vec::new();
+    tokio::time::timeout(WAIT, async {
+        while seen.last() != Some(&SessionState::Connected)
+            || !seen.contains(&SessionState::Expired)
+        {
+            seen.push(changes.next().await.expect("the stream goes on"));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("expired then connected again, saw {seen:?}"));
+    assert!(watcher.await.is_err(), "the old session's watch ended");
+    assert_ne!(zk.session_id(), old_session);
+    assert_ne!(zk.session_id(), 0);
+    // The new session works, and it carries the credentials.
+    zk.create(
+        "/renew-eph",
+        b"",
+        &Acl::open_unsafe(),
+        CreateMode::Ephemeral,
+    )
+    .await
+    .unwrap();
+    let (_, stat) = zk.get_data("/renew-eph").await.unwrap();
+    assert_eq!(stat.ephemeral_owner, zk.session_id());
+    let who = zk.whoami().await.unwrap();
+    assert!(
+        who.iter()
+            .any(|c| c.auth_scheme == "digest" && c.user == "renew"),
+        "credentials presented again: {who:?}"
+    );
+    zk.close().await;
+}
+against_both!(renewal, a_renewing_client_starts_a_new_session_after_expiry);
+
 /// Requests made while the client is reconnecting wait for the connection and go out
 /// in the order they were made (none is lost, none overtakes another).
 async fn requests_made_while_disconnected_wait_in_order(target: Target) {
