@@ -13,6 +13,9 @@ pub enum Error {
     /// `release` without a matching `acquire`.
     #[error("not held")]
     NotHeld,
+    /// The request would wait for something this holder itself holds.
+    #[error("would deadlock: {0}")]
+    WouldDeadlock(&'static str),
 }
 
 /// A recipe result.

@@ -11,22 +11,35 @@
 //!   lease-loss signal.
 //! - [`leader_latch`]: [`LeaderLatch`], leader election with Curator's `LeaderLatch`
 //!   layout, giving up leadership while the session is in doubt.
+//! - [`rw_lock`]: [`ReadWriteLock`], readers share and writers exclude (Curator's
+//!   `InterProcessReadWriteLock` layout), with a downgrade that lets no writer in.
+//! - [`semaphore`]: [`Semaphore`], at most `n` leases at once (Curator's
+//!   `InterProcessSemaphoreV2` layout).
+//! - [`multi_lock`]: [`MultiLock`], several locks as one, all or none.
 //! - [`lease`]: [`Lease`], what a holder may assume while its session is connected,
 //!   in doubt (Disconnected) or gone (Expired).
+//! - `contention` (private): the line of sequential nodes every lock waits in.
 //! - [`protected`]: protected ephemeral-sequential creation (`_c_<guid>-` names),
 //!   container parents, sequence ordering.
 //! - [`error`]: what can go wrong in a recipe ([`Error`]).
 //!
-//! Still to come (see the recipes issues): read-write lock, semaphore, multi-lock,
-//! leader selector, barriers, group membership, caches, discovery, counters, queues.
+//! Still to come (see the recipes issues): leader selector, barriers, group
+//! membership, caches, discovery, counters, queues.
 
+mod contention;
 pub mod error;
 pub mod leader_latch;
 pub mod lease;
 pub mod lock;
+pub mod multi_lock;
 pub mod protected;
+pub mod rw_lock;
+pub mod semaphore;
 
 pub use error::{Error, Result};
 pub use leader_latch::{CloseMode, LeaderLatch};
 pub use lease::{Lease, LeaseState};
 pub use lock::{FencingToken, Lock};
+pub use multi_lock::MultiLock;
+pub use rw_lock::ReadWriteLock;
+pub use semaphore::{Semaphore, SemaphoreLease};

@@ -19,9 +19,10 @@ use std::time::Duration;
 use zk_client::Client;
 use zk_proto::ErrorCode;
 
+use crate::contention::{first_in_line, Line};
 use crate::error::{Error, Result};
 use crate::lease::Lease;
-use crate::protected::{create_protected, protection_prefix, retrying, sorted_by_sequence};
+use crate::protected::{retrying, sequence_of};
 
 /// The node name Curator's `InterProcessMutex` uses.
 pub const LOCK_NAME: &str = "lock-";
@@ -54,34 +55,6 @@ struct Held {
     lease: Lease,
 }
 
-/// Deletes a node created for an acquire that did not finish (cancelled, timed out,
-/// failed): dropping an acquire future leaves no node behind.
-struct Abandoned {
-    client: Client,
-    path: Option<String>,
-}
-
-impl Abandoned {
-    fn keep(mut self) {
-        self.path = None;
-    }
-}
-
-impl Drop for Abandoned {
-    fn drop(&mut self) {
-        let Some(path) = self.path.take() else {
-            return;
-        };
-        let client = self.client.clone();
-        // Drop cannot wait; a runtime is there when an acquire future is dropped.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let _ = retrying(|| client.delete(&path, None)).await;
-            });
-        }
-    }
-}
-
 impl Lock {
     /// A lock on `dir` (created, with its parents, as containers when needed).
     pub fn new(client: &Client, dir: &str) -> Lock {
@@ -109,67 +82,25 @@ impl Lock {
             held.count += 1;
             return Ok(true);
         }
-        let node = create_protected(
-            &self.client,
-            &self.dir,
-            &protection_prefix(),
-            LOCK_NAME,
-            b"",
-        )
-        .await?;
-        let guard = Abandoned {
-            client: self.client.clone(),
-            path: Some(node.path.clone()),
+        let line = Line {
+            client: &self.client,
+            dir: &self.dir,
+            names: &[LOCK_NAME],
         };
-        let ours = node.name().to_string();
-        loop {
-            let children = retrying(|| self.client.get_children(&self.dir)).await?;
-            let sorted = sorted_by_sequence(children, LOCK_NAME);
-            let Some(index) = sorted.iter().position(|c| *c == ours) else {
-                // Our ephemeral is gone: the session expired, or someone deleted it.
-                guard.keep();
-                return Err(Error::NodeLost(node.path));
-            };
-            if index == 0 {
-                guard.keep();
-                let sequence = crate::protected::sequence_of(&ours, LOCK_NAME).unwrap_or(0);
-                self.held = Some(Held {
-                    path: node.path,
-                    count: 1,
-                    token: FencingToken {
-                        czxid: node.stat.czxid,
-                        sequence,
-                    },
-                    lease: Lease::new(&self.client),
-                });
-                return Ok(true);
-            }
-            // Only the node just before ours: its deletion is our turn to look again.
-            let predecessor = format!("{}/{}", self.dir, sorted[index - 1]);
-            let (read, gone) = self.client.get_data_w(&predecessor);
-            match read.await {
-                Ok(_) => {}
-                Err(e) if e.code() == Some(ErrorCode::NoNode) => continue,
-                Err(e) if e.is_retryable() => continue,
-                Err(e) => return Err(e.into()),
-            }
-            let waited = match deadline {
-                Some(deadline) => match tokio::time::timeout_at(deadline, gone).await {
-                    Ok(w) => w,
-                    Err(_) => {
-                        // Out of time: take our node away now.
-                        drop(guard);
-                        return Ok(false);
-                    }
-                },
-                None => gone.await,
-            };
-            if let Err(e) = waited {
-                if e.is_session_lost() {
-                    return Err(e.into());
-                }
-            }
-        }
+        let Some(node) = line.wait_turn(LOCK_NAME, deadline, first_in_line).await? else {
+            return Ok(false);
+        };
+        let sequence = sequence_of(node.name(), LOCK_NAME).unwrap_or(0);
+        self.held = Some(Held {
+            path: node.path,
+            count: 1,
+            token: FencingToken {
+                czxid: node.stat.czxid,
+                sequence,
+            },
+            lease: Lease::new(&self.client),
+        });
+        Ok(true)
     }
 
     /// Releases one acquire; the last one deletes the lock node.
@@ -209,10 +140,12 @@ impl Lock {
 
     /// The contenders' node names, holder first.
     pub async fn participants(&self) -> Result<Vec<String>> {
-        match retrying(|| self.client.get_children(&self.dir)).await {
-            Ok(children) => Ok(sorted_by_sequence(children, LOCK_NAME)),
-            Err(e) if e.code() == Some(ErrorCode::NoNode) => Ok(Vec::new()),
-            Err(e) => Err(e.into()),
+        Line {
+            client: &self.client,
+            dir: &self.dir,
+            names: &[LOCK_NAME],
         }
+        .members()
+        .await
     }
 }

@@ -147,12 +147,73 @@ pub fn sequence_of(node: &str, name: &str) -> Option<u64> {
 
 /// `children` that carry `name`, ordered by their sequence (Curator's order).
 pub fn sorted_by_sequence(children: Vec<String>, name: &str) -> Vec<String> {
+    sorted_by_sequence_of(children, &[name])
+}
+
+/// `children` that carry any of `names`, ordered by their sequence (the order of
+/// Curator's read-write lock, whose readers and writers share one line).
+pub fn sorted_by_sequence_of(children: Vec<String>, names: &[&str]) -> Vec<String> {
     let mut named: Vec<(u64, String)> = children
         .into_iter()
-        .filter_map(|c| sequence_of(&c, name).map(|s| (s, c)))
+        .filter_map(|c| {
+            let sequence = names.iter().find_map(|name| sequence_of(&c, name))?;
+            Some((sequence, c))
+        })
         .collect();
     named.sort();
     named.into_iter().map(|(_, c)| c).collect()
+}
+
+/// Deletes a node this recipe created for something that did not finish (an acquire
+/// cancelled, timed out or failed; a lease dropped unreleased): what is dropped leaves
+/// no node behind.
+#[derive(Debug)]
+pub(crate) struct NodeGuard {
+    client: Client,
+    path: Option<String>,
+}
+
+impl NodeGuard {
+    /// Guards `path`.
+    pub(crate) fn new(client: &Client, path: &str) -> NodeGuard {
+        NodeGuard {
+            client: client.clone(),
+            path: Some(path.to_string()),
+        }
+    }
+
+    /// The node stays: it is someone's now.
+    pub(crate) fn keep(mut self) {
+        self.path = None;
+    }
+
+    /// Deletes the node now (already gone is fine), so the caller returns with
+    /// nothing left behind.
+    pub(crate) async fn remove(mut self) -> Result<()> {
+        let Some(path) = self.path.take() else {
+            return Ok(());
+        };
+        match retrying(|| self.client.delete(&path, None)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Some(ErrorCode::NoNode) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Drop for NodeGuard {
+    fn drop(&mut self) {
+        let Some(path) = self.path.take() else {
+            return;
+        };
+        let client = self.client.clone();
+        // Drop cannot wait; a runtime is there when a recipe future is dropped.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = retrying(|| client.delete(&path, None)).await;
+            });
+        }
+    }
 }
 
 #[cfg(test)]
