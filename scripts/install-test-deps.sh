@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, and nothing when it is
 # already there: a JDK and Apache ZooKeeper 3.8 (Debian package `zookeeper`: its jute
-# classes produce zk-proto's golden vectors, its zkCli.sh is an interop client) and
-# Python's kazoo (PyPI; another interop client).
+# classes produce zk-proto's golden vectors, its zkCli.sh is an interop client), Apache
+# Curator 5.4 (Debian packages libcurator-recipes-java and libcurator-framework-java,
+# with guava, slf4j and ZooKeeper's client jars: zk-recipes/tests/curator_interop.rs
+# runs its InterProcessMutex and LeaderLatch against ours) and Python's kazoo (PyPI;
+# another interop client).
 set -euo pipefail
 
 need_apt=()
 [ -f /usr/share/java/zookeeper.jar ] && [ -f /usr/share/java/zookeeper-jute.jar ] || need_apt+=(zookeeper)
 command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
+# Curator and what its jars need at run time (see JARS in curator_interop.rs).
+curator_jars=(curator-recipes curator-framework curator-client guava zookeeper zookeeper-jute slf4j-api slf4j-simple)
+[ -f /usr/share/java/curator-recipes.jar ] || need_apt+=(libcurator-recipes-java)
+[ -f /usr/share/java/curator-framework.jar ] && [ -f /usr/share/java/curator-client.jar ] || need_apt+=(libcurator-framework-java)
+[ -f /usr/share/java/guava.jar ] || need_apt+=(libguava-java)
+[ -f /usr/share/java/slf4j-api.jar ] && [ -f /usr/share/java/slf4j-simple.jar ] || need_apt+=(libslf4j-java)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -29,7 +38,10 @@ fi
 for f in /usr/share/java/zookeeper.jar /usr/share/java/zookeeper-jute.jar; do
   [ -f "$f" ] || { echo "install-test-deps: $f missing after install" >&2; exit 1; }
 done
+for j in "${curator_jars[@]}"; do
+  [ -f "/usr/share/java/$j.jar" ] || { echo "install-test-deps: /usr/share/java/$j.jar missing after install" >&2; exit 1; }
+done
 command -v javac >/dev/null || { echo "install-test-deps: javac missing after install" >&2; exit 1; }
 [ -x /usr/share/zookeeper/bin/zkCli.sh ] || { echo "install-test-deps: zkCli.sh missing after install" >&2; exit 1; }
 python3 -c 'import kazoo' || { echo "install-test-deps: kazoo missing after install" >&2; exit 1; }
-echo "install-test-deps: ok ($(dpkg-query -W -f='zookeeper ${Version}' zookeeper 2>/dev/null || echo zookeeper), $(javac -version 2>&1), kazoo $(python3 -c 'import kazoo; print(kazoo.__version__)'))"
+echo "install-test-deps: ok ($(dpkg-query -W -f='zookeeper ${Version}' zookeeper 2>/dev/null || echo zookeeper), $(dpkg-query -W -f='curator ${Version}' libcurator-recipes-java 2>/dev/null || echo curator), $(javac -version 2>&1), kazoo $(python3 -c 'import kazoo; print(kazoo.__version__)'))"

@@ -39,16 +39,18 @@ impl Line<'_> {
         }
     }
 
-    /// Joins the line as `name` and waits until `rule` (given the line and our index
+    /// Joins the line as `name` (with `data` in its node) and waits until `rule` (given the line and our index
     /// in it) says it is our turn, or until `deadline`: `Ok(None)` then, and our node
     /// is deleted. Dropping the future deletes our node too.
     pub(crate) async fn wait_turn(
         &self,
         name: &str,
+        data: &[u8],
         deadline: Option<tokio::time::Instant>,
         rule: impl Fn(&[String], usize) -> Turn,
     ) -> Result<Option<CreatedNode>> {
-        let node = create_protected(self.client, self.dir, &protection_prefix(), name, b"").await?;
+        let node =
+            create_protected(self.client, self.dir, &protection_prefix(), name, data).await?;
         let guard = NodeGuard::new(self.client, &node.path);
         let ours = node.name().to_string();
         loop {

@@ -5,8 +5,9 @@
 //! Leadership is claimed only after checking that the node's `ephemeralOwner` is this
 //! client's session, and it is given up as soon as the session is in doubt (the
 //! connection is lost: another participant may lead once the session expires); on
-//! reconnection with the session intact the latch looks again and may lead again. An
-//! expired session ends the latch (the client is over).
+//! reconnection the latch looks again and may lead again. An expired session ends
+//! the latch, unless the client renews sessions: then it joins again with the new
+//! session.
 //!
 //! ```no_run
 //! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
@@ -146,7 +147,9 @@ impl LeaderLatch {
             let _ = task.await;
         }
         if mode == CloseMode::NotifyLeader {
-            self.publish.send_replace(false);
+            // (Already false if the task published it: no second notification.)
+            self.publish
+                .send_if_modified(|l| std::mem::replace(l, false));
         }
     }
 }
@@ -178,8 +181,9 @@ async fn run(
     mut stopped: watch::Receiver<Option<CloseMode>>,
     ended: watch::Sender<bool>,
 ) {
-    let prefix = protection_prefix();
-    let session = client.session_id();
+    let mut prefix = protection_prefix();
+    let mut session = client.session_id();
+    let renews = client.renews_expired_sessions();
     let mut states = client.state_watcher();
     let mut node: Option<CreatedNode> = None;
     let set = |leading: bool| {
@@ -191,18 +195,32 @@ async fn run(
         }
         let state = *states.borrow_and_update();
         match state {
+            SessionState::Expired if renews => {
+                set(false);
+                match wait(&mut states, &mut stopped, None, renews).await {
+                    Woke::Closed(mode) => break Some(mode),
+                    Woke::Lost => break None,
+                    _ => continue,
+                }
+            }
             SessionState::Expired | SessionState::Closed | SessionState::AuthFailed => {
                 break None;
             }
             SessionState::Connected => {}
             _ => {
                 set(false);
-                match wait(&mut states, &mut stopped, None).await {
+                match wait(&mut states, &mut stopped, None, renews).await {
                     Woke::Closed(mode) => break Some(mode),
                     Woke::Lost => break None,
                     _ => continue,
                 }
             }
+        }
+        if client.session_id() != session {
+            // A new session (the old one expired): our node went with the old one.
+            session = client.session_id();
+            prefix = protection_prefix();
+            node = None;
         }
         if node.is_none() {
             match create_protected(&client, &dir, &prefix, LATCH_NAME, &data).await {
@@ -218,7 +236,7 @@ async fn run(
         let woke = match look(&client, &dir, &ours, session).await {
             Ok(Position::Lead(watch_own)) => {
                 set(true);
-                let woke = wait(&mut states, &mut stopped, Some(watch_own)).await;
+                let woke = wait(&mut states, &mut stopped, Some(watch_own), renews).await;
                 // Whatever woke us (our node changed or went, the connection wavered),
                 // leadership is not certain any more: give it up before looking again.
                 set(false);
@@ -226,7 +244,7 @@ async fn run(
             }
             Ok(Position::Behind(watch_predecessor)) => {
                 set(false);
-                wait(&mut states, &mut stopped, Some(watch_predecessor)).await
+                wait(&mut states, &mut stopped, Some(watch_predecessor), renews).await
             }
             Ok(Position::Gone) => {
                 set(false);
@@ -307,6 +325,7 @@ async fn wait(
     states: &mut watch::Receiver<SessionState>,
     stopped: &mut watch::Receiver<Option<CloseMode>>,
     watcher: Option<zk_client::OneshotWatcher>,
+    renews: bool,
 ) -> Woke {
     let watched = async {
         match watcher {
@@ -324,6 +343,7 @@ async fn wait(
             }
             match *states.borrow() {
                 SessionState::Connected => Woke::Look,
+                SessionState::Expired if renews => Woke::Suspended,
                 SessionState::Expired | SessionState::Closed | SessionState::AuthFailed => Woke::Lost,
                 _ => Woke::Suspended,
             }

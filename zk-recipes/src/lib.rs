@@ -16,6 +16,12 @@
 //! - [`semaphore`]: [`Semaphore`], at most `n` leases at once (Curator's
 //!   `InterProcessSemaphoreV2` layout).
 //! - [`multi_lock`]: [`MultiLock`], several locks as one, all or none.
+//! - [`leader_selector`]: [`LeaderSelector`], runs a task while leading and takes
+//!   leadership away from it (drops it) when the session is in doubt; auto-requeue.
+//! - [`barrier`]: [`Barrier`], a gate held closed by one node.
+//! - [`double_barrier`]: [`DoubleBarrier`], `n` members enter and leave together.
+//! - [`group_member`]: [`GroupMember`], membership kept through expiry, the group
+//!   mirrored as a map and a stream of changes.
 //! - [`lease`]: [`Lease`], what a holder may assume while its session is connected,
 //!   in doubt (Disconnected) or gone (Expired).
 //! - `contention` (private): the line of sequential nodes every lock waits in.
@@ -23,12 +29,15 @@
 //!   container parents, sequence ordering.
 //! - [`error`]: what can go wrong in a recipe ([`Error`]).
 //!
-//! Still to come (see the recipes issues): leader selector, barriers, group
-//! membership, caches, discovery, counters, queues.
+//! Still to come (see the recipes issues): caches, discovery, counters, queues.
 
+pub mod barrier;
 mod contention;
+pub mod double_barrier;
 pub mod error;
+pub mod group_member;
 pub mod leader_latch;
+pub mod leader_selector;
 pub mod lease;
 pub mod lock;
 pub mod multi_lock;
@@ -36,8 +45,12 @@ pub mod protected;
 pub mod rw_lock;
 pub mod semaphore;
 
+pub use barrier::Barrier;
+pub use double_barrier::DoubleBarrier;
 pub use error::{Error, Result};
+pub use group_member::{GroupMember, MemberEvent, Members};
 pub use leader_latch::{CloseMode, LeaderLatch};
+pub use leader_selector::{LeaderSelector, Leadership, Participant};
 pub use lease::{Lease, LeaseState};
 pub use lock::{FencingToken, Lock};
 pub use multi_lock::MultiLock;

@@ -44,6 +44,7 @@ pub struct FencingToken {
 pub struct Lock {
     client: Client,
     dir: String,
+    data: Vec<u8>,
     held: Option<Held>,
 }
 
@@ -58,9 +59,16 @@ struct Held {
 impl Lock {
     /// A lock on `dir` (created, with its parents, as containers when needed).
     pub fn new(client: &Client, dir: &str) -> Lock {
+        Lock::with_data(client, dir, b"")
+    }
+
+    /// A lock whose node carries `data` (Curator's lock node data; its
+    /// `LeaderSelector` puts the participant id there).
+    pub fn with_data(client: &Client, dir: &str, data: &[u8]) -> Lock {
         Lock {
             client: client.clone(),
             dir: dir.trim_end_matches('/').to_string(),
+            data: data.to_vec(),
             held: None,
         }
     }
@@ -87,7 +95,10 @@ impl Lock {
             dir: &self.dir,
             names: &[LOCK_NAME],
         };
-        let Some(node) = line.wait_turn(LOCK_NAME, deadline, first_in_line).await? else {
+        let Some(node) = line
+            .wait_turn(LOCK_NAME, &self.data, deadline, first_in_line)
+            .await?
+        else {
             return Ok(false);
         };
         let sequence = sequence_of(node.name(), LOCK_NAME).unwrap_or(0);

@@ -130,9 +130,12 @@ impl ReadWriteLock {
         }
         let line = self.line();
         let node = match write {
-            true => line.wait_turn(WRITE_NAME, deadline, first_in_line).await?,
+            true => {
+                line.wait_turn(WRITE_NAME, b"", deadline, first_in_line)
+                    .await?
+            }
             false => {
-                line.wait_turn(READ_NAME, deadline, no_writer_before)
+                line.wait_turn(READ_NAME, b"", deadline, no_writer_before)
                     .await?
             }
         };
