@@ -1,6 +1,7 @@
 //! The examples as separate processes against an in-process server: the lock keeps
-//! several `lock_counter` processes from losing an increment of a shared file, and
-//! the `leader_fleet` workers fail over when the leader's process is killed.
+//! several `lock_counter` processes from losing an increment of a shared file, the
+//! `leader_fleet` workers fail over when the leader's process is killed, and the
+//! `group_view` members see each other join and see a killed member leave.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -90,4 +91,47 @@ async fn the_fleet_elects_a_new_leader_when_the_leaders_process_is_killed() {
         killed_at.elapsed().as_millis()
     );
     assert_ne!(next, first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_members_see_each_other_and_a_killed_member_leave() {
+    let server = TestingServer::start().await.unwrap();
+    let (lines_tx, mut lines) = mpsc::unbounded_channel::<(usize, String)>();
+    let mut members = Vec::new();
+    for i in 0..3 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_group_view"))
+            .arg(server.connect_string())
+            .arg(format!("m{i}"))
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start group_view");
+        let stdout = child.stdout.take().unwrap();
+        let tx = lines_tx.clone();
+        tokio::spawn(async move {
+            let mut out = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = out.next_line().await {
+                let _ = tx.send((i, line));
+            }
+        });
+        members.push(child);
+    }
+    // Until each member has printed `expected` as its view.
+    let mut until_all_see = async |expected: &str, of: &[usize]| {
+        let mut seen = std::collections::BTreeSet::new();
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while seen.len() < of.len() {
+                let (i, line) = lines.recv().await.unwrap();
+                if of.contains(&i) && line == format!("m{i} view: {expected}") {
+                    seen.insert(i);
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("members {of:?} did not all see {expected}"));
+    };
+    until_all_see("m0,m1,m2", &[0, 1, 2]).await;
+    members[1].start_kill().unwrap(); // SIGKILL: the session expires after 2 s
+    let _ = members[1].wait().await;
+    until_all_see("m0,m2", &[0, 2]).await;
 }

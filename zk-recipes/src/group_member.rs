@@ -29,6 +29,7 @@ use zk_client::{Acl, AddWatchMode, Client, CreateMode, SessionState};
 use zk_proto::{ErrorCode, EventType};
 
 use crate::error::Result;
+use crate::lease::client_is_over;
 use crate::protected::ensure_containers;
 
 /// The group as seen now: member id → payload.
@@ -182,7 +183,7 @@ async fn keep_membership(
         // Connected (on a renewing client, possibly with a new session).
         let connected = tokio::select! {
             _ = stopped.wait_for(|s| *s) => break 'session,
-            s = states.wait_for(|s| *s == SessionState::Connected || over(&client, *s)) => s.map(|s| *s),
+            s = states.wait_for(|s| *s == SessionState::Connected || client_is_over(&client, *s)) => s.map(|s| *s),
         };
         match connected {
             Ok(SessionState::Connected) => {}
@@ -299,11 +300,6 @@ async fn read_group(client: &Client, dir: &str) -> Result<Members> {
         }
     }
     Ok(members)
-}
-
-/// Whether the client can never connect again.
-fn over(client: &Client, state: SessionState) -> bool {
-    state.is_terminal() && !(state == SessionState::Expired && client.renews_expired_sessions())
 }
 
 #[cfg(test)]

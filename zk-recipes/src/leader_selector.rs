@@ -30,6 +30,7 @@ use zk_client::{Client, SessionState};
 use zk_proto::ErrorCode;
 
 use crate::error::Result;
+use crate::lease::client_is_over;
 use crate::lease::{Lease, LeaseState};
 use crate::lock::{Lock, LOCK_NAME};
 use crate::protected::{retrying, sorted_by_sequence};
@@ -223,9 +224,9 @@ impl Runner {
                 _ = self.stopped.wait_for(|s| *s) => return,
                 ready = async {
                     queued.wait_for(|q| *q).await.is_ok()
-                        && states.wait_for(|s| *s == SessionState::Connected || gone(&self.client, *s)).await.is_ok()
+                        && states.wait_for(|s| *s == SessionState::Connected || client_is_over(&self.client, *s)).await.is_ok()
                 } => {
-                    if !ready || gone(&self.client, self.client.state()) {
+                    if !ready || client_is_over(&self.client, self.client.state()) {
                         return;
                     }
                 }
@@ -269,9 +270,4 @@ impl Runner {
             }
         }
     }
-}
-
-/// Whether the client can never connect again.
-fn gone(client: &Client, state: SessionState) -> bool {
-    state.is_terminal() && !(state == SessionState::Expired && client.renews_expired_sessions())
 }

@@ -71,3 +71,9 @@ impl Lease {
         }
     }
 }
+
+/// Whether a client in `state` can never connect again: closed, failed auth, or
+/// expired on a client that does not renew sessions.
+pub(crate) fn client_is_over(client: &Client, state: SessionState) -> bool {
+    state.is_terminal() && !(state == SessionState::Expired && client.renews_expired_sessions())
+}

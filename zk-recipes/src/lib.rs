@@ -25,6 +25,8 @@
 //! - [`lease`]: [`Lease`], what a holder may assume while its session is connected,
 //!   in doubt (Disconnected) or gone (Expired).
 //! - `contention` (private): the line of sequential nodes every lock waits in.
+//! - [`persistent_node`]: [`PersistentNode`], a node kept in place (recreated after
+//!   deletion, reconnection and expiry) until closed.
 //! - [`protected`]: protected ephemeral-sequential creation (`_c_<guid>-` names),
 //!   container parents, sequence ordering.
 //! - [`error`]: what can go wrong in a recipe ([`Error`]).
@@ -41,6 +43,7 @@ pub mod leader_selector;
 pub mod lease;
 pub mod lock;
 pub mod multi_lock;
+pub mod persistent_node;
 pub mod protected;
 pub mod rw_lock;
 pub mod semaphore;
@@ -54,5 +57,6 @@ pub use leader_selector::{LeaderSelector, Leadership, Participant};
 pub use lease::{Lease, LeaseState};
 pub use lock::{FencingToken, Lock};
 pub use multi_lock::MultiLock;
+pub use persistent_node::{NodeMode, PersistentNode};
 pub use rw_lock::ReadWriteLock;
 pub use semaphore::{Semaphore, SemaphoreLease};

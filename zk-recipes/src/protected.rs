@@ -83,17 +83,30 @@ pub async fn create_protected(
     name: &str,
     data: &[u8],
 ) -> Result<CreatedNode> {
+    create_protected_as(
+        client,
+        dir,
+        prefix,
+        name,
+        data,
+        CreateMode::EphemeralSequential,
+    )
+    .await
+}
+
+/// [`create_protected`] with another sequential `mode` (persistent-sequential).
+pub async fn create_protected_as(
+    client: &Client,
+    dir: &str,
+    prefix: &str,
+    name: &str,
+    data: &[u8],
+    mode: CreateMode,
+) -> Result<CreatedNode> {
     let path = format!("{dir}/{prefix}{name}");
     let deadline = tokio::time::Instant::now() + RETRY_FOR;
     loop {
-        let created = client
-            .create2(
-                &path,
-                data,
-                &Acl::open_unsafe(),
-                CreateMode::EphemeralSequential,
-            )
-            .await;
+        let created = client.create2(&path, data, &Acl::open_unsafe(), mode).await;
         match created {
             Ok((path, stat)) => return Ok(CreatedNode { path, stat }),
             Err(e) if e.code() == Some(ErrorCode::NoNode) => {
