@@ -13,6 +13,9 @@ pub enum Error {
     /// `release` without a matching `acquire`.
     #[error("not held")]
     NotHeld,
+    /// A value could not be encoded or decoded (serde through MessagePack or JSON).
+    #[error("value format: {0}")]
+    Codec(String),
     /// The request would wait for something this holder itself holds.
     #[error("would deadlock: {0}")]
     WouldDeadlock(&'static str),

@@ -22,6 +22,10 @@
 //! - [`double_barrier`]: [`DoubleBarrier`], `n` members enter and leave together.
 //! - [`group_member`]: [`GroupMember`], membership kept through expiry, the group
 //!   mirrored as a map and a stream of changes.
+//! - [`tree_cache`]: [`TreeCache`], an in-memory mirror of a subtree with typed
+//!   change events, re-synced after reconnection and expiry.
+//! - [`node_cache`]: [`NodeCache`] (one node) and [`ConfigCache`] (one node decoded
+//!   as the app's own type through serde).
 //! - [`lease`]: [`Lease`], what a holder may assume while its session is connected,
 //!   in doubt (Disconnected) or gone (Expired).
 //! - `contention` (private): the line of sequential nodes every lock waits in.
@@ -31,7 +35,7 @@
 //!   container parents, sequence ordering.
 //! - [`error`]: what can go wrong in a recipe ([`Error`]).
 //!
-//! Still to come (see the recipes issues): caches, discovery, counters, queues.
+//! Still to come (see the recipes issues): discovery, counters, queues.
 
 pub mod barrier;
 mod contention;
@@ -43,10 +47,12 @@ pub mod leader_selector;
 pub mod lease;
 pub mod lock;
 pub mod multi_lock;
+pub mod node_cache;
 pub mod persistent_node;
 pub mod protected;
 pub mod rw_lock;
 pub mod semaphore;
+pub mod tree_cache;
 
 pub use barrier::Barrier;
 pub use double_barrier::DoubleBarrier;
@@ -57,6 +63,8 @@ pub use leader_selector::{LeaderSelector, Leadership, Participant};
 pub use lease::{Lease, LeaseState};
 pub use lock::{FencingToken, Lock};
 pub use multi_lock::MultiLock;
+pub use node_cache::{ConfigCache, Format, NodeCache};
 pub use persistent_node::{NodeMode, PersistentNode};
 pub use rw_lock::ReadWriteLock;
 pub use semaphore::{Semaphore, SemaphoreLease};
+pub use tree_cache::{ChildData, Tree, TreeCache, TreeEvent, WatchStrategy};

@@ -1,0 +1,200 @@
+//! [`NodeCache`]: a mirror of one node (Curator's `NodeCache`), and [`ConfigCache`]:
+//! the same node decoded as the app's own type through serde — MessagePack
+//! (rmp-serde) or JSON — so an app can watch a configuration key as a struct. Both
+//! are a [`TreeCache`] of depth 0: current after reconnection and expiry as it is.
+//!
+//! ```no_run
+//! # async fn demo(client: zk_client::Client) {
+//! #[derive(serde::Deserialize, Debug)]
+//! struct Limits { max_connections: u32 }
+//! let limits = zk_recipes::ConfigCache::<Limits>::start(&client, "/config/limits", zk_recipes::Format::Json);
+//! let mut values = limits.watch();
+//! while values.changed().await.is_ok() {
+//!     println!("now {:?}", *values.borrow());
+//! }
+//! # }
+//! ```
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use zk_client::Client;
+
+use crate::error::{Error, Result};
+use crate::tree_cache::{ChildData, TreeCache, TreeEvent};
+
+/// How a typed value is stored in a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// MessagePack (rmp-serde, struct fields by name).
+    MsgPack,
+    /// JSON (UTF-8).
+    Json,
+}
+
+impl Format {
+    /// `value` as node data.
+    pub fn encode<T: Serialize>(self, value: &T) -> Result<Vec<u8>> {
+        match self {
+            Format::MsgPack => {
+                rmp_serde::to_vec_named(value).map_err(|e| Error::Codec(e.to_string()))
+            }
+            Format::Json => serde_json::to_vec(value).map_err(|e| Error::Codec(e.to_string())),
+        }
+    }
+
+    /// Node data as a `T`.
+    pub fn decode<T: DeserializeOwned>(self, data: &[u8]) -> Result<T> {
+        match self {
+            Format::MsgPack => rmp_serde::from_slice(data).map_err(|e| Error::Codec(e.to_string())),
+            Format::Json => serde_json::from_slice(data).map_err(|e| Error::Codec(e.to_string())),
+        }
+    }
+}
+
+/// A mirror of one node.
+#[derive(Debug)]
+pub struct NodeCache {
+    cache: TreeCache,
+    path: String,
+}
+
+impl NodeCache {
+    /// Starts mirroring `path` (which may not exist yet).
+    pub fn start(client: &Client, path: &str) -> NodeCache {
+        let cache = TreeCache::builder(client, path).max_depth(0).start();
+        let path = match path.trim_end_matches('/') {
+            "" => "/".to_string(),
+            p => p.to_string(),
+        };
+        NodeCache { cache, path }
+    }
+
+    /// Waits until the node has been read once.
+    pub async fn initialized(&self) {
+        self.cache.initialized().await
+    }
+
+    /// The node now (`None` while it does not exist).
+    pub fn current(&self) -> Option<ChildData> {
+        self.cache.get(&self.path)
+    }
+
+    /// The node's data as UTF-8 text (lossy), while it exists.
+    pub fn current_text(&self) -> Option<String> {
+        self.current()
+            .map(|n| String::from_utf8_lossy(&n.data).into_owned())
+    }
+
+    /// Its changes from now on (`Added`/`Updated`/`Removed` and connection events).
+    pub fn events(&self) -> BoxStream<'static, TreeEvent> {
+        self.cache.events()
+    }
+
+    /// Stops mirroring.
+    pub async fn close(self) {
+        self.cache.close().await
+    }
+}
+
+/// One node decoded as a `T`, kept current.
+#[derive(Debug)]
+pub struct ConfigCache<T> {
+    cache: Arc<NodeCache>,
+    value: watch::Receiver<Option<Arc<T>>>,
+    error: watch::Receiver<Option<Error>>,
+    task: JoinHandle<()>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: DeserializeOwned + Send + Sync + 'static> ConfigCache<T> {
+    /// Starts watching `path`, decoding its data as `format`.
+    pub fn start(client: &Client, path: &str, format: Format) -> ConfigCache<T> {
+        let cache = Arc::new(NodeCache::start(client, path));
+        let (value_tx, value) = watch::channel(None);
+        let (error_tx, error) = watch::channel(None);
+        let (snapshot, mut events) = cache.cache.subscribe();
+        if let Some(node) = snapshot.get(&cache.path) {
+            publish(format, node, &value_tx, &error_tx);
+        }
+        let task = tokio::spawn(async move {
+            while let Some(event) = events.next().await {
+                match event {
+                    TreeEvent::Added(node) | TreeEvent::Updated { new: node, .. } => {
+                        publish(format, &node, &value_tx, &error_tx)
+                    }
+                    TreeEvent::Removed(_) => {
+                        error_tx.send_replace(None);
+                        value_tx.send_replace(None);
+                    }
+                    _ => {}
+                }
+            }
+        });
+        ConfigCache {
+            cache,
+            value,
+            error,
+            task,
+            _type: PhantomData,
+        }
+    }
+}
+
+/// Decodes `node` into the value channel; a value that does not decode keeps the
+/// last good one and says why.
+fn publish<T: DeserializeOwned>(
+    format: Format,
+    node: &ChildData,
+    value: &watch::Sender<Option<Arc<T>>>,
+    error: &watch::Sender<Option<Error>>,
+) {
+    match format.decode::<T>(&node.data) {
+        Ok(v) => {
+            // The error first: whoever sees the new value sees it cleared.
+            error.send_replace(None);
+            value.send_replace(Some(Arc::new(v)));
+        }
+        Err(e) => {
+            tracing::warn!(path = %node.path, error = %e, "config value does not decode");
+            error.send_replace(Some(e));
+        }
+    }
+}
+
+impl<T> ConfigCache<T> {
+    /// Waits until the node has been read once.
+    pub async fn initialized(&self) {
+        self.cache.initialized().await
+    }
+
+    /// The latest value that decoded (`None` before the node exists).
+    pub fn get(&self) -> Option<Arc<T>> {
+        self.value.borrow().clone()
+    }
+
+    /// The value as it changes.
+    pub fn watch(&self) -> watch::Receiver<Option<Arc<T>>> {
+        self.value.clone()
+    }
+
+    /// Why the node's current data does not decode, if it does not (the last good
+    /// value is kept meanwhile).
+    pub fn last_error(&self) -> Option<Error> {
+        self.error.borrow().clone()
+    }
+
+    /// Stops watching.
+    pub async fn close(self) {
+        self.task.abort();
+        if let Ok(cache) = Arc::try_unwrap(self.cache) {
+            cache.close().await;
+        }
+    }
+}
