@@ -1,7 +1,8 @@
 //! The examples as separate processes against an in-process server: the lock keeps
 //! several `lock_counter` processes from losing an increment of a shared file, the
 //! `leader_fleet` workers fail over when the leader's process is killed, and the
-//! `group_view` members see each other join and see a killed member leave.
+//! `group_view` members see each other join and see a killed member leave, and
+//! `config_watch` reacts to every change of its configuration key.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -134,4 +135,71 @@ async fn group_members_see_each_other_and_a_killed_member_leave() {
     members[1].start_kill().unwrap(); // SIGKILL: the session expires after 2 s
     let _ = members[1].wait().await;
     until_all_see("m0,m2", &[0, 2]).await;
+}
+
+/// Reads `out` until `line` comes (fails the test after 20 s).
+async fn expect_line(
+    out: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    line: &str,
+) -> String {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let got = out
+                .next_line()
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| panic!("the process ended before printing {line:?}"));
+            if got.starts_with(line) {
+                return got;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("never printed {line:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_config_watcher_reacts_to_each_change_live() {
+    use zk_client::{Acl, Client, CreateMode};
+    let server = TestingServer::start().await.unwrap();
+    let mut app = Command::new(env!("CARGO_BIN_EXE_config_watch"))
+        .arg(server.connect_string())
+        .arg("/examples/app/config")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start config_watch");
+    let mut out = BufReader::new(app.stdout.take().unwrap()).lines();
+    expect_line(&mut out, "config: missing").await;
+    let zk = Client::connect(&server.connect_string()).await.unwrap();
+    for dir in ["/examples", "/examples/app"] {
+        zk.create(dir, b"", &Acl::open_unsafe(), CreateMode::Persistent)
+            .await
+            .unwrap();
+    }
+    zk.create(
+        "/examples/app/config",
+        br#"{"greeting":"hello","workers":4}"#,
+        &Acl::open_unsafe(),
+        CreateMode::Persistent,
+    )
+    .await
+    .unwrap();
+    expect_line(&mut out, "config: greeting=hello workers=4").await;
+    zk.set_data(
+        "/examples/app/config",
+        br#"{"greeting":"hi","workers":8}"#,
+        None,
+    )
+    .await
+    .unwrap();
+    expect_line(&mut out, "config: greeting=hi workers=8").await;
+    zk.set_data("/examples/app/config", b"{not json", None)
+        .await
+        .unwrap();
+    let line = expect_line(&mut out, "config: bad value").await;
+    assert!(line.ends_with("keeping greeting=hi"), "{line}");
+    zk.delete("/examples/app/config", None).await.unwrap();
+    expect_line(&mut out, "config: missing").await;
 }
