@@ -1,0 +1,416 @@
+//! `zk-bench`: a load generator on our client, for any ZooKeeper-compatible server.
+//!
+//! ```text
+//! zk-bench --connect 127.0.0.1:2181 --workload get|set|create|mixed|churn|watch|lock
+//!          [--clients 8] [--in-flight 8] [--value-size 100] [--duration 10]
+//!          [--warmup 2] [--keys 1000] [--read-ratio 0.9] [--contenders 4] [--json]
+//! ```
+//!
+//! Each of `--clients` sessions runs `--in-flight` loops, each with one request
+//! outstanding; latencies after the warm-up go into an HDR histogram. `mixed` reads
+//! with probability `--read-ratio` and writes otherwise (the ZooKeeper paper's
+//! read/write mix); `churn` creates and deletes ephemeral nodes; `watch` measures a
+//! change on one session to its event on `--clients` others; `lock` has
+//! `--contenders` sessions take turns on one `zk_recipes::Lock`. Prints a line of
+//! results, or one JSON object with `--json`.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use zk_client::{Acl, Client, CreateMode};
+
+/// The run's settings.
+#[derive(Debug, Clone)]
+struct Settings {
+    connect: String,
+    workload: String,
+    clients: usize,
+    in_flight: usize,
+    value_size: usize,
+    duration: Duration,
+    warmup: Duration,
+    keys: u64,
+    read_ratio: f64,
+    contenders: usize,
+    json: bool,
+}
+
+fn parse(args: &[String]) -> Result<Settings, String> {
+    let mut s = Settings {
+        connect: "127.0.0.1:2181".into(),
+        workload: "get".into(),
+        clients: 8,
+        in_flight: 8,
+        value_size: 100,
+        duration: Duration::from_secs(10),
+        warmup: Duration::from_secs(2),
+        keys: 1000,
+        read_ratio: 0.9,
+        contenders: 4,
+        json: false,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        if flag == "--json" {
+            s.json = true;
+            continue;
+        }
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        let number = || {
+            value
+                .parse::<f64>()
+                .map_err(|_| format!("{flag}: not a number: {value}"))
+        };
+        match flag.as_str() {
+            "--connect" => s.connect = value.clone(),
+            "--workload" => s.workload = value.clone(),
+            "--clients" => s.clients = number()?.max(1.0) as usize,
+            "--in-flight" => s.in_flight = number()?.max(1.0) as usize,
+            "--value-size" => s.value_size = number()? as usize,
+            "--duration" => s.duration = Duration::from_secs_f64(number()?),
+            "--warmup" => s.warmup = Duration::from_secs_f64(number()?),
+            "--keys" => s.keys = number()?.max(1.0) as u64,
+            "--read-ratio" => s.read_ratio = number()?.clamp(0.0, 1.0),
+            "--contenders" => s.contenders = number()?.max(1.0) as usize,
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    let known = ["get", "set", "create", "mixed", "churn", "watch", "lock"];
+    if !known.contains(&s.workload.as_str()) {
+        return Err(format!(
+            "unknown workload {} (one of {known:?})",
+            s.workload
+        ));
+    }
+    Ok(s)
+}
+
+/// A small fast PRNG per loop (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545F4914F6CDD1D)
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// What the loops gather.
+struct Results {
+    latency: Mutex<Histogram<u64>>,
+    ops: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Results {
+    fn new() -> Results {
+        Results {
+            latency: Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds")),
+            ops: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        }
+    }
+
+    fn merge(&self, local: &Histogram<u64>, ops: u64, errors: u64) {
+        if let Ok(mut h) = self.latency.lock() {
+            let _ = h.add(local);
+        }
+        self.ops.fetch_add(ops, Ordering::Relaxed);
+        self.errors.fetch_add(errors, Ordering::Relaxed);
+    }
+}
+
+/// One loop's tally, merged at its end.
+struct Tally {
+    latency: Histogram<u64>,
+    ops: u64,
+    errors: u64,
+    measuring_from: Instant,
+}
+
+impl Tally {
+    fn new(measuring_from: Instant) -> Tally {
+        Tally {
+            latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
+            ops: 0,
+            errors: 0,
+            measuring_from,
+        }
+    }
+
+    fn record<T, E>(&mut self, started: Instant, result: Result<T, E>) {
+        if started < self.measuring_from {
+            return;
+        }
+        match result {
+            Ok(_) => {
+                let us = started.elapsed().as_micros().max(1) as u64;
+                let _ = self.latency.record(us.min(60_000_000));
+                self.ops += 1;
+            }
+            Err(_) => self.errors += 1,
+        }
+    }
+}
+
+async fn connect(s: &Settings) -> Result<Client, String> {
+    Client::builder(&s.connect)
+        .session_timeout(Duration::from_secs(30))
+        .max_in_flight(s.in_flight.max(1) * 2)
+        .connect()
+        .await
+        .map_err(|e| format!("connect {}: {e}", s.connect))
+}
+
+async fn ensure(zk: &Client, path: &str, data: &[u8]) -> Result<(), String> {
+    match zk
+        .create(path, data, &Acl::open_unsafe(), CreateMode::Persistent)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(zk_client::ErrorCode::NodeExists) => Ok(()),
+        Err(e) => Err(format!("create {path}: {e}")),
+    }
+}
+
+async fn run(s: Settings) -> Result<serde_json::Value, String> {
+    let root = format!("/zkbench-{}", std::process::id());
+    let value = vec![b'x'; s.value_size];
+    let setup = connect(&s).await?;
+    ensure(&setup, &root, b"").await?;
+    if matches!(s.workload.as_str(), "get" | "set" | "mixed" | "watch") {
+        // The key space, created with pipelined requests.
+        let keys = if s.workload == "watch" { 1 } else { s.keys };
+        let mut pending = Vec::new();
+        for k in 0..keys {
+            pending.push(setup.create(
+                &format!("{root}/k{k}"),
+                &value,
+                &Acl::open_unsafe(),
+                CreateMode::Persistent,
+            ));
+            if pending.len() == 256 {
+                for p in pending.drain(..) {
+                    let _ = p.await;
+                }
+            }
+        }
+        for p in pending {
+            let _ = p.await;
+        }
+    }
+    let results = Arc::new(Results::new());
+    let start = Instant::now();
+    let measuring_from = start + s.warmup;
+    let deadline = measuring_from + s.duration;
+    // Tell a harness sampling server CPU when the measured window opens and closes.
+    tokio::spawn(async move {
+        tokio::time::sleep_until(measuring_from.into()).await;
+        eprintln!("zk-bench: measuring");
+        tokio::time::sleep_until(deadline.into()).await;
+        eprintln!("zk-bench: measured");
+    });
+    let mut loops = Vec::new();
+    match s.workload.as_str() {
+        "watch" => {
+            let writer = connect(&s).await?;
+            let mut watchers = Vec::new();
+            for _ in 0..s.clients {
+                watchers.push(connect(&s).await?);
+            }
+            let key = format!("{root}/k0");
+            let mut tally = Tally::new(measuring_from);
+            while Instant::now() < deadline {
+                let mut events = Vec::new();
+                for w in &watchers {
+                    let (read, changed) = w.get_data_w(&key);
+                    if read.await.is_ok() {
+                        events.push(changed);
+                    }
+                }
+                let started = Instant::now();
+                if writer.set_data(&key, &value, None).await.is_err() {
+                    tally.errors += 1;
+                    continue;
+                }
+                for e in events {
+                    let got = e.await;
+                    tally.record(started, got);
+                }
+            }
+            results.merge(&tally.latency, tally.ops, tally.errors);
+        }
+        "lock" => {
+            let lock_path = format!("{root}/lock");
+            for c in 0..s.contenders {
+                let zk = connect(&s).await?;
+                let results = results.clone();
+                let lock_path = lock_path.clone();
+                loops.push(tokio::spawn(async move {
+                    let mut tally = Tally::new(measuring_from);
+                    let mut lock = zk_recipes::Lock::new(&zk, &lock_path);
+                    let _ = c;
+                    while Instant::now() < deadline {
+                        let started = Instant::now();
+                        let got = lock.acquire().await;
+                        let ok = got.is_ok();
+                        if ok {
+                            let _ = lock.release().await;
+                        }
+                        // One op = an acquire and its release.
+                        tally.record(started, got);
+                    }
+                    results.merge(&tally.latency, tally.ops, tally.errors);
+                }));
+            }
+        }
+        workload => {
+            let stop = Arc::new(AtomicBool::new(false));
+            for c in 0..s.clients {
+                let zk = connect(&s).await?;
+                for f in 0..s.in_flight {
+                    let (zk, results, root, value) =
+                        (zk.clone(), results.clone(), root.clone(), value.clone());
+                    let (workload, keys, read_ratio) = (workload.to_string(), s.keys, s.read_ratio);
+                    let stop = stop.clone();
+                    loops.push(tokio::spawn(async move {
+                        let mut rng =
+                            Rng(0x9E3779B97F4A7C15 ^ (((c as u64) << 32) | (f as u64 + 1)));
+                        let mut tally = Tally::new(measuring_from);
+                        let mut n = 0u64;
+                        while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+                            let key = format!("{root}/k{}", rng.next() % keys);
+                            let started = Instant::now();
+                            match workload.as_str() {
+                                "get" => tally.record(started, zk.get_data(&key).await),
+                                "set" => {
+                                    tally.record(started, zk.set_data(&key, &value, None).await)
+                                }
+                                "mixed" => {
+                                    if rng.unit() < read_ratio {
+                                        tally.record(started, zk.get_data(&key).await)
+                                    } else {
+                                        tally.record(started, zk.set_data(&key, &value, None).await)
+                                    }
+                                }
+                                "create" => {
+                                    let path = format!("{root}/c{c}-{f}-{n}");
+                                    n += 1;
+                                    let r = zk
+                                        .create(
+                                            &path,
+                                            &value,
+                                            &Acl::open_unsafe(),
+                                            CreateMode::Persistent,
+                                        )
+                                        .await;
+                                    tally.record(started, r)
+                                }
+                                _ => {
+                                    // churn: an ephemeral made, then deleted (two ops).
+                                    let path = format!("{root}/e{c}-{f}-{n}");
+                                    n += 1;
+                                    let r = zk
+                                        .create(
+                                            &path,
+                                            &value,
+                                            &Acl::open_unsafe(),
+                                            CreateMode::Ephemeral,
+                                        )
+                                        .await;
+                                    let made = r.is_ok();
+                                    tally.record(started, r);
+                                    if made {
+                                        let started = Instant::now();
+                                        tally.record(started, zk.delete(&path, None).await);
+                                    }
+                                }
+                            }
+                        }
+                        results.merge(&tally.latency, tally.ops, tally.errors);
+                    }));
+                }
+            }
+        }
+    }
+    for l in loops {
+        let _ = l.await;
+    }
+    let elapsed = s.duration.as_secs_f64();
+    let h = results
+        .latency
+        .lock()
+        .map_err(|_| "poisoned".to_string())?
+        .clone();
+    let ops = results.ops.load(Ordering::Relaxed);
+    Ok(serde_json::json!({
+        "workload": s.workload,
+        "connect": s.connect,
+        "clients": s.clients,
+        "in_flight": s.in_flight,
+        "contenders": s.contenders,
+        "value_size": s.value_size,
+        "read_ratio": s.read_ratio,
+        "duration_s": elapsed,
+        "ops": ops,
+        "errors": results.errors.load(Ordering::Relaxed),
+        "ops_per_sec": ops as f64 / elapsed,
+        "latency_us": {
+            "mean": h.mean(),
+            "p50": h.value_at_quantile(0.50),
+            "p90": h.value_at_quantile(0.90),
+            "p99": h.value_at_quantile(0.99),
+            "p999": h.value_at_quantile(0.999),
+            "max": h.max(),
+        },
+    }))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let settings = match parse(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("zk-bench: {e}");
+            eprintln!("usage: zk-bench --connect HOST:PORT --workload get|set|create|mixed|churn|watch|lock [--clients N] [--in-flight N] [--value-size B] [--duration S] [--warmup S] [--keys N] [--read-ratio R] [--contenders N] [--json]");
+            return ExitCode::FAILURE;
+        }
+    };
+    let json = settings.json;
+    match run(settings).await {
+        Ok(report) => {
+            if json {
+                println!("{report}");
+            } else {
+                let l = &report["latency_us"];
+                println!(
+                    "{} {:.0} ops/s ({} ops, {} errors) latency us p50 {} p90 {} p99 {} p999 {} max {}",
+                    report["workload"].as_str().unwrap_or_default(),
+                    report["ops_per_sec"].as_f64().unwrap_or_default(),
+                    report["ops"],
+                    report["errors"],
+                    l["p50"],
+                    l["p90"],
+                    l["p99"],
+                    l["p999"],
+                    l["max"]
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("zk-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
