@@ -40,7 +40,42 @@ pub struct Txn {
     pub op: TxnOp,
 }
 
+/// The payload of one replicated log entry: transactions the leader took from its
+/// queue together (group commit: one entry, one fsync, one round of replication for
+/// all of them). The `i`-th transaction of the entry at log index `n` gets zxid
+/// [`zxid_of`]`(n, i)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxnBatch(pub Vec<Txn>);
+
+/// Bits of a zxid below the log index: the position of a transaction in its entry.
+pub const ZXID_POSITION_BITS: u32 = 16;
+
+/// Transactions in one entry at most.
+pub const MAX_BATCH_TXNS: usize = (1 << ZXID_POSITION_BITS) - 1;
+
+/// The zxid of the `position`-th transaction of the log entry at `index` (for an
+/// entry without transactions — a leader's blank entry, a membership — position 0).
+pub fn zxid_of(index: u64, position: usize) -> i64 {
+    ((index << ZXID_POSITION_BITS) | position as u64) as i64
+}
+
 impl Txn {
+    /// Roughly how many bytes it carries (what bounds a batch).
+    pub fn approx_bytes(&self) -> usize {
+        let ops = match &self.op {
+            TxnOp::Create { request, .. } => request.data.as_ref().map_or(0, |d| d.len()),
+            TxnOp::CreateTtl(request) => request.data.as_ref().map_or(0, |d| d.len()),
+            TxnOp::SetData(request) => request.data.as_ref().map_or(0, |d| d.len()),
+            TxnOp::Multi(request) => {
+                let mut encoded = bytes::BytesMut::new();
+                zk_proto::Record::write(request, &mut encoded);
+                encoded.len()
+            }
+            _ => 0,
+        };
+        128 + ops
+    }
+
     /// Whether a client's connection asked for this (not the server itself: session
     /// creation at handshake, expiry's closeSession with xid 0, reaping).
     pub fn from_connection(&self) -> bool {

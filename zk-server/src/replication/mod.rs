@@ -32,14 +32,15 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::core::{Replicator, ServerCore, SubmitError};
-use crate::txn::Txn;
+use crate::txn::{zxid_of, Txn, TxnBatch, MAX_BATCH_TXNS};
 use transport::{PeerFaults, PeerLink, PeerReply, PeerRequest};
 
 openraft::declare_raft_types!(
     /// The openraft type configuration of a ZooKeeper server: log entries carry
-    /// [`Txn`]s; replies travel through the server core, not openraft.
+    /// batches of [`Txn`]s ([`TxnBatch`]); replies travel through the server core, not
+    /// openraft.
     pub TypeConfig:
-        D = Txn,
+        D = TxnBatch,
         R = (),
         NodeId = u64,
         Node = BasicNode,
@@ -88,10 +89,11 @@ impl Replicator for Proposer {
             let unavailable = || SubmitError::Unavailable("no leader to sync with".into());
             if leader_of(&raft).is_some_and(|(leader, _)| leader == me) {
                 let (read, _) = raft.get_read_log_id().await.map_err(|_| unavailable())?;
-                return Ok(read.map_or(0, |id| id.index) as i64);
+                return Ok(zxid_of(read.map_or(0, |id| id.index), 0));
             }
             match ask.await {
-                Ok(PeerReply::ReadIndex(Some(index))) => Ok(index as i64),
+                // The leader's log index: applied once its first zxid is.
+                Ok(PeerReply::ReadIndex(Some(index))) => Ok(zxid_of(index, 0)),
                 _ => Err(unavailable()),
             }
         })
@@ -158,8 +160,20 @@ impl Proposer {
 /// How long a forwarded batch may take to commit before its writes are failed.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Writes taken from the queue into one forwarded batch at most.
-const FORWARD_BATCH: usize = 1024;
+/// Writes taken from the queue into one batch (one forwarded message, one log
+/// entry) at most.
+const FORWARD_BATCH: usize = if MAX_BATCH_TXNS < 1024 {
+    MAX_BATCH_TXNS
+} else {
+    1024
+};
+
+/// A batch stops growing once it carries this many bytes.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Log entries handed to openraft and not yet applied, at most: while they are
+/// written and replicated, later writes gather into the next batch (group commit).
+const ENTRIES_IN_FLIGHT: usize = 4;
 
 /// The current leader and its peer address, as this member knows them.
 fn leader_of(raft: &Raft<TypeConfig>) -> Option<(u64, String)> {
@@ -176,14 +190,14 @@ fn leader_of(raft: &Raft<TypeConfig>) -> Option<(u64, String)> {
 
 /// Counts a transaction this member proposes as leader (the four-letter words'
 /// proposal sizes): its size as the log stores it.
-fn count_proposal(core: &ServerCore, txn: &Txn) {
+fn count_proposal(core: &ServerCore, batch: &[Txn]) {
     // A standalone server has no proposals to report (ZooKeeper's has none either).
     if core.role() != crate::role::Role::Leader {
         return;
     }
-    if let Ok(bytes) = rmp_serde::to_vec(txn) {
-        core.stats.record_proposal(bytes.len() as u64);
-    }
+    // One proposal per log entry: the batch.
+    let bytes: usize = batch.iter().map(Txn::approx_bytes).sum();
+    core.stats.record_proposal(bytes as u64);
 }
 
 /// The node id a standalone server uses in its one-member group.
@@ -317,10 +331,13 @@ async fn propose(
     loop {
         let first = tokio::select! {
             _ = shutdown.cancelled() => break,
-            Some((seq, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
+            Some((seqs, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
+                let seqs: Vec<u64> = seqs;
                 let outcome: Result<Result<_, _>, _> = outcome;
                 if !matches!(outcome, Ok(Ok(_))) {
-                    core.fail_request(seq);
+                    for seq in seqs {
+                        core.fail_request(seq);
+                    }
                 }
                 continue;
             }
@@ -331,15 +348,19 @@ async fn propose(
                 }
                 continue;
             }
-            txn = rx.recv(), if forwarding.len() < MAX_FORWARDS_IN_FLIGHT => match txn {
+            txn = rx.recv(), if forwarding.len() < MAX_FORWARDS_IN_FLIGHT && in_flight.len() < ENTRIES_IN_FLIGHT => match txn {
                 Some(txn) => txn,
                 None => break,
             },
         };
+        let mut bytes = first.approx_bytes();
         let mut batch = vec![first];
-        while batch.len() < FORWARD_BATCH {
+        while batch.len() < FORWARD_BATCH && bytes < BATCH_BYTES {
             match rx.try_recv() {
-                Ok(txn) => batch.push(txn),
+                Ok(txn) => {
+                    bytes += txn.approx_bytes();
+                    batch.push(txn);
+                }
                 Err(_) => break,
             }
         }
@@ -368,17 +389,23 @@ async fn propose(
                 }
             }
             Some((leader, _)) if leader == me => {
-                for txn in batch {
-                    let seq = txn.origin.seq;
-                    if core.moved(&txn) {
-                        core.fail_request(seq);
-                        continue;
+                batch.retain(|txn| {
+                    let moved = core.moved(txn);
+                    if moved {
+                        core.fail_request(txn.origin.seq);
                     }
-                    count_proposal(&core, &txn);
-                    match raft.client_write_ff(txn).await {
-                        Ok(receiver) => in_flight.push(async move { (seq, receiver.await) }),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "consensus refused a write");
+                    !moved
+                });
+                if batch.is_empty() {
+                    continue;
+                }
+                count_proposal(&core, &batch);
+                let seqs: Vec<u64> = batch.iter().map(|t| t.origin.seq).collect();
+                match raft.client_write_ff(TxnBatch(batch)).await {
+                    Ok(receiver) => in_flight.push(async move { (seqs, receiver.await) }),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "consensus refused a write");
+                        for seq in seqs {
                             core.fail_request(seq);
                         }
                     }

@@ -23,6 +23,7 @@ use super::TypeConfig;
 use crate::core::ServerCore;
 use crate::database::ZkDatabase;
 use crate::storage::atomic_file::write_atomic;
+use crate::txn::zxid_of;
 
 type NodeId = u64;
 type Node = openraft::BasicNode;
@@ -171,15 +172,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let mut replies = Vec::new();
         for entry in entries {
-            let zxid = entry.log_id.index as i64;
+            let index = entry.log_id.index;
             match &entry.payload {
-                EntryPayload::Normal(txn) => {
-                    self.core.apply_committed(zxid, txn);
+                EntryPayload::Normal(batch) => {
+                    for (position, txn) in batch.0.iter().enumerate() {
+                        self.core.apply_committed(zxid_of(index, position), txn);
+                    }
                 }
-                EntryPayload::Blank => self.core.advance_zxid(zxid),
+                EntryPayload::Blank => self.core.advance_zxid(zxid_of(index, 0)),
                 EntryPayload::Membership(m) => {
                     self.membership = StoredMembership::new(Some(entry.log_id), m.clone());
-                    self.core.advance_zxid(zxid);
+                    self.core.advance_zxid(zxid_of(index, 0));
                 }
             }
             self.last_applied = Some(entry.log_id);

@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::TypeConfig;
 use crate::core::ServerCore;
-use crate::txn::Txn;
+use crate::txn::{Txn, TxnBatch};
 
 type NodeId = u64;
 
@@ -272,27 +272,30 @@ async fn append_in_order(
     core: &ServerCore,
     batch: Vec<Txn>,
 ) -> impl std::future::Future<Output = PeerReply> {
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut refused = Vec::new();
     let mut moved = Vec::new();
-    for txn in batch {
-        let seq = txn.origin.seq;
-        if core.moved(&txn) {
-            moved.push(seq);
-            continue;
+    let mut batch = batch;
+    batch.retain(|txn| {
+        let gone = core.moved(txn);
+        if gone {
+            moved.push(txn.origin.seq);
         }
-        super::count_proposal(core, &txn);
-        match raft.client_write_ff(txn).await {
-            Ok(rx) => outcomes.push((seq, rx)),
-            Err(_) => refused.push(seq),
-        }
-    }
+        !gone
+    });
+    let seqs: Vec<u64> = batch.iter().map(|t| t.origin.seq).collect();
+    // The whole batch is one log entry: committed, or refused, together.
+    let outcome = if batch.is_empty() {
+        None
+    } else {
+        super::count_proposal(core, &batch);
+        Some(raft.client_write_ff(TxnBatch(batch)).await)
+    };
     async move {
-        for (seq, rx) in outcomes {
-            if !matches!(rx.await, Ok(Ok(_))) {
-                refused.push(seq);
-            }
-        }
+        let committed = match outcome {
+            None => true,
+            Some(Ok(rx)) => matches!(rx.await, Ok(Ok(_))),
+            Some(Err(_)) => false,
+        };
+        let refused = if committed { Vec::new() } else { seqs };
         PeerReply::Forwarded { refused, moved }
     }
 }
