@@ -22,6 +22,9 @@
 //! - [`double_barrier`]: [`DoubleBarrier`], `n` members enter and leave together.
 //! - [`group_member`]: [`GroupMember`], membership kept through expiry, the group
 //!   mirrored as a map and a stream of changes.
+//! - [`shared_count`]: [`SharedCount`], a shared integer (Curator's layout).
+//! - [`atomic_long`]: [`DistributedAtomicLong`], optimistic compare-and-set counter.
+//! - [`distributed_queue`]: FIFO and priority queues with exactly-once takes.
 //! - [`tree_cache`]: [`TreeCache`], an in-memory mirror of a subtree with typed
 //!   change events, re-synced after reconnection and expiry.
 //! - [`node_cache`]: [`NodeCache`] (one node) and [`ConfigCache`] (one node decoded
@@ -34,11 +37,11 @@
 //! - [`protected`]: protected ephemeral-sequential creation (`_c_<guid>-` names),
 //!   container parents, sequence ordering.
 //! - [`error`]: what can go wrong in a recipe ([`Error`]).
-//!
-//! Still to come (see the recipes issues): discovery, counters, queues.
 
+pub mod atomic_long;
 pub mod barrier;
 mod contention;
+pub mod distributed_queue;
 pub mod double_barrier;
 pub mod error;
 pub mod group_member;
@@ -52,9 +55,14 @@ pub mod persistent_node;
 pub mod protected;
 pub mod rw_lock;
 pub mod semaphore;
+pub mod shared_count;
 pub mod tree_cache;
 
+pub use atomic_long::{AtomicStats, AtomicValue, DistributedAtomicLong, PromotedToLock};
 pub use barrier::Barrier;
+pub use distributed_queue::{
+    DistributedPriorityQueue, DistributedQueue, QueueSerializer, QueueStats,
+};
 pub use double_barrier::DoubleBarrier;
 pub use error::{Error, Result};
 pub use group_member::{GroupMember, MemberEvent, Members};
@@ -67,4 +75,5 @@ pub use node_cache::{ConfigCache, Format, NodeCache};
 pub use persistent_node::{NodeMode, PersistentNode};
 pub use rw_lock::ReadWriteLock;
 pub use semaphore::{Semaphore, SemaphoreLease};
+pub use shared_count::{SharedCount, VersionedValue};
 pub use tree_cache::{ChildData, Tree, TreeCache, TreeEvent, WatchStrategy};
