@@ -22,6 +22,8 @@
 //! - [`double_barrier`]: [`DoubleBarrier`], `n` members enter and leave together.
 //! - [`group_member`]: [`GroupMember`], membership kept through expiry, the group
 //!   mirrored as a map and a stream of changes.
+//! - [`discovery`]: [`ServiceDiscovery`], [`ServiceCache`], [`ServiceProvider`] with
+//!   curator-x-discovery's JSON instances, re-registered after expiry.
 //! - [`shared_count`]: [`SharedCount`], a shared integer (Curator's layout).
 //! - [`atomic_long`]: [`DistributedAtomicLong`], optimistic compare-and-set counter.
 //! - [`distributed_queue`]: FIFO and priority queues with exactly-once takes.
@@ -41,6 +43,7 @@
 pub mod atomic_long;
 pub mod barrier;
 mod contention;
+pub mod discovery;
 pub mod distributed_queue;
 pub mod double_barrier;
 pub mod error;
@@ -60,6 +63,7 @@ pub mod tree_cache;
 
 pub use atomic_long::{AtomicStats, AtomicValue, DistributedAtomicLong, PromotedToLock};
 pub use barrier::Barrier;
+pub use discovery::{ServiceCache, ServiceDiscovery, ServiceInstance, ServiceProvider};
 pub use distributed_queue::{
     DistributedPriorityQueue, DistributedQueue, QueueSerializer, QueueStats,
 };
