@@ -200,6 +200,11 @@ fn count_proposal(core: &ServerCore, batch: &[Txn]) {
     core.stats.record_proposal(bytes as u64);
 }
 
+/// Whether this member leads now.
+fn leads(raft: &Raft<TypeConfig>, me: u64) -> bool {
+    leader_of(raft).is_some_and(|(leader, _)| leader == me)
+}
+
 /// The node id a standalone server uses in its one-member group.
 pub const STANDALONE_NODE_ID: u64 = 1;
 
@@ -348,7 +353,8 @@ async fn propose(
                 }
                 continue;
             }
-            txn = rx.recv(), if forwarding.len() < MAX_FORWARDS_IN_FLIGHT && in_flight.len() < ENTRIES_IN_FLIGHT => match txn {
+            txn = rx.recv(), if forwarding.len() < MAX_FORWARDS_IN_FLIGHT
+                && (in_flight.len() < ENTRIES_IN_FLIGHT || !leads(&raft, me)) => match txn {
                 Some(txn) => txn,
                 None => break,
             },
@@ -366,6 +372,12 @@ async fn propose(
         }
         let leader = leader_of(&raft);
         let leader_id = leader.as_ref().map(|(id, _)| *id);
+        if leader_id != Some(me) && !in_flight.is_empty() {
+            // Entries proposed while this member led may never be answered by openraft
+            // once it stopped leading; their replies were failed with its clients (or
+            // come through apply if the entries commit): stop waiting for them.
+            in_flight = FuturesUnordered::new();
+        }
         if let (Some(now), Some((before, abandons))) = (leader_id, used) {
             // Writes sent to the old leader may be lost while later ones commit with
             // the new one, unless their clients were dropped since (the role watcher
