@@ -6,8 +6,8 @@
 # with guava, slf4j and ZooKeeper's client jars: zk-recipes/tests/curator_interop.rs
 # runs its InterProcessMutex and LeaderLatch against ours), Curator's service discovery
 # (libcurator-discovery-java, with the Jackson jars it needs:
-# zk-recipes/tests/discovery_curator.rs) and Python's kazoo (PyPI; another interop
-# client).
+# zk-recipes/tests/discovery_curator.rs), Python's kazoo (PyPI; another interop
+# client) and tmux (zk-client/tests/zkcli.rs drives the interactive zkcli in it).
 set -euo pipefail
 
 need_apt=()
@@ -25,6 +25,7 @@ discovery_jars=(curator-x-discovery jackson-databind jackson-core jackson-annota
 [ -f /usr/share/java/jackson-databind.jar ] || need_apt+=(libjackson2-databind-java)
 [ -f /usr/share/java/jackson-core.jar ] || need_apt+=(libjackson2-core-java)
 [ -f /usr/share/java/jackson-annotations.jar ] || need_apt+=(libjackson2-annotations-java)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -52,4 +53,5 @@ done
 command -v javac >/dev/null || { echo "install-test-deps: javac missing after install" >&2; exit 1; }
 [ -x /usr/share/zookeeper/bin/zkCli.sh ] || { echo "install-test-deps: zkCli.sh missing after install" >&2; exit 1; }
 python3 -c 'import kazoo' || { echo "install-test-deps: kazoo missing after install" >&2; exit 1; }
-echo "install-test-deps: ok ($(dpkg-query -W -f='zookeeper ${Version}' zookeeper 2>/dev/null || echo zookeeper), $(dpkg-query -W -f='curator ${Version}' libcurator-recipes-java 2>/dev/null || echo curator), $(dpkg-query -W -f='curator-x-discovery ${Version}' libcurator-discovery-java 2>/dev/null || echo curator-x-discovery), $(dpkg-query -W -f='jackson-databind ${Version}' libjackson2-databind-java 2>/dev/null || echo jackson-databind), $(javac -version 2>&1), kazoo $(python3 -c 'import kazoo; print(kazoo.__version__)'))"
+command -v tmux >/dev/null || { echo "install-test-deps: tmux missing after install" >&2; exit 1; }
+echo "install-test-deps: ok ($(dpkg-query -W -f='zookeeper ${Version}' zookeeper 2>/dev/null || echo zookeeper), $(dpkg-query -W -f='curator ${Version}' libcurator-recipes-java 2>/dev/null || echo curator), $(dpkg-query -W -f='curator-x-discovery ${Version}' libcurator-discovery-java 2>/dev/null || echo curator-x-discovery), $(dpkg-query -W -f='jackson-databind ${Version}' libjackson2-databind-java 2>/dev/null || echo jackson-databind), $(javac -version 2>&1), kazoo $(python3 -c 'import kazoo; print(kazoo.__version__)'), $(tmux -V))"

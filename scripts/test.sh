@@ -21,8 +21,10 @@ echo "test.sh: golden vectors match Apache ZooKeeper $(dpkg-query -W -f='${Versi
 
 log=$(mktemp)
 trap 'rm -rf "$fresh" "$log"' EXIT
-cargo test --workspace --all-targets 2>&1 | tee "$log"
-cargo test --workspace --doc 2>&1 | tee -a "$log"
+# `--features zk-client/cli` builds the zkcli shell, so its tests (zk-client/tests/zkcli.rs,
+# which need the binary) run too.
+cargo test --workspace --all-targets --features zk-client/cli 2>&1 | tee "$log"
+cargo test --workspace --doc --features zk-client/cli 2>&1 | tee -a "$log"
 
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

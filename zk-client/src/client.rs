@@ -28,7 +28,8 @@ use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::session::{self, Command, Outgoing, SessionConfig};
 use crate::state::SessionState;
 use crate::watch::{
-    oneshot_pair, persistent_pair, OneshotWatcher, PersistentWatcher, Registration,
+    oneshot_pair, persistent_pair, NotificationTaps, OneshotWatcher, PersistentWatcher,
+    Registration,
 };
 
 /// Where ZooKeeper publishes the ensemble configuration.
@@ -163,7 +164,9 @@ impl ClientBuilder {
             max_in_flight: self.max_in_flight,
             session: self.session.clone(),
             renew_expired: self.renew_expired,
+            notifications: NotificationTaps::default(),
         };
+        let notifications = config.notifications.clone();
         tokio::spawn(session::run(
             config,
             rx,
@@ -184,6 +187,7 @@ impl ClientBuilder {
                 retry: self.retry.clone(),
                 state_events: events_tx,
                 renews_expired: self.renew_expired,
+                notifications,
             }),
         };
         for (scheme, auth) in self.auth {
@@ -203,6 +207,7 @@ struct Inner {
     retry: Arc<dyn RetryPolicy>,
     state_events: tokio::sync::broadcast::Sender<SessionState>,
     renews_expired: bool,
+    notifications: NotificationTaps,
 }
 
 /// A handle to one ZooKeeper session. Clones share the session.
@@ -212,6 +217,9 @@ pub struct Client {
 }
 
 type Reply<T> = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>;
+
+/// Data that may be null, and the Stat.
+type NullableData = (Option<Vec<u8>>, Stat);
 
 impl Client {
     /// Connects to `connect_string` with default settings.
@@ -270,6 +278,15 @@ impl Client {
                 }
             }
         })
+    }
+
+    /// Every watch notification this client receives from now on, in the order the
+    /// server sent them, each once however many watches it fires (what Java's default
+    /// watcher sees): for ordering events across watches, which their own handles
+    /// cannot tell. Paths are relative to the chroot; state changes are not in it (see
+    /// [`Client::state_changes`]). Unread events queue: read the stream or drop it.
+    pub fn notifications(&self) -> crate::watch::Notifications {
+        self.inner.notifications.subscribe()
     }
 
     /// Whether this client starts a new session after an expiry
@@ -374,17 +391,7 @@ impl Client {
         if mode.is_ttl() {
             return Self::fail(Error::BadArguments("TTL modes need create_ttl".into()));
         }
-        let request = |path| CreateRequest {
-            path,
-            data: Some(Bytes::copy_from_slice(data)),
-            acl: acl.to_vec(),
-            flags: mode.code(),
-        };
-        if mode.is_container() {
-            self.create_with(path, mode, |p| Request::CreateContainer(request(p)))
-        } else {
-            self.create_with(path, mode, |p| Request::Create2(request(p)))
-        }
+        self.create_nullable(path, Some(data), acl, mode, None)
     }
 
     /// Creates a znode with a time to live (the server must allow TTL nodes).
@@ -396,16 +403,63 @@ impl Client {
         mode: CreateMode,
         ttl: Duration,
     ) -> Reply<(String, Stat)> {
+        self.create_ttl_inner(path, Some(Bytes::copy_from_slice(data)), acl, mode, ttl)
+    }
+
+    fn create_ttl_inner(
+        &self,
+        path: &str,
+        data: Option<Bytes>,
+        acl: &[Acl],
+        mode: CreateMode,
+        ttl: Duration,
+    ) -> Reply<(String, Stat)> {
         let ttl = ttl.as_millis().min(i64::MAX as u128) as i64;
         self.create_with(path, mode, |path| {
             Request::CreateTtl(CreateTtlRequest {
                 path,
-                data: Some(Bytes::copy_from_slice(data)),
+                data,
                 acl: acl.to_vec(),
                 flags: mode.code(),
                 ttl,
             })
         })
+    }
+
+    /// The most general create. `data` `None` leaves the znode's data *null*, as Java's
+    /// `create(path, null, …)` (and so zkCli.sh's `create /path`) does; readers see it
+    /// empty, [`Client::get_data_nullable`] sees `None`. `ttl` is for the TTL modes
+    /// (required by them, refused by the others). Containers use the createContainer
+    /// opcode, TTL modes createTTL, the rest create2.
+    pub fn create_nullable(
+        &self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: &[Acl],
+        mode: CreateMode,
+        ttl: Option<Duration>,
+    ) -> Reply<(String, Stat)> {
+        let data = data.map(Bytes::copy_from_slice);
+        match (mode.is_ttl(), ttl) {
+            (true, Some(ttl)) => self.create_ttl_inner(path, data, acl, mode, ttl),
+            (true, None) => Self::fail(Error::BadArguments("TTL modes need a ttl".into())),
+            (false, Some(_)) => Self::fail(Error::BadArguments(format!(
+                "a ttl is only for TTL modes, not {mode:?}"
+            ))),
+            (false, None) => {
+                let request = |path| CreateRequest {
+                    path,
+                    data,
+                    acl: acl.to_vec(),
+                    flags: mode.code(),
+                };
+                if mode.is_container() {
+                    self.create_with(path, mode, |p| Request::CreateContainer(request(p)))
+                } else {
+                    self.create_with(path, mode, |p| Request::Create2(request(p)))
+                }
+            }
+        }
     }
 
     /// The shared path of the creates: check the path (a sequential one may end in
@@ -476,26 +530,36 @@ impl Client {
 
     /// The znode's data (empty for a node created without data) and Stat.
     pub fn get_data(&self, path: &str) -> Reply<(Vec<u8>, Stat)> {
-        self.get_data_inner(path, None)
+        empty_if_null(self.get_data_inner(path, None))
     }
 
     /// `get_data`, leaving a data watch.
     pub fn get_data_w(&self, path: &str) -> (Reply<(Vec<u8>, Stat)>, OneshotWatcher) {
+        let (read, watcher) = self.get_data_nullable_w(path);
+        (empty_if_null(read), watcher)
+    }
+
+    /// `get_data`, telling null data (`None`: the znode was created without any, see
+    /// [`Client::create_nullable`]) from empty data.
+    pub fn get_data_nullable(&self, path: &str) -> Reply<NullableData> {
+        self.get_data_inner(path, None)
+    }
+
+    /// `get_data_nullable`, leaving a data watch.
+    pub fn get_data_nullable_w(&self, path: &str) -> (Reply<NullableData>, OneshotWatcher) {
         let (tx, watcher) = oneshot_pair();
         let reg = self.path(path).ok().map(|p| Registration::Data(p, tx));
         (self.get_data_inner(path, reg), watcher)
     }
 
-    fn get_data_inner(&self, path: &str, watch: Option<Registration>) -> Reply<(Vec<u8>, Stat)> {
+    fn get_data_inner(&self, path: &str, watch: Option<Registration>) -> Reply<NullableData> {
         let w = watch.is_some();
         self.call(
             path,
             |path| Request::GetData(GetDataRequest { path, watch: w }),
             watch,
             |r| match r {
-                Response::GetData(r) => {
-                    Ok((r.data.map(|d| d.to_vec()).unwrap_or_default(), r.stat))
-                }
+                Response::GetData(r) => Ok((r.data.map(|d| d.to_vec()), r.stat)),
                 other => Err(other),
             },
         )
@@ -539,6 +603,13 @@ impl Client {
     /// The children's names and the parent's Stat.
     pub fn get_children2(&self, path: &str) -> Reply<(Vec<String>, Stat)> {
         self.get_children2_inner(path, None)
+    }
+
+    /// The children's names and the parent's Stat, leaving a child watch.
+    pub fn get_children2_w(&self, path: &str) -> (Reply<(Vec<String>, Stat)>, OneshotWatcher) {
+        let (tx, watcher) = oneshot_pair();
+        let reg = self.path(path).ok().map(|p| Registration::Child(p, tx));
+        (self.get_children2_inner(path, reg), watcher)
     }
 
     fn get_children2_inner(
@@ -700,6 +771,20 @@ impl Client {
         config_reply(self.submit(request, CONFIG_NODE, None))
     }
 
+    /// `get_config`, leaving a data watch on the configuration node.
+    pub fn get_config_w(&self) -> (Reply<(Vec<u8>, Stat)>, OneshotWatcher) {
+        let (tx, watcher) = oneshot_pair();
+        let request = Request::GetData(GetDataRequest {
+            path: CONFIG_NODE.to_string(),
+            watch: true,
+        });
+        let reg = Registration::Data(CONFIG_NODE.to_string(), tx);
+        (
+            config_reply(self.submit(request, CONFIG_NODE, Some(reg))),
+            watcher,
+        )
+    }
+
     /// Dynamic reconfiguration: servers joining (`server.N=…` lines, comma separated),
     /// server ids leaving, or a whole new membership; applied only if the current
     /// configuration's version is `from_config` (when given). Returns the new
@@ -849,6 +934,14 @@ fn terminal(state: &watch::Receiver<SessionState>) -> Error {
         SessionState::AuthFailed => Error::AuthFailed,
         _ => Error::Closed,
     }
+}
+
+/// Null data read as empty.
+fn empty_if_null(read: Reply<NullableData>) -> Reply<(Vec<u8>, Stat)> {
+    Box::pin(async move {
+        read.await
+            .map(|(data, stat)| (data.unwrap_or_default(), stat))
+    })
 }
 
 /// The configuration a getConfig or reconfig answers with.

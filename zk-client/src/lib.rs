@@ -70,7 +70,7 @@ pub use client::{Client, ClientBuilder, ReadOp, ReadResult};
 pub use error::{Error, Result};
 pub use multi::Transaction;
 pub use state::SessionState;
-pub use watch::{OneshotWatcher, PersistentWatcher, WatchedEvent};
+pub use watch::{Notifications, OneshotWatcher, PersistentWatcher, WatchedEvent};
 pub use zk_proto::{
     Acl, AddWatchMode, CreateMode, ErrorCode, EventType, Id, KeeperState, OpResult, Perms, Stat,
     WatcherType,

@@ -22,7 +22,7 @@ use zk_proto::{
 use crate::connect_string::ConnectString;
 use crate::error::{Error, Result};
 use crate::state::SessionState;
-use crate::watch::{Registration, WatchRegistry, WatchedEvent};
+use crate::watch::{NotificationTaps, Registration, WatchRegistry, WatchedEvent};
 
 /// A request on its way to the server.
 #[derive(Debug)]
@@ -53,6 +53,8 @@ pub(crate) struct SessionConfig {
     pub session: Option<(i64, Vec<u8>)>,
     /// After an expiry, start a new session instead of ending (Curator's behaviour).
     pub renew_expired: bool,
+    /// Where every notification goes too ([`crate::Client::notifications`]).
+    pub notifications: NotificationTaps,
 }
 
 /// Why a connection ended.
@@ -393,10 +395,14 @@ impl Session {
                         let _ = timeout(self.negotiated.min(Duration::from_secs(2)), async {
                             loop {
                                 while let Ok(Some(frame)) = decoder.decode(&mut buf) {
-                                    let mut r = Reader::new(frame);
+                                    let mut r = Reader::new(frame.clone());
                                     if ReplyHeader::read(&mut r).is_ok_and(|h| h.xid == close_xid) {
                                         return;
                                     }
+                                    // Answers and notifications sent before the close's
+                                    // answer still count (as for Java's client: a watch
+                                    // on one of our ephemerals sees it go).
+                                    let _ = self.on_frame(frame, &mut pending, &mut auth_waiters);
                                 }
                                 if !matches!(rd.read_buf(&mut buf).await, Ok(n) if n > 0) {
                                     return;
@@ -587,14 +593,14 @@ impl Session {
             return;
         };
         let path = self.config.connect.to_client(&event.path);
-        self.watches.dispatch(
-            &event.path,
-            WatchedEvent {
-                event_type,
-                state,
-                path,
-            },
-        );
+        let event_path = event.path;
+        let event = WatchedEvent {
+            event_type,
+            state,
+            path,
+        };
+        self.config.notifications.send(&event);
+        self.watches.dispatch(&event_path, event);
     }
 
     /// The session expired and the client renews: everything asked of the old session

@@ -61,6 +61,48 @@ impl Stream for PersistentWatcher {
     }
 }
 
+/// Every watch notification a client receives, in the order the server sent them,
+/// each once however many of the client's watches it fires: what the Java client's
+/// default watcher sees. From [`crate::Client::notifications`]; it ends when the
+/// client and its session are gone. Events queue until read: read it, or drop it.
+#[derive(Debug)]
+pub struct Notifications {
+    rx: mpsc::UnboundedReceiver<WatchedEvent>,
+}
+
+impl Stream for Notifications {
+    type Item = WatchedEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchedEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+/// The senders of every [`Notifications`] stream of one client, shared by the client
+/// (which adds) and its session task (which sends, and forgets dropped streams).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NotificationTaps {
+    taps: std::sync::Arc<std::sync::Mutex<Vec<mpsc::UnboundedSender<WatchedEvent>>>>,
+}
+
+impl NotificationTaps {
+    /// A new stream of the notifications from now on.
+    pub(crate) fn subscribe(&self) -> Notifications {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Ok(mut taps) = self.taps.lock() {
+            taps.push(tx);
+        }
+        Notifications { rx }
+    }
+
+    /// Sends `event` to every stream still read.
+    pub(crate) fn send(&self, event: &WatchedEvent) {
+        if let Ok(mut taps) = self.taps.lock() {
+            taps.retain(|tx| tx.send(event.clone()).is_ok());
+        }
+    }
+}
+
 /// What a request asks to be watched, registered when its answer allows it.
 #[derive(Debug)]
 pub(crate) enum Registration {
@@ -147,18 +189,22 @@ impl WatchRegistry {
         }
     }
 
-    /// Removes the client side of removeWatches.
+    /// Removes the client side of removeWatches, as ZooKeeper's client does
+    /// (`ZKWatchManager.removeWatcher`): `Children` takes child watches, `Data` data
+    /// and exist watches, `Any` those and the persistent ones. (A persistent watch
+    /// stays after a `Data` or `Children` removal: the server keeps its other half.)
     pub(crate) fn remove(&mut self, server_path: &str, kind: zk_proto::WatcherType) {
         use zk_proto::WatcherType;
         if matches!(kind, WatcherType::Data | WatcherType::Any) {
             self.data.remove(server_path);
             self.exist.remove(server_path);
-            self.persistent.remove(server_path);
-            self.recursive.remove(server_path);
         }
         if matches!(kind, WatcherType::Children | WatcherType::Any) {
             self.child.remove(server_path);
+        }
+        if kind == WatcherType::Any {
             self.persistent.remove(server_path);
+            self.recursive.remove(server_path);
         }
     }
 

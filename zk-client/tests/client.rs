@@ -209,6 +209,60 @@ async fn watches_of_every_kind(target: Target) {
 }
 against_both!(watches, watches_of_every_kind);
 
+/// `notifications()`: every notification once, in the server's order, across watches
+/// whose own handles cannot tell that order.
+async fn notifications_come_in_order_once_each(target: Target) {
+    let zk = client(&target).await;
+    let open = Acl::open_unsafe();
+    zk.create("/nt", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    let mut feed = zk.notifications();
+    let _persistent = zk.add_watch("/nt", AddWatchMode::Persistent).await.unwrap();
+    let _recursive = zk
+        .add_watch("/", AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    let (read, _exists) = zk.exists_w("/nt/a");
+    read.await.unwrap();
+    zk.create("/nt/a", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    zk.set_data("/nt", b"x", None).await.unwrap();
+    zk.delete("/nt/a", None).await.unwrap();
+    let want = [
+        (EventType::NodeCreated, "/nt/a"),
+        (EventType::NodeChildrenChanged, "/nt"),
+        (EventType::NodeDataChanged, "/nt"),
+        (EventType::NodeDeleted, "/nt/a"),
+        (EventType::NodeChildrenChanged, "/nt"),
+    ];
+    for (event_type, path) in want {
+        let ev = tokio::time::timeout(Duration::from_secs(10), feed.next())
+            .await
+            .expect("a notification")
+            .expect("the stream goes on");
+        assert_eq!((ev.event_type, ev.path.as_str()), (event_type, path));
+    }
+    // Nothing twice: the next one is the next change.
+    zk.set_data("/nt", b"y", None).await.unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(10), feed.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (EventType::NodeDataChanged, "/nt")
+    );
+    zk.close().await;
+    drop(zk);
+    assert!(tokio::time::timeout(Duration::from_secs(10), feed.next())
+        .await
+        .expect("the stream ends with the client")
+        .is_none());
+}
+against_both!(notifications, notifications_come_in_order_once_each);
+
 async fn chroot_applies_to_every_path_in_and_out(target: Target) {
     let root = client(&target).await;
     root.create("/app", b"", &Acl::open_unsafe(), CreateMode::Persistent)
