@@ -174,6 +174,87 @@ def run_bench(deployment, args, duration, warmup):
     return report, cmd
 
 
+def leader_index(deployment):
+    for i, port in enumerate(deployment.client_ports):
+        if "Mode: leader" in four_letter(port, "srvr"):
+            return i
+    return None
+
+
+def run_failover(kind, rounds, warmup):
+    """Leader failover: a 3-member ensemble, 8 sessions writing, the leader killed
+    with SIGKILL; how long until the first write sent after the kill is acknowledged,
+    and until every session writes again. A fresh ensemble each round."""
+    results = []
+    for r in range(rounds):
+        d = Deployment(kind, 3)
+        try:
+            d.start()
+            i = None
+            deadline = time.time() + 30
+            while i is None and time.time() < deadline:
+                i = leader_index(d)
+                time.sleep(0.1)
+            if i is None:
+                raise SystemExit(f"{kind}: no leader")
+            cmd = [ZK_BENCH, "--connect", d.connect_string(), "--json", "--workload", "failover",
+                   "--clients", "8", "--warmup", str(warmup), "--duration", "20",
+                   "--kill-pid", str(d.procs[i].pid)]
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            if out.returncode != 0:
+                raise SystemExit(f"zk-bench failover failed: {' '.join(cmd)}\n{out.stdout}{out.stderr}")
+            report = json.loads(out.stdout)
+            report["server"] = kind
+            report["round"] = r
+            results.append(report)
+            print(f"3x failover {kind:6} first write after {report['failover_ms']:.1f} ms, "
+                  f"every session after {fmt(report['all_clients_ms'], 1)} ms", flush=True)
+        finally:
+            d.stop()
+    return results
+
+
+def write_failover(a, runs):
+    lines = [
+        "| server | rounds | first write accepted after the kill, median (min–max) ms | every session writing again, median ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for kind, name in [("apache", "Apache ZooKeeper 3.8"), ("ours", "ours")]:
+        firsts = [x["failover_ms"] for x in runs[kind]]
+        alls = [x["all_clients_ms"] for x in runs[kind]]
+        lines.append(
+            f"| {name} | {len(firsts)} | {fmt(median(firsts), 1)} ({fmt(min(firsts), 1)}–{fmt(max(firsts), 1)}) | "
+            f"{fmt(median(alls), 1)} |"
+        )
+    block = (
+        "<!-- failover:begin -->\n"
+        f"Produced by `scripts/bench.sh {' '.join(sys.argv[1:]).strip()}` on "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: 3-member ensembles with default "
+        "settings (tickTime=2000), 8 sessions across the members each writing one after another, "
+        "the leader's process killed with SIGKILL after 2 s; a fresh ensemble each round, "
+        "Apache and ours alternating.\n\n" + "\n".join(lines) + "\n<!-- failover:end -->"
+    )
+    replace_block(a.out, "failover", block)
+    print("\n".join(lines))
+
+
+def replace_block(path, name, block):
+    begin, end_mark = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = "# Benchmarks\n"
+    start = text.find(begin)
+    end = text.find(end_mark)
+    if start < 0 or end < 0:
+        text += "\n" + block + "\n"
+    else:
+        text = text[:start] + block + text[end + len(end_mark):]
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -193,11 +274,22 @@ def main():
     ap.add_argument("--topologies", default="1,3")
     ap.add_argument("--only", default="", help="comma-separated workload names to run")
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    ap.add_argument("--failover-rounds", type=int, default=3,
+                    help="leader-kill rounds per server (0: none); `--only failover` runs only these")
     a = ap.parse_args()
     for tool in [ZK_SERVER, ZK_BENCH]:
         if not os.path.exists(tool):
             raise SystemExit(f"{tool} missing: run scripts/bench.sh (it builds them)")
-    matrix = [m for m in MATRIX if not a.only or m[0] in a.only.split(",")]
+    only = [o for o in a.only.split(",") if o]
+    if a.failover_rounds > 0 and (not only or "failover" in only):
+        runs = {"apache": [], "ours": []}
+        for r in range(a.failover_rounds):
+            for kind in ["apache", "ours"]:
+                runs[kind] += run_failover(kind, 1, a.warmup)
+        write_failover(a, runs)
+    matrix = [m for m in MATRIX if not only or m[0] in only]
+    if not matrix:
+        return
     rows = []
     raw = []
     for members in [int(t) for t in a.topologies.split(",")]:

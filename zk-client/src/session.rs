@@ -129,6 +129,9 @@ pub(crate) async fn run(
     let mut ever_connected = false;
     let started = Instant::now();
     let mut reconnect = reconnect_backoff();
+    // Failed attempts in a row: the client pauses after each round of every host, not
+    // after each host (a dead member in the list must not delay reaching a live one).
+    let mut failures = 0usize;
     let final_state = loop {
         s.set_state(if !ever_connected {
             SessionState::Connecting
@@ -145,6 +148,7 @@ pub(crate) async fn run(
         match s.connect(&host).await {
             Ok(Some((stream, response))) => {
                 reconnect = reconnect_backoff();
+                failures = 0;
                 ever_connected = true;
                 s.session_id = response.session_id;
                 s.passwd = response.passwd.clone();
@@ -220,8 +224,11 @@ pub(crate) async fn run(
                     let _ = done.send(());
                     break SessionState::Closed;
                 }
-                use backoff::backoff::Backoff;
-                sleep(reconnect.next_backoff().unwrap_or(Duration::from_secs(2))).await;
+                failures += 1;
+                if failures.is_multiple_of(s.hosts.len().max(1)) {
+                    use backoff::backoff::Backoff;
+                    sleep(reconnect.next_backoff().unwrap_or(Duration::from_secs(2))).await;
+                }
             }
         }
     };
@@ -673,8 +680,9 @@ impl Session {
     }
 }
 
-/// Pauses between failed connection attempts: from 50 ms, doubling with jitter, at most
-/// 2 s, never giving up (the session decides when it is over, not the network).
+/// Pauses between rounds of failed connection attempts (every host tried once): from
+/// 50 ms, doubling with jitter, at most 2 s, never giving up (the session decides when
+/// it is over, not the network).
 fn reconnect_backoff() -> backoff::ExponentialBackoff {
     backoff::ExponentialBackoffBuilder::new()
         .with_initial_interval(Duration::from_millis(50))

@@ -44,7 +44,7 @@ pub enum TestingError {
 }
 
 /// Settings for tests: fast ticks, every four-letter word, TTL nodes allowed, quick
-/// container checks.
+/// container checks, elections a little slower than by default.
 pub fn test_config(data_dir: &Path) -> ServerConfig {
     ServerConfig {
         tick_time_ms: 500,
@@ -56,6 +56,9 @@ pub fn test_config(data_dir: &Path) -> ServerConfig {
         extended_types_enabled: true,
         container_check_interval_ms: 200,
         max_client_cnxns: 0,
+        // Slower than the defaults: many members share a loaded test machine.
+        raft_heartbeat_ms: 50,
+        raft_election_timeout_ms: 150,
         ..ServerConfig::default()
     }
 }
@@ -399,9 +402,30 @@ impl TestingCluster {
     }
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (for servers started as separate
-/// processes, which must be told their port).
+/// A loopback port free now, for a server started later (a test that needs the port
+/// before the server, as in a zoo.cfg). Taken below the kernel's ephemeral range
+/// (32768 and up), where an outgoing connection's port or another `bind(0)` cannot
+/// take it before the server binds it, and never twice in one process.
 pub fn free_port() -> std::io::Result<u16> {
+    use std::hash::{BuildHasher, Hasher};
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    for _ in 0..1000 {
+        let pick = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let port = LOW + (pick % u64::from(SPAN)) as u16;
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if given.contains(&port) {
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return Ok(port);
+        }
+    }
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

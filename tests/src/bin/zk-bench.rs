@@ -1,9 +1,10 @@
 //! `zk-bench`: a load generator on our client, for any ZooKeeper-compatible server.
 //!
 //! ```text
-//! zk-bench --connect 127.0.0.1:2181 --workload get|set|create|mixed|churn|watch|lock
+//! zk-bench --connect 127.0.0.1:2181 --workload get|set|create|mixed|churn|watch|lock|failover
 //!          [--clients 8] [--in-flight 8] [--value-size 100] [--duration 10]
-//!          [--warmup 2] [--keys 1000] [--read-ratio 0.9] [--contenders 4] [--json]
+//!          [--warmup 2] [--keys 1000] [--read-ratio 0.9] [--contenders 4]
+//!          [--kill-pid PID] [--json]
 //! ```
 //!
 //! Each of `--clients` sessions runs `--in-flight` loops, each with one request
@@ -11,8 +12,12 @@
 //! with probability `--read-ratio` and writes otherwise (the ZooKeeper paper's
 //! read/write mix); `churn` creates and deletes ephemeral nodes; `watch` measures a
 //! change on one session to its event on `--clients` others; `lock` has
-//! `--contenders` sessions take turns on one `zk_recipes::Lock`. Prints a line of
-//! results, or one JSON object with `--json`.
+//! `--contenders` sessions take turns on one `zk_recipes::Lock`; `failover` has
+//! `--clients` sessions write one after another, kills `--kill-pid` (the ensemble's
+//! leader, found by the harness) with SIGKILL after the warm-up, and reports how long
+//! until the first write sent after the kill was acknowledged (`failover_ms`), and
+//! until every session wrote again (`all_clients_ms`). Prints a line of results, or
+//! one JSON object with `--json`.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -35,6 +40,7 @@ struct Settings {
     keys: u64,
     read_ratio: f64,
     contenders: usize,
+    kill_pid: Option<u32>,
     json: bool,
 }
 
@@ -50,6 +56,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
         keys: 1000,
         read_ratio: 0.9,
         contenders: 4,
+        kill_pid: None,
         json: false,
     };
     let mut it = args.iter();
@@ -75,15 +82,27 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--keys" => s.keys = number()?.max(1.0) as u64,
             "--read-ratio" => s.read_ratio = number()?.clamp(0.0, 1.0),
             "--contenders" => s.contenders = number()?.max(1.0) as usize,
+            "--kill-pid" => {
+                s.kill_pid = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("--kill-pid: not a pid: {value}"))?,
+                )
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
-    let known = ["get", "set", "create", "mixed", "churn", "watch", "lock"];
+    let known = [
+        "get", "set", "create", "mixed", "churn", "watch", "lock", "failover",
+    ];
     if !known.contains(&s.workload.as_str()) {
         return Err(format!(
             "unknown workload {} (one of {known:?})",
             s.workload
         ));
+    }
+    if s.workload == "failover" && s.kill_pid.is_none() {
+        return Err("failover needs --kill-pid".into());
     }
     Ok(s)
 }
@@ -187,9 +206,16 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
     let value = vec![b'x'; s.value_size];
     let setup = connect(&s).await?;
     ensure(&setup, &root, b"").await?;
-    if matches!(s.workload.as_str(), "get" | "set" | "mixed" | "watch") {
+    if matches!(
+        s.workload.as_str(),
+        "get" | "set" | "mixed" | "watch" | "failover"
+    ) {
         // The key space, created with pipelined requests.
-        let keys = if s.workload == "watch" { 1 } else { s.keys };
+        let keys = match s.workload.as_str() {
+            "watch" => 1,
+            "failover" => s.clients as u64,
+            _ => s.keys,
+        };
         let mut pending = Vec::new();
         for k in 0..keys {
             pending.push(setup.create(
@@ -221,6 +247,10 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
     });
     let mut loops = Vec::new();
     match s.workload.as_str() {
+        "failover" => {
+            let pid = s.kill_pid.unwrap_or_default();
+            return failover(&s, &root, &value, pid, measuring_from, deadline).await;
+        }
         "watch" => {
             let writer = connect(&s).await?;
             let mut watchers = Vec::new();
@@ -375,6 +405,72 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
     }))
 }
 
+/// The `failover` workload (see the module documentation).
+async fn failover(
+    s: &Settings,
+    root: &str,
+    value: &[u8],
+    pid: u32,
+    kill_at: Instant,
+    deadline: Instant,
+) -> Result<serde_json::Value, String> {
+    let killed: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let mut loops = Vec::new();
+    for c in 0..s.clients {
+        let zk = connect(s).await?;
+        let (key, value, killed) = (format!("{root}/k{c}"), value.to_vec(), killed.clone());
+        loops.push(tokio::spawn(async move {
+            // The first write sent after the kill and acknowledged: how long after it.
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                let ok = zk.set_data(&key, &value, None).await.is_ok();
+                let kill = killed.lock().ok().and_then(|k| *k);
+                match kill {
+                    Some(k) if ok && sent > k => return Some(sent.elapsed() + (sent - k)),
+                    _ if !ok => tokio::time::sleep(Duration::from_millis(1)).await,
+                    _ => {}
+                }
+            }
+            None
+        }));
+    }
+    tokio::time::sleep_until(kill_at.into()).await;
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .map_err(|e| format!("kill: {e}"))?;
+    if !status.success() {
+        return Err(format!("kill -9 {pid} failed"));
+    }
+    if let Ok(mut k) = killed.lock() {
+        *k = Some(Instant::now());
+    }
+    let mut firsts = Vec::new();
+    for l in loops {
+        firsts.push(l.await.ok().flatten());
+    }
+    let recovered: Vec<f64> = firsts
+        .iter()
+        .flatten()
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    let first = recovered.iter().cloned().fold(f64::INFINITY, f64::min);
+    let all =
+        (recovered.len() == firsts.len()).then(|| recovered.iter().cloned().fold(0.0, f64::max));
+    if recovered.is_empty() {
+        return Err("no write was accepted after the kill".into());
+    }
+    Ok(serde_json::json!({
+        "workload": "failover",
+        "connect": s.connect,
+        "clients": s.clients,
+        "killed_pid": pid,
+        "failover_ms": first,
+        "all_clients_ms": all,
+        "clients_recovered": recovered.len(),
+    }))
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -382,7 +478,7 @@ async fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("zk-bench: {e}");
-            eprintln!("usage: zk-bench --connect HOST:PORT --workload get|set|create|mixed|churn|watch|lock [--clients N] [--in-flight N] [--value-size B] [--duration S] [--warmup S] [--keys N] [--read-ratio R] [--contenders N] [--json]");
+            eprintln!("usage: zk-bench --connect HOST:PORT --workload get|set|create|mixed|churn|watch|lock|failover [--clients N] [--in-flight N] [--value-size B] [--duration S] [--warmup S] [--keys N] [--read-ratio R] [--contenders N] [--kill-pid PID] [--json]");
             return ExitCode::FAILURE;
         }
     };
@@ -391,6 +487,12 @@ async fn main() -> ExitCode {
         Ok(report) => {
             if json {
                 println!("{report}");
+            } else if report["workload"] == "failover" {
+                println!(
+                    "failover: first write accepted {:.1} ms after the kill, every session writing again after {} ms",
+                    report["failover_ms"].as_f64().unwrap_or_default(),
+                    report["all_clients_ms"]
+                );
             } else {
                 let l = &report["latency_us"];
                 println!(

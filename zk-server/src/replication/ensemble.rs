@@ -107,7 +107,7 @@ pub async fn start_ensemble(
     core.set_config_data(config_data(&core.config));
     let log_store = log_store::LogStore::open(&dir.join("log"))?;
     let state_machine = state_machine::StateMachine::open(core.clone(), &dir.join("snapshots"))?;
-    let config = raft_config(core.config.snap_count, core.config.tick_time_ms)?;
+    let config = raft_config(core.config.snap_count, &core.config)?;
     let timing = Timing::of(&config);
     let raft = Raft::new(
         spec.me,

@@ -9,10 +9,12 @@
 //! - [`reconfig`]: dynamic reconfiguration as openraft membership changes.
 //! - [`ensemble`]: starting a member of an ensemble from zoo.cfg's `server.N` lines,
 //!   and keeping the server's role (leader, follower, observer, looking) current.
+//! - `leader_loss`: an election as soon as the leader's process is seen gone.
 //!
 //! A standalone server is a one-member group: the same write path as an ensemble.
 
 pub mod ensemble;
+mod leader_loss;
 pub mod log_store;
 pub mod network;
 pub mod reconfig;
@@ -208,15 +210,20 @@ fn leads(raft: &Raft<TypeConfig>, me: u64) -> bool {
 /// The node id a standalone server uses in its one-member group.
 pub const STANDALONE_NODE_ID: u64 = 1;
 
-/// openraft's timing, from ZooKeeper's tickTime: heartbeats every tick/10 (20..500
-/// ms), elections after 3..6 heartbeats without one.
-fn raft_config(snap_count: u64, tick_time_ms: u32) -> Result<Arc<Config>, ReplicationError> {
-    let heartbeat = u64::from(tick_time_ms / 10).clamp(20, 500);
+/// openraft's timing: heartbeats every `raftHeartbeatMs`, elections after
+/// `raftElectionTimeoutMs` to twice that without one (openraft adds the leader's
+/// lease, the longer timeout, while a leader is known).
+fn raft_config(
+    snap_count: u64,
+    config: &crate::config::ServerConfig,
+) -> Result<Arc<Config>, ReplicationError> {
+    let heartbeat = config.raft_heartbeat_ms.max(1);
+    let election = config.raft_election_timeout_ms;
     let config = Config {
         cluster_name: "zk-rs".into(),
         heartbeat_interval: heartbeat,
-        election_timeout_min: heartbeat * 3,
-        election_timeout_max: heartbeat * 6,
+        election_timeout_min: election,
+        election_timeout_max: election * 2,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(snap_count.max(1)),
         // Keep one snapshot interval of log behind the snapshot (lagging members catch
         // up from it), purge the rest.
@@ -243,7 +250,7 @@ pub async fn start_standalone(
     let log_store = log_store::LogStore::open(&dir.join("log"))?;
     let state_machine = state_machine::StateMachine::open(core.clone(), &dir.join("snapshots"))?;
     let last_index = log_store.last_index();
-    let config = raft_config(core.config.snap_count, core.config.tick_time_ms)?;
+    let config = raft_config(core.config.snap_count, &core.config)?;
     let raft = Raft::new(
         STANDALONE_NODE_ID,
         config,
@@ -583,7 +590,7 @@ mod three_members {
         let faults = PeerFaults::default();
         let raft = Raft::new(
             id,
-            raft_config(1000, 500).unwrap(),
+            raft_config(1000, &crate::testing::test_config(dir.path())).unwrap(),
             TcpPeers::new(id, faults.clone()),
             log,
             sm,

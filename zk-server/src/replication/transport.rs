@@ -240,14 +240,24 @@ async fn serve_connection(
     let (mut rd, wr) = stream.into_split();
     let (out, frames) = mpsc::unbounded_channel();
     tokio::spawn(write_frames(wr, frames, closed.clone()));
+    // The member that replicates to us over this connection, while it leads.
+    let mut leader = None;
     loop {
         let (id, request) = tokio::select! {
             _ = closed.cancelled() => return,
             r = read_frame::<PeerRequest>(&mut rd) => match r {
                 Ok(r) => r,
-                Err(_) => break,
+                Err(_) => {
+                    if let (Some(peer), false) = (leader, closed.is_cancelled()) {
+                        super::leader_loss::connection_lost(&raft, &core, peer);
+                    }
+                    break;
+                }
             },
         };
+        if let PeerRequest::AppendEntries(r) = &request {
+            leader = r.vote.leader_id().voted_for();
+        }
         let out = out.clone();
         let reply = move |reply: PeerReply| {
             if let Ok(frame) = encode(id, &reply) {
