@@ -4,7 +4,7 @@ use crate::jute::jute_record;
 
 jute_record! {
     /// A znode's metadata, as returned by exists, getData, setData, create2, ….
-    #[derive(Copy, Hash)]
+    #[derive(Copy)]
     pub struct Stat {
         /// zxid of the change that created the znode.
         pub czxid: i64,

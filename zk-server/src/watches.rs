@@ -363,7 +363,7 @@ mod tests {
         WatchEvent {
             path: path.into(),
             event_type,
-            acl: zk_proto::Acl::open_unsafe(),
+            acl: zk_proto::Acl::open_unsafe().into(),
         }
     }
 
@@ -501,8 +501,8 @@ mod tests {
     #[test]
     fn set_watches_fires_missed_changes_and_registers_the_rest() {
         let mut tree = DataTree::new();
-        tree.create_node("/old", None, zk_proto::Acl::open_unsafe(), 0, 5, 0);
-        tree.create_node("/new", None, zk_proto::Acl::open_unsafe(), 0, 20, 0);
+        tree.create_node("/old", None, &zk_proto::Acl::open_unsafe(), 0, 5, 0);
+        tree.create_node("/new", None, &zk_proto::Acl::open_unsafe(), 0, 20, 0);
         let mut w = WatchManager::new();
         let data = vec!["/old".to_string(), "/new".to_string(), "/gone".to_string()];
         let exist = vec!["/new".to_string(), "/absent".to_string()];

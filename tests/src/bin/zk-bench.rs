@@ -1,7 +1,7 @@
 //! `zk-bench`: a load generator on our client, for any ZooKeeper-compatible server.
 //!
 //! ```text
-//! zk-bench --connect 127.0.0.1:2181 --workload get|set|create|mixed|churn|watch|lock|failover
+//! zk-bench --connect 127.0.0.1:2181 --workload get|set|create|mixed|churn|watch|lock|failover|populate
 //!          [--clients 8] [--in-flight 8] [--value-size 100] [--duration 10]
 //!          [--warmup 2] [--keys 1000] [--read-ratio 0.9] [--contenders 4]
 //!          [--kill-pid PID] [--json]
@@ -16,8 +16,10 @@
 //! `--clients` sessions write one after another, kills `--kill-pid` (the ensemble's
 //! leader, found by the harness) with SIGKILL after the warm-up, and reports how long
 //! until the first write sent after the kill was acknowledged (`failover_ms`), and
-//! until every session wrote again (`all_clients_ms`). Prints a line of results, or
-//! one JSON object with `--json`.
+//! until every session wrote again (`all_clients_ms`); `populate` creates `--keys`
+//! znodes of `--value-size` bytes under `/zkbench-populated` as fast as it can (for
+//! the memory and recovery measurements) and ends. Prints a line of results, or one
+//! JSON object with `--json`.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -93,7 +95,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
         }
     }
     let known = [
-        "get", "set", "create", "mixed", "churn", "watch", "lock", "failover",
+        "get", "set", "create", "mixed", "churn", "watch", "lock", "failover", "populate",
     ];
     if !known.contains(&s.workload.as_str()) {
         return Err(format!(
@@ -204,6 +206,9 @@ async fn ensure(zk: &Client, path: &str, data: &[u8]) -> Result<(), String> {
 async fn run(s: Settings) -> Result<serde_json::Value, String> {
     let root = format!("/zkbench-{}", std::process::id());
     let value = vec![b'x'; s.value_size];
+    if s.workload == "populate" {
+        return populate(&s, &value).await;
+    }
     let setup = connect(&s).await?;
     ensure(&setup, &root, b"").await?;
     if matches!(
@@ -402,6 +407,57 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
             "p999": h.value_at_quantile(0.999),
             "max": h.max(),
         },
+    }))
+}
+
+/// The `populate` workload: `--keys` znodes under `/zkbench-populated`, created by
+/// `--clients` × `--in-flight` loops.
+async fn populate(s: &Settings, value: &[u8]) -> Result<serde_json::Value, String> {
+    let root = "/zkbench-populated";
+    let setup = connect(s).await?;
+    ensure(&setup, root, b"").await?;
+    let started = Instant::now();
+    let loops_total = (s.clients * s.in_flight) as u64;
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut loops = Vec::new();
+    for c in 0..s.clients {
+        let zk = connect(s).await?;
+        for f in 0..s.in_flight {
+            let (zk, value, errors) = (zk.clone(), value.to_vec(), errors.clone());
+            let first = (c * s.in_flight + f) as u64;
+            let keys = s.keys;
+            loops.push(tokio::spawn(async move {
+                let mut k = first;
+                while k < keys {
+                    let path = format!("{root}/k{k:07}");
+                    let made = zk
+                        .create(&path, &value, &Acl::open_unsafe(), CreateMode::Persistent)
+                        .await;
+                    match made {
+                        Err(e) if e.code() != Some(zk_client::ErrorCode::NodeExists) => {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                        _ => k += loops_total,
+                    }
+                }
+            }));
+        }
+    }
+    for l in loops {
+        let _ = l.await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    Ok(serde_json::json!({
+        "workload": "populate",
+        "connect": s.connect,
+        "keys": s.keys,
+        "value_size": s.value_size,
+        "seconds": elapsed,
+        "errors": errors.load(Ordering::Relaxed),
+        "ops_per_sec": s.keys as f64 / elapsed,
+        "ops": s.keys,
+        "latency_us": {"p50": 0, "p90": 0, "p99": 0, "p999": 0, "max": 0},
     }))
 }
 

@@ -34,7 +34,7 @@ pub struct WatchEvent {
     pub event_type: EventType,
     /// The znode's ACL (before deletion, for NodeDeleted): ZooKeeper delivers an event
     /// only to connections with READ permission on it.
-    pub acl: Vec<Acl>,
+    pub acl: std::sync::Arc<[Acl]>,
 }
 
 /// What applying one transaction produced.

@@ -39,13 +39,13 @@ impl ZkDatabase {
             Request::GetChildren(r) => {
                 let node = self.readable(&r.path, auth)?;
                 Ok(Response::GetChildren(GetChildrenResponse {
-                    children: node.children.iter().cloned().collect(),
+                    children: node.children.iter().map(|c| c.to_string()).collect(),
                 }))
             }
             Request::GetChildren2(r) => {
                 let node = self.readable(&r.path, auth)?;
                 Ok(Response::GetChildren2(GetChildren2Response {
-                    children: node.children.iter().cloned().collect(),
+                    children: node.children.iter().map(|c| c.to_string()).collect(),
                     stat: node.stat(),
                 }))
             }
@@ -96,7 +96,7 @@ impl ZkDatabase {
         let node = self.node(path)?;
         acl::check(&node.acl, Perms::READ | Perms::ADMIN, auth)?;
         let acl = if acl::check(&node.acl, Perms::ADMIN, auth).is_ok() {
-            node.acl.clone()
+            node.acl.to_vec()
         } else {
             node.acl.iter().map(mask_digest).collect()
         };
@@ -112,7 +112,7 @@ impl ZkDatabase {
             let result = match op {
                 MultiOp::GetChildren(r) => match self.readable(&r.path, auth) {
                     Ok(node) => OpResult::GetChildren {
-                        children: node.children.iter().cloned().collect(),
+                        children: node.children.iter().map(|c| c.to_string()).collect(),
                     },
                     Err(code) => OpResult::error(code),
                 },

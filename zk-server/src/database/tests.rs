@@ -308,7 +308,7 @@ fn containers_and_ttl_nodes_are_reaped_only_when_still_eligible() {
     assert!(reaped.events.contains(&WatchEvent {
         path: "/c".into(),
         event_type: EventType::NodeDeleted,
-        acl: Acl::open_unsafe()
+        acl: Acl::open_unsafe().into()
     }));
 
     f.run(TxnOp::CreateTtl(CreateTtlRequest {
@@ -350,7 +350,7 @@ fn set_data_checks_version_and_bumps_it() {
         vec![WatchEvent {
             path: "/a".into(),
             event_type: EventType::NodeDataChanged,
-            acl: Acl::open_unsafe()
+            acl: Acl::open_unsafe().into()
         }]
     );
     assert_eq!(f.run(set_data("/nope", b"x", -1)), Err(ErrorCode::NoNode));
@@ -377,12 +377,12 @@ fn delete_checks_version_children_and_special_paths() {
             WatchEvent {
                 path: "/a/b".into(),
                 event_type: EventType::NodeDeleted,
-                acl: Acl::open_unsafe()
+                acl: Acl::open_unsafe().into()
             },
             WatchEvent {
                 path: "/a".into(),
                 event_type: EventType::NodeChildrenChanged,
-                acl: Acl::open_unsafe()
+                acl: Acl::open_unsafe().into()
             },
         ]
     );
@@ -407,7 +407,7 @@ fn acls_guard_every_write_and_read() {
     })
     .unwrap();
     // auth: expanded to bob's digest identity only (ip is not an authenticated scheme).
-    let node_acl = f.db.tree().get("/secure").unwrap().acl.clone();
+    let node_acl = f.db.tree().get("/secure").unwrap().acl.to_vec();
     assert_eq!(
         node_acl,
         vec![
@@ -560,7 +560,7 @@ fn closing_a_session_deletes_its_ephemerals_and_fires_their_watches() {
     assert!(r.events.contains(&WatchEvent {
         path: "/p/e1".into(),
         event_type: EventType::NodeDeleted,
-        acl: Acl::open_unsafe()
+        acl: Acl::open_unsafe().into()
     }));
     // The closed session can do nothing more.
     assert_eq!(

@@ -253,14 +253,14 @@ impl ZkDatabase {
             _ => 0,
         };
         let parent_acl = parent_node.acl.clone();
-        let stat = self.tree.create_node(
-            &path,
-            a.data.clone(),
-            acl.clone(),
-            owner,
-            ctx.zxid,
-            ctx.time,
-        );
+        let stat = self
+            .tree
+            .create_node(&path, a.data.clone(), &acl, owner, ctx.zxid, ctx.time);
+        let acl = self
+            .tree
+            .get(&path)
+            .map(|n| n.acl.clone())
+            .unwrap_or_else(|| acl.into());
         ev.push(WatchEvent {
             path: path.clone(),
             event_type: EventType::NodeCreated,

@@ -497,7 +497,7 @@ fn classify(
                 .db()
                 .tree()
                 .get(crate::tree::CONFIG_PATH)
-                .map(|n| n.acl.clone())
+                .map(|n| n.acl.to_vec())
                 .unwrap_or_default();
             if !core.config.skip_acl
                 && acl::check(&config_acl, zk_proto::Perms::WRITE, auth).is_err()

@@ -9,6 +9,7 @@ pub mod quota;
 mod znode;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -27,7 +28,11 @@ pub const CONFIG_PATH: &str = "/zookeeper/config";
 /// The znode tree with its indices.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DataTree {
-    nodes: HashMap<String, Znode>,
+    /// Keys and nodes boxed: a million-node table then costs a pointer pair per slot,
+    /// not a whole znode per slot (hash tables run between half and 7/8 full).
+    nodes: HashMap<Box<str>, Box<Znode>>,
+    #[serde(skip)]
+    acls: AclCache,
     #[serde(skip)]
     ephemerals: BTreeMap<i64, BTreeSet<String>>,
     #[serde(skip)]
@@ -46,8 +51,42 @@ pub struct DataTree {
 /// Prior states of the paths a multi touched, each recorded once, in touch order.
 #[derive(Debug, Clone, Default)]
 struct Journal {
-    entries: Vec<(String, Option<Znode>)>,
+    entries: Vec<(String, Option<Box<Znode>>)>,
     recorded: HashSet<String>,
+}
+
+/// One shared copy of each distinct ACL (most trees have a handful for millions of
+/// znodes), as ZooKeeper's `ReferenceCountedACLCache`. ACLs no znode uses any more are
+/// dropped when the cache has doubled since it was last swept.
+#[derive(Debug, Clone)]
+struct AclCache {
+    by_acl: HashMap<Vec<Acl>, Arc<[Acl]>>,
+    sweep_at: usize,
+}
+
+impl Default for AclCache {
+    fn default() -> Self {
+        AclCache {
+            by_acl: HashMap::new(),
+            sweep_at: 64,
+        }
+    }
+}
+
+impl AclCache {
+    /// The shared copy of `acl`.
+    fn intern(&mut self, acl: &[Acl]) -> Arc<[Acl]> {
+        if let Some(shared) = self.by_acl.get(acl) {
+            return shared.clone();
+        }
+        if self.by_acl.len() >= self.sweep_at {
+            self.by_acl.retain(|_, a| Arc::strong_count(a) > 1);
+            self.sweep_at = (self.by_acl.len() * 2).max(64);
+        }
+        let shared: Arc<[Acl]> = acl.into();
+        self.by_acl.insert(acl.to_vec(), shared.clone());
+        shared
+    }
 }
 
 impl Default for DataTree {
@@ -68,6 +107,7 @@ impl DataTree {
     pub fn new() -> DataTree {
         let mut tree = DataTree {
             nodes: HashMap::new(),
+            acls: AclCache::default(),
             ephemerals: BTreeMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
@@ -77,10 +117,10 @@ impl DataTree {
         };
         let root = Znode::new(
             Some(Bytes::new()),
-            Acl::open_unsafe(),
+            tree.acls.intern(&Acl::open_unsafe()),
             StoredStat::default(),
         );
-        tree.nodes.insert("/".to_string(), root);
+        tree.nodes.insert("/".into(), Box::new(root));
         tree.insert_system_node(ZOOKEEPER_PATH, Acl::open_unsafe());
         tree.insert_system_node(QUOTA_PATH, Acl::open_unsafe());
         tree.insert_system_node(CONFIG_PATH, Acl::read_unsafe());
@@ -95,15 +135,25 @@ impl DataTree {
     /// System nodes have zero Stat fields and leave their parent's Stat alone, as in
     /// ZooKeeper.
     fn insert_system_node(&mut self, path: &str, acl: Vec<Acl>) {
-        let node = Znode::new(Some(Bytes::new()), acl, StoredStat::default());
+        let node = Znode::new(
+            Some(Bytes::new()),
+            self.acls.intern(&acl),
+            StoredStat::default(),
+        );
         if let Some(p) = self.nodes.get_mut(parent(path)) {
-            p.children.insert(basename(path).to_string());
+            p.children.insert(basename(path).into());
         }
-        self.nodes.insert(path.to_string(), node);
+        self.nodes.insert(path.into(), Box::new(node));
     }
 
-    /// Recomputes the indices and the data size from the nodes (after loading a snapshot).
+    /// Recomputes the indices and the data size from the nodes, and shares equal ACLs
+    /// again (after loading a snapshot).
     pub fn rebuild_indices(&mut self) {
+        let mut acls = std::mem::take(&mut self.acls);
+        for node in self.nodes.values_mut() {
+            node.acl = acls.intern(&node.acl);
+        }
+        self.acls = acls;
         self.ephemerals.clear();
         self.containers.clear();
         self.ttls.clear();
@@ -112,7 +162,7 @@ impl DataTree {
         let paths: Vec<(String, i64, u64)> = self
             .nodes
             .iter()
-            .map(|(p, n)| (p.clone(), n.stat.ephemeral_owner, node_size(p, n)))
+            .map(|(p, n)| (p.to_string(), n.stat.ephemeral_owner, node_size(p, n)))
             .collect();
         for (path, owner, size) in paths {
             self.data_size += size;
@@ -163,12 +213,12 @@ impl DataTree {
 
     /// The znode at `path`.
     pub fn get(&self, path: &str) -> Option<&Znode> {
-        self.nodes.get(path)
+        self.nodes.get(path).map(|n| &**n)
     }
 
     /// The Stat of the znode at `path`.
     pub fn stat(&self, path: &str) -> Option<Stat> {
-        self.nodes.get(path).map(Znode::stat)
+        self.nodes.get(path).map(|n| n.stat())
     }
 
     /// Number of znodes, the root included.
@@ -214,7 +264,7 @@ impl DataTree {
         let mut count = 0;
         let mut stack = vec![path.to_string()];
         while let Some(p) = stack.pop() {
-            if let Some(node) = self.nodes.get(&p) {
+            if let Some(node) = self.nodes.get(p.as_str()) {
                 for child in &node.children {
                     count += 1;
                     stack.push(child_path(&p, child));
@@ -226,7 +276,7 @@ impl DataTree {
 
     /// Every path in the tree, sorted (for digests, dumps and tests).
     pub fn paths(&self) -> Vec<&str> {
-        let mut paths: Vec<&str> = self.nodes.keys().map(String::as_str).collect();
+        let mut paths: Vec<&str> = self.nodes.keys().map(|k| &**k).collect();
         paths.sort_unstable();
         paths
     }
@@ -267,14 +317,14 @@ impl DataTree {
             return;
         };
         for (path, prior) in journal.entries {
-            if let Some(current) = self.nodes.remove(&path) {
+            if let Some(current) = self.nodes.remove(path.as_str()) {
                 self.data_size -= node_size(&path, &current);
                 self.unindex(&path, current.stat.ephemeral_owner);
             }
             if let Some(node) = prior {
                 self.data_size += node_size(&path, &node);
                 self.index(&path, node.stat.ephemeral_owner);
-                self.nodes.insert(path, node);
+                self.nodes.insert(path.into(), node);
             }
         }
     }
@@ -297,7 +347,7 @@ impl DataTree {
         &mut self,
         path: &str,
         data: Option<Bytes>,
-        acl: Vec<Acl>,
+        acl: &[Acl],
         ephemeral_owner: i64,
         zxid: i64,
         time: i64,
@@ -308,11 +358,11 @@ impl DataTree {
         if let Some(p) = self.nodes.get_mut(parent_path) {
             p.stat.cversion = p.stat.cversion.wrapping_add(1);
             p.stat.pzxid = zxid;
-            p.children.insert(basename(path).to_string());
+            p.children.insert(basename(path).into());
         }
         let node = Znode::new(
             data,
-            acl,
+            self.acls.intern(acl),
             StoredStat {
                 czxid: zxid,
                 mzxid: zxid,
@@ -329,7 +379,7 @@ impl DataTree {
         let data_len = node.data_len() as i64;
         self.data_size += node_size(path, &node);
         self.index(path, ephemeral_owner);
-        self.nodes.insert(path.to_string(), node);
+        self.nodes.insert(path.into(), Box::new(node));
         if let Some(root) = quota::quota_root_of(path, quota::LIMIT_NODE) {
             self.quota_roots.insert(root);
         } else if let Some(root) = quota::quota_root_of(path, quota::STAT_NODE) {
@@ -346,7 +396,7 @@ impl DataTree {
         let parent_path = parent(path);
         self.record(parent_path);
         self.record(path);
-        let node = self.nodes.remove(path)?;
+        let node = *self.nodes.remove(path)?;
         self.data_size -= node_size(path, &node);
         self.unindex(path, node.stat.ephemeral_owner);
         if let Some(p) = self.nodes.get_mut(parent_path) {
@@ -404,7 +454,7 @@ impl DataTree {
         let root = self.quota_root_for(path)?;
         let read = |node: &str| {
             self.nodes
-                .get(&quota::quota_node(root, node))
+                .get(quota::quota_node(root, node).as_str())
                 .and_then(|n| n.data.as_ref())
                 .map(|d| quota::StatsTrack::parse(&String::from_utf8_lossy(d)))
                 .unwrap_or_default()
@@ -436,7 +486,7 @@ impl DataTree {
         let mut bytes = 0i64;
         let mut stack = vec![root.to_string()];
         while let Some(p) = stack.pop() {
-            if let Some(node) = self.nodes.get(&p) {
+            if let Some(node) = self.nodes.get(p.as_str()) {
                 count += 1;
                 bytes += node.data_len() as i64;
                 stack.extend(node.children.iter().map(|c| child_path(&p, c)));
@@ -448,7 +498,7 @@ impl DataTree {
     fn write_usage(&mut self, root: &str, text: String) {
         let stats_path = quota::quota_node(root, quota::STAT_NODE);
         self.record(&stats_path);
-        if let Some(node) = self.nodes.get_mut(&stats_path) {
+        if let Some(node) = self.nodes.get_mut(stats_path.as_str()) {
             let old = node.data_len() as u64;
             node.data = Some(Bytes::from(text.into_bytes()));
             self.data_size = self.data_size - old + node.data_len() as u64;
@@ -459,7 +509,7 @@ impl DataTree {
     pub fn set_acl(&mut self, path: &str, acl: Vec<Acl>, aversion: i32) -> Option<Stat> {
         self.record(path);
         let node = self.nodes.get_mut(path)?;
-        node.acl = acl;
+        node.acl = self.acls.intern(&acl);
         node.stat.aversion = aversion;
         Some(node.stat())
     }
@@ -501,15 +551,15 @@ mod tests {
         assert_eq!(t.stat("/").map(|s| s.num_children), Some(1));
         assert_eq!(
             t.get(CONFIG_PATH).map(|n| n.acl.clone()),
-            Some(Acl::read_unsafe())
+            Some(Acl::read_unsafe().into())
         );
     }
 
     #[test]
     fn create_bumps_parent_cversion_and_pzxid_delete_only_pzxid() {
         let mut t = DataTree::new();
-        t.create_node("/p", None, open(), 0, 2, 100);
-        t.create_node("/p/a", Some(Bytes::from_static(b"x")), open(), 0, 3, 101);
+        t.create_node("/p", None, &open(), 0, 2, 100);
+        t.create_node("/p/a", Some(Bytes::from_static(b"x")), &open(), 0, 3, 101);
         let p = t.stat("/p").unwrap();
         assert_eq!((p.cversion, p.pzxid, p.num_children), (1, 3, 1));
         t.delete_node("/p/a", 4);
@@ -523,9 +573,9 @@ mod tests {
     #[test]
     fn indices_follow_ephemerals_containers_and_ttls() {
         let mut t = DataTree::new();
-        t.create_node("/e", None, open(), 7, 2, 0);
-        t.create_node("/c", None, open(), CONTAINER_OWNER, 3, 0);
-        t.create_node("/t", None, open(), ttl_owner(1000), 4, 0);
+        t.create_node("/e", None, &open(), 7, 2, 0);
+        t.create_node("/c", None, &open(), CONTAINER_OWNER, 3, 0);
+        t.create_node("/t", None, &open(), ttl_owner(1000), 4, 0);
         assert_eq!(t.ephemerals_of(7).collect::<Vec<_>>(), vec!["/e"]);
         assert!(t.containers().contains("/c"));
         assert!(t.ttl_nodes().contains("/t"));
@@ -539,14 +589,14 @@ mod tests {
     #[test]
     fn rollback_restores_the_exact_prior_tree() {
         let mut t = DataTree::new();
-        t.create_node("/a", Some(Bytes::from_static(b"1")), open(), 0, 2, 0);
-        t.create_node("/a/b", None, open(), 9, 3, 0);
+        t.create_node("/a", Some(Bytes::from_static(b"1")), &open(), 0, 2, 0);
+        t.create_node("/a/b", None, &open(), 9, 3, 0);
         let before = t.clone();
         let size_before = t.approximate_data_size();
         t.begin_journal();
         t.set_data("/a", Some(Bytes::from_static(b"22")), 1, 4, 1);
         t.delete_node("/a/b", 4);
-        t.create_node("/a/c", None, open(), 0, 4, 1);
+        t.create_node("/a/c", None, &open(), 0, 4, 1);
         t.set_acl("/a", Acl::read_unsafe(), 1);
         t.rollback_journal();
         assert_eq!(t, before);
@@ -557,10 +607,10 @@ mod tests {
     #[test]
     fn descendant_count_counts_the_whole_subtree() {
         let mut t = DataTree::new();
-        t.create_node("/a", None, open(), 0, 2, 0);
-        t.create_node("/a/b", None, open(), 0, 3, 0);
-        t.create_node("/a/b/c", None, open(), 0, 4, 0);
-        t.create_node("/a/d", None, open(), 0, 5, 0);
+        t.create_node("/a", None, &open(), 0, 2, 0);
+        t.create_node("/a/b", None, &open(), 0, 3, 0);
+        t.create_node("/a/b/c", None, &open(), 0, 4, 0);
+        t.create_node("/a/d", None, &open(), 0, 5, 0);
         assert_eq!(t.descendant_count("/a"), 3);
         assert_eq!(t.descendant_count("/a/d"), 0);
     }

@@ -1,6 +1,7 @@
 //! One znode: data, ACL, persisted Stat fields and the names of its children.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -82,17 +83,17 @@ pub struct StoredStat {
 pub struct Znode {
     /// The data; `None` (created with null data) is kept apart from empty.
     pub data: Option<Bytes>,
-    /// The ACL.
-    pub acl: Vec<Acl>,
+    /// The ACL, shared by every znode with the same one (see `DataTree`'s ACL cache).
+    pub acl: Arc<[Acl]>,
     /// Stored Stat fields.
     pub stat: StoredStat,
     /// Names (not paths) of the children.
-    pub children: BTreeSet<String>,
+    pub children: BTreeSet<Box<str>>,
 }
 
 impl Znode {
     /// A znode with no children.
-    pub fn new(data: Option<Bytes>, acl: Vec<Acl>, stat: StoredStat) -> Znode {
+    pub fn new(data: Option<Bytes>, acl: Arc<[Acl]>, stat: StoredStat) -> Znode {
         Znode {
             data,
             acl,
