@@ -9,7 +9,10 @@
 //!   in between never leaves a hole that the purge point does not explain.
 //! - The committed pointer is a hint written without fsync: losing it only means fewer
 //!   entries are re-applied at start-up (the rest are applied once a leader commits);
-//!   a torn or garbled file reads as absent.
+//!   a torn or garbled file reads as absent. It is rewritten in place (a length byte,
+//!   then the encoding) through a file kept open: truncating and closing a file on
+//!   every commit makes ext4 flush it (its `auto_da_alloc`), which the profile of a
+//!   write load showed as a tenth of the server's time.
 
 use std::fmt::Debug;
 use std::io;
@@ -38,6 +41,8 @@ struct Inner {
     last_log_id: Option<LogId<NodeId>>,
     last_purged: Option<LogId<NodeId>>,
     vote: Option<Vote<NodeId>>,
+    /// `raft-committed`, open for rewriting in place.
+    committed_file: Option<std::fs::File>,
 }
 
 fn io_error(e: impl std::error::Error + 'static) -> io::Error {
@@ -78,6 +83,7 @@ impl LogStore {
                 dir: dir.to_path_buf(),
                 log,
                 last_log_id,
+                committed_file: None,
                 last_purged,
                 vote,
             })),
@@ -157,11 +163,30 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         &mut self,
         committed: Option<LogId<NodeId>>,
     ) -> Result<(), StorageError<NodeId>> {
-        let inner = self.lock();
-        let path = inner.dir.join("raft-committed");
+        use std::os::unix::fs::FileExt;
+        let mut inner = self.lock();
         let bytes = rmp_serde::to_vec(&committed).map_err(|e| StorageIOError::write_logs(&e))?;
-        // A hint: no fsync (see the module docs).
-        std::fs::write(&path, bytes).map_err(|e| StorageIOError::write_logs(&e))?;
+        let Ok(len) = u8::try_from(bytes.len()) else {
+            return Ok(()); // Cannot happen for a log id; the hint is only skipped.
+        };
+        if inner.committed_file.is_none() {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(inner.dir.join("raft-committed"))
+                .map_err(|e| StorageIOError::write_logs(&e))?;
+            inner.committed_file = Some(file);
+        }
+        let mut record = Vec::with_capacity(bytes.len() + 1);
+        record.push(len);
+        record.extend_from_slice(&bytes);
+        if let Some(file) = inner.committed_file.as_ref() {
+            // A hint: no fsync (see the module docs).
+            file.write_all_at(&record, 0)
+                .map_err(|e| StorageIOError::write_logs(&e))?;
+        }
         Ok(())
     }
 
@@ -170,7 +195,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let Ok(Some(bytes)) = read_if_exists(&inner.dir.join("raft-committed")) else {
             return Ok(None);
         };
-        let committed: Option<LogId<NodeId>> = rmp_serde::from_slice(&bytes).unwrap_or(None);
+        let committed: Option<LogId<NodeId>> = match bytes.split_first() {
+            Some((&len, rest)) if usize::from(len) <= rest.len() => {
+                rmp_serde::from_slice(&rest[..usize::from(len)]).unwrap_or(None)
+            }
+            _ => None,
+        };
         // Never claim more than the log holds.
         Ok(committed.filter(|c| inner.last_log_id.is_some_and(|l| l.index >= c.index)))
     }
