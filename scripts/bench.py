@@ -40,7 +40,7 @@ MATRIX = [
     ("mixed 50% reads", ["--workload", "mixed", "--read-ratio", "0.5"]),
     ("ephemeral churn", ["--workload", "churn"]),
     ("watch delivery", ["--workload", "watch", "--clients", "4"]),
-    ("lock, 4 contenders", ["--workload", "lock", "--contenders", "4"]),
+    ("lock (4 contenders)", ["--workload", "lock", "--contenders", "4"]),
 ]
 COMMON = ["--clients", "8", "--in-flight", "8", "--value-size", "100", "--keys", "1000"]
 
@@ -71,8 +71,8 @@ def cpu_ticks(pid):
             fields = f.read().rsplit(")", 1)[1].split()
         # utime and stime are fields 14 and 15 (1-based) of the whole line.
         return int(fields[11]) + int(fields[12])
-    except OSError:
-        return 0
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 class Deployment:
@@ -140,7 +140,8 @@ class Deployment:
         return ",".join(f"127.0.0.1:{p}" for p in self.client_ports)
 
     def cpu(self):
-        return sum(cpu_ticks(p.pid) for p in self.procs)
+        ticks = [cpu_ticks(p.pid) for p in self.procs]
+        return None if None in ticks else sum(ticks)
 
     def stop(self):
         for p in self.procs:
@@ -168,9 +169,11 @@ def run_bench(deployment, args, duration, warmup):
     if proc.returncode != 0:
         raise SystemExit(f"zk-bench failed: {' '.join(cmd)}\n{out}")
     report = json.loads(out)
-    cpu_s = ((after or 0) - (before or 0)) / CLK_TCK
+    # A sample that could not be read (or went backwards) gives no CPU figure.
+    ok = before is not None and after is not None and after >= before
+    cpu_s = (after - before) / CLK_TCK if ok else None
     report["server_cpu_s"] = cpu_s
-    report["cpu_us_per_op"] = cpu_s * 1e6 / report["ops"] if report["ops"] else None
+    report["cpu_us_per_op"] = cpu_s * 1e6 / report["ops"] if ok and report["ops"] else None
     return report, cmd
 
 

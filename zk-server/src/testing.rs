@@ -44,7 +44,7 @@ pub enum TestingError {
 }
 
 /// Settings for tests: fast ticks, every four-letter word, TTL nodes allowed, quick
-/// container checks, elections a little slower than by default.
+/// container checks.
 pub fn test_config(data_dir: &Path) -> ServerConfig {
     ServerConfig {
         tick_time_ms: 500,
@@ -56,9 +56,6 @@ pub fn test_config(data_dir: &Path) -> ServerConfig {
         extended_types_enabled: true,
         container_check_interval_ms: 200,
         max_client_cnxns: 0,
-        // Slower than the defaults: many members share a loaded test machine.
-        raft_heartbeat_ms: 50,
-        raft_election_timeout_ms: 150,
         ..ServerConfig::default()
     }
 }

@@ -230,6 +230,18 @@ async fn watch_role(
         if removed {
             leader = None;
         }
+        // A leader's term opens with an entry of its own, and every entry of an earlier
+        // term that will ever be committed comes before it. Until this member applied
+        // an entry of the current term it serves no one: a client whose write was cut
+        // off by the leader change (answer lost) must find that write applied or gone
+        // for good, never see it join the tree after a read that missed it (Curator's
+        // protected creates depend on it; ZooKeeper's followers sync with the new
+        // leader before they serve).
+        if m.last_applied
+            .is_none_or(|a| a.leader_id.get_term() < m.current_term)
+        {
+            leader = None;
+        }
         if leader == Some(me) && tick {
             let confirmed = tokio::time::timeout(timing.probe_within, raft.get_read_log_id())
                 .await
