@@ -158,6 +158,14 @@ pub struct ServerConfig {
     pub dynamic_config_file: Option<PathBuf>,
     /// Whether zoo.cfg named `clientPort` (else a member's `server.N` line may).
     pub client_port_given: bool,
+    /// `admin.enableServer`: serve the admin endpoint (`/commands/…`).
+    pub admin_enabled: bool,
+    /// `admin.serverAddress` and `admin.serverPort`: where the admin endpoint listens.
+    pub admin_addr: SocketAddr,
+    /// `metricsProvider.httpHost`/`httpPort`: where `/metrics` is served, when a
+    /// Prometheus provider is configured (`metricsProvider.className` naming
+    /// `PrometheusMetricsProvider`, or an `httpPort` given); `None`: no metrics port.
+    pub metrics_addr: Option<SocketAddr>,
     /// `raftHeartbeatMs` (ours): how often a leader heartbeats its followers.
     pub raft_heartbeat_ms: u64,
     /// `raftElectionTimeoutMs` (ours): a follower that heard nothing from its leader
@@ -167,6 +175,11 @@ pub struct ServerConfig {
     /// Keys seen but not used (logged at start-up).
     pub ignored_keys: Vec<String>,
 }
+
+/// ZooKeeper's default `admin.serverPort`.
+pub const DEFAULT_ADMIN_PORT: u16 = 8080;
+/// ZooKeeper's default `metricsProvider.httpPort`.
+pub const DEFAULT_METRICS_PORT: u16 = 7000;
 
 /// The default `raftHeartbeatMs`.
 pub const DEFAULT_RAFT_HEARTBEAT_MS: u64 = 50;
@@ -208,6 +221,9 @@ impl Default for ServerConfig {
             skip_acl: false,
             dynamic_config_file: None,
             client_port_given: false,
+            admin_enabled: true,
+            admin_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_ADMIN_PORT),
+            metrics_addr: None,
             raft_heartbeat_ms: DEFAULT_RAFT_HEARTBEAT_MS,
             raft_election_timeout_ms: DEFAULT_RAFT_ELECTION_TIMEOUT_MS,
             ignored_keys: Vec::new(),
@@ -304,6 +320,11 @@ impl ServerConfig {
         let mut max_timeout: Option<u32> = None;
         let mut whitelist: Option<FourLetterWhitelist> = None;
         let mut data_dir_set = false;
+        let mut admin_ip: Option<IpAddr> = None;
+        let mut admin_port: Option<u16> = None;
+        let mut metrics_ip: Option<IpAddr> = None;
+        let mut metrics_port: Option<u16> = None;
+        let mut prometheus = false;
 
         for entry in key_values(text) {
             let (key, value) = entry?;
@@ -340,6 +361,17 @@ impl ServerConfig {
                 "enforceQuota" => c.enforce_quota = parse_bool(key, value)?,
                 "readonlymode.enabled" => c.read_only_mode = parse_bool(key, value)?,
                 "snapCount" => c.snap_count = parse_num(key, value)?,
+                "admin.enableServer" => c.admin_enabled = parse_bool(key, value)?,
+                "admin.serverAddress" => admin_ip = Some(parse_ip(key, value)?),
+                "admin.serverPort" => admin_port = Some(parse_num(key, value)?),
+                "metricsProvider.className" => {
+                    prometheus = value.ends_with("PrometheusMetricsProvider")
+                }
+                "metricsProvider.httpHost" => metrics_ip = Some(parse_ip(key, value)?),
+                "metricsProvider.httpPort" => {
+                    metrics_port = Some(parse_num(key, value)?);
+                    prometheus = true;
+                }
                 "raftHeartbeatMs" => c.raft_heartbeat_ms = parse_num(key, value)?,
                 "raftElectionTimeoutMs" => c.raft_election_timeout_ms = parse_num(key, value)?,
                 "containerCheckIntervalMs" => {
@@ -359,6 +391,17 @@ impl ServerConfig {
             c.ignored_keys
                 .push("(no dataDir: using ./zk-data)".to_string());
         }
+        // ZooKeeper listens on every address for both unless told otherwise.
+        c.admin_addr = SocketAddr::new(
+            admin_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            admin_port.unwrap_or(DEFAULT_ADMIN_PORT),
+        );
+        c.metrics_addr = prometheus.then(|| {
+            SocketAddr::new(
+                metrics_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+                metrics_port.unwrap_or(DEFAULT_METRICS_PORT),
+            )
+        });
         let port = client_port.unwrap_or(c.client_addr.port());
         let ip = client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         c.client_addr = SocketAddr::new(ip, port);
@@ -564,7 +607,32 @@ mod tests {
              ssl.keyStore.location=/k\nadmin.enableServer=false\nsomethingNew=1\n",
         )
         .unwrap();
-        assert_eq!(c.ignored_keys.len(), 5);
+        assert_eq!(c.ignored_keys.len(), 4, "{:?}", c.ignored_keys);
+        assert!(!c.admin_enabled);
+    }
+
+    #[test]
+    fn admin_and_metrics_ports() {
+        let c = ServerConfig::parse("dataDir=/d\n").unwrap();
+        assert!(c.admin_enabled);
+        assert_eq!(c.admin_addr, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(c.metrics_addr, None);
+        let c = ServerConfig::parse(
+            "dataDir=/d\nadmin.serverAddress=127.0.0.1\nadmin.serverPort=9090\n\
+             metricsProvider.className=org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider\n",
+        )
+        .unwrap();
+        assert_eq!(c.admin_addr, "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(c.metrics_addr, Some("0.0.0.0:7000".parse().unwrap()));
+        let c = ServerConfig::parse(
+            "dataDir=/d\nmetricsProvider.httpHost=127.0.0.1\nmetricsProvider.httpPort=7100\n",
+        )
+        .unwrap();
+        assert_eq!(c.metrics_addr, Some("127.0.0.1:7100".parse().unwrap()));
+        assert_eq!(
+            ServerConfig::default().admin_addr,
+            "127.0.0.1:8080".parse().unwrap()
+        );
     }
 
     #[test]

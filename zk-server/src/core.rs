@@ -126,6 +126,8 @@ pub struct ServerCore {
     quorum: Mutex<QuorumView>,
     /// Counters for the four-letter words.
     pub stats: ServerStats,
+    /// Prometheus metrics (`/metrics`).
+    pub metrics: crate::metrics::ServerMetrics,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -158,6 +160,7 @@ impl ServerCore {
             removed: std::sync::atomic::AtomicBool::new(false),
             quorum: Mutex::new(QuorumView::standalone()),
             stats: ServerStats::default(),
+            metrics: crate::metrics::ServerMetrics::new(),
         })
     }
 

@@ -12,8 +12,10 @@
 //! - [`core`]: one server's shared state (database, watches, connections, replies
 //!   owed) and `apply_committed`, where committed transactions come back from the log.
 //! - [`net`]: the client port — accept loop, per-connection protocol (handshake,
-//!   pipelined writes, ordered replies, watch delivery), four-letter words.
+//!   pipelined writes, ordered replies, watch delivery), four-letter words, and the
+//!   operator HTTP endpoints (admin `/commands/…`, `/metrics`).
 //! - [`stats`]: counters for the four-letter words.
+//! - [`metrics`]: Prometheus metrics (`metricsProvider.httpPort`, `/metrics`).
 //! - [`acl`]: permission checks, ACL fix-up, the digest scheme.
 //! - [`replication`]: openraft (the only module naming its types) — log storage over
 //!   the segmented log, the state machine over the database, snapshots, transport.
@@ -37,6 +39,7 @@ pub mod acl;
 pub mod config;
 pub mod core;
 pub mod database;
+pub mod metrics;
 pub mod net;
 pub mod replication;
 pub mod role;

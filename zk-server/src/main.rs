@@ -1,7 +1,12 @@
-//! `zk-server [zoo.cfg]`: with a zoo.cfg, runs as it describes (standalone, or a
-//! member of the ensemble its `server.N` lines and dataDir/myid name); with none,
-//! standalone on 127.0.0.1:2181 with data in ./zk-data. Stops cleanly on
-//! SIGINT/SIGTERM.
+//! `zk-server [--log-json] [zoo.cfg]`: with a zoo.cfg, runs as it describes
+//! (standalone, or a member of the ensemble its `server.N` lines and dataDir/myid
+//! name); with none, standalone on 127.0.0.1:2181 with data in ./zk-data. Stops
+//! cleanly on SIGINT/SIGTERM.
+//!
+//! Logs go to stdout, filtered by `RUST_LOG` (default `info,openraft=warn`; e.g.
+//! `RUST_LOG=zk_server=debug` shows each connection's session and each write's xid
+//! and zxid), as text or, with `--log-json` (or `ZK_LOG_FORMAT=json`), one JSON
+//! object per line.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,13 +17,25 @@ use zk_server::server::RunningServer;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,openraft=warn")),
-        )
-        .init();
-    let config = match std::env::args_os().nth(1).map(PathBuf::from) {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let json_flag = args.iter().position(|a| a == "--log-json");
+    if let Some(at) = json_flag {
+        args.remove(at);
+    }
+    let json = json_flag.is_some()
+        || std::env::var("ZK_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init();
+    } else {
+        logs.init();
+    }
+    let config = match args.first().map(PathBuf::from) {
         None => ServerConfig::default(),
         Some(path) => match ServerConfig::from_file(&path) {
             Ok(c) => c,

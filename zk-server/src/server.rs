@@ -41,6 +41,8 @@ pub struct RunningServer {
     core: Arc<ServerCore>,
     replication: Replication,
     addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -140,7 +142,7 @@ impl RunningServer {
     ) -> Result<RunningServer, StartError> {
         // Recovered sessions get a fresh full timeout: their clients may reconnect.
         core.refresh_session_timeouts();
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(crate::net::listener::run(
                 core.clone(),
                 listener,
@@ -149,6 +151,27 @@ impl RunningServer {
             tokio::spawn(expire_sessions(core.clone(), shutdown.clone())),
             tokio::spawn(reap_containers(core.clone(), shutdown.clone())),
         ];
+        let admin_addr = if core.config.admin_enabled {
+            let admin_core = core.clone();
+            http_endpoint(
+                "admin",
+                core.config.admin_addr,
+                &shutdown,
+                &mut tasks,
+                move |path| crate::net::admin::handle(&admin_core, path),
+            )
+        } else {
+            None
+        };
+        let metrics_addr = match core.config.metrics_addr {
+            Some(at) => {
+                let (metrics_core, positions) = (core.clone(), replication.clone());
+                http_endpoint("metrics", at, &shutdown, &mut tasks, move |path| {
+                    metrics_page(&metrics_core, &positions, path)
+                })
+            }
+            None => None,
+        };
         info!(
             %addr,
             zxid = format_args!("0x{:x}", core.db().last_zxid()),
@@ -159,6 +182,8 @@ impl RunningServer {
             core,
             replication,
             addr,
+            admin_addr,
+            metrics_addr,
             shutdown,
             tasks,
         })
@@ -167,6 +192,16 @@ impl RunningServer {
     /// The client port's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the admin endpoint listens, if it does (`admin.enableServer`).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+
+    /// Where `/metrics` is served, if it is (`metricsProvider.httpPort`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The shared state (tests, 4lw).
@@ -279,4 +314,71 @@ async fn reap_containers(core: Arc<ServerCore>, shutdown: CancellationToken) {
         }
     })
     .await;
+}
+
+/// Starts an HTTP endpoint on `at`; its bound address, or `None` (logged, the server
+/// goes on without it, as ZooKeeper does when its AdminServer cannot start).
+fn http_endpoint(
+    what: &'static str,
+    at: SocketAddr,
+    shutdown: &CancellationToken,
+    tasks: &mut Vec<JoinHandle<()>>,
+    handler: impl Fn(&str) -> crate::net::http::HttpResponse + Send + Sync + 'static,
+) -> Option<SocketAddr> {
+    let bound = std::net::TcpListener::bind(at)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .and_then(TcpListener::from_std);
+    match bound {
+        Ok(listener) => {
+            let addr = listener.local_addr().ok();
+            info!(endpoint = what, addr = ?addr, "serving HTTP");
+            tasks.push(tokio::spawn(crate::net::http::serve(
+                listener,
+                shutdown.clone(),
+                handler,
+            )));
+            addr
+        }
+        Err(e) => {
+            warn!(endpoint = what, %at, error = %e, "cannot listen; going on without it");
+            None
+        }
+    }
+}
+
+/// `GET /metrics`: the Prometheus text.
+fn metrics_page(
+    core: &ServerCore,
+    replication: &Replication,
+    path: &str,
+) -> crate::net::http::HttpResponse {
+    use crate::net::http::HttpResponse;
+    if path != "/metrics" {
+        return HttpResponse::text(404, "text/plain", "see /metrics\n".into());
+    }
+    let positions = replication.positions();
+    // One lock at a time, as the four-letter words take them.
+    let (sessions, znodes, data_size) = {
+        let db = core.db();
+        (
+            db.sessions().len() as u64,
+            db.tree().node_count() as u64,
+            db.tree().approximate_data_size(),
+        )
+    };
+    let now = crate::metrics::Snapshot {
+        outstanding: core.stats.outstanding(),
+        sessions,
+        connections: core.with_connections(|c| c.len()) as u64,
+        watches: core.watches().watch_count() as u64,
+        znodes,
+        data_size,
+        commit_index: positions.commit_index,
+        last_applied: positions.last_applied,
+    };
+    HttpResponse::text(
+        200,
+        "text/plain; version=0.0.4",
+        core.metrics.render(now, &positions.lag),
+    )
 }

@@ -56,6 +56,8 @@ pub fn test_config(data_dir: &Path) -> ServerConfig {
         extended_types_enabled: true,
         container_check_interval_ms: 200,
         max_client_cnxns: 0,
+        // Many servers share a test machine: no admin port unless a test asks.
+        admin_enabled: false,
         ..ServerConfig::default()
     }
 }
@@ -298,6 +300,11 @@ impl TestingCluster {
     /// A member's client address.
     pub fn client_addr(&self, id: u64) -> Option<SocketAddr> {
         self.member(id).map(|m| m.client_addr)
+    }
+
+    /// A running member.
+    pub fn server(&self, id: u64) -> Option<&RunningServer> {
+        self.member(id)?.server.as_ref()
     }
 
     /// A running member's shared state.

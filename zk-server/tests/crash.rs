@@ -25,7 +25,7 @@ fn start(dir: &Path, port: u16) -> Child {
     std::fs::write(
         &cfg,
         format!(
-            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n",
+            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n",
             dir.join("data").display()
         ),
     )

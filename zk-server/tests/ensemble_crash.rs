@@ -67,7 +67,7 @@ fn ensemble(root: &Path, size: u64) -> Vec<Member> {
             std::fs::write(
                 dir.join("zoo.cfg"),
                 format!(
-                    "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n{servers}",
+                    "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n{servers}",
                     data.display()
                 ),
             )

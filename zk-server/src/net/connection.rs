@@ -19,7 +19,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument};
 use zk_proto::frame::{write_frame, FrameDecoder};
 use zk_proto::{
     xid, AuthPacket, ClientInfo, ConnectRequest, ConnectResponse, ErrorCode, ErrorResponse, Id,
@@ -49,6 +49,8 @@ enum Pending {
     /// A write submitted to the log; answered when this server has applied it.
     Write {
         xid: i32,
+        /// The request's type, for the metrics (set once classified).
+        op: Option<OpCode>,
         started: Instant,
         applied: oneshot::Receiver<(i64, Applied)>,
         close_after: bool,
@@ -56,6 +58,8 @@ enum Pending {
     /// A read, run when its turn comes.
     Read {
         xid: i32,
+        /// The request's type, for the metrics (set once classified).
+        op: Option<OpCode>,
         started: Instant,
         request: Request,
         auth: Arc<Vec<Id>>,
@@ -72,6 +76,17 @@ enum Pending {
         body: Option<Response>,
         close_after: bool,
     },
+}
+
+impl Pending {
+    /// Notes the request's type (for the metrics).
+    fn set_op(&mut self, code: OpCode) {
+        match self {
+            Pending::Write { op, .. } | Pending::Read { op, .. } => *op = Some(code),
+            Pending::Barrier { then, .. } => then.set_op(code),
+            Pending::Reply { .. } => {}
+        }
+    }
 }
 
 /// Serves one accepted connection until it closes.
@@ -160,31 +175,34 @@ pub async fn serve(
     core.stats.record_sent();
     counters.sent.fetch_add(1, Ordering::Relaxed);
     let span =
-        tracing::debug_span!("connection", session = format_args!("0x{session_id:x}"), %remote);
-    let _enter = span.enter();
-    debug!("session established");
+        tracing::info_span!("connection", session = format_args!("0x{session_id:x}"), %remote);
+    debug!(parent: &span, "session established");
 
     let (pending_tx, pending_rx) = mpsc::channel(PENDING_QUEUE);
-    let writer = tokio::spawn(write_loop(
-        core.clone(),
-        conn,
-        session_id,
-        wr,
-        pending_rx,
-        notify_rx,
-        close.clone(),
-        counters.clone(),
-    ));
+    let writer = tokio::spawn(
+        write_loop(
+            core.clone(),
+            conn,
+            session_id,
+            wr,
+            pending_rx,
+            notify_rx,
+            close.clone(),
+            counters.clone(),
+        )
+        .instrument(span.clone()),
+    );
     read_loop(
         &core, conn, session_id, read_only, &mut auth, rd, pending_tx, &close, &counters,
     )
+    .instrument(span.clone())
     .await;
     // The reader is done (client closed, protocol error, or told to close): let the
     // writer finish what is queued, then forget the connection. The session lives on
     // until it expires or is closed.
     let _ = writer.await;
     core.unregister_connection(conn);
-    debug!("connection closed");
+    debug!(parent: &span, "connection closed");
 }
 
 /// Creates or resumes the session; returns its id (0 = refused) and the response.
@@ -374,17 +392,23 @@ async fn read_loop(
                 body: None,
                 close_after: true,
             },
-            Some(op) => classify(
-                core,
-                conn,
-                close,
-                session_id,
-                &shared_auth,
-                header.xid,
-                op,
-                body,
-                started,
-            ),
+            Some(op) => {
+                let _request =
+                    tracing::debug_span!("request", xid = header.xid, op = ?op).entered();
+                let mut item = classify(
+                    core,
+                    conn,
+                    close,
+                    session_id,
+                    &shared_auth,
+                    header.xid,
+                    op,
+                    body,
+                    started,
+                );
+                item.set_op(op);
+                item
+            }
         };
         let stop = matches!(
             item,
@@ -531,6 +555,7 @@ fn classify(
             });
             return Pending::Write {
                 xid,
+                op: None,
                 started,
                 applied,
                 close_after: false,
@@ -545,6 +570,7 @@ fn classify(
             core.stats.request_started();
             return Pending::Read {
                 xid,
+                op: None,
                 started,
                 request: Request::SetWatches2(zk_proto::SetWatches2 {
                     relative_zxid: s.relative_zxid,
@@ -569,6 +595,7 @@ fn classify(
                 ready,
                 then: Box::new(Pending::Read {
                     xid,
+                    op: None,
                     started,
                     request: Request::Sync(r),
                     auth: auth.clone(),
@@ -579,6 +606,7 @@ fn classify(
             core.stats.request_started();
             return Pending::Read {
                 xid,
+                op: None,
                 started,
                 request: other,
                 auth: auth.clone(),
@@ -604,6 +632,7 @@ fn submit(
             core.stats.request_started();
             Pending::Write {
                 xid,
+                op: None,
                 started,
                 applied,
                 close_after,
@@ -815,6 +844,7 @@ async fn answer(
         }
         Pending::Write {
             xid,
+            op,
             started,
             mut applied,
             close_after,
@@ -830,6 +860,7 @@ async fn answer(
             };
             core.stats
                 .request_finished(started.elapsed().as_micros() as u64);
+            core.metrics.request(op, started.elapsed());
             let Ok((zxid, applied)) = result else {
                 // The write path went away; the client will reconnect and retry.
                 return None;
@@ -838,11 +869,20 @@ async fn answer(
                 Ok(body) => (ErrorCode::Ok, Some(body)),
                 Err(code) => (code, None),
             };
+            debug!(
+                xid,
+                zxid = format_args!("0x{zxid:x}"),
+                ?op,
+                ?err,
+                took_us = started.elapsed().as_micros() as u64,
+                "write answered"
+            );
             out.reply(ReplyHeader::new(xid, zxid, err), body.as_ref());
             Some(close_after)
         }
         Pending::Read {
             xid,
+            op,
             started,
             request,
             auth,
@@ -869,6 +909,7 @@ async fn answer(
             };
             core.stats
                 .request_finished(started.elapsed().as_micros() as u64);
+            core.metrics.request(op, started.elapsed());
             out.reply(header, body.as_ref());
             Some(false)
         }

@@ -1,6 +1,9 @@
 //! The client port: accepting connections, the per-connection protocol, and the
-//! four-letter words.
+//! four-letter words; the operator HTTP endpoints (`admin`: AdminServer's
+//! `/commands/…`; `http`: the small HTTP server under them and `/metrics`).
 
+pub mod admin;
 pub mod connection;
 pub mod four_letter;
+pub mod http;
 pub mod listener;

@@ -106,6 +106,7 @@ pub async fn start_ensemble(
     });
     core.set_config_data(config_data(&core.config));
     let log_store = log_store::LogStore::open(&dir.join("log"))?;
+    log_store.time_appends(core.metrics.fsync.clone());
     let state_machine = state_machine::StateMachine::open(core.clone(), &dir.join("snapshots"))?;
     let config = raft_config(core.config.snap_count, &core.config)?;
     let timing = Timing::of(&config);
@@ -260,6 +261,7 @@ async fn watch_role(
             continue;
         }
         tracing::info!(member = me, ?leader, previous = ?last_leader, "leader changed");
+        core.metrics.leader_changes.increment(1);
         if leader == Some(me) {
             // A new leader gives every session a fresh full timeout.
             core.refresh_session_timeouts();

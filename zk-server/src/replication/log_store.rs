@@ -43,6 +43,8 @@ struct Inner {
     vote: Option<Vote<NodeId>>,
     /// `raft-committed`, open for rewriting in place.
     committed_file: Option<std::fs::File>,
+    /// How long each append (write and fsync) took goes here (`zk_fsync_seconds`).
+    fsync_timer: Option<metrics::Histogram>,
 }
 
 fn io_error(e: impl std::error::Error + 'static) -> io::Error {
@@ -50,6 +52,11 @@ fn io_error(e: impl std::error::Error + 'static) -> io::Error {
 }
 
 impl LogStore {
+    /// Records how long each append (write and fsync) takes into `timer`.
+    pub fn time_appends(&self, timer: metrics::Histogram) {
+        self.lock().fsync_timer = Some(timer);
+    }
+
     /// Opens the log in `dir`, re-applying the recorded purge point.
     pub fn open(dir: &Path) -> io::Result<LogStore> {
         std::fs::create_dir_all(dir)?;
@@ -84,6 +91,7 @@ impl LogStore {
                 log,
                 last_log_id,
                 committed_file: None,
+                fsync_timer: None,
                 last_purged,
                 vote,
             })),
@@ -223,7 +231,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         }
         let mut inner = self.lock();
         // One write and one fsync for the whole batch (group commit).
+        let started = std::time::Instant::now();
         let result = inner.log.append(&batch);
+        if let Some(timer) = &inner.fsync_timer {
+            timer.record(started.elapsed().as_secs_f64());
+        }
         match result {
             Ok(()) => {
                 if last.is_some() {

@@ -61,9 +61,68 @@ pub enum ReplicationError {
 }
 
 /// A running openraft member and its proposer.
+#[derive(Clone)]
 pub struct Replication {
     /// The openraft node.
     pub raft: Raft<TypeConfig>,
+}
+
+/// Where this member's log stands (the metrics report it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogPositions {
+    /// The last index in the log.
+    pub last_log_index: u64,
+    /// The last index applied to the tree here.
+    pub last_applied: u64,
+    /// The commit index as this member knows it: on the leader, the index a majority of
+    /// voters hold; elsewhere what it applied.
+    pub commit_index: u64,
+    /// On the leader: how many entries each other member lacks.
+    pub lag: Vec<(u64, u64)>,
+}
+
+impl Replication {
+    /// Where the log stands now.
+    pub fn positions(&self) -> LogPositions {
+        let m = self.raft.metrics().borrow().clone();
+        let last_log_index = m.last_log_index.unwrap_or(0);
+        let last_applied = m.last_applied.map_or(0, |l| l.index);
+        let mut positions = LogPositions {
+            last_log_index,
+            last_applied,
+            commit_index: last_applied,
+            lag: Vec::new(),
+        };
+        if let Some(replication) = &m.replication {
+            let matched = |id: &u64| {
+                if *id == m.id {
+                    last_log_index
+                } else {
+                    replication
+                        .get(id)
+                        .copied()
+                        .flatten()
+                        .map_or(0, |l| l.index)
+                }
+            };
+            for id in replication.keys().filter(|id| **id != m.id) {
+                positions
+                    .lag
+                    .push((*id, last_log_index.saturating_sub(matched(id))));
+            }
+            let mut held: Vec<u64> = m
+                .membership_config
+                .membership()
+                .voter_ids()
+                .map(|id| matched(&id))
+                .collect();
+            held.sort_unstable_by(|a, b| b.cmp(a));
+            if let Some(quorum) = held.get(held.len() / 2) {
+                positions.commit_index = positions.commit_index.max(*quorum);
+            }
+        }
+        positions
+    }
 }
 
 /// The write path: submitted transactions go, in call order, to the leader — this
@@ -248,6 +307,7 @@ pub async fn start_standalone(
     shutdown: CancellationToken,
 ) -> Result<Replication, ReplicationError> {
     let log_store = log_store::LogStore::open(&dir.join("log"))?;
+    log_store.time_appends(core.metrics.fsync.clone());
     let state_machine = state_machine::StateMachine::open(core.clone(), &dir.join("snapshots"))?;
     let last_index = log_store.last_index();
     let config = raft_config(core.config.snap_count, &core.config)?;

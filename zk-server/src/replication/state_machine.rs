@@ -118,6 +118,8 @@ fn persist_snapshot(dir: &Path, index: u64, bytes: &[u8]) -> io::Result<()> {
 
 /// Builds a snapshot from a copy of the database taken when it was asked for.
 pub struct SnapshotBuilder {
+    /// How long writing it took goes here (`zk_snapshot_seconds`).
+    timer: metrics::Histogram,
     dir: PathBuf,
     db: ZkDatabase,
     last_applied: Option<LogId<NodeId>>,
@@ -126,6 +128,7 @@ pub struct SnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
+        let started = std::time::Instant::now();
         let database = self
             .db
             .to_snapshot()
@@ -148,6 +151,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             .await
             .map_err(|e| StorageIOError::write_snapshot(None, &io_error(e)))?
             .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        self.timer.record(started.elapsed().as_secs_f64());
         tracing::info!(index, bytes = bytes.len(), "snapshot written");
         Ok(Snapshot {
             meta,
@@ -193,6 +197,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         SnapshotBuilder {
+            timer: self.core.metrics.snapshot.clone(),
             dir: self.dir.clone(),
             db: self.core.db().clone(),
             last_applied: self.last_applied,

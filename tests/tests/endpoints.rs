@@ -1,0 +1,208 @@
+//! The operator endpoints of a running server: `/metrics` (Prometheus text) and the
+//! admin endpoint's `/commands/…` (JSON), scraped while a load runs, their values
+//! checked to move with it; then a 3-member ensemble's leader reporting its followers.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use zk_client::Client;
+use zk_proto::{Acl, CreateMode};
+use zk_server::testing::{test_config, TestingCluster, TestingServer};
+
+/// `GET path` on `addr`: status and body.
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
+        .await
+        .expect("send");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).await.expect("read");
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The samples of a Prometheus text, by series (name and labels).
+fn samples(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            Some((series.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+async fn scrape(addr: SocketAddr) -> HashMap<String, f64> {
+    let (status, body) = get(addr, "/metrics").await;
+    assert_eq!(status, 200, "{body}");
+    samples(&body)
+}
+
+fn value(m: &HashMap<String, f64>, series: &str) -> f64 {
+    *m.get(series)
+        .unwrap_or_else(|| panic!("no {series} among {:?}", m.keys().collect::<Vec<_>>()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_admin_commands_move_with_the_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.admin_enabled = true;
+    config.admin_addr = "127.0.0.1:0".parse().unwrap();
+    config.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    let server = TestingServer::start_with(config).await.unwrap();
+    let running = server.server().expect("running");
+    let metrics = running.metrics_addr().expect("a metrics port");
+    let admin = running.admin_addr().expect("an admin port");
+
+    let before = scrape(metrics).await;
+    let zk = Client::connect(&server.connect_string()).await.unwrap();
+    let open = Acl::open_unsafe();
+    zk.create("/m", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    for i in 0..50 {
+        zk.create(
+            &format!("/m/n{i}"),
+            b"0123456789",
+            &open,
+            CreateMode::Persistent,
+        )
+        .await
+        .unwrap();
+    }
+    for i in 0..30 {
+        zk.get_data(&format!("/m/n{i}")).await.unwrap();
+    }
+    let (_, watch) = zk.get_data_w("/m/n0");
+    let after = scrape(metrics).await;
+
+    let create = "zk_requests_total{op=\"create2\"}";
+    let created = value(&after, create) - before.get(create).copied().unwrap_or(0.0);
+    assert!(created >= 51.0, "{created} creates counted");
+    let reads = value(&after, "zk_requests_total{op=\"getData\"}");
+    assert!(reads >= 31.0, "{reads} reads counted");
+    assert_eq!(
+        value(&after, "zk_request_latency_seconds_count{op=\"create2\"}"),
+        value(&after, create)
+    );
+    assert!(value(&after, "zk_znode_count") >= value(&before, "zk_znode_count") + 51.0);
+    assert!(value(&after, "zk_approximate_data_size") > value(&before, "zk_approximate_data_size"));
+    assert!(value(&after, "zk_global_sessions") >= 1.0);
+    assert!(value(&after, "zk_num_alive_connections") >= 1.0);
+    assert!(value(&after, "zk_watch_count") >= 1.0);
+    assert!(value(&after, "zk_fsync_seconds_count") > value(&before, "zk_fsync_seconds_count"));
+    assert!(value(&after, "zk_commit_index") > value(&before, "zk_commit_index"));
+    assert!(value(&after, "zk_last_applied_index") >= value(&after, "zk_commit_index") - 1.0);
+
+    // The admin endpoint: the list, JSON answers, an unknown command.
+    let (status, list) = get(admin, "/commands").await;
+    assert_eq!(status, 200);
+    let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert!(list["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c == "monitor"));
+    let (status, ruok) = get(admin, "/commands/ruok").await;
+    assert_eq!(status, 200);
+    let ruok: serde_json::Value = serde_json::from_str(&ruok).unwrap();
+    assert_eq!(ruok["command"], "ruok");
+    assert!(ruok["error"].is_null());
+    let (_, monitor) = get(admin, "/commands/monitor").await;
+    let monitor: serde_json::Value = serde_json::from_str(&monitor).unwrap();
+    assert_eq!(monitor["server_state"], "standalone");
+    let znodes = monitor["znode_count"].as_i64().unwrap();
+    zk.create("/m/one-more", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    let (_, mntr) = get(admin, "/commands/mntr").await;
+    let mntr: serde_json::Value = serde_json::from_str(&mntr).unwrap();
+    assert_eq!(mntr["command"], "monitor");
+    assert_eq!(mntr["znode_count"].as_i64().unwrap(), znodes + 1);
+    assert!(mntr["watch_count"].as_i64().unwrap() >= 1);
+    let (_, conf) = get(admin, "/commands/configuration").await;
+    let conf: serde_json::Value = serde_json::from_str(&conf).unwrap();
+    assert_eq!(
+        conf["clientPort"].as_i64().unwrap(),
+        i64::from(server.addr().port())
+    );
+    let (_, stats) = get(admin, "/commands/stats").await;
+    let stats: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert!(stats["output"]
+        .as_str()
+        .unwrap()
+        .contains("Mode: standalone"));
+    let (_, ro) = get(admin, "/commands/is_read_only").await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&ro).unwrap()["read_only"],
+        false
+    );
+    let (status, unknown) = get(admin, "/commands/frobnicate").await;
+    assert_eq!(status, 404, "{unknown}");
+    assert!(unknown.contains("Unknown command: frobnicate"));
+    drop(watch);
+    zk.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_endpoint_is_off_when_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path());
+    assert!(!config.admin_enabled && config.metrics_addr.is_none());
+    let server = TestingServer::start_with(config).await.unwrap();
+    let running = server.server().expect("running");
+    assert!(running.admin_addr().is_none());
+    assert!(running.metrics_addr().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ensemble_leader_reports_its_followers() {
+    let cluster = TestingCluster::start_configured(3, 0, |c| {
+        c.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await
+    .unwrap();
+    let leader = cluster
+        .wait_for_leader(Duration::from_secs(20))
+        .await
+        .expect("a leader");
+    let zk = Client::connect(&cluster.connect_string()).await.unwrap();
+    for i in 0..20 {
+        zk.create(
+            &format!("/e{i}"),
+            b"x",
+            &Acl::open_unsafe(),
+            CreateMode::Persistent,
+        )
+        .await
+        .unwrap();
+    }
+    let at = cluster
+        .server(leader)
+        .and_then(|s| s.metrics_addr())
+        .expect("the leader's metrics port");
+    let m = scrape(at).await;
+    for id in cluster.ids().into_iter().filter(|id| *id != leader) {
+        let lag = value(
+            &m,
+            &format!("zk_replication_lag_entries{{follower=\"{id}\"}}"),
+        );
+        assert!((0.0..1000.0).contains(&lag), "follower {id} lags {lag}");
+    }
+    // Twenty writes, one after another: twenty log entries at least.
+    assert!(value(&m, "zk_commit_index") >= 20.0);
+    assert!(value(&m, "zk_leader_changes_total") >= 1.0);
+    zk.close().await;
+    cluster.shutdown().await;
+}
