@@ -39,6 +39,8 @@
 //! - [`protected`]: protected ephemeral-sequential creation (`_c_<guid>-` names),
 //!   container parents, sequence ordering.
 //! - [`error`]: what can go wrong in a recipe ([`Error`]).
+//! - [`guide`]: the user guide (`docs/guide.md`): the client and the recipes in runnable,
+//!   doc-tested snippets.
 
 pub mod atomic_long;
 pub mod barrier;
@@ -47,6 +49,8 @@ pub mod discovery;
 pub mod distributed_queue;
 pub mod double_barrier;
 pub mod error;
+#[doc = include_str!("../../docs/guide.md")]
+pub mod guide {}
 pub mod group_member;
 pub mod leader_latch;
 pub mod leader_selector;
