@@ -8,7 +8,8 @@ use zk_proto::ErrorCode;
 
 use crate::error::{Error, Result};
 use crate::protected::{
-    create_protected, protection_prefix, retrying, sorted_by_sequence_of, CreatedNode, NodeGuard,
+    create_protected, protection_prefix, remove_twins, retrying, sorted_by_sequence_of,
+    CreatedNode, NodeGuard,
 };
 
 /// What a recipe's rule says of our place in the line.
@@ -55,6 +56,9 @@ impl Line<'_> {
         let ours = node.name().to_string();
         loop {
             let line = retrying(|| self.client.get_children(self.dir)).await?;
+            if remove_twins(self.client, self.dir, &line, &ours).await? {
+                continue;
+            }
             let line = sorted_by_sequence_of(line, self.names);
             let Some(index) = line.iter().position(|c| *c == ours) else {
                 // Our ephemeral is gone: the session expired, or someone deleted it.

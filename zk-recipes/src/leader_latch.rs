@@ -27,7 +27,7 @@ use zk_proto::ErrorCode;
 
 use crate::error::{Error, Result};
 use crate::protected::{
-    create_protected, protection_prefix, retrying, sorted_by_sequence, CreatedNode,
+    create_protected, protection_prefix, remove_twins, retrying, sorted_by_sequence, CreatedNode,
 };
 
 /// The node name Curator's `LeaderLatch` uses.
@@ -300,6 +300,12 @@ async fn look(
     session: i64,
 ) -> std::result::Result<Position, zk_client::Error> {
     let children = client.get_children(dir).await?;
+    match remove_twins(client, dir, &children, ours.name()).await {
+        Ok(true) => return Ok(Position::Again),
+        Ok(false) => {}
+        Err(crate::Error::Client(e)) => return Err(e),
+        Err(_) => return Ok(Position::Again),
+    }
     let sorted = sorted_by_sequence(children, LATCH_NAME);
     let Some(index) = sorted.iter().position(|c| c == ours.name()) else {
         return Ok(Position::Gone);

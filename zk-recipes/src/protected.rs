@@ -151,6 +151,44 @@ pub async fn find_protected(
     }
 }
 
+/// The protection prefix (`_c_<guid>-`) a node name starts with, if any.
+pub fn protection_prefix_of(name: &str) -> Option<&str> {
+    const LEN: usize = 3 + 36 + 1;
+    (name.starts_with("_c_") && name.len() > LEN && name.as_bytes()[LEN - 1] == b'-')
+        .then(|| &name[..LEN])
+}
+
+/// Deletes our node's *twins* under `dir`: nodes among `children` with our node's
+/// protection prefix that are not our node. A create whose answer was lost can be
+/// applied after we looked for it and created again (it was still on its way through
+/// a leader change); its node is ours — no one else has the GUID — and would stand in
+/// our own way (or hold a place) until the session ends. Whether any was removed (the
+/// caller then lists again).
+pub(crate) async fn remove_twins(
+    client: &Client,
+    dir: &str,
+    children: &[String],
+    ours: &str,
+) -> Result<bool> {
+    let Some(prefix) = protection_prefix_of(ours) else {
+        return Ok(false);
+    };
+    let mut removed = false;
+    for twin in children
+        .iter()
+        .filter(|c| c.starts_with(prefix) && *c != ours)
+    {
+        tracing::warn!(%dir, %twin, %ours, "removing a second node of one create (its answer was lost)");
+        match retrying(|| client.delete(&format!("{dir}/{twin}"), None)).await {
+            Ok(()) => {}
+            Err(e) if e.code() == Some(ErrorCode::NoNode) => {}
+            Err(e) => return Err(e.into()),
+        }
+        removed = true;
+    }
+    Ok(removed)
+}
+
 /// The sequence suffix of a node name after the last `name` in it (Curator's
 /// `fixForSorting`), as the number ZooKeeper appended.
 pub fn sequence_of(node: &str, name: &str) -> Option<u64> {
@@ -232,6 +270,47 @@ impl Drop for NodeGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_protection_prefix_is_read_back_from_a_name() {
+        let prefix = protection_prefix();
+        let name = format!("{prefix}lock-0000000001");
+        assert_eq!(protection_prefix_of(&name), Some(prefix.as_str()));
+        assert_eq!(protection_prefix_of("lock-0000000001"), None);
+        assert_eq!(protection_prefix_of("_c_short-lock-1"), None);
+    }
+
+    /// A create applied twice (its first answer lost): the earlier twin goes, ours and
+    /// everyone else's stay.
+    #[tokio::test]
+    async fn twins_of_our_node_are_removed_and_nothing_else() {
+        let server = zk_server::testing::TestingServer::start().await.unwrap();
+        let zk = Client::connect(&server.connect_string()).await.unwrap();
+        let prefix = protection_prefix();
+        let mut made = Vec::new();
+        for p in [
+            prefix.as_str(),
+            prefix.as_str(),
+            "_c_00000000-0000-0000-0000-000000000000-",
+        ] {
+            let node = create_protected(&zk, "/twins", p, "lock-", b"")
+                .await
+                .unwrap();
+            made.push(node.name().to_string());
+        }
+        let children = zk.get_children("/twins").await.unwrap();
+        assert_eq!(children.len(), 3);
+        assert!(remove_twins(&zk, "/twins", &children, &made[1])
+            .await
+            .unwrap());
+        let mut left = zk.get_children("/twins").await.unwrap();
+        left.sort();
+        let mut want = vec![made[1].clone(), made[2].clone()];
+        want.sort();
+        assert_eq!(left, want);
+        assert!(!remove_twins(&zk, "/twins", &left, &made[1]).await.unwrap());
+        zk.close().await;
+    }
 
     #[test]
     fn nodes_are_ordered_by_their_sequence_whatever_their_prefix() {

@@ -60,8 +60,14 @@ impl StateMachine {
             membership: StoredMembership::default(),
         };
         if let Some((path, _)) = newest_snapshot(dir)? {
-            let bytes = std::fs::read(&path)?;
-            let file: SnapshotFile = rmp_serde::from_slice(&bytes).map_err(io_error)?;
+            let raw = std::fs::read(&path)?;
+            let bytes = unseal(&path, &raw)?;
+            let file: SnapshotFile = rmp_serde::from_slice(bytes).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("snapshot {} cannot be read: {e}", path.display()),
+                )
+            })?;
             let db = ZkDatabase::from_snapshot(&file.database).map_err(io_error)?;
             tracing::info!(
                 snapshot = %path.display(),
@@ -75,6 +81,43 @@ impl StateMachine {
         }
         Ok(sm)
     }
+}
+
+/// What a snapshot file begins with, before the CRC-32 of the rest.
+const SNAPSHOT_MAGIC: &[u8; 8] = b"ZKRSSNP1";
+
+/// A snapshot's bytes as stored: the magic, the CRC-32 (big-endian) of `bytes`, `bytes`.
+fn seal(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + 12);
+    out.extend_from_slice(SNAPSHOT_MAGIC);
+    out.extend_from_slice(&crc32fast::hash(bytes).to_be_bytes());
+    out.extend_from_slice(bytes);
+    out
+}
+
+/// The snapshot inside a stored file, checked: a file whose checksum does not match is
+/// refused (the server will not start on it) rather than loaded with wrong data. A
+/// file without the magic is from before checksums and is taken as it is.
+fn unseal<'a>(path: &Path, raw: &'a [u8]) -> io::Result<&'a [u8]> {
+    let Some(rest) = raw.strip_prefix(SNAPSHOT_MAGIC.as_slice()) else {
+        return Ok(raw);
+    };
+    let corrupt = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "snapshot {} is corrupt (checksum mismatch); not starting on it: restore the \
+                 data directory from a backup (in an ensemble, empty this member's data \
+                 directory and the leader sends it a snapshot)",
+                path.display()
+            ),
+        )
+    };
+    let (crc, bytes) = rest.split_first_chunk::<4>().ok_or_else(corrupt)?;
+    if crc32fast::hash(bytes) != u32::from_be_bytes(*crc) {
+        return Err(corrupt());
+    }
+    Ok(bytes)
 }
 
 /// The newest `snapshot.*` file and its index.
@@ -100,7 +143,7 @@ fn newest_snapshot(dir: &Path) -> io::Result<Option<(PathBuf, u64)>> {
 /// Writes a snapshot file atomically and deletes every older one.
 fn persist_snapshot(dir: &Path, index: u64, bytes: &[u8]) -> io::Result<()> {
     let path = dir.join(format!("snapshot.{index:020}"));
-    write_atomic(&path, bytes)?;
+    write_atomic(&path, &seal(bytes))?;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let name = entry.file_name();
@@ -243,7 +286,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         else {
             return Ok(None);
         };
-        let bytes = std::fs::read(&path).map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+        let raw = std::fs::read(&path).map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+        let bytes = unseal(&path, &raw)
+            .map_err(|e| StorageIOError::read_snapshot(None, &e))?
+            .to_vec();
         let file: SnapshotFile =
             rmp_serde::from_slice(&bytes).map_err(|e| StorageIOError::read_snapshot(None, &e))?;
         Ok(Some(Snapshot {
