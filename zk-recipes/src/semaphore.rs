@@ -25,7 +25,7 @@ use zk_proto::ErrorCode;
 use crate::error::{Error, Result};
 use crate::lease::Lease;
 use crate::lock::Lock;
-use crate::protected::{create_protected, protection_prefix, retrying, NodeGuard};
+use crate::protected::{create_protected, protection_prefix, remove_twins, retrying, NodeGuard};
 
 /// The lease node name Curator uses.
 pub const LEASE_NAME: &str = "lease-";
@@ -180,6 +180,10 @@ impl Semaphore {
             if !children.contains(&ours) {
                 guard.keep();
                 return Err(Error::NodeLost(node.path));
+            }
+            // A second lease node of our one create would hold a place of its own.
+            if remove_twins(&self.client, &dir, &children, &ours).await? {
+                continue;
             }
             if children.len() <= self.max_leases {
                 return Ok(Some(SemaphoreLease {
