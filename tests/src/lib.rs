@@ -4,9 +4,11 @@
 //!
 //! - [`linearizability`]: a linearizability checker for a znode used as a register.
 //! - [`apache`]: Apache ZooKeeper 3.8 as a child process, for side-by-side runs.
+//! - [`java`]: Java programs (Curator) beside ours: classpath, javac, transcript.
 //! - [`proxy`]: a TCP forwarder a test can cut or stall.
 
 pub mod apache;
+pub mod java;
 pub mod linearizability;
 pub mod proxy;
 

@@ -91,6 +91,43 @@ pub fn basename(path: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn messages_are_javas_as_zkcli_prints_them() {
+        assert_eq!(validate_path("/"), Ok(()));
+        assert_eq!(validate_path("/a/b.c/..d"), Ok(()));
+        assert_eq!(
+            validate_path("a").unwrap_err().0,
+            "Path must start with / character"
+        );
+        assert_eq!(validate_path("").unwrap_err().0, "Path length must be > 0");
+        assert_eq!(
+            validate_path("/a/").unwrap_err().0,
+            "Path must not end with / character"
+        );
+        assert_eq!(
+            validate_path("/a//b").unwrap_err().0,
+            "Invalid path string \"/a//b\" caused by empty node name specified @3"
+        );
+        assert_eq!(
+            validate_path("/a/./b").unwrap_err().0,
+            "Invalid path string \"/a/./b\" caused by relative paths not allowed @3"
+        );
+        assert_eq!(
+            validate_path("/a/..").unwrap_err().0,
+            "Invalid path string \"/a/..\" caused by relative paths not allowed @4"
+        );
+        assert_eq!(
+            validate_path("/a\u{1}").unwrap_err().0,
+            "Invalid path string \"/a\u{1}\" caused by invalid character @2"
+        );
+        assert_eq!(
+            validate_path("/\u{1F600}").unwrap_err().0,
+            "Invalid path string \"/\u{1F600}\" caused by invalid character @1"
+        );
+        assert_eq!(validate_create_path("/a/", true), Ok(()));
+        assert!(validate_create_path("/a/", false).is_err());
+    }
+
     use super::*;
 
     fn reason(path: &str) -> String {

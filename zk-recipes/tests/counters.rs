@@ -58,71 +58,8 @@ public class CuratorCounters {
 /// Compiles `source` (class `class`) against Debian's Curator jars and runs it with
 /// `args`; its standard output lines.
 async fn run_curator(class: &str, source: &str, args: &[&str]) -> Vec<String> {
-    let jars = [
-        "curator-recipes",
-        "curator-framework",
-        "curator-client",
-        "guava",
-        "zookeeper",
-        "zookeeper-jute",
-        "slf4j-api",
-        "slf4j-simple",
-    ];
-    let classpath: Vec<String> = jars
-        .iter()
-        .map(|jar| {
-            let path = format!("/usr/share/java/{jar}.jar");
-            assert!(
-                std::path::Path::new(&path).exists(),
-                "{path} is missing: install Curator's Debian packages (scripts/install-test-deps.sh)"
-            );
-            path
-        })
-        .collect();
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("{class}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(format!("{class}.java"));
-    std::fs::write(&file, source).unwrap();
-    let compiled = tokio::process::Command::new("javac")
-        .arg("-d")
-        .arg(&dir)
-        .arg("-cp")
-        .arg(classpath.join(":"))
-        .arg(&file)
-        .output()
-        .await
-        .expect("javac (install a JDK: scripts/install-test-deps.sh)");
-    assert!(
-        compiled.status.success(),
-        "javac failed: {}",
-        String::from_utf8_lossy(&compiled.stderr)
-    );
-    let ran = tokio::time::timeout(
-        WAIT,
-        tokio::process::Command::new("java")
-            .args(["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"])
-            .arg("-Dorg.slf4j.simpleLogger.defaultLogLevel=warn")
-            .arg("-cp")
-            .arg(format!("{}:{}", classpath.join(":"), dir.display()))
-            .arg(class)
-            .args(args)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the Java side finished")
-    .expect("java");
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        ran.status.success(),
-        "{class} failed: {}",
-        String::from_utf8_lossy(&ran.stderr)
-    );
-    String::from_utf8_lossy(&ran.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    zk_tests::java::run_curator(root, class, source, args, WAIT).await
 }
 const SESSIONS: usize = 8;
 

@@ -19,118 +19,38 @@ use zk_client::Client;
 use zk_proto::ErrorCode;
 use zk_recipes::{CloseMode, LeaderLatch, Lock};
 use zk_server::testing::TestingServer;
+use zk_tests::java::{self, Transcript};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// What CuratorInterop.java needs, from the Debian packages libcurator-recipes-java,
-/// libcurator-framework-java, libcurator-client-java, libguava-java, libzookeeper-java
-/// and libslf4j-java.
-const JARS: &[&str] = &[
-    "curator-recipes",
-    "curator-framework",
-    "curator-client",
-    "guava",
-    "zookeeper",
-    "zookeeper-jute",
-    "slf4j-api",
-    "slf4j-simple",
-];
-
+/// Curator's jars (`zk_tests::java::CURATOR_JARS`) as a classpath.
 fn classpath() -> String {
-    let jars: Vec<String> = JARS
-        .iter()
-        .map(|jar| {
-            let path = format!("/usr/share/java/{jar}.jar");
-            assert!(
-                Path::new(&path).exists(),
-                "{path} is missing: install Apache Curator's Debian packages \
-                 (libcurator-recipes-java, libcurator-framework-java) with \
-                 scripts/install-test-deps.sh"
-            );
-            path
-        })
-        .collect();
-    jars.join(":")
+    java::classpath(
+        java::CURATOR_JARS,
+        "Apache Curator's Debian packages (libcurator-recipes-java, libcurator-framework-java)",
+    )
 }
 
 /// This test process's scratch directory under target/tmp.
 fn scratch() -> PathBuf {
-    let name = format!("curator-interop-{}", std::process::id());
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| java::scratch(Path::new(env!("CARGO_TARGET_TMPDIR")), "curator-interop"))
+        .clone()
 }
 
 /// CuratorInterop.java compiled (once per test process): the directory of its classes.
 async fn classes() -> PathBuf {
     static CLASSES: OnceLock<PathBuf> = OnceLock::new();
-    tokio::task::spawn_blocking(|| CLASSES.get_or_init(compile).clone())
-        .await
-        .expect("javac")
-}
-
-fn compile() -> PathBuf {
-    // Leftovers of earlier runs whose process is gone.
-    if let Ok(entries) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix("curator-interop-") {
-                if !Path::new("/proc").join(pid).exists() {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        }
-    }
-    let source = zk_tests::interop_dir().join("curator/CuratorInterop.java");
-    let out = scratch().join("classes");
-    std::fs::create_dir_all(&out).unwrap();
-    let compiled = std::process::Command::new("javac")
-        .args(["-Xlint:all,-path", "-Werror", "-d"])
-        .arg(&out)
-        .arg("-cp")
-        .arg(classpath())
-        .arg(&source)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "javac not runnable ({e}): install a JDK (default-jdk-headless) with \
-                 scripts/install-test-deps.sh"
-            )
-        });
-    assert!(
-        compiled.status.success(),
-        "javac {} failed:\n{}{}",
-        source.display(),
-        String::from_utf8_lossy(&compiled.stdout),
-        String::from_utf8_lossy(&compiled.stderr)
-    );
-    out
-}
-
-/// Everything the processes printed and the test did, timed, for failure messages.
-#[derive(Clone)]
-struct Transcript {
-    start: Instant,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Transcript {
-    fn new() -> Transcript {
-        Transcript {
-            start: Instant::now(),
-            lines: Arc::default(),
-        }
-    }
-
-    fn note(&self, line: impl AsRef<str>) {
-        let at = self.start.elapsed().as_millis();
-        self.lines
-            .lock()
-            .unwrap()
-            .push(format!("{at:>6} ms  {}", line.as_ref()));
-    }
-
-    fn dump(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
+    tokio::task::spawn_blocking(|| {
+        CLASSES
+            .get_or_init(|| {
+                let source = zk_tests::interop_dir().join("curator/CuratorInterop.java");
+                java::compile(&source, &classpath(), &scratch().join("classes"), true)
+            })
+            .clone()
+    })
+    .await
+    .expect("javac")
 }
 
 /// One CuratorInterop process: its stdout lines go to `on_line` (as they come) and to

@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt};
@@ -26,124 +26,47 @@ use zk_recipes::discovery::{
 };
 use zk_server::testing::TestingServer;
 use zk_tests::apache::ApacheZk;
+use zk_tests::java::{self, Transcript};
 
 const WAIT: Duration = Duration::from_secs(30);
 const BASE: &str = "/services";
 
-/// What CuratorDiscovery.java needs, from the Debian packages libcurator-discovery-java
-/// (curator-x-discovery), libcurator-recipes-java, libcurator-framework-java,
-/// libguava-java, libzookeeper-java, libjackson2-databind-java,
-/// libjackson2-core-java, libjackson2-annotations-java and libslf4j-java.
-const JARS: &[&str] = &[
-    "curator-x-discovery",
-    "curator-recipes",
-    "curator-framework",
-    "curator-client",
-    "guava",
-    "zookeeper",
-    "zookeeper-jute",
-    "jackson-databind",
-    "jackson-core",
-    "jackson-annotations",
-    "slf4j-api",
-    "slf4j-simple",
-];
-
+/// What CuratorDiscovery.java needs as a classpath: Curator's discovery
+/// (libcurator-discovery-java), its recipes (`zk_tests::java::CURATOR_JARS`) and Jackson.
 fn classpath() -> String {
-    let jars: Vec<String> = JARS
-        .iter()
-        .map(|jar| {
-            let path = format!("/usr/share/java/{jar}.jar");
-            assert!(
-                Path::new(&path).exists(),
-                "{path} is missing: install Apache Curator's discovery (Debian package \
-                 libcurator-discovery-java, which brings the Jackson jars) with \
-                 scripts/install-test-deps.sh"
-            );
-            path
-        })
+    let jars: Vec<&str> = ["curator-x-discovery"]
+        .into_iter()
+        .chain(java::CURATOR_JARS.iter().copied())
+        .chain(["jackson-databind", "jackson-core", "jackson-annotations"])
         .collect();
-    jars.join(":")
+    java::classpath(
+        &jars,
+        "Apache Curator's discovery (Debian package libcurator-discovery-java, which brings \
+         the Jackson jars)",
+    )
 }
 
 /// This test process's scratch directory under target/tmp.
 fn scratch() -> PathBuf {
-    let name = format!("curator-discovery-{}", std::process::id());
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| java::scratch(Path::new(env!("CARGO_TARGET_TMPDIR")), "curator-discovery"))
+        .clone()
 }
 
 /// CuratorDiscovery.java compiled (once per test process): its classes' directory.
 async fn classes() -> PathBuf {
     static CLASSES: OnceLock<PathBuf> = OnceLock::new();
-    tokio::task::spawn_blocking(|| CLASSES.get_or_init(compile).clone())
-        .await
-        .expect("javac")
-}
-
-fn compile() -> PathBuf {
-    // Leftovers of earlier runs whose process is gone.
-    if let Ok(entries) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix("curator-discovery-") {
-                if !Path::new("/proc").join(pid).exists() {
-                    let _ = std::fs::remove_dir_all(entry.path());
-                }
-            }
-        }
-    }
-    let source = zk_tests::interop_dir().join("curator_discovery/CuratorDiscovery.java");
-    let out = scratch().join("classes");
-    std::fs::create_dir_all(&out).unwrap();
-    let compiled = std::process::Command::new("javac")
-        .args(["-Xlint:all,-path", "-Werror", "-d"])
-        .arg(&out)
-        .arg("-cp")
-        .arg(classpath())
-        .arg(&source)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "javac not runnable ({e}): install a JDK (default-jdk-headless) with \
-                 scripts/install-test-deps.sh"
-            )
-        });
-    assert!(
-        compiled.status.success(),
-        "javac {} failed:\n{}{}",
-        source.display(),
-        String::from_utf8_lossy(&compiled.stdout),
-        String::from_utf8_lossy(&compiled.stderr)
-    );
-    out
-}
-
-/// Everything the Java processes printed, timed, for failure messages.
-#[derive(Clone)]
-struct Transcript {
-    start: Instant,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Transcript {
-    fn new() -> Transcript {
-        Transcript {
-            start: Instant::now(),
-            lines: Arc::default(),
-        }
-    }
-
-    fn note(&self, line: impl AsRef<str>) {
-        let at = self.start.elapsed().as_millis();
-        self.lines
-            .lock()
-            .unwrap()
-            .push(format!("{at:>6} ms  {}", line.as_ref()));
-    }
-
-    fn dump(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
+    tokio::task::spawn_blocking(|| {
+        CLASSES
+            .get_or_init(|| {
+                let source =
+                    zk_tests::interop_dir().join("curator_discovery/CuratorDiscovery.java");
+                java::compile(&source, &classpath(), &scratch().join("classes"), true)
+            })
+            .clone()
+    })
+    .await
+    .expect("javac")
 }
 
 /// One CuratorDiscovery process.

@@ -72,7 +72,7 @@ impl From<opts::ParseError> for CliError {
 
 /// `MalformedPathException` for a path Java's client refuses before sending anything.
 pub fn check_path(path: &str) -> Result<(), CliError> {
-    crate::paths::validate(path).map_err(CliError::new)
+    zk_proto::path::validate_path(path).map_err(|e| CliError::new(e.0))
 }
 
 /// `CliWrapperException` for a failed request on `path`.
@@ -762,7 +762,8 @@ async fn create(words: &[String], ctx: &mut Ctx<'_>) -> Result<(), CliError> {
         }
         None => zk_client::Acl::open_unsafe(),
     };
-    crate::paths::validate_create(path, mode.is_sequential()).map_err(CliError::new)?;
+    zk_proto::path::validate_create_path(path, mode.is_sequential())
+        .map_err(|e| CliError::new(e.0))?;
     if acl.is_empty() {
         ctx.run.errln("KeeperErrorCode = InvalidACL");
         return Err(CliError::new("Acl is not valid : null"));

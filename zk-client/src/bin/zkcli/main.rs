@@ -19,8 +19,8 @@
 //! - `conn`: the connection made in the background, its state for the prompt.
 //! - `watches`: the watch tables as the Java client keeps them.
 //! - `complete`: rustyline (editing, history file, completion).
-//! - `format`, `time`, `paths`, `javaprops`: Java's formats (Stat, ACLs, `Date`,
-//!   path checks, `Properties`).
+//! - `format`, `time`, `javaprops`: Java's formats (Stat, ACLs, `Date`, `Properties`);
+//!   paths are checked by `zk_proto::path`, with ZooKeeper's messages.
 
 mod args;
 mod commands;
@@ -29,7 +29,6 @@ mod conn;
 mod format;
 mod javaprops;
 mod opts;
-mod paths;
 mod quota;
 mod shell;
 mod time;
