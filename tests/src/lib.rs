@@ -4,10 +4,12 @@
 //!
 //! - [`linearizability`]: a linearizability checker for a znode used as a register.
 //! - [`apache`]: Apache ZooKeeper 3.8 as a child process, for side-by-side runs.
+//! - [`certs`]: a CA and the certificates it signs, made at run time (TLS tests).
 //! - [`java`]: Java programs (Curator) beside ours: classpath, javac, transcript.
 //! - [`proxy`]: a TCP forwarder a test can cut or stall.
 
 pub mod apache;
+pub mod certs;
 pub mod java;
 pub mod linearizability;
 pub mod proxy;

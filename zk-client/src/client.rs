@@ -70,6 +70,8 @@ pub struct ClientBuilder {
     session: Option<(i64, Vec<u8>)>,
     retry: Arc<dyn RetryPolicy>,
     renew_expired: bool,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsConfig>,
 }
 
 impl std::fmt::Debug for dyn RetryPolicy {
@@ -91,6 +93,8 @@ impl ClientBuilder {
             session: None,
             retry: Arc::new(ExponentialBackoff::new(Duration::from_millis(100), 5)),
             renew_expired: false,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -147,6 +151,17 @@ impl ClientBuilder {
         self
     }
 
+    /// Connects with TLS, on every connection and reconnection (the servers' secure
+    /// client port, `secureClientPort`). The server's certificate must chain to a CA of
+    /// `tls` and name the host of the connect string entry (or
+    /// [`crate::TlsConfig::server_name`]). A TLS setting that cannot be used fails
+    /// [`ClientBuilder::connect`] with [`Error::Tls`].
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: crate::tls::TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Connects; resolves once a session is established.
     pub async fn connect(self) -> Result<Client> {
         let connect = ConnectString::parse(&self.connect)?;
@@ -165,6 +180,8 @@ impl ClientBuilder {
             session: self.session.clone(),
             renew_expired: self.renew_expired,
             notifications: NotificationTaps::default(),
+            #[cfg(feature = "tls")]
+            tls: self.tls.as_ref().map(|t| t.connector()).transpose()?,
         };
         let notifications = config.notifications.clone();
         tokio::spawn(session::run(

@@ -39,6 +39,10 @@ pub enum Error {
     /// The server sent something this client cannot read.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The TLS settings cannot be used (a CA, certificate or key that does not load).
+    /// A server whose certificate is not trusted shows as [`Error::ConnectFailed`].
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 impl Error {

@@ -14,6 +14,8 @@
 //! - [`state`]: [`SessionState`] and how it changes.
 //! - [`error`]: [`Error`], keeping ZooKeeper's codes.
 //! - [`connect_string`]: parsing `host:port,…/chroot`.
+//! - [`tls`] (feature `tls`, on by default): [`TlsConfig`], TLS to a secure client
+//!   port (`secureClientPort`), on every connection and reconnection.
 //!
 //! # States and retries
 //!
@@ -64,12 +66,16 @@ pub mod multi;
 pub mod retry;
 mod session;
 pub mod state;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod watch;
 
 pub use client::{Client, ClientBuilder, ReadOp, ReadResult};
 pub use error::{Error, Result};
 pub use multi::Transaction;
 pub use state::SessionState;
+#[cfg(feature = "tls")]
+pub use tls::TlsConfig;
 pub use watch::{Notifications, OneshotWatcher, PersistentWatcher, WatchedEvent};
 pub use zk_proto::{
     Acl, AddWatchMode, CreateMode, ErrorCode, EventType, Id, KeeperState, OpResult, Perms, Stat,

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rand::seq::SliceRandom;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
@@ -55,6 +55,46 @@ pub(crate) struct SessionConfig {
     pub renew_expired: bool,
     /// Where every notification goes too ([`crate::Client::notifications`]).
     pub notifications: NotificationTaps,
+    /// TLS for every connection, when configured ([`crate::ClientBuilder::tls`]).
+    #[cfg(feature = "tls")]
+    pub tls: Option<crate::tls::Connector>,
+}
+
+/// A byte stream to the server: plain TCP, or a TLS session over it.
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// Connects to `host` (`host:port`) within `within`: TCP, then TLS when configured.
+async fn open(
+    config: &SessionConfig,
+    host: &str,
+    within: Duration,
+) -> std::io::Result<Box<dyn Stream>> {
+    let stream = timeout(within, TcpStream::connect(host))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    // While nothing listens on a loopback port, a connect from an ephemeral port
+    // that happens to equal it connects the socket to itself (TCP simultaneous
+    // open); its own handshake echoed back would read as "session expired".
+    if stream.local_addr()? == stream.peer_addr()? {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "socket connected to itself",
+        ));
+    }
+    stream.set_nodelay(true)?;
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &config.tls {
+        return timeout(within, tls.connect(host, stream))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+            })?;
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = config;
+    Ok(Box::new(stream))
 }
 
 /// Why a connection ended.
@@ -247,7 +287,7 @@ impl Session {
     async fn connect(
         &mut self,
         host: &str,
-    ) -> std::io::Result<Option<(TcpStream, ConnectResponse)>> {
+    ) -> std::io::Result<Option<(Box<dyn Stream>, ConnectResponse)>> {
         // A server that takes the connection and never answers (one still starting,
         // or hung) must not cost the session: give each attempt a third of the
         // session timeout, so that a resumed session has attempts left elsewhere.
@@ -255,21 +295,7 @@ impl Session {
             .config
             .connect_timeout
             .min((self.negotiated / 3).max(Duration::from_millis(500)));
-        let stream = timeout(per_host, TcpStream::connect(host))
-            .await
-            .map_err(|_| {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
-            })??;
-        // While nothing listens on a loopback port, a connect from an ephemeral port
-        // that happens to equal it connects the socket to itself (TCP simultaneous
-        // open); its own handshake echoed back would read as "session expired".
-        if stream.local_addr()? == stream.peer_addr()? {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::ConnectionRefused,
-                "socket connected to itself",
-            ));
-        }
-        stream.set_nodelay(true)?;
+        let stream = open(&self.config, host, per_host).await?;
         // A session made on a read-only server is local to it: ask for a new one
         // until the client has been on a read-write server.
         let local_session = self.config.read_only && !self.seen_rw && self.session_id != 0;
@@ -335,8 +361,12 @@ impl Session {
     }
 
     /// Serves one connection until it ends.
-    async fn serve(&mut self, stream: TcpStream, commands: &mut mpsc::Receiver<Command>) -> Ended {
-        let (mut rd, mut wr) = stream.into_split();
+    async fn serve(
+        &mut self,
+        stream: Box<dyn Stream>,
+        commands: &mut mpsc::Receiver<Command>,
+    ) -> Ended {
+        let (mut rd, mut wr) = tokio::io::split(stream);
         let read_timeout = self.negotiated * 2 / 3;
         let ping_every = read_timeout / 2;
         let mut decoder = FrameDecoder::default();
@@ -351,6 +381,7 @@ impl Session {
         let current = self.server.borrow().clone().unwrap_or_default();
         let mut probe = read_only.then(|| {
             Probe(tokio::spawn(find_read_write_server(
+                self.config.clone(),
                 self.hosts.clone(),
                 current,
             )))
@@ -703,13 +734,17 @@ impl Drop for Probe {
 }
 
 /// While on a read-only server: asks the other servers `isro` (with growing pauses,
-/// as ZooKeeper's client does) until one answers `rw`.
-async fn find_read_write_server(hosts: Vec<String>, current: String) -> String {
+/// as ZooKeeper's client does) until one answers `rw`; over TLS when the client uses it.
+async fn find_read_write_server(
+    config: SessionConfig,
+    hosts: Vec<String>,
+    current: String,
+) -> String {
     let mut pause = Duration::from_millis(100);
     loop {
         for host in hosts.iter().filter(|h| **h != current) {
             let answer = timeout(Duration::from_millis(500), async {
-                let mut s = TcpStream::connect(host.as_str()).await.ok()?;
+                let mut s = open(&config, host, Duration::from_millis(500)).await.ok()?;
                 s.write_all(b"isro").await.ok()?;
                 let mut out = String::new();
                 s.read_to_string(&mut out).await.ok()?;

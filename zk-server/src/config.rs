@@ -10,6 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+mod ssl;
+
+pub use ssl::{ClientAuth, Secret, StoreFile, TlsSettings};
+
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -119,6 +123,17 @@ pub struct ServerConfig {
     pub data_log_dir: Option<PathBuf>,
     /// The client port's address.
     pub client_addr: SocketAddr,
+    /// Whether the plain client port is served: always, unless zoo.cfg names only a
+    /// `secureClientPort` (then, as in Apache ZooKeeper, clients must use TLS).
+    pub client_port_enabled: bool,
+    /// `secureClientPort` (and `secureClientPortAddress`): where clients connect with
+    /// TLS, using `client_tls`.
+    pub secure_client_addr: Option<SocketAddr>,
+    /// The `ssl.*` settings of the secure client port (present with
+    /// `secure_client_addr`).
+    pub client_tls: Option<TlsSettings>,
+    /// The `ssl.quorum.*` settings when `sslQuorum=true`: peer links use mutual TLS.
+    pub quorum_tls: Option<TlsSettings>,
     /// Ticks a follower may take to connect and sync to a leader.
     pub init_limit: u32,
     /// Ticks a follower may lag behind.
@@ -202,6 +217,10 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("zk-data"),
             data_log_dir: None,
             client_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 2181),
+            client_port_enabled: true,
+            secure_client_addr: None,
+            client_tls: None,
+            quorum_tls: None,
             init_limit: 10,
             sync_limit: 5,
             max_client_cnxns: 60,
@@ -290,6 +309,7 @@ impl ServerConfig {
             let mine = config.my_id.and_then(|id| config.peers.get(&id));
             if let Some(client) = mine.and_then(|p| p.client_addr) {
                 config.client_addr = client;
+                config.client_port_enabled = true;
             }
         }
         Ok(config)
@@ -325,6 +345,10 @@ impl ServerConfig {
         let mut metrics_ip: Option<IpAddr> = None;
         let mut metrics_port: Option<u16> = None;
         let mut prometheus = false;
+        let mut secure_port: Option<u16> = None;
+        let mut secure_ip: Option<IpAddr> = None;
+        let mut ssl_quorum = false;
+        let mut ssl = ssl::SslKeys::default();
 
         for entry in key_values(text) {
             let (key, value) = entry?;
@@ -347,6 +371,10 @@ impl ServerConfig {
                 }
                 "dynamicConfigFile" => c.dynamic_config_file = Some(PathBuf::from(value)),
                 "clientPortAddress" => client_ip = Some(parse_ip(key, value)?),
+                "secureClientPort" => secure_port = Some(parse_num(key, value)?),
+                "secureClientPortAddress" => secure_ip = Some(parse_ip(key, value)?),
+                "sslQuorum" => ssl_quorum = parse_bool(key, value)?,
+                _ if ssl.take(prop, value) => {}
                 "initLimit" => c.init_limit = parse_num(key, value)?,
                 "syncLimit" => c.sync_limit = parse_num(key, value)?,
                 "maxClientCnxns" => c.max_client_cnxns = parse_num(key, value)?,
@@ -405,6 +433,24 @@ impl ServerConfig {
         let port = client_port.unwrap_or(c.client_addr.port());
         let ip = client_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         c.client_addr = SocketAddr::new(ip, port);
+        // As Apache ZooKeeper: an address without its port is an error; the secure
+        // port alone means no plain port.
+        if secure_ip.is_some() && secure_port.is_none() {
+            return Err(invalid(
+                "secureClientPortAddress",
+                &secure_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                "secureClientPortAddress is set but secureClientPort is not set",
+            ));
+        }
+        // secureClientPort=0 is "not set", as in Apache ZooKeeper.
+        c.secure_client_addr = secure_port.filter(|p| *p != 0).map(|port| {
+            SocketAddr::new(secure_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port)
+        });
+        c.client_port_enabled = c.client_port_given || c.secure_client_addr.is_none();
+        c.client_tls = ssl.client(c.secure_client_addr.is_some())?;
+        c.quorum_tls = ssl.quorum(ssl_quorum)?;
+        c.ignored_keys
+            .extend(ssl.unused(c.secure_client_addr.is_some(), ssl_quorum));
         // ZooKeeper: -1 (or absent) means 2 and 20 ticks.
         c.min_session_timeout_ms = min_timeout.unwrap_or(2 * c.tick_time_ms);
         c.max_session_timeout_ms = max_timeout.unwrap_or(20 * c.tick_time_ms);
@@ -607,8 +653,117 @@ mod tests {
              ssl.keyStore.location=/k\nadmin.enableServer=false\nsomethingNew=1\n",
         )
         .unwrap();
+        // ssl.keyStore.location is ours, but unused without a secure port (said so).
         assert_eq!(c.ignored_keys.len(), 4, "{:?}", c.ignored_keys);
+        assert!(c
+            .ignored_keys
+            .iter()
+            .any(|k| k.contains("no secureClientPort")));
         assert!(!c.admin_enabled);
+    }
+
+    #[test]
+    fn secure_client_port_and_ssl_keys_as_apache_names_them() {
+        let c = ServerConfig::parse(
+            "dataDir=/d\nsecureClientPort=2281\nsecureClientPortAddress=127.0.0.1\n\
+             serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+             ssl.keyStore.location=/etc/zk/server.pem\nssl.keyStore.password=\n\
+             zookeeper.ssl.trustStore.location=/etc/zk/ca.crt\nssl.trustStore.type=PEM\n",
+        )
+        .unwrap();
+        // Only the secure port: no plain one, as in Apache ZooKeeper.
+        assert!(!c.client_port_enabled);
+        assert_eq!(
+            c.secure_client_addr,
+            Some("127.0.0.1:2281".parse().unwrap())
+        );
+        let tls = c.client_tls.unwrap();
+        assert_eq!(tls.client_auth, ClientAuth::Need, "Apache's default");
+        assert_eq!(
+            tls.key_store.unwrap().location,
+            PathBuf::from("/etc/zk/server.pem")
+        );
+        assert_eq!(
+            tls.trust_store.unwrap().location,
+            PathBuf::from("/etc/zk/ca.crt")
+        );
+        assert_eq!(c.quorum_tls, None);
+
+        let c = ServerConfig::parse(
+            "dataDir=/d\nclientPort=2181\nsecureClientPort=2281\n\
+             ssl.keyStore.location=/k.pem\nssl.clientAuth=none\n",
+        )
+        .unwrap();
+        assert!(c.client_port_enabled, "both ports");
+        assert_eq!(c.secure_client_addr, Some("0.0.0.0:2281".parse().unwrap()));
+        assert_eq!(c.client_tls.unwrap().client_auth, ClientAuth::None);
+        let want = ServerConfig::parse(
+            "secureClientPort=1\nssl.keyStore.location=/k.pem\n\
+             ssl.trustStore.location=/t.pem\nssl.clientAuth=WANT\n",
+        )
+        .unwrap();
+        assert_eq!(want.client_tls.unwrap().client_auth, ClientAuth::Want);
+        // No secure port: the plain one as before.
+        assert!(
+            ServerConfig::parse("dataDir=/d")
+                .unwrap()
+                .client_port_enabled
+        );
+    }
+
+    #[test]
+    fn unusable_ssl_settings_are_refused_naming_the_key() {
+        let err = |text: &str| ServerConfig::parse(text).unwrap_err().to_string();
+        let e = err("secureClientPort=1\nssl.keyStore.location=/k.jks\nssl.clientAuth=none");
+        assert!(
+            e.starts_with("ssl.keyStore.location:") && e.contains("convert it to PEM"),
+            "{e}"
+        );
+        let e = err("secureClientPort=1\nssl.keyStore.location=/k\nssl.keyStore.type=PKCS12\nssl.clientAuth=none");
+        assert!(
+            e.starts_with("ssl.keyStore.type:") && e.contains("PKCS12 stores are not supported"),
+            "{e}"
+        );
+        let e =
+            err("secureClientPort=1\nssl.keyStore.location=/k.pem\nssl.trustStore.location=/t.jks");
+        assert!(e.starts_with("ssl.trustStore.location:"), "{e}");
+        let e = err("secureClientPort=1\nssl.keyStore.location=/k.bin\nssl.clientAuth=none");
+        assert!(e.contains("set ssl.keyStore.type=PEM"), "{e}");
+        let e = err("secureClientPort=1\nssl.clientAuth=none");
+        assert!(e.starts_with("ssl.keyStore.location:"), "{e}");
+        let e = err("secureClientPort=1\nssl.keyStore.location=/k.pem");
+        assert!(
+            e.starts_with("ssl.trustStore.location:") && e.contains("clientAuth"),
+            "{e}"
+        );
+        let e = err("secureClientPort=1\nssl.keyStore.location=/k.pem\nssl.clientAuth=maybe");
+        assert!(e.starts_with("ssl.clientAuth:"), "{e}");
+        let e = err("secureClientPortAddress=127.0.0.1");
+        assert!(e.contains("secureClientPort is not set"), "{e}");
+        let e = err("sslQuorum=true\nssl.quorum.keyStore.location=/k.pem");
+        assert!(e.starts_with("ssl.quorum.trustStore.location:"), "{e}");
+    }
+
+    #[test]
+    fn ssl_quorum_reads_the_quorum_stores() {
+        let c = ServerConfig::parse(
+            "dataDir=/d\nsslQuorum=true\nssl.quorum.keyStore.location=/q/key.pem\n\
+             ssl.quorum.keyStore.password=secret\nssl.quorum.trustStore.location=/q/ca\n\
+             ssl.quorum.trustStore.type=pem\nssl.quorum.hostnameVerification=false\n",
+        )
+        .unwrap();
+        let q = c.quorum_tls.unwrap();
+        assert_eq!(q.prefix, "ssl.quorum");
+        assert!(!q.hostname_verification);
+        assert_eq!(
+            q.key_store.as_ref().unwrap().password,
+            Secret("secret".into())
+        );
+        assert!(
+            !format!("{q:?}").contains("secret"),
+            "passwords stay out of Debug"
+        );
+        assert_eq!(c.client_tls, None);
     }
 
     #[test]

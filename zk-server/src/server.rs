@@ -14,8 +14,9 @@ use tracing::{info, warn};
 use crate::config::ServerConfig;
 use crate::core::ServerCore;
 use crate::database::ZkDatabase;
+use crate::net::tls::{self as net_tls, TlsError};
 use crate::replication::ensemble::EnsembleSpec;
-use crate::replication::transport::PeerFaults;
+use crate::replication::transport::{PeerFaults, PeerTls};
 use crate::replication::{self, Replication};
 use crate::tree::NodeKind;
 use crate::txn::TxnOp;
@@ -34,6 +35,9 @@ pub enum StartError {
     /// Storage or consensus failed to start.
     #[error(transparent)]
     Replication(#[from] replication::ReplicationError),
+    /// A TLS key or trust store (`ssl.*`, `ssl.quorum.*`) could not be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A running server.
@@ -41,6 +45,7 @@ pub struct RunningServer {
     core: Arc<ServerCore>,
     replication: Replication,
     addr: SocketAddr,
+    secure_addr: Option<SocketAddr>,
     admin_addr: Option<SocketAddr>,
     metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
@@ -48,15 +53,22 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Binds the configured client address (and, in an ensemble, this member's peer
-    /// port from its `server.N` line) and starts.
+    /// Binds the configured client addresses (the plain client port unless only a
+    /// secure one is configured, and the secure one if any) and, in an ensemble, this
+    /// member's peer port from its `server.N` line, and starts.
     pub async fn start(config: ServerConfig) -> Result<RunningServer, StartError> {
         let addr = config.client_addr;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
+        let listener = if config.client_port_enabled {
+            Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            )
+        } else {
+            None
+        };
         if config.peers.is_empty() {
-            return RunningServer::start_with_listener(config, listener).await;
+            return RunningServer::start_inner(config, listener, None).await;
         }
         let spec = EnsembleSpec::from_config(&config)?;
         let peer = config
@@ -79,15 +91,22 @@ impl RunningServer {
                     addr: peer_addr,
                     source,
                 })?;
-        RunningServer::start_member(config, listener, peer_listener, PeerFaults::default()).await
+        RunningServer::start_inner(
+            config,
+            listener,
+            Some((peer_listener, PeerFaults::default())),
+        )
+        .await
     }
 
-    /// Starts standalone on an already bound listener (tests bind port 0).
+    /// Starts standalone on an already bound listener (tests bind port 0). A secure
+    /// client port in `config` is bound at start (port 0: any free port; see
+    /// [`RunningServer::secure_addr`]).
     pub async fn start_with_listener(
         config: ServerConfig,
         listener: TcpListener,
     ) -> Result<RunningServer, StartError> {
-        RunningServer::start_inner(config, listener, None).await
+        RunningServer::start_inner(config, Some(listener), None).await
     }
 
     /// Starts a member of an ensemble on bound client and peer listeners, its peer
@@ -98,27 +117,40 @@ impl RunningServer {
         peer_listener: TcpListener,
         faults: PeerFaults,
     ) -> Result<RunningServer, StartError> {
-        RunningServer::start_inner(config, listener, Some((peer_listener, faults))).await
+        RunningServer::start_inner(config, Some(listener), Some((peer_listener, faults))).await
     }
 
     async fn start_inner(
         config: ServerConfig,
-        listener: TcpListener,
+        listener: Option<TcpListener>,
         peer: Option<(TcpListener, PeerFaults)>,
     ) -> Result<RunningServer, StartError> {
         config.log_ignored();
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.client_addr,
-            source,
-        })?;
+        // TLS stores are read before anything else starts: a bad one stops the server.
+        let secure = match (config.secure_client_addr, &config.client_tls) {
+            (Some(at), Some(settings)) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(net_tls::server_config(settings)?);
+                let bound = TcpListener::bind(at)
+                    .await
+                    .map_err(|source| StartError::Bind { addr: at, source })?;
+                Some((bound, acceptor))
+            }
+            _ => None,
+        };
+        let peer_tls = match &config.quorum_tls {
+            Some(settings) if peer.is_some() => Some(std::sync::Arc::new(PeerTls::new(settings)?)),
+            _ => None,
+        };
+        let listeners = ClientListeners::new(listener, secure, config.client_addr)?;
         let shutdown = CancellationToken::new();
         let data_dir = config.data_dir.clone();
         let Some((peer_listener, faults)) = peer else {
             let core = ServerCore::new(config, 0, ZkDatabase::new());
             let replication =
                 replication::start_standalone(core.clone(), &data_dir, shutdown.clone()).await?;
-            return RunningServer::serve(core, replication, listener, addr, shutdown);
+            return RunningServer::serve(core, replication, listeners, shutdown);
         };
+        let faults = faults.with_tls(peer_tls);
         let spec = EnsembleSpec::from_config(&config)?;
         let core = ServerCore::new(config, spec.me, ZkDatabase::new());
         let replication = replication::ensemble::start_ensemble(
@@ -130,27 +162,44 @@ impl RunningServer {
             shutdown.clone(),
         )
         .await?;
-        RunningServer::serve(core, replication, listener, addr, shutdown)
+        RunningServer::serve(core, replication, listeners, shutdown)
     }
 
     fn serve(
         core: Arc<ServerCore>,
         replication: Replication,
-        listener: TcpListener,
-        addr: SocketAddr,
+        listeners: ClientListeners,
         shutdown: CancellationToken,
     ) -> Result<RunningServer, StartError> {
         // Recovered sessions get a fresh full timeout: their clients may reconnect.
         core.refresh_session_timeouts();
+        let ClientListeners {
+            addr,
+            secure_addr,
+            plain,
+            secure,
+        } = listeners;
         let mut tasks = vec![
-            tokio::spawn(crate::net::listener::run(
-                core.clone(),
-                listener,
-                shutdown.clone(),
-            )),
             tokio::spawn(expire_sessions(core.clone(), shutdown.clone())),
             tokio::spawn(reap_containers(core.clone(), shutdown.clone())),
         ];
+        if let Some(listener) = plain {
+            tasks.push(tokio::spawn(crate::net::listener::run(
+                core.clone(),
+                listener,
+                None,
+                shutdown.clone(),
+            )));
+        }
+        if let Some((listener, acceptor)) = secure {
+            info!(addr = ?secure_addr, "serving clients over TLS");
+            tasks.push(tokio::spawn(crate::net::listener::run(
+                core.clone(),
+                listener,
+                Some(acceptor),
+                shutdown.clone(),
+            )));
+        }
         let admin_addr = if core.config.admin_enabled {
             let admin_core = core.clone();
             http_endpoint(
@@ -182,6 +231,7 @@ impl RunningServer {
             core,
             replication,
             addr,
+            secure_addr,
             admin_addr,
             metrics_addr,
             shutdown,
@@ -189,9 +239,14 @@ impl RunningServer {
         })
     }
 
-    /// The client port's address.
+    /// The client port's address (the secure one when only a secure port is served).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The secure client port's address, when one is served (`secureClientPort`).
+    pub fn secure_addr(&self) -> Option<SocketAddr> {
+        self.secure_addr
     }
 
     /// Where the admin endpoint listens, if it does (`admin.enableServer`).
@@ -241,6 +296,43 @@ impl RunningServer {
             warn!(error = %e, "consensus did not shut down cleanly");
         }
         info!(addr = %self.addr, "server stopped");
+    }
+}
+
+/// The bound client ports of a server about to serve.
+struct ClientListeners {
+    /// The plain port's address, or the secure one's when there is no plain port.
+    addr: SocketAddr,
+    secure_addr: Option<SocketAddr>,
+    plain: Option<TcpListener>,
+    secure: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+}
+
+impl ClientListeners {
+    /// At least one port is needed (`configured` names the plain one in errors).
+    fn new(
+        plain: Option<TcpListener>,
+        secure: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+        configured: SocketAddr,
+    ) -> Result<ClientListeners, StartError> {
+        let bound = |l: &TcpListener| {
+            l.local_addr().map_err(|source| StartError::Bind {
+                addr: configured,
+                source,
+            })
+        };
+        let plain_addr = plain.as_ref().map(bound).transpose()?;
+        let secure_addr = secure.as_ref().map(|(l, _)| bound(l)).transpose()?;
+        let addr = plain_addr.or(secure_addr).ok_or_else(|| StartError::Bind {
+            addr: configured,
+            source: std::io::Error::other("neither a client port nor a secure client port"),
+        })?;
+        Ok(ClientListeners {
+            addr,
+            secure_addr,
+            plain,
+            secure,
+        })
     }
 }
 

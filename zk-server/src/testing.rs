@@ -72,13 +72,16 @@ impl TestingServer {
         Ok(server)
     }
 
-    /// Starts a server with `config` (its `client_addr` may use port 0).
+    /// Starts a server with `config` (its `client_addr`, and its `secure_client_addr`
+    /// if any, may use port 0).
     pub async fn start_with(config: ServerConfig) -> Result<TestingServer, TestingError> {
         let listener = TcpListener::bind(config.client_addr).await?;
         let addr = listener.local_addr()?;
         let mut config = config;
         config.client_addr = addr;
         let server = RunningServer::start_with_listener(config.clone(), listener).await?;
+        // A restart comes back on the same secure port.
+        config.secure_client_addr = server.secure_addr();
         Ok(TestingServer {
             server: Some(server),
             config,
@@ -95,6 +98,11 @@ impl TestingServer {
     /// The client port's address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The secure client port's address, when the config names one.
+    pub fn secure_addr(&self) -> Option<SocketAddr> {
+        self.config.secure_client_addr
     }
 
     /// The data directory.
@@ -180,6 +188,16 @@ impl TestingCluster {
         observers: usize,
         adjust: impl Fn(&mut ServerConfig),
     ) -> Result<TestingCluster, TestingError> {
+        TestingCluster::start_each(voters, observers, |_, config| adjust(config)).await
+    }
+
+    /// Like [`TestingCluster::start_configured`], `adjust` also given each member's
+    /// id (a member of its own: its TLS certificate, say).
+    pub async fn start_each(
+        voters: usize,
+        observers: usize,
+        adjust: impl Fn(u64, &mut ServerConfig),
+    ) -> Result<TestingCluster, TestingError> {
         let dir = tempfile::tempdir()?;
         let mut listeners = Vec::new();
         let mut peers = std::collections::BTreeMap::new();
@@ -211,7 +229,7 @@ impl TestingCluster {
             let data_dir = dir.path().join(format!("member-{id}"));
             std::fs::create_dir_all(&data_dir)?;
             let mut config = test_config(&data_dir);
-            adjust(&mut config);
+            adjust(id, &mut config);
             config.peers = peers.clone();
             config.my_id = Some(id);
             config.client_addr = client.local_addr()?;

@@ -14,8 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -89,7 +88,7 @@ impl Pending {
     }
 }
 
-/// Serves one accepted connection until it closes.
+/// Serves one accepted plain connection until it closes.
 pub async fn serve(
     core: Arc<ServerCore>,
     stream: TcpStream,
@@ -97,7 +96,22 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let _ = stream.set_nodelay(true);
-    let (mut rd, wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
+    serve_halves(core, rd, wr, remote, shutdown).await;
+}
+
+/// Serves one connection, given as the two halves of its byte stream (a TCP socket's,
+/// or a TLS session's once its handshake is done), until it closes.
+pub async fn serve_halves<R, W>(
+    core: Arc<ServerCore>,
+    mut rd: R,
+    wr: W,
+    remote: SocketAddr,
+    shutdown: CancellationToken,
+) where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let mut first = [0u8; 4];
     if rd.read_exact(&mut first).await.is_err() {
         return;
@@ -319,13 +333,13 @@ fn read_only_session(
 
 /// Reads and decodes requests, submitting writes and queueing everything in order.
 #[allow(clippy::too_many_arguments)]
-async fn read_loop(
+async fn read_loop<R: AsyncRead + Unpin>(
     core: &Arc<ServerCore>,
     conn: ConnId,
     session_id: i64,
     read_only: bool,
     auth: &mut Vec<Id>,
-    mut rd: OwnedReadHalf,
+    mut rd: R,
     pending: mpsc::Sender<Pending>,
     close: &CancellationToken,
     counters: &ConnCounters,
@@ -698,11 +712,11 @@ fn push_unique(ids: &mut Vec<Id>, id: Id) {
 
 /// Answers queued requests in order and delivers notifications.
 #[allow(clippy::too_many_arguments)]
-async fn write_loop(
+async fn write_loop<W: AsyncWrite + Unpin>(
     core: Arc<ServerCore>,
     conn: ConnId,
     session_id: i64,
-    mut wr: OwnedWriteHalf,
+    mut wr: W,
     mut pending: mpsc::Receiver<Pending>,
     mut notifications: mpsc::Receiver<WatcherEvent>,
     close: CancellationToken,

@@ -6,8 +6,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::core::ServerCore;
 use crate::role::Role;
@@ -33,7 +32,7 @@ pub fn command(first: [u8; 4]) -> Option<&'static str> {
 }
 
 /// Answers `cmd` and closes.
-pub async fn serve(core: &ServerCore, cmd: &'static str, mut wr: OwnedWriteHalf) {
+pub async fn serve(core: &ServerCore, cmd: &'static str, mut wr: impl AsyncWrite + Unpin) {
     let text = if core.config.four_letter_whitelist.allows(cmd) {
         respond(core, cmd)
     } else {

@@ -1,17 +1,32 @@
 //! Accepts client connections on a bound listener until shutdown, enforcing
-//! `maxClientCnxns` per client address.
+//! `maxClientCnxns` per client address. On the secure client port each connection
+//! first completes a TLS handshake; one that fails (no trusted certificate, plaintext
+//! sent to the TLS port, a client that stalls) closes that connection only.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::connection;
 use crate::core::ServerCore;
 
-/// Serves clients on `listener` until `shutdown` is cancelled.
-pub async fn run(core: Arc<ServerCore>, listener: TcpListener, shutdown: CancellationToken) {
+/// How long a client may take to complete its TLS handshake (Apache ZooKeeper's
+/// `ssl.handshakeDetectionTimeoutMillis` default).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves clients on `listener` until `shutdown` is cancelled; with `tls`, every
+/// connection is a TLS session.
+pub async fn run(
+    core: Arc<ServerCore>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    shutdown: CancellationToken,
+) {
     loop {
         let (stream, remote) = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -30,11 +45,52 @@ pub async fn run(core: Arc<ServerCore>, listener: TcpListener, shutdown: Cancell
             drop(stream);
             continue;
         }
-        tokio::spawn(connection::serve(
-            core.clone(),
-            stream,
-            remote,
-            shutdown.clone(),
-        ));
+        match &tls {
+            None => {
+                tokio::spawn(connection::serve(
+                    core.clone(),
+                    stream,
+                    remote,
+                    shutdown.clone(),
+                ));
+            }
+            Some(acceptor) => {
+                tokio::spawn(serve_tls(
+                    core.clone(),
+                    acceptor.clone(),
+                    stream,
+                    remote,
+                    shutdown.clone(),
+                ));
+            }
+        }
     }
+}
+
+/// Completes the TLS handshake, then serves the connection as any other.
+async fn serve_tls(
+    core: Arc<ServerCore>,
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    remote: SocketAddr,
+    shutdown: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let handshake = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        done = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)) => done,
+    };
+    let tls = match handshake {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            info!(%remote, error = %e, "TLS handshake failed; closing the connection");
+            return;
+        }
+        Err(_) => {
+            debug!(%remote, "TLS handshake timed out; closing the connection");
+            return;
+        }
+    };
+    let (rd, wr) = tokio::io::split(tls);
+    connection::serve_halves(core, rd, wr, remote, shutdown).await;
 }

@@ -1,9 +1,11 @@
-//! The client port: accepting connections, the per-connection protocol, and the
-//! four-letter words; the operator HTTP endpoints (`admin`: AdminServer's
-//! `/commands/…`; `http`: the small HTTP server under them and `/metrics`).
+//! The client port: accepting connections (`listener`; TLS on the secure client port
+//! and the peer links, `tls`), the per-connection protocol, and the four-letter words;
+//! the operator HTTP endpoints (`admin`: AdminServer's `/commands/…`; `http`: the
+//! small HTTP server under them and `/metrics`).
 
 pub mod admin;
 pub mod connection;
 pub mod four_letter;
 pub mod http;
 pub mod listener;
+pub mod tls;

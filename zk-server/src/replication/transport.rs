@@ -12,7 +12,10 @@
 //! follower sent them). A failed connection is remade on the next request, after a
 //! backoff that grows while the peer stays unreachable.
 //!
-//! [`PeerFaults`] cuts chosen members off from their peers (tests, `TestingCluster`).
+//! [`PeerFaults`] cuts chosen members off from their peers (tests, `TestingCluster`),
+//! and carries the member's [`PeerTls`] when `sslQuorum=true`: then every link is
+//! mutual TLS, each side's certificate verified against the quorum trust store, and a
+//! member whose certificate is not trusted can neither reach its peers nor be reached.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io;
@@ -30,8 +33,7 @@ use openraft::raft::{
 };
 use openraft::{BasicNode, Raft};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -111,13 +113,63 @@ pub enum PeerReply {
 }
 
 /// Members cut off from their peers: every message from or to them is dropped as if
-/// the network had failed. Shared by the members of one in-process cluster.
+/// the network had failed. Shared by the members of one in-process cluster. Each
+/// member's copy also carries its own quorum TLS, if any ([`PeerFaults::with_tls`]).
 #[derive(Debug, Clone, Default)]
 pub struct PeerFaults {
     isolated: Arc<Mutex<BTreeSet<NodeId>>>,
+    tls: Option<Arc<PeerTls>>,
 }
 
+/// A member's TLS for its peer links (`sslQuorum=true`): it presents its certificate
+/// both when it connects and when it is connected to, and requires a certificate that
+/// chains to the quorum trust store from the other side.
+pub struct PeerTls {
+    connector: tokio_rustls::TlsConnector,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl std::fmt::Debug for PeerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PeerTls")
+    }
+}
+
+impl PeerTls {
+    /// Reads the `ssl.quorum.*` stores. Peers must present a certificate whatever
+    /// `ssl.quorum.clientAuth` says: links between members are always mutual.
+    pub fn new(
+        settings: &crate::config::TlsSettings,
+    ) -> Result<PeerTls, crate::net::tls::TlsError> {
+        let mutual = crate::config::TlsSettings {
+            client_auth: crate::config::ClientAuth::Need,
+            ..settings.clone()
+        };
+        Ok(PeerTls {
+            connector: tokio_rustls::TlsConnector::from(crate::net::tls::client_config(&mutual)?),
+            acceptor: tokio_rustls::TlsAcceptor::from(crate::net::tls::server_config(&mutual)?),
+        })
+    }
+}
+
+/// One side of a peer connection: its reading and writing halves.
+type Halves = (
+    Box<dyn AsyncRead + Unpin + Send>,
+    Box<dyn AsyncWrite + Unpin + Send>,
+);
+
+/// How long a peer may take over its side of a TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl PeerFaults {
+    /// This member's copy: the same faults, and `tls` for its links.
+    pub fn with_tls(&self, tls: Option<Arc<PeerTls>>) -> PeerFaults {
+        PeerFaults {
+            isolated: self.isolated.clone(),
+            tls,
+        }
+    }
+
     fn set(&self) -> std::sync::MutexGuard<'_, BTreeSet<NodeId>> {
         self.isolated.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -151,7 +203,7 @@ fn encode<T: Serialize>(id: u64, message: &T) -> io::Result<Vec<u8>> {
 
 /// Reads one frame, refusing oversize ones before allocating for them.
 async fn read_frame<T: for<'de> Deserialize<'de>>(
-    stream: &mut OwnedReadHalf,
+    stream: &mut (impl AsyncRead + Unpin),
 ) -> io::Result<(u64, T)> {
     let mut len = [0u8; 4];
     stream.read_exact(&mut len).await?;
@@ -168,7 +220,7 @@ async fn read_frame<T: for<'de> Deserialize<'de>>(
 
 /// Writes queued frames until the queue closes or a write fails.
 async fn write_frames(
-    mut wr: OwnedWriteHalf,
+    mut wr: impl AsyncWrite + Unpin,
     mut frames: mpsc::UnboundedReceiver<Vec<u8>>,
     closed: CancellationToken,
 ) {
@@ -206,10 +258,10 @@ pub async fn serve_peers(
     shutdown: CancellationToken,
 ) {
     loop {
-        let stream = tokio::select! {
+        let (stream, remote) = tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(pair) => pair,
                 Err(e) => {
                     tracing::warn!(error = %e, "peer accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -218,13 +270,40 @@ pub async fn serve_peers(
             },
         };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(
-            raft.clone(),
-            core.clone(),
-            stream,
-            faults.clone(),
-            shutdown.child_token(),
-        ));
+        let (raft, core, faults) = (raft.clone(), core.clone(), faults.clone());
+        let closed = shutdown.child_token();
+        tokio::spawn(async move {
+            let halves = match faults.tls.clone() {
+                None => {
+                    let (rd, wr) = stream.into_split();
+                    (
+                        Box::new(rd) as Box<dyn AsyncRead + Unpin + Send>,
+                        Box::new(wr) as _,
+                    )
+                }
+                Some(tls) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls)) => {
+                            let (rd, wr) = tokio::io::split(tls);
+                            (
+                                Box::new(rd) as Box<dyn AsyncRead + Unpin + Send>,
+                                Box::new(wr) as _,
+                            )
+                        }
+                        Ok(Err(e)) => {
+                            tracing::info!(%remote, error = %e, "peer TLS handshake failed; refusing the peer");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::info!(%remote, "peer TLS handshake timed out; refusing the peer");
+                            return;
+                        }
+                    }
+                }
+            };
+            serve_connection(raft, core, halves, faults, closed).await;
+        });
     }
 }
 
@@ -233,11 +312,10 @@ pub async fn serve_peers(
 async fn serve_connection(
     raft: Raft<TypeConfig>,
     core: Arc<ServerCore>,
-    stream: TcpStream,
+    (mut rd, wr): Halves,
     faults: PeerFaults,
     closed: CancellationToken,
 ) {
-    let (mut rd, wr) = stream.into_split();
     let (out, frames) = mpsc::unbounded_channel();
     tokio::spawn(write_frames(wr, frames, closed.clone()));
     // The member that replicates to us over this connection, while it leads.
@@ -438,7 +516,7 @@ impl PeerLink {
                 format!("member {} is cut off from member {}", self.me, self.target),
             ));
         }
-        let mux = connection(self.me, self.target, &self.addr).await?;
+        let mux = connection(self.me, self.target, &self.addr, self.faults.tls.as_deref()).await?;
         if same_connection.is_some_and(|id| id != mux.id) {
             return Err(io::Error::new(
                 io::ErrorKind::ConnectionReset,
@@ -486,11 +564,25 @@ impl Drop for Mux {
 }
 
 impl Mux {
-    async fn connect(addr: &str) -> io::Result<Mux> {
+    async fn connect(addr: &str, tls: Option<&PeerTls>) -> io::Result<Mux> {
         static IDS: AtomicU64 = AtomicU64::new(1);
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
-        let (mut rd, wr) = stream.into_split();
+        let (mut rd, wr): Halves = match tls {
+            None => {
+                let (rd, wr) = stream.into_split();
+                (Box::new(rd), Box::new(wr))
+            }
+            Some(tls) => {
+                let name = crate::net::tls::server_name(addr)?;
+                let session = tls.connector.connect(name, stream).await.map_err(|e| {
+                    tracing::info!(peer = addr, error = %e, "peer TLS handshake failed");
+                    e
+                })?;
+                let (rd, wr) = tokio::io::split(session);
+                (Box::new(rd), Box::new(wr))
+            }
+        };
         let (out, frames) = mpsc::unbounded_channel();
         let closed = CancellationToken::new();
         let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<PeerReply>>>> = Arc::default();
@@ -578,7 +670,12 @@ fn slot(key: SlotKey) -> Arc<tokio::sync::Mutex<Slot>> {
 
 /// The open connection from `me` to `target`, made (or remade) if needed, not more
 /// often than the backoff of a peer that keeps refusing allows.
-async fn connection(me: NodeId, target: NodeId, addr: &str) -> io::Result<Arc<Mux>> {
+async fn connection(
+    me: NodeId,
+    target: NodeId,
+    addr: &str,
+    tls: Option<&PeerTls>,
+) -> io::Result<Arc<Mux>> {
     let slot = slot((me, target, addr.to_string()));
     let mut slot = slot.lock().await;
     if let Some(mux) = slot.open.as_ref().filter(|m| !m.closed.is_cancelled()) {
@@ -593,7 +690,7 @@ async fn connection(me: NodeId, target: NodeId, addr: &str) -> io::Result<Arc<Mu
             ));
         }
     }
-    match tokio::time::timeout(CONNECT_TIMEOUT, Mux::connect(addr)).await {
+    match tokio::time::timeout(CONNECT_TIMEOUT, Mux::connect(addr, tls)).await {
         Ok(Ok(mux)) => {
             let mux = Arc::new(mux);
             slot.failing = None;

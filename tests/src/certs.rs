@@ -1,0 +1,158 @@
+//! Certificates made at run time for the TLS tests (no private key is checked in):
+//! a CA, and server or client certificates it signs, written as PEM files in the
+//! layout Apache ZooKeeper's `PEM` stores take (a key store file holding the private
+//! key and the certificate; a trust store file holding CA certificates).
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+
+/// A certificate authority that signs the certificates of one test.
+pub struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+    name: String,
+}
+
+/// A certificate and its private key, as PEM.
+pub struct Issued {
+    /// The certificate (PEM).
+    pub cert_pem: String,
+    /// The private key (PKCS#8 PEM).
+    pub key_pem: String,
+}
+
+impl Ca {
+    /// A new CA named `name` (its common name).
+    pub fn new(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = KeyPair::generate().expect("CA key");
+        let issuer = CertifiedIssuer::self_signed(params, key).expect("self-signed CA");
+        Ca {
+            issuer,
+            name: name.to_string(),
+        }
+    }
+
+    /// The CA certificate (PEM): a trust store.
+    pub fn cert_pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A certificate for `common_name`, valid for the host names and IP addresses in
+    /// `names`, usable by a server and by a client.
+    pub fn issue(&self, common_name: &str, names: &[&str]) -> Issued {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).expect("leaf params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, self.name.as_str());
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        let key = KeyPair::generate().expect("leaf key");
+        let cert = params.signed_by(&key, &self.issuer).expect("signed leaf");
+        Issued {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
+    /// Writes the CA certificate to `dir/<file>` (a PEM trust store); returns its path.
+    pub fn write_trust_store(&self, dir: &Path, file: &str) -> PathBuf {
+        let path = dir.join(file);
+        std::fs::write(&path, self.cert_pem()).expect("write trust store");
+        path
+    }
+}
+
+impl Issued {
+    /// Writes key and certificate to `dir/<file>` (a PEM key store); returns its path.
+    pub fn write_key_store(&self, dir: &Path, file: &str) -> PathBuf {
+        let path = dir.join(file);
+        std::fs::write(&path, format!("{}{}", self.key_pem, self.cert_pem))
+            .expect("write key store");
+        path
+    }
+}
+
+/// The files of one TLS test: a CA (`ca.pem`), a server key store (`server.pem`, for
+/// `localhost` and 127.0.0.1), a client key store (`client.pem`, the key and
+/// certificate of a client named `client`), and a second CA that signed none of them
+/// (`other-ca.pem`).
+pub struct TlsFiles {
+    /// The directory holding them (removed on drop).
+    pub dir: tempfile::TempDir,
+    /// The CA.
+    pub ca: Ca,
+    /// The CA's certificate: the trust store.
+    pub ca_pem: PathBuf,
+    /// The server's key store.
+    pub server_pem: PathBuf,
+    /// The client's certificate and key.
+    pub client: Issued,
+    /// The client's key store (key and certificate in one file).
+    pub client_pem: PathBuf,
+    /// A CA certificate that signed nothing here.
+    pub other_ca_pem: PathBuf,
+}
+
+impl TlsFiles {
+    /// Makes and writes them.
+    pub fn new() -> TlsFiles {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca = Ca::new("zk-rs test CA");
+        let ca_pem = ca.write_trust_store(dir.path(), "ca.pem");
+        let server_pem = ca
+            .issue("zk-server", &["localhost", "127.0.0.1"])
+            .write_key_store(dir.path(), "server.pem");
+        let client = ca.issue("client", &["client.example"]);
+        let client_pem = client.write_key_store(dir.path(), "client.pem");
+        let other_ca_pem = Ca::new("another CA").write_trust_store(dir.path(), "other-ca.pem");
+        TlsFiles {
+            dir,
+            ca,
+            ca_pem,
+            server_pem,
+            client,
+            client_pem,
+            other_ca_pem,
+        }
+    }
+
+    /// The zoo.cfg lines of a secure client port on `port` with these stores.
+    pub fn zoo_cfg_lines(&self, port: u16, client_auth: &str) -> String {
+        format!(
+            "secureClientPort={port}\nsecureClientPortAddress=127.0.0.1\n\
+             serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+             ssl.keyStore.location={}\nssl.keyStore.password=\nssl.keyStore.type=PEM\n\
+             ssl.trustStore.location={}\nssl.trustStore.password=\nssl.trustStore.type=PEM\n\
+             ssl.clientAuth={client_auth}\n",
+            self.server_pem.display(),
+            self.ca_pem.display(),
+        )
+    }
+}
+
+impl Default for TlsFiles {
+    fn default() -> Self {
+        TlsFiles::new()
+    }
+}

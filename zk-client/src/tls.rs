@@ -1,0 +1,234 @@
+//! TLS to the server (cargo feature `tls`, on by default), as ZooKeeper's Java client
+//! does with `zookeeper.client.secure=true`: the server's certificate must chain to one
+//! of the CA certificates given and name the host the client connects to (the host of
+//! the connect string entry, or [`TlsConfig::server_name`]); a client certificate is
+//! presented when the server asks for one (`ssl.clientAuth=need` or `want`).
+//!
+//! Certificates and keys are PEM, the format Apache ZooKeeper's `PEM` stores use.
+//! rustls with the ring provider does the work.
+//!
+//! ```no_run
+//! # async fn demo() -> zk_client::Result<()> {
+//! use zk_client::{Client, TlsConfig};
+//! let tls = TlsConfig::new()
+//!     .ca_file("/etc/zk/ca.pem")?
+//!     .identity_file("/etc/zk/client.pem")?; // key and certificate chain
+//! let zk = Client::builder("zk1.example:2281").tls(tls).connect().await?;
+//! # let _ = zk; Ok(()) }
+//! ```
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+use tokio::net::TcpStream;
+
+use crate::error::{Error, Result};
+use crate::session::Stream;
+
+/// How the client connects with TLS: which CAs it trusts, its own certificate (if
+/// the server wants one), and the name the server's certificate must carry.
+#[derive(Clone, Default)]
+pub struct TlsConfig {
+    roots: Vec<CertificateDer<'static>>,
+    identity: Option<Identity>,
+    server_name: Option<String>,
+}
+
+struct Identity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl Clone for Identity {
+    fn clone(&self) -> Self {
+        Identity {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
+    }
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("ca_certificates", &self.roots.len())
+            .field("client_certificate", &self.identity.is_some())
+            .field("server_name", &self.server_name)
+            .finish()
+    }
+}
+
+fn tls_error(what: impl std::fmt::Display) -> Error {
+    Error::Tls(what.to_string())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| tls_error(format!("cannot read {}: {e}", path.display())))
+}
+
+fn certificates(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| tls_error(format!("{what}: bad PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(tls_error(format!("{what}: no certificate in the PEM")));
+    }
+    Ok(certs)
+}
+
+impl TlsConfig {
+    /// No CA yet: add at least one with [`TlsConfig::ca_pem`] or [`TlsConfig::ca_file`].
+    pub fn new() -> TlsConfig {
+        TlsConfig::default()
+    }
+
+    /// Trusts the CA certificates in `pem` (one or more `CERTIFICATE` blocks; Apache
+    /// ZooKeeper's PEM trust store).
+    pub fn ca_pem(mut self, pem: &[u8]) -> Result<TlsConfig> {
+        self.roots.extend(certificates(pem, "CA certificates")?);
+        Ok(self)
+    }
+
+    /// Trusts the CA certificates in a PEM file.
+    pub fn ca_file(self, path: impl AsRef<Path>) -> Result<TlsConfig> {
+        let pem = read(path.as_ref())?;
+        self.ca_pem(&pem)
+    }
+
+    /// Presents this certificate chain (leaf first) and private key when the server
+    /// asks for a client certificate. The key may be PKCS#8, PKCS#1 or SEC1 PEM,
+    /// unencrypted.
+    pub fn client_cert_pem(mut self, chain_pem: &[u8], key_pem: &[u8]) -> Result<TlsConfig> {
+        let chain = certificates(chain_pem, "client certificate")?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem)
+            .map_err(|e| tls_error(format!("client key: no usable private key in the PEM: {e}")))?;
+        self.identity = Some(Identity { chain, key });
+        Ok(self)
+    }
+
+    /// Like [`TlsConfig::client_cert_pem`], from a certificate file and a key file.
+    pub fn client_cert_files(
+        self,
+        chain: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<TlsConfig> {
+        let (chain, key) = (read(chain.as_ref())?, read(key.as_ref())?);
+        self.client_cert_pem(&chain, &key)
+    }
+
+    /// Presents the key and certificate chain of one PEM file, as Apache ZooKeeper's
+    /// PEM key store holds them (`zookeeper.ssl.keyStore.location`).
+    pub fn identity_file(self, path: impl AsRef<Path>) -> Result<TlsConfig> {
+        let pem = read(path.as_ref())?;
+        self.client_cert_pem(&pem, &pem)
+    }
+
+    /// The name the server's certificate must carry, instead of the host of the
+    /// connect string: for a connect string of IP addresses whose servers' certificates
+    /// name a host, or servers behind an alias. (An IP address here is checked against
+    /// the certificate's IP address entries.)
+    pub fn server_name(mut self, name: &str) -> TlsConfig {
+        self.server_name = Some(name.to_string());
+        self
+    }
+
+    /// The connector every connection of one client uses.
+    pub(crate) fn connector(&self) -> Result<Connector> {
+        if self.roots.is_empty() {
+            return Err(tls_error(
+                "no CA certificate: the server's certificate cannot be verified (TlsConfig::ca_pem or ca_file)",
+            ));
+        }
+        let mut roots = RootCertStore::empty();
+        for cert in &self.roots {
+            roots
+                .add(cert.clone())
+                .map_err(|e| tls_error(format!("unusable CA certificate: {e}")))?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(tls_error)?
+            .with_root_certificates(roots);
+        let config = match &self.identity {
+            Some(id) => builder
+                .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
+                .map_err(|e| tls_error(format!("client certificate and key: {e}")))?,
+            None => builder.with_no_client_auth(),
+        };
+        let server_name = self
+            .server_name
+            .as_deref()
+            .map(parse_server_name)
+            .transpose()?;
+        Ok(Connector {
+            inner: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            server_name,
+        })
+    }
+}
+
+fn parse_server_name(host: &str) -> Result<ServerName<'static>> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_string())
+        .map_err(|e| tls_error(format!("{host:?} is not a host name or IP address: {e}")))
+}
+
+/// Makes TLS sessions over connected sockets.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    inner: tokio_rustls::TlsConnector,
+    server_name: Option<ServerName<'static>>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("server_name", &self.server_name)
+            .finish()
+    }
+}
+
+impl Connector {
+    /// The TLS handshake on `stream`, to `host` (`host:port`, as in the connect string).
+    pub(crate) async fn connect(
+        &self,
+        host: &str,
+        stream: TcpStream,
+    ) -> std::io::Result<Box<dyn Stream>> {
+        let name = match &self.server_name {
+            Some(name) => name.clone(),
+            None => {
+                let bare = host.rsplit_once(':').map_or(host, |(h, _)| h);
+                parse_server_name(bare).map_err(std::io::Error::other)?
+            }
+        };
+        let session = self.inner.connect(name, stream).await?;
+        Ok(Box::new(session))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_config_needs_a_ca_and_usable_pem() {
+        assert!(matches!(TlsConfig::new().connector(), Err(Error::Tls(_))));
+        assert!(matches!(
+            TlsConfig::new().ca_pem(b"not pem"),
+            Err(Error::Tls(_))
+        ));
+        assert!(matches!(
+            TlsConfig::new().ca_file("/nonexistent/ca.pem"),
+            Err(Error::Tls(m)) if m.contains("cannot read")
+        ));
+        assert!(parse_server_name("127.0.0.1").is_ok());
+        assert!(parse_server_name("[::1]").is_ok());
+        assert!(parse_server_name("zk1.example").is_ok());
+        assert!(parse_server_name("not a name").is_err());
+    }
+}
