@@ -22,6 +22,12 @@ fn free_port() -> u16 {
 impl ApacheZk {
     /// Starts one (tickTime 500, sessions 1..60 s, every four-letter word, TTL nodes).
     pub async fn start() -> ApacheZk {
+        ApacheZk::start_configured("").await
+    }
+
+    /// Starts one with `extra` zoo.cfg lines after the usual ones (a secure client
+    /// port, say: with `serverCnxnFactory=...NettyServerCnxnFactory`, which TLS needs).
+    pub async fn start_configured(extra: &str) -> ApacheZk {
         let jar = Path::new("/usr/share/java/zookeeper.jar");
         assert!(
             jar.exists(),
@@ -32,7 +38,7 @@ impl ApacheZk {
         std::fs::write(
             dir.path().join("zoo.cfg"),
             format!(
-                "tickTime=500\nminSessionTimeout=1000\nmaxSessionTimeout=60000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n",
+                "tickTime=500\nminSessionTimeout=1000\nmaxSessionTimeout=60000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n{extra}",
                 dir.path().join("data").display()
             ),
         )
@@ -52,7 +58,9 @@ impl ApacheZk {
         let child = Command::new("java")
             .args([
                 "-cp",
-                "/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-simple.jar",
+                // The netty jars zookeeper.jar's manifest leaves out, which its
+                // NettyServerCnxnFactory (TLS) needs.
+                "/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-simple.jar:/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar:/usr/share/java/netty-transport-native-unix-common.jar",
                 "-Dzookeeper.extendedTypesEnabled=true",
                 "org.apache.zookeeper.server.ZooKeeperServerMain",
             ])
