@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use zk_client::{Acl, Client, CreateMode, Error, EventType, TlsConfig};
+use zk_client::{Acl, Client, CreateMode, Error, ErrorCode, EventType, Id, Perms, TlsConfig};
 use zk_server::config::ServerConfig;
 use zk_server::testing::{free_port, test_config, TestingServer};
 use zk_tests::certs::TlsFiles;
@@ -279,6 +279,111 @@ async fn plaintext_on_the_tls_port_is_disconnected_and_other_clients_carry_on() 
         .unwrap();
     assert!(again.exists("/after").await.unwrap().is_some());
     again.close().await;
+    zk.close().await;
+}
+
+/// The subject of the test client's certificate, as Apache ZooKeeper 3.8 names it
+/// (checked against Apache in tls_interop.rs).
+const CLIENT_X509: &str = "O=zk-rs test CA,CN=client";
+
+/// As Apache ZooKeeper's X509AuthenticationProvider: a client certificate is the
+/// connection's `x509` identity, for ACLs and whoAmI; `X509AuthenticationProvider.superUser`
+/// makes one subject super.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_is_an_x509_identity_for_acls_and_who_am_i() {
+    let files = TlsFiles::new();
+    let server = secure_server(&files, "want").await;
+    let zk = connect(&secure_connect_string(&server), client_tls(&files))
+        .await
+        .unwrap();
+    let who: Vec<(String, String)> = zk
+        .whoami()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.auth_scheme, c.user))
+        .collect();
+    assert_eq!(
+        who,
+        [
+            ("x509".to_string(), CLIENT_X509.to_string()),
+            ("ip".to_string(), "127.0.0.1".to_string())
+        ]
+    );
+    let mine = [Acl::new(Perms::ALL, Id::new("x509", CLIENT_X509))];
+    zk.create("/x509-only", b"mine", &mine, CreateMode::Persistent)
+        .await
+        .unwrap();
+    assert_eq!(zk.get_data("/x509-only").await.unwrap().0, b"mine");
+    // `auth` expands to the certificate's identity.
+    zk.create(
+        "/auth",
+        b"",
+        &[Acl::new(Perms::ALL, Id::new("auth", ""))],
+        CreateMode::Persistent,
+    )
+    .await
+    .unwrap();
+    assert_eq!(zk.get_acl("/auth").await.unwrap().0, mine);
+    // Nobody else: not a plain client, not a TLS client without a certificate.
+    let plain = Client::connect(&server.connect_string()).await.unwrap();
+    let no_cert = connect(
+        &secure_connect_string(&server),
+        TlsConfig::new().ca_file(&files.ca_pem).unwrap(),
+    )
+    .await
+    .unwrap();
+    for other in [&plain, &no_cert] {
+        let e = other.get_data("/x509-only").await.unwrap_err();
+        assert_eq!(e.code(), Some(ErrorCode::NoAuth));
+    }
+    assert_eq!(no_cert.whoami().await.unwrap().len(), 1, "only its ip");
+    no_cert.close().await;
+
+    // The configured super user reads what it was not given.
+    plain
+        .create(
+            "/digest-only",
+            b"",
+            &[Acl::new(Perms::ALL, Id::new("digest", "bob:x"))],
+            CreateMode::Persistent,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        zk.get_data("/digest-only").await.unwrap_err().code(),
+        Some(ErrorCode::NoAuth)
+    );
+    let port = free_port().unwrap();
+    let parsed = ServerConfig::parse(&format!(
+        "{}X509AuthenticationProvider.superUser={CLIENT_X509}\n",
+        files.zoo_cfg_lines(port, "need")
+    ))
+    .unwrap();
+    let mut config = test_config(&files.dir.path().join("super"));
+    config.secure_client_addr = parsed.secure_client_addr;
+    config.client_tls = parsed.client_tls;
+    config.x509_super_user = parsed.x509_super_user;
+    let super_server = TestingServer::start_with(config).await.unwrap();
+    let plain_there = Client::connect(&super_server.connect_string())
+        .await
+        .unwrap();
+    plain_there
+        .create(
+            "/digest-only",
+            b"bob's",
+            &[Acl::new(Perms::ALL, Id::new("digest", "bob:x"))],
+            CreateMode::Persistent,
+        )
+        .await
+        .unwrap();
+    let admin = connect(&format!("localhost:{port}"), client_tls(&files))
+        .await
+        .unwrap();
+    assert_eq!(admin.get_data("/digest-only").await.unwrap().0, b"bob's");
+    admin.close().await;
+    plain_there.close().await;
+    plain.close().await;
     zk.close().await;
 }
 

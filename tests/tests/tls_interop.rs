@@ -92,6 +92,22 @@ async fn our_client_over_tls_works_against_apache_zookeeper_secure_port() {
     zk.create("/tls", b"one", &Acl::open_unsafe(), CreateMode::Persistent)
         .await
         .unwrap();
+    // Apache gives the certificate's subject as the x509 identity, as ours does
+    // (tls.rs).
+    let who: Vec<(String, String)> = zk
+        .whoami()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.auth_scheme, c.user))
+        .collect();
+    assert_eq!(
+        who,
+        [
+            ("x509".to_string(), "O=zk-rs test CA,CN=client".to_string()),
+            ("ip".to_string(), "127.0.0.1".to_string())
+        ]
+    );
     let (read, changed) = zk.get_data_w("/tls");
     let (data, stat) = read.await.unwrap();
     assert_eq!(data, b"one");

@@ -156,6 +156,9 @@ pub struct ServerConfig {
     pub extended_types_enabled: bool,
     /// `zookeeper.DigestAuthenticationProvider.superDigest`: `super:base64(sha1(..))`.
     pub super_digest: Option<String>,
+    /// `zookeeper.X509AuthenticationProvider.superUser`: the certificate subject (RFC
+    /// 2253, as the `x509` identity reads) of a TLS client that is super.
+    pub x509_super_user: Option<String>,
     /// `zookeeper.enforceQuota`: quotas as hard limits.
     pub enforce_quota: bool,
     /// `readonlymode.enabled`: serve reads when cut off from the quorum.
@@ -232,6 +235,7 @@ impl Default for ServerConfig {
             jute_max_buffer: zk_proto::frame::DEFAULT_MAX_BUFFER,
             extended_types_enabled: false,
             super_digest: None,
+            x509_super_user: None,
             enforce_quota: false,
             read_only_mode: false,
             snap_count: 100_000,
@@ -385,6 +389,9 @@ impl ServerConfig {
                 "extendedTypesEnabled" => c.extended_types_enabled = parse_bool(key, value)?,
                 "DigestAuthenticationProvider.superDigest" => {
                     c.super_digest = Some(value.to_string())
+                }
+                "X509AuthenticationProvider.superUser" => {
+                    c.x509_super_user = Some(value.to_string())
                 }
                 "enforceQuota" => c.enforce_quota = parse_bool(key, value)?,
                 "readonlymode.enabled" => c.read_only_mode = parse_bool(key, value)?,

@@ -97,16 +97,18 @@ pub async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
-    serve_halves(core, rd, wr, remote, shutdown).await;
+    serve_halves(core, rd, wr, remote, Vec::new(), shutdown).await;
 }
 
 /// Serves one connection, given as the two halves of its byte stream (a TCP socket's,
-/// or a TLS session's once its handshake is done), until it closes.
+/// or a TLS session's once its handshake is done), until it closes. `identities` are
+/// the connection's own besides its `ip` one (a TLS client's `x509` identity).
 pub async fn serve_halves<R, W>(
     core: Arc<ServerCore>,
     mut rd: R,
     wr: W,
     remote: SocketAddr,
+    identities: Vec<Id>,
     shutdown: CancellationToken,
 ) where
     R: AsyncRead + Unpin + Send,
@@ -163,6 +165,7 @@ pub async fn serve_halves<R, W>(
     let counters = Arc::new(ConnCounters::default());
     let (notify_tx, notify_rx) = mpsc::channel(NOTIFICATION_QUEUE);
     let mut auth = vec![Id::new("ip", remote.ip().to_string())];
+    auth.extend(identities);
     let conn = core.register_connection(ConnEntry {
         session_id: 0,
         remote,

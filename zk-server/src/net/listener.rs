@@ -1,7 +1,9 @@
 //! Accepts client connections on a bound listener until shutdown, enforcing
 //! `maxClientCnxns` per client address. On the secure client port each connection
 //! first completes a TLS handshake; one that fails (no trusted certificate, plaintext
-//! sent to the TLS port, a client that stalls) closes that connection only.
+//! sent to the TLS port, a client that stalls) closes that connection only. A client
+//! that presented a certificate gets the `x509` identity of its subject, as with
+//! Apache ZooKeeper's `X509AuthenticationProvider`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,6 +13,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+
+use zk_proto::Id;
 
 use super::connection;
 use crate::core::ServerCore;
@@ -91,6 +95,27 @@ async fn serve_tls(
             return;
         }
     };
+    let identities = x509_identities(&core, tls.get_ref().1.peer_certificates());
     let (rd, wr) = tokio::io::split(tls);
-    connection::serve_halves(core, rd, wr, remote, shutdown).await;
+    connection::serve_halves(core, rd, wr, remote, identities, shutdown).await;
+}
+
+/// `x509:<subject>` for a client that presented a (verified) certificate, and `super`
+/// too when that subject is `X509AuthenticationProvider.superUser`.
+fn x509_identities(
+    core: &ServerCore,
+    chain: Option<&[rustls::pki_types::CertificateDer<'static>]>,
+) -> Vec<Id> {
+    let Some(subject) = chain
+        .and_then(|c| c.first())
+        .and_then(|leaf| super::x509::subject_rfc2253(leaf))
+    else {
+        return Vec::new();
+    };
+    let mut ids = Vec::new();
+    if core.config.x509_super_user.as_deref() == Some(subject.as_str()) {
+        ids.push(crate::acl::super_id());
+    }
+    ids.push(Id::new("x509", subject));
+    ids
 }

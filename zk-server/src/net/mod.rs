@@ -1,5 +1,6 @@
 //! The client port: accepting connections (`listener`; TLS on the secure client port
-//! and the peer links, `tls`), the per-connection protocol, and the four-letter words;
+//! and the peer links, `tls`; a TLS client's `x509` identity, `x509`), the
+//! per-connection protocol, and the four-letter words;
 //! the operator HTTP endpoints (`admin`: AdminServer's `/commands/…`; `http`: the
 //! small HTTP server under them and `/metrics`).
 
@@ -9,3 +10,4 @@ pub mod four_letter;
 pub mod http;
 pub mod listener;
 pub mod tls;
+pub mod x509;
