@@ -444,6 +444,13 @@ async fn a_zoo_cfg_with_only_a_secure_client_port_serves_only_tls() {
         Some(format!("127.0.0.1:{port}").parse().unwrap())
     );
     assert_eq!(server.addr(), server.secure_addr().unwrap());
+    let conf = server.core().config.clone();
+    let text = zk_server::net::four_letter::respond(server.core(), "conf");
+    assert!(
+        text.starts_with(&format!("clientPort=-1\nsecureClientPort={port}\n")),
+        "{text}"
+    );
+    assert!(!conf.client_port_enabled);
     let zk = connect(&format!("localhost:{port}"), client_tls(&files))
         .await
         .unwrap();

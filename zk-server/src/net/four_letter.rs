@@ -4,6 +4,7 @@
 //! "<cmd> is not executed because it is not in the whitelist.".
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -238,8 +239,11 @@ fn conf(core: &ServerCore) -> String {
     let data = c.data_dir.display();
     let log = c.log_dir();
     let mut s = String::new();
-    let _ = writeln!(s, "clientPort={}", c.client_addr.port());
-    let _ = writeln!(s, "secureClientPort=-1");
+    // As Apache ZooKeeper: -1 for a port that is not served.
+    let port = |on: Option<SocketAddr>| on.map_or(-1, |a| i32::from(a.port()));
+    let plain = c.client_port_enabled.then_some(c.client_addr);
+    let _ = writeln!(s, "clientPort={}", port(plain));
+    let _ = writeln!(s, "secureClientPort={}", port(c.secure_client_addr));
     let _ = writeln!(s, "dataDir={data}");
     let _ = writeln!(s, "dataDirSize={}", dir_size(&c.data_dir));
     let _ = writeln!(s, "dataLogDir={}", log.display());
