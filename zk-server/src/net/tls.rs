@@ -394,6 +394,48 @@ mod tests {
         assert!(e.to_string().contains("cannot read"), "{e}");
     }
 
+    /// A TLS handshake over an in-memory pipe, the client checking `name`.
+    async fn handshake(client: &TlsSettings, server: &TlsSettings, name: &str) -> bool {
+        let connector = tokio_rustls::TlsConnector::from(client_config(client).unwrap());
+        let acceptor = tokio_rustls::TlsAcceptor::from(server_config(server).unwrap());
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let name = ServerName::try_from(name.to_string()).unwrap();
+        let (c, s) = tokio::join!(connector.connect(name, a), acceptor.accept(b));
+        c.is_ok() && s.is_ok()
+    }
+
+    #[tokio::test]
+    async fn without_hostname_verification_the_chain_is_still_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["member.example".into()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        let store = format!("{}{}", key.serialize_pem(), cert.pem());
+        let checked = settings(dir.path(), &store, Some(&ca.pem()));
+        let unchecked = TlsSettings {
+            hostname_verification: false,
+            ..checked.clone()
+        };
+        assert!(handshake(&checked, &checked, "member.example").await);
+        assert!(!handshake(&checked, &checked, "other.example").await);
+        assert!(handshake(&unchecked, &checked, "other.example").await);
+        // Another CA's certificate is refused either way.
+        let (rogue_cert, rogue_key) = self_signed();
+        let rogue_dir = tempfile::tempdir().unwrap();
+        let rogue = settings(
+            rogue_dir.path(),
+            &format!("{rogue_key}{rogue_cert}"),
+            Some(&ca.pem()),
+        );
+        assert!(!handshake(&unchecked, &rogue, "localhost").await);
+    }
+
     #[test]
     fn server_names_come_from_the_peer_address() {
         assert!(matches!(
