@@ -437,11 +437,32 @@ impl ServerConfig {
         requested_ms.clamp(min, max)
     }
 
-    /// Where the transaction log lives.
+    /// Whether four-letter word `cmd` may run: the whitelist, plus `srvr` always and
+    /// `isro` in read-only mode, as ZooKeeper's `FourLetterCommands.isEnabled` adds
+    /// them whatever the whitelist says (zkServer.sh uses `srvr`, read-only clients
+    /// `isro`).
+    pub fn four_letter_enabled(&self, cmd: &str) -> bool {
+        cmd == "srvr"
+            || (cmd == "isro" && self.read_only_mode)
+            || self.four_letter_whitelist.allows(cmd)
+    }
+
+    /// Where the transaction log lives: `dataLogDir`, or `dataDir` without one.
     pub fn log_dir(&self) -> PathBuf {
         self.data_log_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.clone())
+    }
+
+    /// The log store's own directory (segments, vote, purge point): `log` under
+    /// [`ServerConfig::log_dir`].
+    pub fn log_store_dir(&self) -> PathBuf {
+        self.log_dir().join("log")
+    }
+
+    /// The snapshot store's directory: `snapshots` under `dataDir`.
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.data_dir.join("snapshots")
     }
 }
 
@@ -669,6 +690,11 @@ mod tests {
         );
         assert_eq!(c.negotiate_session_timeout(500), 1000);
         assert_eq!(c.negotiate_session_timeout(100_000), 60000);
+        // srvr is always on, isro in read-only mode, whatever the whitelist says.
+        assert!(c.four_letter_enabled("srvr") && !c.four_letter_enabled("isro"));
+        let ro = ServerConfig::parse("4lw.commands.whitelist=stat\nreadonlymode.enabled=true\n")
+            .unwrap();
+        assert!(ro.four_letter_enabled("isro") && !ro.four_letter_enabled("ruok"));
         let all = ServerConfig::parse("4lw.commands.whitelist=*").unwrap();
         assert!(all.four_letter_whitelist.allows("dump"));
         assert!(ServerConfig::parse("tickTime=abc").is_err());

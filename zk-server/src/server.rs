@@ -112,18 +112,15 @@ impl RunningServer {
             source,
         })?;
         let shutdown = CancellationToken::new();
-        let data_dir = config.data_dir.clone();
         let Some((peer_listener, faults)) = peer else {
             let core = ServerCore::new(config, 0, ZkDatabase::new());
-            let replication =
-                replication::start_standalone(core.clone(), &data_dir, shutdown.clone()).await?;
+            let replication = replication::start_standalone(core.clone(), shutdown.clone()).await?;
             return RunningServer::serve(core, replication, listener, addr, shutdown);
         };
         let spec = EnsembleSpec::from_config(&config)?;
         let core = ServerCore::new(config, spec.me, ZkDatabase::new());
         let replication = replication::ensemble::start_ensemble(
             core.clone(),
-            &data_dir,
             spec,
             peer_listener,
             faults,

@@ -115,3 +115,115 @@ async fn words_outside_the_whitelist_are_refused() {
         .await
         .contains("Mode: standalone"));
 }
+
+#[tokio::test]
+async fn srvr_always_answers_and_isro_does_in_read_only_mode_whatever_the_whitelist() {
+    // ZooKeeper 3.8 with `4lw.commands.whitelist=stat` still answers srvr (checked).
+    for read_only in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        config.four_letter_whitelist = FourLetterWhitelist::Only(["stat".to_string()].into());
+        config.read_only_mode = read_only;
+        let server = TestingServer::start_with(config).await.unwrap();
+        let addr = server.addr();
+        assert_eq!(value(&word(addr, "srvr").await, "Mode:"), "standalone");
+        assert!(word(addr, "stat").await.contains("Clients:"));
+        assert_eq!(
+            word(addr, "ruok").await,
+            "ruok is not executed because it is not in the whitelist.\n"
+        );
+        let isro = word(addr, "isro").await;
+        if read_only {
+            assert_eq!(isro, "rw");
+        } else {
+            assert_eq!(
+                isro,
+                "isro is not executed because it is not in the whitelist.\n"
+            );
+        }
+    }
+}
+
+fn number(text: &str, key: &str) -> u64 {
+    value(text, key)
+        .parse()
+        .unwrap_or_else(|e| panic!("{key} in {text}: {e}"))
+}
+
+/// Bytes of the files under `dir`, recursively.
+fn du(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        du(&p)
+                    } else {
+                        e.metadata().map_or(0, |m| m.len())
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Writes until a snapshot exists.
+async fn write_until_snapshot(addr: SocketAddr, snapshots: &std::path::Path) {
+    let mut c = RawClient::connect(addr).await;
+    for i in 0..200 {
+        c.create(&format!("/d{i}"), b"some data", CreateMode::Persistent)
+            .await
+            .unwrap();
+        if du(snapshots) > 0 {
+            return;
+        }
+    }
+    panic!("no snapshot in {}", snapshots.display());
+}
+
+#[tokio::test]
+async fn dirs_and_conf_report_the_sizes_of_the_log_and_the_snapshots() {
+    // One directory (no dataLogDir): ZooKeeper 3.8 reports the same total twice.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.snap_count = 5;
+    let server = TestingServer::start_with(config).await.unwrap();
+    write_until_snapshot(server.addr(), &dir.path().join("snapshots")).await;
+    let dirs = word(server.addr(), "dirs").await;
+    let (data, log) = (
+        number(&dirs, "datadir_size:"),
+        number(&dirs, "logdir_size:"),
+    );
+    assert!(data > 0 && data == log, "{dirs}");
+    let conf = word(server.addr(), "conf").await;
+    assert!(number(&conf, "dataDirSize=") > 0, "{conf}");
+    assert!(number(&conf, "dataLogSize=") > 0, "{conf}");
+
+    // dataLogDir apart: datadir_size is the log's bytes, logdir_size the snapshots'
+    // (ZooKeeper 3.8 crosses the names: checked on 3.8.0).
+    let data_dir = tempfile::tempdir().unwrap();
+    let log_dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(data_dir.path());
+    config.data_log_dir = Some(log_dir.path().to_path_buf());
+    config.snap_count = 5;
+    let server = TestingServer::start_with(config).await.unwrap();
+    write_until_snapshot(server.addr(), &data_dir.path().join("snapshots")).await;
+    // Let a snapshot being written finish.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let dirs = word(server.addr(), "dirs").await;
+    let (logs, snapshots) = (
+        number(&dirs, "datadir_size:"),
+        number(&dirs, "logdir_size:"),
+    );
+    assert_eq!(logs, du(&log_dir.path().join("log")), "{dirs}");
+    assert_eq!(snapshots, du(&data_dir.path().join("snapshots")), "{dirs}");
+    assert!(logs > 0 && snapshots > 0, "{dirs}");
+    let conf = word(server.addr(), "conf").await;
+    assert_eq!(number(&conf, "dataDirSize="), logs, "{conf}");
+    assert_eq!(number(&conf, "dataLogSize="), snapshots, "{conf}");
+    assert_eq!(
+        value(&conf, "dataLogDir="),
+        log_dir.path().display().to_string()
+    );
+}

@@ -34,7 +34,7 @@ pub fn command(first: [u8; 4]) -> Option<&'static str> {
 
 /// Answers `cmd` and closes.
 pub async fn serve(core: &ServerCore, cmd: &'static str, mut wr: OwnedWriteHalf) {
-    let text = if core.config.four_letter_whitelist.allows(cmd) {
+    let text = if core.config.four_letter_enabled(cmd) {
         respond(core, cmd)
     } else {
         format!("{cmd} is not executed because it is not in the whitelist.\n")
@@ -84,9 +84,11 @@ pub fn respond(core: &ServerCore, cmd: &str) -> String {
         "wchp" => watches_by_path(core),
         "dump" => dump(core),
         "dirs" => {
-            let data = dir_size(&core.config.data_dir);
-            let log = dir_size(&core.config.log_dir());
-            format!("datadir_size: {data}\nlogdir_size: {log}\n")
+            let sizes = StorageSizes::of(&core.config);
+            format!(
+                "datadir_size: {}\nlogdir_size: {}\n",
+                sizes.txn_log, sizes.snapshots
+            )
         }
         // Trace masks and digests are JVM/implementation specifics we do not keep.
         _ => String::new(),
@@ -242,9 +244,10 @@ fn conf(core: &ServerCore) -> String {
     let _ = writeln!(s, "clientPort={}", c.client_addr.port());
     let _ = writeln!(s, "secureClientPort=-1");
     let _ = writeln!(s, "dataDir={data}");
-    let _ = writeln!(s, "dataDirSize={}", dir_size(&c.data_dir));
+    let sizes = StorageSizes::of(c);
+    let _ = writeln!(s, "dataDirSize={}", sizes.txn_log);
     let _ = writeln!(s, "dataLogDir={}", log.display());
-    let _ = writeln!(s, "dataLogSize={}", dir_size(&log));
+    let _ = writeln!(s, "dataLogSize={}", sizes.snapshots);
     let _ = writeln!(s, "tickTime={}", c.tick_time_ms);
     let _ = writeln!(s, "maxClientCnxns={}", c.max_client_cnxns);
     let _ = writeln!(s, "minSessionTimeout={}", c.min_session_timeout_ms);
@@ -361,17 +364,56 @@ fn dump(core: &ServerCore) -> String {
     s
 }
 
+/// What `dirs` and `conf` report, as ZooKeeper 3.8 reports it.
+///
+/// ZooKeeper's `getDataDirSize()` measures its *transaction log* directory and
+/// `getLogDirSize()` its *snapshot* directory (the names are crossed in 3.8: with
+/// `dataLogDir` set, `datadir_size` is the log's bytes and `logdir_size` the
+/// snapshots', checked on 3.8.0), and without `dataLogDir` both live in one directory,
+/// so both figures are the size of everything. We report the same figures from our
+/// log store and snapshot store.
+struct StorageSizes {
+    /// `datadir_size` / `dataDirSize`: the log store's bytes.
+    txn_log: u64,
+    /// `logdir_size` / `dataLogSize`: the snapshot store's bytes.
+    snapshots: u64,
+}
+
+impl StorageSizes {
+    fn of(config: &crate::config::ServerConfig) -> StorageSizes {
+        let txn_log = dir_size(&config.log_store_dir());
+        let snapshots = dir_size(&config.snapshot_dir());
+        if config.log_dir() == config.data_dir {
+            let all = txn_log + snapshots;
+            StorageSizes {
+                txn_log: all,
+                snapshots: all,
+            }
+        } else {
+            StorageSizes { txn_log, snapshots }
+        }
+    }
+}
+
+/// Bytes of the files under `dir`, recursively (ZooKeeper's `getDirSize`); 0 when it
+/// cannot be read.
 fn dir_size(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter_map(|e| e.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?)))
+        .map(|(path, meta)| {
+            if meta.is_dir() {
+                dir_size(&path)
+            } else if meta.is_file() {
+                meta.len()
+            } else {
+                0
+            }
         })
-        .unwrap_or(0)
+        .sum()
 }
 
 fn open_fds() -> usize {
