@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 use tracing::{debug, info, warn};
-use zk_proto::frame::{write_frame, FrameDecoder};
+use zk_proto::frame::{write_frame, FrameDecoder, CLIENT_MAX_PACKET_LENGTH};
 use zk_proto::{
     xid, AuthPacket, ConnectRequest, ConnectResponse, ErrorCode, KeeperState, OpCode, Reader,
     Record, ReplyHeader, Request, RequestHeader, Response, WatcherEvent,
@@ -301,7 +301,8 @@ impl Session {
         write_frame(&mut out, |w| request.write(w));
         stream.write_all(&out).await?;
         let mut buf = BytesMut::new();
-        let mut decoder = FrameDecoder::default();
+        // The reply limit of Apache ZooKeeper's client (ClientCnxnSocket.readLength).
+        let mut decoder = FrameDecoder::new(CLIENT_MAX_PACKET_LENGTH);
         let frame = timeout(per_host, async {
             loop {
                 if let Some(frame) = decoder.decode(&mut buf).map_err(std::io::Error::other)? {
@@ -339,7 +340,8 @@ impl Session {
         let (mut rd, mut wr) = stream.into_split();
         let read_timeout = self.negotiated * 2 / 3;
         let ping_every = read_timeout / 2;
-        let mut decoder = FrameDecoder::default();
+        // A reply above Apache's client limit drops the connection, as there.
+        let mut decoder = FrameDecoder::new(CLIENT_MAX_PACKET_LENGTH);
         let mut buf = BytesMut::with_capacity(16 * 1024);
         let mut pending: VecDeque<(i32, OpCode, Outgoing)> = VecDeque::new();
         let mut auth_waiters: VecDeque<Option<oneshot::Sender<Result<()>>>> = VecDeque::new();
