@@ -3,8 +3,8 @@
 //! Every operation is a plain `fn` returning a future: the request is queued when the
 //! method is *called* (not when the future is first polled), so calls made one after
 //! another reach the server in that order — ZooKeeper's per-session FIFO guarantee
-//! survives async code. (If the bounded queue is full, the request is queued when the
-//! future is first polled.)
+//! survives async code. (If the bounded queue is full, the request waits in an
+//! overflow FIFO that later calls queue behind: still in call order.)
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +24,7 @@ use zk_proto::{
 use crate::connect_string::ConnectString;
 use crate::error::{Error, Result};
 use crate::multi::Transaction;
+use crate::queue::CommandQueue;
 use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::session::{self, Command, Outgoing, SessionConfig};
 use crate::state::SessionState;
@@ -151,6 +152,7 @@ impl ClientBuilder {
     pub async fn connect(self) -> Result<Client> {
         let connect = ConnectString::parse(&self.connect)?;
         let (tx, rx) = mpsc::channel(QUEUE);
+        let commands = CommandQueue::new(tx, tokio::runtime::Handle::current());
         let (state_tx, state_rx) = watch::channel(SessionState::Connecting);
         let (first_tx, first_rx) = oneshot::channel();
         let (session_tx, session_rx) = watch::channel((0i64, Vec::new()));
@@ -179,7 +181,7 @@ impl ClientBuilder {
         first_rx.await.map_err(|_| Error::Closed)??;
         let client = Client {
             inner: Arc::new(Inner {
-                commands: tx,
+                commands,
                 state: state_rx,
                 connect,
                 session: session_rx,
@@ -199,7 +201,7 @@ impl ClientBuilder {
 
 #[derive(Debug)]
 struct Inner {
-    commands: mpsc::Sender<Command>,
+    commands: CommandQueue,
     state: watch::Receiver<SessionState>,
     connect: ConnectString,
     session: watch::Receiver<(i64, Vec<u8>)>,
@@ -255,6 +257,11 @@ impl Client {
         Fut: Future<Output = Result<T>>,
     {
         crate::retry::retry(self.inner.retry.as_ref(), op).await
+    }
+
+    /// The policy [`Client::retry`] follows.
+    pub(crate) fn retry_policy(&self) -> &dyn RetryPolicy {
+        self.inner.retry.as_ref()
     }
 
     /// Every state transition from now on, in order, as a stream (ends after a
@@ -328,22 +335,11 @@ impl Client {
             watch,
             responder: tx,
         });
-        let waiting = match self.inner.commands.try_send(command) {
-            Ok(()) => None,
-            Err(mpsc::error::TrySendError::Full(command)) => {
-                Some((self.inner.commands.clone(), command))
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Either::Left(future::ready(Err(self.terminal_error())))
-            }
-        };
+        if self.inner.commands.push(command).is_err() {
+            return Either::Left(future::ready(Err(self.terminal_error())));
+        }
         let state = self.inner.state.clone();
-        Either::Right(async move {
-            if let Some((commands, command)) = waiting {
-                commands.send(command).await.map_err(|_| terminal(&state))?;
-            }
-            rx.await.map_err(|_| terminal(&state))?
-        })
+        Either::Right(async move { rx.await.map_err(|_| terminal(&state))? })
     }
 
     /// The shape of most operations: check the path, build the request for the server
@@ -403,6 +399,11 @@ impl Client {
         mode: CreateMode,
         ttl: Duration,
     ) -> Reply<(String, Stat)> {
+        if !mode.is_ttl() {
+            return Self::fail(Error::BadArguments(format!(
+                "create_ttl needs a TTL mode, not {mode:?}"
+            )));
+        }
         self.create_ttl_inner(path, Some(Bytes::copy_from_slice(data)), acl, mode, ttl)
     }
 
@@ -860,19 +861,18 @@ impl Client {
             Ok(p) => p,
             Err(e) => return Self::fail(e),
         };
-        let local = self
+        // Forget the local half first, in call order with everything else (a command
+        // that waits in the queue like any request, never skipped).
+        let _ = self
             .inner
             .commands
-            .try_send(Command::RemoveWatches(server_path.clone(), kind));
+            .push(Command::RemoveWatches(server_path.clone(), kind));
         let request = Request::RemoveWatches(zk_proto::RemoveWatchesRequest {
             path: server_path,
             watcher_type: kind.code(),
         });
         let fut = self.submit(request, path, None);
-        Box::pin(async move {
-            let _ = local;
-            fut.await.map(|_| ())
-        })
+        Box::pin(async move { fut.await.map(|_| ()) })
     }
 
     /// Whether this client holds a watch of `kind` on `path` (NoWatcher if not).
@@ -909,7 +909,7 @@ impl Client {
         if self
             .inner
             .commands
-            .try_send(Command::AddAuth(packet, tx))
+            .push(Command::AddAuth(packet, tx))
             .is_err()
         {
             return Self::fail(self.terminal_error());
@@ -921,7 +921,8 @@ impl Client {
     /// Closes the session (its ephemerals go) and waits for the server to confirm.
     pub async fn close(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.inner.commands.send(Command::Close(tx)).await.is_ok() {
+        // Behind everything already called for, like any command.
+        if self.inner.commands.push(Command::Close(tx)).is_ok() {
             let _ = rx.await;
         }
     }
