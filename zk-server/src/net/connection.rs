@@ -561,9 +561,16 @@ fn classify(
                 close_after: false,
             };
         }
-        // No SASL provider here.
+        // No SASL provider here. ZooKeeper 3.8 without one answers every token with
+        // zxid 0, Ok and a SetSASLResponse whose token is null (its NullPointerException
+        // on the missing SASL server is caught and logged) and keeps the connection.
+        // A null buffer is the int -1 on the wire, byte for byte an ErrorResponse(-1).
         Request::Sasl(_) => {
-            return error_reply(xid, last_zxid(), ErrorCode::MarshallingError, false);
+            return Pending::Reply {
+                header: ReplyHeader::new(xid, 0, ErrorCode::Ok),
+                body: Some(Response::AddWatch(zk_proto::ErrorResponse { err: -1 })),
+                close_after: false,
+            };
         }
         // setWatches is setWatches2 without persistent watches.
         Request::SetWatches(s) => {

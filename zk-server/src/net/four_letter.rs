@@ -4,6 +4,7 @@
 //! "<cmd> is not executed because it is not in the whitelist.".
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
 use tokio::io::AsyncWriteExt;
@@ -35,7 +36,7 @@ pub fn command(first: [u8; 4]) -> Option<&'static str> {
 /// Answers `cmd` and closes.
 pub async fn serve(core: &ServerCore, cmd: &'static str, mut wr: OwnedWriteHalf) {
     let text = if core.config.four_letter_enabled(cmd) {
-        respond(core, cmd)
+        respond_to(core, cmd, wr.peer_addr().ok())
     } else {
         format!("{cmd} is not executed because it is not in the whitelist.\n")
     };
@@ -43,8 +44,16 @@ pub async fn serve(core: &ServerCore, cmd: &'static str, mut wr: OwnedWriteHalf)
     let _ = wr.shutdown().await;
 }
 
-/// The text of a command's answer.
+/// The text of a command's answer, for a caller that is not a client connection
+/// (the admin endpoint).
 pub fn respond(core: &ServerCore, cmd: &str) -> String {
+    respond_to(core, cmd, None)
+}
+
+/// The text of a command's answer to the connection from `asking` (if it came over
+/// the client port): ZooKeeper counts and lists that connection with the others in
+/// `stat`, `srvr`, `cons` and `mntr`.
+pub fn respond_to(core: &ServerCore, cmd: &str, asking: Option<SocketAddr>) -> String {
     let serving = core.role().serving();
     let read_only = !serving && core.config.read_only_mode;
     if !serving && !read_only && matches!(cmd, "srvr" | "stat" | "mntr" | "conf" | "cons" | "dump")
@@ -57,12 +66,12 @@ pub fn respond(core: &ServerCore, cmd: &str) -> String {
         "isro" if read_only => "ro".to_string(),
         "isro" if !serving => "null".to_string(),
         "isro" => "rw".to_string(),
-        "srvr" => server_summary(core, false),
-        "stat" => server_summary(core, true),
-        "mntr" => monitor(core),
+        "srvr" => server_summary(core, false, asking),
+        "stat" => server_summary(core, true, asking),
+        "mntr" => monitor(core, asking),
         "conf" => conf(core),
         "envi" => environment(core),
-        "cons" => connections(core),
+        "cons" => connections(core, asking),
         "crst" => {
             core.with_connections(|c| c.values().for_each(|e| e.counters.reset()));
             "Connection stats reset.\n".to_string()
@@ -119,23 +128,31 @@ fn java_double(v: f64) -> String {
     }
 }
 
-fn server_summary(core: &ServerCore, with_clients: bool) -> String {
+/// Client connections, counting the one asking (if any) as ZooKeeper does.
+fn connection_count(core: &ServerCore, asking: Option<SocketAddr>) -> usize {
+    core.with_connections(|c| c.len()) + usize::from(asking.is_some())
+}
+
+fn server_summary(core: &ServerCore, with_clients: bool, asking: Option<SocketAddr>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Zookeeper version: {}", version_string());
     if with_clients {
         s.push_str("Clients:\n");
-        s.push_str(&connection_lines(core, false));
+        s.push_str(&connection_lines(core, false, asking));
         s.push('\n');
     }
     let l = core.stats.latency();
+    // The average as Java prints a double rounded to 4 decimals (`0/3.2232/60`).
     let _ = writeln!(
         s,
-        "Latency min/avg/max: {}/{:.1}/{}",
-        l.min_ms, l.avg_ms, l.max_ms
+        "Latency min/avg/max: {}/{}/{}",
+        l.min_ms,
+        java_double(l.avg_ms),
+        l.max_ms
     );
     let _ = writeln!(s, "Received: {}", core.stats.packets_received());
     let _ = writeln!(s, "Sent: {}", core.stats.packets_sent());
-    let _ = writeln!(s, "Connections: {}", core.with_connections(|c| c.len()));
+    let _ = writeln!(s, "Connections: {}", connection_count(core, asking));
     let _ = writeln!(s, "Outstanding: {}", core.stats.outstanding());
     let _ = writeln!(s, "Zxid: 0x{:x}", core.db().last_zxid());
     let _ = writeln!(s, "Mode: {}", server_state(core));
@@ -151,7 +168,7 @@ fn server_summary(core: &ServerCore, with_clients: bool) -> String {
     s
 }
 
-fn monitor(core: &ServerCore) -> String {
+fn monitor(core: &ServerCore, asking: Option<SocketAddr>) -> String {
     let l = core.stats.latency();
     let (znodes, ephemerals, data_size, sessions) = {
         let db = core.db();
@@ -162,10 +179,7 @@ fn monitor(core: &ServerCore) -> String {
             db.sessions().len(),
         )
     };
-    let (watches, connections) = (
-        core.watches().watch_count(),
-        core.with_connections(|c| c.len()),
-    );
+    let (watches, connections) = (core.watches().watch_count(), connection_count(core, asking));
     let quorum = core.quorum();
     let mut rows: Vec<(&str, String)> = vec![
         ("zk_version", version_string()),
@@ -280,8 +294,10 @@ fn environment(_core: &ServerCore) -> String {
 }
 
 /// One line per connection, oldest first, as `stat` (and, with session details,
-/// `cons`) lists them.
-fn connection_lines(core: &ServerCore, with_session: bool) -> String {
+/// `cons`) lists them; the asking connection last, as ZooKeeper 3.8 shows it: no
+/// session, interest ops 0, its four letters received, nothing sent yet
+/// (` /127.0.0.1:35704[0](queued=0,recved=1,sent=0)`).
+fn connection_lines(core: &ServerCore, with_session: bool, asking: Option<SocketAddr>) -> String {
     let mut s = String::new();
     core.with_connections(|conns| {
         let mut list: Vec<_> = conns.values().collect();
@@ -300,11 +316,14 @@ fn connection_lines(core: &ServerCore, with_session: bool) -> String {
             s.push_str(")\n");
         }
     });
+    if let Some(addr) = asking {
+        let _ = writeln!(s, " /{addr}[0](queued=0,recved=1,sent=0)");
+    }
     s
 }
 
-fn connections(core: &ServerCore) -> String {
-    connection_lines(core, true) + "\n"
+fn connections(core: &ServerCore, asking: Option<SocketAddr>) -> String {
+    connection_lines(core, true, asking) + "\n"
 }
 
 /// Session ids of the connections, by connection id.
