@@ -59,7 +59,28 @@ pub enum ReadResult {
 /// Requests that may wait in the client's queue before callers are slowed down.
 const QUEUE: usize = 16 * 1024;
 
-/// Configures and connects a [`Client`].
+/// Configures and connects a [`Client`]: session timeout, connect timeout, credentials
+/// presented on every (re)connection, read-only servers, backpressure, retry policy.
+///
+/// ```no_run
+/// # async fn demo() -> zk_client::Result<()> {
+/// use std::time::Duration;
+/// use zk_client::{retry::ExponentialBackoff, Client};
+/// let zk = Client::builder("zk1:2181,zk2:2181,zk3:2181/app")
+///     .session_timeout(Duration::from_secs(10))
+///     .connect_timeout(Duration::from_secs(5))
+///     .auth("digest", b"app:secret")
+///     .retry_policy(ExponentialBackoff::bounded(
+///         Duration::from_millis(100),
+///         Duration::from_secs(5),
+///         10,
+///     ))
+///     .connect()
+///     .await?;
+/// // Paths are relative to the chroot `/app`.
+/// let (config, _) = zk.retry(|| zk.get_data("/config")).await?;
+/// # let _ = config; Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     connect: String,
@@ -213,6 +234,35 @@ struct Inner {
 }
 
 /// A handle to one ZooKeeper session. Clones share the session.
+///
+/// Every operation is queued when it is *called* and returns a future of the answer:
+/// calls made one after another reach the server in that order, whenever (and in
+/// whatever order) their futures are awaited. Reads that leave a watch return the
+/// read and a [`OneshotWatcher`].
+///
+/// ```
+/// # #[tokio::main]
+/// # async fn main() -> zk_client::Result<()> {
+/// # let server = zk_server::testing::TestingServer::start().await.expect("a server");
+/// # let connect_string = server.connect_string();
+/// use zk_client::{Acl, Client, CreateMode, EventType};
+/// let zk = Client::connect(&connect_string).await?;
+/// let open = Acl::open_unsafe();
+/// zk.create("/app", b"v1", &open, CreateMode::Persistent).await?;
+///
+/// // Pipelined: both are queued now, in this order.
+/// let update = zk.set_data("/app", b"v2", Some(0));
+/// let (read, changed) = zk.get_data_w("/app");
+/// let (data, stat) = read.await?; // answered after the update...
+/// assert_eq!((data.as_slice(), stat.version), (&b"v2"[..], 1));
+/// update.await?; // ...which was sent first
+///
+/// // The watch fires on the next change, from any client.
+/// zk.set_data("/app", b"v3", None).await?;
+/// assert_eq!(changed.await?.event_type, EventType::NodeDataChanged);
+/// zk.close().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -266,6 +316,32 @@ impl Client {
 
     /// Every state transition from now on, in order, as a stream (ends after a
     /// terminal state). A reader more than 64 transitions behind skips the oldest.
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() -> zk_client::Result<()> {
+    /// # let server = zk_server::testing::TestingServer::start().await.expect("a server");
+    /// use futures::StreamExt;
+    /// use zk_client::{Client, SessionState};
+    /// let zk = Client::connect(&server.connect_string()).await?;
+    /// let mut changes = Box::pin(zk.state_changes());
+    /// let watcher = tokio::spawn(async move {
+    ///     while let Some(state) = changes.next().await {
+    ///         match state {
+    ///             // Curator's SUSPENDED: the session may live, nothing is guaranteed.
+    ///             SessionState::Disconnected => { /* pause work that needs a lock */ }
+    ///             SessionState::Connected => { /* resume */ }
+    ///             // LOST: ephemerals are gone; make a new client.
+    ///             SessionState::Expired => return state,
+    ///             _ => {}
+    ///         }
+    ///     }
+    ///     SessionState::Closed // the stream ended after Closed
+    /// });
+    /// zk.close().await;
+    /// assert_eq!(watcher.await.unwrap(), SessionState::Closed);
+    /// # Ok(()) }
+    /// ```
     pub fn state_changes(&self) -> impl futures::Stream<Item = SessionState> + Send + 'static {
         let rx = self.inner.state_events.subscribe();
         let renews = self.inner.renews_expired;

@@ -11,7 +11,43 @@ use zk_proto::{
 use crate::client::Client;
 use crate::error::{Error, Result};
 
-/// A transaction being built; [`Transaction::commit`] sends it as one `multi`.
+/// A transaction being built; [`Transaction::commit`] sends it as one `multi`: every
+/// op applies, or none does.
+///
+/// ```
+/// # #[tokio::main]
+/// # async fn main() -> zk_client::Result<()> {
+/// # let server = zk_server::testing::TestingServer::start().await.expect("a server");
+/// use zk_client::{Acl, Client, CreateMode, Error, ErrorCode, OpResult};
+/// let zk = Client::connect(&server.connect_string()).await?;
+/// let open = Acl::open_unsafe();
+/// zk.transaction()
+///     .create("/jobs", b"", &open, CreateMode::Persistent)
+///     .create("/jobs/1", b"todo", &open, CreateMode::Persistent)
+///     .commit()
+///     .await?;
+/// // Claim job 1 only if nobody changed it: version check and write, atomically.
+/// let refused = zk
+///     .transaction()
+///     .check("/jobs/1", 7)
+///     .set_data("/jobs/1", b"mine", None)
+///     .commit()
+///     .await;
+/// assert!(matches!(refused, Err(Error::Keeper { code: ErrorCode::BadVersion, .. })));
+/// // Every op's result, also of a refused transaction.
+/// let results = zk
+///     .transaction()
+///     .check("/jobs/1", 7)
+///     .set_data("/jobs/1", b"mine", None)
+///     .commit_results()
+///     .await?;
+/// assert_eq!(
+///     zk_client::multi::first_error(&results),
+///     Some((0, ErrorCode::BadVersion))
+/// );
+/// assert!(matches!(results[1], OpResult::Error { .. }));
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[must_use = "a transaction does nothing until committed"]
 pub struct Transaction {

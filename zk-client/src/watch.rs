@@ -87,7 +87,26 @@ impl Drop for WatchSender {
     }
 }
 
-/// A persistent watch (addWatch): every change until dropped; ends when the session does.
+/// A persistent watch (addWatch): every change until dropped; ends when the session does
+/// (after a last event of type `None` with the session's final state). It is set again
+/// after every reconnection; as in ZooKeeper, changes made while disconnected are not
+/// replayed to it (only one-shot watches catch up).
+///
+/// ```no_run
+/// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+/// use futures::StreamExt;
+/// use zk_client::{AddWatchMode, EventType};
+/// let mut changes = zk.add_watch("/services", AddWatchMode::PersistentRecursive).await?;
+/// while let Some(event) = changes.next().await {
+///     match event.event_type {
+///         EventType::NodeCreated => println!("registered: {}", event.path),
+///         EventType::NodeDeleted => println!("gone: {}", event.path),
+///         EventType::None => break, // the session ended
+///         _ => {}
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct PersistentWatcher {
     rx: mpsc::UnboundedReceiver<WatchedEvent>,
