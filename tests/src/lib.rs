@@ -6,10 +6,12 @@
 //! - [`apache`]: Apache ZooKeeper 3.8 as a child process, for side-by-side runs.
 //! - [`java`]: Java programs (Curator) beside ours: classpath, javac, transcript.
 //! - [`proxy`]: a TCP forwarder a test can cut or stall.
+//! - [`netns`]: hosts in network namespaces on a bridge, with silent-drop partitions.
 
 pub mod apache;
 pub mod java;
 pub mod linearizability;
+pub mod netns;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};

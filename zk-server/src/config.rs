@@ -172,9 +172,27 @@ pub struct ServerConfig {
     /// for between this and twice this (after the leader's lease, twice this) starts
     /// an election; also the lease a follower gives its leader.
     pub raft_election_timeout_ms: u64,
+    /// `globalOutstandingLimit`: requests read from all clients and not yet answered,
+    /// beyond which the server stops reading from clients until some are answered
+    /// (ZooKeeper's default: 1000).
+    pub global_outstanding_limit: usize,
+    /// `maxClientOutputBytes` (ours): bytes of replies and notifications queued for one
+    /// connection that has stopped reading, beyond which it is closed.
+    pub max_client_output_bytes: usize,
+    /// `diskReserveBytes` (ours): below this much free space where the log lives,
+    /// client writes are refused (reads and sessions go on) so the log, votes and
+    /// snapshots never run out of room mid-write.
+    pub disk_reserve_bytes: u64,
     /// Keys seen but not used (logged at start-up).
     pub ignored_keys: Vec<String>,
 }
+
+/// ZooKeeper's default `globalOutstandingLimit`.
+pub const DEFAULT_GLOBAL_OUTSTANDING_LIMIT: usize = 1000;
+/// The default `maxClientOutputBytes`: 64 MiB (64 maximum-size replies).
+pub const DEFAULT_MAX_CLIENT_OUTPUT_BYTES: usize = 64 * 1024 * 1024;
+/// The default `diskReserveBytes`: 8 MiB.
+pub const DEFAULT_DISK_RESERVE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// ZooKeeper's default `admin.serverPort`.
 pub const DEFAULT_ADMIN_PORT: u16 = 8080;
@@ -226,6 +244,9 @@ impl Default for ServerConfig {
             metrics_addr: None,
             raft_heartbeat_ms: DEFAULT_RAFT_HEARTBEAT_MS,
             raft_election_timeout_ms: DEFAULT_RAFT_ELECTION_TIMEOUT_MS,
+            global_outstanding_limit: DEFAULT_GLOBAL_OUTSTANDING_LIMIT,
+            max_client_output_bytes: DEFAULT_MAX_CLIENT_OUTPUT_BYTES,
+            disk_reserve_bytes: DEFAULT_DISK_RESERVE_BYTES,
             ignored_keys: Vec::new(),
         }
     }
@@ -374,6 +395,11 @@ impl ServerConfig {
                 }
                 "raftHeartbeatMs" => c.raft_heartbeat_ms = parse_num(key, value)?,
                 "raftElectionTimeoutMs" => c.raft_election_timeout_ms = parse_num(key, value)?,
+                "globalOutstandingLimit" => {
+                    c.global_outstanding_limit = parse_num(key, value)?;
+                }
+                "maxClientOutputBytes" => c.max_client_output_bytes = parse_num(key, value)?,
+                "diskReserveBytes" => c.disk_reserve_bytes = parse_num(key, value)?,
                 "containerCheckIntervalMs" => {
                     c.container_check_interval_ms = parse_num(key, value)?
                 }

@@ -320,6 +320,12 @@ pub(crate) fn open_storage(
     }
     let log_store = log_store::LogStore::open(&log_dir)?;
     log_store.time_appends(core.metrics.fsync.clone());
+    let failing = Arc::downgrade(core);
+    log_store.on_failure(Arc::new(move |what: &str, error: &str| {
+        if let Some(core) = failing.upgrade() {
+            core.storage_failure(what, &error);
+        }
+    }));
     let state_machine = state_machine::StateMachine::open(core.clone(), &config.snapshot_dir())?;
     Ok((log_store, state_machine))
 }
