@@ -402,3 +402,130 @@ async fn ten_thousand_sessions_on_one_server() {
     let _ = server.wait();
     eprintln!("{SESSIONS} sessions connected in {connected_in:?}");
 }
+
+/// Deep paths, a multi as large as a request may be, and many watches, each on a
+/// running server that is then restarted from its snapshot and log: nothing recurses
+/// per level, nothing is lost, and the figures are printed (release-build figures
+/// against Apache ZooKeeper are in BENCHMARKS.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_paths_huge_multis_and_many_watches() {
+    const DEPTH: usize = 3000;
+    const MULTI: usize = 8000;
+    const WATCHERS: usize = 10;
+    const WATCHED: usize = 5000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = zk_server::testing::test_config(dir.path());
+    config.snap_count = 1000;
+    let mut server = zk_server::testing::TestingServer::start_with(config)
+        .await
+        .unwrap();
+    let zk = Client::connect(&server.connect_string()).await.unwrap();
+    let open = Acl::open_unsafe();
+
+    // A chain DEPTH levels deep (a 6,000-byte path at the bottom), a hundred levels
+    // per multi.
+    let started = Instant::now();
+    let mut path = String::new();
+    for _ in 0..DEPTH / 100 {
+        let mut txn = zk.transaction();
+        for _ in 0..100 {
+            path.push_str("/d");
+            txn = txn.create(&path, b"", &open, CreateMode::Persistent);
+        }
+        txn.commit().await.unwrap();
+    }
+    let deepest = path.clone();
+    zk.set_data(&deepest, b"bottom", None).await.unwrap();
+    let (data, stat) = zk.get_data(&deepest).await.unwrap();
+    assert_eq!((data.as_slice(), stat.czxid > 0), (&b"bottom"[..], true));
+    assert_eq!(
+        zk.get_all_children_number("/d").await.unwrap(),
+        DEPTH as i32 - 1
+    );
+    eprintln!("deep: {DEPTH} levels created in {:?}", started.elapsed());
+
+    // A multi of MULTI creates (about 0.3 MiB): all or nothing.
+    let mut txn = zk.transaction();
+    for i in 0..MULTI {
+        txn = txn.create(&format!("/m{i:05}"), b"v", &open, CreateMode::Persistent);
+    }
+    let doomed = txn.check("/m00000", 5); // created at version 0 just before: fails the lot
+    assert!(doomed.commit().await.is_err());
+    assert!(zk.exists("/m00000").await.unwrap().is_none());
+    let mut txn = zk.transaction();
+    for i in 0..MULTI {
+        txn = txn.create(&format!("/m{i:05}"), b"v", &open, CreateMode::Persistent);
+    }
+    let started = Instant::now();
+    let results = txn.commit().await.expect("a huge multi");
+    assert_eq!(results.len(), MULTI);
+    eprintln!(
+        "multi: {MULTI} creates in one request, {:?}",
+        started.elapsed()
+    );
+
+    // Many watches: WATCHERS sessions each watching WATCHED znodes, all fired by one
+    // multi, every event delivered.
+    let mut watchers = Vec::new();
+    let started = Instant::now();
+    for _ in 0..WATCHERS {
+        let w = Client::connect(&server.connect_string()).await.unwrap();
+        let mut reads = Vec::new();
+        let mut fired = Vec::new();
+        for i in 0..WATCHED {
+            let (read, watch) = w.exists_w(&format!("/m{i:05}"));
+            reads.push(read);
+            fired.push(watch);
+        }
+        for read in futures::future::join_all(reads).await {
+            read.unwrap();
+        }
+        watchers.push((w, fired));
+    }
+    let set = started.elapsed();
+    let mut txn = zk.transaction();
+    for i in 0..WATCHED {
+        txn = txn.set_data(&format!("/m{i:05}"), b"changed", None);
+    }
+    let started = Instant::now();
+    txn.commit().await.unwrap();
+    for (_, fired) in &mut watchers {
+        for watch in fired.drain(..) {
+            let event = tokio::time::timeout(Duration::from_secs(60), watch)
+                .await
+                .expect("every watch fires")
+                .expect("an event");
+            assert_eq!(event.event_type, zk_proto::EventType::NodeDataChanged);
+        }
+    }
+    eprintln!(
+        "watches: {} set in {set:?}, all fired and delivered in {:?}",
+        WATCHERS * WATCHED,
+        started.elapsed()
+    );
+    for (w, _) in watchers {
+        w.close().await;
+    }
+
+    // Back from snapshot and log: all of it is there; then the chain is deleted
+    // bottom-up.
+    zk.close().await;
+    server.restart().await.unwrap();
+    let zk = Client::connect(&server.connect_string()).await.unwrap();
+    assert_eq!(zk.get_data(&deepest).await.unwrap().0, b"bottom");
+    assert_eq!(zk.get_data("/m07999").await.unwrap().0, b"v");
+    assert_eq!(zk.get_data("/m00000").await.unwrap().0, b"changed");
+    let started = Instant::now();
+    let mut path = deepest;
+    while !path.is_empty() {
+        let mut txn = zk.transaction();
+        for _ in 0..100 {
+            txn = txn.delete(&path, None);
+            path.truncate(path.len() - 2);
+        }
+        txn.commit().await.unwrap();
+    }
+    assert!(zk.exists("/d").await.unwrap().is_none());
+    eprintln!("deep: {DEPTH} levels deleted in {:?}", started.elapsed());
+    zk.close().await;
+}
