@@ -7,7 +7,8 @@
 # runs its InterProcessMutex and LeaderLatch against ours), Curator's service discovery
 # (libcurator-discovery-java, with the Jackson jars it needs:
 # zk-recipes/tests/discovery_curator.rs), Python's kazoo (PyPI; another interop
-# client) and tmux (zk-client/tests/zkcli.rs drives the interactive zkcli in it).
+# client), tmux (zk-client/tests/zkcli.rs drives the interactive zkcli in it) and
+# iproute2 (network namespaces for tests/tests/nemesis.rs).
 set -euo pipefail
 
 need_apt=()
@@ -26,6 +27,8 @@ discovery_jars=(curator-x-discovery jackson-databind jackson-core jackson-annota
 [ -f /usr/share/java/jackson-core.jar ] || need_apt+=(libjackson2-core-java)
 [ -f /usr/share/java/jackson-annotations.jar ] || need_apt+=(libjackson2-annotations-java)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+# iproute2's `ip`: tests/tests/nemesis.rs puts each server in its own network namespace.
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then

@@ -169,6 +169,63 @@ wait(got_three, "recursive watch events")
 # Watcher.Event.EventType: 1 NodeCreated, 3 NodeDataChanged; no NodeChildrenChanged.
 check(events == [(1, "/kz/rec"), (1, "/kz/rec/a"), (3, "/kz/rec/a")], "recursive events %r" % events)
 
+# container (createContainer, opcode 19) and TTL (createTTL, opcode 21) nodes: kazoo
+# 2.11 has no API for either, so they go over kazoo's connection as addWatch does.
+# The server reaps an emptied container and an expired TTL node on its container
+# check interval (200 ms for the test servers).
+from kazoo.protocol.serialization import Create2, long_struct  # noqa: E402
+
+
+class CreateContainer(Create2):
+    """createContainer: create2's body (flags 4 = CONTAINER), answered path + Stat."""
+    type = 19
+
+
+class CreateTTL(namedtuple("CreateTTL", "path data acl flags ttl")):
+    """CreateTTLRequest: create2's body then the TTL in ms (long)."""
+    type = 21
+
+    def serialize(self):
+        b = Create2(self.path, self.data, self.acl, self.flags).serialize()
+        b.extend(long_struct.pack(self.ttl))
+        return b
+
+    @classmethod
+    def deserialize(cls, buffer, offset):
+        return Create2.deserialize(buffer, offset)
+
+
+def raw_create(request):
+    result = zk.handler.async_result()
+    zk._call(request, result)
+    return result.get(timeout=10)
+
+
+def deleted_event(path):
+    gone = threading.Event()
+    stat = zk.exists(path, watch=lambda e: gone.set() if e.type == EventType.DELETED else None)
+    check(stat is not None, path + " exists before it is reaped")
+    return gone
+
+
+path, stat = raw_create(CreateContainer("/kz/box", b"c", OPEN_ACL_UNSAFE, 4))
+check(path == "/kz/box", "container path " + path)
+# Clients see ephemeralOwner 0 on containers and TTL nodes (ZooKeeper 3.8 hides the
+# owner markers it keeps for them).
+check(stat.ephemeralOwner == 0 and stat.dataLength == 1, "container stat %r" % (stat,))
+zk.create("/kz/box/item", b"")
+box_gone = deleted_event("/kz/box")
+zk.delete("/kz/box/item")
+wait(box_gone, "the emptied container to be reaped")
+check(zk.exists("/kz/box") is None, "container gone")
+
+path, stat = raw_create(CreateTTL("/kz/ttl", b"t", OPEN_ACL_UNSAFE, 5, 500))
+check(path == "/kz/ttl", "TTL node path " + path)
+check(stat.ephemeralOwner == 0 and stat.dataLength == 1, "TTL node stat %r" % (stat,))
+ttl_gone = deleted_event("/kz/ttl")
+wait(ttl_gone, "the TTL node to be reaped")
+check(zk.exists("/kz/ttl") is None, "TTL node gone")
+
 # ACLs with digest auth
 zk.add_auth("digest", "alice:secret")
 acl = make_digest_acl("alice", "secret", all=True)

@@ -7,11 +7,13 @@
 //! - [`certs`]: a CA and the certificates it signs, made at run time (TLS tests).
 //! - [`java`]: Java programs (Curator) beside ours: classpath, javac, transcript.
 //! - [`proxy`]: a TCP forwarder a test can cut or stall.
+//! - [`netns`]: hosts in network namespaces on a bridge, with silent-drop partitions.
 
 pub mod apache;
 pub mod certs;
 pub mod java;
 pub mod linearizability;
+pub mod netns;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};

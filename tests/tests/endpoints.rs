@@ -148,6 +148,17 @@ async fn metrics_and_admin_commands_move_with_the_load() {
         serde_json::from_str::<serde_json::Value>(&ro).unwrap()["read_only"],
         false
     );
+    // `hash`: the tree's digest at the last applied zxid, as the server computes it.
+    let (status, hash) = get(admin, "/commands/hash").await;
+    assert_eq!(status, 200, "{hash}");
+    let hash: serde_json::Value = serde_json::from_str(&hash).unwrap();
+    let entry = &hash["digests"][0];
+    let (digest, zxid) = {
+        let db = server.server().expect("running").core().db();
+        (db.tree().digest(), db.last_zxid())
+    };
+    assert_eq!(entry["zxid"].as_i64(), Some(zxid), "{hash}");
+    assert_eq!(entry["digest"].as_u64(), Some(digest), "{hash}");
     let (status, unknown) = get(admin, "/commands/frobnicate").await;
     assert_eq!(status, 404, "{unknown}");
     assert!(unknown.contains("Unknown command: frobnicate"));

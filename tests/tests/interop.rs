@@ -41,8 +41,8 @@ async fn run_kazoo(hosts: &str) {
         })
         .unwrap_or_else(|| panic!("no summary in:\n{stdout}\n{stderr}"));
     assert!(
-        passed >= 30,
-        "only {passed} kazoo checks ran (the script has 30)"
+        passed >= 40,
+        "only {passed} kazoo checks ran (the script has 40)"
     );
 }
 

@@ -15,8 +15,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use zk_proto::{Acl, AddWatchMode, CreateMode, OpResult, Stat};
+use futures::StreamExt;
+use zk_proto::{Acl, AddWatchMode, ClientInfo, CreateMode, OpResult, Stat, WatcherType};
 
+use crate::client::{ReadOp, ReadResult};
 use crate::error::{Error, Result};
 use crate::state::SessionState;
 use crate::watch::{OneshotWatcher, WatchedEvent};
@@ -46,6 +48,50 @@ impl Watcher {
     pub fn wait_timeout(self, timeout: Duration) -> Option<Result<WatchedEvent>> {
         self.runtime
             .block_on(async { tokio::time::timeout(timeout, self.inner).await.ok() })
+    }
+}
+
+/// The session's state, to wait on ([`Client::state_watcher`]).
+#[derive(Debug, Clone)]
+pub struct StateWatcher {
+    runtime: Arc<tokio::runtime::Runtime>,
+    inner: tokio::sync::watch::Receiver<SessionState>,
+}
+
+impl StateWatcher {
+    /// The state now.
+    pub fn current(&self) -> SessionState {
+        *self.inner.borrow()
+    }
+
+    /// Blocks until the state changes (from the last one this watcher saw) and returns
+    /// the new one; `None` once the client is gone.
+    pub fn changed(&mut self) -> Option<SessionState> {
+        let inner = &mut self.inner;
+        self.runtime.block_on(async {
+            inner
+                .changed()
+                .await
+                .ok()
+                .map(|_| *inner.borrow_and_update())
+        })
+    }
+
+    /// Blocks until `want` holds for the state (or `timeout` passes); returns the state
+    /// then, `None` on timeout.
+    pub fn wait_until(
+        &mut self,
+        want: impl Fn(SessionState) -> bool,
+        timeout: Duration,
+    ) -> Option<SessionState> {
+        let inner = &mut self.inner;
+        self.runtime.block_on(async {
+            tokio::time::timeout(timeout, inner.wait_for(|s| want(*s)))
+                .await
+                .ok()?
+                .ok()
+                .map(|s| *s)
+        })
     }
 }
 
@@ -94,6 +140,61 @@ impl Client {
         }
     }
 
+    /// See [`crate::Client::session_password`].
+    pub fn session_password(&self) -> Vec<u8> {
+        self.inner.session_password()
+    }
+
+    /// See [`crate::Client::connected_server`].
+    pub fn connected_server(&self) -> Option<String> {
+        self.inner.connected_server()
+    }
+
+    /// See [`crate::Client::renews_expired_sessions`].
+    pub fn renews_expired_sessions(&self) -> bool {
+        self.inner.renews_expired_sessions()
+    }
+
+    /// The session's state, to wait on (see [`crate::Client::state_watcher`]).
+    pub fn state_watcher(&self) -> StateWatcher {
+        StateWatcher {
+            runtime: self.runtime.clone(),
+            inner: self.inner.state_watcher(),
+        }
+    }
+
+    /// Every state transition from now on, each `next()` blocking until the next one;
+    /// ends after a terminal state (see [`crate::Client::state_changes`]).
+    pub fn state_changes(&self) -> impl Iterator<Item = SessionState> + Send + 'static {
+        let mut stream = Box::pin(self.inner.state_changes());
+        let runtime = self.runtime.clone();
+        std::iter::from_fn(move || runtime.block_on(stream.next()))
+    }
+
+    /// Every watch notification from now on, each `next()` blocking until the next one
+    /// (see [`crate::Client::notifications`]).
+    pub fn notifications(&self) -> impl Iterator<Item = WatchedEvent> + Send + 'static {
+        let mut stream = self.inner.notifications();
+        let runtime = self.runtime.clone();
+        std::iter::from_fn(move || runtime.block_on(stream.next()))
+    }
+
+    /// Runs an idempotent operation, retrying it under the client's retry policy while
+    /// it fails with a retryable error (see [`crate::Client::retry`]); waits block the
+    /// calling thread.
+    pub fn retry<T>(&self, mut op: impl FnMut(&Client) -> Result<T>) -> Result<T> {
+        let mut schedule = self.inner.retry_policy().start();
+        loop {
+            match op(self) {
+                Err(e) if e.is_retryable() => match schedule.next_delay() {
+                    Some(delay) => std::thread::sleep(delay),
+                    None => return Err(e),
+                },
+                other => return other,
+            }
+        }
+    }
+
     /// See [`crate::Client::create`].
     pub fn create(&self, path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Result<String> {
         self.runtime
@@ -110,6 +211,32 @@ impl Client {
     ) -> Result<(String, Stat)> {
         self.runtime
             .block_on(self.inner.create2(path, data, acl, mode))
+    }
+
+    /// See [`crate::Client::create_ttl`].
+    pub fn create_ttl(
+        &self,
+        path: &str,
+        data: &[u8],
+        acl: &[Acl],
+        mode: CreateMode,
+        ttl: Duration,
+    ) -> Result<(String, Stat)> {
+        self.runtime
+            .block_on(self.inner.create_ttl(path, data, acl, mode, ttl))
+    }
+
+    /// See [`crate::Client::create_nullable`].
+    pub fn create_nullable(
+        &self,
+        path: &str,
+        data: Option<&[u8]>,
+        acl: &[Acl],
+        mode: CreateMode,
+        ttl: Option<Duration>,
+    ) -> Result<(String, Stat)> {
+        self.runtime
+            .block_on(self.inner.create_nullable(path, data, acl, mode, ttl))
     }
 
     /// See [`crate::Client::delete`].
@@ -141,6 +268,18 @@ impl Client {
         Ok((data, stat, self.watcher(watch)))
     }
 
+    /// See [`crate::Client::get_data_nullable`].
+    pub fn get_data_nullable(&self, path: &str) -> Result<(Option<Vec<u8>>, Stat)> {
+        self.runtime.block_on(self.inner.get_data_nullable(path))
+    }
+
+    /// See [`crate::Client::get_data_nullable_w`].
+    pub fn get_data_nullable_w(&self, path: &str) -> Result<(Option<Vec<u8>>, Stat, Watcher)> {
+        let (read, watch) = self.inner.get_data_nullable_w(path);
+        let (data, stat) = self.runtime.block_on(read)?;
+        Ok((data, stat, self.watcher(watch)))
+    }
+
     /// See [`crate::Client::set_data`].
     pub fn set_data(&self, path: &str, data: &[u8], version: Option<i32>) -> Result<Stat> {
         self.runtime
@@ -157,6 +296,75 @@ impl Client {
         let (read, watch) = self.inner.get_children_w(path);
         let children = self.runtime.block_on(read)?;
         Ok((children, self.watcher(watch)))
+    }
+
+    /// See [`crate::Client::get_children2`].
+    pub fn get_children2(&self, path: &str) -> Result<(Vec<String>, Stat)> {
+        self.runtime.block_on(self.inner.get_children2(path))
+    }
+
+    /// See [`crate::Client::get_children2_w`].
+    pub fn get_children2_w(&self, path: &str) -> Result<(Vec<String>, Stat, Watcher)> {
+        let (read, watch) = self.inner.get_children2_w(path);
+        let (children, stat) = self.runtime.block_on(read)?;
+        Ok((children, stat, self.watcher(watch)))
+    }
+
+    /// See [`crate::Client::get_all_children_number`].
+    pub fn get_all_children_number(&self, path: &str) -> Result<i32> {
+        self.runtime
+            .block_on(self.inner.get_all_children_number(path))
+    }
+
+    /// See [`crate::Client::get_ephemerals`].
+    pub fn get_ephemerals(&self, prefix: &str) -> Result<Vec<String>> {
+        self.runtime.block_on(self.inner.get_ephemerals(prefix))
+    }
+
+    /// See [`crate::Client::multi_read`].
+    pub fn multi_read(&self, reads: &[ReadOp]) -> Result<Vec<ReadResult>> {
+        self.runtime.block_on(self.inner.multi_read(reads))
+    }
+
+    /// See [`crate::Client::get_config`].
+    pub fn get_config(&self) -> Result<(Vec<u8>, Stat)> {
+        self.runtime.block_on(self.inner.get_config())
+    }
+
+    /// See [`crate::Client::get_config_w`].
+    pub fn get_config_w(&self) -> Result<(Vec<u8>, Stat, Watcher)> {
+        let (read, watch) = self.inner.get_config_w();
+        let (config, stat) = self.runtime.block_on(read)?;
+        Ok((config, stat, self.watcher(watch)))
+    }
+
+    /// See [`crate::Client::reconfig`].
+    pub fn reconfig(
+        &self,
+        joining: Option<&str>,
+        leaving: Option<&str>,
+        new_members: Option<&str>,
+        from_config: Option<i64>,
+    ) -> Result<(Vec<u8>, Stat)> {
+        self.runtime.block_on(
+            self.inner
+                .reconfig(joining, leaving, new_members, from_config),
+        )
+    }
+
+    /// See [`crate::Client::remove_watches`].
+    pub fn remove_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
+        self.runtime.block_on(self.inner.remove_watches(path, kind))
+    }
+
+    /// See [`crate::Client::check_watches`].
+    pub fn check_watches(&self, path: &str, kind: WatcherType) -> Result<()> {
+        self.runtime.block_on(self.inner.check_watches(path, kind))
+    }
+
+    /// See [`crate::Client::whoami`].
+    pub fn whoami(&self) -> Result<Vec<ClientInfo>> {
+        self.runtime.block_on(self.inner.whoami())
     }
 
     /// See [`crate::Client::get_acl`].
@@ -196,7 +404,6 @@ impl Client {
         path: &str,
         mode: AddWatchMode,
     ) -> Result<impl Iterator<Item = WatchedEvent>> {
-        use futures::StreamExt;
         let mut stream = self.runtime.block_on(self.inner.add_watch(path, mode))?;
         let runtime = self.runtime.clone();
         Ok(std::iter::from_fn(move || runtime.block_on(stream.next())))

@@ -3,8 +3,8 @@
 //! Every operation is a plain `fn` returning a future: the request is queued when the
 //! method is *called* (not when the future is first polled), so calls made one after
 //! another reach the server in that order — ZooKeeper's per-session FIFO guarantee
-//! survives async code. (If the bounded queue is full, the request is queued when the
-//! future is first polled.)
+//! survives async code. (If the bounded queue is full, the request waits in an
+//! overflow FIFO that later calls queue behind: still in call order.)
 
 use std::future::Future;
 use std::sync::Arc;
@@ -24,6 +24,7 @@ use zk_proto::{
 use crate::connect_string::ConnectString;
 use crate::error::{Error, Result};
 use crate::multi::Transaction;
+use crate::queue::CommandQueue;
 use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::session::{self, Command, Outgoing, SessionConfig};
 use crate::state::SessionState;
@@ -58,7 +59,28 @@ pub enum ReadResult {
 /// Requests that may wait in the client's queue before callers are slowed down.
 const QUEUE: usize = 16 * 1024;
 
-/// Configures and connects a [`Client`].
+/// Configures and connects a [`Client`]: session timeout, connect timeout, credentials
+/// presented on every (re)connection, read-only servers, backpressure, retry policy.
+///
+/// ```no_run
+/// # async fn demo() -> zk_client::Result<()> {
+/// use std::time::Duration;
+/// use zk_client::{retry::ExponentialBackoff, Client};
+/// let zk = Client::builder("zk1:2181,zk2:2181,zk3:2181/app")
+///     .session_timeout(Duration::from_secs(10))
+///     .connect_timeout(Duration::from_secs(5))
+///     .auth("digest", b"app:secret")
+///     .retry_policy(ExponentialBackoff::bounded(
+///         Duration::from_millis(100),
+///         Duration::from_secs(5),
+///         10,
+///     ))
+///     .connect()
+///     .await?;
+/// // Paths are relative to the chroot `/app`.
+/// let (config, _) = zk.retry(|| zk.get_data("/config")).await?;
+/// # let _ = config; Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     connect: String,
@@ -166,6 +188,7 @@ impl ClientBuilder {
     pub async fn connect(self) -> Result<Client> {
         let connect = ConnectString::parse(&self.connect)?;
         let (tx, rx) = mpsc::channel(QUEUE);
+        let commands = CommandQueue::new(tx, tokio::runtime::Handle::current());
         let (state_tx, state_rx) = watch::channel(SessionState::Connecting);
         let (first_tx, first_rx) = oneshot::channel();
         let (session_tx, session_rx) = watch::channel((0i64, Vec::new()));
@@ -196,7 +219,7 @@ impl ClientBuilder {
         first_rx.await.map_err(|_| Error::Closed)??;
         let client = Client {
             inner: Arc::new(Inner {
-                commands: tx,
+                commands,
                 state: state_rx,
                 connect,
                 session: session_rx,
@@ -216,7 +239,7 @@ impl ClientBuilder {
 
 #[derive(Debug)]
 struct Inner {
-    commands: mpsc::Sender<Command>,
+    commands: CommandQueue,
     state: watch::Receiver<SessionState>,
     connect: ConnectString,
     session: watch::Receiver<(i64, Vec<u8>)>,
@@ -228,6 +251,35 @@ struct Inner {
 }
 
 /// A handle to one ZooKeeper session. Clones share the session.
+///
+/// Every operation is queued when it is *called* and returns a future of the answer:
+/// calls made one after another reach the server in that order, whenever (and in
+/// whatever order) their futures are awaited. Reads that leave a watch return the
+/// read and a [`OneshotWatcher`].
+///
+/// ```
+/// # #[tokio::main]
+/// # async fn main() -> zk_client::Result<()> {
+/// # let server = zk_server::testing::TestingServer::start().await.expect("a server");
+/// # let connect_string = server.connect_string();
+/// use zk_client::{Acl, Client, CreateMode, EventType};
+/// let zk = Client::connect(&connect_string).await?;
+/// let open = Acl::open_unsafe();
+/// zk.create("/app", b"v1", &open, CreateMode::Persistent).await?;
+///
+/// // Pipelined: both are queued now, in this order.
+/// let update = zk.set_data("/app", b"v2", Some(0));
+/// let (read, changed) = zk.get_data_w("/app");
+/// let (data, stat) = read.await?; // answered after the update...
+/// assert_eq!((data.as_slice(), stat.version), (&b"v2"[..], 1));
+/// update.await?; // ...which was sent first
+///
+/// // The watch fires on the next change, from any client.
+/// zk.set_data("/app", b"v3", None).await?;
+/// assert_eq!(changed.await?.event_type, EventType::NodeDataChanged);
+/// zk.close().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -274,8 +326,39 @@ impl Client {
         crate::retry::retry(self.inner.retry.as_ref(), op).await
     }
 
+    /// The policy [`Client::retry`] follows.
+    pub(crate) fn retry_policy(&self) -> &dyn RetryPolicy {
+        self.inner.retry.as_ref()
+    }
+
     /// Every state transition from now on, in order, as a stream (ends after a
     /// terminal state). A reader more than 64 transitions behind skips the oldest.
+    ///
+    /// ```
+    /// # #[tokio::main]
+    /// # async fn main() -> zk_client::Result<()> {
+    /// # let server = zk_server::testing::TestingServer::start().await.expect("a server");
+    /// use futures::StreamExt;
+    /// use zk_client::{Client, SessionState};
+    /// let zk = Client::connect(&server.connect_string()).await?;
+    /// let mut changes = Box::pin(zk.state_changes());
+    /// let watcher = tokio::spawn(async move {
+    ///     while let Some(state) = changes.next().await {
+    ///         match state {
+    ///             // Curator's SUSPENDED: the session may live, nothing is guaranteed.
+    ///             SessionState::Disconnected => { /* pause work that needs a lock */ }
+    ///             SessionState::Connected => { /* resume */ }
+    ///             // LOST: ephemerals are gone; make a new client.
+    ///             SessionState::Expired => return state,
+    ///             _ => {}
+    ///         }
+    ///     }
+    ///     SessionState::Closed // the stream ended after Closed
+    /// });
+    /// zk.close().await;
+    /// assert_eq!(watcher.await.unwrap(), SessionState::Closed);
+    /// # Ok(()) }
+    /// ```
     pub fn state_changes(&self) -> impl futures::Stream<Item = SessionState> + Send + 'static {
         let rx = self.inner.state_events.subscribe();
         let renews = self.inner.renews_expired;
@@ -345,22 +428,11 @@ impl Client {
             watch,
             responder: tx,
         });
-        let waiting = match self.inner.commands.try_send(command) {
-            Ok(()) => None,
-            Err(mpsc::error::TrySendError::Full(command)) => {
-                Some((self.inner.commands.clone(), command))
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Either::Left(future::ready(Err(self.terminal_error())))
-            }
-        };
+        if self.inner.commands.push(command).is_err() {
+            return Either::Left(future::ready(Err(self.terminal_error())));
+        }
         let state = self.inner.state.clone();
-        Either::Right(async move {
-            if let Some((commands, command)) = waiting {
-                commands.send(command).await.map_err(|_| terminal(&state))?;
-            }
-            rx.await.map_err(|_| terminal(&state))?
-        })
+        Either::Right(async move { rx.await.map_err(|_| terminal(&state))? })
     }
 
     /// The shape of most operations: check the path, build the request for the server
@@ -420,6 +492,11 @@ impl Client {
         mode: CreateMode,
         ttl: Duration,
     ) -> Reply<(String, Stat)> {
+        if !mode.is_ttl() {
+            return Self::fail(Error::BadArguments(format!(
+                "create_ttl needs a TTL mode, not {mode:?}"
+            )));
+        }
         self.create_ttl_inner(path, Some(Bytes::copy_from_slice(data)), acl, mode, ttl)
     }
 
@@ -877,19 +954,18 @@ impl Client {
             Ok(p) => p,
             Err(e) => return Self::fail(e),
         };
-        let local = self
+        // Forget the local half first, in call order with everything else (a command
+        // that waits in the queue like any request, never skipped).
+        let _ = self
             .inner
             .commands
-            .try_send(Command::RemoveWatches(server_path.clone(), kind));
+            .push(Command::RemoveWatches(server_path.clone(), kind));
         let request = Request::RemoveWatches(zk_proto::RemoveWatchesRequest {
             path: server_path,
             watcher_type: kind.code(),
         });
         let fut = self.submit(request, path, None);
-        Box::pin(async move {
-            let _ = local;
-            fut.await.map(|_| ())
-        })
+        Box::pin(async move { fut.await.map(|_| ()) })
     }
 
     /// Whether this client holds a watch of `kind` on `path` (NoWatcher if not).
@@ -926,7 +1002,7 @@ impl Client {
         if self
             .inner
             .commands
-            .try_send(Command::AddAuth(packet, tx))
+            .push(Command::AddAuth(packet, tx))
             .is_err()
         {
             return Self::fail(self.terminal_error());
@@ -938,7 +1014,8 @@ impl Client {
     /// Closes the session (its ephemerals go) and waits for the server to confirm.
     pub async fn close(&self) {
         let (tx, rx) = oneshot::channel();
-        if self.inner.commands.send(Command::Close(tx)).await.is_ok() {
+        // Behind everything already called for, like any command.
+        if self.inner.commands.push(Command::Close(tx)).is_ok() {
             let _ = rx.await;
         }
     }

@@ -36,6 +36,14 @@ pub enum Error {
     /// No server in the connect string could be reached in time.
     #[error("could not connect: {0}")]
     ConnectFailed(String),
+    /// A one-shot watch that will never fire: [`crate::Client::remove_watches`]
+    /// removed it.
+    #[error("the watch was removed")]
+    WatchRemoved,
+    /// A one-shot watch that was never set: the read that was to leave it failed (its
+    /// own result says why).
+    #[error("the watch was not registered (its read failed)")]
+    WatchNotRegistered,
     /// The server sent something this client cannot read.
     #[error("protocol error: {0}")]
     Protocol(String),
@@ -70,14 +78,33 @@ impl Error {
         }
     }
 
-    /// Whether retrying the same operation may succeed: the connection was lost (for
-    /// non-idempotent writes, check first whether it was applied).
+    /// Whether retrying the same operation may succeed, as Curator's
+    /// `RetryLoop.shouldRetry` judges: the connection was lost or could not be made,
+    /// the operation timed out or was throttled, the session moved to another server
+    /// (the old connection answers SessionMoved; the client is already on the new one),
+    /// or a reconfiguration found no quorum yet. For non-idempotent writes, check first
+    /// whether the failed attempt was applied. (Curator also retries SessionExpired,
+    /// because its client makes a new session; ours does that only with
+    /// [`crate::ClientBuilder::renew_expired_sessions`], so it is not retryable here.)
+    ///
+    /// ```
+    /// use zk_client::{Error, ErrorCode};
+    /// assert!(Error::ConnectionLoss.is_retryable());
+    /// let moved = Error::Keeper { code: ErrorCode::SessionMoved, path: "/a".into() };
+    /// assert!(moved.is_retryable());
+    /// let missing = Error::Keeper { code: ErrorCode::NoNode, path: "/a".into() };
+    /// assert!(!missing.is_retryable());
+    /// assert!(!Error::SessionExpired.is_retryable());
+    /// ```
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::ConnectionLoss | Error::ConnectFailed(_))
             || matches!(
                 self,
                 Error::Keeper {
-                    code: ErrorCode::OperationTimeout | ErrorCode::ThrottledOp,
+                    code: ErrorCode::OperationTimeout
+                        | ErrorCode::ThrottledOp
+                        | ErrorCode::SessionMoved
+                        | ErrorCode::NewConfigNoQuorum,
                     ..
                 }
             )

@@ -6,6 +6,7 @@
 //! - [`blocking`]: the same client for programs without an async runtime.
 //! - [`client`]: [`Client`], the clonable handle with every operation, and
 //!   [`ClientBuilder`].
+//! - `queue`: the handle's side of the request queue (call order, even when full).
 //! - `session`: the one task that owns the socket — connect, resume, re-send auth and
 //!   watches, ordered requests, pings, reconnection with backoff.
 //! - [`watch`]: typed events; one-shot watches as futures, persistent ones as streams.
@@ -63,6 +64,7 @@ pub mod client;
 pub mod connect_string;
 pub mod error;
 pub mod multi;
+mod queue;
 pub mod retry;
 mod session;
 pub mod state;

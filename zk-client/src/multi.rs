@@ -1,5 +1,7 @@
 //! Transactions: several writes applied all or nothing (`multi`).
 
+use std::future::Future;
+
 use bytes::Bytes;
 use zk_proto::{
     Acl, CheckVersionRequest, CreateMode, CreateRequest, DeleteRequest, ErrorCode, MultiOp,
@@ -9,7 +11,43 @@ use zk_proto::{
 use crate::client::Client;
 use crate::error::{Error, Result};
 
-/// A transaction being built; [`Transaction::commit`] sends it as one `multi`.
+/// A transaction being built; [`Transaction::commit`] sends it as one `multi`: every
+/// op applies, or none does.
+///
+/// ```
+/// # #[tokio::main]
+/// # async fn main() -> zk_client::Result<()> {
+/// # let server = zk_server::testing::TestingServer::start().await.expect("a server");
+/// use zk_client::{Acl, Client, CreateMode, Error, ErrorCode, OpResult};
+/// let zk = Client::connect(&server.connect_string()).await?;
+/// let open = Acl::open_unsafe();
+/// zk.transaction()
+///     .create("/jobs", b"", &open, CreateMode::Persistent)
+///     .create("/jobs/1", b"todo", &open, CreateMode::Persistent)
+///     .commit()
+///     .await?;
+/// // Claim job 1 only if nobody changed it: version check and write, atomically.
+/// let refused = zk
+///     .transaction()
+///     .check("/jobs/1", 7)
+///     .set_data("/jobs/1", b"mine", None)
+///     .commit()
+///     .await;
+/// assert!(matches!(refused, Err(Error::Keeper { code: ErrorCode::BadVersion, .. })));
+/// // Every op's result, also of a refused transaction.
+/// let results = zk
+///     .transaction()
+///     .check("/jobs/1", 7)
+///     .set_data("/jobs/1", b"mine", None)
+///     .commit_results()
+///     .await?;
+/// assert_eq!(
+///     zk_client::multi::first_error(&results),
+///     Some((0, ErrorCode::BadVersion))
+/// );
+/// assert!(matches!(results[1], OpResult::Error { .. }));
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[must_use = "a transaction does nothing until committed"]
 pub struct Transaction {
@@ -96,23 +134,53 @@ impl Transaction {
     }
 
     /// Runs the transaction. On success, one result per op; if any op failed, nothing
-    /// was applied and the error names the op that failed.
-    pub async fn commit(self) -> Result<Vec<OpResult>> {
-        if let Some(e) = self.error {
-            return Err(e);
-        }
-        let results = self
-            .client
-            .submit_multi(MultiRequest { ops: self.ops }, false)
-            .await?;
-        for (result, path) in results.iter().zip(&self.paths) {
-            if let OpResult::Error { err } = result {
-                let code = ErrorCode::from_code(*err).unwrap_or(ErrorCode::SystemError);
-                if code != ErrorCode::Ok && code != ErrorCode::RuntimeInconsistency {
-                    return Err(Error::keeper(code, path));
-                }
+    /// was applied and the error names the op that failed (its code and path; see
+    /// [`Transaction::commit_results`] for every op's result).
+    ///
+    /// The multi is queued when `commit` is *called*, like every other operation:
+    /// calls made after it reach the server after it.
+    pub fn commit(self) -> impl Future<Output = Result<Vec<OpResult>>> + Send + 'static {
+        let paths = self.paths.clone();
+        let results = self.commit_results();
+        async move {
+            let results = results.await?;
+            match first_error(&results) {
+                Some((index, code)) => Err(Error::keeper(code, &paths[index])),
+                None => Ok(results),
             }
         }
-        Ok(results)
     }
+
+    /// Runs the transaction and answers every op's result, also when the server refused
+    /// it (Java's `KeeperException.getResults()`): then the op that failed carries its
+    /// error and every other op `OpResult::Error` with code `RuntimeInconsistency` (ops
+    /// after the one that failed) or `Ok` (ops before it); see [`first_error`].
+    /// `Err` only when there is no answer (connection loss, session over, an op the
+    /// client refused to send). Queued when called, like [`Transaction::commit`].
+    pub fn commit_results(self) -> impl Future<Output = Result<Vec<OpResult>>> + Send + 'static {
+        let sent = match self.error {
+            Some(e) => Err(e),
+            None => Ok(self
+                .client
+                .submit_multi(MultiRequest { ops: self.ops }, false)),
+        };
+        async move { sent?.await }
+    }
+}
+
+/// The op that made a multi fail: its index and code (`None` if every op succeeded).
+/// ZooKeeper answers a failed multi with an error result for every op: the culprit's
+/// own code, `Ok` before it and `RuntimeInconsistency` after it.
+pub fn first_error(results: &[OpResult]) -> Option<(usize, ErrorCode)> {
+    results
+        .iter()
+        .enumerate()
+        .find_map(|(index, result)| match result {
+            OpResult::Error { err } => {
+                let code = ErrorCode::from_code(*err).unwrap_or(ErrorCode::SystemError);
+                (code != ErrorCode::Ok && code != ErrorCode::RuntimeInconsistency)
+                    .then_some((index, code))
+            }
+            _ => None,
+        })
 }

@@ -61,6 +61,7 @@ impl ExponentialBackoff {
 struct ExponentialSchedule {
     inner: backoff::ExponentialBackoff,
     left: u32,
+    max_delay: Duration,
 }
 
 impl RetrySchedule for ExponentialSchedule {
@@ -69,7 +70,9 @@ impl RetrySchedule for ExponentialSchedule {
             return None;
         }
         self.left -= 1;
-        self.inner.next_backoff()
+        // `backoff` caps the interval before adding jitter (up to 1.5x); the promise
+        // is that no wait exceeds `max_delay`.
+        self.inner.next_backoff().map(|d| d.min(self.max_delay))
     }
 }
 
@@ -85,6 +88,7 @@ impl RetryPolicy for ExponentialBackoff {
         Box::new(ExponentialSchedule {
             inner,
             left: self.max_retries,
+            max_delay: self.max_delay,
         })
     }
 }
@@ -202,15 +206,19 @@ mod tests {
         assert_eq!(n.next_delay(), Some(Duration::from_millis(5)));
         assert!(n.next_delay().is_some());
         assert_eq!(n.next_delay(), None);
-        let mut e =
-            ExponentialBackoff::bounded(Duration::from_millis(10), Duration::from_millis(40), 5)
-                .start();
-        let delays: Vec<Duration> = std::iter::from_fn(|| e.next_delay()).collect();
-        assert_eq!(delays.len(), 5);
-        assert!(
-            delays.iter().all(|d| *d <= Duration::from_millis(60)),
-            "{delays:?}"
-        );
+        // Bounded: each wait at most max_delay, jitter included (many schedules, so
+        // that jitter above the cap would show).
+        let bounded =
+            ExponentialBackoff::bounded(Duration::from_millis(10), Duration::from_millis(40), 10);
+        for _ in 0..20 {
+            let mut e = bounded.start();
+            let delays: Vec<Duration> = std::iter::from_fn(|| e.next_delay()).collect();
+            assert_eq!(delays.len(), 10);
+            assert!(
+                delays.iter().all(|d| *d <= Duration::from_millis(40)),
+                "each wait at most max_delay: {delays:?}"
+            );
+        }
         let mut u = RetryUntilElapsed {
             max_elapsed: Duration::ZERO,
             delay: Duration::from_millis(1),

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{sleep, sleep_until, timeout, Instant};
 use tracing::{debug, info, warn};
-use zk_proto::frame::{write_frame, FrameDecoder};
+use zk_proto::frame::{write_frame, FrameDecoder, CLIENT_MAX_PACKET_LENGTH};
 use zk_proto::{
     xid, AuthPacket, ConnectRequest, ConnectResponse, ErrorCode, KeeperState, OpCode, Reader,
     Record, ReplyHeader, Request, RequestHeader, Response, WatcherEvent,
@@ -103,6 +103,18 @@ enum Ended {
     Lost,
     /// The session is over (expired, auth failed, closed): stop.
     Final(SessionState),
+}
+
+impl Ended {
+    /// What requests still in flight fail with.
+    fn error(&self) -> Error {
+        match self {
+            Ended::Lost => Error::ConnectionLoss,
+            Ended::Final(SessionState::Expired) => Error::SessionExpired,
+            Ended::Final(SessionState::AuthFailed) => Error::AuthFailed,
+            Ended::Final(_) => Error::Closed,
+        }
+    }
 }
 
 struct Session {
@@ -327,7 +339,8 @@ impl Session {
         write_frame(&mut out, |w| request.write(w));
         stream.write_all(&out).await?;
         let mut buf = BytesMut::new();
-        let mut decoder = FrameDecoder::default();
+        // The reply limit of Apache ZooKeeper's client (ClientCnxnSocket.readLength).
+        let mut decoder = FrameDecoder::new(CLIENT_MAX_PACKET_LENGTH);
         let frame = timeout(per_host, async {
             loop {
                 if let Some(frame) = decoder.decode(&mut buf).map_err(std::io::Error::other)? {
@@ -367,9 +380,11 @@ impl Session {
         commands: &mut mpsc::Receiver<Command>,
     ) -> Ended {
         let (mut rd, mut wr) = tokio::io::split(stream);
+        // Java's readTimeout: two thirds of the negotiated session timeout.
         let read_timeout = self.negotiated * 2 / 3;
-        let ping_every = read_timeout / 2;
-        let mut decoder = FrameDecoder::default();
+        let ping_every = ping_after(read_timeout);
+        // A reply above Apache's client limit drops the connection, as there.
+        let mut decoder = FrameDecoder::new(CLIENT_MAX_PACKET_LENGTH);
         let mut buf = BytesMut::with_capacity(16 * 1024);
         let mut pending: VecDeque<(i32, OpCode, Outgoing)> = VecDeque::new();
         let mut auth_waiters: VecDeque<Option<oneshot::Sender<Result<()>>>> = VecDeque::new();
@@ -392,7 +407,7 @@ impl Session {
             encode(&mut out, xid::AUTH, &Request::Auth(auth.clone()));
             auth_waiters.push_back(None);
         }
-        if let Some(set) = self.watches.set_watches(self.last_zxid) {
+        for set in self.watches.set_watches(self.last_zxid) {
             encode(&mut out, xid::SET_WATCHES, &Request::SetWatches2(set));
         }
         // Never a close among them (that ends the session before connecting).
@@ -406,6 +421,8 @@ impl Session {
             );
         }
         if !out.is_empty() && wr.write_all(&out).await.is_err() {
+            // The stash went into `pending`: its callers learn the connection is gone.
+            fail_pending(&mut pending, Error::ConnectionLoss);
             return Ended::Lost;
         }
         out.clear();
@@ -481,7 +498,9 @@ impl Session {
                             }
                         };
                         if let Some(end) = self.on_frame(frame, &mut pending, &mut auth_waiters) {
-                            fail_pending(&mut pending, Error::ConnectionLoss);
+                            // In flight when the session ended: as Java's client once
+                            // CLOSED, they fail with why it ended, not ConnectionLoss.
+                            fail_pending(&mut pending, end.error());
                             return end;
                         }
                     }
@@ -650,7 +669,8 @@ impl Session {
             session = format_args!("0x{:x}", self.session_id),
             "session expired; starting a new one"
         );
-        self.watches.end(KeeperState::Expired);
+        self.watches
+            .end(KeeperState::Expired, Error::SessionExpired);
         // What was asked before the expiry was seen was meant for the old session.
         let stashed = std::mem::take(&mut self.stash).into_iter();
         let queued = std::iter::from_fn(|| commands.try_recv().ok());
@@ -689,7 +709,7 @@ impl Session {
             SessionState::AuthFailed => KeeperState::AuthFailed,
             _ => KeeperState::Closed,
         };
-        self.watches.end(keeper_state);
+        self.watches.end(keeper_state, error.clone());
         commands.close();
         let stashed = std::mem::take(&mut self.stash).into_iter();
         let queued = std::iter::from_fn(|| commands.try_recv().ok());
@@ -722,6 +742,33 @@ fn reconnect_backoff() -> backoff::ExponentialBackoff {
         .with_max_interval(Duration::from_secs(2))
         .with_max_elapsed_time(None)
         .build()
+}
+
+/// Java's `ClientCnxn.MAX_SEND_PING_INTERVAL`: never more than this without sending.
+const MAX_SEND_PING_INTERVAL_MS: i64 = 10_000;
+
+/// ZooKeeper 3.8's rule (`ClientCnxn.SendThread.run`, read from its bytecode): each
+/// time the loop wakes, `timeToNextPing = readTimeout/2 - idleSend - (idleSend > 1000 ?
+/// 1000 : 0)`; it pings if `timeToNextPing <= 0 || idleSend > MAX_SEND_PING_INTERVAL`.
+/// (Milliseconds, Java's integer arithmetic.) The reference [`ping_after`] is tested
+/// against.
+#[cfg(test)]
+fn java_pings(read_timeout_ms: i64, idle_send_ms: i64) -> bool {
+    let slack = if idle_send_ms > 1000 { 1000 } else { 0 };
+    read_timeout_ms / 2 - idle_send_ms - slack <= 0 || idle_send_ms > MAX_SEND_PING_INTERVAL_MS
+}
+
+/// How long after the last send the ping goes: the earliest idle time at which
+/// [`java_pings`] says ping. (Java's loop only looks when something wakes it, so an
+/// idle Java client may ping a little later; never earlier.)
+fn ping_after(read_timeout: Duration) -> Duration {
+    let half = (read_timeout.as_millis().min(i64::MAX as u128) as i64) / 2;
+    let ms = if half <= 1000 {
+        half.max(0)
+    } else {
+        (half - 1000).max(1001)
+    };
+    Duration::from_millis(ms.min(MAX_SEND_PING_INTERVAL_MS + 1) as u64)
 }
 
 /// The read-write probe of one read-only connection; stopped when the connection ends.
@@ -770,5 +817,39 @@ fn encode(out: &mut BytesMut, xid: i32, request: &Request) {
 fn fail_pending(pending: &mut VecDeque<(i32, OpCode, Outgoing)>, error: Error) {
     for (_, _, outgoing) in pending.drain(..) {
         let _ = outgoing.responder.send(Err(error.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ping goes at the first idle millisecond at which ZooKeeper's own client
+    /// would send it, for every read timeout (session timeouts up to 60 s and beyond).
+    #[test]
+    fn the_ping_schedule_is_zookeepers() {
+        for read_timeout in (0..=100_000)
+            .step_by(7)
+            .chain([1999, 2000, 2001, 2002, 22_002])
+        {
+            let at = ping_after(Duration::from_millis(read_timeout as u64)).as_millis() as i64;
+            assert!(java_pings(read_timeout, at), "rt {read_timeout}: at {at}");
+            if at > 0 {
+                assert!(
+                    !java_pings(read_timeout, at - 1),
+                    "rt {read_timeout}: Java would ping at {}",
+                    at - 1
+                );
+            }
+        }
+        let after = |session_ms: u64| ping_after(Duration::from_millis(session_ms) * 2 / 3);
+        // Session 1 s: read timeout 666 ms, ping after 333 ms idle.
+        assert_eq!(after(1000), Duration::from_millis(333));
+        // Session 4 s: read timeout 2666 ms; past 1000 ms idle the 1 s slack applies.
+        assert_eq!(after(4000), Duration::from_millis(1001));
+        // Session 30 s: read timeout 20 s, ping after 9 s.
+        assert_eq!(after(30_000), Duration::from_millis(9000));
+        // Session 60 s: capped by MAX_SEND_PING_INTERVAL.
+        assert_eq!(after(60_000), Duration::from_millis(10_001));
     }
 }

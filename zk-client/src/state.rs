@@ -2,6 +2,17 @@
 
 /// Where the session stands. `Disconnected` is Curator's SUSPENDED (the session may
 /// still be alive: leadership and locks are not guaranteed), `Expired` is LOST.
+///
+/// Read it now with [`crate::Client::state`], wait on it with
+/// [`crate::Client::state_watcher`], or follow every transition with
+/// [`crate::Client::state_changes`] (which has a running example).
+///
+/// ```
+/// use zk_client::SessionState;
+/// assert!(SessionState::ConnectedReadOnly.is_connected());
+/// assert!(!SessionState::Disconnected.is_terminal()); // the client reconnects
+/// assert!(SessionState::Expired.is_terminal());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SessionState {
     /// Establishing the first connection.

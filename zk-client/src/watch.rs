@@ -19,6 +19,10 @@ use zk_proto::{AddWatchMode, EventType, KeeperState, SetWatches2};
 
 use crate::error::{Error, Result};
 
+/// ZooKeeper's `ClientCnxn.SET_WATCHES_MAX_LENGTH`: the paths of one setWatches
+/// message add up to about this many characters (128 K) at most, one path over.
+pub(crate) const SET_WATCHES_MAX_LENGTH: usize = 128 * 1024;
+
 /// A change a watch reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchedEvent {
@@ -30,24 +34,79 @@ pub struct WatchedEvent {
     pub path: String,
 }
 
-/// A one-shot watch: resolves with the first change, or with an error if the session
-/// ends first.
+/// A one-shot watch: resolves with the first change, or with the reason there will be
+/// none:
+///
+/// - [`Error::WatchNotRegistered`]: the read that was to leave the watch failed (its own
+///   result says why: no node, connection loss...), so no watch was ever set;
+/// - [`Error::WatchRemoved`]: [`crate::Client::remove_watches`] removed it;
+/// - [`Error::SessionExpired`], [`Error::AuthFailed`], [`Error::Closed`]: the session
+///   ended first (expired, authentication failed, the client was closed).
+///
+/// A watch survives disconnections: the client sets it again on the next server, and
+/// a change made meanwhile fires it once reconnected.
 #[derive(Debug)]
 pub struct OneshotWatcher {
-    rx: oneshot::Receiver<WatchedEvent>,
+    rx: oneshot::Receiver<Result<WatchedEvent>>,
 }
 
 impl Future for OneshotWatcher {
     type Output = Result<WatchedEvent>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // Every path of the session task answers explicitly; a sender gone without a
+        // word means the session task itself is gone.
         Pin::new(&mut self.rx)
             .poll(cx)
-            .map(|r| r.map_err(|_| Error::SessionExpired))
+            .map(|r| r.unwrap_or(Err(Error::Closed)))
     }
 }
 
-/// A persistent watch (addWatch): every change until dropped; ends when the session does.
+/// The session's side of a one-shot watch. Dropped without firing (the request that
+/// was to register it failed, or never went out), it tells the watcher so.
+#[derive(Debug)]
+pub(crate) struct WatchSender(Option<oneshot::Sender<Result<WatchedEvent>>>);
+
+impl WatchSender {
+    fn fire(mut self, outcome: Result<WatchedEvent>) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(outcome);
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.0.as_ref().is_none_or(|tx| tx.is_closed())
+    }
+}
+
+impl Drop for WatchSender {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(Err(Error::WatchNotRegistered));
+        }
+    }
+}
+
+/// A persistent watch (addWatch): every change until dropped; ends when the session does
+/// (after a last event of type `None` with the session's final state). It is set again
+/// after every reconnection; as in ZooKeeper, changes made while disconnected are not
+/// replayed to it (only one-shot watches catch up).
+///
+/// ```no_run
+/// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+/// use futures::StreamExt;
+/// use zk_client::{AddWatchMode, EventType};
+/// let mut changes = zk.add_watch("/services", AddWatchMode::PersistentRecursive).await?;
+/// while let Some(event) = changes.next().await {
+///     match event.event_type {
+///         EventType::NodeCreated => println!("registered: {}", event.path),
+///         EventType::NodeDeleted => println!("gone: {}", event.path),
+///         EventType::None => break, // the session ended
+///         _ => {}
+///     }
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct PersistentWatcher {
     rx: mpsc::UnboundedReceiver<WatchedEvent>,
@@ -107,19 +166,19 @@ impl NotificationTaps {
 #[derive(Debug)]
 pub(crate) enum Registration {
     /// getData: a data watch if the node exists.
-    Data(String, oneshot::Sender<WatchedEvent>),
+    Data(String, WatchSender),
     /// exists: a data watch if it exists, an exist watch if not.
-    Exists(String, oneshot::Sender<WatchedEvent>),
+    Exists(String, WatchSender),
     /// getChildren: a child watch if the node exists.
-    Child(String, oneshot::Sender<WatchedEvent>),
+    Child(String, WatchSender),
     /// addWatch.
     Persistent(String, AddWatchMode, mpsc::UnboundedSender<WatchedEvent>),
 }
 
 /// Creates the pair for a one-shot watch.
-pub(crate) fn oneshot_pair() -> (oneshot::Sender<WatchedEvent>, OneshotWatcher) {
+pub(crate) fn oneshot_pair() -> (WatchSender, OneshotWatcher) {
     let (tx, rx) = oneshot::channel();
-    (tx, OneshotWatcher { rx })
+    (WatchSender(Some(tx)), OneshotWatcher { rx })
 }
 
 /// Creates the pair for a persistent watch.
@@ -128,7 +187,7 @@ pub(crate) fn persistent_pair() -> (mpsc::UnboundedSender<WatchedEvent>, Persist
     (tx, PersistentWatcher { rx })
 }
 
-type Oneshots = HashMap<String, Vec<oneshot::Sender<WatchedEvent>>>;
+type Oneshots = HashMap<String, Vec<WatchSender>>;
 type Streams = HashMap<String, Vec<mpsc::UnboundedSender<WatchedEvent>>>;
 
 /// Every watch this client holds, by server path.
@@ -163,7 +222,7 @@ impl WatchRegistry {
     pub(crate) fn dispatch(&mut self, server_path: &str, event: WatchedEvent) {
         let fire_oneshots = |map: &mut Oneshots| {
             for tx in map.remove(server_path).unwrap_or_default() {
-                let _ = tx.send(event.clone());
+                tx.fire(Ok(event.clone()));
             }
         };
         match event.event_type {
@@ -193,14 +252,20 @@ impl WatchRegistry {
     /// (`ZKWatchManager.removeWatcher`): `Children` takes child watches, `Data` data
     /// and exist watches, `Any` those and the persistent ones. (A persistent watch
     /// stays after a `Data` or `Children` removal: the server keeps its other half.)
+    /// One-shot watches removed resolve with [`Error::WatchRemoved`].
     pub(crate) fn remove(&mut self, server_path: &str, kind: zk_proto::WatcherType) {
         use zk_proto::WatcherType;
+        let removed = |map: &mut Oneshots| {
+            for tx in map.remove(server_path).unwrap_or_default() {
+                tx.fire(Err(Error::WatchRemoved));
+            }
+        };
         if matches!(kind, WatcherType::Data | WatcherType::Any) {
-            self.data.remove(server_path);
-            self.exist.remove(server_path);
+            removed(&mut self.data);
+            removed(&mut self.exist);
         }
         if matches!(kind, WatcherType::Children | WatcherType::Any) {
-            self.child.remove(server_path);
+            removed(&mut self.child);
         }
         if kind == WatcherType::Any {
             self.persistent.remove(server_path);
@@ -208,25 +273,58 @@ impl WatchRegistry {
         }
     }
 
-    /// The re-registration to send after reconnecting, if there is anything to send.
-    pub(crate) fn set_watches(&mut self, relative_zxid: i64) -> Option<SetWatches2> {
+    /// The re-registrations to send after reconnecting (none if there is nothing to
+    /// send), in batches as ZooKeeper's client makes them (`primeConnection`): paths are
+    /// taken data, exist, child, persistent, then persistent-recursive, and a batch is
+    /// closed once its paths add up to [`SET_WATCHES_MAX_LENGTH`] characters, so no
+    /// message comes near the server's `jute.maxbuffer`.
+    pub(crate) fn set_watches(&mut self, relative_zxid: i64) -> Vec<SetWatches2> {
         self.prune();
         let keys = |m: &Oneshots| m.keys().cloned().collect::<Vec<_>>();
         let stream_keys = |m: &Streams| m.keys().cloned().collect::<Vec<_>>();
-        let s = SetWatches2 {
-            relative_zxid,
-            data_watches: keys(&self.data),
-            exist_watches: keys(&self.exist),
-            child_watches: keys(&self.child),
-            persistent_watches: stream_keys(&self.persistent),
-            persistent_recursive_watches: stream_keys(&self.recursive),
-        };
-        let empty = s.data_watches.is_empty()
-            && s.exist_watches.is_empty()
-            && s.child_watches.is_empty()
-            && s.persistent_watches.is_empty()
-            && s.persistent_recursive_watches.is_empty();
-        (!empty).then_some(s)
+        let mut lists = [
+            keys(&self.data).into_iter(),
+            keys(&self.exist).into_iter(),
+            keys(&self.child).into_iter(),
+            stream_keys(&self.persistent).into_iter(),
+            stream_keys(&self.recursive).into_iter(),
+        ];
+        let mut batches = Vec::new();
+        loop {
+            let mut batch = SetWatches2 {
+                relative_zxid,
+                data_watches: Vec::new(),
+                exist_watches: Vec::new(),
+                child_watches: Vec::new(),
+                persistent_watches: Vec::new(),
+                persistent_recursive_watches: Vec::new(),
+            };
+            let mut length = 0;
+            let mut empty = true;
+            while length < SET_WATCHES_MAX_LENGTH {
+                let Some((kind, path)) = lists
+                    .iter_mut()
+                    .enumerate()
+                    .find_map(|(kind, list)| list.next().map(|p| (kind, p)))
+                else {
+                    break;
+                };
+                // Java counts UTF-16 units; for the ASCII paths of practice, bytes.
+                length += path.encode_utf16().count();
+                empty = false;
+                match kind {
+                    0 => batch.data_watches.push(path),
+                    1 => batch.exist_watches.push(path),
+                    2 => batch.child_watches.push(path),
+                    3 => batch.persistent_watches.push(path),
+                    _ => batch.persistent_recursive_watches.push(path),
+                }
+            }
+            if empty {
+                return batches;
+            }
+            batches.push(batch);
+        }
     }
 
     /// Forgets watches whose receivers were dropped.
@@ -245,8 +343,14 @@ impl WatchRegistry {
         }
     }
 
-    /// The session ended: persistent watchers get a last state event, every watch goes.
-    pub(crate) fn end(&mut self, state: KeeperState) {
+    /// The session ended: one-shot watches resolve with `error`, persistent watchers
+    /// get a last state event, every watch goes.
+    pub(crate) fn end(&mut self, state: KeeperState, error: Error) {
+        for map in [&mut self.data, &mut self.exist, &mut self.child] {
+            for tx in map.drain().flat_map(|(_, txs)| txs) {
+                tx.fire(Err(error.clone()));
+            }
+        }
         let event = WatchedEvent {
             event_type: EventType::None,
             state,
@@ -309,8 +413,54 @@ mod tests {
         use futures::StreamExt;
         assert_eq!(rec.next().await.unwrap().path, "/a/x/y");
         assert_eq!(rec.next().await.unwrap().path, "/a");
-        let s = r.set_watches(7).unwrap();
-        assert_eq!(s.persistent_recursive_watches, vec!["/a".to_string()]);
-        assert!(s.data_watches.is_empty());
+        let s = r.set_watches(7);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].persistent_recursive_watches, vec!["/a".to_string()]);
+        assert!(s[0].data_watches.is_empty());
+    }
+
+    /// Many long paths go out in several setWatches2 messages of about 128 K of paths
+    /// each (one path over at most), every watch in exactly one, as ZooKeeper's client
+    /// batches them.
+    #[test]
+    fn set_watches_is_split_at_128k_of_paths() {
+        let mut r = WatchRegistry::default();
+        let mut keep = Vec::new();
+        let long = "x".repeat(1000);
+        for i in 0..300 {
+            let (tx, w) = oneshot_pair();
+            r.register(Registration::Data(format!("/{long}/d{i}"), tx), true);
+            keep.push(w);
+            let (tx, w) = oneshot_pair();
+            r.register(Registration::Child(format!("/{long}/c{i}"), tx), true);
+            keep.push(w);
+        }
+        let (tx, _stream) = persistent_pair();
+        r.register(
+            Registration::Persistent("/p".into(), AddWatchMode::Persistent, tx),
+            true,
+        );
+        let batches = r.set_watches(9);
+        assert!(batches.len() >= 4, "{} batches", batches.len());
+        let mut all = Vec::new();
+        for b in &batches {
+            assert_eq!(b.relative_zxid, 9);
+            let paths: Vec<&String> = b
+                .data_watches
+                .iter()
+                .chain(&b.exist_watches)
+                .chain(&b.child_watches)
+                .chain(&b.persistent_watches)
+                .chain(&b.persistent_recursive_watches)
+                .collect();
+            let length: usize = paths.iter().map(|p| p.len()).sum();
+            let last = paths.last().map_or(0, |p| p.len());
+            assert!(length - last < SET_WATCHES_MAX_LENGTH, "{length}");
+            all.extend(paths.into_iter().cloned());
+        }
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 601, "every watch once");
+        assert!(WatchRegistry::default().set_watches(1).is_empty());
     }
 }

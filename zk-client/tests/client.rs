@@ -384,8 +384,59 @@ async fn transactions_are_all_or_nothing(target: Target) {
         }
     );
     assert_eq!(zk.exists("/tx/b").await.unwrap(), None);
+    // Every op's result of a refused multi (Java's KeeperException.getResults()): Ok
+    // before the op that failed, its code, RuntimeInconsistency after it.
+    let results = zk
+        .transaction()
+        .create("/tx/c", b"", &open, CreateMode::Persistent)
+        .check("/tx/a", 9)
+        .set_data("/tx", b"", None)
+        .commit_results()
+        .await
+        .unwrap();
+    let codes: Vec<i32> = results
+        .iter()
+        .map(|r| match r {
+            OpResult::Error { err } => *err,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            ErrorCode::Ok.code(),
+            ErrorCode::BadVersion.code(),
+            ErrorCode::RuntimeInconsistency.code()
+        ]
+    );
+    assert_eq!(
+        zk_client::multi::first_error(&results),
+        Some((1, ErrorCode::BadVersion))
+    );
+    assert_eq!(zk.exists("/tx/c").await.unwrap(), None);
 }
 against_both!(transactions, transactions_are_all_or_nothing);
+
+/// A multi is queued when `commit` is called: a write called after it, even one
+/// awaited first, reaches the server after it.
+async fn a_multi_is_ordered_before_the_calls_after_it(target: Target) {
+    let zk = client(&target).await;
+    let open = Acl::open_unsafe();
+    for round in 0..20 {
+        let path = format!("/order-{round}");
+        let multi = zk
+            .transaction()
+            .create(&path, b"0", &open, CreateMode::Persistent)
+            .commit();
+        let after = zk.set_data(&path, b"1", Some(0));
+        let read = zk.get_data(&path);
+        // Awaited in the opposite order: the order of the calls still holds.
+        assert_eq!(read.await.unwrap().0, b"1", "round {round}");
+        assert_eq!(after.await.unwrap().version, 1);
+        assert_eq!(multi.await.unwrap().len(), 1);
+    }
+}
+against_both!(multi_ordering, a_multi_is_ordered_before_the_calls_after_it);
 
 async fn the_session_and_its_watches_survive_a_server_restart(mut target: Target) {
     let zk = client(&target).await;
@@ -452,7 +503,8 @@ async fn expiry_is_reported_and_final(target: Target) {
     zk.create("/gone", b"", &Acl::open_unsafe(), CreateMode::Ephemeral)
         .await
         .unwrap();
-    let (_, watcher) = zk.exists_w("/gone");
+    let (read, watcher) = zk.exists_w("/gone");
+    read.await.unwrap();
     let mut states = zk.state_watcher();
     let observer = client(&target).await;
     proxy.cut();
@@ -474,7 +526,7 @@ async fn expiry_is_reported_and_final(target: Target) {
     .await
     .expect("Expired reported");
     assert!(matches!(zk.get_data("/").await, Err(Error::SessionExpired)));
-    assert!(watcher.await.is_err());
+    assert_eq!(watcher.await, Err(Error::SessionExpired));
 }
 against_both!(expiry, expiry_is_reported_and_final);
 
@@ -500,7 +552,8 @@ async fn a_renewing_client_starts_a_new_session_after_expiry(target: Target) {
     )
     .await
     .unwrap();
-    let (_, watcher) = zk.exists_w("/renew-eph");
+    let (read, watcher) = zk.exists_w("/renew-eph");
+    read.await.unwrap();
     let mut changes = Box::pin(zk.state_changes());
     let observer = client(&target).await;
     proxy.cut();
@@ -523,7 +576,11 @@ async fn a_renewing_client_starts_a_new_session_after_expiry(target: Target) {
     })
     .await
     .unwrap_or_else(|_| panic!("expired then connected again, saw {seen:?}"));
-    assert!(watcher.await.is_err(), "the old session's watch ended");
+    assert_eq!(
+        watcher.await,
+        Err(Error::SessionExpired),
+        "the old session's watch ended"
+    );
     assert_ne!(zk.session_id(), old_session);
     assert_ne!(zk.session_id(), 0);
     // The new session works, and it carries the credentials.
@@ -665,45 +722,77 @@ async fn multi_read_config_and_reconfig(target: Target) {
 against_both!(multi_read_and_config, multi_read_config_and_reconfig);
 
 /// A sequential create that fails with ConnectionLoss may or may not have happened, so
-/// the client never retries it by itself: every name it reports is real and distinct,
-/// and nothing is created twice.
-async fn sequential_creates_survive_connection_loss_without_duplicates(mut target: Target) {
-    let zk = client(&target).await;
+/// the client never sends it again by itself. A proxy holds the server's answers back
+/// until every create of a round was applied, then cuts the connection: each of those
+/// creates fails with ConnectionLoss, and each of their nodes exists exactly once
+/// (nothing sent twice), beside the acknowledged ones, whose names are real and
+/// distinct.
+async fn sequential_creates_survive_connection_loss_without_duplicates(target: Target) {
+    const ROUNDS: usize = 4;
+    const PER_ROUND: usize = 100;
+    let (proxy, zk) = through_proxy(&target, Duration::from_secs(10)).await;
+    let observer = client(&target).await;
     let open = Acl::open_unsafe();
     zk.create("/seq", b"", &open, CreateMode::Persistent)
         .await
         .unwrap();
-    let creates: Vec<_> = (0..500)
-        .map(|_| zk.create("/seq/n-", b"", &open, CreateMode::PersistentSequential))
-        .collect();
-    target.restart().await;
+    let count = |prefix: String| {
+        let observer = observer.clone();
+        async move {
+            observer.sync("/seq").await.unwrap();
+            let children = observer.get_children("/seq").await.unwrap();
+            children.iter().filter(|c| c.starts_with(&prefix)).count()
+        }
+    };
     let mut acknowledged = Vec::new();
     let mut lost = 0;
-    for create in creates {
-        match create.await {
-            Ok(path) => acknowledged.push(path),
-            Err(Error::ConnectionLoss) => lost += 1,
-            Err(e) => panic!("a create failed with {e:?}"),
+    for round in 0..ROUNDS {
+        // Acknowledged creates...
+        let acked: Vec<_> = (0..PER_ROUND)
+            .map(|_| {
+                zk.create(
+                    &format!("/seq/a{round}-"),
+                    b"",
+                    &open,
+                    CreateMode::PersistentSequential,
+                )
+            })
+            .collect();
+        for create in acked {
+            acknowledged.push(create.await.unwrap());
+        }
+        // ...then creates whose answers the proxy swallows, until all were applied.
+        proxy.mute();
+        let unanswered: Vec<_> = (0..PER_ROUND)
+            .map(|_| {
+                zk.create(
+                    &format!("/seq/l{round}-"),
+                    b"",
+                    &open,
+                    CreateMode::PersistentSequential,
+                )
+            })
+            .collect();
+        tokio::time::timeout(WAIT, async {
+            while count(format!("l{round}-")).await < PER_ROUND {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the server applied the round's creates");
+        proxy.drop_connections();
+        proxy.unmute();
+        for create in unanswered {
+            match create.await {
+                Err(Error::ConnectionLoss) => lost += 1,
+                other => panic!("an unanswered create ended with {other:?}"),
+            }
         }
     }
-    let mut last_error = None;
-    let children = tokio::time::timeout(WAIT, async {
-        loop {
-            match zk.get_children("/seq").await {
-                Ok(c) => return c,
-                Err(e) => last_error = Some(e),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
-    .await;
-    let Ok(children) = children else {
-        panic!(
-            "not reconnected within {WAIT:?}: state {:?}, last error {last_error:?}; server log:\n{}",
-            zk.state(),
-            target.diagnostics()
-        );
-    };
+    assert_eq!(lost, ROUNDS * PER_ROUND, "every unanswered create was lost");
+    // Reconnected, and anything the client might have sent again has landed.
+    zk.sync("/seq").await.unwrap();
+    let children = observer.get_children("/seq").await.unwrap();
     let mut unique = acknowledged.clone();
     unique.sort();
     unique.dedup();
@@ -719,14 +808,469 @@ async fn sequential_creates_survive_connection_loss_without_duplicates(mut targe
             "acknowledged {path} is missing"
         );
     }
-    assert!(
-        children.len() <= 500,
-        "{} children from 500 creates",
-        children.len()
-    );
-    assert_eq!(acknowledged.len() + lost, 500);
+    for round in 0..ROUNDS {
+        assert_eq!(
+            children
+                .iter()
+                .filter(|c| c.starts_with(&format!("l{round}-")))
+                .count(),
+            PER_ROUND,
+            "round {round}: each applied, unacknowledged create exists exactly once"
+        );
+    }
+    assert_eq!(children.len(), 2 * ROUNDS * PER_ROUND);
 }
 against_both!(
     sequential_under_connection_loss,
     sequential_creates_survive_connection_loss_without_duplicates
 );
+
+/// Waits until `zk` is connected again after a cut.
+async fn until_connected(zk: &Client) {
+    let mut states = zk.state_watcher();
+    tokio::time::timeout(WAIT, async {
+        while zk.state() != SessionState::Connected {
+            let _ = tokio::time::timeout(Duration::from_millis(20), states.changed()).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("not reconnected: {:?}", zk.state()));
+}
+
+/// Changes made while the client is disconnected fire its one-shot watches once it is
+/// back (setWatches2 with the last zxid it saw: the server fires what was missed);
+/// persistent watches are set again and see what comes next.
+async fn changes_made_while_disconnected_fire_the_watches_on_return(target: Target) {
+    let (proxy, zk) = through_proxy(&target, Duration::from_secs(10)).await;
+    let other = client(&target).await;
+    let open = Acl::open_unsafe();
+    zk.create("/dw", b"0", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    let (read, data_changed) = zk.get_data_w("/dw");
+    read.await.unwrap();
+    let (read, children_changed) = zk.get_children_w("/dw");
+    read.await.unwrap();
+    let (read, created) = zk.exists_w("/dw-new");
+    assert_eq!(read.await.unwrap(), None);
+    let mut recursive = zk
+        .add_watch("/dw", AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    let session = zk.session_id();
+    proxy.cut();
+    until_disconnected(&zk).await;
+    other.set_data("/dw", b"1", None).await.unwrap();
+    other
+        .create("/dw/kid", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    other
+        .create("/dw-new", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    assert_eq!(zk.state(), SessionState::Disconnected);
+    proxy.restore();
+    until_connected(&zk).await;
+    assert_eq!(zk.session_id(), session);
+    let fired = |w: OneshotWatcher| async move {
+        let e = tokio::time::timeout(WAIT, w)
+            .await
+            .expect("the watch fired after reconnecting")
+            .unwrap();
+        (e.event_type, e.path)
+    };
+    assert_eq!(
+        fired(data_changed).await,
+        (EventType::NodeDataChanged, "/dw".into())
+    );
+    assert_eq!(
+        fired(children_changed).await,
+        (EventType::NodeChildrenChanged, "/dw".into())
+    );
+    assert_eq!(
+        fired(created).await,
+        (EventType::NodeCreated, "/dw-new".into())
+    );
+    other.set_data("/dw/kid", b"x", None).await.unwrap();
+    let e = tokio::time::timeout(WAIT, async {
+        loop {
+            let e = recursive.next().await.expect("the stream goes on");
+            if e.path == "/dw/kid" && e.event_type == EventType::NodeDataChanged {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("the persistent-recursive watch was set again");
+    assert_eq!(e.state, KeeperState::SyncConnected);
+}
+against_both!(
+    watches_catch_up_after_reconnect,
+    changes_made_while_disconnected_fire_the_watches_on_return
+);
+
+/// An idle client pings often enough (ZooKeeper's schedule) to keep its session and
+/// its connection: idle for over twice the session timeout, not a single state change.
+async fn an_idle_client_keeps_its_session_and_connection(target: Target) {
+    let zk = Client::builder(&target.connect_string())
+        .session_timeout(Duration::from_millis(2000))
+        .connect()
+        .await
+        .unwrap();
+    zk.create("/idle", b"", &Acl::open_unsafe(), CreateMode::Ephemeral)
+        .await
+        .unwrap();
+    let session = zk.session_id();
+    let mut changes = Box::pin(zk.state_changes());
+    tokio::time::sleep(Duration::from_millis(5000)).await;
+    assert_eq!(
+        futures::FutureExt::now_or_never(changes.next()),
+        None,
+        "no state change while idle"
+    );
+    assert_eq!(zk.state(), SessionState::Connected);
+    assert_eq!(zk.session_id(), session);
+    let observer = client(&target).await;
+    let (_, stat) = observer.get_data("/idle").await.unwrap();
+    assert_eq!(stat.ephemeral_owner, session, "the ephemeral is kept");
+}
+against_both!(idle_pings, an_idle_client_keeps_its_session_and_connection);
+
+/// Watches on paths adding up to more than jute.maxbuffer (1 MB) go back in several
+/// setWatches2 messages (128 K of paths each, as ZooKeeper's client does): one would
+/// be refused, and the client could never reconnect.
+async fn many_long_watches_are_set_again_in_batches(target: Target) {
+    const N: usize = 1100;
+    let (proxy, zk) = through_proxy(&target, Duration::from_secs(20)).await;
+    let open = Acl::open_unsafe();
+    zk.create("/lw", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    let long = "w".repeat(1000);
+    let paths: Vec<String> = (0..N).map(|i| format!("/lw/{long}{i}")).collect();
+    let creates: Vec<_> = paths
+        .iter()
+        .map(|p| zk.create(p, b"", &open, CreateMode::Persistent))
+        .collect();
+    for c in creates {
+        c.await.unwrap();
+    }
+    let mut watchers = Vec::new();
+    for p in &paths {
+        let (read, w) = zk.get_data_w(p);
+        watchers.push((read, w));
+    }
+    let mut fired = Vec::new();
+    for (read, w) in watchers {
+        read.await.unwrap();
+        fired.push(w);
+    }
+    let session = zk.session_id();
+    let mut changes = Box::pin(zk.state_changes());
+    proxy.drop_connections();
+    tokio::time::timeout(WAIT, async {
+        while changes.next().await != Some(SessionState::Disconnected) {}
+        while changes.next().await != Some(SessionState::Connected) {}
+    })
+    .await
+    .expect("disconnected, then connected again");
+    zk.exists("/lw").await.unwrap();
+    assert_eq!(zk.session_id(), session);
+    let other = client(&target).await;
+    let sets: Vec<_> = paths
+        .iter()
+        .map(|p| other.set_data(p, b"x", None))
+        .collect();
+    for s in sets {
+        s.await.unwrap();
+    }
+    for (i, w) in fired.into_iter().enumerate() {
+        let e = tokio::time::timeout(WAIT, w)
+            .await
+            .unwrap_or_else(|_| panic!("watch {i} did not fire"))
+            .unwrap();
+        assert_eq!(e.event_type, EventType::NodeDataChanged);
+    }
+    assert_eq!(zk.state(), SessionState::Connected);
+}
+against_both!(
+    set_watches_batches,
+    many_long_watches_are_set_again_in_batches
+);
+
+/// A one-shot watch resolves with why it will not fire: never registered (its read
+/// failed), removed, or the client closed.
+async fn a_oneshot_watch_says_why_it_will_not_fire(target: Target) {
+    let zk = client(&target).await;
+    let open = Acl::open_unsafe();
+    let (read, never) = zk.get_data_w("/no-such-node");
+    assert_eq!(code(read.await.unwrap_err()), Some(ErrorCode::NoNode));
+    assert_eq!(never.await, Err(Error::WatchNotRegistered));
+    let (read, never) = zk.get_children_w("/no-such-node");
+    assert!(read.await.is_err());
+    assert_eq!(never.await, Err(Error::WatchNotRegistered));
+
+    zk.create("/ow", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    let (read, data) = zk.get_data_w("/ow");
+    read.await.unwrap();
+    let (read, children) = zk.get_children_w("/ow");
+    read.await.unwrap();
+    zk.remove_watches("/ow", WatcherType::Data).await.unwrap();
+    assert_eq!(data.await, Err(Error::WatchRemoved));
+    let (read, exists) = zk.exists_w("/ow");
+    read.await.unwrap();
+    zk.close().await;
+    assert_eq!(children.await, Err(Error::Closed));
+    assert_eq!(exists.await, Err(Error::Closed));
+}
+against_both!(oneshot_outcomes, a_oneshot_watch_says_why_it_will_not_fire);
+
+/// Credentials of an unknown scheme fail authentication: connecting with them fails
+/// with AuthFailed; presenting them later ends the session (state AuthFailed, every
+/// later call fails).
+async fn an_unknown_auth_scheme_fails_authentication(target: Target) {
+    let refused = Client::builder(&target.connect_string())
+        .auth("no-such-scheme", b"x")
+        .connect()
+        .await;
+    assert_eq!(refused.err(), Some(Error::AuthFailed));
+    let zk = client(&target).await;
+    assert_eq!(
+        zk.add_auth("no-such-scheme", b"x").await,
+        Err(Error::AuthFailed)
+    );
+    let mut states = zk.state_watcher();
+    tokio::time::timeout(WAIT, states.wait_for(|s| *s == SessionState::AuthFailed))
+        .await
+        .expect("state AuthFailed")
+        .unwrap();
+    assert_eq!(zk.exists("/").await, Err(Error::AuthFailed));
+    assert_eq!(zk.add_auth("digest", b"a:b").await, Err(Error::AuthFailed));
+}
+against_both!(auth_failed, an_unknown_auth_scheme_fails_authentication);
+
+/// Digest credentials are presented again when the session is resumed on a new
+/// connection: a creator-only node stays readable.
+async fn digest_auth_is_kept_across_a_resumed_session(target: Target) {
+    let proxy = common::Proxy::start(target.first_addr()).await;
+    let zk = Client::builder(&proxy.addr.to_string())
+        .session_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+        .unwrap();
+    // Added on the handle (not the builder): kept for reconnections all the same.
+    zk.add_auth("digest", b"keeper:pw").await.unwrap();
+    zk.create(
+        "/kept-auth",
+        b"mine",
+        &Acl::creator_all(),
+        CreateMode::Persistent,
+    )
+    .await
+    .unwrap();
+    let session = zk.session_id();
+    proxy.cut();
+    until_disconnected(&zk).await;
+    proxy.restore();
+    until_connected(&zk).await;
+    assert_eq!(zk.session_id(), session, "the same session, resumed");
+    assert_eq!(zk.get_data("/kept-auth").await.unwrap().0, b"mine");
+    let stranger = client(&target).await;
+    assert_eq!(
+        code(stranger.get_data("/kept-auth").await.unwrap_err()),
+        Some(ErrorCode::NoAuth)
+    );
+}
+against_both!(
+    auth_after_resume,
+    digest_auth_is_kept_across_a_resumed_session
+);
+
+/// TTL nodes (plain and sequential) and containers, with the Stat ZooKeeper gives
+/// them (not ephemeral: owner 0; the TTL and the container mark stay server-side).
+async fn ttl_and_container_nodes(target: Target) {
+    let zk = client(&target).await;
+    let open = Acl::open_unsafe();
+    let ttl = Duration::from_secs(3600);
+    let (path, stat) = zk
+        .create_ttl("/ttl", b"t", &open, CreateMode::PersistentWithTtl, ttl)
+        .await
+        .unwrap();
+    assert_eq!(path, "/ttl");
+    // ZooKeeper keeps the TTL in the stored ephemeralOwner but shows clients 0.
+    assert_eq!(stat.ephemeral_owner, 0);
+    let (path, _) = zk
+        .create_ttl(
+            "/ttl/s-",
+            b"",
+            &open,
+            CreateMode::PersistentSequentialWithTtl,
+            ttl,
+        )
+        .await
+        .unwrap();
+    assert_eq!(path, "/ttl/s-0000000000");
+    let (path, stat) = zk
+        .create_nullable("/box", None, &open, CreateMode::Container, None)
+        .await
+        .unwrap();
+    assert_eq!(path, "/box");
+    assert_eq!(stat.ephemeral_owner, 0, "the container mark is not shown");
+    assert_eq!(zk.get_data_nullable("/box").await.unwrap().0, None);
+    // The client refuses a TTL for a non-TTL mode and a TTL mode without one.
+    assert!(matches!(
+        zk.create_ttl("/x", b"", &open, CreateMode::Persistent, ttl)
+            .await,
+        Err(Error::BadArguments(_))
+    ));
+    assert!(matches!(
+        zk.create2("/x", b"", &open, CreateMode::PersistentWithTtl)
+            .await,
+        Err(Error::BadArguments(_))
+    ));
+}
+against_both!(ttl_and_container, ttl_and_container_nodes);
+
+/// At most `max_in_flight` requests are on the wire: with the answers held back and
+/// the connection then cut, exactly that many fail with ConnectionLoss (the rest were
+/// still waiting in the client, and go out after the reconnection), and every create
+/// exists exactly once.
+async fn max_in_flight_bounds_what_is_on_the_wire(target: Target) {
+    let proxy = common::Proxy::start(target.first_addr()).await;
+    let zk = Client::builder(&proxy.addr.to_string())
+        .session_timeout(Duration::from_secs(10))
+        .max_in_flight(4)
+        .connect()
+        .await
+        .unwrap();
+    let observer = client(&target).await;
+    let open = Acl::open_unsafe();
+    zk.create("/mif", b"", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    proxy.mute();
+    let creates: Vec<_> = (0..40)
+        .map(|i| zk.create(&format!("/mif/n{i:02}"), b"", &open, CreateMode::Persistent))
+        .collect();
+    tokio::time::timeout(WAIT, async {
+        loop {
+            observer.sync("/mif").await.unwrap();
+            if observer.get_children("/mif").await.unwrap().len() >= 4 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the first creates were applied");
+    // Give the client time to (wrongly) send more: the server would apply them.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    observer.sync("/mif").await.unwrap();
+    assert_eq!(observer.get_children("/mif").await.unwrap().len(), 4);
+    proxy.drop_connections();
+    proxy.unmute();
+    let mut lost = Vec::new();
+    for (i, c) in creates.into_iter().enumerate() {
+        match c.await {
+            Ok(_) => {}
+            Err(Error::ConnectionLoss) => lost.push(i),
+            Err(e) => panic!("create {i}: {e:?}"),
+        }
+    }
+    assert_eq!(lost, vec![0, 1, 2, 3], "the four on the wire were lost");
+    observer.sync("/mif").await.unwrap();
+    assert_eq!(observer.get_children("/mif").await.unwrap().len(), 40);
+}
+against_both!(max_in_flight, max_in_flight_bounds_what_is_on_the_wire);
+
+/// `Client::retry` retries an idempotent read that failed with ConnectionLoss (its
+/// answer held back, then the connection cut) until it succeeds.
+async fn retry_gets_through_a_lost_connection(target: Target) {
+    let proxy = common::Proxy::start(target.first_addr()).await;
+    let zk = Client::builder(&proxy.addr.to_string())
+        .session_timeout(Duration::from_secs(10))
+        .retry_policy(retry::RetryNTimes {
+            n: 20,
+            delay: Duration::from_millis(100),
+        })
+        .connect()
+        .await
+        .unwrap();
+    zk.create("/rt", b"v", &Acl::open_unsafe(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    proxy.mute();
+    let attempts = std::sync::atomic::AtomicU32::new(0);
+    let cutter = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        proxy.drop_connections();
+        proxy.unmute();
+    };
+    let (read, ()) = tokio::join!(
+        zk.retry(|| {
+            attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            zk.get_data("/rt")
+        }),
+        cutter
+    );
+    assert_eq!(read.unwrap().0, b"v");
+    assert!(attempts.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+}
+against_both!(retry_across_a_cut, retry_gets_through_a_lost_connection);
+
+/// A server that accepts connections and never answers: connecting gives up after
+/// the connect timeout with ConnectFailed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_timeout_ends_in_connect_failed() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accept and hold connections, never answering.
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    let started = std::time::Instant::now();
+    let result = Client::builder(&addr.to_string())
+        .connect_timeout(Duration::from_secs(1))
+        .connect()
+        .await;
+    assert!(
+        matches!(result, Err(Error::ConnectFailed(_))),
+        "{:?}",
+        result.err()
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    holder.abort();
+}
+
+/// A reconfiguration through the client API, on an ensemble of ours with
+/// reconfigEnabled: a new member joins, and the configuration the client reads says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconfig_adds_a_member_through_the_client() {
+    let mut cluster = zk_server::testing::TestingCluster::start_configured(3, 0, |c| {
+        c.reconfig_enabled = true;
+        c.skip_acl = true;
+    })
+    .await
+    .unwrap();
+    cluster
+        .wait_for_leader(Duration::from_secs(20))
+        .await
+        .expect("a leader");
+    let zk = Client::connect(&cluster.connect_string()).await.unwrap();
+    let (before, stat) = zk.get_config().await.unwrap();
+    let (_, joining) = cluster.add_member(true).await.unwrap();
+    let (config, new_stat) = zk.reconfig(Some(&joining), None, None, None).await.unwrap();
+    let config = String::from_utf8(config).unwrap();
+    assert!(config.contains(&joining), "{config}");
+    assert_ne!(config.as_bytes(), before.as_slice());
+    zk.sync("/").await.unwrap();
+    let (read, _) = zk.get_config().await.unwrap();
+    assert_eq!(String::from_utf8(read).unwrap(), config);
+    assert!(new_stat.mzxid > stat.mzxid);
+}

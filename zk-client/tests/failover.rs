@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use futures::StreamExt;
 use zk_client::*;
 
 mod common;
@@ -23,6 +24,7 @@ struct Member {
     dir: std::path::PathBuf,
     child: Option<Child>,
     read_only_mode: bool,
+    jvm: Vec<String>,
 }
 
 struct Ensemble {
@@ -36,6 +38,16 @@ impl Ensemble {
     }
 
     async fn start_with(n: usize, read_only_mode: bool) -> Ensemble {
+        Ensemble::start_configured(n, read_only_mode, "", &[]).await
+    }
+
+    /// `extra` lines go into every zoo.cfg, `jvm` options onto every java command.
+    async fn start_configured(
+        n: usize,
+        read_only_mode: bool,
+        extra: &str,
+        jvm: &[&str],
+    ) -> Ensemble {
         assert!(
             Path::new("/usr/share/java/zookeeper.jar").exists(),
             "Apache ZooKeeper is not installed (scripts/install-test-deps.sh)"
@@ -65,7 +77,7 @@ impl Ensemble {
             std::fs::write(
                 dir.join("zoo.cfg"),
                 format!(
-                    "tickTime=500\ninitLimit=20\nsyncLimit=10\nminSessionTimeout=1000\nmaxSessionTimeout=60000\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n{local_sessions}{servers}",
+                    "tickTime=500\ninitLimit=20\nsyncLimit=10\nminSessionTimeout=1000\nmaxSessionTimeout=60000\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n{local_sessions}{extra}{servers}",
                     dir.join("data").display()
                 ),
             )
@@ -75,6 +87,7 @@ impl Ensemble {
                 dir,
                 child: None,
                 read_only_mode,
+                jvm: jvm.iter().map(|a| a.to_string()).collect(),
             };
             m.spawn();
             members.push(m);
@@ -104,6 +117,7 @@ impl Member {
         if self.read_only_mode {
             command.arg("-Dreadonlymode.enabled=true");
         }
+        command.args(&self.jvm);
         let child = command
             .args([
                 "-cp",
@@ -162,10 +176,29 @@ impl Drop for Ensemble {
     }
 }
 
+/// Waits until `zk` is in state `want`.
+async fn until_state(zk: &Client, want: SessionState) {
+    let mut states = zk.state_watcher();
+    tokio::time::timeout(WAIT, async {
+        while zk.state() != want {
+            let _ = tokio::time::timeout(Duration::from_millis(20), states.changed()).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("not {want:?} within {WAIT:?}: {:?}", zk.state()));
+}
+
+/// The member the client is on dies while requests are provably in flight (their
+/// answers held back by the proxy) and while no other member is reachable, so the
+/// client really is disconnected during the outage. A change is made meanwhile
+/// through another member; once the members are reachable again the client resumes
+/// its session elsewhere and its watches catch up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
+    const SESSION: Duration = Duration::from_secs(8);
     let mut ensemble = Ensemble::start(3).await;
-    // The client reaches each member through a proxy, so a forced expiry can cut it off.
+    // The client reaches each member through a proxy: the test can hold answers back,
+    // make members unreachable, and cut the client off to force an expiry.
     let mut proxies = Vec::new();
     for m in &ensemble.members {
         proxies.push(common::Proxy::start(format!("127.0.0.1:{}", m.client_port)).await);
@@ -176,7 +209,7 @@ async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
         .collect::<Vec<_>>()
         .join(",");
     let zk = Client::builder(&connect)
-        .session_timeout(Duration::from_secs(4))
+        .session_timeout(SESSION)
         .connect()
         .await
         .unwrap();
@@ -187,8 +220,16 @@ async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
     zk.create("/f/eph", b"", &open, CreateMode::Ephemeral)
         .await
         .unwrap();
-    let (read, changed) = zk.get_data_w("/f");
+    let (read, data_changed) = zk.get_data_w("/f");
     read.await.unwrap();
+    let (read, children_changed) = zk.get_children_w("/f");
+    read.await.unwrap();
+    let (read, created) = zk.exists_w("/f/during");
+    assert_eq!(read.await.unwrap(), None);
+    let mut recursive = zk
+        .add_watch("/f", AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
     let session = zk.session_id();
     let host = zk.connected_server().expect("connected");
     // The member behind the proxy the client is on.
@@ -197,37 +238,42 @@ async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
         .position(|p| p.addr.to_string() == host)
         .expect("on a proxy");
 
-    // Requests in flight when the member dies: each either succeeds or fails with
-    // ConnectionLoss, never anything else.
+    // Requests provably in flight: the proxy holds their answers back, so none can
+    // complete; they reached the member (its answers arrive at the proxy).
+    proxies[on].mute();
     let in_flight: Vec<_> = (0..50)
         .map(|i| zk.create(&format!("/f/n{i}"), b"", &open, CreateMode::Persistent))
         .collect();
-    // Time from the kill to a session resumed on another member.
-    let resumed = {
-        let zk = zk.clone();
-        let host = host.clone();
-        let mut states = zk.state_watcher();
-        let killed_at = tokio::time::Instant::now();
-        tokio::spawn(async move {
-            loop {
-                if zk.state() == SessionState::Connected
-                    && zk.connected_server().is_some_and(|h| h != host)
-                {
-                    return killed_at.elapsed();
-                }
-                let _ = tokio::time::timeout(Duration::from_millis(5), states.changed()).await;
-            }
-        })
-    };
-    ensemble.members[on].kill();
-    for f in in_flight {
-        match f.await {
-            Ok(_) | Err(Error::ConnectionLoss) => {}
-            Err(e) => panic!("in-flight request failed with {e:?}"),
+    tokio::time::timeout(WAIT, async {
+        while proxies[on].swallowed() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the member answered (answers held by the proxy)");
+    // No other member reachable: the client cannot reconnect at once.
+    for (i, p) in proxies.iter().enumerate() {
+        if i != on {
+            p.cut();
         }
     }
+    ensemble.members[on].kill();
+    proxies[on].cut();
+    let killed_at = tokio::time::Instant::now();
+    until_state(&zk, SessionState::Disconnected).await;
+    let mut lost = 0;
+    for f in in_flight {
+        match f.await {
+            Err(Error::ConnectionLoss) => lost += 1,
+            other => panic!("an in-flight request ended with {other:?}, not ConnectionLoss"),
+        }
+    }
+    assert_eq!(
+        lost, 50,
+        "every request in flight failed with ConnectionLoss"
+    );
 
-    // A change made during the outage, through another member.
+    // A change made during the outage, directly through a live member.
     let other_host = ensemble
         .members
         .iter()
@@ -239,37 +285,85 @@ async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
         .set_data("/f", b"changed-during-outage", None)
         .await
         .unwrap();
-
-    let mut states = zk.state_watcher();
-    let resumed_in = tokio::time::timeout(WAIT, resumed)
+    other
+        .create("/f/during", b"", &open, CreateMode::Persistent)
         .await
-        .expect("reconnected to another member")
         .unwrap();
+    assert_eq!(
+        zk.state(),
+        SessionState::Disconnected,
+        "the change was made while the client was disconnected"
+    );
+    for (i, p) in proxies.iter().enumerate() {
+        if i != on {
+            p.restore();
+        }
+    }
+
+    until_state(&zk, SessionState::Connected).await;
+    let resumed_in = killed_at.elapsed();
+    assert_ne!(zk.connected_server(), Some(host), "on another member");
+    assert_eq!(zk.session_id(), session, "same session");
     assert!(
-        resumed_in < Duration::from_secs(4),
+        resumed_in < SESSION,
         "took {resumed_in:?}, longer than the session timeout"
     );
-    assert_eq!(zk.session_id(), session, "same session");
     assert!(
         zk.exists("/f/eph").await.unwrap().is_some(),
         "the ephemeral survived"
     );
-    let event = tokio::time::timeout(WAIT, changed)
+    // The one-shot watches catch up (setWatches2 with the last zxid the client saw).
+    let event = tokio::time::timeout(WAIT, data_changed)
         .await
-        .expect("watch fired")
+        .expect("data watch fired")
         .unwrap();
     assert_eq!(
         (event.event_type, event.path.as_str()),
         (EventType::NodeDataChanged, "/f")
     );
+    let event = tokio::time::timeout(WAIT, children_changed)
+        .await
+        .expect("child watch fired")
+        .unwrap();
+    assert_eq!(
+        (event.event_type, event.path.as_str()),
+        (EventType::NodeChildrenChanged, "/f")
+    );
+    let event = tokio::time::timeout(WAIT, created)
+        .await
+        .expect("exists watch fired")
+        .unwrap();
+    assert_eq!(
+        (event.event_type, event.path.as_str()),
+        (EventType::NodeCreated, "/f/during")
+    );
+    // The persistent-recursive watch was set again on the new member. ZooKeeper sets
+    // persistent watches again without catching up (DataTree.setWatches adds them; only
+    // one-shot watches are judged by relativeZxid), so it reports what comes next.
+    other.set_data("/f/during", b"after", None).await.unwrap();
+    let event = tokio::time::timeout(WAIT, async {
+        loop {
+            let e = recursive.next().await.expect("the stream goes on");
+            if e.path == "/f/during" && e.event_type == EventType::NodeDataChanged {
+                return e;
+            }
+        }
+    })
+    .await
+    .expect("the persistent-recursive watch survived the failover");
+    assert_eq!(event.state, KeeperState::SyncConnected);
+    // The in-flight creates were never sent again: each exists at most once.
+    let children = zk.get_children("/f").await.unwrap();
+    assert!(children.len() <= 52, "{children:?}");
     println!("session resumed on another member {resumed_in:?} after the kill");
 
     // Real expiry: cut the client off for longer than its session timeout; the
     // ensemble expires the session, and the client says so once it can reconnect.
+    let mut states = zk.state_watcher();
     for p in &proxies {
         p.cut();
     }
-    tokio::time::timeout(WAIT, async {
+    tokio::time::timeout(Duration::from_secs(60), async {
         while other.exists("/f/eph").await.unwrap().is_some() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -344,4 +438,44 @@ async fn a_read_only_client_reads_through_a_lost_quorum_and_moves_back_to_read_w
     zk.create("/ro/w", b"", &Acl::open_unsafe(), CreateMode::Persistent)
         .await
         .unwrap();
+}
+
+/// A reconfiguration through the client API on a real Apache ensemble
+/// (reconfigEnabled, ACLs skipped): a follower leaves, and the configuration the client
+/// reads no longer lists it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconfig_removes_a_member_of_an_apache_ensemble() {
+    let ensemble = Ensemble::start_configured(
+        3,
+        false,
+        "reconfigEnabled=true\n",
+        &["-Dzookeeper.skipACL=yes"],
+    )
+    .await;
+    // On member 1; a follower other than member 1 leaves (a leaving member drops its
+    // clients, and a leaving leader hands over).
+    let zk = Client::connect(&format!("127.0.0.1:{}", ensemble.members[0].client_port))
+        .await
+        .unwrap();
+    let mut leaving = None;
+    for (i, m) in ensemble.members.iter().enumerate().skip(1) {
+        if m.word("srvr").await.contains("Mode: follower") {
+            leaving = Some(i + 1);
+            break;
+        }
+    }
+    let leaving = leaving.expect("a follower besides member 1");
+    let (before, _) = zk.get_config().await.unwrap();
+    let before = String::from_utf8(before).unwrap();
+    assert!(before.contains(&format!("server.{leaving}=")), "{before}");
+    let (after, _) = zk
+        .reconfig(None, Some(&leaving.to_string()), None, None)
+        .await
+        .unwrap();
+    let after = String::from_utf8(after).unwrap();
+    assert!(!after.contains(&format!("server.{leaving}=")), "{after}");
+    assert!(after.contains("server.1="), "{after}");
+    zk.sync("/").await.unwrap();
+    let (read, _) = zk.get_config().await.unwrap();
+    assert_eq!(String::from_utf8(read).unwrap(), after);
 }

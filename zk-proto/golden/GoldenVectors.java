@@ -20,9 +20,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
+import org.apache.jute.BinaryInputArchive;
 import org.apache.jute.BinaryOutputArchive;
 import org.apache.jute.Record;
 import org.apache.zookeeper.AddWatchMode;
+import org.apache.zookeeper.ClientCnxn;
 import org.apache.zookeeper.CreateMode;
 import org.apache.zookeeper.KeeperException;
 import org.apache.zookeeper.MultiOperationRecord;
@@ -31,6 +33,7 @@ import org.apache.zookeeper.Op;
 import org.apache.zookeeper.OpResult;
 import org.apache.zookeeper.Watcher;
 import org.apache.zookeeper.ZooDefs;
+import org.apache.zookeeper.client.ZKClientConfig;
 import org.apache.zookeeper.data.ACL;
 import org.apache.zookeeper.data.ClientInfo;
 import org.apache.zookeeper.data.Id;
@@ -73,6 +76,26 @@ public class GoldenVectors {
                 3, 2, 1, 0x1000abcdef0001L, 5, 2, 0x100000006L);
     }
 
+    // A static int field, read by reflection so that private ones work too.
+    static int staticInt(Class<?> c, String name) throws Exception {
+        java.lang.reflect.Field f = c.getDeclaredField(name);
+        f.setAccessible(true);
+        return f.getInt(null);
+    }
+
+    // The largest reply a client with default settings reads: ClientCnxnSocket.packetLen
+    // of a freshly configured socket (ClientCnxnSocket.initProperties).
+    static int clientPacketLen() throws Exception {
+        Class<?> nio = Class.forName("org.apache.zookeeper.ClientCnxnSocketNIO");
+        java.lang.reflect.Constructor<?> make = nio.getDeclaredConstructor(ZKClientConfig.class);
+        make.setAccessible(true);
+        Object socket = make.newInstance(new ZKClientConfig());
+        java.lang.reflect.Field f = Class.forName("org.apache.zookeeper.ClientCnxnSocket")
+                .getDeclaredField("packetLen");
+        f.setAccessible(true);
+        return f.getInt(socket);
+    }
+
     static List<ACL> acls() {
         List<ACL> acls = new ArrayList<>(ZooDefs.Ids.OPEN_ACL_UNSAFE);
         acls.add(new ACL(ZooDefs.Perms.READ | ZooDefs.Perms.WRITE,
@@ -88,6 +111,12 @@ public class GoldenVectors {
         }
         Path out = Paths.get(args[0]);
         Files.createDirectories(out);
+
+        // ClientCnxn's special xids.
+        int notificationXid = staticInt(ClientCnxn.class, "NOTIFICATION_XID");
+        int pingXid = staticInt(ClientCnxn.class, "PING_XID");
+        int authXid = staticInt(ClientCnxn.class, "AUTHPACKET_XID");
+        int setWatchesXid = staticInt(ClientCnxn.class, "SET_WATCHES_XID");
 
         byte[] zeroPasswd = new byte[16];
         byte[] passwd = new byte[16];
@@ -111,11 +140,21 @@ public class GoldenVectors {
                 new ConnectResponse(0, 0, 0, zeroPasswd));
 
         record("request_header", new RequestHeader(7, ZooDefs.OpCode.create));
-        record("request_header_ping", new RequestHeader(-2, ZooDefs.OpCode.ping));
+        record("request_header_ping", new RequestHeader(pingXid, ZooDefs.OpCode.ping));
+        record("request_header_auth", new RequestHeader(authXid, ZooDefs.OpCode.auth));
+        record("request_header_set_watches", new RequestHeader(setWatchesXid, ZooDefs.OpCode.setWatches2));
         record("request_header_close_session", new RequestHeader(12, ZooDefs.OpCode.closeSession));
         record("reply_header", new ReplyHeader(7, 0x100000005L, 0));
         record("reply_header_error", new ReplyHeader(8, 0x100000005L, KeeperException.Code.NONODE.intValue()));
-        record("reply_header_watch_event", new ReplyHeader(-1, -1L, 0));
+        // Replies with a special xid, as the server writes them: a notification
+        // (NIOServerCnxn.process: zxid -1), a ping (FinalRequestProcessor: the last
+        // processed zxid), auth (ZooKeeperServer.processPacket: zxid 0), setWatches.
+        record("reply_header_watch_event", new ReplyHeader(notificationXid, -1L, 0));
+        record("reply_header_ping", new ReplyHeader(pingXid, 0x100000005L, 0));
+        record("reply_header_auth", new ReplyHeader(authXid, 0, 0));
+        record("reply_header_auth_failed", new ReplyHeader(authXid, 0,
+                KeeperException.Code.AUTHFAILED.intValue()));
+        record("reply_header_set_watches", new ReplyHeader(setWatchesXid, 0x100000009L, 0));
 
         record("stat", stat());
         record("id", new Id("world", "anyone"));
@@ -201,6 +240,10 @@ public class GoldenVectors {
         record("add_watch_request", new AddWatchRequest("/app",
                 AddWatchMode.PERSISTENT_RECURSIVE.getMode()));
         record("auth_packet", new AuthPacket(0, "digest", utf8("bob:secret")));
+        record("get_sasl_request", new GetSASLRequest(utf8("client-token")));
+        record("set_sasl_response", new SetSASLResponse(utf8("server-challenge")));
+        // FinalRequestProcessor answers addWatch with ErrorResponse(0).
+        record("add_watch_response", new ErrorResponse(KeeperException.Code.OK.intValue()));
         record("reconfig_request", new ReconfigRequest("server.4=127.0.0.1:2891:3891;2184",
                 null, null, -1L));
         record("reconfig_request_members", new ReconfigRequest(null, "2,3",
@@ -277,6 +320,15 @@ public class GoldenVectors {
         for (AddWatchMode m : AddWatchMode.values()) {
             c.put("AddWatchMode." + m.name(), m.getMode());
         }
+        for (String xid : new String[] {"NOTIFICATION_XID", "PING_XID", "AUTHPACKET_XID", "SET_WATCHES_XID"}) {
+            c.put("ClientCnxn." + xid, staticInt(ClientCnxn.class, xid));
+        }
+        // Frame limits with default settings: the server's (jute.maxbuffer) and the
+        // client's (ZKClientConfig's default, and what a client socket really uses).
+        c.put("BinaryInputArchive.maxBuffer", staticInt(BinaryInputArchive.class, "maxBuffer"));
+        c.put("ZKClientConfig.CLIENT_MAX_PACKET_LENGTH_DEFAULT",
+                staticInt(ZKClientConfig.class, "CLIENT_MAX_PACKET_LENGTH_DEFAULT"));
+        c.put("ClientCnxnSocket.packetLen", clientPacketLen());
         StringBuilder sb = new StringBuilder();
         for (Map.Entry<String, Integer> e : c.entrySet()) {
             sb.append(e.getKey()).append('=').append(e.getValue()).append('\n');

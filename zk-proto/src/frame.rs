@@ -7,14 +7,27 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-/// Apache ZooKeeper's default `jute.maxbuffer`: the largest request frame a server
-/// accepts, and the largest znode data.
+/// Apache ZooKeeper's default `jute.maxbuffer` (`BinaryInputArchive.maxBuffer`): the
+/// largest frame its server accepts (`NIOServerCnxn`/`NettyServerCnxn` refuse a length
+/// prefix `< 0 || > maxBuffer` and close the connection), and so the largest request a
+/// client can send. The default of [`FrameDecoder`].
+///
+/// There is no extra allowance at frame level. ZooKeeper's
+/// `zookeeper.jute.maxbuffer.extrasize` (default `maxBuffer`, at least 1024) is added
+/// per *field* when `BinaryInputArchive` checks one buffer or string length, never to
+/// the frame limit.
 pub const DEFAULT_MAX_BUFFER: usize = 1_048_575;
 
-/// Room ZooKeeper leaves above `jute.maxbuffer` for record framing around a maximal
-/// payload (`zookeeper.jute.maxbuffer.extrasize`, at least 1024 bytes): a reply carrying
-/// 1 MB of data also carries its header and Stat.
-pub const HEADER_ALLOWANCE: usize = 1024;
+/// Apache ZooKeeper's client default for the largest reply frame it reads
+/// (`ZKClientConfig.CLIENT_MAX_PACKET_LENGTH_DEFAULT`, the client's `jute.maxbuffer`):
+/// `ClientCnxnSocket.readLength` refuses a length `< 0 || > packetLen` and drops the
+/// connection. Equal to [`DEFAULT_MAX_BUFFER`].
+///
+/// A consequence ZooKeeper shares: a znode holding close to 1 MB of data can be
+/// written (the request fits in 1,048,575 bytes) but a default client cannot read it
+/// back (the reply adds its header and the Stat); the Java client needs a larger
+/// `jute.maxbuffer` for that.
+pub const CLIENT_MAX_PACKET_LENGTH: usize = 1_048_575;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX: usize = 4;
@@ -46,15 +59,16 @@ pub struct FrameDecoder {
 }
 
 impl Default for FrameDecoder {
-    /// `jute.maxbuffer` plus ZooKeeper's header allowance: what a client should accept
-    /// from a server with default settings.
+    /// [`DEFAULT_MAX_BUFFER`] (1,048,575 bytes), the limit of Apache ZooKeeper's server
+    /// and client with default settings.
     fn default() -> Self {
-        FrameDecoder::new(DEFAULT_MAX_BUFFER + HEADER_ALLOWANCE)
+        FrameDecoder::new(DEFAULT_MAX_BUFFER)
     }
 }
 
 impl FrameDecoder {
-    /// A decoder refusing frames longer than `max_len` bytes (after the prefix).
+    /// A decoder refusing frames longer than `max_len` bytes (after the prefix); a
+    /// frame of exactly `max_len` bytes is accepted, as in ZooKeeper.
     pub fn new(max_len: usize) -> Self {
         FrameDecoder { max_len }
     }
@@ -173,6 +187,26 @@ mod tests {
         let mut buf = BytesMut::new();
         write_frame(&mut buf, |w| w.put_slice(&[7; 8]));
         assert_eq!(dec.decode(&mut buf).unwrap().map(|b| b.len()), Some(8));
+    }
+
+    #[test]
+    fn default_limit_is_apache_zookeepers_with_no_allowance() {
+        let mut dec = FrameDecoder::default();
+        assert_eq!(dec.max_len(), 1_048_575);
+        let mut at_limit = BytesMut::new();
+        write_frame(&mut at_limit, |w| w.put_slice(&vec![1; 1_048_575]));
+        assert_eq!(
+            dec.decode(&mut at_limit).unwrap().map(|b| b.len()),
+            Some(1_048_575)
+        );
+        let mut one_over = BytesMut::from(&1_048_576i32.to_be_bytes()[..]);
+        assert!(matches!(
+            dec.decode(&mut one_over),
+            Err(FrameError::TooLarge {
+                len: 1_048_576,
+                max: 1_048_575
+            })
+        ));
     }
 
     #[test]

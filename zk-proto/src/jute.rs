@@ -15,6 +15,41 @@
 //! Decoding never trusts a length or count: anything negative other than -1, or larger
 //! than what is left of the input, is an error, and nothing is allocated from a claimed
 //! size before the bytes backing it are known to be there.
+//!
+//! # Null and empty
+//!
+//! Jute can say `null` (-1) where Java has a null reference. Where Apache ZooKeeper 3.8
+//! gives null its own meaning, it stays distinct here (or is refused); elsewhere null
+//! is read as empty and written back as empty, so re-encoding such a record gives the
+//! canonical empty form, not the original bytes. Case by case, with what ZooKeeper does
+//! (read in its 3.8 classes; `tests/null_and_empty.rs` pins each):
+//!
+//! - **Kept apart** (`Option`): znode data (`get` shows `null` for a node created
+//!   without data) and reconfig's member lists (null = not given).
+//! - **Null reads as empty, as ZooKeeper treats it:**
+//!   - the ACL list of create, create2, createContainer, createTTL, setACL and a multi's
+//!     creates: `PrepRequestProcessor.fixupACL` maps null and empty alike to an empty
+//!     list (`removeDuplicates`) and answers InvalidACL to both;
+//!   - `ConnectRequest.passwd`: `ZooKeeperServer.createSession` replaces null by
+//!     `new byte[0]`, and resuming checks `Arrays.equals(passwd, generatePasswd(id))`,
+//!     false for null and empty alike.
+//! - **Null reads as empty; ZooKeeper never sends it:** the lists of getACL,
+//!   getChildren(2), multiRead, getEphemerals and whoAmI replies (the server copies a
+//!   collection) and `ConnectResponse.passwd` (always 16 bytes).
+//! - **SASL tokens:** null reads as empty; our server has no SASL provider and gives
+//!   every sasl request the same answer, whatever its token.
+//! - **Null refused** (`DecodeError::UnexpectedNull`, via [`read_non_null_buffer`] and
+//!   [`read_non_null_vec`]), because ZooKeeper fails the request on null but not on
+//!   empty, and a body our server cannot read gets that same answer:
+//!   - `AuthPacket.auth`: `DigestAuthenticationProvider` does `new String(null)`, the
+//!     NullPointerException becomes AUTHFAILED and the connection is closed, while empty
+//!     bytes authenticate as the digest of `""` (only the `ip` scheme, which ignores the
+//!     bytes, would have accepted null);
+//!   - the watch lists of setWatches and setWatches2: `DataTree.setWatches` iterates
+//!     each list, so null throws and `FinalRequestProcessor` answers MarshallingError;
+//!     an empty list is fine.
+//!
+//! Strings that must not be null (paths, schemes) are an error when null.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -296,8 +331,9 @@ impl Record for Option<String> {
     }
 }
 
-/// A `buffer` whose null is read as empty (passwords, auth tokens): the protocol gives
-/// null no meaning there.
+/// A `buffer` whose null is read as empty (passwords, SASL tokens): ZooKeeper treats
+/// null and empty alike there (see "Null and empty" above). Fields where it does not use
+/// [`read_non_null_buffer`].
 impl Record for Bytes {
     const MIN_SIZE: usize = 4;
     fn write(&self, w: &mut BytesMut) {
@@ -320,8 +356,9 @@ impl Record for Option<Bytes> {
     }
 }
 
-/// A `vector<T>`. A null vector reads as empty: no record of the protocol gives null a
-/// meaning distinct from empty, and ZooKeeper's server treats both alike.
+/// A `vector<T>`. A null vector reads as empty: ZooKeeper treats null and empty alike in
+/// every list that uses this (see "Null and empty" above); lists where it does not use
+/// [`read_non_null_vec`].
 impl<T: Record> Record for Vec<T> {
     const MIN_SIZE: usize = 4;
     fn write(&self, w: &mut BytesMut) {
@@ -342,17 +379,39 @@ impl<T: Record> Record for Vec<T> {
     }
 }
 
+/// Reads a `buffer` that must not be null: null is [`DecodeError::UnexpectedNull`].
+pub fn read_non_null_buffer(r: &mut Reader) -> DecodeResult<Bytes> {
+    r.read_buffer()?
+        .ok_or(DecodeError::UnexpectedNull { what: "buffer" })
+}
+
+/// Reads a `vector<T>` that must not be null: null is [`DecodeError::UnexpectedNull`].
+pub fn read_non_null_vec<T: Record>(r: &mut Reader) -> DecodeResult<Vec<T>> {
+    if r.buf.get(..4) == Some(&[0xff; 4][..]) {
+        return Err(DecodeError::UnexpectedNull { what: "vector" });
+    }
+    Vec::read(r)
+}
+
 /// Declares a jute record: a struct with public fields, encoded field by field in order.
 ///
-/// Every field type must implement [`Record`]. Under `cfg(test)` it also implements
+/// Every field type must implement [`Record`]; a field may name its own reader after
+/// `=>` (`pub auth: Bytes => read_non_null_buffer`) when its null handling differs
+/// from the type's. Under `cfg(test)` it also implements
 /// [`crate::arbitrary::ArbitraryRecord`], so each record gets a property-test strategy.
 macro_rules! jute_record {
+    (@read $r:ident, $ty:ty) => {
+        <$ty as $crate::jute::Record>::read($r)?
+    };
+    (@read $r:ident, $ty:ty, $reader:path) => {
+        $reader($r)?
+    };
     (
         $(#[$meta:meta])*
         pub struct $name:ident {
             $(
                 $(#[$field_meta:meta])*
-                pub $field:ident : $ty:ty
+                pub $field:ident : $ty:ty $(=> $reader:path)?
             ),* $(,)?
         }
     ) => {
@@ -377,7 +436,7 @@ macro_rules! jute_record {
             fn read(r: &mut $crate::jute::Reader) -> $crate::jute::DecodeResult<Self> {
                 let _ = &r;
                 Ok($name {
-                    $( $field: <$ty as $crate::jute::Record>::read(r)?, )*
+                    $( $field: $crate::jute::jute_record!(@read r, $ty $(, $reader)?), )*
                 })
             }
         }
@@ -463,6 +522,38 @@ mod tests {
     fn invalid_utf8_is_an_error() {
         let bytes = Bytes::from_static(&[0, 0, 0, 1, 0xff]);
         assert_eq!(String::from_bytes(bytes), Err(DecodeError::InvalidUtf8));
+    }
+
+    #[test]
+    fn lenient_fields_read_null_as_empty_and_write_it_back_as_empty() {
+        let null = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff]);
+        let empty = Bytes::from_static(&[0, 0, 0, 0]);
+        assert_eq!(Bytes::from_bytes(null.clone()), Ok(Bytes::new()));
+        assert_eq!(Bytes::new().to_bytes(), empty);
+        assert_eq!(Vec::<String>::from_bytes(null), Ok(Vec::new()));
+        assert_eq!(Vec::<String>::new().to_bytes(), empty);
+    }
+
+    #[test]
+    fn strict_fields_refuse_null_and_accept_empty() {
+        let null = || Reader::new(Bytes::from_static(&[0xff, 0xff, 0xff, 0xff]));
+        let empty = || Reader::new(Bytes::from_static(&[0, 0, 0, 0]));
+        assert_eq!(
+            read_non_null_buffer(&mut null()),
+            Err(DecodeError::UnexpectedNull { what: "buffer" })
+        );
+        assert_eq!(read_non_null_buffer(&mut empty()), Ok(Bytes::new()));
+        assert_eq!(
+            read_non_null_vec::<String>(&mut null()),
+            Err(DecodeError::UnexpectedNull { what: "vector" })
+        );
+        assert_eq!(read_non_null_vec::<String>(&mut empty()), Ok(Vec::new()));
+        // Other negative counts stay length errors.
+        let mut minus_two = Reader::new(Bytes::from_static(&[0xff, 0xff, 0xff, 0xfe]));
+        assert!(matches!(
+            read_non_null_vec::<String>(&mut minus_two),
+            Err(DecodeError::InvalidLength { len: -2, .. })
+        ));
     }
 
     #[test]

@@ -144,6 +144,14 @@ fn every_record_matches_apache_zookeeper_bytes() {
             RequestHeader::new(xid::PING, OpCode::Ping),
         ),
         check(
+            "request_header_auth",
+            RequestHeader::new(xid::AUTH, OpCode::Auth),
+        ),
+        check(
+            "request_header_set_watches",
+            RequestHeader::new(xid::SET_WATCHES, OpCode::SetWatches2),
+        ),
+        check(
             "request_header_close_session",
             RequestHeader::new(12, OpCode::CloseSession),
         ),
@@ -158,6 +166,22 @@ fn every_record_matches_apache_zookeeper_bytes() {
         check(
             "reply_header_watch_event",
             ReplyHeader::new(xid::NOTIFICATION, -1, ErrorCode::Ok),
+        ),
+        check(
+            "reply_header_ping",
+            ReplyHeader::new(xid::PING, 0x1_0000_0005, ErrorCode::Ok),
+        ),
+        check(
+            "reply_header_auth",
+            ReplyHeader::new(xid::AUTH, 0, ErrorCode::Ok),
+        ),
+        check(
+            "reply_header_auth_failed",
+            ReplyHeader::new(xid::AUTH, 0, ErrorCode::AuthFailed),
+        ),
+        check(
+            "reply_header_set_watches",
+            ReplyHeader::new(xid::SET_WATCHES, 0x1_0000_0009, ErrorCode::Ok),
         ),
         check("stat", stat()),
         check("id", Id::anyone()),
@@ -461,6 +485,24 @@ fn every_record_matches_apache_zookeeper_bytes() {
             },
         ),
         check(
+            "get_sasl_request",
+            GetSaslRequest {
+                token: Bytes::from_static(b"client-token"),
+            },
+        ),
+        check(
+            "set_sasl_response",
+            SetSaslResponse {
+                token: Bytes::from_static(b"server-challenge"),
+            },
+        ),
+        check(
+            "add_watch_response",
+            ErrorResponse {
+                err: ErrorCode::Ok.code(),
+            },
+        ),
+        check(
             "reconfig_request",
             ReconfigRequest {
                 joining_servers: Some("server.4=127.0.0.1:2891:3891;2184".into()),
@@ -590,6 +632,9 @@ fn reply_bodies_decode_by_request_opcode() {
         (OpCode::CreateTtl, "create2_response"),
         (OpCode::Exists, "exists_response"),
         (OpCode::GetData, "get_data_response"),
+        (OpCode::GetData, "get_data_response_null_data"),
+        // reconfig answers with the new configuration as a GetDataResponse.
+        (OpCode::Reconfig, "get_data_response"),
         (OpCode::SetData, "set_data_response"),
         (OpCode::Check, "set_data_response"),
         (OpCode::GetAcl, "get_acl_response"),
@@ -605,7 +650,8 @@ fn reply_bodies_decode_by_request_opcode() {
             "get_all_children_number_response",
         ),
         (OpCode::WhoAmI, "whoami_response"),
-        (OpCode::AddWatch, "error_response"),
+        (OpCode::AddWatch, "add_watch_response"),
+        (OpCode::Sasl, "set_sasl_response"),
     ];
     for (op, name) in cases {
         let bytes = golden(name);
@@ -615,11 +661,44 @@ fn reply_bodies_decode_by_request_opcode() {
         response.write(&mut w);
         assert_eq!(w.freeze(), bytes, "{op:?}/{name}");
     }
+    assert_eq!(
+        Response::decode(OpCode::AddWatch, golden("add_watch_response")),
+        Ok(Response::AddWatch(ErrorResponse { err: 0 }))
+    );
+    assert_eq!(
+        Response::decode(OpCode::Sasl, golden("set_sasl_response")),
+        Ok(Response::Sasl(SetSaslResponse {
+            token: Bytes::from_static(b"server-challenge")
+        }))
+    );
+}
+
+/// Requests decode by their opcode too, for the records only a request carries.
+#[test]
+fn request_bodies_decode_by_opcode() {
+    let cases = [
+        (OpCode::Sasl, "get_sasl_request"),
+        (OpCode::Auth, "auth_packet"),
+        (OpCode::SetWatches, "set_watches"),
+        (OpCode::SetWatches2, "set_watches2"),
+        (OpCode::AddWatch, "add_watch_request"),
+        (OpCode::Reconfig, "reconfig_request"),
+    ];
+    for (op, name) in cases {
+        let bytes = golden(name);
+        let request =
+            Request::decode(op, bytes.clone()).unwrap_or_else(|e| panic!("{op:?}/{name}: {e}"));
+        assert_eq!(request.opcode(), op, "{name}");
+        let mut w = BytesMut::new();
+        request.write_body(&mut w);
+        assert_eq!(w.freeze(), bytes, "{op:?}/{name}");
+    }
 }
 
 /// Every numbered constant of Apache ZooKeeper 3.8 (OpCode, Perms, KeeperException.Code,
-/// EventType, KeeperState, WatcherType, CreateMode, AddWatchMode) has the same value
-/// here, and we define none it lacks.
+/// EventType, KeeperState, WatcherType, CreateMode, AddWatchMode, ClientCnxn's special
+/// xids, the default frame limits of server and client) has the same value here, and
+/// we define none it lacks.
 #[test]
 fn every_constant_matches_apache_zookeeper() {
     let text = std::fs::read_to_string(golden_dir().join("constants.txt")).expect("constants.txt");
@@ -657,6 +736,34 @@ fn every_constant_matches_apache_zookeeper() {
     for v in AddWatchMode::ALL {
         add("AddWatchMode", format!("{v:?}"), v.code());
     }
+    // ClientCnxn's special xids.
+    add("ClientCnxn", "NOTIFICATION_XID".into(), xid::NOTIFICATION);
+    add("ClientCnxn", "PING_XID".into(), xid::PING);
+    add("ClientCnxn", "AUTHPACKET_XID".into(), xid::AUTH);
+    add("ClientCnxn", "SET_WATCHES_XID".into(), xid::SET_WATCHES);
+    // Frame limits: the server's jute.maxbuffer, the client's reply limit (its default
+    // and what a default-configured client socket really uses).
+    let limit = |v: usize| i32::try_from(v).expect("fits an int");
+    add(
+        "BinaryInputArchive",
+        "maxBuffer".into(),
+        limit(frame::DEFAULT_MAX_BUFFER),
+    );
+    add(
+        "ZKClientConfig",
+        "CLIENT_MAX_PACKET_LENGTH_DEFAULT".into(),
+        limit(frame::CLIENT_MAX_PACKET_LENGTH),
+    );
+    add(
+        "ClientCnxnSocket",
+        "packetLen".into(),
+        limit(frame::CLIENT_MAX_PACKET_LENGTH),
+    );
+    assert_eq!(
+        FrameDecoder::default().max_len(),
+        frame::DEFAULT_MAX_BUFFER,
+        "the default frame limit is jute.maxbuffer, with no allowance"
+    );
     for (name, p) in [
         ("READ", Perms::READ),
         ("WRITE", Perms::WRITE),

@@ -12,15 +12,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 use zk_client::retry::{ExponentialBackoff, RetryNTimes};
 use zk_client::Client;
 use zk_recipes::atomic_long::{DistributedAtomicLong, PromotedToLock};
 use zk_recipes::shared_count::SharedCount;
 use zk_server::testing::TestingServer;
 use zk_tests::apache::ApacheZk;
+use zk_tests::proxy::Proxy;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -73,64 +71,6 @@ async fn client(connect: &str) -> Client {
 
 fn contention_policy() -> ExponentialBackoff {
     ExponentialBackoff::bounded(Duration::from_millis(1), Duration::from_millis(20), 50)
-}
-
-/// A TCP forwarder that can swallow the server's answers and then cut the
-/// connections: requests sent meanwhile reach the server and are applied, and their
-/// answers never arrive — the client sees ConnectionLoss for writes that happened.
-struct LossyProxy {
-    addr: std::net::SocketAddr,
-    mute: Arc<std::sync::atomic::AtomicBool>,
-    cut: watch::Sender<u64>,
-}
-
-impl LossyProxy {
-    async fn start(target: String) -> LossyProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mute = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (cut, _) = watch::channel(0u64);
-        let (muted, cuts) = (mute.clone(), cut.clone());
-        tokio::spawn(async move {
-            while let Ok((inbound, _)) = listener.accept().await {
-                let Ok(outbound) = TcpStream::connect(&target).await else {
-                    continue;
-                };
-                let (muted, mut cut) = (muted.clone(), cuts.subscribe());
-                tokio::spawn(async move {
-                    let (mut client_rx, mut client_tx) = inbound.into_split();
-                    let (mut server_rx, mut server_tx) = outbound.into_split();
-                    let requests = tokio::io::copy(&mut client_rx, &mut server_tx);
-                    let answers = async {
-                        let mut buf = vec![0u8; 64 * 1024];
-                        loop {
-                            let n = server_rx.read(&mut buf).await?;
-                            if n == 0 {
-                                return Ok::<_, std::io::Error>(());
-                            }
-                            if !muted.load(Ordering::SeqCst) {
-                                client_tx.write_all(&buf[..n]).await?;
-                            }
-                        }
-                    };
-                    tokio::select! {
-                        _ = requests => {}
-                        _ = answers => {}
-                        _ = cut.changed() => {}
-                    }
-                });
-            }
-        });
-        LossyProxy { addr, mute, cut }
-    }
-
-    /// Swallows the answers for `span`, then cuts every connection.
-    async fn lose_answers(&self, span: Duration) {
-        self.mute.store(true, Ordering::SeqCst);
-        tokio::time::sleep(span).await;
-        self.cut.send_modify(|g| *g += 1);
-        self.mute.store(false, Ordering::SeqCst);
-    }
 }
 
 /// Children left under `path` (write markers that were not cleaned up).
@@ -410,7 +350,7 @@ async fn counting_through_cut_connections(connect: &str) {
     const WRITERS: usize = 4;
     let long_path = "/counters/cut/long";
     let count_path = "/counters/cut/shared";
-    let proxy = LossyProxy::start(connect.to_string()).await;
+    let proxy = Proxy::start(connect.to_string()).await;
     let proxied = client(&proxy.addr.to_string()).await;
     let direct = client(connect).await;
     let done = Arc::new(AtomicU64::new(0));

@@ -16,9 +16,6 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 use zk_client::Client;
 use zk_recipes::distributed_queue::{
     serializer::decode_items, DistributedPriorityQueue, DistributedQueue, PUT_DIR, TAKEN_DIR,
@@ -104,64 +101,6 @@ async fn client(connect: &str) -> Client {
         .connect()
         .await
         .expect("connect")
-}
-
-/// A TCP forwarder that can swallow the server's answers and then cut the
-/// connections: requests sent meanwhile reach the server and are applied, and their
-/// answers never arrive — the client sees ConnectionLoss for writes that happened.
-struct LossyProxy {
-    addr: std::net::SocketAddr,
-    mute: Arc<AtomicBool>,
-    cut: watch::Sender<u64>,
-}
-
-impl LossyProxy {
-    async fn start(target: String) -> LossyProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mute = Arc::new(AtomicBool::new(false));
-        let (cut, _) = watch::channel(0u64);
-        let (muted, cuts) = (mute.clone(), cut.clone());
-        tokio::spawn(async move {
-            while let Ok((inbound, _)) = listener.accept().await {
-                let Ok(outbound) = TcpStream::connect(&target).await else {
-                    continue;
-                };
-                let (muted, mut cut) = (muted.clone(), cuts.subscribe());
-                tokio::spawn(async move {
-                    let (mut client_rx, mut client_tx) = inbound.into_split();
-                    let (mut server_rx, mut server_tx) = outbound.into_split();
-                    let requests = tokio::io::copy(&mut client_rx, &mut server_tx);
-                    let answers = async {
-                        let mut buf = vec![0u8; 64 * 1024];
-                        loop {
-                            let n = server_rx.read(&mut buf).await?;
-                            if n == 0 {
-                                return Ok::<_, std::io::Error>(());
-                            }
-                            if !muted.load(Ordering::SeqCst) {
-                                client_tx.write_all(&buf[..n]).await?;
-                            }
-                        }
-                    };
-                    tokio::select! {
-                        _ = requests => {}
-                        _ = answers => {}
-                        _ = cut.changed() => {}
-                    }
-                });
-            }
-        });
-        LossyProxy { addr, mute, cut }
-    }
-
-    /// Swallows the answers for `span`, then cuts every connection.
-    async fn lose_answers(&self, span: Duration) {
-        self.mute.store(true, Ordering::SeqCst);
-        tokio::time::sleep(span).await;
-        self.cut.send_modify(|g| *g += 1);
-        self.mute.store(false, Ordering::SeqCst);
-    }
 }
 
 /// Every job taken, by who took it; checks each was taken once and none is missing.
@@ -384,7 +323,7 @@ async fn priority_order(connect: &str) {
 /// producer go through a proxy that keeps losing answers, and the test checks that
 /// puts and takes were applied with their answers lost): every job delivered exactly
 /// once.
-async fn many_producers_and_consumers(connect: &str, dir: &str, lossy: Option<&LossyProxy>) {
+async fn many_producers_and_consumers(connect: &str, dir: &str, lossy: Option<&Proxy>) {
     const PRODUCERS: usize = 3;
     const CONSUMERS: usize = 3;
     const EACH: usize = 40;
@@ -464,14 +403,14 @@ async fn many_producers_and_consumers(connect: &str, dir: &str, lossy: Option<&L
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_through_lost_answers_on_ours() {
     let server = TestingServer::start().await.unwrap();
-    let proxy = LossyProxy::start(server.connect_string()).await;
+    let proxy = Proxy::start(server.connect_string()).await;
     many_producers_and_consumers(&server.connect_string(), "/queues/lossy", Some(&proxy)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_once_through_lost_answers_on_apache_zookeeper() {
     let server = ApacheZk::start().await;
-    let proxy = LossyProxy::start(server.connect_string()).await;
+    let proxy = Proxy::start(server.connect_string()).await;
     many_producers_and_consumers(&server.connect_string(), "/queues/lossy", Some(&proxy)).await;
 }
 

@@ -63,8 +63,10 @@ fn is_authenticated_scheme(scheme: &str) -> bool {
     matches!(scheme, "digest" | "sasl" | "x509")
 }
 
-/// Whether `id` is well formed for `scheme` (`AuthenticationProvider.isValid`); unknown
-/// schemes are invalid.
+/// Whether `id` is well formed for `scheme` (`AuthenticationProvider.isValid`); schemes
+/// without a provider are invalid. ZooKeeper 3.8 registers only `ip` and `digest` unless
+/// `authProvider.N` names more, so `sasl:` and `x509:` ACLs are InvalidACL there too
+/// (checked on 3.8.0), and this server has no other providers.
 fn is_valid(scheme: &str, id: &str) -> bool {
     match scheme {
         // Java's `id.split(":").length == 2`: trailing empty parts are dropped.
@@ -73,7 +75,6 @@ fn is_valid(scheme: &str, id: &str) -> bool {
             parts.len() == 2
         }
         "ip" => parse_ip_acl(id).is_some(),
-        "sasl" | "x509" => true,
         _ => false,
     }
 }

@@ -190,9 +190,27 @@ pub struct ServerConfig {
     /// for between this and twice this (after the leader's lease, twice this) starts
     /// an election; also the lease a follower gives its leader.
     pub raft_election_timeout_ms: u64,
+    /// `globalOutstandingLimit`: requests read from all clients and not yet answered,
+    /// beyond which the server stops reading from clients until some are answered
+    /// (ZooKeeper's default: 1000).
+    pub global_outstanding_limit: usize,
+    /// `maxClientOutputBytes` (ours): bytes of replies and notifications queued for one
+    /// connection that has stopped reading, beyond which it is closed.
+    pub max_client_output_bytes: usize,
+    /// `diskReserveBytes` (ours): below this much free space where the log lives,
+    /// client writes are refused (reads and sessions go on) so the log, votes and
+    /// snapshots never run out of room mid-write.
+    pub disk_reserve_bytes: u64,
     /// Keys seen but not used (logged at start-up).
     pub ignored_keys: Vec<String>,
 }
+
+/// ZooKeeper's default `globalOutstandingLimit`.
+pub const DEFAULT_GLOBAL_OUTSTANDING_LIMIT: usize = 1000;
+/// The default `maxClientOutputBytes`: 64 MiB (64 maximum-size replies).
+pub const DEFAULT_MAX_CLIENT_OUTPUT_BYTES: usize = 64 * 1024 * 1024;
+/// The default `diskReserveBytes`: 8 MiB.
+pub const DEFAULT_DISK_RESERVE_BYTES: u64 = 8 * 1024 * 1024;
 
 /// ZooKeeper's default `admin.serverPort`.
 pub const DEFAULT_ADMIN_PORT: u16 = 8080;
@@ -249,6 +267,9 @@ impl Default for ServerConfig {
             metrics_addr: None,
             raft_heartbeat_ms: DEFAULT_RAFT_HEARTBEAT_MS,
             raft_election_timeout_ms: DEFAULT_RAFT_ELECTION_TIMEOUT_MS,
+            global_outstanding_limit: DEFAULT_GLOBAL_OUTSTANDING_LIMIT,
+            max_client_output_bytes: DEFAULT_MAX_CLIENT_OUTPUT_BYTES,
+            disk_reserve_bytes: DEFAULT_DISK_RESERVE_BYTES,
             ignored_keys: Vec::new(),
         }
     }
@@ -409,6 +430,11 @@ impl ServerConfig {
                 }
                 "raftHeartbeatMs" => c.raft_heartbeat_ms = parse_num(key, value)?,
                 "raftElectionTimeoutMs" => c.raft_election_timeout_ms = parse_num(key, value)?,
+                "globalOutstandingLimit" => {
+                    c.global_outstanding_limit = parse_num(key, value)?;
+                }
+                "maxClientOutputBytes" => c.max_client_output_bytes = parse_num(key, value)?,
+                "diskReserveBytes" => c.disk_reserve_bytes = parse_num(key, value)?,
                 "containerCheckIntervalMs" => {
                     c.container_check_interval_ms = parse_num(key, value)?
                 }
@@ -490,11 +516,32 @@ impl ServerConfig {
         requested_ms.clamp(min, max)
     }
 
-    /// Where the transaction log lives.
+    /// Whether four-letter word `cmd` may run: the whitelist, plus `srvr` always and
+    /// `isro` in read-only mode, as ZooKeeper's `FourLetterCommands.isEnabled` adds
+    /// them whatever the whitelist says (zkServer.sh uses `srvr`, read-only clients
+    /// `isro`).
+    pub fn four_letter_enabled(&self, cmd: &str) -> bool {
+        cmd == "srvr"
+            || (cmd == "isro" && self.read_only_mode)
+            || self.four_letter_whitelist.allows(cmd)
+    }
+
+    /// Where the transaction log lives: `dataLogDir`, or `dataDir` without one.
     pub fn log_dir(&self) -> PathBuf {
         self.data_log_dir
             .clone()
             .unwrap_or_else(|| self.data_dir.clone())
+    }
+
+    /// The log store's own directory (segments, vote, purge point): `log` under
+    /// [`ServerConfig::log_dir`].
+    pub fn log_store_dir(&self) -> PathBuf {
+        self.log_dir().join("log")
+    }
+
+    /// The snapshot store's directory: `snapshots` under `dataDir`.
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.data_dir.join("snapshots")
     }
 }
 
@@ -831,6 +878,11 @@ mod tests {
         );
         assert_eq!(c.negotiate_session_timeout(500), 1000);
         assert_eq!(c.negotiate_session_timeout(100_000), 60000);
+        // srvr is always on, isro in read-only mode, whatever the whitelist says.
+        assert!(c.four_letter_enabled("srvr") && !c.four_letter_enabled("isro"));
+        let ro = ServerConfig::parse("4lw.commands.whitelist=stat\nreadonlymode.enabled=true\n")
+            .unwrap();
+        assert!(ro.four_letter_enabled("isro") && !ro.four_letter_enabled("ruok"));
         let all = ServerConfig::parse("4lw.commands.whitelist=*").unwrap();
         assert!(all.four_letter_whitelist.allows("dump"));
         assert!(ServerConfig::parse("tickTime=abc").is_err());

@@ -34,6 +34,10 @@ pub enum SubmitError {
     /// This server cannot take writes now (no quorum, shutting down).
     #[error("not accepting writes: {0}")]
     Unavailable(String),
+    /// The disk under the log is (nearly) full: client writes are refused, reads and
+    /// sessions go on.
+    #[error("not accepting writes: {0}")]
+    DiskFull(String),
 }
 
 /// The consensus log, seen from the server: submit transactions in order; committed
@@ -95,6 +99,16 @@ pub struct ConnCounters {
     pub received: AtomicU64,
     /// Packets sent.
     pub sent: AtomicU64,
+    /// Bytes of notifications queued and not yet handed to the socket.
+    pub queued_bytes: AtomicU64,
+    /// Requests read and not yet answered.
+    pub outstanding: AtomicU64,
+}
+
+/// What a queued notification counts against its connection's output limit.
+pub fn notification_bytes(event: &WatcherEvent) -> u64 {
+    // The frame: length, reply header (16 bytes), event type, state, path.
+    (4 + 16 + 4 + 4 + 4 + event.path.len()) as u64
 }
 
 impl ConnCounters {
@@ -124,6 +138,13 @@ pub struct ServerCore {
     abandons: AtomicU64,
     removed: std::sync::atomic::AtomicBool,
     quorum: Mutex<QuorumView>,
+    /// Cancelled once storage failed: the member stops ([`ServerCore::storage_failure`]).
+    storage_failed: CancellationToken,
+    /// Set while free space under the log is below `diskReserveBytes`.
+    disk_full: std::sync::atomic::AtomicBool,
+    /// One permit per request read from a client and not yet answered
+    /// (`globalOutstandingLimit`).
+    outstanding: Arc<tokio::sync::Semaphore>,
     /// Counters for the four-letter words.
     pub stats: ServerStats,
     /// Prometheus metrics (`/metrics`).
@@ -142,6 +163,10 @@ impl ServerCore {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
+        let permits = match config.global_outstanding_limit {
+            0 => tokio::sync::Semaphore::MAX_PERMITS,
+            n => n.min(tokio::sync::Semaphore::MAX_PERMITS),
+        };
         Arc::new(ServerCore {
             config,
             server_id,
@@ -159,9 +184,56 @@ impl ServerCore {
             abandons: AtomicU64::new(0),
             removed: std::sync::atomic::AtomicBool::new(false),
             quorum: Mutex::new(QuorumView::standalone()),
+            storage_failed: CancellationToken::new(),
+            disk_full: std::sync::atomic::AtomicBool::new(false),
+            outstanding: Arc::new(tokio::sync::Semaphore::new(permits)),
             stats: ServerStats::default(),
             metrics: crate::metrics::ServerMetrics::new(),
         })
+    }
+
+    /// Storage failed (a write or fsync of the log, a vote or a snapshot): what is on
+    /// disk is no longer known to match what this member holds, so it must not go on.
+    /// Logs why and cancels [`ServerCore::storage_failed`]; the server then stops, and
+    /// a restart recovers from what is durable.
+    pub fn storage_failure(&self, what: &str, error: &dyn std::fmt::Display) {
+        if !self.storage_failed.is_cancelled() {
+            tracing::error!(
+                %error,
+                what,
+                "storage failed: this member stops; restart it once the disk is fixed \
+                 (it recovers from what is durable)"
+            );
+        }
+        self.storage_failed.cancel();
+    }
+
+    /// Cancelled once storage failed.
+    pub fn storage_failed(&self) -> &CancellationToken {
+        &self.storage_failed
+    }
+
+    /// A permit for one more request read from a client, waited for while
+    /// `globalOutstandingLimit` requests are read and not yet answered: connections
+    /// stop reading until some are (ZooKeeper's throttling), so a flood of requests
+    /// cannot grow memory. Fair: waiting connections are served in turn.
+    pub async fn outstanding_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.outstanding.clone().acquire_owned().await.ok()
+    }
+
+    /// A permit if one is free now.
+    pub fn try_outstanding_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.outstanding.clone().try_acquire_owned().ok()
+    }
+
+    /// Records whether the disk under the log is (nearly) full; the previous value.
+    pub fn set_disk_full(&self, full: bool) -> bool {
+        self.disk_full.swap(full, Ordering::SeqCst)
+    }
+
+    /// Whether client writes are refused for lack of disk space.
+    pub fn disk_full(&self) -> bool {
+        self.disk_full.load(Ordering::SeqCst)
     }
 
     /// Connects the write path (once, at start-up).
@@ -390,6 +462,15 @@ impl ServerCore {
             .replicator
             .get()
             .ok_or_else(|| SubmitError::Unavailable("write path not started".into()))?;
+        // Sessions still open and close (they are small, and reads need them); data
+        // writes wait for room.
+        let session_op = matches!(op, TxnOp::CreateSession { .. } | TxnOp::CloseSession);
+        if !session_op && self.disk_full() {
+            return Err(SubmitError::DiskFull(format!(
+                "less than {} bytes free under the log",
+                self.config.disk_reserve_bytes
+            )));
+        }
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         // Under the lock `abandon_all` takes: either this write is owed before the
@@ -478,7 +559,7 @@ impl ServerCore {
                     for (conn, notification) in watches.trigger(event) {
                         if let Some(entry) = conns.get(&conn) {
                             if acl::check(&event.acl, Perms::READ, &entry.auth).is_ok() {
-                                deliver(entry, notification);
+                                deliver(entry, notification, self.config.max_client_output_bytes);
                             }
                         }
                     }
@@ -564,12 +645,30 @@ impl ServerCore {
     }
 }
 
-/// Queues a notification; a connection too far behind is closed instead.
-fn deliver(entry: &ConnEntry, notification: WatcherEvent) {
-    if entry.notifications.try_send(notification).is_err() {
+/// Queues a notification; a connection too far behind (more than
+/// [`NOTIFICATION_QUEUE`] notifications, or more than `max_bytes` of them, not yet
+/// written) is closed instead, so a client that stopped reading cannot make the
+/// server hold its output without bound.
+fn deliver(entry: &ConnEntry, notification: WatcherEvent, max_bytes: usize) {
+    if entry.close.is_cancelled() {
+        return;
+    }
+    let size = notification_bytes(&notification);
+    let queued = entry
+        .counters
+        .queued_bytes
+        .fetch_add(size, Ordering::Relaxed)
+        + size;
+    let over = max_bytes > 0 && queued > max_bytes as u64;
+    if over || entry.notifications.try_send(notification).is_err() {
+        entry
+            .counters
+            .queued_bytes
+            .fetch_sub(size, Ordering::Relaxed);
         tracing::warn!(
             session = format_args!("0x{:x}", entry.session_id),
             remote = %entry.remote,
+            queued_bytes = queued,
             "connection is not reading its notifications; closing it"
         );
         entry.close.cancel();

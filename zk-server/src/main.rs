@@ -1,7 +1,8 @@
 //! `zk-server [--log-json] [zoo.cfg]`: with a zoo.cfg, runs as it describes
 //! (standalone, or a member of the ensemble its `server.N` lines and dataDir/myid
 //! name); with none, standalone on 127.0.0.1:2181 with data in ./zk-data. Stops
-//! cleanly on SIGINT/SIGTERM.
+//! cleanly on SIGINT/SIGTERM (exit 0); stops with exit code 2 if its storage fails
+//! (a failed write or fsync: it never goes on over a disk in an unknown state).
 //!
 //! Logs go to stdout, filtered by `RUST_LOG` (default `info,openraft=warn`; e.g.
 //! `RUST_LOG=zk_server=debug` shows each connection's session and each write's xid
@@ -52,10 +53,21 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    wait_for_signal().await;
-    tracing::info!("shutting down");
+    let failed = server.storage_failed();
+    let code = tokio::select! {
+        _ = wait_for_signal() => {
+            tracing::info!("shutting down");
+            ExitCode::SUCCESS
+        }
+        _ = failed.cancelled() => {
+            // Never go on over a disk whose state is unknown: stop, and let a restart
+            // recover from what is durable.
+            eprintln!("zk-server: storage failed (see the log); stopping");
+            ExitCode::from(2)
+        }
+    };
     server.shutdown().await;
-    ExitCode::SUCCESS
+    code
 }
 
 async fn wait_for_signal() {

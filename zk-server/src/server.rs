@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::ServerConfig;
 use crate::core::ServerCore;
@@ -143,11 +143,9 @@ impl RunningServer {
         };
         let listeners = ClientListeners::new(listener, secure, config.client_addr)?;
         let shutdown = CancellationToken::new();
-        let data_dir = config.data_dir.clone();
         let Some((peer_listener, faults)) = peer else {
             let core = ServerCore::new(config, 0, ZkDatabase::new());
-            let replication =
-                replication::start_standalone(core.clone(), &data_dir, shutdown.clone()).await?;
+            let replication = replication::start_standalone(core.clone(), shutdown.clone()).await?;
             return RunningServer::serve(core, replication, listeners, shutdown);
         };
         let faults = faults.with_tls(peer_tls);
@@ -155,7 +153,6 @@ impl RunningServer {
         let core = ServerCore::new(config, spec.me, ZkDatabase::new());
         let replication = replication::ensemble::start_ensemble(
             core.clone(),
-            &data_dir,
             spec,
             peer_listener,
             faults,
@@ -182,6 +179,12 @@ impl RunningServer {
         let mut tasks = vec![
             tokio::spawn(expire_sessions(core.clone(), shutdown.clone())),
             tokio::spawn(reap_containers(core.clone(), shutdown.clone())),
+            tokio::spawn(watch_disk_space(core.clone(), shutdown.clone())),
+            tokio::spawn(stop_on_storage_failure(
+                core.clone(),
+                replication.clone(),
+                shutdown.clone(),
+            )),
         ];
         if let Some(listener) = plain {
             tasks.push(tokio::spawn(crate::net::listener::run(
@@ -237,6 +240,12 @@ impl RunningServer {
             shutdown,
             tasks,
         })
+    }
+
+    /// Cancelled once this server's storage failed and it stopped serving (see
+    /// [`ServerCore::storage_failure`]); a process then exits.
+    pub fn storage_failed(&self) -> CancellationToken {
+        self.core.storage_failed().clone()
     }
 
     /// The client port's address (the secure one when only a secure port is served).
@@ -333,6 +342,56 @@ impl ClientListeners {
             plain,
             secure,
         })
+    }
+}
+
+/// Once storage failed, stops everything this server runs: clients are dropped,
+/// consensus stops (openraft already stopped itself if the failure was its write).
+async fn stop_on_storage_failure(
+    core: Arc<ServerCore>,
+    replication: Replication,
+    shutdown: CancellationToken,
+) {
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = core.storage_failed().cancelled() => {
+            shutdown.cancel();
+            core.abandon_all("storage failed");
+            let _ = replication.raft.shutdown().await;
+        }
+    }
+}
+
+/// How often free space under the log is measured.
+const DISK_CHECK_PERIOD: Duration = Duration::from_millis(500);
+
+/// Measures free space under the log every [`DISK_CHECK_PERIOD`]; below
+/// `diskReserveBytes`, client writes are refused until there is room again.
+async fn watch_disk_space(core: Arc<ServerCore>, shutdown: CancellationToken) {
+    let dir = core.config.log_store_dir();
+    let reserve = core.config.disk_reserve_bytes;
+    loop {
+        match crate::storage::disk::free_bytes(&dir) {
+            Ok(free) => {
+                let full = free < reserve;
+                let was = core.set_disk_full(full);
+                if full && !was {
+                    warn!(
+                        dir = %dir.display(),
+                        free,
+                        reserve,
+                        "disk nearly full: refusing client writes until there is room"
+                    );
+                } else if was && !full {
+                    info!(dir = %dir.display(), free, "disk has room again: taking writes");
+                }
+            }
+            Err(e) => debug!(dir = %dir.display(), error = %e, "cannot measure free space"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(DISK_CHECK_PERIOD) => {}
+        }
     }
 }
 

@@ -114,8 +114,9 @@ async fn acknowledged_creates_survive_kill_dash_nine() {
     let _ = child.wait();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_stops_the_server_cleanly_and_keeps_its_data() {
+/// Sends `signal` (`TERM`, `INT`) to a running server process: it must exit 0 within
+/// 5 s, disconnect its clients, and start again on the same data with everything.
+async fn a_signal_stops_the_server_cleanly_and_keeps_its_data(signal: &str) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -127,7 +128,7 @@ async fn sigterm_stops_the_server_cleanly_and_keeps_its_data() {
         .unwrap();
     let pid = child.id().to_string();
     assert!(Command::new("kill")
-        .args(["-TERM", &pid])
+        .args([&format!("-{signal}"), &pid])
         .status()
         .unwrap()
         .success());
@@ -139,8 +140,9 @@ async fn sigterm_stops_the_server_cleanly_and_keeps_its_data() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let status = exited.expect("zk-server did not exit within 5 s of SIGTERM");
-    assert!(status.success(), "exit status {status}");
+    let status =
+        exited.unwrap_or_else(|| panic!("zk-server did not exit within 5 s of SIG{signal}"));
+    assert!(status.success(), "exit status {status} after SIG{signal}");
     assert!(c.closed().await, "clients are disconnected on shutdown");
     let mut child = start(dir.path(), port);
     wait_ready(addr).await;
@@ -151,4 +153,14 @@ async fn sigterm_stops_the_server_cleanly_and_keeps_its_data() {
     );
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_cleanly_and_keeps_its_data() {
+    a_signal_stops_the_server_cleanly_and_keeps_its_data("TERM").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_stops_the_server_cleanly_and_keeps_its_data() {
+    a_signal_stops_the_server_cleanly_and_keeps_its_data("INT").await;
 }

@@ -440,9 +440,11 @@ async fn data_up_to_the_frame_limit_is_stored_and_larger_closes_only_that_connec
     });
     other.send(&request).await;
     assert!(other.closed().await);
-    // Everyone else is fine, and nothing was lost.
+    // Everyone else is fine, and nothing was lost. (Reading it back is another matter:
+    // the reply adds a header and a Stat, past the 1,048,575 bytes a default client,
+    // Apache's or ours, accepts; the Stat says it is all there.)
     assert_eq!(
-        c.get("/big", false).await.unwrap().1.data_length as usize,
+        c.exists("/big", false).await.unwrap().data_length as usize,
         max_data
     );
 }

@@ -220,3 +220,65 @@ async fn events_need_read_permission_on_the_node() {
     );
     assert!(outsider.events.is_empty());
 }
+
+/// setWatches (opcode 101), the form older clients such as kazoo 2.11 send on
+/// reconnect: no persistent watches, the same firing of what was missed.
+#[tokio::test]
+async fn set_watches_the_old_opcode_fires_missed_events_on_reconnect() {
+    let server = TestingServer::start().await.unwrap();
+    let mut c = RawClient::connect(server.addr()).await;
+    for p in ["/seen", "/will-change", "/will-go", "/parent"] {
+        c.create(p, b"", CreateMode::Persistent).await.unwrap();
+    }
+    let relative_zxid = c.last_zxid;
+    let (session, passwd) = (c.session_id, c.passwd.clone());
+    drop(c);
+    // While the client was away:
+    let mut other = RawClient::connect(server.addr()).await;
+    other.set("/will-change", b"new", -1).await.unwrap();
+    other.delete("/will-go", -1).await.unwrap();
+    other
+        .create("/appeared", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    other
+        .create("/parent/kid", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    let mut resume = connect_request(30000);
+    resume.session_id = session;
+    resume.passwd = passwd;
+    resume.last_zxid_seen = other.last_zxid;
+    let (mut c, response) = RawClient::handshake(server.addr(), resume).await.unwrap();
+    assert_eq!(response.session_id, session, "the session resumed");
+    let set = Request::SetWatches(SetWatches {
+        relative_zxid,
+        data_watches: vec!["/seen".into(), "/will-change".into(), "/will-go".into()],
+        exist_watches: vec!["/appeared".into(), "/not-yet".into()],
+        child_watches: vec!["/parent".into()],
+    });
+    assert_eq!(set.opcode().code(), 101);
+    let xid = c.send(&set).await;
+    let (header, result) = c.reply(xid, OpCode::SetWatches).await.unwrap();
+    assert_eq!((header.xid, result), (-8, Ok(Response::Empty)));
+    let mut fired: Vec<(i32, String)> =
+        c.events.drain(..).map(|e| (e.event_type, e.path)).collect();
+    fired.sort();
+    assert_eq!(
+        fired,
+        vec![
+            (CREATED, "/appeared".to_string()),
+            (DELETED, "/will-go".to_string()),
+            (CHANGED, "/will-change".to_string()),
+            (CHILDREN, "/parent".to_string()),
+        ]
+    );
+    // The watches on what had not changed were registered and still fire.
+    other.set("/seen", b"now", -1).await.unwrap();
+    assert_eq!(kind(&c.next_event().await.unwrap()), (CHANGED, "/seen"));
+    other
+        .create("/not-yet", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    assert_eq!(kind(&c.next_event().await.unwrap()), (CREATED, "/not-yet"));
+}

@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use zk_server::testing::{TestingCluster, TestingServer};
+#[allow(unused_imports)] // not every test file uses both
 pub use zk_tests::apache::ApacheZk;
+#[allow(unused_imports)]
 pub use zk_tests::proxy::Proxy;
 
 pub enum Target {

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use crate::jute::jute_record;
+use crate::jute::{jute_record, read_non_null_buffer};
 
 jute_record! {
     /// addAuth (xid -4): present credentials in a scheme, e.g. `digest` + `user:password`.
@@ -11,8 +11,9 @@ jute_record! {
         pub auth_type: i32,
         /// The scheme.
         pub scheme: String,
-        /// The credentials, in the scheme's format.
-        pub auth: Bytes,
+        /// The credentials, in the scheme's format. Null is refused on input: ZooKeeper
+        /// fails a null digest (AUTHFAILED) but accepts empty bytes.
+        pub auth: Bytes => read_non_null_buffer,
     }
 }
 

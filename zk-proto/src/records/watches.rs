@@ -1,6 +1,6 @@
 //! Watch notifications and the requests that manage watches.
 
-use crate::jute::jute_record;
+use crate::jute::{jute_record, read_non_null_vec};
 use crate::{AddWatchMode, DecodeResult, EventType, KeeperState, WatcherType};
 
 jute_record! {
@@ -28,34 +28,36 @@ impl WatcherEvent {
 }
 
 jute_record! {
-    /// setWatches: re-register one-shot watches after a reconnect.
+    /// setWatches: re-register one-shot watches after a reconnect. A null list is
+    /// refused on input (ZooKeeper answers it with MarshallingError); empty is fine.
     pub struct SetWatches {
         /// The last zxid the client saw; changes after it fire the watches at once.
         pub relative_zxid: i64,
         /// Paths with data watches.
-        pub data_watches: Vec<String>,
+        pub data_watches: Vec<String> => read_non_null_vec,
         /// Paths with exists watches.
-        pub exist_watches: Vec<String>,
+        pub exist_watches: Vec<String> => read_non_null_vec,
         /// Paths with child watches.
-        pub child_watches: Vec<String>,
+        pub child_watches: Vec<String> => read_non_null_vec,
     }
 }
 
 jute_record! {
-    /// setWatches2: setWatches plus persistent and persistent-recursive watches.
+    /// setWatches2: setWatches plus persistent and persistent-recursive watches. Null
+    /// lists are refused on input, as in [`SetWatches`].
     pub struct SetWatches2 {
         /// The last zxid the client saw.
         pub relative_zxid: i64,
         /// Paths with data watches.
-        pub data_watches: Vec<String>,
+        pub data_watches: Vec<String> => read_non_null_vec,
         /// Paths with exists watches.
-        pub exist_watches: Vec<String>,
+        pub exist_watches: Vec<String> => read_non_null_vec,
         /// Paths with child watches.
-        pub child_watches: Vec<String>,
+        pub child_watches: Vec<String> => read_non_null_vec,
         /// Paths with persistent watches.
-        pub persistent_watches: Vec<String>,
+        pub persistent_watches: Vec<String> => read_non_null_vec,
         /// Paths with persistent-recursive watches.
-        pub persistent_recursive_watches: Vec<String>,
+        pub persistent_recursive_watches: Vec<String> => read_non_null_vec,
     }
 }
 

@@ -12,6 +12,7 @@ use zk_proto::{
 
 use super::{Applied, SessionEntry, WatchEvent, ZkDatabase};
 use crate::acl;
+use crate::tree::quota::{self, StatsTrack};
 use crate::tree::{
     ttl_owner, NodeKind, CONFIG_PATH, CONTAINER_OWNER, MAX_TTL, QUOTA_PATH, ZOOKEEPER_PATH,
 };
@@ -27,6 +28,25 @@ struct Ctx<'a> {
     auth: &'a [zk_proto::Id],
     extended_types: bool,
     enforce_quota: bool,
+    /// Inside a multi: the quotas as they stood before it (see [`QuotaBaseline`]).
+    quota_baseline: Option<&'a QuotaBaseline>,
+}
+
+/// Every quota's limits and usage as they stood before a multi began. ZooKeeper's
+/// `checkQuota` reads the committed tree, so each op of a multi is judged against the
+/// usage before the multi, not after the ops ahead of it (three creates with room
+/// for one pass together; observed on ZooKeeper 3.8).
+struct QuotaBaseline(Vec<(String, StatsTrack, StatsTrack)>);
+
+impl QuotaBaseline {
+    /// The quota governing `path` (the longest root), with its limits and usage.
+    fn quota_for(&self, path: &str) -> Option<(String, StatsTrack, StatsTrack)> {
+        self.0
+            .iter()
+            .filter(|(root, _, _)| quota::governs(root, path))
+            .max_by_key(|(root, _, _)| root.len())
+            .cloned()
+    }
 }
 
 /// A create, however it arrived (create/create2/createContainer/createTTL, alone or in
@@ -77,6 +97,7 @@ impl ZkDatabase {
             auth: &txn.auth,
             extended_types: txn.extended_types,
             enforce_quota: txn.enforce_quota,
+            quota_baseline: None,
         };
         let mut events = Vec::new();
         let result = self.apply_op(&ctx, &txn.op, &mut events);
@@ -309,10 +330,11 @@ impl ZkDatabase {
         validate_path(&r.path).map_err(|_| ErrorCode::BadArguments)?;
         let node = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
         acl::check(&node.acl, Perms::WRITE, ctx.auth)?;
-        let version = check_version(node.stat.version, r.version)?;
-        let acl = node.acl.clone();
+        // PrepRequestProcessor checks the quota before the version.
         let growth = r.data.as_ref().map_or(0, |d| d.len()) as i64 - node.data_len() as i64;
         self.check_quota(ctx, &r.path, 0, growth)?;
+        let version = check_version(node.stat.version, r.version)?;
+        let acl = node.acl.clone();
         let stat = self
             .tree
             .set_data(&r.path, r.data.clone(), version, ctx.zxid, ctx.time)
@@ -348,6 +370,16 @@ impl ZkDatabase {
     /// say, as ZooKeeper's do, Ok for the ops before it, its error for it, and
     /// RuntimeInconsistency for the ops after it.
     fn multi(&mut self, ctx: &Ctx, m: &MultiRequest, ev: &mut Vec<WatchEvent>) -> MultiResponse {
+        let baseline = QuotaBaseline(
+            self.tree
+                .quota_roots()
+                .filter_map(|root| self.tree.quota_for(root))
+                .collect(),
+        );
+        let ctx = &Ctx {
+            quota_baseline: Some(&baseline),
+            ..*ctx
+        };
         self.tree.begin_journal();
         let mut op_events = Vec::new();
         let mut results = Vec::with_capacity(m.ops.len());
@@ -412,29 +444,31 @@ impl ZkDatabase {
 }
 
 impl ZkDatabase {
-    /// `PrepRequestProcessor.checkQuota`: past a hard limit is QuotaExceeded when the
-    /// proposer enforces quotas; past a soft limit is only logged.
+    /// `ZooKeeperServer.checkQuota` (called by PrepRequestProcessor for creates and
+    /// setData): see [`quota::check`] for which limits a change is judged against.
+    /// Passing a hard limit is QuotaExceeded when the proposer enforces quotas
+    /// (`zookeeper.enforceQuota`); anything else passed is only logged.
     fn check_quota(&self, ctx: &Ctx, path: &str, count: i64, bytes: i64) -> OpOutcome<()> {
-        let Some((root, limits, usage)) = self.tree.quota_for(path) else {
+        let governing = match ctx.quota_baseline {
+            Some(baseline) => baseline.quota_for(path),
+            None => self.tree.quota_for(path),
+        };
+        let Some((root, limits, usage)) = governing else {
             return Ok(());
         };
-        let new_count = usage.count.max(0) + count;
-        let new_bytes = usage.bytes.max(0) + bytes;
-        let hard = (limits.count_hard_limit > -1 && new_count > limits.count_hard_limit)
-            || (limits.byte_hard_limit > -1 && new_bytes > limits.byte_hard_limit);
-        if hard && ctx.enforce_quota {
-            return Err(ErrorCode::QuotaExceeded);
-        }
-        let soft = (limits.count > -1 && new_count > limits.count)
-            || (limits.bytes > -1 && new_bytes > limits.bytes);
-        if hard || soft {
+        for over in quota::check(&limits, &usage, count, bytes) {
             tracing::warn!(
                 path,
                 quota = root,
-                count = new_count,
-                bytes = new_bytes,
+                over.what,
+                over.usage,
+                over.limit,
+                over.hard,
                 "quota exceeded"
             );
+            if over.hard && ctx.enforce_quota {
+                return Err(ErrorCode::QuotaExceeded);
+            }
         }
         Ok(())
     }

@@ -2,8 +2,9 @@
 //! off with `admin.enableServer=false`): `GET /commands` lists the commands,
 //! `GET /commands/<name>` runs one and answers JSON `{"command": …, "error": null, …}`.
 //! Names are AdminServer's (`monitor`, `configuration`, `connections`, …) or the
-//! four-letter words they stand for (`mntr`, `conf`, `cons`, …). As on ZooKeeper, the
-//! four-letter-word whitelist does not apply here.
+//! four-letter words they stand for (`mntr`, `conf`, `cons`, …), and `hash` (the tree's
+//! digest, for comparing members). As on ZooKeeper, the four-letter-word whitelist does
+//! not apply here.
 
 use serde_json::{json, Map, Value};
 
@@ -34,12 +35,19 @@ pub const COMMANDS: &[(&str, &str)] = &[
 pub fn handle(core: &ServerCore, path: &str) -> HttpResponse {
     let path = path.trim_end_matches('/');
     if path == "/commands" || path.is_empty() {
-        let names: Vec<&str> = COMMANDS.iter().map(|(name, _)| *name).collect();
+        let names: Vec<&str> = COMMANDS
+            .iter()
+            .map(|(name, _)| *name)
+            .chain(["hash"])
+            .collect();
         return HttpResponse::json(200, &json!({ "commands": names }));
     }
     let Some(name) = path.strip_prefix("/commands/") else {
         return HttpResponse::json(404, &json!({ "error": format!("no such page: {path}") }));
     };
+    if name == "hash" {
+        return HttpResponse::json(200, &digests(core));
+    }
     let Some((command, word)) = COMMANDS
         .iter()
         .find(|(n, w)| *n == name || *w == name)
@@ -89,6 +97,18 @@ pub fn handle(core: &ServerCore, path: &str) -> HttpResponse {
         body.insert("error".into(), json!(text.trim_end()));
     }
     HttpResponse::json(200, &Value::Object(body))
+}
+
+/// AdminServer's `hash`: the tree's digest at the last applied zxid. ZooKeeper keeps a
+/// short history of digests; we answer the current one, read under one lock so the pair
+/// is consistent. Members that applied the same transactions answer the same pair.
+fn digests(core: &ServerCore) -> Value {
+    let db = core.db();
+    json!({
+        "command": "hash",
+        "error": null,
+        "digests": [{ "zxid": db.last_zxid(), "digest": db.tree().digest() }],
+    })
 }
 
 /// A number where the text is one (integers, then decimals), else the text.

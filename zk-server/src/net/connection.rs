@@ -28,7 +28,9 @@ use zk_proto::{
 
 use super::four_letter;
 use crate::acl;
-use crate::core::{ConnCounters, ConnEntry, ServerCore, NOTIFICATION_QUEUE};
+use crate::core::{
+    notification_bytes, ConnCounters, ConnEntry, ServerCore, SubmitError, NOTIFICATION_QUEUE,
+};
 use crate::database::Applied;
 use crate::txn::TxnOp;
 use crate::watches::ConnId;
@@ -42,6 +44,10 @@ const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Output buffered before a flush is forced.
 const FLUSH_AT: usize = 64 * 1024;
+
+/// A request queued for the writer, with its share of `globalOutstandingLimit` (none
+/// when it was its connection's only request and the limit was reached).
+type Queued = (Pending, Option<tokio::sync::OwnedSemaphorePermit>);
 
 /// A request waiting for its turn to be answered.
 enum Pending {
@@ -119,7 +125,7 @@ pub async fn serve_halves<R, W>(
         return;
     }
     if let Some(cmd) = four_letter::command(first) {
-        four_letter::serve(&core, cmd, wr).await;
+        four_letter::serve(&core, cmd, remote, wr).await;
         return;
     }
     let len = i32::from_be_bytes(first);
@@ -195,7 +201,7 @@ pub async fn serve_halves<R, W>(
         tracing::info_span!("connection", session = format_args!("0x{session_id:x}"), %remote);
     debug!(parent: &span, "session established");
 
-    let (pending_tx, pending_rx) = mpsc::channel(PENDING_QUEUE);
+    let (pending_tx, pending_rx) = mpsc::channel::<Queued>(PENDING_QUEUE);
     let writer = tokio::spawn(
         write_loop(
             core.clone(),
@@ -343,7 +349,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     read_only: bool,
     auth: &mut Vec<Id>,
     mut rd: R,
-    pending: mpsc::Sender<Pending>,
+    pending: mpsc::Sender<Queued>,
     close: &CancellationToken,
     counters: &ConnCounters,
 ) {
@@ -367,6 +373,22 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 return;
             }
         };
+        // Held until the request is answered: with `globalOutstandingLimit` requests
+        // outstanding, a connection that has requests of its own outstanding waits
+        // here (reads nothing more); one with none goes on, as in ZooKeeper, so a
+        // client that stopped reading its replies cannot stall everyone else.
+        let permit = if counters.outstanding.load(Ordering::SeqCst) == 0 {
+            core.try_outstanding_permit()
+        } else {
+            tokio::select! {
+                _ = close.cancelled() => return,
+                permit = core.outstanding_permit() => match permit {
+                    Some(p) => Some(p),
+                    None => return,
+                },
+            }
+        };
+        counters.outstanding.fetch_add(1, Ordering::SeqCst);
         core.stats.record_received();
         counters.received.fetch_add(1, Ordering::Relaxed);
         if core.moved_away(session_id) {
@@ -437,7 +459,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 ..
             }
         );
-        if pending.send(item).await.is_err() || stop {
+        if pending.send((item, permit)).await.is_err() || stop {
             return;
         }
     }
@@ -578,9 +600,16 @@ fn classify(
                 close_after: false,
             };
         }
-        // No SASL provider here.
+        // No SASL provider here. ZooKeeper 3.8 without one answers every token with
+        // zxid 0, Ok and a SetSASLResponse whose token is null (its NullPointerException
+        // on the missing SASL server is caught and logged) and keeps the connection.
+        // A null buffer is the int -1 on the wire, byte for byte an ErrorResponse(-1).
         Request::Sasl(_) => {
-            return error_reply(xid, last_zxid(), ErrorCode::MarshallingError, false);
+            return Pending::Reply {
+                header: ReplyHeader::new(xid, 0, ErrorCode::Ok),
+                body: Some(Response::AddWatch(zk_proto::ErrorResponse { err: -1 })),
+                close_after: false,
+            };
         }
         // setWatches is setWatches2 without persistent watches.
         Request::SetWatches(s) => {
@@ -655,6 +684,11 @@ fn submit(
                 close_after,
             }
         }
+        Err(e @ SubmitError::DiskFull(_)) => {
+            // The client keeps its session and may read; the write was not done.
+            warn!(error = %e, "write refused");
+            error_reply(xid, core.db().last_zxid(), ErrorCode::SystemError, false)
+        }
         Err(e) => {
             warn!(error = %e, "write refused");
             error_reply(xid, core.db().last_zxid(), ErrorCode::ConnectionLoss, true)
@@ -720,7 +754,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     conn: ConnId,
     session_id: i64,
     mut wr: W,
-    mut pending: mpsc::Receiver<Pending>,
+    mut pending: mpsc::Receiver<Queued>,
     mut notifications: mpsc::Receiver<WatcherEvent>,
     close: CancellationToken,
     counters: Arc<ConnCounters>,
@@ -744,8 +778,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             },
         };
         let mut close_after = false;
-        if let Some(item) = item {
-            match answer(
+        // The permit goes back once the request is answered.
+        if let Some((item, _permit)) = item {
+            let answered = answer(
                 &core,
                 conn,
                 session_id,
@@ -754,8 +789,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 &mut out,
                 &close,
             )
-            .await
-            {
+            .await;
+            out.counters.outstanding.fetch_sub(1, Ordering::SeqCst);
+            match answered {
                 Some(c) => close_after = c,
                 None => break,
             }
@@ -764,7 +800,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             || out.buf.len() >= FLUSH_AT
             || close_after
         {
-            if wr.write_all(&out.buf).await.is_err() {
+            // A client that stopped reading blocks this write; it ends when the
+            // connection is closed (its session expired, or it fell too far behind).
+            let written = tokio::select! {
+                r = wr.write_all(&out.buf) => r.is_ok(),
+                _ = close.cancelled() => false,
+            };
+            if !written {
                 break;
             }
             out.buf.clear();
@@ -793,8 +835,17 @@ impl Output {
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A watch notification: xid -1, zxid -1 (as ZooKeeper 3.8 sends them).
+    /// A watch notification taken from the connection's queue: written, it no longer
+    /// counts against the connection's queued output.
     fn notification(&mut self, event: &WatcherEvent) {
+        self.event(event);
+        self.counters
+            .queued_bytes
+            .fetch_sub(notification_bytes(event), Ordering::Relaxed);
+    }
+
+    /// A watch event: xid -1, zxid -1 (as ZooKeeper 3.8 sends them).
+    fn event(&mut self, event: &WatcherEvent) {
         write_frame(&mut self.buf, |w| {
             ReplyHeader::new(xid::NOTIFICATION, -1, ErrorCode::Ok).write(w);
             event.write(w);
@@ -915,8 +966,9 @@ async fn answer(
                 let mut watches = core.watches();
                 let (reply_xid, result, fired) =
                     run_read(&db, &mut watches, conn, session_id, xid, &request, &auth);
+                // Fired by the read itself (never queued).
                 for (_, event) in fired {
-                    out.notification(&event);
+                    out.event(&event);
                 }
                 let (err, body) = match result {
                     Ok(body) => (ErrorCode::Ok, Some(body)),

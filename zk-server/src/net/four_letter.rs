@@ -33,9 +33,14 @@ pub fn command(first: [u8; 4]) -> Option<&'static str> {
 }
 
 /// Answers `cmd` and closes.
-pub async fn serve(core: &ServerCore, cmd: &'static str, mut wr: impl AsyncWrite + Unpin) {
-    let text = if core.config.four_letter_whitelist.allows(cmd) {
-        respond(core, cmd)
+pub async fn serve(
+    core: &ServerCore,
+    cmd: &'static str,
+    asking: SocketAddr,
+    mut wr: impl AsyncWrite + Unpin,
+) {
+    let text = if core.config.four_letter_enabled(cmd) {
+        respond_to(core, cmd, Some(asking))
     } else {
         format!("{cmd} is not executed because it is not in the whitelist.\n")
     };
@@ -43,8 +48,16 @@ pub async fn serve(core: &ServerCore, cmd: &'static str, mut wr: impl AsyncWrite
     let _ = wr.shutdown().await;
 }
 
-/// The text of a command's answer.
+/// The text of a command's answer, for a caller that is not a client connection
+/// (the admin endpoint).
 pub fn respond(core: &ServerCore, cmd: &str) -> String {
+    respond_to(core, cmd, None)
+}
+
+/// The text of a command's answer to the connection from `asking` (if it came over
+/// the client port): ZooKeeper counts and lists that connection with the others in
+/// `stat`, `srvr`, `cons` and `mntr`.
+pub fn respond_to(core: &ServerCore, cmd: &str, asking: Option<SocketAddr>) -> String {
     let serving = core.role().serving();
     let read_only = !serving && core.config.read_only_mode;
     if !serving && !read_only && matches!(cmd, "srvr" | "stat" | "mntr" | "conf" | "cons" | "dump")
@@ -57,12 +70,12 @@ pub fn respond(core: &ServerCore, cmd: &str) -> String {
         "isro" if read_only => "ro".to_string(),
         "isro" if !serving => "null".to_string(),
         "isro" => "rw".to_string(),
-        "srvr" => server_summary(core, false),
-        "stat" => server_summary(core, true),
-        "mntr" => monitor(core),
+        "srvr" => server_summary(core, false, asking),
+        "stat" => server_summary(core, true, asking),
+        "mntr" => monitor(core, asking),
         "conf" => conf(core),
         "envi" => environment(core),
-        "cons" => connections(core),
+        "cons" => connections(core, asking),
         "crst" => {
             core.with_connections(|c| c.values().for_each(|e| e.counters.reset()));
             "Connection stats reset.\n".to_string()
@@ -84,9 +97,11 @@ pub fn respond(core: &ServerCore, cmd: &str) -> String {
         "wchp" => watches_by_path(core),
         "dump" => dump(core),
         "dirs" => {
-            let data = dir_size(&core.config.data_dir);
-            let log = dir_size(&core.config.log_dir());
-            format!("datadir_size: {data}\nlogdir_size: {log}\n")
+            let sizes = StorageSizes::of(&core.config);
+            format!(
+                "datadir_size: {}\nlogdir_size: {}\n",
+                sizes.txn_log, sizes.snapshots
+            )
         }
         // Trace masks and digests are JVM/implementation specifics we do not keep.
         _ => String::new(),
@@ -117,23 +132,31 @@ fn java_double(v: f64) -> String {
     }
 }
 
-fn server_summary(core: &ServerCore, with_clients: bool) -> String {
+/// Client connections, counting the one asking (if any) as ZooKeeper does.
+fn connection_count(core: &ServerCore, asking: Option<SocketAddr>) -> usize {
+    core.with_connections(|c| c.len()) + usize::from(asking.is_some())
+}
+
+fn server_summary(core: &ServerCore, with_clients: bool, asking: Option<SocketAddr>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Zookeeper version: {}", version_string());
     if with_clients {
         s.push_str("Clients:\n");
-        s.push_str(&connection_lines(core, false));
+        s.push_str(&connection_lines(core, false, asking));
         s.push('\n');
     }
     let l = core.stats.latency();
+    // The average as Java prints a double rounded to 4 decimals (`0/3.2232/60`).
     let _ = writeln!(
         s,
-        "Latency min/avg/max: {}/{:.1}/{}",
-        l.min_ms, l.avg_ms, l.max_ms
+        "Latency min/avg/max: {}/{}/{}",
+        l.min_ms,
+        java_double(l.avg_ms),
+        l.max_ms
     );
     let _ = writeln!(s, "Received: {}", core.stats.packets_received());
     let _ = writeln!(s, "Sent: {}", core.stats.packets_sent());
-    let _ = writeln!(s, "Connections: {}", core.with_connections(|c| c.len()));
+    let _ = writeln!(s, "Connections: {}", connection_count(core, asking));
     let _ = writeln!(s, "Outstanding: {}", core.stats.outstanding());
     let _ = writeln!(s, "Zxid: 0x{:x}", core.db().last_zxid());
     let _ = writeln!(s, "Mode: {}", server_state(core));
@@ -149,7 +172,7 @@ fn server_summary(core: &ServerCore, with_clients: bool) -> String {
     s
 }
 
-fn monitor(core: &ServerCore) -> String {
+fn monitor(core: &ServerCore, asking: Option<SocketAddr>) -> String {
     let l = core.stats.latency();
     let (znodes, ephemerals, data_size, sessions) = {
         let db = core.db();
@@ -160,10 +183,7 @@ fn monitor(core: &ServerCore) -> String {
             db.sessions().len(),
         )
     };
-    let (watches, connections) = (
-        core.watches().watch_count(),
-        core.with_connections(|c| c.len()),
-    );
+    let (watches, connections) = (core.watches().watch_count(), connection_count(core, asking));
     let quorum = core.quorum();
     let mut rows: Vec<(&str, String)> = vec![
         ("zk_version", version_string()),
@@ -245,9 +265,10 @@ fn conf(core: &ServerCore) -> String {
     let _ = writeln!(s, "clientPort={}", port(plain));
     let _ = writeln!(s, "secureClientPort={}", port(c.secure_client_addr));
     let _ = writeln!(s, "dataDir={data}");
-    let _ = writeln!(s, "dataDirSize={}", dir_size(&c.data_dir));
+    let sizes = StorageSizes::of(c);
+    let _ = writeln!(s, "dataDirSize={}", sizes.txn_log);
     let _ = writeln!(s, "dataLogDir={}", log.display());
-    let _ = writeln!(s, "dataLogSize={}", dir_size(&log));
+    let _ = writeln!(s, "dataLogSize={}", sizes.snapshots);
     let _ = writeln!(s, "tickTime={}", c.tick_time_ms);
     let _ = writeln!(s, "maxClientCnxns={}", c.max_client_cnxns);
     let _ = writeln!(s, "minSessionTimeout={}", c.min_session_timeout_ms);
@@ -280,8 +301,10 @@ fn environment(_core: &ServerCore) -> String {
 }
 
 /// One line per connection, oldest first, as `stat` (and, with session details,
-/// `cons`) lists them.
-fn connection_lines(core: &ServerCore, with_session: bool) -> String {
+/// `cons`) lists them; the asking connection last, as ZooKeeper 3.8 shows it: no
+/// session, interest ops 0, its four letters received, nothing sent yet
+/// (` /127.0.0.1:35704[0](queued=0,recved=1,sent=0)`).
+fn connection_lines(core: &ServerCore, with_session: bool, asking: Option<SocketAddr>) -> String {
     let mut s = String::new();
     core.with_connections(|conns| {
         let mut list: Vec<_> = conns.values().collect();
@@ -300,11 +323,14 @@ fn connection_lines(core: &ServerCore, with_session: bool) -> String {
             s.push_str(")\n");
         }
     });
+    if let Some(addr) = asking {
+        let _ = writeln!(s, " /{addr}[0](queued=0,recved=1,sent=0)");
+    }
     s
 }
 
-fn connections(core: &ServerCore) -> String {
-    connection_lines(core, true) + "\n"
+fn connections(core: &ServerCore, asking: Option<SocketAddr>) -> String {
+    connection_lines(core, true, asking) + "\n"
 }
 
 /// Session ids of the connections, by connection id.
@@ -364,17 +390,56 @@ fn dump(core: &ServerCore) -> String {
     s
 }
 
+/// What `dirs` and `conf` report, as ZooKeeper 3.8 reports it.
+///
+/// ZooKeeper's `getDataDirSize()` measures its *transaction log* directory and
+/// `getLogDirSize()` its *snapshot* directory (the names are crossed in 3.8: with
+/// `dataLogDir` set, `datadir_size` is the log's bytes and `logdir_size` the
+/// snapshots', checked on 3.8.0), and without `dataLogDir` both live in one directory,
+/// so both figures are the size of everything. We report the same figures from our
+/// log store and snapshot store.
+struct StorageSizes {
+    /// `datadir_size` / `dataDirSize`: the log store's bytes.
+    txn_log: u64,
+    /// `logdir_size` / `dataLogSize`: the snapshot store's bytes.
+    snapshots: u64,
+}
+
+impl StorageSizes {
+    fn of(config: &crate::config::ServerConfig) -> StorageSizes {
+        let txn_log = dir_size(&config.log_store_dir());
+        let snapshots = dir_size(&config.snapshot_dir());
+        if config.log_dir() == config.data_dir {
+            let all = txn_log + snapshots;
+            StorageSizes {
+                txn_log: all,
+                snapshots: all,
+            }
+        } else {
+            StorageSizes { txn_log, snapshots }
+        }
+    }
+}
+
+/// Bytes of the files under `dir`, recursively (ZooKeeper's `getDirSize`); 0 when it
+/// cannot be read.
 fn dir_size(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter_map(|e| e.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?)))
+        .map(|(path, meta)| {
+            if meta.is_dir() {
+                dir_size(&path)
+            } else if meta.is_file() {
+                meta.len()
+            } else {
+                0
+            }
         })
-        .unwrap_or(0)
+        .sum()
 }
 
 fn open_fds() -> usize {

@@ -13,7 +13,6 @@
 //! - the proposer (in `replication`): writes forwarded to the leader.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::transport::{serve_peers, PeerFaults, PeerLink, PeerReply, PeerRequest, TcpPeers};
 use super::{
-    connect_write_path, leader_of, log_store, raft_config, raft_error, state_machine, Replication,
-    ReplicationError, TypeConfig,
+    connect_write_path, leader_of, raft_config, raft_error, Replication, ReplicationError,
+    TypeConfig,
 };
 use crate::config::{PeerRole, ServerConfig};
 use crate::core::ServerCore;
@@ -89,12 +88,12 @@ pub fn config_data(config: &ServerConfig) -> Bytes {
     Bytes::from(lines.join("\n"))
 }
 
-/// Starts this member: storage in `dir`, openraft over TCP (answering peers on
-/// `peer_listener`), the write path and the role and touch tasks. Returns without
-/// waiting for a leader; until there is one the client port turns clients away.
+/// Starts this member: storage where its configuration places it, openraft over TCP
+/// (answering peers on `peer_listener`), the write path and the role and touch tasks.
+/// Returns without waiting for a leader; until there is one the client port turns
+/// clients away.
 pub async fn start_ensemble(
     core: Arc<ServerCore>,
-    dir: &Path,
     spec: EnsembleSpec,
     peer_listener: TcpListener,
     faults: PeerFaults,
@@ -105,9 +104,7 @@ pub async fn start_ensemble(
         ..QuorumView::standalone()
     });
     core.set_config_data(config_data(&core.config));
-    let log_store = log_store::LogStore::open(&dir.join("log"))?;
-    log_store.time_appends(core.metrics.fsync.clone());
-    let state_machine = state_machine::StateMachine::open(core.clone(), &dir.join("snapshots"))?;
+    let (log_store, state_machine) = super::open_storage(&core)?;
     let config = raft_config(core.config.snap_count, &core.config)?;
     let timing = Timing::of(&config);
     let raft = Raft::new(

@@ -45,6 +45,21 @@ struct Inner {
     committed_file: Option<std::fs::File>,
     /// How long each append (write and fsync) took goes here (`zk_fsync_seconds`).
     fsync_timer: Option<metrics::Histogram>,
+    /// Told of every failed write: the member must stop ([`LogStore::on_failure`]).
+    on_failure: Option<FailureHook>,
+}
+
+/// Called with what failed and why.
+pub type FailureHook = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+impl Inner {
+    /// Reports a failed write to the hook and hands the error on.
+    fn fail(&self, what: &str, e: StorageIOError<NodeId>) -> StorageIOError<NodeId> {
+        if let Some(hook) = &self.on_failure {
+            hook(what, &e.to_string());
+        }
+        e
+    }
 }
 
 fn io_error(e: impl std::error::Error + 'static) -> io::Error {
@@ -52,6 +67,12 @@ fn io_error(e: impl std::error::Error + 'static) -> io::Error {
 }
 
 impl LogStore {
+    /// Calls `hook` whenever a write of the log, the vote or the committed hint fails.
+    /// openraft stops at such an error; the hook stops the rest of the member.
+    pub fn on_failure(&self, hook: FailureHook) {
+        self.lock().on_failure = Some(hook);
+    }
+
     /// Records how long each append (write and fsync) takes into `timer`.
     pub fn time_appends(&self, timer: metrics::Histogram) {
         self.lock().fsync_timer = Some(timer);
@@ -92,6 +113,7 @@ impl LogStore {
                 last_log_id,
                 committed_file: None,
                 fsync_timer: None,
+                on_failure: None,
                 last_purged,
                 vote,
             })),
@@ -158,7 +180,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut inner = self.lock();
         let bytes = rmp_serde::to_vec(vote).map_err(|e| StorageIOError::write_vote(&e))?;
         write_atomic(&inner.dir.join("raft-vote"), &bytes)
-            .map_err(|e| StorageIOError::write_vote(&e))?;
+            .map_err(|e| inner.fail("vote write", StorageIOError::write_vote(&e)))?;
         inner.vote = Some(*vote);
         Ok(())
     }
@@ -184,7 +206,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 .create(true)
                 .truncate(false)
                 .open(inner.dir.join("raft-committed"))
-                .map_err(|e| StorageIOError::write_logs(&e))?;
+                .map_err(|e| inner.fail("commit hint", StorageIOError::write_logs(&e)))?;
             inner.committed_file = Some(file);
         }
         let mut record = Vec::with_capacity(bytes.len() + 1);
@@ -193,7 +215,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         if let Some(file) = inner.committed_file.as_ref() {
             // A hint: no fsync (see the module docs).
             file.write_all_at(&record, 0)
-                .map_err(|e| StorageIOError::write_logs(&e))?;
+                .map_err(|e| inner.fail("commit hint", StorageIOError::write_logs(&e)))?;
         }
         Ok(())
     }
@@ -247,19 +269,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
             Err(e) => {
                 let io = io::Error::other(e.to_string());
+                let error = inner.fail("log append", StorageIOError::write_logs(&e));
                 drop(inner);
                 callback.log_io_completed(Err(io));
-                Err(StorageIOError::write_logs(&e).into())
+                Err(error.into())
             }
         }
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
         let mut inner = self.lock();
-        inner
-            .log
-            .truncate(log_id.index)
-            .map_err(|e| StorageIOError::write_logs(&e))?;
+        let truncated = inner.log.truncate(log_id.index);
+        truncated.map_err(|e| inner.fail("log truncate", StorageIOError::write_logs(&e)))?;
         let last = match inner.log.last_index() {
             Some(index) => {
                 let bytes = inner
@@ -283,12 +304,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut inner = self.lock();
         let bytes = rmp_serde::to_vec(&log_id).map_err(|e| StorageIOError::write_logs(&e))?;
         write_atomic(&inner.dir.join("raft-purged"), &bytes)
-            .map_err(|e| StorageIOError::write_logs(&e))?;
+            .map_err(|e| inner.fail("log purge", StorageIOError::write_logs(&e)))?;
         inner.last_purged = Some(log_id);
-        inner
-            .log
-            .purge(log_id.index)
-            .map_err(|e| StorageIOError::write_logs(&e))?;
+        let purged = inner.log.purge(log_id.index);
+        purged.map_err(|e| inner.fail("log purge", StorageIOError::write_logs(&e)))?;
         if inner.last_log_id.is_none_or(|l| l.index < log_id.index) {
             inner.last_log_id = Some(log_id);
         }

@@ -299,16 +299,49 @@ fn raft_error(e: impl std::fmt::Display) -> ReplicationError {
     ReplicationError::Raft(e.to_string())
 }
 
-/// Opens storage in `dir`, starts a one-member group, waits until it leads and has
-/// applied everything in its log, and connects `core`'s write path to it.
+/// Opens the log store under `dataLogDir` (or `dataDir`) and the snapshot store under
+/// `dataDir`, as `core`'s configuration places them.
+///
+/// Refuses a `dataLogDir` whose log store is empty while `dataDir` holds one: the
+/// log was written before `dataLogDir` was set, and starting without it would lose
+/// every entry not yet in a snapshot (move `dataDir/log` to `dataLogDir/log` first).
+pub(crate) fn open_storage(
+    core: &Arc<ServerCore>,
+) -> Result<(log_store::LogStore, state_machine::StateMachine), ReplicationError> {
+    let config = &core.config;
+    let log_dir = config.log_store_dir();
+    let in_data_dir = config.data_dir.join("log");
+    if log_dir != in_data_dir && !has_files(&log_dir) && has_files(&in_data_dir) {
+        return Err(ReplicationError::Storage(io::Error::other(format!(
+            "dataLogDir is {} but the log is in {}: move it there (or unset dataLogDir)",
+            config.log_dir().display(),
+            in_data_dir.display()
+        ))));
+    }
+    let log_store = log_store::LogStore::open(&log_dir)?;
+    log_store.time_appends(core.metrics.fsync.clone());
+    let failing = Arc::downgrade(core);
+    log_store.on_failure(Arc::new(move |what: &str, error: &str| {
+        if let Some(core) = failing.upgrade() {
+            core.storage_failure(what, &error);
+        }
+    }));
+    let state_machine = state_machine::StateMachine::open(core.clone(), &config.snapshot_dir())?;
+    Ok((log_store, state_machine))
+}
+
+/// Whether `dir` exists and holds anything.
+fn has_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some())
+}
+
+/// Opens storage (see [`open_storage`]), starts a one-member group, waits until it
+/// leads and has applied everything in its log, and connects `core`'s write path to it.
 pub async fn start_standalone(
     core: Arc<ServerCore>,
-    dir: &Path,
     shutdown: CancellationToken,
 ) -> Result<Replication, ReplicationError> {
-    let log_store = log_store::LogStore::open(&dir.join("log"))?;
-    log_store.time_appends(core.metrics.fsync.clone());
-    let state_machine = state_machine::StateMachine::open(core.clone(), &dir.join("snapshots"))?;
+    let (log_store, state_machine) = open_storage(&core)?;
     let last_index = log_store.last_index();
     let config = raft_config(core.config.snap_count, &core.config)?;
     let raft = Raft::new(

@@ -167,6 +167,8 @@ pub struct SnapshotBuilder {
     db: ZkDatabase,
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, Node>,
+    /// Told if writing the snapshot fails (the member then stops).
+    core: Arc<ServerCore>,
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
@@ -190,10 +192,14 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             rmp_serde::to_vec(&file).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         let dir = self.dir.clone();
         let to_write = bytes.clone();
-        tokio::task::spawn_blocking(move || persist_snapshot(&dir, index, &to_write))
+        let written = tokio::task::spawn_blocking(move || persist_snapshot(&dir, index, &to_write))
             .await
-            .map_err(|e| StorageIOError::write_snapshot(None, &io_error(e)))?
-            .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+            .map_err(io_error)
+            .and_then(|r| r);
+        if let Err(e) = written {
+            self.core.storage_failure("snapshot write", &e);
+            return Err(StorageIOError::write_snapshot(None, &e).into());
+        }
         self.timer.record(started.elapsed().as_secs_f64());
         tracing::info!(index, bytes = bytes.len(), "snapshot written");
         Ok(Snapshot {
@@ -245,6 +251,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             db: self.core.db().clone(),
             last_applied: self.last_applied,
             membership: self.membership.clone(),
+            core: self.core.clone(),
         }
     }
 
@@ -270,8 +277,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             bytes = bytes.len(),
             "installing a snapshot from the leader"
         );
-        persist_snapshot(&self.dir, index, &bytes)
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e))?;
+        if let Err(e) = persist_snapshot(&self.dir, index, &bytes) {
+            self.core.storage_failure("snapshot install", &e);
+            return Err(StorageIOError::write_snapshot(Some(meta.signature()), &e).into());
+        }
         self.core.install_database(db);
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();

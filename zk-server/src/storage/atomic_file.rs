@@ -6,14 +6,18 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
 
+use super::disk;
+
 /// Replaces `path` with `contents`, durably.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".{name}.tmp"));
+    disk::check_write(path)?;
     {
         let mut f = File::create(&tmp)?;
         f.write_all(contents)?;
+        disk::check_fsync(path)?;
         f.sync_all()?;
     }
     fs::rename(&tmp, path)?;

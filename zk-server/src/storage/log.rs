@@ -27,6 +27,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::disk::DiskFaults;
 
 /// Header bytes before each payload.
 const HEADER: usize = 4 + 4 + 8;
@@ -98,6 +101,8 @@ pub struct SegmentedLog {
     max_segment_bytes: u64,
     /// Entries below this were purged (they may linger in a shared segment).
     first_visible: u64,
+    /// Faults a test injected for this directory ([`DiskFaults`]).
+    faults: Option<Arc<DiskFaults>>,
 }
 
 impl SegmentedLog {
@@ -151,6 +156,7 @@ impl SegmentedLog {
             segments,
             max_segment_bytes,
             first_visible,
+            faults: DiskFaults::lookup(dir),
         })
     }
 
@@ -191,6 +197,9 @@ impl SegmentedLog {
         }
         self.flush_batch(&mut batch, &mut pending)?;
         if let Some(seg) = self.segments.last() {
+            if let Some(faults) = &self.faults {
+                faults.check_fsync().map_err(io_err(&seg.path))?;
+            }
             seg.file.sync_data().map_err(io_err(&seg.path))?;
         }
         Ok(())
@@ -216,6 +225,9 @@ impl SegmentedLog {
         let Some(seg) = self.segments.last_mut() else {
             return Ok(());
         };
+        if let Some(faults) = &self.faults {
+            faults.check_write().map_err(io_err(&seg.path))?;
+        }
         // Positional: the segment's logical size is the truth, not the file cursor
         // (a truncate moves the end but not the cursor).
         seg.file
@@ -233,6 +245,9 @@ impl SegmentedLog {
             seg.file.sync_data().map_err(io_err(&seg.path))?;
         }
         let path = self.dir.join(format!("log.{first_index:020}"));
+        if let Some(faults) = &self.faults {
+            faults.check_write().map_err(io_err(&path))?;
+        }
         let file = OpenOptions::new()
             .create(true)
             .truncate(true)

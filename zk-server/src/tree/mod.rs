@@ -440,13 +440,14 @@ impl DataTree {
     pub fn quota_root_for(&self, path: &str) -> Option<&str> {
         self.quota_roots
             .iter()
-            .filter(|root| {
-                path == root.as_str()
-                    || (path.starts_with(root.as_str())
-                        && path.as_bytes().get(root.len()) == Some(&b'/'))
-            })
+            .filter(|root| quota::governs(root, path))
             .max_by_key(|root| root.len())
             .map(String::as_str)
+    }
+
+    /// Every path with a quota.
+    pub fn quota_roots(&self) -> impl Iterator<Item = &str> {
+        self.quota_roots.iter().map(String::as_str)
     }
 
     /// The limits and current usage of the quota governing `path`.

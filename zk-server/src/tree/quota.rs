@@ -63,6 +63,74 @@ impl StatsTrack {
     }
 }
 
+/// Whether the quota on `root` governs `path`: `path` is `root` or lies below it.
+pub fn governs(root: &str, path: &str) -> bool {
+    path == root || (path.starts_with(root) && path.as_bytes().get(root.len()) == Some(&b'/'))
+}
+
+/// A change that passes a quota limit, as ZooKeeper 3.8's
+/// `ZooKeeperServer.checkQuota` judges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exceeded {
+    /// `"count"` or `"bytes"`.
+    pub what: &'static str,
+    /// The usage the change would make.
+    pub usage: i64,
+    /// The limit it passes.
+    pub limit: i64,
+    /// A hard limit (QuotaExceeded when quotas are enforced) rather than a soft one.
+    pub hard: bool,
+}
+
+/// ZooKeeper 3.8's `checkQuota` decision for a change of `count_diff` nodes and
+/// `bytes_diff` data bytes under a quota with `limits` and current `usage`: each
+/// dimension is judged only when the change moves it (a setData never trips a count
+/// limit, an empty create never trips a byte limit, a setData of the same length
+/// never trips anything) and has a limit; the hard limit, when set, replaces the soft
+/// one; the count is judged before the bytes. Returns every limit passed, in that
+/// order.
+pub fn check(
+    limits: &StatsTrack,
+    usage: &StatsTrack,
+    count_diff: i64,
+    bytes_diff: i64,
+) -> Vec<Exceeded> {
+    let mut out = Vec::new();
+    let dims = [
+        (
+            "count",
+            count_diff,
+            usage.count,
+            limits.count,
+            limits.count_hard_limit,
+        ),
+        (
+            "bytes",
+            bytes_diff,
+            usage.bytes,
+            limits.bytes,
+            limits.byte_hard_limit,
+        ),
+    ];
+    for (what, diff, current, soft, hard_limit) in dims {
+        if diff == 0 || (soft <= -1 && hard_limit <= -1) {
+            continue;
+        }
+        let hard = hard_limit > -1;
+        let limit = if hard { hard_limit } else { soft };
+        let new = current + diff;
+        if new > limit {
+            out.push(Exceeded {
+                what,
+                usage: new,
+                limit,
+                hard,
+            });
+        }
+    }
+    out
+}
+
 /// `/zookeeper/quota/<quota_root>/<node>`.
 pub fn quota_node(quota_root: &str, node: &str) -> String {
     format!("{QUOTA_PATH}{quota_root}/{node}")
@@ -96,8 +164,55 @@ mod tests {
         assert_eq!(StatsTrack::parse("garbage"), StatsTrack::default());
     }
 
+    fn limits(text: &str) -> StatsTrack {
+        StatsTrack::parse(text)
+    }
+
+    #[test]
+    fn each_limit_is_judged_only_when_its_dimension_changes() {
+        let count2 = limits("count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=2");
+        let four_nodes = StatsTrack::parse("count=4,bytes=0");
+        // setData in a subtree already over its count limit: accepted by ZooKeeper.
+        assert_eq!(check(&count2, &four_nodes, 0, 2), vec![]);
+        let over = check(&count2, &four_nodes, 1, 0);
+        assert_eq!(
+            over,
+            vec![Exceeded {
+                what: "count",
+                usage: 5,
+                limit: 2,
+                hard: true
+            }]
+        );
+        let bytes2 = limits("count=-1,bytes=-1=;byteHardLimit=2;countHardLimit=-1");
+        let five_bytes = StatsTrack::parse("count=1,bytes=5");
+        // An empty create in a subtree over its byte limit: accepted.
+        assert_eq!(check(&bytes2, &five_bytes, 1, 0), vec![]);
+        // A setData of the same length: accepted; one that shrinks but stays over: not.
+        assert_eq!(check(&bytes2, &five_bytes, 0, 0), vec![]);
+        assert!(check(&bytes2, &five_bytes, 0, -1)[0].hard);
+        assert_eq!(check(&bytes2, &five_bytes, 0, -3), vec![]);
+    }
+
+    #[test]
+    fn a_hard_limit_replaces_the_soft_one() {
+        let both = limits("count=1,bytes=-1=;byteHardLimit=-1;countHardLimit=3");
+        assert_eq!(
+            check(&both, &StatsTrack::parse("count=2,bytes=0"), 1, 0),
+            vec![]
+        );
+        assert!(check(&both, &StatsTrack::parse("count=3,bytes=0"), 1, 0)[0].hard);
+        let soft = limits("count=1,bytes=1=;byteHardLimit=-1;countHardLimit=-1");
+        let over = check(&soft, &StatsTrack::parse("count=1,bytes=0"), 1, 3);
+        assert_eq!(over.len(), 2);
+        assert!(over.iter().all(|e| !e.hard));
+        assert_eq!((over[0].what, over[1].what), ("count", "bytes"));
+    }
+
     #[test]
     fn quota_paths() {
+        assert!(governs("/a", "/a") && governs("/a", "/a/b"));
+        assert!(!governs("/a", "/ab") && !governs("/a/b", "/a"));
         assert_eq!(
             quota_node("/qp", STAT_NODE),
             "/zookeeper/quota/qp/zookeeper_stats"
