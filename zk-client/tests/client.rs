@@ -1274,3 +1274,71 @@ async fn reconfig_adds_a_member_through_the_client() {
     assert_eq!(String::from_utf8(read).unwrap(), config);
     assert!(new_stat.mzxid > stat.mzxid);
 }
+
+/// When a server answers a request with SessionExpired, the requests still in flight
+/// on that connection fail with SessionExpired too (as Java's client fails them once
+/// CLOSED), not with ConnectionLoss: the session is over, retrying cannot help. A fake
+/// server that expires the session on the first request it reads shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_when_the_session_expires_fail_with_session_expired() {
+    use bytes::{Bytes, BytesMut};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use zk_proto::frame::{write_frame, FrameDecoder};
+    use zk_proto::{ConnectResponse, Reader, Record, ReplyHeader, RequestHeader};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut buf = BytesMut::new();
+        let mut decoder = FrameDecoder::default();
+        let mut frames = Vec::new();
+        // The handshake, then two requests.
+        while frames.len() < 3 {
+            while let Some(frame) = decoder.decode(&mut buf).unwrap() {
+                if frames.is_empty() {
+                    let mut out = BytesMut::new();
+                    write_frame(&mut out, |w| {
+                        ConnectResponse {
+                            protocol_version: 0,
+                            timeout: 10_000,
+                            session_id: 0x77,
+                            passwd: Bytes::from_static(&[7; 16]),
+                            read_only: Some(false),
+                        }
+                        .write(w)
+                    });
+                    socket.write_all(&out).await.unwrap();
+                }
+                frames.push(frame);
+            }
+            if frames.len() < 3 {
+                assert!(socket.read_buf(&mut buf).await.unwrap() > 0);
+            }
+        }
+        let first = RequestHeader::read(&mut Reader::new(frames[1].clone())).unwrap();
+        let mut out = BytesMut::new();
+        write_frame(&mut out, |w| {
+            ReplyHeader {
+                xid: first.xid,
+                zxid: 0,
+                err: ErrorCode::SessionExpired.code(),
+            }
+            .write(w)
+        });
+        socket.write_all(&out).await.unwrap();
+        // Hold the connection open: the second request is never answered.
+        let _ = socket.read_buf(&mut buf).await;
+    });
+    let zk = Client::connect(&addr.to_string()).await.unwrap();
+    let first = zk.get_data("/a");
+    let second = zk.get_data("/b");
+    assert_eq!(first.await, Err(Error::SessionExpired));
+    assert_eq!(second.await, Err(Error::SessionExpired));
+    let mut states = zk.state_watcher();
+    tokio::time::timeout(WAIT, states.wait_for(|s| *s == SessionState::Expired))
+        .await
+        .expect("Expired published")
+        .unwrap();
+    server.abort();
+}
