@@ -65,9 +65,10 @@ fn is_authenticated_scheme(scheme: &str) -> bool {
 
 /// Whether `id` is well formed for `scheme` (`AuthenticationProvider.isValid`); schemes
 /// without a provider are invalid. ZooKeeper 3.8 registers only `ip` and `digest` unless
-/// `authProvider.N` names more, so `sasl:` and `x509:` ACLs are InvalidACL there too
-/// (checked on 3.8.0), and this server has no other providers.
-fn is_valid(scheme: &str, id: &str) -> bool {
+/// `authProvider.N` names more, so `sasl:` ACLs are InvalidACL there too (checked on
+/// 3.8.0); `x509` is a provider exactly when TLS clients are served (`x509`), and then
+/// any id is valid, as in `X509AuthenticationProvider.isValid`.
+fn is_valid(scheme: &str, id: &str, x509: bool) -> bool {
     match scheme {
         // Java's `id.split(":").length == 2`: trailing empty parts are dropped.
         "digest" => {
@@ -75,14 +76,16 @@ fn is_valid(scheme: &str, id: &str) -> bool {
             parts.len() == 2
         }
         "ip" => parse_ip_acl(id).is_some(),
+        "x509" => x509,
         _ => false,
     }
 }
 
 /// The ACL a create or setACL stores (`PrepRequestProcessor.fixupACL`): `auth:` entries
 /// expand to the session's authenticated identities, every other entry must be valid
-/// for its scheme, duplicates go. An empty result is `InvalidACL`.
-pub fn fix_up(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+/// for its scheme, duplicates go. An empty result is `InvalidACL`. `x509`: the x509
+/// provider is on (see [`is_valid`]).
+pub fn fix_up(acl: &[Acl], ids: &[Id], x509: bool) -> Result<Vec<Acl>, ErrorCode> {
     if acl.is_empty() {
         return Err(ErrorCode::InvalidAcl);
     }
@@ -108,7 +111,7 @@ pub fn fix_up(acl: &[Acl], ids: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             if !expanded {
                 return Err(ErrorCode::InvalidAcl);
             }
-        } else if is_valid(&id.scheme, &id.id) {
+        } else if is_valid(&id.scheme, &id.id, x509) {
             push(entry.clone());
         } else {
             return Err(ErrorCode::InvalidAcl);
@@ -212,30 +215,53 @@ mod tests {
     fn fix_up_expands_auth_and_rejects_invalid() {
         let bob = Id::new("digest", digest("bob:pw"));
         let ip = Id::new("ip", "127.0.0.1");
-        let fixed = fix_up(&[acl(Perms::ALL, "auth", "")], &[ip.clone(), bob.clone()]).unwrap();
+        let fixed = fix_up(
+            &[acl(Perms::ALL, "auth", "")],
+            &[ip.clone(), bob.clone()],
+            false,
+        )
+        .unwrap();
         assert_eq!(fixed, vec![Acl::new(Perms::ALL, bob)]);
         assert_eq!(
-            fix_up(&[acl(Perms::ALL, "auth", "")], &[ip]),
+            fix_up(&[acl(Perms::ALL, "auth", "")], &[ip], false),
             Err(ErrorCode::InvalidAcl)
         );
-        assert_eq!(fix_up(&[], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fix_up(&[], &[], false), Err(ErrorCode::InvalidAcl));
         assert_eq!(
-            fix_up(&[acl(Perms::ALL, "nope", "x")], &[]),
-            Err(ErrorCode::InvalidAcl)
-        );
-        assert_eq!(
-            fix_up(&[acl(Perms::ALL, "digest", "bob")], &[]),
+            fix_up(&[acl(Perms::ALL, "nope", "x")], &[], false),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fix_up(&[acl(Perms::ALL, "ip", "300.1.1.1")], &[]),
+            fix_up(&[acl(Perms::ALL, "digest", "bob")], &[], false),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fix_up(&[acl(Perms::ALL, "world", "someone")], &[]),
+            fix_up(&[acl(Perms::ALL, "ip", "300.1.1.1")], &[], false),
             Err(ErrorCode::InvalidAcl)
         );
-        let dup = fix_up(&[Acl::open_unsafe(), Acl::open_unsafe()].concat(), &[]).unwrap();
+        assert_eq!(
+            fix_up(&[acl(Perms::ALL, "world", "someone")], &[], false),
+            Err(ErrorCode::InvalidAcl)
+        );
+        let dup = fix_up(
+            &[Acl::open_unsafe(), Acl::open_unsafe()].concat(),
+            &[],
+            false,
+        )
+        .unwrap();
         assert_eq!(dup, Acl::open_unsafe());
+    }
+
+    #[test]
+    fn x509_acls_are_valid_only_with_the_x509_provider() {
+        let cert = [acl(Perms::ALL, "x509", "CN=client")];
+        assert_eq!(fix_up(&cert, &[], false), Err(ErrorCode::InvalidAcl));
+        assert_eq!(fix_up(&cert, &[], true).unwrap(), cert.to_vec());
+        // `auth:` expands to a certificate identity the session has.
+        let who = Id::new("x509", "CN=client");
+        assert_eq!(
+            fix_up(&[acl(Perms::ALL, "auth", "")], &[who], true).unwrap(),
+            cert.to_vec()
+        );
     }
 }

@@ -493,6 +493,7 @@ impl ServerCore {
             auth,
             enforce_quota: self.config.enforce_quota,
             extended_types: self.config.extended_types_enabled,
+            x509_provider: self.config.client_tls.is_some(),
             op,
         };
         if let Err(e) = replicator.submit(txn) {

@@ -36,6 +36,10 @@ pub struct Txn {
     pub enforce_quota: bool,
     /// TTL nodes allowed (`zookeeper.extendedTypesEnabled` on the proposer).
     pub extended_types: bool,
+    /// `x509:` ACLs are valid: the proposer authenticates TLS clients by certificate
+    /// (it serves a secure client port), as ZooKeeper's x509 provider does.
+    #[serde(default)]
+    pub x509_provider: bool,
     /// What to do.
     pub op: TxnOp,
 }

@@ -55,6 +55,7 @@ impl Fixture {
             auth: self.auth.clone(),
             enforce_quota: self.enforce_quota,
             extended_types: self.extended_types,
+            x509_provider: false,
             op,
         };
         self.db.apply(self.zxid, &txn)

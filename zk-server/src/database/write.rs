@@ -28,6 +28,7 @@ struct Ctx<'a> {
     auth: &'a [zk_proto::Id],
     extended_types: bool,
     enforce_quota: bool,
+    x509_provider: bool,
     /// Inside a multi: the quotas as they stood before it (see [`QuotaBaseline`]).
     quota_baseline: Option<&'a QuotaBaseline>,
 }
@@ -97,6 +98,7 @@ impl ZkDatabase {
             auth: &txn.auth,
             extended_types: txn.extended_types,
             enforce_quota: txn.enforce_quota,
+            x509_provider: txn.x509_provider,
             quota_baseline: None,
         };
         let mut events = Vec::new();
@@ -245,7 +247,7 @@ impl ZkDatabase {
         if a.path.contains('\0') {
             return Err(ErrorCode::BadArguments);
         }
-        let acl = acl::fix_up(a.acl, ctx.auth)?;
+        let acl = acl::fix_up(a.acl, ctx.auth, ctx.x509_provider)?;
         let parent_path = if last_slash == 0 {
             "/"
         } else {
@@ -349,7 +351,7 @@ impl ZkDatabase {
 
     fn set_acl(&mut self, ctx: &Ctx, r: &SetAclRequest) -> OpOutcome<Stat> {
         validate_path(&r.path).map_err(|_| ErrorCode::BadArguments)?;
-        let acl = acl::fix_up(&r.acl, ctx.auth)?;
+        let acl = acl::fix_up(&r.acl, ctx.auth, ctx.x509_provider)?;
         let node = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
         acl::check(&node.acl, Perms::ADMIN, ctx.auth)?;
         let aversion = check_version(node.stat.aversion, r.version)?;
