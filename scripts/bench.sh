@@ -6,6 +6,8 @@
 #                                     --only get,set,failover, --failover-rounds N)
 #   scripts/bench.sh --memory [--keys N]
 #                                     memory per znode and recovery time (scripts/memory.py)
+#   scripts/bench.sh --limits [--keys N --depth D --sessions S]
+#                                     a huge multi, a deep chain, a million watches (scripts/limits.py)
 # and updates BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,5 +16,9 @@ cargo build --release -p zk-server --bin zk-server -p zk-tests --bin zk-bench
 if [ "${1:-}" = "--memory" ]; then
   shift
   exec python3 scripts/memory.py "$@"
+fi
+if [ "${1:-}" = "--limits" ]; then
+  shift
+  exec python3 scripts/limits.py "$@"
 fi
 exec python3 scripts/bench.py "$@"

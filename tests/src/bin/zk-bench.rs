@@ -18,8 +18,13 @@
 //! until the first write sent after the kill was acknowledged (`failover_ms`), and
 //! until every session wrote again (`all_clients_ms`); `populate` creates `--keys`
 //! znodes of `--value-size` bytes under `/zkbench-populated` as fast as it can (for
-//! the memory and recovery measurements) and ends. Prints a line of results, or one
-//! JSON object with `--json`.
+//! the memory and recovery measurements) and ends; `scale` measures what the server
+//! does at its limits: a multi of `--keys` creates (and one as large that fails), a
+//! chain `--depth` levels deep, and `--clients` sessions each watching `--keys` znodes
+//! (exists watches, pipelined), all fired at once, timed until every event arrived
+//! (with `--pause-on-stdin` it stops before and after setting the watches until a line
+//! arrives on stdin, so a harness can measure the server's memory). Prints a line of
+//! results, or one JSON object with `--json`.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,6 +48,8 @@ struct Settings {
     read_ratio: f64,
     contenders: usize,
     kill_pid: Option<u32>,
+    depth: usize,
+    pause_on_stdin: bool,
     json: bool,
 }
 
@@ -59,12 +66,18 @@ fn parse(args: &[String]) -> Result<Settings, String> {
         read_ratio: 0.9,
         contenders: 4,
         kill_pid: None,
+        depth: 1000,
+        pause_on_stdin: false,
         json: false,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         if flag == "--json" {
             s.json = true;
+            continue;
+        }
+        if flag == "--pause-on-stdin" {
+            s.pause_on_stdin = true;
             continue;
         }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -84,6 +97,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--keys" => s.keys = number()?.max(1.0) as u64,
             "--read-ratio" => s.read_ratio = number()?.clamp(0.0, 1.0),
             "--contenders" => s.contenders = number()?.max(1.0) as usize,
+            "--depth" => s.depth = number()?.max(1.0) as usize,
             "--kill-pid" => {
                 s.kill_pid = Some(
                     value
@@ -95,7 +109,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
         }
     }
     let known = [
-        "get", "set", "create", "mixed", "churn", "watch", "lock", "failover", "populate",
+        "get", "set", "create", "mixed", "churn", "watch", "lock", "failover", "populate", "scale",
     ];
     if !known.contains(&s.workload.as_str()) {
         return Err(format!(
@@ -208,6 +222,9 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
     let value = vec![b'x'; s.value_size];
     if s.workload == "populate" {
         return populate(&s, &value).await;
+    }
+    if s.workload == "scale" {
+        return scale(&s, &root).await;
     }
     let setup = connect(&s).await?;
     ensure(&setup, &root, b"").await?;
@@ -458,6 +475,155 @@ async fn populate(s: &Settings, value: &[u8]) -> Result<serde_json::Value, Strin
         "ops_per_sec": s.keys as f64 / elapsed,
         "ops": s.keys,
         "latency_us": {"p50": 0, "p90": 0, "p99": 0, "p999": 0, "max": 0},
+    }))
+}
+
+/// Waits for a line on stdin (a harness measuring the server between phases).
+async fn pause(s: &Settings, phase: &str) {
+    eprintln!("zk-bench: {phase}");
+    if s.pause_on_stdin {
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+        })
+        .await;
+    }
+}
+
+/// One operation of [`in_multis`].
+enum Step {
+    Create(String),
+    Set(String),
+}
+
+/// Commits `steps` in multis of at most `per` operations.
+async fn in_multis(zk: &Client, steps: Vec<Step>, per: usize) -> Result<(), String> {
+    let open = Acl::open_unsafe();
+    let mut steps = steps.into_iter().peekable();
+    while steps.peek().is_some() {
+        let mut txn = zk.transaction();
+        for step in steps.by_ref().take(per) {
+            txn = match step {
+                Step::Create(path) => txn.create(&path, b"", &open, CreateMode::Persistent),
+                Step::Set(path) => txn.set_data(&path, b"x", None),
+            };
+        }
+        txn.commit().await.map_err(|e| format!("multi: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The `scale` workload (see the module documentation).
+async fn scale(s: &Settings, root: &str) -> Result<serde_json::Value, String> {
+    let open = Acl::open_unsafe();
+    let zk = connect(s).await?;
+    ensure(&zk, root, b"").await?;
+    let keys = s.keys as usize;
+
+    // One multi of `keys` creates; first one that fails on its last op.
+    let multi = format!("{root}/multi");
+    ensure(&zk, &multi, b"").await?;
+    let creates = |txn: zk_client::Transaction| {
+        (0..keys).fold(txn, |t, i| {
+            t.create(
+                &format!("{multi}/n{i:07}"),
+                b"",
+                &open,
+                CreateMode::Persistent,
+            )
+        })
+    };
+    let started = Instant::now();
+    let failed = creates(zk.transaction())
+        .check(&multi, 12345)
+        .commit()
+        .await
+        .is_err();
+    let multi_failed_ms = started.elapsed().as_secs_f64() * 1e3;
+    if !failed {
+        return Err("a multi whose last op fails was committed".into());
+    }
+    let started = Instant::now();
+    creates(zk.transaction())
+        .commit()
+        .await
+        .map_err(|e| format!("huge multi: {e}"))?;
+    let multi_ms = started.elapsed().as_secs_f64() * 1e3;
+
+    // A chain `depth` levels deep, fifty levels per multi (a multi stays under 1 MB
+    // with paths of 10 KB).
+    let started = Instant::now();
+    let mut path = format!("{root}/deep");
+    let mut steps = vec![Step::Create(path.clone())];
+    for _ in 1..s.depth {
+        path.push_str("/d");
+        steps.push(Step::Create(path.clone()));
+    }
+    in_multis(&zk, steps, 50).await?;
+    let deep_create_ms = started.elapsed().as_secs_f64() * 1e3;
+    let started = Instant::now();
+    for _ in 0..100 {
+        zk.get_data(&path)
+            .await
+            .map_err(|e| format!("deep get: {e}"))?;
+    }
+    let deep_get_us = started.elapsed().as_secs_f64() * 1e6 / 100.0;
+
+    // Watches: every session watches every znode of the multi.
+    pause(s, "setting watches").await;
+    let started = Instant::now();
+    let mut watchers = Vec::new();
+    for _ in 0..s.clients {
+        let w = connect(s).await?;
+        let mut fired = Vec::with_capacity(keys);
+        let mut reads = Vec::new();
+        for i in 0..keys {
+            let (read, watch) = w.exists_w(&format!("{multi}/n{i:07}"));
+            reads.push(read);
+            fired.push(watch);
+            if reads.len() == 1000 {
+                for r in futures::future::join_all(reads.drain(..)).await {
+                    r.map_err(|e| format!("exists: {e}"))?;
+                }
+            }
+        }
+        for r in futures::future::join_all(reads).await {
+            r.map_err(|e| format!("exists: {e}"))?;
+        }
+        watchers.push((w, fired));
+    }
+    let watch_set_ms = started.elapsed().as_secs_f64() * 1e3;
+    pause(s, "watches set").await;
+    let started = Instant::now();
+    let sets = (0..keys)
+        .map(|i| Step::Set(format!("{multi}/n{i:07}")))
+        .collect();
+    in_multis(&zk, sets, 1000).await?;
+    let mut delivered = 0usize;
+    for (_, fired) in watchers.iter_mut() {
+        for event in futures::future::join_all(fired.drain(..)).await {
+            if event.is_ok() {
+                delivered += 1;
+            }
+        }
+    }
+    let watch_fire_ms = started.elapsed().as_secs_f64() * 1e3;
+    for (w, _) in watchers {
+        w.close().await;
+    }
+    Ok(serde_json::json!({
+        "workload": "scale",
+        "connect": s.connect,
+        "multi_ops": keys,
+        "multi_ms": multi_ms,
+        "multi_failed_ms": multi_failed_ms,
+        "depth": s.depth,
+        "deep_create_ms": deep_create_ms,
+        "deep_get_us": deep_get_us,
+        "watches": s.clients * keys,
+        "watches_delivered": delivered,
+        "watch_set_ms": watch_set_ms,
+        "watch_fire_ms": watch_fire_ms,
     }))
 }
 
