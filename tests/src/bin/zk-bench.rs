@@ -19,7 +19,8 @@
 //! until every session wrote again (`all_clients_ms`); `populate` creates `--keys`
 //! znodes of `--value-size` bytes under `/zkbench-populated` as fast as it can (for
 //! the memory and recovery measurements) and ends; `scale` measures what the server
-//! does at its limits: a multi of `--keys` creates (and one as large that fails), a
+//! does at its limits: a multi of `--keys` creates, at most 10,000 (and one as large
+//! that fails), a
 //! chain `--depth` levels deep, and `--clients` sessions each watching `--keys` znodes
 //! (exists watches, pipelined), all fired at once, timed until every event arrived
 //! (with `--pause-on-stdin` it stops before and after setting the watches until a line
@@ -523,8 +524,10 @@ async fn scale(s: &Settings, root: &str) -> Result<serde_json::Value, String> {
     // One multi of `keys` creates; first one that fails on its last op.
     let multi = format!("{root}/multi");
     ensure(&zk, &multi, b"").await?;
+    // As large as a request may be: 10,000 creates are about 0.7 MB.
+    let huge = keys.min(10_000);
     let creates = |txn: zk_client::Transaction| {
-        (0..keys).fold(txn, |t, i| {
+        (0..huge).fold(txn, |t, i| {
             t.create(
                 &format!("{multi}/n{i:07}"),
                 b"",
@@ -549,6 +552,10 @@ async fn scale(s: &Settings, root: &str) -> Result<serde_json::Value, String> {
         .await
         .map_err(|e| format!("huge multi: {e}"))?;
     let multi_ms = started.elapsed().as_secs_f64() * 1e3;
+    let rest = (huge..keys)
+        .map(|i| Step::Create(format!("{multi}/n{i:07}")))
+        .collect();
+    in_multis(&zk, rest, 1000).await?;
 
     // A chain `depth` levels deep, fifty levels per multi (a multi stays under 1 MB
     // with paths of 10 KB).
@@ -614,7 +621,7 @@ async fn scale(s: &Settings, root: &str) -> Result<serde_json::Value, String> {
     Ok(serde_json::json!({
         "workload": "scale",
         "connect": s.connect,
-        "multi_ops": keys,
+        "multi_ops": huge,
         "multi_ms": multi_ms,
         "multi_failed_ms": multi_failed_ms,
         "depth": s.depth,
