@@ -45,7 +45,7 @@ const SYNC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 const FLUSH_AT: usize = 64 * 1024;
 
 /// A request waiting for its turn to be answered.
-enum Pending {
+pub(crate) enum Pending {
     /// A write submitted to the log; answered when this server has applied it.
     Write {
         xid: i32,
@@ -79,6 +79,20 @@ enum Pending {
 }
 
 impl Pending {
+    /// Whether the connection closes once this is answered (the reader stops reading).
+    pub(crate) fn closes(&self) -> bool {
+        matches!(
+            self,
+            Pending::Reply {
+                close_after: true,
+                ..
+            } | Pending::Write {
+                close_after: true,
+                ..
+            }
+        )
+    }
+
     /// Notes the request's type (for the metrics).
     fn set_op(&mut self, code: OpCode) {
         match self {
@@ -120,54 +134,22 @@ pub async fn serve(
     if rd.read_exact(&mut body).await.is_err() {
         return;
     }
-    let connect = match ConnectRequest::read(&mut Reader::new(body)) {
-        Ok(c) => c,
-        Err(e) => {
-            debug!(%remote, error = %e, "malformed ConnectRequest; closing");
-            return;
-        }
+    let Some(accepted) = handshake(&core, remote, &shutdown, Bytes::from(body)).await else {
+        return;
     };
-    // Cut off from the quorum, only clients that accept read-only service are served,
-    // and only with readonlymode.enabled; ZooKeeper closes the others' connections.
-    let read_only = !core.role().serving();
-    if read_only && !(core.config.read_only_mode && connect.read_only == Some(true)) {
-        debug!(%remote, "no leader; refusing the connection");
-        return;
-    }
-    let last_zxid = core.db().last_zxid();
-    if connect.last_zxid_seen > last_zxid {
-        info!(
-            %remote,
-            client_zxid = format_args!("0x{:x}", connect.last_zxid_seen),
-            our_zxid = format_args!("0x{last_zxid:x}"),
-            "refusing session request: client has seen a later zxid than this server"
-        );
-        return;
-    }
-
-    let close = shutdown.child_token();
-    let counters = Arc::new(ConnCounters::default());
-    let (notify_tx, notify_rx) = mpsc::channel(NOTIFICATION_QUEUE);
-    let mut auth = vec![Id::new("ip", remote.ip().to_string())];
-    let conn = core.register_connection(ConnEntry {
-        session_id: 0,
-        remote,
-        auth: auth.clone(),
-        notifications: notify_tx,
-        close: close.clone(),
-        since: Instant::now(),
-        counters: counters.clone(),
+    let Accepted {
+        conn,
+        session_id,
         read_only,
-    });
-
-    let (session_id, accepted) = if read_only {
-        read_only_session(&core, conn, &connect)
-    } else {
-        establish_session(&core, conn, &close, &connect).await
-    };
+        mut auth,
+        close,
+        counters,
+        notifications: notify_rx,
+        response,
+    } = accepted;
     let mut wr = wr;
     let mut out = BytesMut::new();
-    write_frame(&mut out, |w| accepted.write(w));
+    write_frame(&mut out, |w| response.write(w));
     if wr.write_all(&out).await.is_err() || session_id == 0 {
         core.unregister_connection(conn);
         return;
@@ -203,6 +185,85 @@ pub async fn serve(
     let _ = writer.await;
     core.unregister_connection(conn);
     debug!(parent: &span, "connection closed");
+}
+
+/// A connection past its handshake: registered with the core, with the session it
+/// carries (0 when refused: the response still goes out, then the connection closes).
+pub(crate) struct Accepted {
+    pub(crate) conn: ConnId,
+    pub(crate) session_id: i64,
+    pub(crate) read_only: bool,
+    pub(crate) auth: Vec<Id>,
+    pub(crate) close: CancellationToken,
+    pub(crate) counters: Arc<ConnCounters>,
+    pub(crate) notifications: mpsc::Receiver<WatcherEvent>,
+    pub(crate) response: ConnectResponse,
+}
+
+/// The handshake after the ConnectRequest frame (`body`) has been read: `None` when
+/// the connection is closed without an answer (malformed request, no quorum, a client
+/// ahead of this server), else the registered connection and its ConnectResponse.
+pub(crate) async fn handshake(
+    core: &Arc<ServerCore>,
+    remote: SocketAddr,
+    shutdown: &CancellationToken,
+    body: Bytes,
+) -> Option<Accepted> {
+    let connect = match ConnectRequest::read(&mut Reader::new(body)) {
+        Ok(c) => c,
+        Err(e) => {
+            debug!(%remote, error = %e, "malformed ConnectRequest; closing");
+            return None;
+        }
+    };
+    // Cut off from the quorum, only clients that accept read-only service are served,
+    // and only with readonlymode.enabled; ZooKeeper closes the others' connections.
+    let read_only = !core.role().serving();
+    if read_only && !(core.config.read_only_mode && connect.read_only == Some(true)) {
+        debug!(%remote, "no leader; refusing the connection");
+        return None;
+    }
+    let last_zxid = core.db().last_zxid();
+    if connect.last_zxid_seen > last_zxid {
+        info!(
+            %remote,
+            client_zxid = format_args!("0x{:x}", connect.last_zxid_seen),
+            our_zxid = format_args!("0x{last_zxid:x}"),
+            "refusing session request: client has seen a later zxid than this server"
+        );
+        return None;
+    }
+
+    let close = shutdown.child_token();
+    let counters = Arc::new(ConnCounters::default());
+    let (notify_tx, notify_rx) = mpsc::channel(NOTIFICATION_QUEUE);
+    let auth = vec![Id::new("ip", remote.ip().to_string())];
+    let conn = core.register_connection(ConnEntry {
+        session_id: 0,
+        remote,
+        auth: auth.clone(),
+        notifications: notify_tx,
+        close: close.clone(),
+        since: Instant::now(),
+        counters: counters.clone(),
+        read_only,
+    });
+
+    let (session_id, accepted) = if read_only {
+        read_only_session(core, conn, &connect)
+    } else {
+        establish_session(core, conn, &close, &connect).await
+    };
+    Some(Accepted {
+        conn,
+        session_id,
+        read_only,
+        auth,
+        close,
+        counters,
+        notifications: notify_rx,
+        response: accepted,
+    })
 }
 
 /// Creates or resumes the session; returns its id (0 = refused) and the response.
@@ -350,80 +411,100 @@ async fn read_loop(
                 return;
             }
         };
-        core.stats.record_received();
-        counters.received.fetch_add(1, Ordering::Relaxed);
-        if core.moved_away(session_id) {
-            info!("the session moved to another member; closing this connection");
-            return;
-        }
-        core.tracker().touch(session_id, Instant::now());
-        let mut r = Reader::new(frame);
-        let Ok(header) = RequestHeader::read(&mut r) else {
-            info!("closing connection: truncated request header");
+        let Some(item) = receive(
+            core,
+            conn,
+            session_id,
+            read_only,
+            auth,
+            &mut shared_auth,
+            close,
+            counters,
+            frame,
+        ) else {
             return;
         };
-        let started = Instant::now();
-        let body = r.take_rest();
-        let item = match header.op() {
-            None => {
-                warn!(
-                    opcode = header.opcode,
-                    "unknown request type; answering Unimplemented and closing"
-                );
-                error_reply(header.xid, -1, ErrorCode::Unimplemented, true)
-            }
-            Some(OpCode::Auth) => {
-                let reply = authenticate(core, conn, auth, body);
-                shared_auth = Arc::new(auth.clone());
-                reply
-            }
-            Some(op) if read_only && refused_read_only(op) => {
-                core.stats.request_started();
-                error_reply(
-                    header.xid,
-                    core.db().last_zxid(),
-                    ErrorCode::NotReadOnly,
-                    false,
-                )
-            }
-            // A read-only session is local: closing it is only closing the connection.
-            Some(OpCode::CloseSession) if read_only => Pending::Reply {
-                header: ReplyHeader::new(header.xid, core.db().last_zxid(), ErrorCode::Ok),
-                body: None,
-                close_after: true,
-            },
-            Some(op) => {
-                let _request =
-                    tracing::debug_span!("request", xid = header.xid, op = ?op).entered();
-                let mut item = classify(
-                    core,
-                    conn,
-                    close,
-                    session_id,
-                    &shared_auth,
-                    header.xid,
-                    op,
-                    body,
-                    started,
-                );
-                item.set_op(op);
-                item
-            }
-        };
-        let stop = matches!(
-            item,
-            Pending::Reply {
-                close_after: true,
-                ..
-            } | Pending::Write {
-                close_after: true,
-                ..
-            }
-        );
+        let stop = item.closes();
         if pending.send(item).await.is_err() || stop {
             return;
         }
     }
+}
+
+/// Turns one received frame into its pending reply, as the reader does for every frame
+/// after the handshake: `None` when the connection must close at once (a truncated
+/// header, a session moved elsewhere). Writes are submitted to the log here.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn receive(
+    core: &Arc<ServerCore>,
+    conn: ConnId,
+    session_id: i64,
+    read_only: bool,
+    auth: &mut Vec<Id>,
+    shared_auth: &mut Arc<Vec<Id>>,
+    close: &CancellationToken,
+    counters: &ConnCounters,
+    frame: Bytes,
+) -> Option<Pending> {
+    core.stats.record_received();
+    counters.received.fetch_add(1, Ordering::Relaxed);
+    if core.moved_away(session_id) {
+        info!("the session moved to another member; closing this connection");
+        return None;
+    }
+    core.tracker().touch(session_id, Instant::now());
+    let mut r = Reader::new(frame);
+    let Ok(header) = RequestHeader::read(&mut r) else {
+        info!("closing connection: truncated request header");
+        return None;
+    };
+    let started = Instant::now();
+    let body = r.take_rest();
+    Some(match header.op() {
+        None => {
+            warn!(
+                opcode = header.opcode,
+                "unknown request type; answering Unimplemented and closing"
+            );
+            error_reply(header.xid, -1, ErrorCode::Unimplemented, true)
+        }
+        Some(OpCode::Auth) => {
+            let reply = authenticate(core, conn, auth, body);
+            *shared_auth = Arc::new(auth.clone());
+            reply
+        }
+        Some(op) if read_only && refused_read_only(op) => {
+            core.stats.request_started();
+            error_reply(
+                header.xid,
+                core.db().last_zxid(),
+                ErrorCode::NotReadOnly,
+                false,
+            )
+        }
+        // A read-only session is local: closing it is only closing the connection.
+        Some(OpCode::CloseSession) if read_only => Pending::Reply {
+            header: ReplyHeader::new(header.xid, core.db().last_zxid(), ErrorCode::Ok),
+            body: None,
+            close_after: true,
+        },
+        Some(op) => {
+            let _request = tracing::debug_span!("request", xid = header.xid, op = ?op).entered();
+            let mut item = classify(
+                core,
+                conn,
+                close,
+                session_id,
+                shared_auth,
+                header.xid,
+                op,
+                body,
+                started,
+            );
+            item.set_op(op);
+            item
+        }
+    })
 }
 
 /// What a read-only server answers NotReadOnly, as ZooKeeper's
@@ -708,11 +789,7 @@ async fn write_loop(
     close: CancellationToken,
     counters: Arc<ConnCounters>,
 ) {
-    let mut out = Output {
-        buf: BytesMut::with_capacity(16 * 1024),
-        core: core.clone(),
-        counters,
-    };
+    let mut out = Output::new(core.clone(), counters);
     loop {
         let item = tokio::select! {
             biased;
@@ -764,20 +841,29 @@ async fn write_loop(
 }
 
 /// Frames waiting to be written, and the counters they move.
-struct Output {
-    buf: BytesMut,
+pub(crate) struct Output {
+    pub(crate) buf: BytesMut,
     core: Arc<ServerCore>,
     counters: Arc<ConnCounters>,
 }
 
 impl Output {
+    /// An empty output for a connection with these counters.
+    pub(crate) fn new(core: Arc<ServerCore>, counters: Arc<ConnCounters>) -> Output {
+        Output {
+            buf: BytesMut::with_capacity(16 * 1024),
+            core,
+            counters,
+        }
+    }
+
     fn count(&self) {
         self.core.stats.record_sent();
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A watch notification: xid -1, zxid -1 (as ZooKeeper 3.8 sends them).
-    fn notification(&mut self, event: &WatcherEvent) {
+    pub(crate) fn notification(&mut self, event: &WatcherEvent) {
         write_frame(&mut self.buf, |w| {
             ReplyHeader::new(xid::NOTIFICATION, -1, ErrorCode::Ok).write(w);
             event.write(w);
@@ -801,7 +887,7 @@ impl Output {
 
 /// Answers one pending request; `None` when the connection must stop, else whether to
 /// close after this reply.
-async fn answer(
+pub(crate) async fn answer(
     core: &ServerCore,
     conn: ConnId,
     session_id: i64,
