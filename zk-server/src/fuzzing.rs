@@ -24,6 +24,9 @@
 //! re-encodes to the same bytes), reply zxids never go back on a connection, and a
 //! request that failed, a read, or a multi that was rolled back leaves the tree exactly
 //! as it was. A snapshot round trip gives the same database.
+//!
+//! With `ZK_FUZZ_DEBUG` set in the environment, the decoded input and every reply
+//! header are printed (to read a crash found by the fuzzer).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -33,7 +36,7 @@ use std::sync::Arc;
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use zk_proto::frame::{write_frame, FrameDecoder};
 use zk_proto::{
@@ -50,7 +53,7 @@ use crate::acl;
 use crate::config::ServerConfig;
 use crate::core::{ConnCounters, Replicator, ServerCore, SubmitError};
 use crate::database::ZkDatabase;
-use crate::net::connection::{answer, handshake, receive, Output, Pending};
+use crate::net::connection::{answer, handshake, receive, submits_write, Output, Pending};
 use crate::role::{QuorumView, Role};
 use crate::txn::{zxid_of, Txn, TxnOp};
 use crate::watches::ConnId;
@@ -61,6 +64,9 @@ pub fn server_requests(data: &[u8]) {
     let Ok(input) = Input::arbitrary_take_rest(Unstructured::new(data)) else {
         return;
     };
+    if std::env::var_os("ZK_FUZZ_DEBUG").is_some() {
+        eprintln!("{input:#?}");
+    }
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -546,7 +552,11 @@ impl Harness {
                     view.role = Role::Looking;
                 }
                 self.core.set_quorum(view);
-                if !*lost {
+                // As the role watcher does: losing the quorum drops every client,
+                // regaining it drops the read-only ones.
+                if *lost {
+                    self.core.close_all_connections();
+                } else {
                     self.core.close_read_only_connections();
                 }
             }
@@ -655,6 +665,9 @@ impl Harness {
         c.inbound.extend_from_slice(bytes);
         let digest_before = self.core.db().tree().digest();
         let mut received: Vec<(RequestHeader, Pending)> = Vec::new();
+        let mut frames = 0;
+        let mut changes_allowed = false;
+        let mut last_read: Option<oneshot::Receiver<()>> = None;
         let mut open = true;
         loop {
             let frame = match c.decoder.decode(&mut c.inbound) {
@@ -665,8 +678,21 @@ impl Harness {
                     break;
                 }
             };
+            frames += 1;
+            // As the reader does: a write waits until the connection's earlier reads
+            // are evaluated, which the writer does in order (here: answer what came).
+            if submits_write(&frame) {
+                if let Some(mut read) = last_read.take() {
+                    if read.try_recv().is_err() {
+                        match self.answer_all(c, std::mem::take(&mut received)).await {
+                            Some(changed) => changes_allowed |= changed,
+                            None => return false,
+                        }
+                    }
+                }
+            }
             let header = RequestHeader::read(&mut Reader::new(frame.clone())).ok();
-            let Some(item) = receive(
+            let Some(mut item) = receive(
                 &self.core,
                 c.conn,
                 c.session_id,
@@ -683,6 +709,9 @@ impl Harness {
             let Some(header) = header else {
                 panic!("a frame without a header was accepted");
             };
+            if let Some(read) = item.track_evaluation() {
+                last_read = Some(read);
+            }
             let stop = item.closes();
             received.push((header, item));
             if stop {
@@ -690,34 +719,11 @@ impl Harness {
                 break;
             }
         }
-        let single = received.len() == 1;
-        let mut changes_allowed = received.len() > 1;
-        for (header, item) in received {
-            self.settle().await;
-            let answered = answer(
-                &self.core,
-                c.conn,
-                c.session_id,
-                item,
-                &mut c.notifications,
-                &mut c.out,
-                &c.close,
-            )
-            .await;
-            let Some(close_after) = answered else {
-                c.out.buf.clear();
-                return false;
-            };
-            let out = c.out.buf.split().freeze();
-            if check_replies(c, &header, out) {
-                changes_allowed = true;
-            }
-            if close_after {
-                open = false;
-                break;
-            }
+        match self.answer_all(c, received).await {
+            Some(changed) => changes_allowed |= changed,
+            None => return false,
         }
-        if single && !changes_allowed {
+        if frames == 1 && !changes_allowed {
             assert_eq!(
                 self.core.db().tree().digest(),
                 digest_before,
@@ -732,6 +738,40 @@ impl Harness {
         let out = c.out.buf.split().freeze();
         check_notifications(out);
         open
+    }
+
+    /// Answers received requests in order, as the writer does, checking each reply.
+    /// `None` when the connection must close; else whether a request may have changed
+    /// the tree.
+    async fn answer_all(
+        &self,
+        c: &mut Conn,
+        received: Vec<(RequestHeader, Pending)>,
+    ) -> Option<bool> {
+        let mut changed = false;
+        for (header, item) in received {
+            self.settle().await;
+            let answered = answer(
+                &self.core,
+                c.conn,
+                c.session_id,
+                item,
+                &mut c.notifications,
+                &mut c.out,
+                &c.close,
+            )
+            .await;
+            let Some(close_after) = answered else {
+                c.out.buf.clear();
+                return None;
+            };
+            let out = c.out.buf.split().freeze();
+            changed |= check_replies(c, &header, out);
+            if close_after {
+                return None;
+            }
+        }
+        Some(changed)
     }
 
     fn check_invariants(&mut self) {
@@ -1059,53 +1099,69 @@ fn reply_xid(header: &RequestHeader) -> i32 {
     }
 }
 
-/// Checks what the writer sent for one request: notifications, then exactly one reply
-/// with the request's xid whose body decodes as the answer to its opcode and encodes
-/// back to the same bytes. Returns whether the request may have changed the tree (a
-/// write that succeeded, multis whose ops all did).
+/// Checks what the writer sent for one request: notifications, then (last) exactly one
+/// reply with the request's xid whose body decodes as the answer to its opcode and
+/// encodes back to the same bytes. Returns whether the request may have changed the
+/// tree (a write that succeeded, multis whose ops all did).
 fn check_replies(c: &mut Conn, request: &RequestHeader, out: Bytes) -> bool {
     let mut buf = BytesMut::from(&out[..]);
     let mut decoder = FrameDecoder::default();
-    let mut replies = 0;
-    let mut changed = false;
+    let mut frames = Vec::new();
     while let Some(frame) = decoder
         .decode(&mut buf)
         .expect("the server frames its output")
     {
-        let mut r = Reader::new(frame);
-        let header = ReplyHeader::read(&mut r).expect("reply header");
-        let body = r.take_rest();
-        if header.xid == zk_proto::xid::NOTIFICATION {
-            notification(&body);
-            continue;
-        }
-        replies += 1;
-        assert_eq!(header.xid, reply_xid(request), "reply xid");
-        if header.zxid > 0 {
-            assert!(header.zxid >= c.last_reply_zxid, "reply zxids went back");
-            c.last_reply_zxid = header.zxid;
-        }
-        let op = request.op();
-        if header.err != 0 {
-            assert!(body.is_empty(), "an error reply carries a body");
-            assert!(ErrorCode::from_code(header.err).is_some(), "unknown error");
-            continue;
-        }
-        let Some(op) = op else {
-            panic!("an unknown opcode was answered Ok");
-        };
-        let response = Response::decode(op, body.clone())
-            .unwrap_or_else(|e| panic!("reply to {op:?} does not decode: {e}"));
-        let mut again = BytesMut::new();
-        response.write(&mut again);
-        assert_eq!(again.freeze(), body, "reply to {op:?} is not canonical");
-        changed = op.is_write()
-            && !matches!(&response, Response::Multi(m)
-                if m.results.iter().any(|r| matches!(r, OpResult::Error { .. })));
+        frames.push(frame);
     }
     assert!(buf.is_empty(), "a partial frame in the output");
-    assert_eq!(replies, 1, "one reply per request");
-    changed
+    // The reply is the last frame (a client may send xid -1 itself, so the xid alone
+    // does not tell a reply from a notification).
+    let Some(reply) = frames.pop() else {
+        panic!("no reply to {request:?}");
+    };
+    for frame in frames {
+        let mut r = Reader::new(frame);
+        let header = ReplyHeader::read(&mut r).expect("reply header");
+        assert_eq!(
+            header.xid,
+            zk_proto::xid::NOTIFICATION,
+            "two replies to one request"
+        );
+        notification(&r.take_rest());
+    }
+    let mut r = Reader::new(reply);
+    let header = ReplyHeader::read(&mut r).expect("reply header");
+    if std::env::var_os("ZK_FUZZ_DEBUG").is_some() {
+        eprintln!("{request:?} -> {header:?}");
+    }
+    let body = r.take_rest();
+    // A request refused before it was understood (a malformed body) is answered with
+    // the xid it was sent with.
+    assert!(
+        header.xid == reply_xid(request) || (header.err != 0 && header.xid == request.xid),
+        "reply xid {} to {request:?}",
+        header.xid
+    );
+    if header.zxid > 0 {
+        assert!(header.zxid >= c.last_reply_zxid, "reply zxids went back");
+        c.last_reply_zxid = header.zxid;
+    }
+    if header.err != 0 {
+        assert!(body.is_empty(), "an error reply carries a body");
+        assert!(ErrorCode::from_code(header.err).is_some(), "unknown error");
+        return false;
+    }
+    let Some(op) = request.op() else {
+        panic!("an unknown opcode was answered Ok");
+    };
+    let response = Response::decode(op, body.clone())
+        .unwrap_or_else(|e| panic!("reply to {op:?} does not decode: {e}"));
+    let mut again = BytesMut::new();
+    response.write(&mut again);
+    assert_eq!(again.freeze(), body, "reply to {op:?} is not canonical");
+    op.is_write()
+        && !matches!(&response, Response::Multi(m)
+            if m.results.iter().any(|r| matches!(r, OpResult::Error { .. })))
 }
 
 fn notification(body: &Bytes) {

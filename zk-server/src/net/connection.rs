@@ -63,6 +63,8 @@ pub(crate) enum Pending {
         started: Instant,
         request: Request,
         auth: Arc<Vec<Id>>,
+        /// Told once the read has been evaluated (see [`Pending::track_evaluation`]).
+        evaluated: Option<oneshot::Sender<()>>,
     },
     /// A request answered only once `ready` says so (`sync`); a `false` or a dropped
     /// sender closes the connection, as a lost write does.
@@ -75,6 +77,8 @@ pub(crate) enum Pending {
         header: ReplyHeader,
         body: Option<Response>,
         close_after: bool,
+        /// Set the header's zxid to the last applied one when answering.
+        stamp: bool,
     },
 }
 
@@ -91,6 +95,23 @@ impl Pending {
                 ..
             }
         )
+    }
+
+    /// For a read (or a sync), a receiver told once the writer has evaluated it. The
+    /// reader waits on it before submitting a later write of the connection
+    /// ([`submits_write`]): a read must not see a write sent after it (ZooKeeper's FIFO
+    /// client order), and since writes are submitted as they are read while reads run
+    /// when their turn comes, a pipelined write could otherwise be applied first.
+    pub(crate) fn track_evaluation(&mut self) -> Option<oneshot::Receiver<()>> {
+        match self {
+            Pending::Read { evaluated, .. } => {
+                let (tx, rx) = oneshot::channel();
+                *evaluated = Some(tx);
+                Some(rx)
+            }
+            Pending::Barrier { then, .. } => then.track_evaluation(),
+            Pending::Write { .. } | Pending::Reply { .. } => None,
+        }
     }
 
     /// Notes the request's type (for the metrics).
@@ -394,6 +415,8 @@ async fn read_loop(
     let mut decoder = FrameDecoder::new(core.config.jute_max_buffer);
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut shared_auth = Arc::new(auth.clone());
+    // The last read queued and not yet evaluated by the writer.
+    let mut last_read: Option<oneshot::Receiver<()>> = None;
     loop {
         let frame = match decoder.decode(&mut buf) {
             Ok(Some(frame)) => frame,
@@ -411,7 +434,16 @@ async fn read_loop(
                 return;
             }
         };
-        let Some(item) = receive(
+        if submits_write(&frame) {
+            if let Some(read) = last_read.take() {
+                tokio::select! {
+                    _ = close.cancelled() => return,
+                    // An error: the writer stopped, and the connection with it.
+                    _ = read => {}
+                }
+            }
+        }
+        let Some(mut item) = receive(
             core,
             conn,
             session_id,
@@ -424,6 +456,9 @@ async fn read_loop(
         ) else {
             return;
         };
+        if let Some(read) = item.track_evaluation() {
+            last_read = Some(read);
+        }
         let stop = item.closes();
         if pending.send(item).await.is_err() || stop {
             return;
@@ -475,19 +510,10 @@ pub(crate) fn receive(
         }
         Some(op) if read_only && refused_read_only(op) => {
             core.stats.request_started();
-            error_reply(
-                header.xid,
-                core.db().last_zxid(),
-                ErrorCode::NotReadOnly,
-                false,
-            )
+            stamped_reply(header.xid, ErrorCode::NotReadOnly, false)
         }
         // A read-only session is local: closing it is only closing the connection.
-        Some(OpCode::CloseSession) if read_only => Pending::Reply {
-            header: ReplyHeader::new(header.xid, core.db().last_zxid(), ErrorCode::Ok),
-            body: None,
-            close_after: true,
-        },
+        Some(OpCode::CloseSession) if read_only => stamped_reply(header.xid, ErrorCode::Ok, true),
         Some(op) => {
             let _request = tracing::debug_span!("request", xid = header.xid, op = ?op).entered();
             let mut item = classify(
@@ -505,6 +531,16 @@ pub(crate) fn receive(
             item
         }
     })
+}
+
+/// Whether a frame is a request the reader submits to the log (a write): before it,
+/// the connection's earlier reads must have been evaluated (see
+/// [`Pending::track_evaluation`]).
+pub(crate) fn submits_write(frame: &Bytes) -> bool {
+    RequestHeader::read(&mut Reader::new(frame.clone()))
+        .ok()
+        .and_then(|h| h.op())
+        .is_some_and(OpCode::is_write)
 }
 
 /// What a read-only server answers NotReadOnly, as ZooKeeper's
@@ -540,12 +576,11 @@ fn classify(
     body: Bytes,
     started: Instant,
 ) -> Pending {
-    let last_zxid = || core.db().last_zxid();
     let request = match Request::decode(op, body) {
         Ok(r) => r,
         Err(e) => {
             debug!(?op, error = %e, "malformed request body");
-            return error_reply(xid, last_zxid(), ErrorCode::MarshallingError, false);
+            return stamped_reply(xid, ErrorCode::MarshallingError, false);
         }
     };
     let write = match request {
@@ -569,12 +604,12 @@ fn classify(
         Request::Multi(m) => {
             // ZooKeeper refuses a multi holding reads as a whole (MarshallingError).
             if m.ops.iter().any(MultiOp::is_read) {
-                return error_reply(xid, last_zxid(), ErrorCode::MarshallingError, false);
+                return stamped_reply(xid, ErrorCode::MarshallingError, false);
             }
             TxnOp::Multi(m)
         }
         Request::MultiRead(ref m) if m.ops.iter().any(|o| !o.is_read()) => {
-            return error_reply(xid, last_zxid(), ErrorCode::MarshallingError, false);
+            return stamped_reply(xid, ErrorCode::MarshallingError, false);
         }
         Request::CloseSession => {
             core.detach_session(conn);
@@ -594,7 +629,7 @@ fn classify(
         Request::Reconfig(_)
             if !core.config.reconfig_enabled || core.role() == crate::role::Role::Standalone =>
         {
-            return error_reply(xid, last_zxid(), ErrorCode::ReconfigDisabled, false);
+            return stamped_reply(xid, ErrorCode::ReconfigDisabled, false);
         }
         Request::Reconfig(r) => {
             // Only a super user may write /zookeeper/config, unless skipACL.
@@ -607,7 +642,7 @@ fn classify(
             if !core.config.skip_acl
                 && acl::check(&config_acl, zk_proto::Perms::WRITE, auth).is_err()
             {
-                return error_reply(xid, last_zxid(), ErrorCode::NoAuth, false);
+                return stamped_reply(xid, ErrorCode::NoAuth, false);
             }
             core.stats.request_started();
             let (tx, applied) = oneshot::channel();
@@ -644,7 +679,7 @@ fn classify(
         }
         // No SASL provider here.
         Request::Sasl(_) => {
-            return error_reply(xid, last_zxid(), ErrorCode::MarshallingError, false);
+            return stamped_reply(xid, ErrorCode::MarshallingError, false);
         }
         // setWatches is setWatches2 without persistent watches.
         Request::SetWatches(s) => {
@@ -662,6 +697,7 @@ fn classify(
                     persistent_recursive_watches: Vec::new(),
                 }),
                 auth: auth.clone(),
+                evaluated: None,
             };
         }
         // sync: answered once this server has applied the leader's commit point.
@@ -680,6 +716,7 @@ fn classify(
                     started,
                     request: Request::Sync(r),
                     auth: auth.clone(),
+                    evaluated: None,
                 }),
             };
         }
@@ -691,6 +728,7 @@ fn classify(
                 started,
                 request: other,
                 auth: auth.clone(),
+                evaluated: None,
             };
         }
     };
@@ -721,7 +759,7 @@ fn submit(
         }
         Err(e) => {
             warn!(error = %e, "write refused");
-            error_reply(xid, core.db().last_zxid(), ErrorCode::ConnectionLoss, true)
+            stamped_reply(xid, ErrorCode::ConnectionLoss, true)
         }
     }
 }
@@ -731,6 +769,19 @@ fn error_reply(xid: i32, zxid: i64, err: ErrorCode, close_after: bool) -> Pendin
         header: ReplyHeader::new(xid, zxid, err),
         body: None,
         close_after,
+        stamp: false,
+    }
+}
+
+/// A reply without a body whose zxid is the last one applied *when it is answered*,
+/// as ZooKeeper's final processor stamps it: stamped when read, it could carry a zxid
+/// below that of an earlier write of the connection still being applied.
+fn stamped_reply(xid: i32, err: ErrorCode, close_after: bool) -> Pending {
+    Pending::Reply {
+        header: ReplyHeader::new(xid, 0, err),
+        body: None,
+        close_after,
+        stamp: true,
     }
 }
 
@@ -768,6 +819,7 @@ fn authenticate(core: &ServerCore, conn: ConnId, auth: &mut Vec<Id>, body: Bytes
         header: ReplyHeader::new(xid::AUTH, 0, ErrorCode::Ok),
         body: None,
         close_after: false,
+        stamp: false,
     }
 }
 
@@ -921,10 +973,14 @@ pub(crate) async fn answer(
             .await
         }
         Pending::Reply {
-            header,
+            mut header,
             body,
             close_after,
+            stamp,
         } => {
+            if stamp {
+                header.zxid = core.db().last_zxid();
+            }
             out.reply(header, body.as_ref());
             Some(close_after)
         }
@@ -972,6 +1028,7 @@ pub(crate) async fn answer(
             started,
             request,
             auth,
+            evaluated,
         } => {
             let (header, body) = {
                 // Under the database lock: every change applied so far has queued its
@@ -993,6 +1050,9 @@ pub(crate) async fn answer(
                 };
                 (ReplyHeader::new(reply_xid, zxid, err), body)
             };
+            if let Some(evaluated) = evaluated {
+                let _ = evaluated.send(());
+            }
             core.stats
                 .request_finished(started.elapsed().as_micros() as u64);
             core.metrics.request(op, started.elapsed());
@@ -1104,4 +1164,35 @@ fn who_am_i(auth: &[Id]) -> WhoAmIResponse {
         auth.iter().filter(|i| i.scheme != "ip").map(info).collect();
     client_info.extend(auth.iter().filter(|i| i.scheme == "ip").map(info));
     WhoAmIResponse { client_info }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServerConfig;
+    use crate::database::ZkDatabase;
+
+    /// Found by the `server_requests` fuzz target: a request refused when read (here a
+    /// malformed body) behind a pipelined write of the same connection carried the zxid
+    /// of the moment it was read, below the write's, so the connection's reply zxids
+    /// went back (ZooKeeper's client then lowers its lastZxidSeen).
+    #[tokio::test]
+    async fn a_refusal_behind_a_pipelined_write_carries_the_zxid_of_its_answer() {
+        let core = ServerCore::new(ServerConfig::default(), 0, ZkDatabase::new());
+        core.advance_zxid(5);
+        let refused = stamped_reply(7, ErrorCode::MarshallingError, false);
+        // The connection's earlier write is applied before the refusal is answered.
+        core.advance_zxid(9);
+        let (_notify, mut notifications) = mpsc::channel(1);
+        let mut out = Output::new(core.clone(), Arc::new(ConnCounters::default()));
+        let close = CancellationToken::new();
+        let answered = answer(&core, 1, 1, refused, &mut notifications, &mut out, &close).await;
+        assert_eq!(answered, Some(false));
+        let frame = FrameDecoder::default()
+            .decode(&mut out.buf)
+            .expect("frame")
+            .expect("a whole frame");
+        let header = ReplyHeader::read(&mut Reader::new(frame)).expect("header");
+        assert_eq!(header, ReplyHeader::new(7, 9, ErrorCode::MarshallingError));
+    }
 }
