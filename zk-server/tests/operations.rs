@@ -489,7 +489,8 @@ async fn the_super_digest_grants_everything() {
 /// writes were submitted as soon as they were read while reads ran when their turn
 /// came, so a read pipelined before a write could be evaluated after that write was
 /// applied and see it. ZooKeeper executes a client's requests in the order it sent
-/// them: the read answers with the old data, and reply zxids never go back.
+/// them: the read answers with the old data, and reply zxids never go back (a request
+/// refused when read, stamped with the zxid of its answer, waits for its turn too).
 #[tokio::test]
 async fn a_pipelined_read_does_not_see_a_write_sent_after_it() {
     let (_s, mut c) = setup().await;
@@ -499,7 +500,12 @@ async fn a_pipelined_read_does_not_see_a_write_sent_after_it() {
     c.create("/y", b"", CreateMode::Persistent).await.unwrap();
     for round in 0..50 {
         // One segment: the server reads all three before answering any.
-        let (earlier, read, later) = (1000 + 3 * round, 1001 + 3 * round, 1002 + 3 * round);
+        let (earlier, read, refused, later) = (
+            1000 + 4 * round,
+            1001 + 4 * round,
+            1002 + 4 * round,
+            1003 + 4 * round,
+        );
         let mut out = bytes::BytesMut::new();
         for (xid, request) in [
             (
@@ -515,6 +521,17 @@ async fn a_pipelined_read_does_not_see_a_write_sent_after_it() {
                 Request::GetData(GetDataRequest {
                     path: "/x".into(),
                     watch: false,
+                }),
+            ),
+            // Refused when read (standalone): its reply's zxid must still fall
+            // between those of the writes around it.
+            (
+                refused,
+                Request::Reconfig(ReconfigRequest {
+                    joining_servers: None,
+                    leaving_servers: Some("2".into()),
+                    new_members: None,
+                    cur_config_id: -1,
                 }),
             ),
             (
@@ -534,6 +551,8 @@ async fn a_pipelined_read_does_not_see_a_write_sent_after_it() {
         c.send_raw(&out).await;
         let (h1, r1) = c.reply(earlier, OpCode::SetData).await.expect("reply");
         let (h2, r2) = c.reply(read, OpCode::GetData).await.expect("reply");
+        let (hr, rr) = c.reply(refused, OpCode::Reconfig).await.expect("reply");
+        assert_eq!(rr, Err(ErrorCode::ReconfigDisabled));
         let (h3, r3) = c.reply(later, OpCode::SetData).await.expect("reply");
         assert!(r1.is_ok() && r3.is_ok());
         let Ok(Response::GetData(got)) = r2 else {
@@ -550,8 +569,8 @@ async fn a_pipelined_read_does_not_see_a_write_sent_after_it() {
             "round {round}"
         );
         assert!(
-            h1.zxid <= h2.zxid && h2.zxid <= h3.zxid,
-            "{h1:?} {h2:?} {h3:?}"
+            h1.zxid <= h2.zxid && h2.zxid <= hr.zxid && hr.zxid <= h3.zxid,
+            "reply zxids went back: {h1:?} {h2:?} {hr:?} {h3:?}"
         );
     }
 }

@@ -79,6 +79,9 @@ pub(crate) enum Pending {
         close_after: bool,
         /// Set the header's zxid to the last applied one when answering.
         stamp: bool,
+        /// Told once a stamped reply has been stamped (see
+        /// [`Pending::track_evaluation`]).
+        evaluated: Option<oneshot::Sender<()>>,
     },
 }
 
@@ -97,7 +100,8 @@ impl Pending {
         )
     }
 
-    /// For a read (or a sync), a receiver told once the writer has evaluated it. The
+    /// For a read (a sync, a reply stamped when answered), a receiver told once the
+    /// writer has evaluated it. The
     /// reader waits on it before submitting a later write of the connection
     /// ([`submits_write`]): a read must not see a write sent after it (ZooKeeper's FIFO
     /// client order), and since writes are submitted as they are read while reads run
@@ -105,6 +109,16 @@ impl Pending {
     pub(crate) fn track_evaluation(&mut self) -> Option<oneshot::Receiver<()>> {
         match self {
             Pending::Read { evaluated, .. } => {
+                let (tx, rx) = oneshot::channel();
+                *evaluated = Some(tx);
+                Some(rx)
+            }
+            // A reply stamped with the last zxid when answered is a read of it.
+            Pending::Reply {
+                stamp: true,
+                evaluated,
+                ..
+            } => {
                 let (tx, rx) = oneshot::channel();
                 *evaluated = Some(tx);
                 Some(rx)
@@ -770,6 +784,7 @@ fn error_reply(xid: i32, zxid: i64, err: ErrorCode, close_after: bool) -> Pendin
         body: None,
         close_after,
         stamp: false,
+        evaluated: None,
     }
 }
 
@@ -782,6 +797,7 @@ fn stamped_reply(xid: i32, err: ErrorCode, close_after: bool) -> Pending {
         body: None,
         close_after,
         stamp: true,
+        evaluated: None,
     }
 }
 
@@ -820,6 +836,7 @@ fn authenticate(core: &ServerCore, conn: ConnId, auth: &mut Vec<Id>, body: Bytes
         body: None,
         close_after: false,
         stamp: false,
+        evaluated: None,
     }
 }
 
@@ -977,9 +994,13 @@ pub(crate) async fn answer(
             body,
             close_after,
             stamp,
+            evaluated,
         } => {
             if stamp {
                 header.zxid = core.db().last_zxid();
+            }
+            if let Some(evaluated) = evaluated {
+                let _ = evaluated.send(());
             }
             out.reply(header, body.as_ref());
             Some(close_after)
