@@ -32,6 +32,11 @@ pub const CLIENT_MAX_PACKET_LENGTH: usize = 1_048_575;
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX: usize = 4;
 
+/// Most room [`FrameDecoder::decode`] reserves beyond the bytes already received for a
+/// frame still arriving: a peer that announces a large frame and sends it slowly (or
+/// never) costs what it sent plus this, not the announced length.
+pub const READ_AHEAD: usize = 64 * 1024;
+
 /// Why a frame was refused. Either way the connection cannot continue: the stream is
 /// no longer at a frame boundary that can be trusted.
 #[derive(Debug, thiserror::Error)]
@@ -94,8 +99,9 @@ impl FrameDecoder {
         }
         let total = LENGTH_PREFIX + len;
         if buf.len() < total {
-            // The length is within bounds, so reserving for it is bounded too.
-            buf.reserve(total - buf.len());
+            // Room for the rest of the frame, but never more than READ_AHEAD ahead of
+            // what arrived: the buffer grows with the data, not with the claim.
+            buf.reserve((total - buf.len()).min(READ_AHEAD));
             return Ok(None);
         }
         buf.advance(LENGTH_PREFIX);
@@ -179,6 +185,26 @@ mod tests {
         ));
         // Nothing was reserved for the refused body.
         assert!(buf.capacity() < 1024);
+    }
+
+    /// An announced length within the maximum used to reserve the whole frame (up to
+    /// `jute.maxbuffer`) before any of it arrived; the fuzz targets' allocation bound
+    /// (`fuzzing::bounded`) refuses that.
+    #[test]
+    fn an_announced_length_reserves_at_most_the_read_ahead() {
+        let mut dec = FrameDecoder::new(DEFAULT_MAX_BUFFER);
+        let mut buf = BytesMut::from(&(DEFAULT_MAX_BUFFER as i32).to_be_bytes()[..]);
+        assert_eq!(dec.decode(&mut buf).unwrap(), None);
+        assert!(buf.capacity() <= 2 * READ_AHEAD, "{}", buf.capacity());
+        // The frame still completes as its bytes arrive.
+        let body = vec![7u8; DEFAULT_MAX_BUFFER];
+        for chunk in body.chunks(100_000) {
+            assert_eq!(dec.decode(&mut buf).unwrap(), None);
+            buf.extend_from_slice(chunk);
+        }
+        let frame = dec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(frame.len(), DEFAULT_MAX_BUFFER);
+        assert!(buf.is_empty());
     }
 
     #[test]

@@ -15,6 +15,8 @@
 //!   `CreateMode`, `Perms`) and the well-known ACLs.
 //! - [`stat`]: a znode's [`Stat`].
 //! - [`path`]: path validation with ZooKeeper's rules and messages.
+//! - `fuzzing` (feature `fuzzing`): the bodies of the cargo-fuzz targets under `fuzz/`,
+//!   shared with the stable replay of their corpus (`tests/fuzz_corpus.rs`).
 //!
 //! # A request on the wire
 //!
@@ -46,6 +48,8 @@ pub mod acl;
 pub mod create_mode;
 pub mod error_code;
 pub mod frame;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod int_enum;
 pub mod jute;
 pub mod opcode;

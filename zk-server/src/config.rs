@@ -510,9 +510,14 @@ impl ServerConfig {
     }
 
     /// Clamps a requested session timeout to the configured bounds, as ZooKeeper does.
+    ///
+    /// Bounds above `i32::MAX` ms (which the wire cannot carry) count as `i32::MAX`;
+    /// they used to wrap negative, and a maximum that wrapped below the minimum made
+    /// `clamp` panic on every connection.
     pub fn negotiate_session_timeout(&self, requested_ms: i32) -> i32 {
-        let min = self.min_session_timeout_ms as i32;
-        let max = self.max_session_timeout_ms as i32;
+        let bound = |ms: u32| i32::try_from(ms).unwrap_or(i32::MAX);
+        let min = bound(self.min_session_timeout_ms);
+        let max = bound(self.max_session_timeout_ms).max(min);
         requested_ms.clamp(min, max)
     }
 
@@ -866,6 +871,23 @@ mod tests {
         );
         assert!(ServerConfig::parse("server.x=a:1:2").is_err());
         assert!(ServerConfig::parse("server.1=a:1").is_err());
+    }
+
+    #[test]
+    fn session_timeout_bounds_beyond_i32_do_not_panic() {
+        let c = ServerConfig {
+            min_session_timeout_ms: 4000,
+            max_session_timeout_ms: 3_000_000_000,
+            ..ServerConfig::default()
+        };
+        assert_eq!(c.negotiate_session_timeout(10), 4000);
+        assert_eq!(c.negotiate_session_timeout(i32::MAX), i32::MAX);
+        let c = ServerConfig {
+            min_session_timeout_ms: 3_000_000_000,
+            max_session_timeout_ms: 3_000_000_001,
+            ..ServerConfig::default()
+        };
+        assert_eq!(c.negotiate_session_timeout(0), i32::MAX);
     }
 
     #[test]

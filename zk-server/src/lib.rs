@@ -8,6 +8,9 @@
 //!   proposer clock and identities needed to apply it identically everywhere.
 //! - [`database`]: the replicated state (tree + sessions); `apply` is a pure function of
 //!   (state, zxid, txn) → (state', reply, watch events), and the local reads.
+//! - `fuzzing` (feature `fuzzing`): a network-free server driven by structured
+//!   input, the body of the `server_requests` fuzz target under `fuzz/` and of its
+//!   corpus replay; it calls the connection's own handshake, routing and answering.
 //! - [`config`]: zoo.cfg (ZooKeeper's own format and system-property keys) and myid.
 //! - [`core`]: one server's shared state (database, watches, connections, replies
 //!   owed) and `apply_committed`, where committed transactions come back from the log.
@@ -39,6 +42,8 @@ pub mod acl;
 pub mod config;
 pub mod core;
 pub mod database;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod metrics;
 pub mod net;
 pub mod replication;

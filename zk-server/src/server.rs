@@ -440,24 +440,7 @@ async fn reap_containers(core: Arc<ServerCore>, shutdown: CancellationToken) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        let candidates: Vec<TxnOp> = {
-            let db = core.db();
-            let tree = db.tree();
-            let containers = tree.containers().iter().filter(|p| {
-                tree.get(p)
-                    .is_some_and(|n| n.children.is_empty() && n.stat.cversion > 0)
-            });
-            let ttls = tree.ttl_nodes().iter().filter(|p| {
-                tree.get(p).is_some_and(|n| match n.kind() {
-                    NodeKind::Ttl(ttl) => n.children.is_empty() && now - n.stat.mtime > ttl,
-                    _ => false,
-                })
-            });
-            containers
-                .map(|p| TxnOp::ReapContainer { path: p.clone() })
-                .chain(ttls.map(|p| TxnOp::ReapTtl { path: p.clone() }))
-                .collect()
-        };
+        let candidates = reap_candidates(core, now);
         for op in candidates {
             if let Err(e) = core.submit(0, 0, Vec::new(), op) {
                 warn!(error = %e, "could not propose a reap");
@@ -465,6 +448,27 @@ async fn reap_containers(core: Arc<ServerCore>, shutdown: CancellationToken) {
         }
     })
     .await;
+}
+
+/// The reaps to propose at `now` (ms since the epoch): every empty container that once
+/// had children, and every childless TTL node untouched for its TTL.
+pub(crate) fn reap_candidates(core: &ServerCore, now: i64) -> Vec<TxnOp> {
+    let db = core.db();
+    let tree = db.tree();
+    let containers = tree.containers().iter().filter(|p| {
+        tree.get(p)
+            .is_some_and(|n| n.children.is_empty() && n.stat.cversion > 0)
+    });
+    let ttls = tree.ttl_nodes().iter().filter(|p| {
+        tree.get(p).is_some_and(|n| match n.kind() {
+            NodeKind::Ttl(ttl) => n.children.is_empty() && now - n.stat.mtime > ttl,
+            _ => false,
+        })
+    });
+    containers
+        .map(|p| TxnOp::ReapContainer { path: p.clone() })
+        .chain(ttls.map(|p| TxnOp::ReapTtl { path: p.clone() }))
+        .collect()
 }
 
 /// Starts an HTTP endpoint on `at`; its bound address, or `None` (logged, the server

@@ -486,3 +486,93 @@ async fn the_super_digest_grants_everything() {
     );
     admin.delete("/vault", -1).await.unwrap();
 }
+
+/// Found by the `server_requests` fuzz target (reply zxids going back on a connection):
+/// writes were submitted as soon as they were read while reads ran when their turn
+/// came, so a read pipelined before a write could be evaluated after that write was
+/// applied and see it. ZooKeeper executes a client's requests in the order it sent
+/// them: the read answers with the old data, and reply zxids never go back (a request
+/// refused when read, stamped with the zxid of its answer, waits for its turn too).
+#[tokio::test]
+async fn a_pipelined_read_does_not_see_a_write_sent_after_it() {
+    let (_s, mut c) = setup().await;
+    c.create("/x", b"old", CreateMode::Persistent)
+        .await
+        .unwrap();
+    c.create("/y", b"", CreateMode::Persistent).await.unwrap();
+    for round in 0..50 {
+        // One segment: the server reads all three before answering any.
+        let (earlier, read, refused, later) = (
+            1000 + 4 * round,
+            1001 + 4 * round,
+            1002 + 4 * round,
+            1003 + 4 * round,
+        );
+        let mut out = bytes::BytesMut::new();
+        for (xid, request) in [
+            (
+                earlier,
+                Request::SetData(SetDataRequest {
+                    path: "/y".into(),
+                    data: Some(Bytes::from(format!("{round}"))),
+                    version: -1,
+                }),
+            ),
+            (
+                read,
+                Request::GetData(GetDataRequest {
+                    path: "/x".into(),
+                    watch: false,
+                }),
+            ),
+            // Refused when read (standalone): its reply's zxid must still fall
+            // between those of the writes around it.
+            (
+                refused,
+                Request::Reconfig(ReconfigRequest {
+                    joining_servers: None,
+                    leaving_servers: Some("2".into()),
+                    new_members: None,
+                    cur_config_id: -1,
+                }),
+            ),
+            (
+                later,
+                Request::SetData(SetDataRequest {
+                    path: "/x".into(),
+                    data: Some(Bytes::from(format!("new{round}"))),
+                    version: -1,
+                }),
+            ),
+        ] {
+            zk_proto::frame::write_frame(&mut out, |w| {
+                RequestHeader::new(xid, request.opcode()).write(w);
+                request.write_body(w);
+            });
+        }
+        c.send_raw(&out).await;
+        let (h1, r1) = c.reply(earlier, OpCode::SetData).await.expect("reply");
+        let (h2, r2) = c.reply(read, OpCode::GetData).await.expect("reply");
+        let (hr, rr) = c.reply(refused, OpCode::Reconfig).await.expect("reply");
+        assert_eq!(rr, Err(ErrorCode::ReconfigDisabled));
+        let (h3, r3) = c.reply(later, OpCode::SetData).await.expect("reply");
+        assert!(r1.is_ok() && r3.is_ok());
+        let Ok(Response::GetData(got)) = r2 else {
+            panic!("getData failed: {r2:?}");
+        };
+        let expected = if round == 0 {
+            "old".to_string()
+        } else {
+            format!("new{}", round - 1)
+        };
+        assert_eq!(
+            got.data.as_deref(),
+            Some(expected.as_bytes()),
+            "round {round}"
+        );
+        assert!(
+            h1.zxid <= h2.zxid && h2.zxid <= hr.zxid && hr.zxid <= h3.zxid,
+            "reply zxids went back: {h1:?} {h2:?} {hr:?} {h3:?}"
+        );
+    }
+}

@@ -93,6 +93,20 @@ impl ZkDatabase {
         &self.sessions
     }
 
+    /// Checks the tree's invariants ([`DataTree::check_consistency`]) and that every
+    /// ephemeral znode belongs to an open session (for tests and fuzzing).
+    pub fn check_consistency(&self) -> Result<(), String> {
+        self.tree.check_consistency()?;
+        for (session, paths) in self.tree.all_ephemerals() {
+            if !self.sessions.contains_key(session) {
+                return Err(format!(
+                    "ephemerals {paths:?} belong to session 0x{session:x}, which is not open"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Serialises the whole state (for snapshots).
     pub fn to_snapshot(&self) -> Result<Vec<u8>, rmp_serde::encode::Error> {
         rmp_serde::to_vec(self)

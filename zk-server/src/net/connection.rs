@@ -50,7 +50,7 @@ const FLUSH_AT: usize = 64 * 1024;
 type Queued = (Pending, Option<tokio::sync::OwnedSemaphorePermit>);
 
 /// A request waiting for its turn to be answered.
-enum Pending {
+pub(crate) enum Pending {
     /// A write submitted to the log; answered when this server has applied it.
     Write {
         xid: i32,
@@ -68,6 +68,8 @@ enum Pending {
         started: Instant,
         request: Request,
         auth: Arc<Vec<Id>>,
+        /// Told once the read has been evaluated (see [`Pending::track_evaluation`]).
+        evaluated: Option<oneshot::Sender<()>>,
     },
     /// A request answered only once `ready` says so (`sync`); a `false` or a dropped
     /// sender closes the connection, as a lost write does.
@@ -80,10 +82,57 @@ enum Pending {
         header: ReplyHeader,
         body: Option<Response>,
         close_after: bool,
+        /// Set the header's zxid to the last applied one when answering.
+        stamp: bool,
+        /// Told once a stamped reply has been stamped (see
+        /// [`Pending::track_evaluation`]).
+        evaluated: Option<oneshot::Sender<()>>,
     },
 }
 
 impl Pending {
+    /// Whether the connection closes once this is answered (the reader stops reading).
+    pub(crate) fn closes(&self) -> bool {
+        matches!(
+            self,
+            Pending::Reply {
+                close_after: true,
+                ..
+            } | Pending::Write {
+                close_after: true,
+                ..
+            }
+        )
+    }
+
+    /// For a read (a sync, a reply stamped when answered), a receiver told once the
+    /// writer has evaluated it. The
+    /// reader waits on it before submitting a later write of the connection
+    /// ([`submits_write`]): a read must not see a write sent after it (ZooKeeper's FIFO
+    /// client order), and since writes are submitted as they are read while reads run
+    /// when their turn comes, a pipelined write could otherwise be applied first.
+    pub(crate) fn track_evaluation(&mut self) -> Option<oneshot::Receiver<()>> {
+        match self {
+            Pending::Read { evaluated, .. } => {
+                let (tx, rx) = oneshot::channel();
+                *evaluated = Some(tx);
+                Some(rx)
+            }
+            // A reply stamped with the last zxid when answered is a read of it.
+            Pending::Reply {
+                stamp: true,
+                evaluated,
+                ..
+            } => {
+                let (tx, rx) = oneshot::channel();
+                *evaluated = Some(tx);
+                Some(rx)
+            }
+            Pending::Barrier { then, .. } => then.track_evaluation(),
+            Pending::Write { .. } | Pending::Reply { .. } => None,
+        }
+    }
+
     /// Notes the request's type (for the metrics).
     fn set_op(&mut self, code: OpCode) {
         match self {
@@ -142,55 +191,24 @@ pub async fn serve_halves<R, W>(
     if rd.read_exact(&mut body).await.is_err() {
         return;
     }
-    let connect = match ConnectRequest::read(&mut Reader::new(body)) {
-        Ok(c) => c,
-        Err(e) => {
-            debug!(%remote, error = %e, "malformed ConnectRequest; closing");
-            return;
-        }
+    let Some(accepted) =
+        handshake(&core, remote, identities, &shutdown, Bytes::from(body)).await
+    else {
+        return;
     };
-    // Cut off from the quorum, only clients that accept read-only service are served,
-    // and only with readonlymode.enabled; ZooKeeper closes the others' connections.
-    let read_only = !core.role().serving();
-    if read_only && !(core.config.read_only_mode && connect.read_only == Some(true)) {
-        debug!(%remote, "no leader; refusing the connection");
-        return;
-    }
-    let last_zxid = core.db().last_zxid();
-    if connect.last_zxid_seen > last_zxid {
-        info!(
-            %remote,
-            client_zxid = format_args!("0x{:x}", connect.last_zxid_seen),
-            our_zxid = format_args!("0x{last_zxid:x}"),
-            "refusing session request: client has seen a later zxid than this server"
-        );
-        return;
-    }
-
-    let close = shutdown.child_token();
-    let counters = Arc::new(ConnCounters::default());
-    let (notify_tx, notify_rx) = mpsc::channel(NOTIFICATION_QUEUE);
-    let mut auth = vec![Id::new("ip", remote.ip().to_string())];
-    auth.extend(identities);
-    let conn = core.register_connection(ConnEntry {
-        session_id: 0,
-        remote,
-        auth: auth.clone(),
-        notifications: notify_tx,
-        close: close.clone(),
-        since: Instant::now(),
-        counters: counters.clone(),
+    let Accepted {
+        conn,
+        session_id,
         read_only,
-    });
-
-    let (session_id, accepted) = if read_only {
-        read_only_session(&core, conn, &connect)
-    } else {
-        establish_session(&core, conn, &close, &connect).await
-    };
+        mut auth,
+        close,
+        counters,
+        notifications: notify_rx,
+        response,
+    } = accepted;
     let mut wr = wr;
     let mut out = BytesMut::new();
-    write_frame(&mut out, |w| accepted.write(w));
+    write_frame(&mut out, |w| response.write(w));
     if wr.write_all(&out).await.is_err() || session_id == 0 {
         core.unregister_connection(conn);
         return;
@@ -226,6 +244,87 @@ pub async fn serve_halves<R, W>(
     let _ = writer.await;
     core.unregister_connection(conn);
     debug!(parent: &span, "connection closed");
+}
+
+/// A connection past its handshake: registered with the core, with the session it
+/// carries (0 when refused: the response still goes out, then the connection closes).
+pub(crate) struct Accepted {
+    pub(crate) conn: ConnId,
+    pub(crate) session_id: i64,
+    pub(crate) read_only: bool,
+    pub(crate) auth: Vec<Id>,
+    pub(crate) close: CancellationToken,
+    pub(crate) counters: Arc<ConnCounters>,
+    pub(crate) notifications: mpsc::Receiver<WatcherEvent>,
+    pub(crate) response: ConnectResponse,
+}
+
+/// The handshake after the ConnectRequest frame (`body`) has been read: `None` when
+/// the connection is closed without an answer (malformed request, no quorum, a client
+/// ahead of this server), else the registered connection and its ConnectResponse.
+pub(crate) async fn handshake(
+    core: &Arc<ServerCore>,
+    remote: SocketAddr,
+    identities: Vec<Id>,
+    shutdown: &CancellationToken,
+    body: Bytes,
+) -> Option<Accepted> {
+    let connect = match ConnectRequest::read(&mut Reader::new(body)) {
+        Ok(c) => c,
+        Err(e) => {
+            debug!(%remote, error = %e, "malformed ConnectRequest; closing");
+            return None;
+        }
+    };
+    // Cut off from the quorum, only clients that accept read-only service are served,
+    // and only with readonlymode.enabled; ZooKeeper closes the others' connections.
+    let read_only = !core.role().serving();
+    if read_only && !(core.config.read_only_mode && connect.read_only == Some(true)) {
+        debug!(%remote, "no leader; refusing the connection");
+        return None;
+    }
+    let last_zxid = core.db().last_zxid();
+    if connect.last_zxid_seen > last_zxid {
+        info!(
+            %remote,
+            client_zxid = format_args!("0x{:x}", connect.last_zxid_seen),
+            our_zxid = format_args!("0x{last_zxid:x}"),
+            "refusing session request: client has seen a later zxid than this server"
+        );
+        return None;
+    }
+
+    let close = shutdown.child_token();
+    let counters = Arc::new(ConnCounters::default());
+    let (notify_tx, notify_rx) = mpsc::channel(NOTIFICATION_QUEUE);
+    let mut auth = vec![Id::new("ip", remote.ip().to_string())];
+    auth.extend(identities);
+    let conn = core.register_connection(ConnEntry {
+        session_id: 0,
+        remote,
+        auth: auth.clone(),
+        notifications: notify_tx,
+        close: close.clone(),
+        since: Instant::now(),
+        counters: counters.clone(),
+        read_only,
+    });
+
+    let (session_id, accepted) = if read_only {
+        read_only_session(core, conn, &connect)
+    } else {
+        establish_session(core, conn, &close, &connect).await
+    };
+    Some(Accepted {
+        conn,
+        session_id,
+        read_only,
+        auth,
+        close,
+        counters,
+        notifications: notify_rx,
+        response: accepted,
+    })
 }
 
 /// Creates or resumes the session; returns its id (0 = refused) and the response.
@@ -356,6 +455,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut decoder = FrameDecoder::new(core.config.jute_max_buffer);
     let mut buf = BytesMut::with_capacity(16 * 1024);
     let mut shared_auth = Arc::new(auth.clone());
+    // The last read queued and not yet evaluated by the writer.
+    let mut last_read: Option<oneshot::Receiver<()>> = None;
     loop {
         let frame = match decoder.decode(&mut buf) {
             Ok(Some(frame)) => frame,
@@ -373,6 +474,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 return;
             }
         };
+        if submits_write(&frame) {
+            if let Some(read) = last_read.take() {
+                tokio::select! {
+                    _ = close.cancelled() => return,
+                    // An error: the writer stopped, and the connection with it.
+                    _ = read => {}
+                }
+            }
+        }
         // Held until the request is answered: with `globalOutstandingLimit` requests
         // outstanding, a connection that has requests of its own outstanding waits
         // here (reads nothing more); one with none goes on, as in ZooKeeper, so a
@@ -389,80 +499,104 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
         };
         counters.outstanding.fetch_add(1, Ordering::SeqCst);
-        core.stats.record_received();
-        counters.received.fetch_add(1, Ordering::Relaxed);
-        if core.moved_away(session_id) {
-            info!("the session moved to another member; closing this connection");
+        let Some(mut item) = receive(
+            core,
+            conn,
+            session_id,
+            read_only,
+            auth,
+            &mut shared_auth,
+            close,
+            counters,
+            frame,
+        ) else {
             return;
+        };
+        if let Some(read) = item.track_evaluation() {
+            last_read = Some(read);
         }
-        core.tracker().touch(session_id, Instant::now());
-        let mut r = Reader::new(frame);
-        let Ok(header) = RequestHeader::read(&mut r) else {
-            info!("closing connection: truncated request header");
-            return;
-        };
-        let started = Instant::now();
-        let body = r.take_rest();
-        let item = match header.op() {
-            None => {
-                warn!(
-                    opcode = header.opcode,
-                    "unknown request type; answering Unimplemented and closing"
-                );
-                error_reply(header.xid, -1, ErrorCode::Unimplemented, true)
-            }
-            Some(OpCode::Auth) => {
-                let reply = authenticate(core, conn, auth, body);
-                shared_auth = Arc::new(auth.clone());
-                reply
-            }
-            Some(op) if read_only && refused_read_only(op) => {
-                core.stats.request_started();
-                error_reply(
-                    header.xid,
-                    core.db().last_zxid(),
-                    ErrorCode::NotReadOnly,
-                    false,
-                )
-            }
-            // A read-only session is local: closing it is only closing the connection.
-            Some(OpCode::CloseSession) if read_only => Pending::Reply {
-                header: ReplyHeader::new(header.xid, core.db().last_zxid(), ErrorCode::Ok),
-                body: None,
-                close_after: true,
-            },
-            Some(op) => {
-                let _request =
-                    tracing::debug_span!("request", xid = header.xid, op = ?op).entered();
-                let mut item = classify(
-                    core,
-                    conn,
-                    close,
-                    session_id,
-                    &shared_auth,
-                    header.xid,
-                    op,
-                    body,
-                    started,
-                );
-                item.set_op(op);
-                item
-            }
-        };
-        let stop = matches!(
-            item,
-            Pending::Reply {
-                close_after: true,
-                ..
-            } | Pending::Write {
-                close_after: true,
-                ..
-            }
-        );
+        let stop = item.closes();
         if pending.send((item, permit)).await.is_err() || stop {
             return;
         }
     }
+}
+
+/// Turns one received frame into its pending reply, as the reader does for every frame
+/// after the handshake: `None` when the connection must close at once (a truncated
+/// header, a session moved elsewhere). Writes are submitted to the log here.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn receive(
+    core: &Arc<ServerCore>,
+    conn: ConnId,
+    session_id: i64,
+    read_only: bool,
+    auth: &mut Vec<Id>,
+    shared_auth: &mut Arc<Vec<Id>>,
+    close: &CancellationToken,
+    counters: &ConnCounters,
+    frame: Bytes,
+) -> Option<Pending> {
+    core.stats.record_received();
+    counters.received.fetch_add(1, Ordering::Relaxed);
+    if core.moved_away(session_id) {
+        info!("the session moved to another member; closing this connection");
+        return None;
+    }
+    core.tracker().touch(session_id, Instant::now());
+    let mut r = Reader::new(frame);
+    let Ok(header) = RequestHeader::read(&mut r) else {
+        info!("closing connection: truncated request header");
+        return None;
+    };
+    let started = Instant::now();
+    let body = r.take_rest();
+    Some(match header.op() {
+        None => {
+            warn!(
+                opcode = header.opcode,
+                "unknown request type; answering Unimplemented and closing"
+            );
+            error_reply(header.xid, -1, ErrorCode::Unimplemented, true)
+        }
+        Some(OpCode::Auth) => {
+            let reply = authenticate(core, conn, auth, body);
+            *shared_auth = Arc::new(auth.clone());
+            reply
+        }
+        Some(op) if read_only && refused_read_only(op) => {
+            core.stats.request_started();
+            stamped_reply(header.xid, ErrorCode::NotReadOnly, false)
+        }
+        // A read-only session is local: closing it is only closing the connection.
+        Some(OpCode::CloseSession) if read_only => stamped_reply(header.xid, ErrorCode::Ok, true),
+        Some(op) => {
+            let _request = tracing::debug_span!("request", xid = header.xid, op = ?op).entered();
+            let mut item = classify(
+                core,
+                conn,
+                close,
+                session_id,
+                shared_auth,
+                header.xid,
+                op,
+                body,
+                started,
+            );
+            item.set_op(op);
+            item
+        }
+    })
+}
+
+/// Whether a frame is a request the reader submits to the log (a write): before it,
+/// the connection's earlier reads must have been evaluated (see
+/// [`Pending::track_evaluation`]).
+pub(crate) fn submits_write(frame: &Bytes) -> bool {
+    RequestHeader::read(&mut Reader::new(frame.clone()))
+        .ok()
+        .and_then(|h| h.op())
+        .is_some_and(OpCode::is_write)
 }
 
 /// What a read-only server answers NotReadOnly, as ZooKeeper's
@@ -498,12 +632,11 @@ fn classify(
     body: Bytes,
     started: Instant,
 ) -> Pending {
-    let last_zxid = || core.db().last_zxid();
     let request = match Request::decode(op, body) {
         Ok(r) => r,
         Err(e) => {
             debug!(?op, error = %e, "malformed request body");
-            return error_reply(xid, last_zxid(), ErrorCode::MarshallingError, false);
+            return stamped_reply(xid, ErrorCode::MarshallingError, false);
         }
     };
     let write = match request {
@@ -527,12 +660,12 @@ fn classify(
         Request::Multi(m) => {
             // ZooKeeper refuses a multi holding reads as a whole (MarshallingError).
             if m.ops.iter().any(MultiOp::is_read) {
-                return error_reply(xid, last_zxid(), ErrorCode::MarshallingError, false);
+                return stamped_reply(xid, ErrorCode::MarshallingError, false);
             }
             TxnOp::Multi(m)
         }
         Request::MultiRead(ref m) if m.ops.iter().any(|o| !o.is_read()) => {
-            return error_reply(xid, last_zxid(), ErrorCode::MarshallingError, false);
+            return stamped_reply(xid, ErrorCode::MarshallingError, false);
         }
         Request::CloseSession => {
             core.detach_session(conn);
@@ -552,7 +685,7 @@ fn classify(
         Request::Reconfig(_)
             if !core.config.reconfig_enabled || core.role() == crate::role::Role::Standalone =>
         {
-            return error_reply(xid, last_zxid(), ErrorCode::ReconfigDisabled, false);
+            return stamped_reply(xid, ErrorCode::ReconfigDisabled, false);
         }
         Request::Reconfig(r) => {
             // Only a super user may write /zookeeper/config, unless skipACL.
@@ -565,7 +698,7 @@ fn classify(
             if !core.config.skip_acl
                 && acl::check(&config_acl, zk_proto::Perms::WRITE, auth).is_err()
             {
-                return error_reply(xid, last_zxid(), ErrorCode::NoAuth, false);
+                return stamped_reply(xid, ErrorCode::NoAuth, false);
             }
             core.stats.request_started();
             let (tx, applied) = oneshot::channel();
@@ -609,6 +742,8 @@ fn classify(
                 header: ReplyHeader::new(xid, 0, ErrorCode::Ok),
                 body: Some(Response::AddWatch(zk_proto::ErrorResponse { err: -1 })),
                 close_after: false,
+                stamp: false,
+                evaluated: None,
             };
         }
         // setWatches is setWatches2 without persistent watches.
@@ -627,6 +762,7 @@ fn classify(
                     persistent_recursive_watches: Vec::new(),
                 }),
                 auth: auth.clone(),
+                evaluated: None,
             };
         }
         // sync: answered once this server has applied the leader's commit point.
@@ -645,6 +781,7 @@ fn classify(
                     started,
                     request: Request::Sync(r),
                     auth: auth.clone(),
+                    evaluated: None,
                 }),
             };
         }
@@ -656,6 +793,7 @@ fn classify(
                 started,
                 request: other,
                 auth: auth.clone(),
+                evaluated: None,
             };
         }
     };
@@ -691,7 +829,7 @@ fn submit(
         }
         Err(e) => {
             warn!(error = %e, "write refused");
-            error_reply(xid, core.db().last_zxid(), ErrorCode::ConnectionLoss, true)
+            stamped_reply(xid, ErrorCode::ConnectionLoss, true)
         }
     }
 }
@@ -701,6 +839,21 @@ fn error_reply(xid: i32, zxid: i64, err: ErrorCode, close_after: bool) -> Pendin
         header: ReplyHeader::new(xid, zxid, err),
         body: None,
         close_after,
+        stamp: false,
+        evaluated: None,
+    }
+}
+
+/// A reply without a body whose zxid is the last one applied *when it is answered*,
+/// as ZooKeeper's final processor stamps it: stamped when read, it could carry a zxid
+/// below that of an earlier write of the connection still being applied.
+fn stamped_reply(xid: i32, err: ErrorCode, close_after: bool) -> Pending {
+    Pending::Reply {
+        header: ReplyHeader::new(xid, 0, err),
+        body: None,
+        close_after,
+        stamp: true,
+        evaluated: None,
     }
 }
 
@@ -738,6 +891,8 @@ fn authenticate(core: &ServerCore, conn: ConnId, auth: &mut Vec<Id>, body: Bytes
         header: ReplyHeader::new(xid::AUTH, 0, ErrorCode::Ok),
         body: None,
         close_after: false,
+        stamp: false,
+        evaluated: None,
     }
 }
 
@@ -759,11 +914,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     close: CancellationToken,
     counters: Arc<ConnCounters>,
 ) {
-    let mut out = Output {
-        buf: BytesMut::with_capacity(16 * 1024),
-        core: core.clone(),
-        counters,
-    };
+    let mut out = Output::new(core.clone(), counters);
     loop {
         let item = tokio::select! {
             biased;
@@ -823,13 +974,22 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 }
 
 /// Frames waiting to be written, and the counters they move.
-struct Output {
-    buf: BytesMut,
+pub(crate) struct Output {
+    pub(crate) buf: BytesMut,
     core: Arc<ServerCore>,
     counters: Arc<ConnCounters>,
 }
 
 impl Output {
+    /// An empty output for a connection with these counters.
+    pub(crate) fn new(core: Arc<ServerCore>, counters: Arc<ConnCounters>) -> Output {
+        Output {
+            buf: BytesMut::with_capacity(16 * 1024),
+            core,
+            counters,
+        }
+    }
+
     fn count(&self) {
         self.core.stats.record_sent();
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
@@ -837,7 +997,7 @@ impl Output {
 
     /// A watch notification taken from the connection's queue: written, it no longer
     /// counts against the connection's queued output.
-    fn notification(&mut self, event: &WatcherEvent) {
+    pub(crate) fn notification(&mut self, event: &WatcherEvent) {
         self.event(event);
         self.counters
             .queued_bytes
@@ -869,7 +1029,7 @@ impl Output {
 
 /// Answers one pending request; `None` when the connection must stop, else whether to
 /// close after this reply.
-async fn answer(
+pub(crate) async fn answer(
     core: &ServerCore,
     conn: ConnId,
     session_id: i64,
@@ -903,10 +1063,18 @@ async fn answer(
             .await
         }
         Pending::Reply {
-            header,
+            mut header,
             body,
             close_after,
+            stamp,
+            evaluated,
         } => {
+            if stamp {
+                header.zxid = core.db().last_zxid();
+            }
+            if let Some(evaluated) = evaluated {
+                let _ = evaluated.send(());
+            }
             out.reply(header, body.as_ref());
             Some(close_after)
         }
@@ -954,6 +1122,7 @@ async fn answer(
             started,
             request,
             auth,
+            evaluated,
         } => {
             let (header, body) = {
                 // Under the database lock: every change applied so far has queued its
@@ -976,6 +1145,9 @@ async fn answer(
                 };
                 (ReplyHeader::new(reply_xid, zxid, err), body)
             };
+            if let Some(evaluated) = evaluated {
+                let _ = evaluated.send(());
+            }
             core.stats
                 .request_finished(started.elapsed().as_micros() as u64);
             core.metrics.request(op, started.elapsed());
@@ -1087,4 +1259,35 @@ fn who_am_i(auth: &[Id]) -> WhoAmIResponse {
         auth.iter().filter(|i| i.scheme != "ip").map(info).collect();
     client_info.extend(auth.iter().filter(|i| i.scheme == "ip").map(info));
     WhoAmIResponse { client_info }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServerConfig;
+    use crate::database::ZkDatabase;
+
+    /// Found by the `server_requests` fuzz target: a request refused when read (here a
+    /// malformed body) behind a pipelined write of the same connection carried the zxid
+    /// of the moment it was read, below the write's, so the connection's reply zxids
+    /// went back (ZooKeeper's client then lowers its lastZxidSeen).
+    #[tokio::test]
+    async fn a_refusal_behind_a_pipelined_write_carries_the_zxid_of_its_answer() {
+        let core = ServerCore::new(ServerConfig::default(), 0, ZkDatabase::new());
+        core.advance_zxid(5);
+        let refused = stamped_reply(7, ErrorCode::MarshallingError, false);
+        // The connection's earlier write is applied before the refusal is answered.
+        core.advance_zxid(9);
+        let (_notify, mut notifications) = mpsc::channel(1);
+        let mut out = Output::new(core.clone(), Arc::new(ConnCounters::default()));
+        let close = CancellationToken::new();
+        let answered = answer(&core, 1, 1, refused, &mut notifications, &mut out, &close).await;
+        assert_eq!(answered, Some(false));
+        let frame = FrameDecoder::default()
+            .decode(&mut out.buf)
+            .expect("frame")
+            .expect("a whole frame");
+        let header = ReplyHeader::read(&mut Reader::new(frame)).expect("header");
+        assert_eq!(header, ReplyHeader::new(7, 9, ErrorCode::MarshallingError));
+    }
 }

@@ -301,6 +301,98 @@ impl DataTree {
         hasher.finish()
     }
 
+    /// Checks the tree's invariants, for tests and fuzzing (it walks every znode):
+    /// the root exists; every other znode's parent exists and names it as a child, and
+    /// every child named exists; the ephemeral, container, TTL and quota indices and the
+    /// data size equal what the znodes say; no multi's journal is left open; zxids are
+    /// ordered (`czxid <= pzxid`, and `czxid <= mzxid` except on the system nodes).
+    pub fn check_consistency(&self) -> Result<(), String> {
+        if !self.nodes.contains_key("/") {
+            return Err("the root is missing".into());
+        }
+        if self.journal.is_some() {
+            return Err("a multi's journal is still open".into());
+        }
+        let mut ephemerals: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
+        let mut containers = BTreeSet::new();
+        let mut ttls = BTreeSet::new();
+        let mut quota_roots = BTreeSet::new();
+        let mut data_size = 0u64;
+        for (path, node) in &self.nodes {
+            let path: &str = path;
+            data_size += node_size(path, node);
+            if path != "/" {
+                let parent_path = parent(path);
+                let listed = self
+                    .nodes
+                    .get(parent_path)
+                    .is_some_and(|p| p.children.contains(basename(path)));
+                if !listed {
+                    return Err(format!("{path} is not a child of {parent_path}"));
+                }
+            }
+            for child in &node.children {
+                let child = child_path(path, child);
+                if !self.nodes.contains_key(child.as_str()) {
+                    return Err(format!("{path} lists a missing child {child}"));
+                }
+            }
+            match NodeKind::of_owner(node.stat.ephemeral_owner) {
+                NodeKind::Persistent => {}
+                NodeKind::Container => {
+                    containers.insert(path.to_string());
+                }
+                NodeKind::Ttl(_) => {
+                    ttls.insert(path.to_string());
+                }
+                NodeKind::Ephemeral(session) => {
+                    if !node.children.is_empty() {
+                        return Err(format!("ephemeral {path} has children"));
+                    }
+                    ephemerals
+                        .entry(session)
+                        .or_default()
+                        .insert(path.to_string());
+                }
+            }
+            if let Some(root) = quota::quota_root_of(path, quota::LIMIT_NODE) {
+                quota_roots.insert(root);
+            }
+            let s = &node.stat;
+            if s.czxid > s.pzxid || (s.czxid > s.mzxid && s.czxid != 0) {
+                return Err(format!("{path} has zxids out of order: {s:?}"));
+            }
+        }
+        if ephemerals != self.ephemerals {
+            return Err(format!(
+                "ephemeral index {:?} != znodes' {ephemerals:?}",
+                self.ephemerals
+            ));
+        }
+        if containers != self.containers {
+            return Err(format!(
+                "container index {:?} != znodes' {containers:?}",
+                self.containers
+            ));
+        }
+        if ttls != self.ttls {
+            return Err(format!("TTL index {:?} != znodes' {ttls:?}", self.ttls));
+        }
+        if quota_roots != self.quota_roots {
+            return Err(format!(
+                "quota roots {:?} != znodes' {quota_roots:?}",
+                self.quota_roots
+            ));
+        }
+        if data_size != self.data_size {
+            return Err(format!(
+                "data size {} != znodes' {data_size}",
+                self.data_size
+            ));
+        }
+        Ok(())
+    }
+
     /// Starts recording prior states so the changes that follow can be rolled back.
     pub fn begin_journal(&mut self) {
         self.journal = Some(Journal::default());

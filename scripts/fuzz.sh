@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing with cargo-fuzz (libFuzzer), on a nightly toolchain. For
+# humans, not CI: CI replays the checked-in corpus on stable instead
+# (zk-proto/tests/fuzz_corpus.rs, zk-server/tests/fuzz_corpus.rs).
+#
+#   scripts/fuzz.sh                        list the targets
+#   scripts/fuzz.sh <target> [seconds]     fuzz one target (default 600 s)
+#
+# Targets: decode_frame, decode_records, server_requests (fuzz/fuzz_targets/).
+# New inputs go to fuzz/corpus.work/<target> (not checked in), seeded from the
+# checked-in corpus fuzz/corpus/<target>; crashes go to fuzz/artifacts/<target>.
+# To refresh the checked-in corpus afterwards (keep it small):
+#   cd fuzz && cargo +nightly fuzz cmin <target> corpus.work/<target>
+#   and copy the result over corpus/<target>.
+# Extra libFuzzer flags can be given in FUZZ_FLAGS (e.g. FUZZ_FLAGS="-jobs=2").
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root/fuzz"
+
+toolchain="${FUZZ_TOOLCHAIN:-nightly}"
+if ! rustup run "$toolchain" rustc --version >/dev/null 2>&1; then
+    echo "fuzzing needs a nightly toolchain: rustup toolchain install nightly" >&2
+    exit 1
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "installing cargo-fuzz" >&2
+    cargo install cargo-fuzz --locked
+fi
+
+target="${1:-}"
+seconds="${2:-600}"
+if [ -z "$target" ]; then
+    cargo "+$toolchain" fuzz list
+    exit 0
+fi
+
+export CARGO_INCREMENTAL=0
+work="corpus.work/$target"
+mkdir -p "$work" "corpus/$target"
+# shellcheck disable=SC2086
+cargo "+$toolchain" fuzz run "$target" "$work" "corpus/$target" -- \
+    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+    ${FUZZ_FLAGS:-}
