@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::frame::{FrameDecoder, DEFAULT_MAX_BUFFER, HEADER_ALLOWANCE};
+use crate::frame::{FrameDecoder, DEFAULT_MAX_BUFFER};
 use crate::jute::{Reader, Record};
 use crate::path::{basename, parent, validate_create_path, validate_path};
 use crate::*;
@@ -201,7 +201,8 @@ pub fn decode_frame(data: &[u8]) {
     let max = match selector % 3 {
         0 => 64,
         1 => DEFAULT_MAX_BUFFER,
-        _ => DEFAULT_MAX_BUFFER + HEADER_ALLOWANCE,
+        // A limit configured a little above the default (jute.maxbuffer raised).
+        _ => DEFAULT_MAX_BUFFER + 1024,
     };
     let mut decoder = FrameDecoder::new(max);
     assert_eq!(decoder.max_len(), max);

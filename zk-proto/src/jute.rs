@@ -25,7 +25,8 @@
 //! (read in its 3.8 classes; `tests/null_and_empty.rs` pins each):
 //!
 //! - **Kept apart** (`Option`): znode data (`get` shows `null` for a node created
-//!   without data) and reconfig's member lists (null = not given).
+//!   without data), reconfig's member lists (null = not given) and the server's SASL
+//!   token (ZooKeeper 3.8 without a SASL provider answers a null one, as ours does).
 //! - **Null reads as empty, as ZooKeeper treats it:**
 //!   - the ACL list of create, create2, createContainer, createTTL, setACL and a multi's
 //!     creates: `PrepRequestProcessor.fixupACL` maps null and empty alike to an empty
@@ -36,8 +37,8 @@
 //! - **Null reads as empty; ZooKeeper never sends it:** the lists of getACL,
 //!   getChildren(2), multiRead, getEphemerals and whoAmI replies (the server copies a
 //!   collection) and `ConnectResponse.passwd` (always 16 bytes).
-//! - **SASL tokens:** null reads as empty; our server has no SASL provider and gives
-//!   every sasl request the same answer, whatever its token.
+//! - **The client's SASL token:** null reads as empty; our server has no SASL provider
+//!   and gives every sasl request the same answer, whatever its token.
 //! - **Null refused** (`DecodeError::UnexpectedNull`, via [`read_non_null_buffer`] and
 //!   [`read_non_null_vec`]), because ZooKeeper fails the request on null but not on
 //!   empty, and a body our server cannot read gets that same answer:

@@ -493,7 +493,7 @@ fn every_record_matches_apache_zookeeper_bytes() {
         check(
             "set_sasl_response",
             SetSaslResponse {
-                token: Bytes::from_static(b"server-challenge"),
+                token: Some(Bytes::from_static(b"server-challenge")),
             },
         ),
         check(
@@ -668,7 +668,7 @@ fn reply_bodies_decode_by_request_opcode() {
     assert_eq!(
         Response::decode(OpCode::Sasl, golden("set_sasl_response")),
         Ok(Response::Sasl(SetSaslResponse {
-            token: Bytes::from_static(b"server-challenge")
+            token: Some(Bytes::from_static(b"server-challenge"))
         }))
     );
 }

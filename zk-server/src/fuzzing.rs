@@ -593,7 +593,8 @@ impl Harness {
         }
         let octet = u8::try_from(slot + 1).unwrap_or(1);
         let remote = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, octet)), 40_000);
-        let Some(accepted) = handshake(&self.core, remote, Vec::new(), &self.shutdown, body).await else {
+        let Some(accepted) = handshake(&self.core, remote, Vec::new(), &self.shutdown, body).await
+        else {
             return;
         };
         let response = accepted.response.to_bytes();

@@ -28,8 +28,9 @@ jute_record! {
 jute_record! {
     /// A SASL token from the server.
     pub struct SetSaslResponse {
-        /// The token.
-        pub token: Bytes,
+        /// The token (`None`: a null buffer, what ZooKeeper 3.8 answers when it has no
+        /// SASL provider).
+        pub token: Option<Bytes>,
     }
 }
 

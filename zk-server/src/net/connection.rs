@@ -191,8 +191,7 @@ pub async fn serve_halves<R, W>(
     if rd.read_exact(&mut body).await.is_err() {
         return;
     }
-    let Some(accepted) =
-        handshake(&core, remote, identities, &shutdown, Bytes::from(body)).await
+    let Some(accepted) = handshake(&core, remote, identities, &shutdown, Bytes::from(body)).await
     else {
         return;
     };
@@ -736,11 +735,10 @@ fn classify(
         // No SASL provider here. ZooKeeper 3.8 without one answers every token with
         // zxid 0, Ok and a SetSASLResponse whose token is null (its NullPointerException
         // on the missing SASL server is caught and logged) and keeps the connection.
-        // A null buffer is the int -1 on the wire, byte for byte an ErrorResponse(-1).
         Request::Sasl(_) => {
             return Pending::Reply {
                 header: ReplyHeader::new(xid, 0, ErrorCode::Ok),
-                body: Some(Response::AddWatch(zk_proto::ErrorResponse { err: -1 })),
+                body: Some(Response::Sasl(zk_proto::SetSaslResponse { token: None })),
                 close_after: false,
                 stamp: false,
                 evaluated: None,
