@@ -115,6 +115,15 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
+    /// Our client's TLS settings: trusts the CA and presents the client's certificate.
+    pub fn client_tls(&self) -> zk_client::TlsConfig {
+        zk_client::TlsConfig::new()
+            .ca_file(&self.ca_pem)
+            .expect("the CA file")
+            .identity_file(&self.client_pem)
+            .expect("the client key store")
+    }
+
     /// Makes and writes them.
     pub fn new() -> TlsFiles {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -155,4 +164,17 @@ impl Default for TlsFiles {
     fn default() -> Self {
         TlsFiles::new()
     }
+}
+
+/// Connects our client over `tls` (5 s to connect, a 10 s session).
+pub async fn connect_tls(
+    connect: &str,
+    tls: zk_client::TlsConfig,
+) -> zk_client::Result<zk_client::Client> {
+    zk_client::Client::builder(connect)
+        .tls(tls)
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .session_timeout(std::time::Duration::from_secs(10))
+        .connect()
+        .await
 }

@@ -7,12 +7,14 @@
 //! - [`certs`]: a CA and the certificates it signs, made at run time (TLS tests).
 //! - [`java`]: Java programs (Curator) beside ours: classpath, javac, transcript.
 //! - [`proxy`]: a TCP forwarder a test can cut or stall.
+//! - [`lock_monitor`]: who is inside a lock, as the storage it guards would see it.
 //! - [`netns`]: hosts in network namespaces on a bridge, with silent-drop partitions.
 
 pub mod apache;
 pub mod certs;
 pub mod java;
 pub mod linearizability;
+pub mod lock_monitor;
 pub mod netns;
 pub mod proxy;
 

@@ -30,15 +30,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use zk_client::Client;
 use zk_proto::{Acl, CreateMode, ErrorCode};
-use zk_recipes::{FencingToken, LeaseState, Lock};
+use zk_recipes::{LeaseState, Lock};
 use zk_server::testing::{four_letter_word, TestingCluster};
 use zk_tests::linearizability::{check, Event, Op, Outcome, Register};
+use zk_tests::lock_monitor::Monitor;
 use zk_tests::netns::Network;
 
 const REGISTERS: &str = "/nemesis/reg";
@@ -446,39 +447,6 @@ async fn admin_hash(addr: SocketAddr) -> Option<(i64, u64)> {
 
 // ---------------------------------------------------------------------------------
 // The load and what it records.
-
-/// Who is inside the lock, as the storage it guards would see it.
-#[derive(Default)]
-struct Monitor {
-    inside: AtomicUsize,
-    last_token: Mutex<Option<FencingToken>>,
-    turns: AtomicU64,
-    violations: Mutex<Vec<String>>,
-}
-
-impl Monitor {
-    fn enter(&self, who: &str, token: FencingToken) {
-        if self.inside.fetch_add(1, Ordering::SeqCst) != 0 {
-            self.violate(format!("{who} entered while another holder was inside"));
-        }
-        if let Ok(mut last) = self.last_token.lock() {
-            if last.is_some_and(|l| l >= token) {
-                self.violate(format!("{who}: token {token:?} after {last:?}"));
-            }
-            *last = Some(token);
-        }
-    }
-
-    fn exit(&self) {
-        self.inside.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    fn violate(&self, what: String) {
-        if let Ok(mut v) = self.violations.lock() {
-            v.push(what);
-        }
-    }
-}
 
 #[derive(Default)]
 struct Recorder {

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use zk_client::{Acl, Client, CreateMode, Error, ErrorCode, EventType, Id, Perms, TlsConfig};
 use zk_server::config::ServerConfig;
 use zk_server::testing::{free_port, test_config, TestingServer};
-use zk_tests::certs::TlsFiles;
+use zk_tests::certs::{connect_tls, TlsFiles};
 
 /// A server with a plain and a secure client port, its TLS from zoo.cfg lines.
 async fn secure_server(files: &TlsFiles, client_auth: &str) -> TestingServer {
@@ -27,23 +27,6 @@ async fn secure_server(files: &TlsFiles, client_auth: &str) -> TestingServer {
 
 fn secure_connect_string(server: &TestingServer) -> String {
     format!("localhost:{}", server.secure_addr().unwrap().port())
-}
-
-fn client_tls(files: &TlsFiles) -> TlsConfig {
-    TlsConfig::new()
-        .ca_file(&files.ca_pem)
-        .unwrap()
-        .identity_file(&files.client_pem)
-        .unwrap()
-}
-
-async fn connect(connect: &str, tls: TlsConfig) -> zk_client::Result<Client> {
-    Client::builder(connect)
-        .tls(tls)
-        .connect_timeout(Duration::from_secs(3))
-        .session_timeout(Duration::from_secs(10))
-        .connect()
-        .await
 }
 
 /// A raw TLS session to `addr` presenting the test client's certificate (or none).
@@ -95,7 +78,7 @@ async fn read_to_close(
 async fn a_client_over_tls_creates_reads_and_is_notified() {
     let files = TlsFiles::new();
     let server = secure_server(&files, "need").await;
-    let zk = connect(&secure_connect_string(&server), client_tls(&files))
+    let zk = connect_tls(&secure_connect_string(&server), files.client_tls())
         .await
         .expect("a TLS session");
     zk.create(
@@ -134,7 +117,7 @@ async fn a_client_over_tls_creates_reads_and_is_notified() {
 async fn a_session_survives_reconnecting_over_tls() {
     let files = TlsFiles::new();
     let mut server = secure_server(&files, "need").await;
-    let zk = connect(&secure_connect_string(&server), client_tls(&files))
+    let zk = connect_tls(&secure_connect_string(&server), files.client_tls())
         .await
         .unwrap();
     zk.create("/eph", b"", &Acl::open_unsafe(), CreateMode::Ephemeral)
@@ -165,7 +148,7 @@ async fn a_client_that_does_not_trust_the_servers_ca_is_refused() {
         .unwrap()
         .identity_file(&files.client_pem)
         .unwrap();
-    match connect(&secure_connect_string(&server), untrusting).await {
+    match connect_tls(&secure_connect_string(&server), untrusting).await {
         Err(Error::ConnectFailed(why)) => {
             assert!(why.contains("certificate"), "{why}")
         }
@@ -173,14 +156,14 @@ async fn a_client_that_does_not_trust_the_servers_ca_is_refused() {
         Ok(_) => panic!("connected to a server whose certificate it does not trust"),
     }
     // A name the certificate does not carry is refused too.
-    let wrong_name = client_tls(&files).server_name("zk.other.example");
+    let wrong_name = files.client_tls().server_name("zk.other.example");
     assert!(matches!(
-        connect(&secure_connect_string(&server), wrong_name).await,
+        connect_tls(&secure_connect_string(&server), wrong_name).await,
         Err(Error::ConnectFailed(_))
     ));
     // And the right name for an IP address connect string is accepted.
     let by_ip = format!("127.0.0.1:{}", server.secure_addr().unwrap().port());
-    let zk = connect(&by_ip, client_tls(&files))
+    let zk = connect_tls(&by_ip, files.client_tls())
         .await
         .expect("127.0.0.1 is in the certificate");
     zk.close().await;
@@ -193,7 +176,7 @@ async fn client_auth_need_refuses_a_client_without_a_certificate() {
     let no_cert = TlsConfig::new().ca_file(&files.ca_pem).unwrap();
     assert!(
         matches!(
-            connect(&secure_connect_string(&server), no_cert.clone()).await,
+            connect_tls(&secure_connect_string(&server), no_cert.clone()).await,
             Err(Error::ConnectFailed(_))
         ),
         "ssl.clientAuth=need served a client without a certificate"
@@ -207,12 +190,12 @@ async fn client_auth_need_refuses_a_client_without_a_certificate() {
         .client_cert_pem(stranger.cert_pem.as_bytes(), stranger.key_pem.as_bytes())
         .unwrap();
     assert!(matches!(
-        connect(&secure_connect_string(&server), stranger_tls).await,
+        connect_tls(&secure_connect_string(&server), stranger_tls).await,
         Err(Error::ConnectFailed(_))
     ));
     // With `want`, the certificate is optional.
     let want = secure_server(&files, "want").await;
-    let zk = connect(&secure_connect_string(&want), no_cert)
+    let zk = connect_tls(&secure_connect_string(&want), no_cert)
         .await
         .expect("ssl.clientAuth=want serves a client without a certificate");
     assert!(zk.exists("/").await.unwrap().is_some());
@@ -224,7 +207,7 @@ async fn plaintext_on_the_tls_port_is_disconnected_and_other_clients_carry_on() 
     let files = TlsFiles::new();
     let server = secure_server(&files, "need").await;
     let secure = server.secure_addr().unwrap();
-    let zk = connect(&secure_connect_string(&server), client_tls(&files))
+    let zk = connect_tls(&secure_connect_string(&server), files.client_tls())
         .await
         .unwrap();
     zk.create("/before", b"", &Acl::open_unsafe(), CreateMode::Persistent)
@@ -274,7 +257,7 @@ async fn plaintext_on_the_tls_port_is_disconnected_and_other_clients_carry_on() 
     let mut children = zk.get_children("/").await.unwrap();
     children.sort();
     assert_eq!(children, ["after", "before", "zookeeper"]);
-    let again = connect(&secure_connect_string(&server), client_tls(&files))
+    let again = connect_tls(&secure_connect_string(&server), files.client_tls())
         .await
         .unwrap();
     assert!(again.exists("/after").await.unwrap().is_some());
@@ -293,7 +276,7 @@ const CLIENT_X509: &str = "O=zk-rs test CA,CN=client";
 async fn a_client_certificate_is_an_x509_identity_for_acls_and_who_am_i() {
     let files = TlsFiles::new();
     let server = secure_server(&files, "want").await;
-    let zk = connect(&secure_connect_string(&server), client_tls(&files))
+    let zk = connect_tls(&secure_connect_string(&server), files.client_tls())
         .await
         .unwrap();
     let who: Vec<(String, String)> = zk
@@ -327,7 +310,7 @@ async fn a_client_certificate_is_an_x509_identity_for_acls_and_who_am_i() {
     assert_eq!(zk.get_acl("/auth").await.unwrap().0, mine);
     // Nobody else: not a plain client, not a TLS client without a certificate.
     let plain = Client::connect(&server.connect_string()).await.unwrap();
-    let no_cert = connect(
+    let no_cert = connect_tls(
         &secure_connect_string(&server),
         TlsConfig::new().ca_file(&files.ca_pem).unwrap(),
     )
@@ -377,7 +360,7 @@ async fn a_client_certificate_is_an_x509_identity_for_acls_and_who_am_i() {
         )
         .await
         .unwrap();
-    let admin = connect(&format!("localhost:{port}"), client_tls(&files))
+    let admin = connect_tls(&format!("localhost:{port}"), files.client_tls())
         .await
         .unwrap();
     assert_eq!(admin.get_data("/digest-only").await.unwrap().0, b"bob's");
@@ -451,7 +434,7 @@ async fn a_zoo_cfg_with_only_a_secure_client_port_serves_only_tls() {
         "{text}"
     );
     assert!(!conf.client_port_enabled);
-    let zk = connect(&format!("localhost:{port}"), client_tls(&files))
+    let zk = connect_tls(&format!("localhost:{port}"), files.client_tls())
         .await
         .unwrap();
     assert!(zk.exists("/zookeeper").await.unwrap().is_some());

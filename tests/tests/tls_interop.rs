@@ -9,25 +9,8 @@ use zk_client::{Acl, Client, CreateMode, Error, EventType, TlsConfig};
 use zk_server::config::ServerConfig;
 use zk_server::testing::{free_port, test_config, TestingServer};
 use zk_tests::apache::ApacheZk;
-use zk_tests::certs::TlsFiles;
+use zk_tests::certs::{connect_tls, TlsFiles};
 use zk_tests::{interop_dir, python_with_kazoo, run};
-
-fn client_tls(files: &TlsFiles) -> TlsConfig {
-    TlsConfig::new()
-        .ca_file(&files.ca_pem)
-        .unwrap()
-        .identity_file(&files.client_pem)
-        .unwrap()
-}
-
-async fn connect(connect: &str, tls: TlsConfig) -> zk_client::Result<Client> {
-    Client::builder(connect)
-        .tls(tls)
-        .connect_timeout(Duration::from_secs(5))
-        .session_timeout(Duration::from_secs(10))
-        .connect()
-        .await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kazoo_over_tls_round_trips_against_our_secure_port() {
@@ -85,7 +68,7 @@ async fn our_client_over_tls_works_against_apache_zookeeper_secure_port() {
     let apache = ApacheZk::start_configured(&files.zoo_cfg_lines(secure_port, "need")).await;
     let secure = format!("localhost:{secure_port}");
 
-    let zk = match connect(&secure, client_tls(&files)).await {
+    let zk = match connect_tls(&secure, files.client_tls()).await {
         Ok(zk) => zk,
         Err(e) => panic!("{e}\nApache's log:\n{}", apache.log_tail(40)),
     };
@@ -139,7 +122,7 @@ async fn our_client_over_tls_works_against_apache_zookeeper_secure_port() {
     // ssl.clientAuth=need, and a client that does not trust the server's CA.
     let no_cert = TlsConfig::new().ca_file(&files.ca_pem).unwrap();
     assert!(matches!(
-        connect(&secure, no_cert).await,
+        connect_tls(&secure, no_cert).await,
         Err(Error::ConnectFailed(_))
     ));
     let untrusting = TlsConfig::new()
@@ -148,7 +131,7 @@ async fn our_client_over_tls_works_against_apache_zookeeper_secure_port() {
         .identity_file(&files.client_pem)
         .unwrap();
     assert!(matches!(
-        connect(&secure, untrusting).await,
+        connect_tls(&secure, untrusting).await,
         Err(Error::ConnectFailed(_))
     ));
 }

@@ -5,52 +5,19 @@
 //! never two tasks are inside at once and that fencing tokens only grow; the counter
 //! checks that no update was lost; no lock node is left once all have released.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use zk_client::Client;
-use zk_recipes::{FencingToken, LeaseState, Lock};
+use zk_recipes::{LeaseState, Lock};
 use zk_server::testing::TestingCluster;
+use zk_tests::lock_monitor::Monitor;
 use zk_tests::proxy::Proxy;
 
 const DIR: &str = "/stress/lock";
 const TURNS: usize = 8;
 const RUN_FOR: Duration = Duration::from_secs(90);
-
-/// The storage the lock guards: it sees who is inside and which token wrote last.
-#[derive(Default)]
-struct Monitor {
-    inside: AtomicUsize,
-    last_token: Mutex<Option<FencingToken>>,
-    counter: AtomicU64,
-    turns: AtomicU64,
-    violations: Mutex<Vec<String>>,
-}
-
-impl Monitor {
-    fn enter(&self, who: &str, token: FencingToken) {
-        if self.inside.fetch_add(1, Ordering::SeqCst) != 0 {
-            self.violate(format!("{who} entered while another holder was inside"));
-        }
-        if let Ok(mut last) = self.last_token.lock() {
-            if last.is_some_and(|l| l >= token) {
-                self.violate(format!("{who}: token {token:?} after {last:?}"));
-            }
-            *last = Some(token);
-        }
-    }
-
-    fn exit(&self) {
-        self.inside.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    fn violate(&self, what: String) {
-        if let Ok(mut v) = self.violations.lock() {
-            v.push(what);
-        }
-    }
-}
 
 async fn client(connect: &str) -> Client {
     Client::builder(connect)

@@ -279,41 +279,9 @@ fn mntr_value(text: &str, key: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_sessions_on_one_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = zk_server::testing::free_port().unwrap();
-    let cfg = dir.path().join("zoo.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-             maxClientCnxns=0\nmaxSessionTimeout=120000\nadmin.enableServer=false\n\
-             4lw.commands.whitelist=*\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_zk-server"))
-        .arg(&cfg)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start zk-server");
-    let connect = format!("127.0.0.1:{port}");
-    let addr = connect.parse().unwrap();
-    let mut up = false;
-    for _ in 0..200 {
-        if zk_server::testing::four_letter_word(addr, "ruok")
-            .await
-            .as_deref()
-            == Some("imok")
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "the server did not come up");
+    let server = Server::start("maxClientCnxns=0\nmaxSessionTimeout=120000\n").await;
+    let addr = server.addr;
+    let connect = addr.to_string();
 
     let started = Instant::now();
     let deadline = started + Duration::from_secs(240);
@@ -398,8 +366,6 @@ async fn ten_thousand_sessions_on_one_server() {
     );
     assert!(newcomer.exists("/still-serving").await.unwrap().is_some());
     newcomer.close().await;
-    let _ = server.kill();
-    let _ = server.wait();
     eprintln!("{SESSIONS} sessions connected in {connected_in:?}");
 }
 
