@@ -49,7 +49,7 @@ fi
 # copy of the requirements inside .venv/ says which pins it was made from.
 venv=.venv
 if ! cmp -s scripts/python-requirements.txt "$venv/requirements.txt" \
-   || ! "$venv/bin/python" -c 'import kazoo, pytest, jks, OpenSSL, puresasl, objgraph' >/dev/null 2>&1; then
+   || ! "$venv/bin/python" -c 'import kazoo, pytest, pytest_timeout, jks, OpenSSL, puresasl, objgraph' >/dev/null 2>&1; then
   echo "install-test-deps: making $venv (scripts/python-requirements.txt)"
   rm -rf "$venv"
   if ! python3 -m venv "$venv" >/dev/null 2>&1; then
@@ -74,7 +74,7 @@ for j in "${curator_jars[@]}" "${discovery_jars[@]}"; do
 done
 command -v javac >/dev/null || { echo "install-test-deps: javac missing after install" >&2; exit 1; }
 [ -x /usr/share/zookeeper/bin/zkCli.sh ] || { echo "install-test-deps: zkCli.sh missing after install" >&2; exit 1; }
-"$venv/bin/python" -c 'import kazoo, pytest, jks, OpenSSL, puresasl, objgraph' \
+"$venv/bin/python" -c 'import kazoo, pytest, pytest_timeout, jks, OpenSSL, puresasl, objgraph' \
   || { echo "install-test-deps: kazoo or its suite's packages missing from $venv after install" >&2; exit 1; }
 command -v tmux >/dev/null || { echo "install-test-deps: tmux missing after install" >&2; exit 1; }
 echo "install-test-deps: ok ($(dpkg-query -W -f='zookeeper ${Version}' zookeeper 2>/dev/null || echo zookeeper), $(dpkg-query -W -f='curator ${Version}' libcurator-recipes-java 2>/dev/null || echo curator), $(dpkg-query -W -f='curator-x-discovery ${Version}' libcurator-discovery-java 2>/dev/null || echo curator-x-discovery), $(dpkg-query -W -f='jackson-databind ${Version}' libjackson2-databind-java 2>/dev/null || echo jackson-databind), $(javac -version 2>&1), kazoo $("$venv/bin/python" -c 'import kazoo; print(kazoo.__version__)') in $venv, $(tmux -V))"
