@@ -307,6 +307,7 @@ pub(crate) async fn handshake(
         since: Instant::now(),
         counters: counters.clone(),
         read_only,
+        sasl: None,
     });
 
     let (session_id, accepted) = if read_only {
@@ -563,6 +564,46 @@ pub(crate) fn receive(
             *shared_auth = Arc::new(auth.clone());
             reply
         }
+        Some(OpCode::Sasl) => {
+            let reply = super::sasl::step(core, conn, auth, header.xid, body);
+            *shared_auth = Arc::new(auth.clone());
+            reply
+        }
+        // enforce.auth: an unauthenticated connection's request is refused, and closes it.
+        Some(_) => match super::sasl::enforce(core, auth, header.xid) {
+            Some(refused) => refused,
+            None => {
+                return receive_authenticated(
+                    core,
+                    conn,
+                    session_id,
+                    read_only,
+                    shared_auth,
+                    close,
+                    header,
+                    body,
+                    started,
+                )
+            }
+        },
+    })
+}
+
+/// [`receive`]'s part for a request that may be made (see [`super::sasl::enforce`]).
+#[allow(clippy::too_many_arguments)]
+fn receive_authenticated(
+    core: &Arc<ServerCore>,
+    conn: ConnId,
+    session_id: i64,
+    read_only: bool,
+    shared_auth: &Arc<Vec<Id>>,
+    close: &CancellationToken,
+    header: RequestHeader,
+    body: Bytes,
+    started: Instant,
+) -> Option<Pending> {
+    Some(match header.op() {
+        None => return None,
         Some(op) if read_only && refused_read_only(op) => {
             core.stats.request_started();
             stamped_reply(header.xid, ErrorCode::NotReadOnly, false)
@@ -732,9 +773,8 @@ fn classify(
                 close_after: false,
             };
         }
-        // No SASL provider here. ZooKeeper 3.8 without one answers every token with
-        // zxid 0, Ok and a SetSASLResponse whose token is null (its NullPointerException
-        // on the missing SASL server is caught and logged) and keeps the connection.
+        // Answered in `receive` (`super::sasl`); kept for exhaustiveness: Ok with a
+        // null token, as ZooKeeper 3.8 without a SASL login answers.
         Request::Sasl(_) => {
             return Pending::Reply {
                 header: ReplyHeader::new(xid, 0, ErrorCode::Ok),
