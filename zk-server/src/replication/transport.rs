@@ -16,6 +16,9 @@
 //! and carries the member's [`PeerTls`] when `sslQuorum=true`: then every link is
 //! mutual TLS, each side's certificate verified against the quorum trust store, and a
 //! member whose certificate is not trusted can neither reach its peers nor be reached.
+//! With `quorum.auth.enableSasl=true` it also carries the member's [`PeerSasl`]: every
+//! link starts with a DIGEST-MD5 handshake in both directions ([`super::peer_sasl`])
+//! before any other frame, and a link whose handshake fails is dropped.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io;
