@@ -59,7 +59,7 @@ fn files() -> Files {
 }
 
 /// Our server with the JAAS file and `extra` zoo.cfg lines (parsed as zoo.cfg is).
-fn our_config(files: &Files, jaas: &PathBuf, extra: &str) -> ServerConfig {
+fn our_config(files: &Files, jaas: &std::path::Path, extra: &str) -> ServerConfig {
     let text = format!(
         "java.security.auth.login.config={}\n{SASL_CFG}{extra}",
         jaas.display()

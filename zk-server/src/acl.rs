@@ -299,7 +299,12 @@ mod tests {
         assert_eq!(fix_up(&user, &[], sasl).unwrap(), user.to_vec());
         // `auth:` expands to the session's SASL identity, and it passes the check.
         let who = Id::new("sasl", "jaasuser");
-        let fixed = fix_up(&[acl(Perms::ALL, "auth", "")], &[who.clone()], sasl).unwrap();
+        let fixed = fix_up(
+            &[acl(Perms::ALL, "auth", "")],
+            std::slice::from_ref(&who),
+            sasl,
+        )
+        .unwrap();
         assert_eq!(fixed, user.to_vec());
         assert_eq!(check(&fixed, Perms::READ, &[who]), Ok(()));
         assert_eq!(

@@ -58,7 +58,7 @@ pub(crate) fn step(
         Ok(ServerStep::Success { token, user }) => {
             info!(user, "adding SASL authorization");
             push_unique(auth, Id::new("sasl", user.clone()));
-            if core.config.sasl.super_users.iter().any(|s| *s == user) {
+            if core.config.sasl.super_users.contains(&user) {
                 info!(user, "authenticated as super user");
                 push_unique(auth, crate::acl::super_id());
             }
