@@ -1284,7 +1284,10 @@ fn run_read(
     }
 }
 
-/// whoAmI: authenticated identities first (digest shows the user name), then ip.
+/// whoAmI: the connection's identities in the order ZooKeeper 3.8 lists them. Its
+/// `ServerCnxn.authInfo` is a set over a `ConcurrentHashMap`, so they come in the map's
+/// bucket order (by the jute `Id.hashCode`), and in the order added within a bucket:
+/// `digest:bob` before `ip:127.0.0.1` before `sasl:jaasuser` (observed on 3.8.0).
 fn who_am_i(auth: &[Id]) -> WhoAmIResponse {
     let info = |id: &Id| ClientInfo {
         auth_scheme: id.scheme.clone(),
@@ -1293,10 +1296,59 @@ fn who_am_i(auth: &[Id]) -> WhoAmIResponse {
             _ => id.id.clone(),
         },
     };
-    let mut client_info: Vec<ClientInfo> =
-        auth.iter().filter(|i| i.scheme != "ip").map(info).collect();
-    client_info.extend(auth.iter().filter(|i| i.scheme == "ip").map(info));
-    WhoAmIResponse { client_info }
+    // The table doubles from 16 buckets once it holds three quarters of them.
+    let mut buckets = 16usize;
+    while auth.len() >= buckets * 3 / 4 {
+        buckets *= 2;
+    }
+    let mut ordered: Vec<&Id> = auth.iter().collect();
+    ordered.sort_by_key(|id| java_bucket(id, buckets));
+    WhoAmIResponse {
+        client_info: ordered.into_iter().map(info).collect(),
+    }
+}
+
+/// The `ConcurrentHashMap` bucket of `id` in a table of `buckets` (a power of two).
+fn java_bucket(id: &Id, buckets: usize) -> usize {
+    let java_string_hash = |s: &str| {
+        s.encode_utf16()
+            .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+    };
+    // jute's generated Id.hashCode.
+    let h = 17i32
+        .wrapping_mul(37)
+        .wrapping_add(java_string_hash(&id.scheme))
+        .wrapping_mul(37)
+        .wrapping_add(java_string_hash(&id.id));
+    // ConcurrentHashMap.spread.
+    let spread = (h ^ ((h as u32) >> 16) as i32) & 0x7fff_ffff;
+    spread as usize & (buckets - 1)
+}
+
+#[cfg(test)]
+mod who_am_i_tests {
+    use super::*;
+
+    #[test]
+    fn identities_come_in_zookeepers_set_order() {
+        let names = |auth: &[Id]| -> Vec<String> {
+            who_am_i(auth)
+                .client_info
+                .into_iter()
+                .map(|i| i.auth_scheme)
+                .collect()
+        };
+        let ip = Id::new("ip", "127.0.0.1");
+        // As Apache ZooKeeper 3.8.0 answers zkCli.sh's whoami.
+        assert_eq!(
+            names(&[ip.clone(), Id::new("sasl", "jaasuser")]),
+            ["ip", "sasl"]
+        );
+        assert_eq!(
+            names(&[ip, Id::new("digest", "bob:ikIaKsbtGweaHnb/jKn7OHqbunM=")]),
+            ["digest", "ip"]
+        );
+    }
 }
 
 #[cfg(test)]
