@@ -12,7 +12,7 @@ use std::time::Duration;
 use zk_client::{Acl, Client, CreateMode, Error, Id, Perms};
 use zk_server::config::ServerConfig;
 use zk_server::server::RunningServer;
-use zk_server::testing::{free_port, test_config, TestingCluster, TestingServer};
+use zk_server::testing::{four_letter_word, free_port, test_config, TestingCluster, TestingServer};
 use zk_tests::apache::ApacheZk;
 use zk_tests::{interop_dir, python_with_kazoo, run, zkcli};
 
@@ -482,6 +482,15 @@ async fn a_member_with_the_wrong_quorum_sasl_password_is_refused() {
     assert!(
         !has_node(&cluster, 3, "/w4", Duration::from_secs(3)).await,
         "the member with the wrong password replicated the others' writes"
+    );
+    // As Apache ZooKeeper's member with a wrong QuorumLearner password (3.8.0, same
+    // JAAS files): it does not serve clients.
+    let srvr = four_letter_word(cluster.client_addr(3).unwrap(), "srvr")
+        .await
+        .unwrap_or_default();
+    assert!(
+        srvr.starts_with("This ZooKeeper instance is not currently serving requests"),
+        "{srvr}"
     );
     cluster.shutdown().await;
 }
