@@ -155,6 +155,139 @@ async fn kazoo_under_enforce_auth_behaves_as_on_apache_zookeeper() {
     assert_has(&mine, "outcome wrong_password_state LOST connected=False");
 }
 
+/// A SASL login with a wrong password, byte by byte: the frame answering the
+/// client's response (header and body), whether the server then closed the
+/// connection, and, when it did not, the reply to an `exists /` after it.
+async fn raw_failed_login(addr: std::net::SocketAddr) -> (Vec<u8>, bool, Option<Vec<u8>>) {
+    use bytes::{Bytes, BytesMut};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use zk_proto::frame::{write_frame, FrameDecoder};
+    use zk_proto::{
+        ConnectRequest, ExistsRequest, GetSaslRequest, OpCode, Reader, Record, ReplyHeader,
+        RequestHeader, SetSaslResponse,
+    };
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = BytesMut::new();
+    let mut decoder = FrameDecoder::default();
+    async fn next(
+        stream: &mut tokio::net::TcpStream,
+        buf: &mut BytesMut,
+        decoder: &mut FrameDecoder,
+    ) -> Option<Bytes> {
+        loop {
+            if let Some(frame) = decoder.decode(buf).unwrap() {
+                return Some(frame);
+            }
+            match tokio::time::timeout(Duration::from_secs(5), stream.read_buf(buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return None,
+                Ok(Ok(_)) => {}
+                Err(_) => panic!("no answer within 5 s"),
+            }
+        }
+    }
+    let mut out = BytesMut::new();
+    write_frame(&mut out, |w| {
+        ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout: 30_000,
+            session_id: 0,
+            passwd: Bytes::from_static(&[0; 16]),
+            read_only: Some(false),
+        }
+        .write(w)
+    });
+    let sasl = |out: &mut BytesMut, xid: i32, token: &[u8]| {
+        write_frame(out, |w| {
+            RequestHeader::new(xid, OpCode::Sasl).write(w);
+            GetSaslRequest {
+                token: Bytes::copy_from_slice(token),
+            }
+            .write(w);
+        })
+    };
+    sasl(&mut out, 1, b"");
+    stream.write_all(&out).await.unwrap();
+    next(&mut stream, &mut buf, &mut decoder)
+        .await
+        .unwrap_or_else(|| panic!("no connect response from {addr}"));
+    let challenge = next(&mut stream, &mut buf, &mut decoder)
+        .await
+        .expect("challenge");
+    let mut r = Reader::new(challenge);
+    ReplyHeader::read(&mut r).unwrap();
+    let token = SetSaslResponse::read(&mut r)
+        .unwrap()
+        .token
+        .expect("a challenge");
+    let text = String::from_utf8(token.to_vec()).unwrap();
+    let nonce = text
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a nonce");
+    let mut client = zk_proto::sasl::DigestClient::new("jaasuser", "wrong_password", "cnonce1");
+    let zk_proto::sasl::ClientStep::Respond(response) = client.step(&token).unwrap() else {
+        panic!("no response to {text}");
+    };
+    assert!(String::from_utf8_lossy(&response).contains(nonce));
+    let mut out = BytesMut::new();
+    sasl(&mut out, 2, &response);
+    stream.write_all(&out).await.unwrap();
+    let refused = next(&mut stream, &mut buf, &mut decoder)
+        .await
+        .expect("an answer");
+    let mut out = BytesMut::new();
+    write_frame(&mut out, |w| {
+        RequestHeader::new(3, OpCode::Exists).write(w);
+        ExistsRequest {
+            path: "/".into(),
+            watch: false,
+        }
+        .write(w);
+    });
+    let _ = stream.write_all(&out).await;
+    let after = next(&mut stream, &mut buf, &mut decoder).await;
+    // The zxid of a read varies between servers: keep xid and err.
+    let after = after.map(|f| [&f[..4], &f[12..16]].concat());
+    (refused.to_vec(), after.is_none(), after)
+}
+
+/// Waits until the server at `hosts` serves a client (one that does not log in).
+async fn wait_serving(hosts: &str) {
+    let client = Client::builder(hosts)
+        .connect_timeout(Duration::from_secs(20))
+        .connect()
+        .await
+        .expect("the server serves clients");
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_sasl_login_is_answered_and_closed_byte_for_byte_as_on_apache_zookeeper() {
+    let files = files();
+    for (extra, err, closed) in [
+        ("", -115, true),                            // AuthFailed
+        (ENFORCE_CFG, -124, true),                   // SessionClosedRequireSaslAuth
+        ("allowSaslFailedClients=true\n", 0, false), // kept, unauthenticated
+    ] {
+        let reference = apache(&files, extra).await;
+        // `ruok` answers before Apache's server runs: wait until a client is served.
+        wait_serving(&reference.connect_string()).await;
+        let theirs = raw_failed_login(reference.addr).await;
+        drop(reference);
+        let server = ours(&files, extra).await;
+        let mine = raw_failed_login(server.addr()).await;
+        assert_eq!(mine, theirs, "{extra:?}");
+        let mut want = vec![0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0];
+        want.extend_from_slice(&i32::to_be_bytes(err));
+        want.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]); // the token: null
+        assert_eq!(mine.0, want, "{extra:?}");
+        assert_eq!(mine.1, closed, "{extra:?}");
+    }
+}
+
 /// zkCli.sh with a JAAS `Client` section (CLIENT_JVMFLAGS), its output's SASL lines.
 async fn zkcli_sasl_lines(files: &Files, hosts: &str) -> Vec<String> {
     let zkcli = zkcli();

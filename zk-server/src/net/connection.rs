@@ -1055,7 +1055,8 @@ impl Output {
     fn reply(&mut self, header: ReplyHeader, body: Option<&Response>) {
         write_frame(&mut self.buf, |w| {
             header.write(w);
-            if header.err == 0 {
+            // ZooKeeper sends a refused sasl request's (null) token too.
+            if header.err == 0 || matches!(body, Some(Response::Sasl(_))) {
                 if let Some(body) = body {
                     body.write(w);
                 }
