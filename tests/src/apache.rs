@@ -13,6 +13,8 @@ pub struct ApacheZk {
     pub addr: SocketAddr,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// `-D` flags for the JVM beyond the usual ones (a JAAS file, say).
+    jvm_flags: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -28,6 +30,13 @@ impl ApacheZk {
     /// Starts one with `extra` zoo.cfg lines after the usual ones (a secure client
     /// port, say: with `serverCnxnFactory=...NettyServerCnxnFactory`, which TLS needs).
     pub async fn start_configured(extra: &str) -> ApacheZk {
+        ApacheZk::start_with_jvm_flags(extra, &[]).await
+    }
+
+    /// Starts one with `extra` zoo.cfg lines and `jvm_flags` (`-Dname=value`) for the
+    /// JVM, as zkServer.sh takes them from SERVER_JVMFLAGS
+    /// (`-Djava.security.auth.login.config=…`).
+    pub async fn start_with_jvm_flags(extra: &str, jvm_flags: &[&str]) -> ApacheZk {
         let jar = Path::new("/usr/share/java/zookeeper.jar");
         assert!(
             jar.exists(),
@@ -47,6 +56,7 @@ impl ApacheZk {
             addr: format!("127.0.0.1:{port}").parse().unwrap(),
             dir,
             child: None,
+            jvm_flags: jvm_flags.iter().map(|f| f.to_string()).collect(),
         };
         zk.spawn();
         zk.wait_ready().await;
@@ -62,8 +72,9 @@ impl ApacheZk {
                 // NettyServerCnxnFactory (TLS) needs.
                 "/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-simple.jar:/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar:/usr/share/java/netty-transport-native-unix-common.jar",
                 "-Dzookeeper.extendedTypesEnabled=true",
-                "org.apache.zookeeper.server.ZooKeeperServerMain",
             ])
+            .args(&self.jvm_flags)
+            .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
             .arg(self.dir.path().join("zoo.cfg"))
             .stdout(Stdio::null())
             .stderr(self.log_file())

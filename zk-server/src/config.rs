@@ -10,10 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+pub mod jaas;
 mod properties;
+mod sasl;
 mod ssl;
 
 pub use properties::SystemProperties;
+pub use sasl::SaslSettings;
 pub use ssl::{ClientAuth, Secret, StoreFile, TlsSettings};
 
 /// The embedded default (standalone on 127.0.0.1:2181, data in ./zk-data, the admin
@@ -167,6 +170,9 @@ pub struct ServerConfig {
     /// `zookeeper.X509AuthenticationProvider.superUser`: the certificate subject (RFC
     /// 2253, as the `x509` identity reads) of a TLS client that is super.
     pub x509_super_user: Option<String>,
+    /// SASL: the JAAS file, `authProvider.N`, `superUser`, `enforce.auth.*` and
+    /// `quorum.auth.*` (see [`SaslSettings`]).
+    pub sasl: SaslSettings,
     /// `zookeeper.enforceQuota`: quotas as hard limits.
     pub enforce_quota: bool,
     /// `readonlymode.enabled`: serve reads when cut off from the quorum.
@@ -262,6 +268,7 @@ impl Default for ServerConfig {
             extended_types_enabled: false,
             super_digest: None,
             x509_super_user: None,
+            sasl: SaslSettings::default(),
             enforce_quota: false,
             read_only_mode: false,
             snap_count: 100_000,
@@ -296,16 +303,14 @@ fn default_whitelist(read_only: bool) -> FourLetterWhitelist {
 /// accepted and ignored.
 const IGNORED_PREFIXES: &[&str] = &[
     "serverCnxnFactory",
-    "authProvider.",
     "ssl.",
     "admin.",
     "metricsProvider.",
     "sslQuorum",
-    "quorum.auth",
+    "quorum.auth.kerberos",
     "quorum.cnxn",
     "jvm",
     "zookeeper.serverCnxnFactory",
-    "zookeeper.authProvider.",
     "zookeeper.ssl.",
 ];
 
@@ -438,6 +443,7 @@ impl ServerConfig {
                 "secureClientPortAddress" => secure_ip = Some(parse_ip(key, value)?),
                 "sslQuorum" => ssl_quorum = parse_bool(key, value)?,
                 _ if ssl.take(prop, value) => {}
+                _ if c.sasl.take(key, prop, value)? => {}
                 "initLimit" => c.init_limit = parse_num(key, value)?,
                 "syncLimit" => c.sync_limit = parse_num(key, value)?,
                 "maxClientCnxns" => c.max_client_cnxns = parse_num(key, value)?,
@@ -484,6 +490,18 @@ impl ServerConfig {
             }
         }
 
+        c.sasl.check()?;
+        if c.ignored_keys
+            .iter()
+            .any(|k| k.ends_with("requireClientAuthScheme"))
+        {
+            // Never read by ZooKeeper 3.8 (it became sessionRequireClientSASLAuth and
+            // then enforce.auth.*): ignored there too, but say what does the job.
+            tracing::warn!(
+                "requireClientAuthScheme is not read by ZooKeeper 3.8 nor here; \
+                 use enforce.auth.enabled=true and enforce.auth.schemes=sasl"
+            );
+        }
         if !data_dir_set && text.lines().any(|l| !l.trim().is_empty()) {
             // ZooKeeper refuses to start without dataDir; keep the embedded default but
             // say so at start-up.
@@ -788,6 +806,55 @@ mod tests {
     }
 
     #[test]
+    fn sasl_keys_are_read_with_and_without_prefix() {
+        let c = ServerConfig::parse(
+            "dataDir=/d\njava.security.auth.login.config=/etc/jaas.conf\n\
+             zookeeper.authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n\
+             zookeeper.superUser=admin\nsuperUser.2=root\nenforce.auth.enabled=true\n\
+             zookeeper.enforce.auth.schemes=sasl, digest\nquorum.auth.enableSasl=true\n\
+             quorum.auth.learnerRequireSasl=true\nquorum.auth.serverRequireSasl=true\n\
+             quorum.auth.learner.saslLoginContext=L\nquorum.auth.kerberos.servicePrincipal=zk/h\n",
+        )
+        .unwrap();
+        let s = &c.sasl;
+        assert_eq!(s.jaas_file.as_deref(), Some(Path::new("/etc/jaas.conf")));
+        assert!(s.provider && s.enforce_auth && s.sasl_required());
+        assert_eq!(s.super_users, ["admin", "root"]);
+        assert_eq!(s.enforce_schemes, ["sasl", "digest"]);
+        assert!(s.quorum_enable && s.quorum_learner_require && s.quorum_server_require);
+        assert_eq!(s.quorum_learner_section(), "L");
+        assert_eq!(s.quorum_server_section(), "QuorumServer");
+        assert_eq!(s.server_section(), "Server");
+        assert_eq!(c.ignored_keys, ["quorum.auth.kerberos.servicePrincipal"]);
+    }
+
+    #[test]
+    fn inconsistent_sasl_keys_are_refused_as_zookeeper_refuses_them() {
+        for (text, key) in [
+            (
+                "quorum.auth.learnerRequireSasl=true",
+                "quorum.auth.learnerRequireSasl",
+            ),
+            (
+                "quorum.auth.serverRequireSasl=true",
+                "quorum.auth.serverRequireSasl",
+            ),
+            ("enforce.auth.enabled=true", "enforce.auth.enabled"),
+            // sasl without its provider is not available.
+            (
+                "enforce.auth.enabled=true\nenforce.auth.schemes=sasl",
+                "enforce.auth.schemes",
+            ),
+            ("sessionRequireClientSASLAuth=true", "enforce.auth.schemes"),
+        ] {
+            match ServerConfig::parse(text) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn jvm_only_and_unknown_keys_are_ignored_not_fatal() {
         let c = ServerConfig::parse(
             "dataDir=/d\nserverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
@@ -795,8 +862,10 @@ mod tests {
              ssl.keyStore.location=/k\nadmin.enableServer=false\nsomethingNew=1\n",
         )
         .unwrap();
-        // ssl.keyStore.location is ours, but unused without a secure port (said so).
-        assert_eq!(c.ignored_keys.len(), 4, "{:?}", c.ignored_keys);
+        // ssl.keyStore.location is ours, but unused without a secure port (said so);
+        // the SASL provider is ours too.
+        assert_eq!(c.ignored_keys.len(), 3, "{:?}", c.ignored_keys);
+        assert!(c.sasl.provider);
         assert!(c
             .ignored_keys
             .iter()

@@ -38,6 +38,9 @@ pub enum StartError {
     /// A TLS key or trust store (`ssl.*`, `ssl.quorum.*`) could not be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The JAAS file (`java.security.auth.login.config`) could not be used.
+    #[error(transparent)]
+    Sasl(#[from] crate::sasl::SaslSetupError),
 }
 
 /// A running server.
@@ -126,6 +129,12 @@ impl RunningServer {
         peer: Option<(TcpListener, PeerFaults)>,
     ) -> Result<RunningServer, StartError> {
         config.log_ignored();
+        // So is the JAAS file: a malformed one, or one without a section SASL needs.
+        let sasl = crate::sasl::SaslLogins::load(&config.sasl, peer.is_some())?;
+        let peer_sasl = sasl
+            .quorum
+            .clone()
+            .map(|q| std::sync::Arc::new(replication::peer_sasl::PeerSasl::new(q)));
         // TLS stores are read before anything else starts: a bad one stops the server.
         let secure = match (config.secure_client_addr, &config.client_tls) {
             (Some(at), Some(settings)) => {
@@ -145,12 +154,14 @@ impl RunningServer {
         let shutdown = CancellationToken::new();
         let Some((peer_listener, faults)) = peer else {
             let core = ServerCore::new(config, 0, ZkDatabase::new());
+            core.set_sasl_logins(sasl);
             let replication = replication::start_standalone(core.clone(), shutdown.clone()).await?;
             return RunningServer::serve(core, replication, listeners, shutdown);
         };
-        let faults = faults.with_tls(peer_tls);
+        let faults = faults.with_tls(peer_tls).with_sasl(peer_sasl);
         let spec = EnsembleSpec::from_config(&config)?;
         let core = ServerCore::new(config, spec.me, ZkDatabase::new());
+        core.set_sasl_logins(sasl);
         let replication = replication::ensemble::start_ensemble(
             core.clone(),
             spec,

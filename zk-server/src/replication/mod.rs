@@ -17,6 +17,7 @@ pub mod ensemble;
 mod leader_loss;
 pub mod log_store;
 pub mod network;
+pub mod peer_sasl;
 pub mod reconfig;
 pub mod state_machine;
 pub mod transport;
