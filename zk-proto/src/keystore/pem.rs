@@ -54,9 +54,9 @@ fn encrypted_key(bytes: &[u8]) -> Result<Option<Vec<u8>>, KeyStoreError> {
 
 fn decrypt(der: &[u8], password: &str) -> Result<PrivateKeyDer<'static>, KeyStoreError> {
     let info = EncryptedPrivateKeyInfoRef::try_from(der).map_err(|e| {
-        KeyStoreError::Unsupported(format!(
-            "the encrypted private key's algorithm is not read (PBES2 with AES, or \
-             PBES1/PKCS#12 3DES, are): {e}"
+        KeyStoreError::Malformed(format!(
+            "the ENCRYPTED PRIVATE KEY cannot be read (damaged, or encrypted other than \
+             with PBES2/AES or PBES1 3DES): {e}"
         ))
     })?;
     let plain = info

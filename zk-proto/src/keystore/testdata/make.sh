@@ -41,6 +41,14 @@ keytool -importkeystore -srckeystore keytool.jks -srcstorepass $PW -srcstoretype
 keytool -J-Dkeystore.pkcs12.legacy -importkeystore -srckeystore keytool.jks \
   -srcstorepass $PW -srcstoretype JKS -destkeystore keytool-legacy.p12 \
   -deststoretype PKCS12 -deststorepass $PW 2>/dev/null
+# An RSA key (keytool's EC keys carry no public key in their PKCS#8, which ring needs).
+keytool -genkeypair -keyalg RSA -keysize 2048 -alias server -dname CN=localhost \
+  -ext san=dns:localhost,ip:127.0.0.1 -validity 36500 -storetype JKS \
+  -keystore keytool-rsa.jks -storepass $PW -keypass $PW 2>/dev/null
+keytool -importkeystore -srckeystore keytool-rsa.jks -srcstorepass $PW -srcstoretype JKS \
+  -destkeystore keytool-rsa.p12 -deststoretype PKCS12 -deststorepass $PW 2>/dev/null
+keytool -exportcert -rfc -alias server -keystore keytool-rsa.jks -storepass $PW \
+  -file keytool-rsa-cert.pem 2>/dev/null
 keytool -importcert -noprompt -alias ca -file ca.pem -storetype JKS \
   -keystore keytool-trust.jks -storepass $PW 2>/dev/null
 keytool -importcert -noprompt -alias ca -file ca.pem -storetype PKCS12 \
