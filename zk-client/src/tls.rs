@@ -4,8 +4,10 @@
 //! the connect string entry, or [`TlsConfig::server_name`]); a client certificate is
 //! presented when the server asks for one (`ssl.clientAuth=need` or `want`).
 //!
-//! Certificates and keys are PEM, the format Apache ZooKeeper's `PEM` stores use.
-//! rustls with the ring provider does the work.
+//! Certificates and keys come from PEM text, or from key and trust stores of the types
+//! ZooKeeper's Java client reads (`zookeeper.ssl.keyStore.*`, `zookeeper.ssl.trustStore.*`):
+//! JKS, PKCS12 and PEM ([`TlsConfig::key_store_file`], [`TlsConfig::trust_store_file`],
+//! read by `zk_proto::keystore`). rustls with the ring provider does the work.
 //!
 //! ```no_run
 //! # async fn demo() -> zk_client::Result<()> {
@@ -35,6 +37,7 @@ pub struct TlsConfig {
     roots: Vec<CertificateDer<'static>>,
     identity: Option<Identity>,
     server_name: Option<String>,
+    skip_hostname_verification: bool,
 }
 
 struct Identity {
@@ -57,9 +60,12 @@ impl std::fmt::Debug for TlsConfig {
             .field("ca_certificates", &self.roots.len())
             .field("client_certificate", &self.identity.is_some())
             .field("server_name", &self.server_name)
+            .field("hostname_verification", &!self.skip_hostname_verification)
             .finish()
     }
 }
+
+pub use zk_proto::keystore::StoreType;
 
 fn tls_error(what: impl std::fmt::Display) -> Error {
     Error::Tls(what.to_string())
@@ -126,6 +132,76 @@ impl TlsConfig {
         self.client_cert_pem(&pem, &pem)
     }
 
+    /// Trusts the certificates of a trust store (`bytes` of a JKS, PKCS12 or PEM store
+    /// of type `store_type`, opened with `password`), as the Java client's
+    /// `zookeeper.ssl.trustStore.*`. `what` names the store in errors (e.g. its file).
+    pub fn trust_store(
+        mut self,
+        what: &str,
+        bytes: &[u8],
+        store_type: StoreType,
+        password: &str,
+    ) -> Result<TlsConfig> {
+        let certs = zk_proto::keystore::load_trust_store(bytes, store_type, password)
+            .map_err(|e| tls_error(format!("{what}: {} store: {e}", store_type.name())))?;
+        self.roots.extend(certs);
+        Ok(self)
+    }
+
+    /// [`TlsConfig::trust_store`] from a file; the type, when `None`, is inferred from
+    /// the file name as ZooKeeper infers it (`.jks`, `.p12`, `.pem`).
+    pub fn trust_store_file(
+        self,
+        path: impl AsRef<Path>,
+        store_type: Option<StoreType>,
+        password: &str,
+    ) -> Result<TlsConfig> {
+        let path = path.as_ref();
+        let ty = store_type_of(path, store_type)?;
+        let bytes = read(path)?;
+        self.trust_store(&path.display().to_string(), &bytes, ty, password)
+    }
+
+    /// Presents the private key and certificate chain of a key store (JKS, PKCS12 or
+    /// PEM; `password` opens the store and its key, and decrypts an encrypted PEM
+    /// key), as the Java client's `zookeeper.ssl.keyStore.*`.
+    pub fn key_store(
+        mut self,
+        what: &str,
+        bytes: &[u8],
+        store_type: StoreType,
+        password: &str,
+    ) -> Result<TlsConfig> {
+        let m = zk_proto::keystore::load_key_store(bytes, store_type, password)
+            .map_err(|e| tls_error(format!("{what}: {} store: {e}", store_type.name())))?;
+        self.identity = Some(Identity {
+            chain: m.chain,
+            key: m.key,
+        });
+        Ok(self)
+    }
+
+    /// [`TlsConfig::key_store`] from a file, the type inferred as for
+    /// [`TlsConfig::trust_store_file`].
+    pub fn key_store_file(
+        self,
+        path: impl AsRef<Path>,
+        store_type: Option<StoreType>,
+        password: &str,
+    ) -> Result<TlsConfig> {
+        let path = path.as_ref();
+        let ty = store_type_of(path, store_type)?;
+        let bytes = read(path)?;
+        self.key_store(&path.display().to_string(), &bytes, ty, password)
+    }
+
+    /// Whether the server's certificate must name the host connected to (default
+    /// true; the chain is verified either way), as `zookeeper.ssl.hostnameVerification`.
+    pub fn hostname_verification(mut self, on: bool) -> TlsConfig {
+        self.skip_hostname_verification = !on;
+        self
+    }
+
     /// The name the server's certificate must carry, instead of the host of the
     /// connect string: for a connect string of IP addresses whose servers' certificates
     /// name a host, or servers behind an alias. (An IP address here is checked against
@@ -149,10 +225,22 @@ impl TlsConfig {
                 .map_err(|e| tls_error(format!("unusable CA certificate: {e}")))?;
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = ClientConfig::builder_with_provider(provider)
+        let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(tls_error)?
-            .with_root_certificates(roots);
+            .map_err(tls_error)?;
+        let builder = if self.skip_hostname_verification {
+            let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(tls_error)?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(ChainOnly(verifier)))
+        } else {
+            builder.with_root_certificates(roots)
+        };
         let config = match &self.identity {
             Some(id) => builder
                 .with_client_auth_cert(id.chain.clone(), id.key.clone_key())
@@ -168,6 +256,65 @@ impl TlsConfig {
             inner: tokio_rustls::TlsConnector::from(Arc::new(config)),
             server_name,
         })
+    }
+}
+
+fn store_type_of(path: &Path, given: Option<StoreType>) -> Result<StoreType> {
+    given
+        .or_else(|| StoreType::from_file_name(&path.to_string_lossy()))
+        .ok_or_else(|| {
+            tls_error(format!(
+                "{}: cannot tell the store type from the file name (.jks, .p12, .pem): give it",
+                path.display()
+            ))
+        })
+}
+
+/// Verifies the chain and validity but not the name (hostname verification off).
+#[derive(Debug)]
+struct ChainOnly(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
     }
 }
 
@@ -230,5 +377,46 @@ mod tests {
         assert!(parse_server_name("[::1]").is_ok());
         assert!(parse_server_name("zk1.example").is_ok());
         assert!(parse_server_name("not a name").is_err());
+    }
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../zk-proto/src/keystore/testdata")
+            .join(name)
+    }
+
+    #[test]
+    fn stores_of_every_type_make_a_connector() {
+        let tls = TlsConfig::new()
+            .trust_store_file(fixture("pyjks-truststore.jks"), None, "apassword")
+            .unwrap()
+            .key_store_file(fixture("keytool-rsa.p12"), None, "apassword")
+            .unwrap();
+        assert!(tls.connector().is_ok());
+        let tls = TlsConfig::new()
+            .trust_store_file(fixture("ca.pem"), Some(StoreType::Pem), "")
+            .unwrap()
+            .key_store_file(fixture("server-encrypted.pem"), None, "apassword")
+            .unwrap()
+            .hostname_verification(false);
+        assert!(tls.connector().is_ok());
+        let e = TlsConfig::new()
+            .key_store_file(fixture("pyjks-keystore.jks"), None, "wrong")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("pyjks-keystore.jks") && e.contains("password is wrong"),
+            "{e}"
+        );
+        let e = TlsConfig::new()
+            .trust_store_file(fixture("keytool.jks"), None, "apassword")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no certificate"), "{e}");
+        let e = TlsConfig::new()
+            .trust_store_file("/etc/zk/truststore", None, "")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot tell the store type"), "{e}");
     }
 }
