@@ -10,4 +10,5 @@ pub mod four_letter;
 pub mod http;
 pub mod listener;
 pub mod tls;
+pub mod v1_certs;
 pub mod x509;

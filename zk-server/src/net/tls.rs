@@ -200,6 +200,14 @@ fn load_key_store(
 
 /// The trust store: the CA certificates, as rustls roots.
 fn load_trust_store(settings: &TlsSettings) -> Result<Option<Arc<RootCertStore>>, TlsError> {
+    Ok(load_trust_certificates(settings)?.map(|(roots, _)| roots))
+}
+
+/// The trust store as rustls roots and as the certificates themselves.
+#[allow(clippy::type_complexity)]
+fn load_trust_certificates(
+    settings: &TlsSettings,
+) -> Result<Option<(Arc<RootCertStore>, Vec<CertificateDer<'static>>)>, TlsError> {
     let key = key_of(settings, "trustStore");
     let Some(store) = settings.trust_store.as_ref() else {
         return Ok(None);
@@ -210,12 +218,12 @@ fn load_trust_store(settings: &TlsSettings) -> Result<Option<Arc<RootCertStore>>
     let certs = keystore::load_trust_store(&bytes, store.store_type, &password)
         .map_err(|e| store_error(&key, path, describe(store, &e)))?;
     let mut roots = RootCertStore::empty();
-    for cert in certs {
+    for cert in &certs {
         roots
-            .add(cert)
+            .add(cert.clone())
             .map_err(|e| store_error(&key, path, format!("unusable CA certificate: {e}")))?;
     }
-    Ok(Some(Arc::new(roots)))
+    Ok(Some((Arc::new(roots), certs)))
 }
 
 /// rustls refusing the key store's key or chain, said against the key store.
@@ -244,14 +252,15 @@ fn rustls_error(settings: &TlsSettings) -> impl Fn(rustls::Error) -> TlsError {
 /// against the trust store as `client_auth` says.
 pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsError> {
     let (chain, key) = load_key_store(settings)?;
-    let roots = load_trust_store(settings)?;
+    let roots = load_trust_certificates(settings)?;
     let provider = provider(settings)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions(settings))
         .map_err(rustls_error(settings))?;
     let builder = match (settings.client_auth, roots) {
         (ClientAuth::None, _) => builder.with_no_client_auth(),
-        (auth, Some(roots)) => {
+        (auth, Some((roots, anchors))) => {
+            let algorithms = provider.signature_verification_algorithms;
             let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider);
             let verifier = if auth == ClientAuth::Want {
                 verifier.allow_unauthenticated()
@@ -267,7 +276,11 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsErr
                     .unwrap_or_default(),
                 reason: e.to_string(),
             })?;
-            builder.with_client_cert_verifier(verifier)
+            // Java (and kazoo's harness) also use X.509 v1 client certificates,
+            // which webpki refuses.
+            builder.with_client_cert_verifier(Arc::new(super::v1_certs::V1Tolerant::new(
+                verifier, anchors, algorithms,
+            )))
         }
         (_, None) => {
             return Err(TlsError::Missing {
@@ -588,6 +601,81 @@ mod tests {
             e.starts_with("ssl.keyStore.location=") && e.contains("private key"),
             "{e}"
         );
+    }
+
+    /// X.509 v1 client certificates (kazoo's harness makes them) are verified as
+    /// Java verifies them: signed by a trusted CA; one no trusted CA signed is refused.
+    #[tokio::test]
+    async fn v1_client_certificates_signed_by_a_trusted_ca_are_accepted() {
+        use crate::config::StoreType::*;
+        let server = stores(
+            store("pyjks-keystore.jks", Jks, "apassword"),
+            store("ca.pem", Pem, ""),
+        );
+        for protocol in [TlsVersion::Tls12, TlsVersion::Tls13] {
+            let server = TlsSettings {
+                protocols: vec![protocol],
+                ..server.clone()
+            };
+            assert!(v1_handshake("client-v1.pem", &server).await, "{protocol:?}");
+            assert!(!v1_handshake("rogue-v1.pem", &server).await, "{protocol:?}");
+        }
+        // Under clientAuth=want too; a v3 client certificate as before.
+        let want = TlsSettings {
+            client_auth: ClientAuth::Want,
+            ..server.clone()
+        };
+        assert!(v1_handshake("client-v1.pem", &want).await);
+        assert!(!v1_handshake("rogue-v1.pem", &want).await);
+        let v3 = stores(store("server.pem", Pem, ""), store("ca.pem", Pem, ""));
+        assert!(handshake(&v3, &server, "localhost").await);
+    }
+
+    /// Presents a key store's certificate whatever its version (rustls's own
+    /// `with_client_auth_cert` refuses a v1 one, as webpki parses it).
+    #[derive(Debug)]
+    struct Present(Arc<rustls::sign::CertifiedKey>);
+
+    impl rustls::client::ResolvesClientCert for Present {
+        fn resolve(
+            &self,
+            _: &[&[u8]],
+            _: &[SignatureScheme],
+        ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(self.0.clone())
+        }
+
+        fn has_certs(&self) -> bool {
+            true
+        }
+    }
+
+    /// A handshake of a client presenting the key store `name` (PEM fixture) and
+    /// trusting the fixture CA, to `server`.
+    async fn v1_handshake(name: &str, server: &TlsSettings) -> bool {
+        let key_store = stores(
+            store(name, crate::config::StoreType::Pem, ""),
+            store("ca.pem", crate::config::StoreType::Pem, ""),
+        );
+        let (chain, key) = load_key_store(&key_store).unwrap();
+        let provider = rustls::crypto::ring::default_provider();
+        let signer = provider.key_provider.load_private_key(key).unwrap();
+        let roots = load_trust_store(&key_store).unwrap().unwrap();
+        let config = ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_client_cert_resolver(Arc::new(Present(Arc::new(
+                rustls::sign::CertifiedKey::new(chain, signer),
+            ))));
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let acceptor = tokio_rustls::TlsAcceptor::from(server_config(server).unwrap());
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let name = ServerName::try_from("localhost").unwrap();
+        let (c, s) = tokio::join!(connector.connect(name, a), acceptor.accept(b));
+        // TLS 1.3: the client finishes before the server has checked its certificate;
+        // the server's side says.
+        c.is_ok() && s.is_ok()
     }
 
     #[test]

@@ -17,6 +17,18 @@ openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
   -days 36500 -extfile san.ext -out server-cert.pem 2>/dev/null
 rm -f server.csr san.ext ca.srl
 
+# X.509 v1 client certificates (no extensions), as kazoo's test harness makes them:
+# one signed by the CA, one self-signed.
+openssl req -newkey rsa:2048 -nodes -keyout client-v1-key.pem -out client.csr \
+  -subj "/CN=client" 2>/dev/null
+openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -set_serial 3 \
+  -days 36500 -out client-v1-cert.pem 2>/dev/null
+cat client-v1-key.pem client-v1-cert.pem > client-v1.pem
+openssl x509 -req -in client.csr -signkey client-v1-key.pem -days 36500 \
+  -out rogue-v1-cert.pem 2>/dev/null
+cat client-v1-key.pem rogue-v1-cert.pem > rogue-v1.pem
+rm -f client.csr client-v1-key.pem client-v1-cert.pem rogue-v1-cert.pem
+
 # PEM: key and chain in one file; the same key encrypted (PBES2, AES-256-CBC).
 cat server-key.pem server-cert.pem ca.pem > server.pem
 openssl pkcs8 -topk8 -in server-key.pem -v2 aes-256-cbc -passout pass:$PW \
