@@ -1,6 +1,8 @@
 //! Java's store types on our server, end to end: the zoo.cfg kazoo's test harness
 //! writes (pyjks-written `keystore.jks` and `truststore.jks`, types inferred from the
-//! names) with kazoo connecting over TLS; zkCli.sh connecting over TLS with JKS and
+//! names) with kazoo connecting over TLS, with stores like the harness's and with the
+//! very files the harness's own code makes (X.509 v1 certificates), on ours and on
+//! Apache ZooKeeper; zkCli.sh connecting over TLS with JKS and
 //! with PKCS#12 stores through `CLIENT_JVMFLAGS`, to servers with JKS and PKCS#12
 //! stores; `client.portUnification` serving TLS and plaintext on one port; and bad
 //! stores stopping the server with an error naming the file and the key.
@@ -107,6 +109,77 @@ async fn kazoo_over_tls_with_the_stores_and_zoo_cfg_of_kazoos_harness() {
         "unexpected summary:\n{stdout}\n{stderr}"
     );
     server.shutdown().await;
+}
+
+/// The files kazoo's own harness makes, by its own code (v1 certificates, pyjks
+/// stores): our server started on its zoo.cfg lines, kazoo connecting as its
+/// TestSSLClient does. The same files on Apache ZooKeeper, for comparison.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kazoo_over_tls_with_the_files_kazoos_harness_makes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run({
+        let mut cmd = Command::new(python_with_kazoo());
+        cmd.arg(interop_dir().join("kazoo_harness_stores.py"))
+            .arg(dir.path());
+        cmd
+    })
+    .await;
+    assert!(
+        out.status.success(),
+        "kazoo's harness could not make its files (it needs pyjks==20.0.0 and \
+         pyOpenSSL==24.2.1):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = |secure: u16| {
+        format!(
+            "secureClientPort={secure}\n\
+             serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+             authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n\
+             ssl.keyStore.location={}\nssl.keyStore.password=apassword\n\
+             ssl.trustStore.location={}\nssl.trustStore.password=apassword\n",
+            dir.path().join("keystore.jks").display(),
+            dir.path().join("truststore.jks").display()
+        )
+    };
+    let kazoo = |secure: u16| {
+        let mut cmd = Command::new(python_with_kazoo());
+        cmd.arg(interop_dir().join("kazoo_tls.py"))
+            .arg(format!("localhost:{secure}"))
+            .arg(dir.path().join("cacert.pem"))
+            .arg(dir.path().join("cert.pem"))
+            .arg(dir.path().join("key.pem"));
+        cmd
+    };
+    // Ours.
+    let (port, secure) = (free_port().unwrap(), free_port().unwrap());
+    let text = format!(
+        "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+         admin.enableServer=false\n{}",
+        dir.path().join("data").display(),
+        cfg(secure)
+    );
+    let server = RunningServer::start(ServerConfig::parse(&text).unwrap())
+        .await
+        .unwrap();
+    let out = run(kazoo(secure)).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("kazoo-tls: 14 checks passed"),
+        "kazoo against ours:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    server.shutdown().await;
+    // Apache ZooKeeper on the same files.
+    let secure = free_port().unwrap();
+    let apache = ApacheZk::start_configured(&cfg(secure)).await;
+    let out = run(kazoo(secure)).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("kazoo-tls: 14 checks passed"),
+        "kazoo against Apache:\n{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        apache.log_tail(30)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -226,6 +226,35 @@ fn load_trust_certificates(
     Ok(Some((Arc::new(roots), certs)))
 }
 
+/// The key store's chain and key, checked to belong together: by rustls (webpki), or
+/// for an X.509 v1 certificate (kazoo's harness makes them), which webpki does not
+/// read, by comparing the certificate's public key with the private key's.
+fn certified_key(
+    settings: &TlsSettings,
+    provider: &CryptoProvider,
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<rustls::sign::CertifiedKey, TlsError> {
+    let signer = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(key_error(settings))?;
+    let certified = rustls::sign::CertifiedKey::new(chain, signer);
+    match certified.keys_match() {
+        Ok(()) => Ok(certified),
+        Err(e) => {
+            let v1 = certified
+                .cert
+                .first()
+                .and_then(|leaf| super::v1_certs::v1_public_key(leaf));
+            match (v1, certified.key.public_key()) {
+                (Some(cert_key), Some(key)) if cert_key == key.as_ref() => Ok(certified),
+                _ => Err(key_error(settings)(e)),
+            }
+        }
+    }
+}
+
 /// rustls refusing the key store's key or chain, said against the key store.
 fn key_error(settings: &TlsSettings) -> impl Fn(rustls::Error) -> TlsError + '_ {
     move |e| TlsError::Store {
@@ -261,7 +290,7 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsErr
         (ClientAuth::None, _) => builder.with_no_client_auth(),
         (auth, Some((roots, anchors))) => {
             let algorithms = provider.signature_verification_algorithms;
-            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider);
+            let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider.clone());
             let verifier = if auth == ClientAuth::Want {
                 verifier.allow_unauthenticated()
             } else {
@@ -292,9 +321,9 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsErr
             })
         }
     };
-    let config = builder
-        .with_single_cert(chain, key)
-        .map_err(key_error(settings))?;
+    let certified = certified_key(settings, &provider, chain, key)?;
+    let config =
+        builder.with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
     Ok(Arc::new(config))
 }
 
@@ -724,6 +753,24 @@ mod tests {
             e.starts_with("ssl.trustStore.location=") && e.contains("no certificate"),
             "{e}"
         );
+        // A key with another key's certificate, v3 and v1.
+        let read = |name: &str| std::fs::read_to_string(fixture(name)).unwrap();
+        let v1_cert = read("client-v1.pem");
+        let v1_cert = &v1_cert[v1_cert.find("-----BEGIN CERTIFICATE").unwrap()..];
+        for (what, cert) in [
+            ("v3", read("keytool-rsa-cert.pem")),
+            ("v1", v1_cert.to_string()),
+        ] {
+            let mixed = dir.path().join(format!("mixed-{what}.pem"));
+            std::fs::write(&mixed, format!("{}{cert}", read("server-key.pem"))).unwrap();
+            let mut m = stores(store("x", Pem, ""), store("ca.pem", Pem, ""));
+            m.key_store.as_mut().unwrap().location = mixed;
+            let e = server_config(&m).unwrap_err().to_string();
+            assert!(
+                e.starts_with("ssl.keyStore.location=") && e.contains("cannot be used"),
+                "{what}: {e}"
+            );
+        }
         // A truncated copy.
         let cut = dir.path().join("cut.jks");
         let bytes = std::fs::read(fixture("pyjks-keystore.jks")).unwrap();

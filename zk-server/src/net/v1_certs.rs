@@ -3,7 +3,8 @@
 //! certificate has no extensions, so there is nothing to check beyond what this does:
 //! it must be signed directly by a certificate of the trust store (no intermediates),
 //! be within its validity period, and its key must sign the handshake. Every other
-//! certificate goes to webpki as before.
+//! certificate goes to webpki as before. [`v1_public_key`] lets the server present a
+//! v1 certificate of its own (webpki cannot check that it matches the key).
 
 use std::sync::Arc;
 
@@ -77,6 +78,11 @@ fn parse(der: &[u8]) -> Option<Parsed<'_>> {
         key_alg: key_alg.contents,
         key: bit_string(key)?,
     })
+}
+
+/// Whether `der` is a certificate of X.509 version 1, and its SubjectPublicKeyInfo.
+pub fn v1_public_key(der: &[u8]) -> Option<&[u8]> {
+    parse(der).filter(|p| p.v1).map(|p| p.spki)
 }
 
 /// UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ), in Unix seconds.
