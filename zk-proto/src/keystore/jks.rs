@@ -206,7 +206,7 @@ fn recover_key(
 
 /// One DER element with tag `tag` at the start of `input`: its contents and what
 /// follows it.
-fn der_tlv(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+pub(super) fn der_tlv(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     let (&t, rest) = input.split_first()?;
     if t != tag {
         return None;

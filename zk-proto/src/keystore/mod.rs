@@ -14,6 +14,8 @@
 //! - The password is the store's integrity password and its keys' password, as
 //!   ZooKeeper uses one for both. [`password_from_file`] reads a `*.passwordPath` file
 //!   as ZooKeeper's `SecretUtils.readSecret` does.
+//! - EC private keys written by Java (P-256, P-384) get the public key ring needs,
+//!   computed from the private one.
 //! - A PEM key store's private key may be encrypted PKCS#8 (`ENCRYPTED PRIVATE KEY`,
 //!   PBES2 with AES, or the PKCS#5/#12 3DES schemes).
 //!
@@ -23,6 +25,7 @@
 //! assert_eq!(StoreType::from_property("pkcs12"), Ok(StoreType::Pkcs12));
 //! ```
 
+mod ec;
 mod jks;
 mod pem;
 mod pkcs12;
@@ -198,6 +201,13 @@ pub fn load_key_store(
     if chain.is_empty() {
         return Err(KeyStoreError::NoCertificateForKey);
     }
+    // Java's EC keys lack their public key, which ring needs: add it.
+    let key = match &key {
+        PrivateKeyDer::Pkcs8(k) => ec::with_public_key(k.secret_pkcs8_der())
+            .map(|der| PrivateKeyDer::Pkcs8(der.into()))
+            .unwrap_or(key),
+        _ => key,
+    };
     Ok(KeyMaterial { chain, key })
 }
 

@@ -70,6 +70,20 @@ fn keytool_jks_stores() {
     let m = load_key_store(KEYTOOL_JKS, StoreType::Jks, PW).unwrap();
     assert_eq!(m.chain.len(), 1, "a self-signed EC key");
     assert!(matches!(m.key, PrivateKeyDer::Pkcs8(_)));
+    // Java wrote the EC key without its public key; the loader added it (65 bytes of
+    // uncompressed P-256 point in a BIT STRING inside [1]), and it is the
+    // certificate's.
+    let der = m.key.secret_der();
+    let point_at = der
+        .windows(4)
+        .position(|w| w == [0xA1, 0x44, 0x03, 0x42])
+        .expect("a [1] public key");
+    let point = &der[point_at + 5..point_at + 5 + 65];
+    assert_eq!(point[0], 0x04);
+    assert!(
+        m.chain[0].windows(65).any(|w| w == point),
+        "the certificate holds the computed public key"
+    );
     // The same key through keytool's PKCS#12 copies: new, legacy, and named .jks.
     for (what, bytes, ty) in [
         ("keytool.p12", KEYTOOL_P12, StoreType::Pkcs12),

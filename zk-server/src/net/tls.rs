@@ -265,9 +265,8 @@ fn key_error(settings: &TlsSettings) -> impl Fn(rustls::Error) -> TlsError + '_ 
             .map(|s| s.location.display().to_string())
             .unwrap_or_default(),
         reason: format!(
-            "the private key or its certificate cannot be used: {e} (RSA keys, and EC \
-             P-256/P-384 keys that carry their public key, are; Java's keytool writes EC \
-             keys without it: use -keyalg RSA, or convert the key with openssl)"
+            "the private key or its certificate cannot be used (RSA, EC P-256/P-384 and \
+             Ed25519 keys can, with their own certificate): {e}"
         ),
     }
 }
@@ -619,17 +618,36 @@ mod tests {
             !handshake(&pyjks, &keytool_jks, "localhost").await,
             "not trusted"
         );
-        // keytool's EC keys lack the public key in their PKCS#8, which ring needs:
-        // refused at start, naming the key store.
+        // keytool's EC keys lack the public key in their PKCS#8, which ring needs: the
+        // loader adds it, and the key store (JKS, and PKCS#12 in a .jks) is usable.
         let keytool_ec = stores(
             store("keytool-pkcs12-named.jks", Jks, "apassword"),
             store("keytool-trust.jks", Jks, "apassword"),
         );
-        let e = server_config(&keytool_ec).unwrap_err().to_string();
-        assert!(
-            e.starts_with("ssl.keyStore.location=") && e.contains("private key"),
-            "{e}"
-        );
+        let ec_cert = keystore::load_key_store(
+            &std::fs::read(fixture("keytool.jks")).unwrap(),
+            Jks,
+            "apassword",
+        )
+        .unwrap()
+        .chain;
+        let ec_trust = dir.path().join("ec.pem");
+        std::fs::write(
+            &ec_trust,
+            format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &ec_cert[0])
+            ),
+        )
+        .unwrap();
+        let trusts_ec = TlsSettings {
+            trust_store: Some(StoreFile {
+                location: ec_trust,
+                ..store("x", Pem, "")
+            }),
+            ..pyjks.clone()
+        };
+        assert!(handshake(&trusts_ec, &keytool_ec, "localhost").await);
     }
 
     /// X.509 v1 client certificates (kazoo's harness makes them) are verified as
