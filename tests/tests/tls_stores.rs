@@ -48,6 +48,11 @@ fn client_tls(stores: &JavaStores, ext: &str) -> TlsConfig {
 /// Runs zkCli.sh against `server` with `CLIENT_JVMFLAGS=flags`, feeding it `script`
 /// once connected (it gives up after 20 s); returns what it printed.
 async fn zkcli_sh(server: String, flags: String, script: String) -> String {
+    zkcli_sh_waiting(server, flags, script, 20_000).await
+}
+
+/// [`zkcli_sh`], giving up on connecting after `wait_ms`.
+async fn zkcli_sh_waiting(server: String, flags: String, script: String, wait_ms: u32) -> String {
     let out = tokio::task::spawn_blocking(move || {
         use std::io::Write;
         let mut child = Command::new(zkcli())
@@ -217,10 +222,11 @@ async fn zkcli_sh_over_tls_with_jks_and_pkcs12_stores() {
              -Dzookeeper.ssl.trustStore.location={} -Dzookeeper.ssl.trustStore.password={STORE_PASSWORD}",
             stores.path(&format!("truststore.{ext}")).display()
         );
-        let text = zkcli_sh(
+        let text = zkcli_sh_waiting(
             format!("localhost:{secure}"),
             flags,
             format!("get /tls-{ext}\n"),
+            5_000,
         )
         .await;
         assert!(
