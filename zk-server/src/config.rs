@@ -130,7 +130,7 @@ pub struct ServerConfig {
     /// TLS, using `client_tls`.
     pub secure_client_addr: Option<SocketAddr>,
     /// The `ssl.*` settings of the secure client port (present with
-    /// `secure_client_addr`).
+    /// `secure_client_addr`, or with `port_unification` for the plain port).
     pub client_tls: Option<TlsSettings>,
     /// `client.portUnification`: the plain client port also takes TLS connections
     /// (told apart by their first byte), with `client_tls`.
