@@ -32,12 +32,29 @@ use crate::session::Stream;
 
 /// How the client connects with TLS: which CAs it trusts, its own certificate (if
 /// the server wants one), and the name the server's certificate must carry.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct TlsConfig {
     roots: Vec<CertificateDer<'static>>,
     identity: Option<Identity>,
     server_name: Option<String>,
     skip_hostname_verification: bool,
+    /// TLSv1.2 and TLSv1.3 offered (both by default).
+    versions: (bool, bool),
+    /// Cipher suites by Java (IANA) name; rustls's when `None`.
+    cipher_suites: Option<Vec<String>>,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            roots: Vec::new(),
+            identity: None,
+            server_name: None,
+            skip_hostname_verification: false,
+            versions: (true, true),
+            cipher_suites: None,
+        }
+    }
 }
 
 struct Identity {
@@ -61,6 +78,8 @@ impl std::fmt::Debug for TlsConfig {
             .field("client_certificate", &self.identity.is_some())
             .field("server_name", &self.server_name)
             .field("hostname_verification", &!self.skip_hostname_verification)
+            .field("versions", &self.versions)
+            .field("cipher_suites", &self.cipher_suites)
             .finish()
     }
 }
@@ -202,6 +221,31 @@ impl TlsConfig {
         self
     }
 
+    /// The TLS versions offered (both by default), as `zookeeper.ssl.enabledProtocols`.
+    /// At least one is needed.
+    pub fn protocol_versions(mut self, tls12: bool, tls13: bool) -> Result<TlsConfig> {
+        if !tls12 && !tls13 {
+            return Err(tls_error("no TLS version enabled (TLSv1.2, TLSv1.3)"));
+        }
+        self.versions = (tls12, tls13);
+        Ok(self)
+    }
+
+    /// The cipher suites offered, by their Java (IANA) names, as
+    /// `zookeeper.ssl.ciphersuites` (`TLS_AES_128_GCM_SHA256`,
+    /// `TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384`, …). Names of suites rustls does not
+    /// implement (CBC, RSA key exchange) are skipped; none left is an error when the
+    /// connection is set up.
+    pub fn cipher_suites<S: AsRef<str>>(mut self, names: &[S]) -> TlsConfig {
+        self.cipher_suites = Some(
+            names
+                .iter()
+                .map(|n| n.as_ref().trim().to_string())
+                .collect(),
+        );
+        self
+    }
+
     /// The name the server's certificate must carry, instead of the host of the
     /// connect string: for a connect string of IP addresses whose servers' certificates
     /// name a host, or servers behind an alias. (An IP address here is checked against
@@ -209,6 +253,13 @@ impl TlsConfig {
     pub fn server_name(mut self, name: &str) -> TlsConfig {
         self.server_name = Some(name.to_string());
         self
+    }
+
+    /// Checks that a connection can be set up with this configuration (a CA is given,
+    /// the key matches its certificate, some cipher suite is left), as connecting
+    /// would; for reporting a bad setting before connecting.
+    pub fn validate(&self) -> Result<()> {
+        self.connector().map(|_| ())
     }
 
     /// The connector every connection of one client uses.
@@ -224,9 +275,34 @@ impl TlsConfig {
                 .add(cert.clone())
                 .map_err(|e| tls_error(format!("unusable CA certificate: {e}")))?;
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut provider = rustls::crypto::ring::default_provider();
+        if let Some(names) = &self.cipher_suites {
+            let chosen: Vec<_> = provider
+                .cipher_suites
+                .iter()
+                .filter(|s| names.iter().any(|n| *n == java_name(s)))
+                .copied()
+                .collect();
+            if chosen.is_empty() {
+                let available: Vec<String> = provider.cipher_suites.iter().map(java_name).collect();
+                return Err(tls_error(format!(
+                    "none of the cipher suites {} is available; available: {}",
+                    names.join(","),
+                    available.join(",")
+                )));
+            }
+            provider.cipher_suites = chosen;
+        }
+        let provider = Arc::new(provider);
+        let mut versions = Vec::new();
+        if self.versions.0 {
+            versions.push(&rustls::version::TLS12);
+        }
+        if self.versions.1 {
+            versions.push(&rustls::version::TLS13);
+        }
         let builder = ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(&versions)
             .map_err(tls_error)?;
         let builder = if self.skip_hostname_verification {
             let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
@@ -256,6 +332,15 @@ impl TlsConfig {
             inner: tokio_rustls::TlsConnector::from(Arc::new(config)),
             server_name,
         })
+    }
+}
+
+/// A suite's Java (IANA) name: rustls's, with `TLS13_` written `TLS_` as Java does.
+fn java_name(suite: &rustls::SupportedCipherSuite) -> String {
+    let name = format!("{:?}", suite.suite());
+    match name.strip_prefix("TLS13_") {
+        Some(rest) => format!("TLS_{rest}"),
+        None => name,
     }
 }
 
@@ -418,5 +503,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("cannot tell the store type"), "{e}");
+        // Versions and suites.
+        let ca = || TlsConfig::new().ca_file(fixture("ca.pem")).unwrap();
+        assert!(ca().protocol_versions(false, false).is_err());
+        assert!(ca()
+            .protocol_versions(true, false)
+            .unwrap()
+            .connector()
+            .is_ok());
+        assert!(ca()
+            .cipher_suites(&[
+                "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+                "TLS_AES_128_GCM_SHA256"
+            ])
+            .connector()
+            .is_ok());
+        let e = ca()
+            .cipher_suites(&["TLS_RSA_WITH_AES_128_CBC_SHA"])
+            .connector()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("none of the cipher suites"), "{e}");
     }
 }

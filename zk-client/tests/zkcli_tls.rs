@@ -129,6 +129,29 @@ async fn zkcli_over_tls_with_zkcli_sh_flags_and_with_d_arguments() {
     assert_eq!(code, 0, "{text}");
     assert!(has(&text, "jks"), "{text}");
 
+    // Protocol and cipher suite properties are honoured: TLSv1.3 with one suite works,
+    // a list of suites none of which is available is refused naming the property.
+    let mut tls13 = args.clone();
+    tls13.insert(0, "-Dzookeeper.ssl.protocol=TLSv1.3".into());
+    tls13.insert(
+        0,
+        "-Dzookeeper.ssl.ciphersuites=TLS_AES_256_GCM_SHA384".into(),
+    );
+    let (text, code) = zkcli(tls13, vec![], "get /tls\n").await;
+    assert_eq!(code, 0, "{text}");
+    assert!(has(&text, "jks"), "{text}");
+    let mut cbc = args.clone();
+    cbc.insert(
+        0,
+        "-Dzookeeper.ssl.ciphersuites=TLS_RSA_WITH_AES_128_CBC_SHA".into(),
+    );
+    let (text, code) = zkcli(cbc, vec![], "").await;
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("zookeeper.ssl.ciphersuites=TLS_RSA_WITH_AES_128_CBC_SHA"),
+        "{text}"
+    );
+
     // Bad stores: named with their property and file, exit status 1.
     let wrong: Vec<String> = args
         .iter()

@@ -4,7 +4,8 @@
 //! on; the stores come from `zookeeper.ssl.keyStore.*` and `zookeeper.ssl.trustStore.*`
 //! (`location`, `password`, `passwordPath`, `type`: JKS, PKCS12 or PEM, inferred from
 //! the file name when not given); `zookeeper.ssl.hostnameVerification=false` checks
-//! the chain but not the name. `zookeeper.clientCnxnSocket` (Netty, which Java needs
+//! the chain but not the name; `zookeeper.ssl.protocol`, `enabledProtocols` and
+//! `ciphersuites` as zk-server reads their `ssl.*` forms. `zookeeper.clientCnxnSocket` (Netty, which Java needs
 //! for TLS) is accepted and not needed.
 
 use zk_client::tls::StoreType;
@@ -38,18 +39,6 @@ pub fn tls_config(props: &[(String, String)]) -> Result<Option<TlsConfig>, Strin
     let secure = get(props, "zookeeper.client.secure").unwrap_or("false");
     if !secure.trim().eq_ignore_ascii_case("true") {
         return Ok(None);
-    }
-    for ignored in [
-        "zookeeper.ssl.protocol",
-        "zookeeper.ssl.enabledProtocols",
-        "zookeeper.ssl.ciphersuites",
-    ] {
-        if let Some(v) = get(props, ignored) {
-            eprintln!(
-                "zkcli: {ignored}={v} is not applied: zkcli offers TLSv1.2 and TLSv1.3 with \
-                 rustls's suites and the server chooses"
-            );
-        }
     }
     let store = |kind: &str| -> Result<Option<(String, Option<StoreType>, String)>, String> {
         let prefix = format!("zookeeper.ssl.{kind}");
@@ -94,6 +83,22 @@ pub fn tls_config(props: &[(String, String)]) -> Result<Option<TlsConfig>, Strin
             .key_store_file(&location, ty, &password)
             .map_err(|e| format!("zookeeper.ssl.keyStore.location={location}: {e}"))?;
     }
+    let (tls12, tls13) = versions(props)?;
+    tls = tls
+        .protocol_versions(tls12, tls13)
+        .map_err(|e| format!("zookeeper.ssl.enabledProtocols: {e}"))?;
+    if let Some(list) = get(props, "zookeeper.ssl.ciphersuites").filter(|l| !l.trim().is_empty()) {
+        let names: Vec<&str> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        tls = tls.cipher_suites(&names);
+        // Checked now, so that an unusable list is reported naming the property.
+        if let Err(e) = tls.validate() {
+            return Err(format!("zookeeper.ssl.ciphersuites={list}: {e}"));
+        }
+    }
     if let Some(v) = get(props, "zookeeper.ssl.hostnameVerification") {
         match v.trim().to_ascii_lowercase().as_str() {
             "true" => {}
@@ -106,6 +111,50 @@ pub fn tls_config(props: &[(String, String)]) -> Result<Option<TlsConfig>, Strin
         }
     }
     Ok(Some(tls))
+}
+
+/// The versions `zookeeper.ssl.enabledProtocols` (or else `zookeeper.ssl.protocol`)
+/// enable, as zk-server reads `ssl.*`: TLSv1.2, TLSv1.3, TLS (both); TLSv1, TLSv1.1
+/// and SSLv3 in a list are skipped; neither property: both.
+fn versions(props: &[(String, String)]) -> Result<(bool, bool), String> {
+    let one = |name: &str| match name {
+        "TLSv1.2" => Some((true, false)),
+        "TLSv1.3" => Some((false, true)),
+        "TLS" => Some((true, true)),
+        _ => None,
+    };
+    if let Some(list) =
+        get(props, "zookeeper.ssl.enabledProtocols").filter(|l| !l.trim().is_empty())
+    {
+        let mut v = (false, false);
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            match one(name) {
+                Some((a, b)) => v = (v.0 || a, v.1 || b),
+                None if ["TLSv1", "TLSv1.1", "SSLv3", "SSLv2Hello"].contains(&name) => {}
+                None => {
+                    return Err(format!(
+                        "zookeeper.ssl.enabledProtocols={list}: unknown protocol {name:?} \
+                         (TLSv1.2, TLSv1.3, TLS)"
+                    ))
+                }
+            }
+        }
+        if v == (false, false) {
+            return Err(format!(
+                "zookeeper.ssl.enabledProtocols={list}: no protocol left (TLSv1.2, TLSv1.3)"
+            ));
+        }
+        return Ok(v);
+    }
+    match get(props, "zookeeper.ssl.protocol")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        None => Ok((true, true)),
+        Some(p) => one(p).ok_or_else(|| {
+            format!("zookeeper.ssl.protocol={p}: not supported (TLSv1.2, TLSv1.3, TLS)")
+        }),
+    }
 }
 
 /// A `passwordPath` file's password, as ZooKeeper reads it (one trailing newline off).
