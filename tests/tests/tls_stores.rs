@@ -55,14 +55,9 @@ async fn zkcli_sh(server: String, flags: String, script: String) -> String {
 async fn zkcli_sh_waiting(server: String, flags: String, script: String, wait_ms: u32) -> String {
     let out = tokio::task::spawn_blocking(move || {
         use std::io::Write;
+        let wait = wait_ms.to_string();
         let mut child = Command::new(zkcli())
-            .args([
-                "-waitforconnection",
-                "-timeout",
-                "20000",
-                "-server",
-                &server,
-            ])
+            .args(["-waitforconnection", "-timeout", &wait, "-server", &server])
             .env("CLIENT_JVMFLAGS", flags)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
