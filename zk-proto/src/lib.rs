@@ -54,6 +54,8 @@ pub mod frame;
 pub mod fuzzing;
 mod int_enum;
 pub mod jute;
+#[cfg(feature = "keystore")]
+pub mod keystore;
 pub mod opcode;
 pub mod path;
 pub mod records;

@@ -17,7 +17,7 @@ mod ssl;
 
 pub use properties::SystemProperties;
 pub use sasl::SaslSettings;
-pub use ssl::{ClientAuth, Secret, StoreFile, TlsSettings};
+pub use ssl::{ClientAuth, Secret, StoreFile, StoreType, TlsSettings, TlsVersion};
 
 /// The embedded default (standalone on 127.0.0.1:2181, data in ./zk-data, the admin
 /// endpoint on 127.0.0.1 only) as zoo.cfg text: what [`ServerConfig::default`] holds,
@@ -141,8 +141,11 @@ pub struct ServerConfig {
     /// TLS, using `client_tls`.
     pub secure_client_addr: Option<SocketAddr>,
     /// The `ssl.*` settings of the secure client port (present with
-    /// `secure_client_addr`).
+    /// `secure_client_addr`, or with `port_unification` for the plain port).
     pub client_tls: Option<TlsSettings>,
+    /// `client.portUnification`: the plain client port also takes TLS connections
+    /// (told apart by their first byte), with `client_tls`.
+    pub port_unification: bool,
     /// The `ssl.quorum.*` settings when `sslQuorum=true`: peer links use mutual TLS.
     pub quorum_tls: Option<TlsSettings>,
     /// Ticks a follower may take to connect and sync to a leader.
@@ -255,6 +258,7 @@ impl Default for ServerConfig {
             client_port_enabled: true,
             secure_client_addr: None,
             client_tls: None,
+            port_unification: false,
             quorum_tls: None,
             init_limit: 10,
             sync_limit: 5,
@@ -442,6 +446,7 @@ impl ServerConfig {
                 "secureClientPort" => secure_port = Some(parse_num(key, value)?),
                 "secureClientPortAddress" => secure_ip = Some(parse_ip(key, value)?),
                 "sslQuorum" => ssl_quorum = parse_bool(key, value)?,
+                "client.portUnification" => c.port_unification = parse_bool(key, value)?,
                 _ if ssl.take(prop, value) => {}
                 _ if c.sasl.take(key, prop, value)? => {}
                 "initLimit" => c.init_limit = parse_num(key, value)?,
@@ -536,10 +541,11 @@ impl ServerConfig {
             SocketAddr::new(secure_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port)
         });
         c.client_port_enabled = c.client_port_given || c.secure_client_addr.is_none();
-        c.client_tls = ssl.client(c.secure_client_addr.is_some())?;
+        c.port_unification &= c.client_port_enabled;
+        let client_tls = c.secure_client_addr.is_some() || c.port_unification;
+        c.client_tls = ssl.client(client_tls)?;
         c.quorum_tls = ssl.quorum(ssl_quorum)?;
-        c.ignored_keys
-            .extend(ssl.unused(c.secure_client_addr.is_some(), ssl_quorum));
+        c.ignored_keys.extend(ssl.unused(client_tls, ssl_quorum));
         // ZooKeeper: -1 (or absent) means 2 and 20 ticks.
         c.min_session_timeout_ms = min_timeout.unwrap_or(2 * c.tick_time_ms);
         c.max_session_timeout_ms = max_timeout.unwrap_or(20 * c.tick_time_ms);
@@ -925,21 +931,106 @@ mod tests {
     #[test]
     fn unusable_ssl_settings_are_refused_naming_the_key() {
         let err = |text: &str| ServerConfig::parse(text).unwrap_err().to_string();
-        let e = err("secureClientPort=1\nssl.keyStore.location=/k.jks\nssl.clientAuth=none");
+        // Store types: from *.type (any case) or the file name, as Apache infers them.
+        let ok = |text: &str| ServerConfig::parse(text).unwrap().client_tls.unwrap();
+        for (cfg, ty) in [
+            ("ssl.keyStore.location=/k.jks", StoreType::Jks),
+            ("ssl.keyStore.location=/k.p12", StoreType::Pkcs12),
+            ("ssl.keyStore.location=/k.pem", StoreType::Pem),
+            (
+                "ssl.keyStore.location=/k.jks\nssl.keyStore.type=pkcs12",
+                StoreType::Pkcs12,
+            ),
+            (
+                "ssl.keyStore.location=/k\nssl.keyStore.type=PEM",
+                StoreType::Pem,
+            ),
+            (
+                "ssl.keyStore.location=/k.pem\nssl.keyStore.type=",
+                StoreType::Pem,
+            ),
+        ] {
+            let tls = ok(&format!("secureClientPort=1\nssl.clientAuth=none\n{cfg}"));
+            assert_eq!(tls.key_store.unwrap().store_type, ty, "{cfg}");
+        }
+        let e = err("secureClientPort=1\nssl.keyStore.location=/k\nssl.keyStore.type=PFX\nssl.clientAuth=none");
         assert!(
-            e.starts_with("ssl.keyStore.location:") && e.contains("convert it to PEM"),
+            e.starts_with("ssl.keyStore.type: invalid value \"PFX\"")
+                && e.contains("unknown store type"),
             "{e}"
         );
-        let e = err("secureClientPort=1\nssl.keyStore.location=/k\nssl.keyStore.type=PKCS12\nssl.clientAuth=none");
+        let e = err("secureClientPort=1\nssl.keyStore.location=/k.pfx\nssl.clientAuth=none");
         assert!(
-            e.starts_with("ssl.keyStore.type:") && e.contains("PKCS12 stores are not supported"),
+            e.starts_with("ssl.keyStore.location:") && e.contains("set ssl.keyStore.type"),
             "{e}"
         );
-        let e =
-            err("secureClientPort=1\nssl.keyStore.location=/k.pem\nssl.trustStore.location=/t.jks");
-        assert!(e.starts_with("ssl.trustStore.location:"), "{e}");
+        let e = err(
+            "secureClientPort=1\nssl.keyStore.location=/k.pem\nssl.trustStore.location=/t.bcfks",
+        );
+        assert!(
+            e.starts_with("ssl.trustStore.location:") && e.contains("BCFKS"),
+            "{e}"
+        );
         let e = err("secureClientPort=1\nssl.keyStore.location=/k.bin\nssl.clientAuth=none");
-        assert!(e.contains("set ssl.keyStore.type=PEM"), "{e}");
+        assert!(e.contains("set ssl.keyStore.type"), "{e}");
+        // Protocols and cipher suites.
+        let base = "secureClientPort=1\nssl.keyStore.location=/k.pem\nssl.clientAuth=none\n";
+        let both = vec![TlsVersion::Tls12, TlsVersion::Tls13];
+        assert_eq!(ok(base).protocols, both, "neither key: both");
+        assert_eq!(
+            ok(&format!("{base}ssl.protocol=TLSv1.2")).protocols,
+            vec![TlsVersion::Tls12]
+        );
+        assert_eq!(
+            ok(&format!("{base}ssl.protocol=TLSv1.3")).protocols,
+            vec![TlsVersion::Tls13]
+        );
+        assert_eq!(ok(&format!("{base}ssl.protocol=TLS")).protocols, both);
+        assert_eq!(
+            ok(&format!(
+                "{base}ssl.protocol=TLSv1.3\nssl.enabledProtocols=TLSv1.3, TLSv1.2,TLSv1.1"
+            ))
+            .protocols,
+            both,
+            "enabledProtocols wins; old versions skipped"
+        );
+        let e = err(&format!("{base}ssl.protocol=TLSv1.1"));
+        assert!(
+            e.starts_with("ssl.protocol: invalid value \"TLSv1.1\""),
+            "{e}"
+        );
+        let e = err(&format!("{base}ssl.enabledProtocols=TLSv1,TLSv1.1"));
+        assert!(
+            e.starts_with("ssl.enabledProtocols:") && e.contains("no protocol left"),
+            "{e}"
+        );
+        let e = err(&format!("{base}ssl.enabledProtocols=TLSv1.2,QUIC"));
+        assert!(
+            e.starts_with("ssl.enabledProtocols:") && e.contains("QUIC"),
+            "{e}"
+        );
+        assert_eq!(
+            ok(&format!("{base}ssl.ciphersuites=TLS_AES_128_GCM_SHA256"))
+                .cipher_suites
+                .as_deref(),
+            Some("TLS_AES_128_GCM_SHA256")
+        );
+        // passwordPath is kept for the loader.
+        let tls = ok(&format!("{base}ssl.keyStore.passwordPath=/run/pw"));
+        assert_eq!(
+            tls.key_store.unwrap().password_path,
+            Some(PathBuf::from("/run/pw"))
+        );
+        // Port unification needs the ssl.* key store, without a secure port.
+        let c = ServerConfig::parse("clientPort=2181\nclient.portUnification=true\nssl.keyStore.location=/k.pem\nssl.clientAuth=none").unwrap();
+        assert!(c.port_unification && c.client_tls.is_some() && c.secure_client_addr.is_none());
+        let e = err("clientPort=2181\nclient.portUnification=true");
+        assert!(
+            e.starts_with("ssl.keyStore.location:") && e.contains("portUnification"),
+            "{e}"
+        );
+        let e = err("client.portUnification=maybe");
+        assert!(e.starts_with("client.portUnification:"), "{e}");
         let e = err("secureClientPort=1\nssl.clientAuth=none");
         assert!(e.starts_with("ssl.keyStore.location:"), "{e}");
         let e = err("secureClientPort=1\nssl.keyStore.location=/k.pem");

@@ -12,4 +12,5 @@ pub mod http;
 pub mod listener;
 pub mod sasl;
 pub mod tls;
+pub mod v1_certs;
 pub mod x509;
