@@ -54,6 +54,34 @@ pub fn python_with_kazoo() -> PathBuf {
     python
 }
 
+/// Runs Apache's zkCli.sh with `args` (e.g. `-server h:p`) and `env` (e.g.
+/// `CLIENT_JVMFLAGS`), `script` on its standard input, off the async runtime's threads;
+/// returns everything it printed, standard output then standard error.
+pub async fn zkcli_script(args: &[&str], env: &[(&str, &str)], script: &str) -> String {
+    let mut command = Command::new(zkcli());
+    command
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let script = script.as_bytes().to_vec();
+    let out = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut child = command.spawn().expect("zkCli.sh");
+        child
+            .stdin
+            .take()
+            .expect("zkCli.sh's stdin")
+            .write_all(&script)
+            .expect("the script");
+        child.wait_with_output().expect("zkCli.sh's output")
+    })
+    .await
+    .expect("join");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
 /// Runs a command to completion off the async runtime's threads.
 pub async fn run(mut command: Command) -> Output {
     tokio::task::spawn_blocking(move || command.output().expect("spawn"))

@@ -6,18 +6,23 @@
 //! for an authenticated client, InvalidACL for one that has not added auth, NoNode for
 //! a missing parent).
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use zk_server::testing::TestingServer;
 use zk_tests::apache::ApacheZk;
-use zk_tests::{interop_dir, python_with_kazoo, run, zkcli};
+use zk_tests::{interop_dir, python_with_kazoo, run, zkcli_script};
 
 /// What a client printed, less the lines that differ by run (session ids, ports, the
 /// Java client's warnings and stack traces when a connection closes).
 fn transcript(out: &std::process::Output) -> Vec<String> {
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    filtered(&text)
+}
+
+/// [`transcript`]'s filter, on text.
+fn filtered(text: &str) -> Vec<String> {
     text.lines()
         .map(str::trim_end)
         .filter(|l| {
@@ -62,28 +67,9 @@ async fn curator(hosts: &str) -> Vec<String> {
 }
 
 async fn zkcli_session(hosts: &str) -> Vec<String> {
-    let script = std::fs::read(interop_dir().join("zkcli_creator_acl.txt")).unwrap();
-    let hosts = hosts.to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let mut child = Command::new(zkcli())
-            .args(["-server", &hosts])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("zkCli.sh");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(&script)
-            .expect("script");
-        child.wait_with_output().expect("zkCli.sh output")
-    })
-    .await
-    .unwrap();
-    transcript(&out)
+    let script = std::fs::read_to_string(interop_dir().join("zkcli_creator_acl.txt")).unwrap();
+    let text = zkcli_script(&["-server", hosts], &[], &script).await;
+    filtered(&text)
 }
 
 fn assert_has(lines: &[String], want: &[&str], who: &str) {

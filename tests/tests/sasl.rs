@@ -6,7 +6,7 @@
 //! SASL between our members, where one with a wrong password is refused.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use zk_client::{Acl, Client, CreateMode, Error, Id, Perms};
@@ -14,7 +14,7 @@ use zk_server::config::ServerConfig;
 use zk_server::server::RunningServer;
 use zk_server::testing::{four_letter_word, free_port, test_config, TestingCluster, TestingServer};
 use zk_tests::apache::ApacheZk;
-use zk_tests::{interop_dir, python_with_kazoo, run, zkcli};
+use zk_tests::{interop_dir, python_with_kazoo, run, zkcli_script};
 
 const SERVER_JAAS: &str = r#"
 Server {
@@ -290,35 +290,12 @@ async fn a_failed_sasl_login_is_answered_and_closed_byte_for_byte_as_on_apache_z
 
 /// zkCli.sh with a JAAS `Client` section (CLIENT_JVMFLAGS), its output's SASL lines.
 async fn zkcli_sasl_lines(files: &Files, hosts: &str) -> Vec<String> {
-    let zkcli = zkcli();
     let flags = format!(
         "-Djava.security.auth.login.config={}",
         files.client_jaas.display()
     );
-    let hosts = hosts.to_string();
     let script = "whoami\ncreate /cli-sasl data sasl:jaasuser:cdrwa\ngetAcl /cli-sasl\nget /cli-sasl\ndelete /cli-sasl\nquit\n";
-    let out = tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let mut child = Command::new(zkcli)
-            .args(["-server", &hosts])
-            .env("CLIENT_JVMFLAGS", flags)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("zkCli.sh");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let text = zkcli_script(&["-server", hosts], &[("CLIENT_JVMFLAGS", &flags)], script).await;
     let mut lines: Vec<String> = text
         .lines()
         .map(str::trim)

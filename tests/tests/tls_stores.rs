@@ -7,7 +7,7 @@
 //! stores; `client.portUnification` serving TLS and plaintext on one port; and bad
 //! stores stopping the server with an error naming the file and the key.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use zk_client::{Acl, Client, CreateMode, TlsConfig};
 use zk_server::config::ServerConfig;
@@ -15,7 +15,7 @@ use zk_server::server::RunningServer;
 use zk_server::testing::free_port;
 use zk_tests::apache::ApacheZk;
 use zk_tests::certs::{connect_tls, JavaStores, STORE_PASSWORD, ZKCLI_TLS_CLASS_PATH};
-use zk_tests::{interop_dir, python_with_kazoo, run, zkcli};
+use zk_tests::{interop_dir, python_with_kazoo, run, zkcli_script};
 
 /// Our server on the zoo.cfg of kazoo's harness, with stores of extension `ext`
 /// (and `extra` lines).
@@ -53,28 +53,13 @@ async fn zkcli_sh(server: String, flags: String, script: String) -> String {
 
 /// [`zkcli_sh`], giving up on connecting after `wait_ms`.
 async fn zkcli_sh_waiting(server: String, flags: String, script: String, wait_ms: u32) -> String {
-    let out = tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        let wait = wait_ms.to_string();
-        let mut child = Command::new(zkcli())
-            .args(["-waitforconnection", "-timeout", &wait, "-server", &server])
-            .env("CLIENT_JVMFLAGS", flags)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("zkCli.sh");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
-    })
+    let wait = wait_ms.to_string();
+    zkcli_script(
+        &["-waitforconnection", "-timeout", &wait, "-server", &server],
+        &[("CLIENT_JVMFLAGS", &flags)],
+        &script,
+    )
     .await
-    .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
 fn assert_lines(text: &str, wants: &[&str]) {
