@@ -37,6 +37,10 @@
 //! - **Null reads as empty; ZooKeeper never sends it:** the lists of getACL,
 //!   getChildren(2), multiRead, getEphemerals and whoAmI replies (the server copies a
 //!   collection) and `ConnectResponse.passwd` (always 16 bytes).
+//! - **`Id.id`, for the `auth` scheme only:** `fixupACL` never reads an `auth` entry's
+//!   id, and kazoo sends `CREATOR_ALL_ACL`'s empty id as null; for every other scheme a
+//!   null id is refused, as ZooKeeper's NullPointerException there is MarshallingError
+//!   (see [`crate::Id`]).
 //! - **The client's SASL token:** null reads as empty; our server has no SASL provider
 //!   and gives every sasl request the same answer, whatever its token.
 //! - **Null refused** (`DecodeError::UnexpectedNull`, via [`read_non_null_buffer`] and

@@ -10,9 +10,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+mod properties;
 mod ssl;
 
+pub use properties::SystemProperties;
 pub use ssl::{ClientAuth, Secret, StoreFile, TlsSettings};
+
+/// The embedded default (standalone on 127.0.0.1:2181, data in ./zk-data, the admin
+/// endpoint on 127.0.0.1 only) as zoo.cfg text: what [`ServerConfig::default`] holds,
+/// for system properties to apply to when no zoo.cfg is given.
+pub const EMBEDDED_DEFAULT_CFG: &str = "tickTime=2000\ndataDir=zk-data\n\
+    clientPortAddress=127.0.0.1\nclientPort=2181\nadmin.serverAddress=127.0.0.1\n";
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -302,13 +310,43 @@ const IGNORED_PREFIXES: &[&str] = &[
 ];
 
 impl ServerConfig {
+    /// The configuration the `zk-server` binary runs with: the zoo.cfg at `path` (or
+    /// the embedded default without one) and Java system properties (`-D` arguments,
+    /// `SERVER_JVMFLAGS`, `JVMFLAGS`). zoo.cfg's own lines win over properties naming
+    /// the same key, as in ZooKeeper; without a zoo.cfg the properties apply to the
+    /// embedded default.
+    pub fn load(
+        path: Option<&Path>,
+        props: &SystemProperties,
+    ) -> Result<ServerConfig, ConfigError> {
+        match path {
+            Some(path) => ServerConfig::from_file_with(path, props),
+            None if props.settings.is_empty() => Ok(ServerConfig::default()),
+            None => {
+                let text = format!("{EMBEDDED_DEFAULT_CFG}{}", props.as_cfg_lines());
+                ServerConfig::parse(&text)
+            }
+        }
+    }
+
     /// Reads a zoo.cfg file, and `myid` from its dataDir when it names servers.
     pub fn from_file(path: &Path) -> Result<ServerConfig, ConfigError> {
+        ServerConfig::from_file_with(path, &SystemProperties::default())
+    }
+
+    /// [`ServerConfig::from_file`], with system properties read before the file's lines.
+    fn from_file_with(path: &Path, props: &SystemProperties) -> Result<ServerConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut config = ServerConfig::parse(&text)?;
+        let mut config = if props.settings.is_empty() {
+            ServerConfig::parse(&text)?
+        } else {
+            // The file alone first, so its errors carry its own line numbers.
+            ServerConfig::parse(&text)?;
+            ServerConfig::parse(&format!("{}{text}", props.as_cfg_lines()))?
+        };
         if let Some(dynamic) = config.dynamic_config_file.clone() {
             // Relative names are relative to zoo.cfg's directory, as ZooKeeper has it.
             let dynamic = match path.parent() {
@@ -702,6 +740,51 @@ mod tests {
             Some("super:D/InIHSb7yEEbrWz8b9l71RjZJU=")
         );
         assert!(c.four_letter_whitelist.allows("isro"));
+    }
+
+    #[test]
+    fn the_embedded_default_text_is_the_default() {
+        let parsed = ServerConfig::parse(EMBEDDED_DEFAULT_CFG).unwrap();
+        // Only "clientPort was written" differs; it matters for server.N lines alone.
+        let default = ServerConfig {
+            client_port_given: true,
+            ..ServerConfig::default()
+        };
+        assert_eq!(parsed, default);
+    }
+
+    #[test]
+    fn system_properties_apply_below_zoo_cfg_and_to_the_default() {
+        let mut props = SystemProperties::default();
+        props.add_property("jute.maxbuffer=4096");
+        props.add_property("zookeeper.extendedTypesEnabled=true");
+        props.add_property("zookeeper.snapCount=7");
+        let c = ServerConfig::load(None, &props).unwrap();
+        assert_eq!((c.jute_max_buffer, c.snap_count), (4096, 7));
+        assert!(c.extended_types_enabled);
+        assert_eq!(c.client_addr, "127.0.0.1:2181".parse().unwrap());
+        assert_eq!(c.data_dir, PathBuf::from("zk-data"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("zoo.cfg");
+        std::fs::write(&cfg, "dataDir=/d\nclientPort=2999\nsnapCount=9\n").unwrap();
+        let c = ServerConfig::load(Some(&cfg), &props).unwrap();
+        assert_eq!((c.jute_max_buffer, c.snap_count), (4096, 9), "zoo.cfg wins");
+        assert_eq!(c.client_addr.port(), 2999);
+
+        // A bad property value is an error naming it; a bad zoo.cfg line keeps its
+        // own line number.
+        let mut bad = SystemProperties::default();
+        bad.add_property("jute.maxbuffer=lots");
+        let err = ServerConfig::load(Some(&cfg), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("jute.maxbuffer"), "{err}");
+        std::fs::write(&cfg, "dataDir=/d\nnonsense\n").unwrap();
+        let err = ServerConfig::load(Some(&cfg), &props)
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("line 2:"), "{err}");
     }
 
     #[test]

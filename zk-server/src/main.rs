@@ -1,8 +1,14 @@
-//! `zk-server [--log-json] [zoo.cfg]`: with a zoo.cfg, runs as it describes
-//! (standalone, or a member of the ensemble its `server.N` lines and dataDir/myid
-//! name); with none, standalone on 127.0.0.1:2181 with data in ./zk-data. Stops
-//! cleanly on SIGINT/SIGTERM (exit 0); stops with exit code 2 if its storage fails
-//! (a failed write or fsync: it never goes on over a disk in an unknown state).
+//! `zk-server`: runs a ZooKeeper-compatible server as a zoo.cfg describes (standalone,
+//! or a member of the ensemble its `server.N` lines and dataDir/myid name); with no
+//! zoo.cfg, standalone on 127.0.0.1:2181 with data in ./zk-data. `zk-server --help`
+//! lists the options.
+//!
+//! Java system properties are taken where Apache ZooKeeper's users put them: `-D`
+//! arguments before the zoo.cfg path, and the `SERVER_JVMFLAGS` and `JVMFLAGS`
+//! environment variables (see [`zk_server::config::SystemProperties`]).
+//!
+//! Stops cleanly on SIGINT/SIGTERM (exit 0); stops with exit code 2 if its storage
+//! fails (a failed write or fsync: it never goes on over a disk in an unknown state).
 //!
 //! Logs go to stdout, filtered by `RUST_LOG` (default `info,openraft=warn`; e.g.
 //! `RUST_LOG=zk_server=debug` shows each connection's session and each write's xid
@@ -12,19 +18,51 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use zk_server::config::ServerConfig;
+use zk_server::config::{ServerConfig, SystemProperties};
 use zk_server::server::RunningServer;
+
+/// A ZooKeeper-compatible server: Apache ZooKeeper's wire protocol, zoo.cfg, data
+/// directory layout, four-letter words and admin endpoint, on Raft.
+#[derive(Debug, Parser)]
+#[command(name = "zk-server", version, about, long_about = None)]
+struct Cli {
+    /// Log one JSON object per line (also: ZK_LOG_FORMAT=json).
+    #[arg(long)]
+    log_json: bool,
+
+    /// A Java system property, as `java -Dname=value` takes it (e.g.
+    /// -Dzookeeper.DigestAuthenticationProvider.superDigest=…,
+    /// -Djava.security.auth.login.config=jaas.conf, -Djute.maxbuffer=…). Read after
+    /// SERVER_JVMFLAGS and JVMFLAGS, before zoo.cfg's own lines.
+    #[arg(short = 'D', value_name = "NAME=VALUE")]
+    property: Vec<String>,
+
+    /// The zoo.cfg to run with; without one: standalone on 127.0.0.1:2181, data in
+    /// ./zk-data.
+    config: Option<PathBuf>,
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let mut args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    let json_flag = args.iter().position(|a| a == "--log-json");
-    if let Some(at) = json_flag {
-        args.remove(at);
-    }
-    let json = json_flag.is_some()
+    let cli = Cli::parse();
+    let json = cli.log_json
         || std::env::var("ZK_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    init_logs(json);
+    let props = SystemProperties::from_env_and_args(&cli.property);
+    props.log_ignored();
+    let config = match ServerConfig::load(cli.config.as_deref(), &props) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("zk-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    run(config).await
+}
+
+fn init_logs(json: bool) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
@@ -36,16 +74,10 @@ async fn main() -> ExitCode {
     } else {
         logs.init();
     }
-    let config = match args.first().map(PathBuf::from) {
-        None => ServerConfig::default(),
-        Some(path) => match ServerConfig::from_file(&path) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("zk-server: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-    };
+}
+
+/// Runs the server until a signal or a storage failure.
+async fn run(config: ServerConfig) -> ExitCode {
     let server = match RunningServer::start(config).await {
         Ok(s) => s,
         Err(e) => {

@@ -173,6 +173,17 @@ impl Drop for Process {
 
 /// `zk-server zoo.cfg` with `extra` appended to a standalone zoo.cfg.
 async fn spawn_binary(dir: &Path, extra: &str) -> (Process, SocketAddr) {
+    spawn_binary_with(dir, extra, &[], &[]).await
+}
+
+/// `zk-server ARGS… zoo.cfg` with `extra` appended to a standalone zoo.cfg and `env`
+/// set (and `SERVER_JVMFLAGS`/`JVMFLAGS` cleared unless `env` sets them).
+async fn spawn_binary_with(
+    dir: &Path,
+    extra: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Process, SocketAddr) {
     let port = zk_server::testing::free_port().expect("a free port");
     let cfg = dir.join("zoo.cfg");
     std::fs::write(
@@ -184,7 +195,10 @@ async fn spawn_binary(dir: &Path, extra: &str) -> (Process, SocketAddr) {
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_zk-server"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_zk-server"));
+    command.env_remove("SERVER_JVMFLAGS").env_remove("JVMFLAGS");
+    command.envs(env.iter().copied()).args(args);
+    let child = command
         .arg(&cfg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -229,4 +243,129 @@ async fn the_binary_takes_extended_types_from_zoo_cfg() {
     let (_server, addr) = spawn_binary(dir.path(), "").await;
     let mut c = RawClient::connect(addr).await;
     assert_eq!(c.call(ttl_create()).await, Err(ErrorCode::Unimplemented));
+}
+
+/// Whether a TTL create succeeds (extended types on) or is Unimplemented (off).
+async fn extended_types_on(addr: SocketAddr) -> bool {
+    let mut c = RawClient::connect(addr).await;
+    match c.call(ttl_create()).await {
+        Ok(_) => true,
+        Err(ErrorCode::Unimplemented) => false,
+        other => panic!("createTTL: {other:?}"),
+    }
+}
+
+/// (zoo.cfg line, `-D` arguments, environment, extended types expected on).
+type PropertyCase<'a> = (&'a str, Vec<&'a str>, Vec<(&'a str, &'a str)>, bool);
+
+#[tokio::test]
+async fn system_properties_come_from_d_arguments_and_jvmflags_in_zkserver_sh_order() {
+    let on = "-Dzookeeper.extendedTypesEnabled=true";
+    let off = "-Dzookeeper.extendedTypesEnabled=false";
+    // (zoo.cfg line, arguments, environment, expected): SERVER_JVMFLAGS, then
+    // JVMFLAGS, then -D arguments, then zoo.cfg; the last one naming the key wins.
+    let off_env = format!("-Xmx64m {off}");
+    let cases: Vec<PropertyCase> = vec![
+        ("", vec![on], vec![], true),
+        (
+            "",
+            vec![],
+            vec![(
+                "SERVER_JVMFLAGS",
+                "-Xmx64m -XX:+UseG1GC -Dzookeeper.extendedTypesEnabled=true",
+            )],
+            true,
+        ),
+        ("", vec![], vec![("JVMFLAGS", on)], true),
+        (
+            "",
+            vec![],
+            vec![("SERVER_JVMFLAGS", on), ("JVMFLAGS", off_env.as_str())],
+            false,
+        ),
+        ("", vec![off], vec![("JVMFLAGS", on)], false),
+        (
+            "",
+            vec![on, "-Dfile.encoding=UTF-8", "-Dlog4j.configuration=file:/x"],
+            vec![("JVMFLAGS", off)],
+            true,
+        ),
+        ("extendedTypesEnabled=false", vec![on], vec![], false),
+    ];
+    for (line, args, env, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let (_server, addr) = spawn_binary_with(dir.path(), line, &args, &env).await;
+        assert_eq!(
+            extended_types_on(addr).await,
+            expected,
+            "zoo.cfg {line:?}, args {args:?}, env {env:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_super_digest_as_the_kazoo_harness_passes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, addr) = spawn_binary_with(
+        dir.path(),
+        "",
+        &["-Dzookeeper.DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU="],
+        &[],
+    )
+    .await;
+    // A node only its creator may touch...
+    let mut owner = RawClient::connect(addr).await;
+    owner
+        .call(Request::Auth(AuthPacket {
+            auth_type: 0,
+            scheme: "digest".into(),
+            auth: Bytes::from_static(b"bob:pw"),
+        }))
+        .await
+        .expect("auth as bob");
+    owner
+        .call(Request::Create(CreateRequest {
+            path: "/bobs".into(),
+            data: Some(Bytes::new()),
+            acl: vec![Acl::new(Perms::ALL, Id::new("auth", ""))],
+            flags: 0,
+        }))
+        .await
+        .expect("create /bobs");
+    let mut other = RawClient::connect(addr).await;
+    assert_eq!(other.set("/bobs", b"x", -1).await, Err(ErrorCode::NoAuth));
+    // ...which super (password "test", as the -D digest says) may change.
+    let mut admin = RawClient::connect(addr).await;
+    admin
+        .call(Request::Auth(AuthPacket {
+            auth_type: 0,
+            scheme: "digest".into(),
+            auth: Bytes::from_static(b"super:test"),
+        }))
+        .await
+        .expect("auth as super");
+    assert!(admin.set("/bobs", b"x", -1).await.is_ok());
+}
+
+#[test]
+fn help_and_version() {
+    let help = Command::new(env!("CARGO_BIN_EXE_zk-server"))
+        .arg("--help")
+        .output()
+        .expect("zk-server --help");
+    assert!(help.status.success());
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        text.contains("Usage: zk-server") && text.contains("-D <NAME=VALUE>"),
+        "{text}"
+    );
+    let version = Command::new(env!("CARGO_BIN_EXE_zk-server"))
+        .arg("--version")
+        .output()
+        .expect("zk-server --version");
+    assert!(version.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("zk-server {}", env!("CARGO_PKG_VERSION"))
+    );
 }
