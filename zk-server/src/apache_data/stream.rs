@@ -39,7 +39,7 @@ impl Compression {
     /// From `zookeeper.snapshot.compression.method`'s value.
     pub fn from_method(method: &str) -> Option<Compression> {
         match method {
-            "" | "checked" => Some(Compression::None),
+            "" | "none" | "checked" => Some(Compression::None),
             "gz" => Some(Compression::Gzip),
             "snappy" => Some(Compression::Snappy),
             _ => None,

@@ -1,0 +1,562 @@
+//! Apache ZooKeeper's data directory, both ways, against Apache ZooKeeper 3.8 itself:
+//! load it with every kind of znode and operation, stop it, `import`, start ours and
+//! see the same tree (data, Stat, ACL, children) znode by znode, with the sessions
+//! that were open resuming (our client and kazoo); then `export`, start ZooKeeper on
+//! the result and see the same tree, and the same sessions, again.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use zk_client::{Acl, Client, CreateMode, Id, Perms, SessionState, Stat};
+use zk_server::apache_data::stream::Compression;
+use zk_server::apache_data::{export, import, ExportOptions, ImportOptions};
+use zk_server::testing::{free_port, test_config, TestingServer};
+use zk_tests::apache::ApacheZk;
+use zk_tests::{interop_dir, python_with_kazoo, zkcli};
+
+/// One znode as a client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    data: Option<Vec<u8>>,
+    stat: Stat,
+    acl: Vec<Acl>,
+    children: BTreeSet<String>,
+}
+
+/// Every znode a client (with digest auth `u:p`) can read, by path.
+async fn dump(connect: &str) -> BTreeMap<String, Seen> {
+    let client = Client::builder(connect)
+        .auth("digest", b"u:p")
+        .connect()
+        .await
+        .expect("connect to dump");
+    let mut out = BTreeMap::new();
+    let mut stack = vec!["/".to_string()];
+    while let Some(path) = stack.pop() {
+        let (data, stat) = client.get_data_nullable(&path).await.expect("get_data");
+        let (acl, _) = client.get_acl(&path).await.expect("get_acl");
+        let children: BTreeSet<String> = client
+            .get_children(&path)
+            .await
+            .expect("get_children")
+            .into_iter()
+            .collect();
+        for c in &children {
+            stack.push(if path == "/" {
+                format!("/{c}")
+            } else {
+                format!("{path}/{c}")
+            });
+        }
+        out.insert(
+            path,
+            Seen {
+                data,
+                stat,
+                acl,
+                children,
+            },
+        );
+    }
+    client.close().await;
+    out
+}
+
+/// Asserts two dumps are identical, listing every difference.
+fn assert_same_tree(expected: &BTreeMap<String, Seen>, got: &BTreeMap<String, Seen>, what: &str) {
+    let mut diffs = Vec::new();
+    for (path, want) in expected {
+        match got.get(path) {
+            None => diffs.push(format!("{path}: missing")),
+            Some(seen) if seen != want => {
+                diffs.push(format!("{path}:\n  want {want:?}\n  got  {seen:?}"))
+            }
+            Some(_) => {}
+        }
+    }
+    for path in got.keys().filter(|p| !expected.contains_key(*p)) {
+        diffs.push(format!("{path}: unexpected"));
+    }
+    assert!(
+        diffs.is_empty(),
+        "{what}: {} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+}
+
+fn digest_acl() -> Vec<Acl> {
+    vec![
+        Acl::new(Perms::ALL, Id::new("digest", zk_server::acl::digest("u:p"))),
+        Acl::new(Perms::READ, Id::anyone()),
+    ]
+}
+
+/// Every kind of znode and write ZooKeeper logs, through `client` (digest auth `u:p`).
+async fn load(client: &Client, connect: &str) {
+    let open = Acl::open_unsafe();
+    client
+        .create("/app", b"v1", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    for i in 0..6 {
+        client
+            .create(
+                "/app/seq-",
+                format!("s{i}").as_bytes(),
+                &open,
+                CreateMode::PersistentSequential,
+            )
+            .await
+            .unwrap();
+    }
+    client
+        .create_nullable("/app/null", None, &open, CreateMode::Persistent, None)
+        .await
+        .unwrap();
+    client
+        .create("/digest", b"secret", &digest_acl(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    client
+        .create(
+            "/creator",
+            b"mine",
+            &Acl::creator_all(),
+            CreateMode::Persistent,
+        )
+        .await
+        .unwrap();
+    client
+        .create("/container", b"", &open, CreateMode::Container)
+        .await
+        .unwrap();
+    client
+        .create("/container/child", b"c", &open, CreateMode::Persistent)
+        .await
+        .unwrap();
+    client
+        .create_ttl(
+            "/ttl",
+            b"t",
+            &open,
+            CreateMode::PersistentWithTtl,
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+    client
+        .create_ttl(
+            "/ttl-seq-",
+            b"ts",
+            &open,
+            CreateMode::PersistentSequentialWithTtl,
+            Duration::from_secs(7200),
+        )
+        .await
+        .unwrap();
+    client
+        .create("/app/eph-", b"e", &open, CreateMode::EphemeralSequential)
+        .await
+        .unwrap();
+    // A multi that commits, and one that fails (logged as error transactions).
+    client
+        .transaction()
+        .create("/multi", b"m", &open, CreateMode::Persistent)
+        .set_data("/app", b"v2", Some(0))
+        .delete("/app/seq-0000000001", None)
+        .check("/multi", 0)
+        .commit()
+        .await
+        .unwrap();
+    let failed = client
+        .transaction()
+        .create("/never", b"n", &open, CreateMode::Persistent)
+        .check("/app", 99)
+        .commit()
+        .await;
+    assert!(failed.is_err(), "the multi with a wrong version must fail");
+    for v in 3..6 {
+        client
+            .set_data("/app", format!("v{v}").as_bytes(), None)
+            .await
+            .unwrap();
+    }
+    client
+        .set_acl("/app/null", &Acl::read_unsafe(), Some(0))
+        .await
+        .unwrap();
+    client.delete("/app/seq-0000000002", None).await.unwrap();
+    // A quota through zkCli.sh, as operators set them.
+    let zkcli = zkcli();
+    let server = connect.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(zkcli)
+            .args(["-server", &server, "setquota", "-n", "10", "/app"])
+            .output()
+            .expect("zkCli.sh")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "setquota failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A session that ends with ephemerals: its closeSession deletes them.
+    let gone = Client::connect(connect).await.unwrap();
+    gone.create("/gone", b"g", &open, CreateMode::Ephemeral)
+        .await
+        .unwrap();
+    gone.close().await;
+    // The last few writes, after ZooKeeper's last snapshot (snapCount=10 snapshots
+    // every 5 to 10 transactions): only its log has them.
+    for i in 0..3 {
+        client
+            .create(&format!("/tail-{i}"), b"t", &open, CreateMode::Persistent)
+            .await
+            .unwrap();
+    }
+    client.set_data("/tail-0", b"t2", None).await.unwrap();
+    client.delete("/tail-1", None).await.unwrap();
+}
+
+/// kazoo holding a session open across the cut-overs.
+struct KeptKazoo {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl KeptKazoo {
+    fn start(hosts: &str) -> KeptKazoo {
+        let mut child = Command::new(python_with_kazoo())
+            .arg(interop_dir().join("kazoo_kept_session.py"))
+            .arg(hosts)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert!(line.starts_with("session 0x"), "kazoo said {line:?}");
+        KeptKazoo {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Asks the script to check its session; returns its answer.
+    async fn check(&mut self) -> String {
+        writeln!(self.stdin, "check").unwrap();
+        self.stdin.flush().unwrap();
+        let mut line = String::new();
+        tokio::task::block_in_place(|| self.stdout.read_line(&mut line)).unwrap();
+        line.trim().to_string()
+    }
+}
+
+impl Drop for KeptKazoo {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits (30 s at most) until `client` is connected to `server`, then checks that
+/// its session still owns `ephemeral`.
+async fn assert_session_resumed(client: &Client, session: i64, server: &str, ephemeral: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let on = client.connected_server();
+        if client.state() == SessionState::Connected && on.as_deref() == Some(server) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "our client did not resume on {server}: state {:?}, on {on:?}",
+            client.state()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        client.session_id(),
+        session,
+        "a new session, not the old one"
+    );
+    let stat = client
+        .exists(ephemeral)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{ephemeral} vanished"));
+    assert_eq!(stat.ephemeral_owner, session);
+}
+
+fn zoo_extra(compression: &str) -> String {
+    format!("snapCount=10\npreAllocSize=64\nsnapshot.compression.method={compression}\n")
+}
+
+/// The whole way there and back, against Apache ZooKeeper 3.8 (standalone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn apache_data_round_trip_keeps_every_znode_and_session() {
+    let apache_port = free_port().unwrap();
+    let ours_port = free_port().unwrap();
+    let back_port = free_port().unwrap();
+    let apache_addr = format!("127.0.0.1:{apache_port}");
+    let ours_addr = format!("127.0.0.1:{ours_port}");
+    let back_addr = format!("127.0.0.1:{back_port}");
+    let all = format!("{apache_addr},{ours_addr},{back_addr}");
+
+    let mut apache = ApacheZk::start_on(None, Some(apache_port), &zoo_extra("snappy")).await;
+    // The sessions kept open through both cut-overs: ours (the loader) and kazoo's.
+    let kept = Client::builder(&all)
+        .session_timeout(Duration::from_secs(30))
+        .auth("digest", b"u:p")
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.connected_server().as_deref(),
+        Some(apache_addr.as_str())
+    );
+    let session = kept.session_id();
+    load(&kept, &apache_addr).await;
+    kept.create(
+        "/kept-ours",
+        b"k",
+        &Acl::open_unsafe(),
+        CreateMode::Ephemeral,
+    )
+    .await
+    .unwrap();
+    let mut kazoo = KeptKazoo::start(&all);
+    let on_apache = dump(&apache_addr).await;
+    for path in [
+        "/kept-kazoo",
+        "/kept-ours",
+        "/tail-2",
+        "/ttl",
+        "/container/child",
+        "/creator",
+        "/zookeeper/quota/app/zookeeper_limits",
+    ] {
+        assert!(on_apache.contains_key(path), "{path} missing on ZooKeeper");
+    }
+    assert!(!on_apache.contains_key("/gone") && !on_apache.contains_key("/never"));
+    let apache_data = apache.data_dir().to_path_buf();
+    let snappy = std::fs::read_dir(apache_data.join("version-2"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().ends_with(".snappy"));
+    assert!(snappy, "ZooKeeper wrote no snappy snapshot");
+    apache.stop();
+
+    // Import, start ours where the clients will look.
+    let ours_dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(ours_dir.path());
+    config.client_addr = ours_addr.parse().unwrap();
+    let report = import(&ImportOptions {
+        data_dir: apache_data.clone(),
+        data_log_dir: None,
+        config: config.clone(),
+    })
+    .unwrap();
+    assert!(
+        report.transactions > 0,
+        "nothing came from the log after the snapshot: {report:?}"
+    );
+    let mut ours = TestingServer::start_with(config.clone()).await.unwrap();
+    let on_ours = dump(&ours_addr).await;
+    assert_same_tree(&on_apache, &on_ours, "ours after import");
+
+    assert_session_resumed(&kept, session, &ours_addr, "/kept-ours").await;
+    assert_eq!(kazoo.check().await, "check ok", "kazoo on ours");
+    // New zxids are past every imported one.
+    let (_, stat) = kept
+        .create2(
+            "/after-cutover",
+            b"a",
+            &Acl::open_unsafe(),
+            CreateMode::Persistent,
+        )
+        .await
+        .unwrap();
+    assert!(
+        stat.czxid > report.last_zxid,
+        "zxid 0x{:x} is not past ZooKeeper's 0x{:x}",
+        stat.czxid,
+        report.last_zxid
+    );
+    let before_export = dump(&ours_addr).await;
+    ours.stop().await;
+
+    // The way back: export, start ZooKeeper on it.
+    let back_dir = tempfile::tempdir().unwrap();
+    let exported = export(&ExportOptions {
+        config,
+        data_dir: back_dir.path().to_path_buf(),
+        compression: Compression::Gzip,
+    })
+    .unwrap();
+    assert!(exported.written.to_string_lossy().ends_with(".gz"));
+    let back = ApacheZk::start_on(Some(back_dir.path()), Some(back_port), &zoo_extra("gz")).await;
+    let on_back = dump(&back_addr).await;
+    assert_same_tree(&before_export, &on_back, "ZooKeeper after export");
+    assert_session_resumed(&kept, session, &back_addr, "/kept-ours").await;
+    assert_eq!(kazoo.check().await, "check ok", "kazoo back on ZooKeeper");
+    drop(back);
+}
+
+/// What Java's own `ZooKeeperServer.generatePasswd` gives, compared with ours.
+#[test]
+fn session_passwords_match_zookeepers_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("Passwd.java");
+    std::fs::write(
+        &src,
+        r#"
+import java.lang.reflect.Method;
+public class Passwd {
+  public static void main(String[] args) throws Exception {
+    Class<?> c = Class.forName("org.apache.zookeeper.server.ZooKeeperServer");
+    Object zks = c.getConstructor().newInstance();
+    Method m = c.getDeclaredMethod("generatePasswd", long.class);
+    m.setAccessible(true);
+    for (String a : args) {
+      long id = Long.parseLong(a);
+      StringBuilder sb = new StringBuilder(a + " ");
+      for (byte b : (byte[]) m.invoke(zks, id)) sb.append(String.format("%02x", b));
+      System.out.println(sb);
+    }
+  }
+}
+"#,
+    )
+    .unwrap();
+    let cp = "/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar";
+    let javac = Command::new("javac")
+        .args(["-cp", cp, "-d"])
+        .arg(dir.path())
+        .arg(&src)
+        .output()
+        .expect("javac (Java 17 JDK)");
+    assert!(
+        javac.status.success(),
+        "{}",
+        String::from_utf8_lossy(&javac.stderr)
+    );
+    let ids: Vec<i64> = vec![
+        0,
+        1,
+        -1,
+        i64::MIN,
+        i64::MAX,
+        0x0100_0000_0000_0001,
+        0x0300_0191_5bc3_0000,
+        0x7f12_3456_789a_bcde,
+    ];
+    let out = Command::new("java")
+        .arg("-cp")
+        .arg(format!("{cp}:{}", dir.path().display()))
+        .arg("Passwd")
+        .args(ids.iter().map(|i| i.to_string()))
+        .output()
+        .expect("java");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), ids.len(), "java printed {text}");
+    for (id, line) in ids.iter().zip(lines) {
+        let ours: String = zk_server::apache_data::java_random::session_password(*id)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(line, format!("{id} {ours}"));
+    }
+}
+
+/// Imports ZooKeeper's data and checks our server serves the same tree.
+async fn import_and_compare(apache: &mut ApacheZk) -> zk_server::apache_data::ImportReport {
+    let on_apache = dump(&apache.connect_string()).await;
+    apache.stop();
+    let ours_dir = tempfile::tempdir().unwrap();
+    let config = test_config(ours_dir.path());
+    let report = import(&ImportOptions {
+        data_dir: apache.data_dir().to_path_buf(),
+        data_log_dir: None,
+        config: config.clone(),
+    })
+    .unwrap();
+    let ours = TestingServer::start_with(config).await.unwrap();
+    let on_ours = dump(&ours.connect_string()).await;
+    assert_same_tree(&on_apache, &on_ours, "ours after import");
+    report
+}
+
+/// Plain and gzip snapshots (snappy is in the round trip), and logs in a dataLogDir
+/// of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_and_gzip_snapshots_and_a_separate_data_log_dir_import() {
+    for compression in ["checked", "gz"] {
+        let mut apache = ApacheZk::start_configured(&zoo_extra(compression)).await;
+        let client = Client::builder(&apache.connect_string())
+            .auth("digest", b"u:p")
+            .connect()
+            .await
+            .unwrap();
+        load(&client, &apache.connect_string()).await;
+        client.close().await;
+        let report = import_and_compare(&mut apache).await;
+        let name = report.snapshot.unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            name.ends_with(".gz"),
+            compression == "gz",
+            "read {name} for {compression}"
+        );
+    }
+    let logs = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "{}dataLogDir={}\n",
+        zoo_extra("checked"),
+        logs.path().display()
+    );
+    let mut apache = ApacheZk::start_configured(&extra).await;
+    let client = Client::builder(&apache.connect_string())
+        .auth("digest", b"u:p")
+        .connect()
+        .await
+        .unwrap();
+    load(&client, &apache.connect_string()).await;
+    client.close().await;
+    let on_apache = dump(&apache.connect_string()).await;
+    apache.stop();
+    let ours_dir = tempfile::tempdir().unwrap();
+    let config = test_config(ours_dir.path());
+    // Without the dataLogDir the logs are missing: the tree is the snapshot's only.
+    let report = import(&ImportOptions {
+        data_dir: apache.data_dir().to_path_buf(),
+        data_log_dir: Some(logs.path().to_path_buf()),
+        config: config.clone(),
+    })
+    .unwrap();
+    assert!(report.transactions > 0);
+    let ours = TestingServer::start_with(config).await.unwrap();
+    assert_same_tree(
+        &on_apache,
+        &dump(&ours.connect_string()).await,
+        "dataLogDir",
+    );
+    assert!(Path::new(&report.written).exists());
+}
