@@ -560,3 +560,138 @@ async fn plain_and_gzip_snapshots_and_a_separate_data_log_dir_import() {
     );
     assert!(Path::new(&report.written).exists());
 }
+
+/// The newest `prefix.*` file of ZooKeeper's `version-2`.
+fn newest(version2: &Path, prefix: &str) -> std::path::PathBuf {
+    let mut files: Vec<(i64, std::path::PathBuf)> = std::fs::read_dir(version2)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            zk_server::apache_data::zxid_of_name(&name, prefix).map(|z| (z, e.path()))
+        })
+        .collect();
+    files.sort();
+    files.pop().unwrap().1
+}
+
+/// A copy of `from` (a flat directory tree of files) at `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Imports `apache` (a copy) damaged by `damage` into a fresh directory: the error
+/// must name `file_of(copy)` and say `what`, and nothing may be left behind.
+fn assert_refused(apache: &Path, damage: impl FnOnce(&Path) -> std::path::PathBuf, what: &str) {
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(apache, copy.path());
+    let damaged = damage(&copy.path().join("version-2"));
+    let ours = tempfile::tempdir().unwrap();
+    let err = import(&ImportOptions {
+        data_dir: copy.path().to_path_buf(),
+        data_log_dir: None,
+        config: test_config(ours.path()),
+    })
+    .expect_err("a damaged import must fail")
+    .to_string();
+    assert!(
+        err.contains(&damaged.display().to_string()) && err.contains(what),
+        "the error should name {} and say {what:?}: {err}",
+        damaged.display()
+    );
+    let left: Vec<_> = std::fs::read_dir(ours.path())
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "a failed import left {left:?}");
+}
+
+/// Damaged ZooKeeper data — a flipped byte in a snapshot or a log, a log cut short —
+/// and a destination that already holds data: each refused with the file's name,
+/// nothing written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_data_and_a_full_destination_are_refused_naming_the_file() {
+    let mut apache = ApacheZk::start_configured(&zoo_extra("checked")).await;
+    let client = Client::builder(&apache.connect_string())
+        .auth("digest", b"u:p")
+        .connect()
+        .await
+        .unwrap();
+    load(&client, &apache.connect_string()).await;
+    client.close().await;
+    apache.stop();
+    let data = apache.data_dir().to_path_buf();
+
+    assert_refused(
+        &data,
+        |v2| {
+            let snap = newest(v2, "snapshot");
+            let mut bytes = std::fs::read(&snap).unwrap();
+            let at = bytes.len() / 2;
+            bytes[at] ^= 0x01;
+            std::fs::write(&snap, bytes).unwrap();
+            snap
+        },
+        "checksum mismatch",
+    );
+    // The log records end with 'B' before the preallocated zeros: cut the last one
+    // short of it.
+    let end_of_records = |bytes: &[u8]| bytes.iter().rposition(|b| *b != 0).unwrap();
+    assert_refused(
+        &data,
+        |v2| {
+            let log = newest(v2, "log");
+            let bytes = std::fs::read(&log).unwrap();
+            let end = end_of_records(&bytes);
+            assert_eq!(bytes[end], b'B');
+            std::fs::write(&log, &bytes[..end - 5]).unwrap();
+            log
+        },
+        "cut short",
+    );
+    assert_refused(
+        &data,
+        |v2| {
+            let log = newest(v2, "log");
+            let mut bytes = std::fs::read(&log).unwrap();
+            let end = end_of_records(&bytes);
+            bytes[end - 3] ^= 0x40;
+            std::fs::write(&log, bytes).unwrap();
+            log
+        },
+        "checksum mismatch",
+    );
+    // A destination with data of ours already.
+    let ours = tempfile::tempdir().unwrap();
+    let options = ImportOptions {
+        data_dir: data.clone(),
+        data_log_dir: None,
+        config: test_config(ours.path()),
+    };
+    let first = import(&options).unwrap();
+    let before = std::fs::read(&first.written).unwrap();
+    let err = import(&options)
+        .expect_err("a second import must fail")
+        .to_string();
+    assert!(
+        err.contains("already holds data") && err.contains(&first.written.display().to_string()),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&first.written).unwrap(), before);
+    // And ZooKeeper's side of an export.
+    let err = export(&ExportOptions {
+        config: test_config(ours.path()),
+        data_dir: data.clone(),
+        compression: Compression::None,
+    })
+    .expect_err("an export over ZooKeeper's data must fail")
+    .to_string();
+    assert!(err.contains("already holds data"), "{err}");
+}
