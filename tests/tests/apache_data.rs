@@ -695,3 +695,120 @@ async fn damaged_data_and_a_full_destination_are_refused_naming_the_file() {
     .to_string();
     assert!(err.contains("already holds data"), "{err}");
 }
+
+/// The cut-over of an ensemble: the same ZooKeeper data imported on each of our three
+/// members (each with the ensemble's zoo.cfg), which then elect a leader and serve the
+/// same tree, and a session opened on ZooKeeper resumes on any of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ensemble_of_ours_starts_on_imported_data_on_every_member() {
+    use zk_server::config::{PeerRole, PeerSpec};
+    use zk_server::replication::transport::PeerFaults;
+    use zk_server::server::RunningServer;
+
+    let mut apache = ApacheZk::start_configured(&zoo_extra("checked")).await;
+    // Three members' ports, known before ZooKeeper stops, for the kept session (not
+    // bound yet: a bound port that does not answer would stall the client's connect).
+    let mut ports = Vec::new();
+    let mut peers = BTreeMap::new();
+    for id in 1..=3u64 {
+        let (client, peer) = (free_port().unwrap(), free_port().unwrap());
+        peers.insert(
+            id,
+            PeerSpec {
+                host: "127.0.0.1".into(),
+                peer_port: peer,
+                election_port: peer,
+                role: PeerRole::Participant,
+                client_addr: Some(format!("127.0.0.1:{client}").parse().unwrap()),
+            },
+        );
+        ports.push((id, client, peer));
+    }
+    let ours: Vec<String> = ports
+        .iter()
+        .map(|(_, c, _)| format!("127.0.0.1:{c}"))
+        .collect();
+    let all = format!("{},{}", apache.connect_string(), ours.join(","));
+    let kept = Client::builder(&all)
+        .session_timeout(Duration::from_secs(30))
+        .auth("digest", b"u:p")
+        .connect()
+        .await
+        .unwrap();
+    let session = kept.session_id();
+    load(&kept, &apache.connect_string()).await;
+    kept.create(
+        "/kept-ours",
+        b"k",
+        &Acl::open_unsafe(),
+        CreateMode::Ephemeral,
+    )
+    .await
+    .unwrap();
+    let mut on_apache = dump(&apache.connect_string()).await;
+    apache.stop();
+
+    let root = tempfile::tempdir().unwrap();
+    let mut members = Vec::new();
+    for (id, client_port, peer_port) in ports {
+        let client = tokio::net::TcpListener::bind(("127.0.0.1", client_port))
+            .await
+            .unwrap();
+        let peer = tokio::net::TcpListener::bind(("127.0.0.1", peer_port))
+            .await
+            .unwrap();
+        let mut config = test_config(&root.path().join(format!("member-{id}")));
+        config.peers = peers.clone();
+        config.my_id = Some(id);
+        config.client_addr = client.local_addr().unwrap();
+        import(&ImportOptions {
+            data_dir: apache.data_dir().to_path_buf(),
+            data_log_dir: None,
+            config: config.clone(),
+        })
+        .unwrap();
+        members.push(
+            RunningServer::start_member(config, client, peer, PeerFaults::default())
+                .await
+                .unwrap(),
+        );
+    }
+    // Each member publishes its own ensemble in /zookeeper/config.
+    on_apache.remove("/zookeeper/config");
+    for addr in &ours {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = loop {
+            let attempt = tokio::time::timeout(Duration::from_secs(10), dump(addr)).await;
+            match attempt {
+                Ok(seen) => break seen,
+                Err(_) => assert!(Instant::now() < deadline, "{addr} never served"),
+            }
+        };
+        seen.remove("/zookeeper/config");
+        assert_same_tree(&on_apache, &seen, &format!("member at {addr}"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(kept.state() == SessionState::Connected
+        && kept.connected_server().is_some_and(|s| ours.contains(&s)))
+    {
+        assert!(Instant::now() < deadline, "the kept session did not resume");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(kept.session_id(), session);
+    let stat = kept.exists("/kept-ours").await.unwrap().unwrap();
+    assert_eq!(stat.ephemeral_owner, session);
+    // Writes commit on the ensemble, past ZooKeeper's zxids.
+    let (_, stat) = kept
+        .create2("/after", b"a", &Acl::open_unsafe(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let apache_max = on_apache
+        .values()
+        .map(|s| s.stat.mzxid.max(s.stat.pzxid))
+        .max()
+        .unwrap();
+    assert!(stat.czxid > apache_max);
+    for m in members {
+        m.shutdown().await;
+    }
+}
