@@ -61,6 +61,10 @@ enum Command {
         /// Apache ZooKeeper's dataLogDir, if its transaction logs are kept apart.
         #[arg(long, value_name = "DIR")]
         from_log: Option<PathBuf>,
+        /// Accept a last transaction log that ends inside a record (a write torn by a
+        /// crash) and drop that record, as ZooKeeper does when it starts.
+        #[arg(long)]
+        accept_torn_log_tail: bool,
         /// Our zoo.cfg: its dataDir (and dataLogDir) receive the data, its server.N
         /// lines name the ensemble. Without one: ./zk-data, standalone.
         config: Option<PathBuf>,
@@ -114,30 +118,34 @@ fn data_command(command: Command, props: &SystemProperties) -> ExitCode {
         }
     };
     let result = match command {
-        Command::Import { from, from_log, .. } => {
-            apache_data::import(&apache_data::ImportOptions {
-                data_dir: from,
-                data_log_dir: from_log,
-                config,
-            })
-            .map(|r| {
-                format!(
-                    "imported {} znodes and {} sessions (zxid 0x{:x}; {} transactions replayed \
+        Command::Import {
+            from,
+            from_log,
+            accept_torn_log_tail,
+            ..
+        } => apache_data::import(&apache_data::ImportOptions {
+            data_dir: from,
+            data_log_dir: from_log,
+            accept_torn_tail: accept_torn_log_tail,
+            config,
+        })
+        .map(|r| {
+            format!(
+                "imported {} znodes and {} sessions (zxid 0x{:x}; {} transactions replayed \
                  from {} log files after {}) into {} in {:.1} s; our log starts after index {}",
-                    r.znodes,
-                    r.sessions,
-                    r.last_zxid,
-                    r.transactions,
-                    r.logs.len(),
-                    r.snapshot
-                        .as_deref()
-                        .map_or_else(|| "no snapshot".into(), |p| p.display().to_string()),
-                    r.written.display(),
-                    r.elapsed.as_secs_f64(),
-                    r.log_index,
-                )
-            })
-        }
+                r.znodes,
+                r.sessions,
+                r.last_zxid,
+                r.transactions,
+                r.logs.len(),
+                r.snapshot
+                    .as_deref()
+                    .map_or_else(|| "no snapshot".into(), |p| p.display().to_string()),
+                r.written.display(),
+                r.elapsed.as_secs_f64(),
+                r.log_index,
+            )
+        }),
         Command::Export {
             to, compression, ..
         } => apache_data::export(&apache_data::ExportOptions {

@@ -17,7 +17,7 @@ use super::convert::{max_zxid, to_database};
 use super::replay::ApacheTree;
 use super::snapshot::ApacheSnapshot;
 use super::stream::Compression;
-use super::txnlog::parse_log;
+use super::txnlog::parse_log_tail;
 use super::{first_entry, io_error, zk_files, ApacheDataError};
 use crate::config::ServerConfig;
 use crate::database::ZkDatabase;
@@ -30,6 +30,9 @@ pub struct ImportOptions {
     pub data_dir: PathBuf,
     /// ZooKeeper's `dataLogDir`, when its logs are apart from its snapshots.
     pub data_log_dir: Option<PathBuf>,
+    /// Accept a last log file that ends inside a record (a write torn by a crash),
+    /// dropping that record as ZooKeeper does when it starts; refused otherwise.
+    pub accept_torn_tail: bool,
     /// Our configuration: its dataDir (and dataLogDir) receive the data, its
     /// `server.N` lines are the ensemble the snapshot names.
     pub config: ServerConfig,
@@ -151,12 +154,30 @@ pub fn read_apache(options: &ImportOptions) -> Result<Read, ApacheDataError> {
         .unwrap_or(0);
     let mut used = Vec::new();
     let mut transactions = 0;
-    for (_, path) in &log_files[first..] {
+    let replayed = &log_files[first..];
+    for (i, (_, path)) in replayed.iter().enumerate() {
         let bytes = std::fs::read(path).map_err(io_error(path))?;
-        let entries = parse_log(&bytes).map_err(|e| ApacheDataError::TxnLog {
+        let bad = |reason: String| ApacheDataError::TxnLog {
             path: path.clone(),
-            reason: e.to_string(),
-        })?;
+            reason,
+        };
+        let parsed = parse_log_tail(&bytes).map_err(|e| bad(e.to_string()))?;
+        if let Some(cut) = parsed.torn {
+            let last = i + 1 == replayed.len();
+            if !(last && options.accept_torn_tail) {
+                return Err(bad(if last {
+                    format!(
+                        "{cut}; if ZooKeeper crashed while writing it, this last record was \
+                         never acknowledged and ZooKeeper drops it when it starts: import with \
+                         --accept-torn-log-tail to do the same"
+                    )
+                } else {
+                    format!("{cut}; later log files follow it, so this is damage, not a crash")
+                }));
+            }
+            tracing::warn!(log = %path.display(), %cut, "dropping the torn last record, as ZooKeeper does");
+        }
+        let entries = parsed.entries;
         used.push(path.clone());
         for entry in entries.iter().filter(|e| e.header.zxid >= from) {
             if entry.header.zxid <= tree.last_zxid {

@@ -179,8 +179,30 @@ pub enum TxnLogError {
     Header(JuteError),
 }
 
-/// Reads every record of a log file, checking each checksum.
+/// A log file's records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedLog {
+    /// The complete records, in order.
+    pub entries: Vec<TxnEntry>,
+    /// Set when the file ends inside a record (a [`TxnLogError::Truncated`]): the
+    /// records before it are in `entries`.
+    pub torn: Option<TxnLogError>,
+}
+
+/// Reads every record of a log file, checking each checksum; a file cut short is an
+/// error (see [`parse_log_tail`] for the records before the cut).
 pub fn parse_log(bytes: &[u8]) -> Result<Vec<TxnEntry>, TxnLogError> {
+    let parsed = parse_log_tail(bytes)?;
+    match parsed.torn {
+        Some(e) => Err(e),
+        None => Ok(parsed.entries),
+    }
+}
+
+/// Reads every record of a log file, checking each checksum. A file that ends
+/// inside a record gives the records before it and the cut in `torn`; any other
+/// damage is an error.
+pub fn parse_log_tail(bytes: &[u8]) -> Result<ParsedLog, TxnLogError> {
     let mut r = JuteReader::new(bytes);
     let magic = r.i32().map_err(TxnLogError::Header)?;
     if magic != TXNLOG_MAGIC {
@@ -211,8 +233,9 @@ pub fn parse_log(bytes: &[u8]) -> Result<Vec<TxnEntry>, TxnLogError> {
                 rest.len()
             )));
         }
-        let stored = r.i64().map_err(|e| truncated(e.to_string()))?;
-        let len = r.i32().map_err(|e| truncated(e.to_string()))?;
+        let (Ok(stored), Ok(len)) = (r.i64(), r.i32()) else {
+            return Ok(torn(entries, truncated("a record header".into())));
+        };
         if len == 0 {
             break;
         }
@@ -220,10 +243,13 @@ pub fn parse_log(bytes: &[u8]) -> Result<Vec<TxnEntry>, TxnLogError> {
             offset,
             detail: format!("record length {len}"),
         })?;
-        let entry = r.take(len).map_err(|e| truncated(e.to_string()))?;
-        let eor = r
-            .byte()
-            .map_err(|_| truncated("no end-of-record byte".into()))?;
+        let entry = match r.take(len) {
+            Ok(entry) => entry,
+            Err(e) => return Ok(torn(entries, truncated(e.to_string()))),
+        };
+        let Ok(eor) = r.byte() else {
+            return Ok(torn(entries, truncated("no end-of-record byte".into())));
+        };
         let computed = adler32(entry);
         if stored != i64::from(computed) {
             return Err(TxnLogError::Checksum {
@@ -244,7 +270,17 @@ pub fn parse_log(bytes: &[u8]) -> Result<Vec<TxnEntry>, TxnLogError> {
         })?;
         entries.push(parsed);
     }
-    Ok(entries)
+    Ok(ParsedLog {
+        entries,
+        torn: None,
+    })
+}
+
+fn torn(entries: Vec<TxnEntry>, cut: TxnLogError) -> ParsedLog {
+    ParsedLog {
+        entries,
+        torn: Some(cut),
+    }
 }
 
 /// Decodes one entry (`SerializeUtils.deserializeTxn`); trailing bytes (a
