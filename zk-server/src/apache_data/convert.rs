@@ -10,28 +10,18 @@ use super::java_random::session_password;
 use super::replay::ApacheTree;
 use super::snapshot::{ApacheSnapshot, SnapshotNode, ZxidDigest};
 use crate::database::{SessionEntry, ZkDatabase};
-use crate::tree::{child_path, DataTree, Znode};
+use crate::tree::{child_path, DataTree};
 
 /// Our database holding `tree` (the nodes reachable from its root) and its sessions.
-pub fn to_database(tree: &ApacheTree) -> ZkDatabase {
-    let reachable = tree.reachable();
-    let unreachable = tree.nodes.len() - reachable.len();
+pub fn to_database(mut tree: ApacheTree) -> ZkDatabase {
+    let unreachable = tree.drop_unreachable();
     if unreachable > 0 {
         tracing::warn!(
             unreachable,
             "znodes without a parent in ZooKeeper's data are left out"
         );
     }
-    let nodes = reachable.into_iter().filter_map(|path| {
-        let n = tree.nodes.get(path)?;
-        let znode = Znode {
-            data: n.data.clone(),
-            acl: n.acl.clone(),
-            stat: n.stat,
-            children: n.children.iter().map(|c| c.as_str().into()).collect(),
-        };
-        Some((path.to_string(), znode))
-    });
+    let nodes = std::mem::take(&mut tree.nodes);
     let data_tree = DataTree::from_nodes(nodes);
     let sessions: BTreeMap<i64, SessionEntry> = tree
         .sessions
@@ -220,7 +210,7 @@ mod tests {
             create("/a/e", 0x100_0000_0000_0007, 1),
             op::CREATE,
         ));
-        let db = to_database(&t);
+        let db = to_database(t);
         db.check_consistency().unwrap();
         assert_eq!(
             db.session(0x100_0000_0000_0007).map(|s| s.passwd.to_vec()),
@@ -230,7 +220,7 @@ mod tests {
         assert!(snap.nodes.iter().all(|n| n.acl != OPEN_UNSAFE_ACL_KEY));
         let bytes = snap.to_bytes();
         let again = ApacheSnapshot::parse(&bytes).unwrap();
-        let back = to_database(&ApacheTree::from_snapshot(again, db.last_zxid()).unwrap());
+        let back = to_database(ApacheTree::from_snapshot(again, db.last_zxid()).unwrap());
         assert_eq!(back, db);
         assert_eq!(max_zxid(&db), 0x1_0000_0003);
     }

@@ -91,6 +91,7 @@ pub fn import(options: &ImportOptions) -> Result<ImportReport, ApacheDataError> 
     let started = Instant::now();
     check_empty(&options.config)?;
     let (db, snapshot, logs, transactions) = read_apache(options)?;
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "read ZooKeeper's data");
     let last_zxid = db.last_zxid();
     let log_index = ((max_zxid(&db) as u64) >> ZXID_POSITION_BITS) + 1;
     let written = write_ours(&options.config, log_index, &db)?;
@@ -131,6 +132,7 @@ pub fn read_apache(options: &ImportOptions) -> Result<Read, ApacheDataError> {
     if snapshots.is_empty() && log_files.is_empty() {
         return Err(ApacheDataError::NoData { path: snap_dir });
     }
+    let started = Instant::now();
     let (mut tree, snapshot) = match snapshots.last() {
         Some((zxid, path)) => (read_snapshot(path, *zxid)?, Some(path.clone())),
         None => {
@@ -145,6 +147,7 @@ pub fn read_apache(options: &ImportOptions) -> Result<Read, ApacheDataError> {
             (tree, None)
         }
     };
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "read the snapshot");
     let from = tree.last_zxid + 1;
     // FileTxnIterator: every log starting at or after `from`, and the last one
     // starting before it (which may hold it).
@@ -191,11 +194,15 @@ pub fn read_apache(options: &ImportOptions) -> Result<Read, ApacheDataError> {
             transactions += 1;
         }
     }
-    Ok((to_database(&tree), snapshot, used, transactions))
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, transactions, "replayed the logs");
+    let db = to_database(tree);
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "converted");
+    Ok((db, snapshot, used, transactions))
 }
 
 /// Reads, decompresses, checks and parses one snapshot file.
 fn read_snapshot(path: &Path, zxid: i64) -> Result<ApacheTree, ApacheDataError> {
+    let started = Instant::now();
     let raw = std::fs::read(path).map_err(io_error(path))?;
     let bad = |reason: String| ApacheDataError::Snapshot {
         path: path.to_path_buf(),
@@ -209,6 +216,7 @@ fn read_snapshot(path: &Path, zxid: i64) -> Result<ApacheTree, ApacheDataError> 
              instead, move this file aside"
         ))
     })?;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "parsed the snapshot");
     ApacheTree::from_snapshot(snap, zxid).map_err(bad)
 }
 

@@ -17,20 +17,10 @@ use zk_proto::Acl;
 
 use super::snapshot::{ApacheSnapshot, OPEN_UNSAFE_ACL_KEY};
 use super::txnlog::{TxnBody, TxnEntry, TxnHeader};
-use crate::tree::{NodeKind, StoredStat};
+use crate::tree::{NodeKind, StoredStat, Znode};
 
-/// One znode.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApacheNode {
-    /// Data (`None`: null).
-    pub data: Option<Bytes>,
-    /// ACL.
-    pub acl: Arc<[Acl]>,
-    /// Persisted Stat.
-    pub stat: StoredStat,
-    /// Child names.
-    pub children: BTreeSet<String>,
-}
+/// One znode: our own type, so the import moves the replayed tree into ours.
+pub type ApacheNode = Znode;
 
 /// The tree and the sessions, as ZooKeeper restores them.
 #[derive(Debug, Clone, Default)]
@@ -96,7 +86,7 @@ impl ApacheTree {
                         "znode {path:?} comes before its parent {parent:?} (an invalid tree)"
                     ));
                 };
-                p.children.insert(name.to_string());
+                p.children.insert(name.into());
             }
             tree.index(&path, node.stat.ephemeral_owner);
             tree.nodes.insert(
@@ -219,7 +209,7 @@ impl ApacheTree {
             parent.stat.cversion = cversion;
             parent.stat.pzxid = h.zxid;
         }
-        parent.children.insert(name.to_string());
+        parent.children.insert(name.into());
         let stat = StoredStat {
             czxid: h.zxid,
             mzxid: h.zxid,
@@ -289,20 +279,31 @@ impl ApacheTree {
         }
     }
 
-    /// Paths reachable from the root, parents before children (nodes a fuzzy replay
-    /// left without a parent are not part of the tree a client can list).
-    pub fn reachable(&self) -> Vec<&str> {
-        let mut out = Vec::with_capacity(self.nodes.len());
-        let mut stack: Vec<String> = vec!["/".to_string()];
-        while let Some(path) = stack.pop() {
-            let Some((key, node)) = self.nodes.get_key_value(path.as_str()) else {
-                continue;
-            };
-            out.push(key.as_str());
-            for child in node.children.iter().rev() {
-                stack.push(crate::tree::child_path(&path, child));
+    /// Removes the nodes a fuzzy replay left without a parent (no client can list
+    /// them); returns how many.
+    pub fn drop_unreachable(&mut self) -> usize {
+        let mut dropped = 0;
+        loop {
+            let orphans: Vec<String> = self
+                .nodes
+                .keys()
+                .filter(|path| {
+                    let (parent, name) = split(path);
+                    path.as_str() != "/"
+                        && !self
+                            .nodes
+                            .get(parent)
+                            .is_some_and(|p| p.children.contains(name))
+                })
+                .cloned()
+                .collect();
+            if orphans.is_empty() {
+                return dropped;
+            }
+            dropped += orphans.len();
+            for path in orphans {
+                self.nodes.remove(&path);
             }
         }
-        out
     }
 }
