@@ -91,7 +91,10 @@ pub fn import(options: &ImportOptions) -> Result<ImportReport, ApacheDataError> 
     let started = Instant::now();
     check_empty(&options.config)?;
     let (db, snapshot, logs, transactions) = read_apache(options)?;
-    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "read ZooKeeper's data");
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "read ZooKeeper's data"
+    );
     let last_zxid = db.last_zxid();
     let log_index = ((max_zxid(&db) as u64) >> ZXID_POSITION_BITS) + 1;
     let written = write_ours(&options.config, log_index, &db)?;
@@ -147,7 +150,10 @@ pub fn read_apache(options: &ImportOptions) -> Result<Read, ApacheDataError> {
             (tree, None)
         }
     };
-    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "read the snapshot");
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "read the snapshot"
+    );
     let from = tree.last_zxid + 1;
     // FileTxnIterator: every log starting at or after `from`, and the last one
     // starting before it (which may hold it).
@@ -194,9 +200,16 @@ pub fn read_apache(options: &ImportOptions) -> Result<Read, ApacheDataError> {
             transactions += 1;
         }
     }
-    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, transactions, "replayed the logs");
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        transactions,
+        "replayed the logs"
+    );
     let db = to_database(tree);
-    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "converted");
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "converted"
+    );
     Ok((db, snapshot, used, transactions))
 }
 
@@ -216,7 +229,10 @@ fn read_snapshot(path: &Path, zxid: i64) -> Result<ApacheTree, ApacheDataError> 
              instead, move this file aside"
         ))
     })?;
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "parsed the snapshot");
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "parsed the snapshot"
+    );
     ApacheTree::from_snapshot(snap, zxid).map_err(bad)
 }
 
