@@ -6,11 +6,14 @@ Usage: kazoo_kept_session.py HOSTS. Connects (30 s session), creates the ephemer
 was never lost, and still owns /kept-kazoo; "check bad ..." otherwise. "quit" ends.
 """
 
+import logging
 import sys
 import time
 
 from kazoo.client import KazooClient, KazooState
 
+# kazoo warns of every refused connection while the servers change: not news here.
+logging.basicConfig(level=logging.ERROR)
 hosts = sys.argv[1]
 zk = KazooClient(hosts=hosts, timeout=30)
 states = []
