@@ -6,10 +6,12 @@
 # with guava, slf4j and ZooKeeper's client jars: zk-recipes/tests/curator_interop.rs
 # runs its InterProcessMutex and LeaderLatch against ours), Curator's service discovery
 # (libcurator-discovery-java, with the Jackson jars it needs:
-# zk-recipes/tests/discovery_curator.rs), Python's kazoo (PyPI; another interop
-# client), tmux (zk-client/tests/zkcli.rs drives the interactive zkcli in it) and
-# iproute2 (network namespaces for tests/tests/nemesis.rs).
+# zk-recipes/tests/discovery_curator.rs), Python's kazoo and what its own test suite
+# needs (PyPI, pinned, in .venv/: interop client, and zk-server/tests/kazoo_suite.rs),
+# tmux (zk-client/tests/zkcli.rs drives the interactive zkcli in it) and iproute2
+# (network namespaces for tests/tests/nemesis.rs).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 need_apt=()
 [ -f /usr/share/java/zookeeper.jar ] && [ -f /usr/share/java/zookeeper-jute.jar ] || need_apt+=(zookeeper)
@@ -41,9 +43,26 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-if ! python3 -c 'import kazoo' >/dev/null 2>&1; then
-  echo "install-test-deps: installing kazoo"
-  python3 -m pip install --quiet kazoo
+# Python packages (kazoo and what kazoo's own test suite needs), pinned in
+# scripts/python-requirements.txt, go into a virtual environment under the project,
+# .venv/ (a stock Debian's python3 refuses pip installs outside one: PEP 668). The
+# copy of the requirements inside .venv/ says which pins it was made from.
+venv=.venv
+if ! cmp -s scripts/python-requirements.txt "$venv/requirements.txt" \
+   || ! "$venv/bin/python" -c 'import kazoo, pytest, pytest_timeout, jks, OpenSSL, puresasl, objgraph' >/dev/null 2>&1; then
+  echo "install-test-deps: making $venv (scripts/python-requirements.txt)"
+  rm -rf "$venv"
+  if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+    # Debian ships venv's ensurepip apart, in python3-venv.
+    [ "$(id -u)" -eq 0 ] || { echo "install-test-deps: need root to apt-get install python3-venv" >&2; exit 1; }
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+  fi
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/python-requirements.txt
+  cp scripts/python-requirements.txt "$venv/requirements.txt"
 fi
 
 # Fail loudly if anything is still missing.
@@ -55,6 +74,7 @@ for j in "${curator_jars[@]}" "${discovery_jars[@]}"; do
 done
 command -v javac >/dev/null || { echo "install-test-deps: javac missing after install" >&2; exit 1; }
 [ -x /usr/share/zookeeper/bin/zkCli.sh ] || { echo "install-test-deps: zkCli.sh missing after install" >&2; exit 1; }
-python3 -c 'import kazoo' || { echo "install-test-deps: kazoo missing after install" >&2; exit 1; }
+"$venv/bin/python" -c 'import kazoo, pytest, pytest_timeout, jks, OpenSSL, puresasl, objgraph' \
+  || { echo "install-test-deps: kazoo or its suite's packages missing from $venv after install" >&2; exit 1; }
 command -v tmux >/dev/null || { echo "install-test-deps: tmux missing after install" >&2; exit 1; }
-echo "install-test-deps: ok ($(dpkg-query -W -f='zookeeper ${Version}' zookeeper 2>/dev/null || echo zookeeper), $(dpkg-query -W -f='curator ${Version}' libcurator-recipes-java 2>/dev/null || echo curator), $(dpkg-query -W -f='curator-x-discovery ${Version}' libcurator-discovery-java 2>/dev/null || echo curator-x-discovery), $(dpkg-query -W -f='jackson-databind ${Version}' libjackson2-databind-java 2>/dev/null || echo jackson-databind), $(javac -version 2>&1), kazoo $(python3 -c 'import kazoo; print(kazoo.__version__)'), $(tmux -V))"
+echo "install-test-deps: ok ($(dpkg-query -W -f='zookeeper ${Version}' zookeeper 2>/dev/null || echo zookeeper), $(dpkg-query -W -f='curator ${Version}' libcurator-recipes-java 2>/dev/null || echo curator), $(dpkg-query -W -f='curator-x-discovery ${Version}' libcurator-discovery-java 2>/dev/null || echo curator-x-discovery), $(dpkg-query -W -f='jackson-databind ${Version}' libjackson2-databind-java 2>/dev/null || echo jackson-databind), $(javac -version 2>&1), kazoo $("$venv/bin/python" -c 'import kazoo; print(kazoo.__version__)') in $venv, $(tmux -V))"

@@ -23,9 +23,13 @@ log=$(mktemp)
 trap 'rm -rf "$fresh" "$log"' EXIT
 # `--features zk-client/cli` builds the zkcli shell, so its tests (zk-client/tests/zkcli.rs,
 # which need the binary) run too.
-cargo test --workspace --all-targets --features zk-client/cli 2>&1 | tee "$log"
-cargo test --workspace --doc --features zk-client/cli 2>&1 | tee -a "$log"
+# --no-fail-fast: every test binary runs even when one fails, so the summary below
+# counts them all; a failure (or a build error) still makes this script fail.
+status=0
+cargo test --no-fail-fast --workspace --all-targets --features zk-client/cli 2>&1 | tee "$log" || status=1
+cargo test --no-fail-fast --workspace --doc --features zk-client/cli 2>&1 | tee -a "$log" || status=1
 
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "%d passed, %d failed\n", p, f; if (p == 0) exit 1 }' "$log"
+     END { printf "%d passed, %d failed\n", p, f; if (p == 0 || f > 0) exit 1 }' "$log" || status=1
+exit "$status"

@@ -37,18 +37,21 @@ pub fn zkcli() -> PathBuf {
     path
 }
 
-/// A python3 that can import kazoo.
-pub fn python_with_kazoo() -> &'static str {
-    let ok = Command::new("python3")
+/// The project's Python, `.venv/bin/python` (scripts/install-test-deps.sh makes it
+/// with the pinned packages of scripts/python-requirements.txt), which imports kazoo.
+pub fn python_with_kazoo() -> PathBuf {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    let ok = Command::new(&python)
         .args(["-c", "import kazoo"])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
     assert!(
         ok,
-        "python3 with kazoo is required: pip install kazoo (scripts/install-test-deps.sh)"
+        "{} with kazoo is required: run scripts/install-test-deps.sh",
+        python.display()
     );
-    "python3"
+    python
 }
 
 /// Runs a command to completion off the async runtime's threads.

@@ -944,11 +944,23 @@ async fn reconfig_adds_and_removes_members() {
         .await
         .unwrap();
     let (joining_id, joining) = cluster.add_member(false).await.unwrap();
-    // Only a super user may reconfigure.
+    // Only a super user may reconfigure; but, as in ZooKeeper 3.8 (and kazoo's suite
+    // checks it), the request is judged before the ACL: a stale version is BadVersion
+    // and a malformed member BadArguments, whoever asks.
     let refused = anyone.reconfig(Some(&joining), None, None, None).await;
     assert_eq!(
         refused.unwrap_err().code(),
         Some(zk_proto::ErrorCode::NoAuth)
+    );
+    let refused = anyone.reconfig(Some(&joining), None, None, Some(42)).await;
+    assert_eq!(
+        refused.unwrap_err().code(),
+        Some(zk_proto::ErrorCode::BadVersion)
+    );
+    let refused = anyone.reconfig(Some("some thing"), None, None, None).await;
+    assert_eq!(
+        refused.unwrap_err().code(),
+        Some(zk_proto::ErrorCode::BadArguments)
     );
     // On the leader: a member being removed drops its clients, reconfig's among them.
     let admin = client(&cluster.client_addr(leader).unwrap().to_string()).await;

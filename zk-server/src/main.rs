@@ -12,8 +12,8 @@
 //!
 //! Logs go to stdout, filtered by `RUST_LOG` (default `info,openraft=warn`; e.g.
 //! `RUST_LOG=zk_server=debug` shows each connection's session and each write's xid
-//! and zxid), as text or, with `--log-json` (or `ZK_LOG_FORMAT=json`), one JSON
-//! object per line.
+//! and zxid), as text (coloured only on a terminal without `NO_COLOR`) or, with
+//! `--log-json` (or `ZK_LOG_FORMAT=json`), one JSON object per line.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -176,9 +176,16 @@ fn data_command(command: Command, props: &SystemProperties) -> ExitCode {
 }
 
 fn init_logs(json: bool) {
+    use std::io::IsTerminal;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,openraft=warn"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour only for a person at a terminal: plain text into files, pipes and
+    // journald, or whenever NO_COLOR is set (https://no-color.org).
+    let colour = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(colour);
     if json {
         logs.json()
             .with_current_span(true)

@@ -78,3 +78,48 @@ async fn json_logs_carry_session_xid_and_zxid() {
         "{write}"
     );
 }
+
+/// Text logs written into a pipe (a file, journald) are plain: no colour codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_into_a_pipe_have_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = zk_server::testing::free_port().unwrap();
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zk-server"))
+        .arg(&cfg)
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start zk-server");
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
+    for _ in 0..100 {
+        if zk_server::testing::four_letter_word(addr, "srvr")
+            .await
+            .is_some()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .unwrap();
+    let _ = child.wait();
+    assert!(out.contains(" INFO "), "no info lines: {out}");
+    assert!(!out.contains('\u{1b}'), "colour codes in piped logs: {out}");
+}

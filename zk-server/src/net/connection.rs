@@ -687,13 +687,24 @@ fn classify(
             return stamped_reply(xid, ErrorCode::ReconfigDisabled, false);
         }
         Request::Reconfig(r) => {
-            // Only a super user may write /zookeeper/config, unless skipACL.
-            let config_acl = core
-                .db()
-                .tree()
-                .get(crate::tree::CONFIG_PATH)
-                .map(|n| n.acl.to_vec())
-                .unwrap_or_default();
+            // As ZooKeeper 3.8's PrepRequestProcessor: the request is judged first (a
+            // config version that is not the current one: BadVersion; a malformed or
+            // impossible membership: BadArguments), and only then may a super user
+            // alone (unless skipACL) write /zookeeper/config. The leader judges the
+            // request again against the configuration it holds.
+            let (config_acl, config_data) = {
+                let db = core.db();
+                let node = db.tree().get(crate::tree::CONFIG_PATH);
+                (
+                    node.map(|n| n.acl.to_vec()).unwrap_or_default(),
+                    node.and_then(|n| n.data.clone()).unwrap_or_default(),
+                )
+            };
+            let (current, version) = crate::replication::reconfig::parse_config_data(&config_data);
+            if let Err(code) = crate::replication::reconfig::next_membership(&current, version, &r)
+            {
+                return stamped_reply(xid, code, false);
+            }
             if !core.config.skip_acl
                 && acl::check(&config_acl, zk_proto::Perms::WRITE, auth).is_err()
             {
