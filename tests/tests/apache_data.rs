@@ -884,3 +884,229 @@ async fn an_ensemble_of_ours_starts_on_imported_data_on_every_member() {
         m.shutdown().await;
     }
 }
+
+/// A 3-member Apache ZooKeeper 3.8 ensemble on loopback.
+struct ApacheEnsemble {
+    _root: tempfile::TempDir,
+    /// (client port, dataDir, process) per member, ids 1..=3.
+    members: Vec<(u16, std::path::PathBuf, Option<Child>)>,
+}
+
+impl ApacheEnsemble {
+    /// Starts it; with `seed`, each member's `version-2` starts as a copy of it.
+    async fn start(seed: Option<&Path>, extra: &str) -> ApacheEnsemble {
+        assert!(
+            Path::new("/usr/share/java/zookeeper.jar").exists(),
+            "Apache ZooKeeper is not installed (scripts/install-test-deps.sh)"
+        );
+        let root = tempfile::tempdir().unwrap();
+        let ports: Vec<(u16, u16, u16)> = (0..3)
+            .map(|_| {
+                (
+                    free_port().unwrap(),
+                    free_port().unwrap(),
+                    free_port().unwrap(),
+                )
+            })
+            .collect();
+        let servers: String = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer, election))| {
+                format!("server.{}=127.0.0.1:{peer}:{election}\n", i + 1)
+            })
+            .collect();
+        let mut members = Vec::new();
+        for (i, (client, _, _)) in ports.iter().enumerate() {
+            let dir = root.path().join(format!("m{}", i + 1));
+            let data = dir.join("data");
+            std::fs::create_dir_all(&data).unwrap();
+            std::fs::write(data.join("myid"), format!("{}\n", i + 1)).unwrap();
+            if let Some(seed) = seed {
+                copy_dir(seed, &data.join("version-2"));
+            }
+            let cfg = dir.join("zoo.cfg");
+            std::fs::write(
+                &cfg,
+                format!(
+                    "tickTime=500\ninitLimit=20\nsyncLimit=10\nminSessionTimeout=1000\nmaxSessionTimeout=60000\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n{extra}{servers}",
+                    data.display()
+                ),
+            )
+            .unwrap();
+            let child = Command::new("java")
+                .args([
+                    "-cp",
+                    "/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-nop.jar:/usr/share/java/snappy-java.jar",
+                    "-Dzookeeper.extendedTypesEnabled=true",
+                    "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                ])
+                .arg(&cfg)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("java");
+            members.push((*client, data, Some(child)));
+        }
+        let ensemble = ApacheEnsemble {
+            _root: root,
+            members,
+        };
+        for (port, _, _) in &ensemble.members {
+            let addr = format!("127.0.0.1:{port}").parse().unwrap();
+            let mut serving = false;
+            for _ in 0..600 {
+                let srvr = zk_server::testing::four_letter_word(addr, "srvr")
+                    .await
+                    .unwrap_or_default();
+                if srvr.contains("Mode: leader") || srvr.contains("Mode: follower") {
+                    serving = true;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert!(serving, "ZooKeeper member on {port} did not join a quorum");
+        }
+        ensemble
+    }
+
+    fn connect_string(&self) -> String {
+        self.members
+            .iter()
+            .map(|(p, _, _)| format!("127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The leader's dataDir.
+    async fn leader_data(&self) -> std::path::PathBuf {
+        for (port, data, _) in &self.members {
+            let addr = format!("127.0.0.1:{port}").parse().unwrap();
+            let srvr = zk_server::testing::four_letter_word(addr, "srvr")
+                .await
+                .unwrap_or_default();
+            if srvr.contains("Mode: leader") {
+                return data.clone();
+            }
+        }
+        panic!("no ZooKeeper member leads");
+    }
+
+    fn stop(&mut self) {
+        for (_, _, child) in &mut self.members {
+            if let Some(mut c) = child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+impl Drop for ApacheEnsemble {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// From a 3-member ZooKeeper ensemble to three of ours and back: the leader's data
+/// imported on each of ours, then ours exported and copied to each ZooKeeper member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_zookeeper_ensemble_moves_to_ours_and_back() {
+    use zk_server::config::{PeerRole, PeerSpec};
+    use zk_server::replication::transport::PeerFaults;
+    use zk_server::server::RunningServer;
+
+    let mut apache = ApacheEnsemble::start(None, "snapCount=10\npreAllocSize=64\n").await;
+    let client = Client::builder(&apache.connect_string())
+        .auth("digest", b"u:p")
+        .connect()
+        .await
+        .unwrap();
+    let first = client.connected_server().unwrap();
+    load(&client, &first).await;
+    client.close().await;
+    let mut on_apache = dump(&apache.connect_string()).await;
+    on_apache.remove("/zookeeper/config");
+    assert!(
+        on_apache.len() > 20 && on_apache.contains_key("/ttl"),
+        "{:?}",
+        on_apache.keys()
+    );
+    let leader = apache.leader_data().await;
+    apache.stop();
+
+    let mut peers = BTreeMap::new();
+    let mut ports = Vec::new();
+    for id in 1..=3u64 {
+        let (client, peer) = (free_port().unwrap(), free_port().unwrap());
+        peers.insert(
+            id,
+            PeerSpec {
+                host: "127.0.0.1".into(),
+                peer_port: peer,
+                election_port: peer,
+                role: PeerRole::Participant,
+                client_addr: Some(format!("127.0.0.1:{client}").parse().unwrap()),
+            },
+        );
+        ports.push((id, client, peer));
+    }
+    let root = tempfile::tempdir().unwrap();
+    let mut members = Vec::new();
+    let mut configs = Vec::new();
+    for (id, client_port, peer_port) in &ports {
+        let mut config = test_config(&root.path().join(format!("member-{id}")));
+        config.peers = peers.clone();
+        config.my_id = Some(*id);
+        config.client_addr = format!("127.0.0.1:{client_port}").parse().unwrap();
+        import(&ImportOptions {
+            data_dir: leader.clone(),
+            data_log_dir: None,
+            accept_torn_tail: false,
+            config: config.clone(),
+        })
+        .unwrap();
+        let client = tokio::net::TcpListener::bind(config.client_addr)
+            .await
+            .unwrap();
+        let peer = tokio::net::TcpListener::bind(("127.0.0.1", *peer_port))
+            .await
+            .unwrap();
+        members.push(
+            RunningServer::start_member(config.clone(), client, peer, PeerFaults::default())
+                .await
+                .unwrap(),
+        );
+        configs.push(config);
+    }
+    let ours: String = ports
+        .iter()
+        .map(|(_, c, _)| format!("127.0.0.1:{c}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut on_ours = loop {
+        match tokio::time::timeout(Duration::from_secs(10), dump(&ours)).await {
+            Ok(seen) => break seen,
+            Err(_) => assert!(Instant::now() < deadline, "our ensemble never served"),
+        }
+    };
+    on_ours.remove("/zookeeper/config");
+    assert_same_tree(&on_apache, &on_ours, "our ensemble after import");
+    for m in members {
+        m.shutdown().await;
+    }
+
+    // Back: one member's export, copied to every ZooKeeper member.
+    let out = tempfile::tempdir().unwrap();
+    export(&ExportOptions {
+        config: configs[0].clone(),
+        data_dir: out.path().to_path_buf(),
+        compression: Compression::None,
+    })
+    .unwrap();
+    let back = ApacheEnsemble::start(Some(&out.path().join("version-2")), "").await;
+    let mut on_back = dump(&back.connect_string()).await;
+    on_back.remove("/zookeeper/config");
+    assert_same_tree(&on_ours, &on_back, "ZooKeeper's ensemble after export");
+}
