@@ -299,9 +299,13 @@ pub fn parse_entry(bytes: &[u8]) -> Result<TxnEntry, JuteError> {
         op::CLOSE_SESSION => {
             // CloseSessionTxn (3.6+, zookeeper.closeSessionTxn.enabled); absent before.
             let mut attempt = r.clone();
+            // Without one, a 3.6+ record may hold a TxnDigest there instead: paths
+            // that are not absolute mean it was not a CloseSessionTxn.
             match read_strings(&mut attempt) {
-                Ok(paths) => TxnBody::CloseSession { paths: Some(paths) },
-                Err(_) => TxnBody::CloseSession { paths: None },
+                Ok(paths) if paths.iter().all(|p| p.starts_with('/')) => {
+                    TxnBody::CloseSession { paths: Some(paths) }
+                }
+                _ => TxnBody::CloseSession { paths: None },
             }
         }
         op::MULTI => {
@@ -480,6 +484,31 @@ pub(crate) mod tests {
         }
         // Without padding too.
         assert_eq!(parse_log(&file[..file.len() - 1000]).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn close_session_records_of_every_version_decode() {
+        let entry = |body: Vec<u8>| {
+            let file = log_file(&[(header(0x1_0000_0009, op::CLOSE_SESSION), body)], 0);
+            parse_log(&file).unwrap().remove(0).body
+        };
+        // 3.6+: the ephemerals to delete.
+        let mut w = JuteWriter::new();
+        w.i32(1);
+        w.string("/e");
+        assert_eq!(
+            entry(w.buf),
+            TxnBody::CloseSession {
+                paths: Some(vec!["/e".into()])
+            }
+        );
+        // 3.4 and 3.5: nothing after the header.
+        assert_eq!(entry(Vec::new()), TxnBody::CloseSession { paths: None });
+        // 3.6+ with zookeeper.closeSessionTxn.enabled=false: only a TxnDigest.
+        let mut w = JuteWriter::new();
+        w.i32(2);
+        w.i64(0x0000_0003_2f61_6263);
+        assert_eq!(entry(w.buf), TxnBody::CloseSession { paths: None });
     }
 
     #[test]
