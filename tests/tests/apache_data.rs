@@ -17,6 +17,11 @@ use zk_server::testing::{free_port, test_config, TestingServer};
 use zk_tests::apache::ApacheZk;
 use zk_tests::{interop_dir, python_with_kazoo, zkcli};
 
+/// Held by each test that runs Apache ZooKeeper: one at a time, so that JVMs, our
+/// servers and kazoo do not starve each other on a small CI machine (a loaded machine
+/// made handshakes time out).
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// One znode as a client sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Seen {
@@ -344,6 +349,7 @@ fn zoo_extra(compression: &str) -> String {
 /// The whole way there and back, against Apache ZooKeeper 3.8 (standalone).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn apache_data_round_trip_keeps_every_znode_and_session() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let apache_port = free_port().unwrap();
     let ours_port = free_port().unwrap();
     let back_port = free_port().unwrap();
@@ -548,6 +554,7 @@ async fn import_and_compare(apache: &mut ApacheZk) -> zk_server::apache_data::Im
 /// of their own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_and_gzip_snapshots_and_a_separate_data_log_dir_import() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     for compression in ["checked", "gz"] {
         let mut apache = ApacheZk::start_configured(&zoo_extra(compression)).await;
         let client = Client::builder(&apache.connect_string())
@@ -667,6 +674,7 @@ fn assert_refused(apache: &Path, damage: impl FnOnce(&Path) -> std::path::PathBu
 /// nothing written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_data_and_a_full_destination_are_refused_naming_the_file() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     let mut apache = ApacheZk::start_configured(&zoo_extra("checked")).await;
     let client = Client::builder(&apache.connect_string())
         .auth("digest", b"u:p")
@@ -772,6 +780,7 @@ async fn damaged_data_and_a_full_destination_are_refused_naming_the_file() {
 /// same tree, and a session opened on ZooKeeper resumes on any of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_ensemble_of_ours_starts_on_imported_data_on_every_member() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     use zk_server::config::{PeerRole, PeerSpec};
     use zk_server::replication::transport::PeerFaults;
     use zk_server::server::RunningServer;
@@ -1012,6 +1021,7 @@ impl Drop for ApacheEnsemble {
 /// imported on each of ours, then ours exported and copied to each ZooKeeper member.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_zookeeper_ensemble_moves_to_ours_and_back() {
+    let _serial = ONE_AT_A_TIME.lock().await;
     use zk_server::config::{PeerRole, PeerSpec};
     use zk_server::replication::transport::PeerFaults;
     use zk_server::server::RunningServer;
