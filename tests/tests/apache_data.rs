@@ -699,6 +699,46 @@ async fn damaged_data_and_a_full_destination_are_refused_naming_the_file() {
         },
         "checksum mismatch",
     );
+    // A newest snapshot cut short (ZooKeeper stopped while writing it): passed over
+    // for the one before it, as ZooKeeper does, and the logs bring the same state.
+    let read = |dir: &Path| {
+        let ours = tempfile::tempdir().unwrap();
+        zk_server::apache_data::import::read_apache(&ImportOptions {
+            data_dir: dir.to_path_buf(),
+            data_log_dir: None,
+            accept_torn_tail: false,
+            config: test_config(ours.path()),
+        })
+    };
+    let (whole, newest_used, _, _) = read(&data).unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(&data, copy.path());
+    let v2 = copy.path().join("version-2");
+    let newest_snapshot = newest(&v2, "snapshot");
+    let bytes = std::fs::read(&newest_snapshot).unwrap();
+    std::fs::write(&newest_snapshot, &bytes[..bytes.len() / 2]).unwrap();
+    let (fallback, used, _, _) = read(copy.path()).unwrap();
+    assert_ne!(
+        used.as_ref().and_then(|p| p.file_name()),
+        newest_used.as_ref().and_then(|p| p.file_name())
+    );
+    assert_eq!(fallback, whole, "the previous snapshot and the logs differ");
+    // With no complete snapshot before it, that is an error naming it.
+    for (_, path) in std::fs::read_dir(&v2)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| (e.file_name(), e.path()))
+        .filter(|(n, p)| n.to_string_lossy().starts_with("snapshot.") && *p != newest_snapshot)
+    {
+        std::fs::remove_file(path).unwrap();
+    }
+    let err = read(copy.path())
+        .expect_err("no complete snapshot")
+        .to_string();
+    assert!(
+        err.contains(&newest_snapshot.display().to_string()) && err.contains("cut short"),
+        "{err}"
+    );
     // The log records end with 'B' before the preallocated zeros: cut the last one
     // short of it.
     let end_of_records = |bytes: &[u8]| bytes.iter().rposition(|b| *b != 0).unwrap();

@@ -1,10 +1,12 @@
 //! `zk-server import`: an Apache ZooKeeper data directory becomes ours.
 //!
-//! As ZooKeeper restores itself (`FileTxnSnapLog.restore`): the newest snapshot, then
-//! every logged transaction after its zxid, from the log files that can hold them.
-//! Every checksum is checked; a damaged or cut-short file stops the import with its
-//! name (ZooKeeper itself would fall back to an older snapshot, or drop a torn last
-//! record: the operator decides, see `docs/operations.md`).
+//! As ZooKeeper restores itself (`FileTxnSnapLog.restore`): the newest complete
+//! snapshot, then every logged transaction after its zxid, from the log files that can
+//! hold them. Every checksum is checked; a damaged file, or a log cut short, stops the
+//! import with its name (ZooKeeper itself would fall back to an older snapshot, or
+//! drop a torn last record: the operator decides, see `docs/operations.md`). An
+//! incomplete newest snapshot (one ZooKeeper was writing when it stopped) is passed
+//! over for the one before it, as ZooKeeper passes over it.
 //!
 //! The destination must hold no data of ours. The snapshot is written into a
 //! temporary directory beside it and renamed into place: an import that fails
@@ -136,8 +138,8 @@ pub fn read_apache(options: &ImportOptions) -> Result<Read, ApacheDataError> {
         return Err(ApacheDataError::NoData { path: snap_dir });
     }
     let started = Instant::now();
-    let (mut tree, snapshot) = match snapshots.last() {
-        Some((zxid, path)) => (read_snapshot(path, *zxid)?, Some(path.clone())),
+    let (mut tree, snapshot) = match newest_valid_snapshot(&snapshots)? {
+        Some((tree, path)) => (tree, Some(path)),
         None => {
             tracing::warn!(dir = %snap_dir.display(), "no snapshot: replaying the logs from an empty tree");
             let empty = super::convert::to_snapshot(&ZkDatabase::new());
@@ -155,6 +157,18 @@ pub fn read_apache(options: &ImportOptions) -> Result<Read, ApacheDataError> {
         "read the snapshot"
     );
     let from = tree.last_zxid + 1;
+    // Within an epoch zxids are consecutive: a first log starting past `from` means
+    // the logs since the snapshot are gone (a new epoch may start anywhere).
+    if let Some((start, path)) = log_files.first() {
+        if *start > from && start >> 32 == from >> 32 {
+            return Err(ApacheDataError::TxnLog {
+                path: path.clone(),
+                reason: format!(
+                    "the logs from zxid 0x{from:x} (after the snapshot) to 0x{start:x} are missing"
+                ),
+            });
+        }
+    }
     // FileTxnIterator: every log starting at or after `from`, and the last one
     // starting before it (which may hold it).
     let first = log_files
@@ -213,27 +227,59 @@ pub fn read_apache(options: &ImportOptions) -> Result<Read, ApacheDataError> {
     Ok((db, snapshot, used, transactions))
 }
 
-/// Reads, decompresses, checks and parses one snapshot file.
-fn read_snapshot(path: &Path, zxid: i64) -> Result<ApacheTree, ApacheDataError> {
-    let started = Instant::now();
-    let raw = std::fs::read(path).map_err(io_error(path))?;
-    let bad = |reason: String| ApacheDataError::Snapshot {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let plain = Compression::of_file_name(name).decode(raw).map_err(bad)?;
-    let snap = ApacheSnapshot::parse(&plain).map_err(|e| {
-        bad(format!(
-            "{e}; ZooKeeper would skip this snapshot for an older one: to import that \
-             instead, move this file aside"
-        ))
-    })?;
-    tracing::debug!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "parsed the snapshot"
-    );
-    ApacheTree::from_snapshot(snap, zxid).map_err(bad)
+/// The newest snapshot ZooKeeper would load, read. As ZooKeeper's
+/// `findNValidSnapshots`, a snapshot that is incomplete — its stream does not end with
+/// the "/" marker, as one being written when ZooKeeper stopped — is passed over for
+/// the one before it (with a warning). A complete one that is damaged (a checksum that
+/// does not match) stops the import. No snapshot files at all: `None`.
+fn newest_valid_snapshot(
+    snapshots: &[(i64, PathBuf)],
+) -> Result<Option<(ApacheTree, PathBuf)>, ApacheDataError> {
+    let mut first_incomplete: Option<ApacheDataError> = None;
+    for (zxid, path) in snapshots.iter().rev() {
+        let started = Instant::now();
+        let raw = std::fs::read(path).map_err(io_error(path))?;
+        let bad = |reason: String| ApacheDataError::Snapshot {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let plain = match Compression::of_file_name(name).decode(raw) {
+            Ok(plain) if plain.ends_with(&[0, 0, 0, 1, b'/']) => plain,
+            outcome => {
+                let reason = match outcome {
+                    Err(e) => e,
+                    Ok(_) => "cut short: it does not end with the \"/\" marker".into(),
+                };
+                tracing::warn!(
+                    snapshot = %path.display(),
+                    reason,
+                    "passing over an incomplete snapshot (ZooKeeper stopped while writing \
+                     it?) for the one before it, as ZooKeeper does"
+                );
+                first_incomplete.get_or_insert(bad(format!(
+                    "{reason}, and no complete snapshot precedes it"
+                )));
+                continue;
+            }
+        };
+        let snap = ApacheSnapshot::parse(&plain).map_err(|e| {
+            bad(format!(
+                "{e}; ZooKeeper would try the snapshot before it: to import that \
+                 instead, move this file aside"
+            ))
+        })?;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "parsed the snapshot"
+        );
+        let tree = ApacheTree::from_snapshot(snap, *zxid).map_err(bad)?;
+        return Ok(Some((tree, path.clone())));
+    }
+    match first_incomplete {
+        Some(e) => Err(e),
+        None => Ok(None),
+    }
 }
 
 /// Writes our snapshot for `db` into `config`'s data directory, all or nothing.
