@@ -14,6 +14,8 @@ pub struct ApacheZk {
     dir: tempfile::TempDir,
     data: std::path::PathBuf,
     child: Option<Child>,
+    /// `-D` flags for the JVM beyond the usual ones (a JAAS file, say).
+    jvm_flags: Vec<String>,
 }
 
 fn free_port() -> u16 {
@@ -29,12 +31,28 @@ impl ApacheZk {
     /// Starts one with `extra` zoo.cfg lines after the usual ones (a secure client
     /// port, say: with `serverCnxnFactory=...NettyServerCnxnFactory`, which TLS needs).
     pub async fn start_configured(extra: &str) -> ApacheZk {
-        ApacheZk::start_on(None, None, extra).await
+        ApacheZk::start_with_jvm_flags(extra, &[]).await
+    }
+
+    /// Starts one with `extra` zoo.cfg lines and `jvm_flags` (`-Dname=value`) for the
+    /// JVM, as zkServer.sh takes them from SERVER_JVMFLAGS
+    /// (`-Djava.security.auth.login.config=…`).
+    pub async fn start_with_jvm_flags(extra: &str, jvm_flags: &[&str]) -> ApacheZk {
+        ApacheZk::start_full(None, None, extra, jvm_flags).await
     }
 
     /// Starts one on `port` (a free one if `None`) with its dataDir at `data` (a new
     /// one in its temporary directory if `None`) and `extra` zoo.cfg lines.
     pub async fn start_on(data: Option<&Path>, port: Option<u16>, extra: &str) -> ApacheZk {
+        ApacheZk::start_full(data, port, extra, &[]).await
+    }
+
+    async fn start_full(
+        data: Option<&Path>,
+        port: Option<u16>,
+        extra: &str,
+        jvm_flags: &[&str],
+    ) -> ApacheZk {
         let jar = Path::new("/usr/share/java/zookeeper.jar");
         assert!(
             jar.exists(),
@@ -56,6 +74,7 @@ impl ApacheZk {
             dir,
             data,
             child: None,
+            jvm_flags: jvm_flags.iter().map(|f| f.to_string()).collect(),
         };
         zk.spawn();
         zk.wait_ready().await;
@@ -71,8 +90,9 @@ impl ApacheZk {
                 // NettyServerCnxnFactory (TLS) needs.
                 "/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-simple.jar:/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar:/usr/share/java/netty-transport-native-unix-common.jar:/usr/share/java/snappy-java.jar",
                 "-Dzookeeper.extendedTypesEnabled=true",
-                "org.apache.zookeeper.server.ZooKeeperServerMain",
             ])
+            .args(&self.jvm_flags)
+            .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
             .arg(self.dir.path().join("zoo.cfg"))
             .stdout(Stdio::null())
             .stderr(self.log_file())

@@ -1,7 +1,8 @@
 //! Certificates made at run time for the TLS tests (no private key is checked in):
 //! a CA, and server or client certificates it signs, written as PEM files in the
 //! layout Apache ZooKeeper's `PEM` stores take (a key store file holding the private
-//! key and the certificate; a trust store file holding CA certificates).
+//! key and the certificate; a trust store file holding CA certificates), and
+//! [`JavaStores`]: JKS and PKCS#12 stores as Java deployments and kazoo's harness have them.
 
 use std::path::{Path, PathBuf};
 
@@ -177,4 +178,85 @@ pub async fn connect_tls(
         .session_timeout(std::time::Duration::from_secs(10))
         .connect()
         .await
+}
+
+/// Java-style stores for one TLS test, written by `interop/make_java_stores.py`: the
+/// server's `keystore.jks` and the `truststore.jks` as kazoo's test harness writes
+/// them (pyjks, password `apassword`), a client's `client.jks`, keytool's PKCS#12
+/// copies of the three (`.p12`), and PEM files for kazoo.
+pub struct JavaStores {
+    /// The directory holding them (removed on drop).
+    pub dir: tempfile::TempDir,
+}
+
+/// `-cp` for Debian's zkCli.sh with TLS: its class path (zookeeper.jar, whose manifest
+/// names most netty jars) plus the netty jars the manifest leaves out. Java takes the
+/// last `-cp`, and zkCli.sh puts `CLIENT_JVMFLAGS` after its own.
+pub const ZKCLI_TLS_CLASS_PATH: &str = "-cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar:\
+/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar:\
+/usr/share/java/netty-transport-native-unix-common.jar";
+
+/// The password of every [`JavaStores`] store, as in kazoo's harness.
+pub const STORE_PASSWORD: &str = "apassword";
+
+impl JavaStores {
+    /// Makes and writes them (needs the project's Python, with pyjks and cryptography,
+    /// and keytool).
+    pub fn new() -> JavaStores {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = std::process::Command::new(crate::python_with_kazoo())
+            .arg(crate::interop_dir().join("make_java_stores.py"))
+            .arg(dir.path())
+            .output()
+            .expect("the project's python");
+        assert!(
+            out.status.success(),
+            "make_java_stores.py failed (it needs pyjks==20.0.0, cryptography and the JDK's \
+             keytool: scripts/install-test-deps.sh):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        JavaStores { dir }
+    }
+
+    /// A file of the set (`keystore.jks`, `truststore.p12`, `ca.pem`, …).
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The zoo.cfg lines kazoo's harness writes for TLS, with the stores of extension
+    /// `ext` (`jks` as the harness, or `p12`), the type left to be inferred.
+    pub fn zoo_cfg_lines(&self, secure_port: u16, ext: &str) -> String {
+        format!(
+            "secureClientPort={secure_port}\n\
+             serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
+             authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n\
+             ssl.keyStore.location={}\nssl.keyStore.password={STORE_PASSWORD}\n\
+             ssl.trustStore.location={}\nssl.trustStore.password={STORE_PASSWORD}\n",
+            self.path(&format!("keystore.{ext}")).display(),
+            self.path(&format!("truststore.{ext}")).display(),
+        )
+    }
+
+    /// The flags zkCli.sh takes in `CLIENT_JVMFLAGS` for TLS with the client stores
+    /// of extension `ext` (`jks` or `p12`): the `-D` system properties, and (first) a
+    /// class path with the netty jars that Debian's zkCli.sh leaves out and Java's
+    /// Netty client socket, which TLS needs, loads.
+    pub fn client_jvm_flags(&self, ext: &str) -> String {
+        format!(
+            "{} -Dzookeeper.client.secure=true \
+             -Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty \
+             -Dzookeeper.ssl.keyStore.location={} -Dzookeeper.ssl.keyStore.password={STORE_PASSWORD} \
+             -Dzookeeper.ssl.trustStore.location={} -Dzookeeper.ssl.trustStore.password={STORE_PASSWORD}",
+            ZKCLI_TLS_CLASS_PATH,
+            self.path(&format!("client.{ext}")).display(),
+            self.path(&format!("truststore.{ext}")).display(),
+        )
+    }
+}
+
+impl Default for JavaStores {
+    fn default() -> Self {
+        JavaStores::new()
+    }
 }

@@ -442,17 +442,17 @@ async fn a_zoo_cfg_with_only_a_secure_client_port_serves_only_tls() {
     server.shutdown().await;
 }
 
-/// A key store that is not PEM stops the server at start, naming the key to change.
+/// A store that cannot be used stops the server at start, naming the key to change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_jks_key_store_is_refused_at_start_with_a_clear_error() {
+async fn an_unusable_key_store_is_refused_at_start_with_a_clear_error() {
     let e = ServerConfig::parse(
-        "dataDir=/tmp/x\nsecureClientPort=2281\nssl.keyStore.location=/etc/zk/keystore.jks\n\
+        "dataDir=/tmp/x\nsecureClientPort=2281\nssl.keyStore.location=/etc/zk/keystore.jceks\n\
          ssl.keyStore.password=changeit\nssl.trustStore.location=/etc/zk/truststore.jks\n",
     )
     .unwrap_err()
     .to_string();
     assert!(
-        e.contains("ssl.keyStore.location") && e.contains("convert it to PEM"),
+        e.starts_with("ssl.keyStore.location:") && e.contains("set ssl.keyStore.type"),
         "{e}"
     );
     // A PEM store that holds no key: start fails, naming the key.

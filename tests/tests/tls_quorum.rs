@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use zk_client::{Acl, Client, CreateMode};
-use zk_server::config::{ClientAuth, Secret, ServerConfig, StoreFile, TlsSettings};
+use zk_server::config::{
+    ClientAuth, Secret, ServerConfig, StoreFile, StoreType, TlsSettings, TlsVersion,
+};
 use zk_server::replication::transport::{PeerFaults, PeerLink, PeerReply, PeerRequest, PeerTls};
 use zk_server::testing::TestingCluster;
 use zk_tests::certs::Ca;
@@ -19,13 +21,19 @@ fn quorum_tls(key_store: std::path::PathBuf, trust_store: std::path::PathBuf) ->
         key_store: Some(StoreFile {
             location: key_store,
             password: Secret::default(),
+            password_path: None,
+            store_type: StoreType::Pem,
         }),
         trust_store: Some(StoreFile {
             location: trust_store,
             password: Secret::default(),
+            password_path: None,
+            store_type: StoreType::Pem,
         }),
         client_auth: ClientAuth::Need,
         hostname_verification: true,
+        protocols: vec![TlsVersion::Tls12, TlsVersion::Tls13],
+        cipher_suites: None,
     }
 }
 
@@ -48,6 +56,57 @@ async fn read_from(cluster: &TestingCluster, id: u64, path: &str) -> Option<Vec<
     let data = zk.get_data(path).await.ok().map(|(d, _)| d);
     zk.close().await;
     data
+}
+
+/// `ssl.quorum.*` with Java stores: a pyjks JKS key store and keytool's PKCS#12 trust
+/// store, types inferred from the names, passwords from zoo.cfg and a passwordPath.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ssl_quorum_ensemble_with_jks_and_pkcs12_stores_elects_and_replicates() {
+    let stores = zk_tests::certs::JavaStores::new();
+    let pw = stores.path("pw");
+    std::fs::write(&pw, "apassword\n").unwrap();
+    let parsed = ServerConfig::parse(&format!(
+        "sslQuorum=true\nssl.quorum.keyStore.location={}\nssl.quorum.keyStore.password=apassword\n\
+         ssl.quorum.trustStore.location={}\nssl.quorum.trustStore.passwordPath={}\n\
+         ssl.quorum.hostnameVerification=true\nssl.quorum.enabledProtocols=TLSv1.3\n",
+        stores.path("keystore.jks").display(),
+        stores.path("truststore.p12").display(),
+        pw.display()
+    ))
+    .unwrap();
+    let tls = parsed.quorum_tls.unwrap();
+    assert_eq!(tls.key_store.as_ref().unwrap().store_type, StoreType::Jks);
+    assert_eq!(
+        tls.trust_store.as_ref().unwrap().store_type,
+        StoreType::Pkcs12
+    );
+    let cluster = TestingCluster::start_each(3, 0, |_, config| {
+        config.quorum_tls = Some(tls.clone());
+    })
+    .await
+    .unwrap();
+    cluster
+        .wait_for_leader(Duration::from_secs(20))
+        .await
+        .expect("members with Java stores elect a leader");
+    let zk = Client::connect(&cluster.connect_string()).await.unwrap();
+    zk.create(
+        "/jks",
+        b"quorum",
+        &Acl::open_unsafe(),
+        CreateMode::Persistent,
+    )
+    .await
+    .unwrap();
+    zk.close().await;
+    for id in cluster.ids() {
+        assert_eq!(
+            read_from(&cluster, id, "/jks").await.as_deref(),
+            Some(&b"quorum"[..]),
+            "member {id}"
+        );
+    }
+    cluster.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

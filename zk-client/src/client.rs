@@ -92,6 +92,7 @@ pub struct ClientBuilder {
     session: Option<(i64, Vec<u8>)>,
     retry: Arc<dyn RetryPolicy>,
     renew_expired: bool,
+    sasl: Option<crate::sasl::SaslLogin>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsConfig>,
 }
@@ -115,6 +116,7 @@ impl ClientBuilder {
             session: None,
             retry: Arc::new(ExponentialBackoff::new(Duration::from_millis(100), 5)),
             renew_expired: false,
+            sasl: None,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -184,6 +186,20 @@ impl ClientBuilder {
         self
     }
 
+    /// Authenticates every connection with SASL DIGEST-MD5 as `user` (a server's JAAS
+    /// `Server` section lists it as `user_<user>="<password>"`), right after the session
+    /// handshake and before any queued request, as Java's `ZooKeeperSaslClient` does;
+    /// the server then knows the session as `sasl:<user>`. A refused login ends the
+    /// session in [`crate::SessionState::AuthFailed`] ([`ClientBuilder::connect`] fails
+    /// with [`Error::AuthFailed`]).
+    pub fn sasl_digest(mut self, user: &str, password: &str) -> Self {
+        self.sasl = Some(crate::sasl::SaslLogin {
+            user: user.to_string(),
+            password: password.to_string(),
+        });
+        self
+    }
+
     /// Connects; resolves once a session is established.
     pub async fn connect(self) -> Result<Client> {
         let connect = ConnectString::parse(&self.connect)?;
@@ -203,6 +219,7 @@ impl ClientBuilder {
             session: self.session.clone(),
             renew_expired: self.renew_expired,
             notifications: NotificationTaps::default(),
+            sasl: self.sasl.clone(),
             #[cfg(feature = "tls")]
             tls: self.tls.as_ref().map(|t| t.connector()).transpose()?,
         };

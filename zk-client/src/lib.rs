@@ -9,6 +9,8 @@
 //! - `queue`: the handle's side of the request queue (call order, even when full).
 //! - `session`: the one task that owns the socket — connect, resume, re-send auth and
 //!   watches, ordered requests, pings, reconnection with backoff.
+//! - `sasl`: SASL DIGEST-MD5 right after each connection's handshake
+//!   ([`ClientBuilder::sasl_digest`]).
 //! - [`watch`]: typed events; one-shot watches as futures, persistent ones as streams.
 //! - [`multi`]: [`Transaction`], all-or-nothing writes.
 //! - [`retry`]: retry policies in the spirit of Curator's, and `retry(policy, op)`.
@@ -66,6 +68,7 @@ pub mod error;
 pub mod multi;
 mod queue;
 pub mod retry;
+mod sasl;
 mod session;
 pub mod state;
 #[cfg(feature = "tls")]

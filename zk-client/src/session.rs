@@ -55,6 +55,9 @@ pub(crate) struct SessionConfig {
     pub renew_expired: bool,
     /// Where every notification goes too ([`crate::Client::notifications`]).
     pub notifications: NotificationTaps,
+    /// SASL DIGEST-MD5 on every connection, when configured
+    /// ([`crate::ClientBuilder::sasl_digest`]).
+    pub sasl: Option<crate::sasl::SaslLogin>,
     /// TLS for every connection, when configured ([`crate::ClientBuilder::tls`]).
     #[cfg(feature = "tls")]
     pub tls: Option<crate::tls::Connector>,
@@ -197,7 +200,36 @@ pub(crate) async fn run(
                 s.hosts[(s.next_host - 1) % s.hosts.len()].clone()
             }
         };
-        match s.connect(&host).await {
+        let attempt = match s.connect(&host).await {
+            // SASL right after the handshake, before anything else is sent.
+            Ok(Some((mut stream, response))) => match s.config.sasl.clone() {
+                None => Ok(Some((stream, response))),
+                Some(login) => {
+                    let within = s.config.connect_timeout;
+                    match crate::sasl::authenticate(
+                        &mut stream,
+                        &login,
+                        CLIENT_MAX_PACKET_LENGTH,
+                        within,
+                    )
+                    .await
+                    {
+                        Ok(()) => Ok(Some((stream, response))),
+                        Err(crate::sasl::SaslFailure::Io(e)) => Err(e),
+                        Err(crate::sasl::SaslFailure::Refused(why)) => {
+                            warn!(%host, user = login.user, reason = why, "SASL authentication failed");
+                            if let Some(tx) = first_connect.take() {
+                                let _ = tx.send(Err(Error::AuthFailed));
+                            }
+                            s.session_id = response.session_id;
+                            break SessionState::AuthFailed;
+                        }
+                    }
+                }
+            },
+            other => other,
+        };
+        match attempt {
             Ok(Some((stream, response))) => {
                 reconnect = reconnect_backoff();
                 failures = 0;

@@ -15,6 +15,8 @@
 //!   `CreateMode`, `Perms`) and the well-known ACLs.
 //! - [`stat`]: a znode's [`Stat`].
 //! - [`path`]: path validation with ZooKeeper's rules and messages.
+//! - [`sasl`]: the DIGEST-MD5 mechanism (RFC 2831) both sides of a `sasl` exchange
+//!   run, as ZooKeeper's Java client and server speak it.
 //! - `fuzzing` (feature `fuzzing`): the bodies of the cargo-fuzz targets under `fuzz/`,
 //!   shared with the stable replay of their corpus (`tests/fuzz_corpus.rs`).
 //!
@@ -52,11 +54,14 @@ pub mod frame;
 pub mod fuzzing;
 mod int_enum;
 pub mod jute;
+#[cfg(feature = "keystore")]
+pub mod keystore;
 pub mod opcode;
 pub mod path;
 pub mod records;
 pub mod request;
 pub mod response;
+pub mod sasl;
 pub mod stat;
 pub mod watch;
 

@@ -63,12 +63,24 @@ fn is_authenticated_scheme(scheme: &str) -> bool {
     matches!(scheme, "digest" | "sasl" | "x509")
 }
 
+/// The authentication providers beyond `ip` and `digest` that the proposer of a write
+/// had: they decide which ACL schemes are valid, and travel in the transaction so
+/// every member judges alike.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Providers {
+    /// `x509`: TLS clients are served (authenticated by certificate).
+    pub x509: bool,
+    /// `sasl`: `authProvider.N=…SASLAuthenticationProvider`.
+    pub sasl: bool,
+}
+
 /// Whether `id` is well formed for `scheme` (`AuthenticationProvider.isValid`); schemes
 /// without a provider are invalid. ZooKeeper 3.8 registers only `ip` and `digest` unless
-/// `authProvider.N` names more, so `sasl:` ACLs are InvalidACL there too (checked on
-/// 3.8.0); `x509` is a provider exactly when TLS clients are served (`x509`), and then
-/// any id is valid, as in `X509AuthenticationProvider.isValid`.
-fn is_valid(scheme: &str, id: &str, x509: bool) -> bool {
+/// `authProvider.N` names more, so `sasl:` ACLs are InvalidACL without the SASL
+/// provider (checked on 3.8.0; with it any id is valid, as in
+/// `SASLAuthenticationProvider.isValid`); `x509` is a provider exactly when TLS clients
+/// are served, and then any id is valid, as in `X509AuthenticationProvider.isValid`.
+fn is_valid(scheme: &str, id: &str, providers: Providers) -> bool {
     match scheme {
         // Java's `id.split(":").length == 2`: trailing empty parts are dropped.
         "digest" => {
@@ -76,16 +88,17 @@ fn is_valid(scheme: &str, id: &str, x509: bool) -> bool {
             parts.len() == 2
         }
         "ip" => parse_ip_acl(id).is_some(),
-        "x509" => x509,
+        "x509" => providers.x509,
+        "sasl" => providers.sasl,
         _ => false,
     }
 }
 
 /// The ACL a create or setACL stores (`PrepRequestProcessor.fixupACL`): `auth:` entries
 /// expand to the session's authenticated identities, every other entry must be valid
-/// for its scheme, duplicates go. An empty result is `InvalidACL`. `x509`: the x509
-/// provider is on (see [`is_valid`]).
-pub fn fix_up(acl: &[Acl], ids: &[Id], x509: bool) -> Result<Vec<Acl>, ErrorCode> {
+/// for its scheme, duplicates go. An empty result is `InvalidACL`. `providers`: the
+/// optional providers that are on (see [`is_valid`]).
+pub fn fix_up(acl: &[Acl], ids: &[Id], providers: Providers) -> Result<Vec<Acl>, ErrorCode> {
     if acl.is_empty() {
         return Err(ErrorCode::InvalidAcl);
     }
@@ -111,7 +124,7 @@ pub fn fix_up(acl: &[Acl], ids: &[Id], x509: bool) -> Result<Vec<Acl>, ErrorCode
             if !expanded {
                 return Err(ErrorCode::InvalidAcl);
             }
-        } else if is_valid(&id.scheme, &id.id, x509) {
+        } else if is_valid(&id.scheme, &id.id, providers) {
             push(entry.clone());
         } else {
             return Err(ErrorCode::InvalidAcl);
@@ -218,49 +231,100 @@ mod tests {
         let fixed = fix_up(
             &[acl(Perms::ALL, "auth", "")],
             &[ip.clone(), bob.clone()],
-            false,
+            Providers::default(),
         )
         .unwrap();
         assert_eq!(fixed, vec![Acl::new(Perms::ALL, bob)]);
         assert_eq!(
-            fix_up(&[acl(Perms::ALL, "auth", "")], &[ip], false),
-            Err(ErrorCode::InvalidAcl)
-        );
-        assert_eq!(fix_up(&[], &[], false), Err(ErrorCode::InvalidAcl));
-        assert_eq!(
-            fix_up(&[acl(Perms::ALL, "nope", "x")], &[], false),
+            fix_up(&[acl(Perms::ALL, "auth", "")], &[ip], Providers::default()),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fix_up(&[acl(Perms::ALL, "digest", "bob")], &[], false),
+            fix_up(&[], &[], Providers::default()),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fix_up(&[acl(Perms::ALL, "ip", "300.1.1.1")], &[], false),
+            fix_up(&[acl(Perms::ALL, "nope", "x")], &[], Providers::default()),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fix_up(&[acl(Perms::ALL, "world", "someone")], &[], false),
+            fix_up(
+                &[acl(Perms::ALL, "digest", "bob")],
+                &[],
+                Providers::default()
+            ),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fix_up(
+                &[acl(Perms::ALL, "ip", "300.1.1.1")],
+                &[],
+                Providers::default()
+            ),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fix_up(
+                &[acl(Perms::ALL, "world", "someone")],
+                &[],
+                Providers::default()
+            ),
             Err(ErrorCode::InvalidAcl)
         );
         let dup = fix_up(
             &[Acl::open_unsafe(), Acl::open_unsafe()].concat(),
             &[],
-            false,
+            Providers::default(),
         )
         .unwrap();
         assert_eq!(dup, Acl::open_unsafe());
     }
 
+    const X509: Providers = Providers {
+        x509: true,
+        sasl: false,
+    };
+
+    #[test]
+    fn sasl_acls_are_valid_only_with_the_sasl_provider() {
+        let user = [acl(Perms::ALL, "sasl", "jaasuser")];
+        assert_eq!(
+            fix_up(&user, &[], Providers::default()),
+            Err(ErrorCode::InvalidAcl)
+        );
+        let sasl = Providers {
+            x509: false,
+            sasl: true,
+        };
+        assert_eq!(fix_up(&user, &[], sasl).unwrap(), user.to_vec());
+        // `auth:` expands to the session's SASL identity, and it passes the check.
+        let who = Id::new("sasl", "jaasuser");
+        let fixed = fix_up(
+            &[acl(Perms::ALL, "auth", "")],
+            std::slice::from_ref(&who),
+            sasl,
+        )
+        .unwrap();
+        assert_eq!(fixed, user.to_vec());
+        assert_eq!(check(&fixed, Perms::READ, &[who]), Ok(()));
+        assert_eq!(
+            check(&fixed, Perms::READ, &[Id::new("sasl", "other")]),
+            Err(ErrorCode::NoAuth)
+        );
+    }
+
     #[test]
     fn x509_acls_are_valid_only_with_the_x509_provider() {
         let cert = [acl(Perms::ALL, "x509", "CN=client")];
-        assert_eq!(fix_up(&cert, &[], false), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fix_up(&cert, &[], true).unwrap(), cert.to_vec());
+        assert_eq!(
+            fix_up(&cert, &[], Providers::default()),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(fix_up(&cert, &[], X509).unwrap(), cert.to_vec());
         // `auth:` expands to a certificate identity the session has.
         let who = Id::new("x509", "CN=client");
         assert_eq!(
-            fix_up(&[acl(Perms::ALL, "auth", "")], &[who], true).unwrap(),
+            fix_up(&[acl(Perms::ALL, "auth", "")], &[who], X509).unwrap(),
             cert.to_vec()
         );
     }

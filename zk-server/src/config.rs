@@ -10,11 +10,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+pub mod jaas;
 mod properties;
+mod sasl;
 mod ssl;
 
 pub use properties::SystemProperties;
-pub use ssl::{ClientAuth, Secret, StoreFile, TlsSettings};
+pub use sasl::SaslSettings;
+pub use ssl::{ClientAuth, Secret, StoreFile, StoreType, TlsSettings, TlsVersion};
 
 /// The embedded default (standalone on 127.0.0.1:2181, data in ./zk-data, the admin
 /// endpoint on 127.0.0.1 only) as zoo.cfg text: what [`ServerConfig::default`] holds,
@@ -138,8 +141,11 @@ pub struct ServerConfig {
     /// TLS, using `client_tls`.
     pub secure_client_addr: Option<SocketAddr>,
     /// The `ssl.*` settings of the secure client port (present with
-    /// `secure_client_addr`).
+    /// `secure_client_addr`, or with `port_unification` for the plain port).
     pub client_tls: Option<TlsSettings>,
+    /// `client.portUnification`: the plain client port also takes TLS connections
+    /// (told apart by their first byte), with `client_tls`.
+    pub port_unification: bool,
     /// The `ssl.quorum.*` settings when `sslQuorum=true`: peer links use mutual TLS.
     pub quorum_tls: Option<TlsSettings>,
     /// Ticks a follower may take to connect and sync to a leader.
@@ -167,6 +173,9 @@ pub struct ServerConfig {
     /// `zookeeper.X509AuthenticationProvider.superUser`: the certificate subject (RFC
     /// 2253, as the `x509` identity reads) of a TLS client that is super.
     pub x509_super_user: Option<String>,
+    /// SASL: the JAAS file, `authProvider.N`, `superUser`, `enforce.auth.*` and
+    /// `quorum.auth.*` (see [`SaslSettings`]).
+    pub sasl: SaslSettings,
     /// `zookeeper.enforceQuota`: quotas as hard limits.
     pub enforce_quota: bool,
     /// `readonlymode.enabled`: serve reads when cut off from the quorum.
@@ -249,6 +258,7 @@ impl Default for ServerConfig {
             client_port_enabled: true,
             secure_client_addr: None,
             client_tls: None,
+            port_unification: false,
             quorum_tls: None,
             init_limit: 10,
             sync_limit: 5,
@@ -262,6 +272,7 @@ impl Default for ServerConfig {
             extended_types_enabled: false,
             super_digest: None,
             x509_super_user: None,
+            sasl: SaslSettings::default(),
             enforce_quota: false,
             read_only_mode: false,
             snap_count: 100_000,
@@ -296,16 +307,14 @@ fn default_whitelist(read_only: bool) -> FourLetterWhitelist {
 /// accepted and ignored.
 const IGNORED_PREFIXES: &[&str] = &[
     "serverCnxnFactory",
-    "authProvider.",
     "ssl.",
     "admin.",
     "metricsProvider.",
     "sslQuorum",
-    "quorum.auth",
+    "quorum.auth.kerberos",
     "quorum.cnxn",
     "jvm",
     "zookeeper.serverCnxnFactory",
-    "zookeeper.authProvider.",
     "zookeeper.ssl.",
 ];
 
@@ -437,7 +446,9 @@ impl ServerConfig {
                 "secureClientPort" => secure_port = Some(parse_num(key, value)?),
                 "secureClientPortAddress" => secure_ip = Some(parse_ip(key, value)?),
                 "sslQuorum" => ssl_quorum = parse_bool(key, value)?,
+                "client.portUnification" => c.port_unification = parse_bool(key, value)?,
                 _ if ssl.take(prop, value) => {}
+                _ if c.sasl.take(key, prop, value)? => {}
                 "initLimit" => c.init_limit = parse_num(key, value)?,
                 "syncLimit" => c.sync_limit = parse_num(key, value)?,
                 "maxClientCnxns" => c.max_client_cnxns = parse_num(key, value)?,
@@ -484,6 +495,18 @@ impl ServerConfig {
             }
         }
 
+        c.sasl.check()?;
+        if c.ignored_keys
+            .iter()
+            .any(|k| k.ends_with("requireClientAuthScheme"))
+        {
+            // Never read by ZooKeeper 3.8 (it became sessionRequireClientSASLAuth and
+            // then enforce.auth.*): ignored there too, but say what does the job.
+            tracing::warn!(
+                "requireClientAuthScheme is not read by ZooKeeper 3.8 nor here; \
+                 use enforce.auth.enabled=true and enforce.auth.schemes=sasl"
+            );
+        }
         if !data_dir_set && text.lines().any(|l| !l.trim().is_empty()) {
             // ZooKeeper refuses to start without dataDir; keep the embedded default but
             // say so at start-up.
@@ -518,10 +541,11 @@ impl ServerConfig {
             SocketAddr::new(secure_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)), port)
         });
         c.client_port_enabled = c.client_port_given || c.secure_client_addr.is_none();
-        c.client_tls = ssl.client(c.secure_client_addr.is_some())?;
+        c.port_unification &= c.client_port_enabled;
+        let client_tls = c.secure_client_addr.is_some() || c.port_unification;
+        c.client_tls = ssl.client(client_tls)?;
         c.quorum_tls = ssl.quorum(ssl_quorum)?;
-        c.ignored_keys
-            .extend(ssl.unused(c.secure_client_addr.is_some(), ssl_quorum));
+        c.ignored_keys.extend(ssl.unused(client_tls, ssl_quorum));
         // ZooKeeper: -1 (or absent) means 2 and 20 ticks.
         c.min_session_timeout_ms = min_timeout.unwrap_or(2 * c.tick_time_ms);
         c.max_session_timeout_ms = max_timeout.unwrap_or(20 * c.tick_time_ms);
@@ -788,6 +812,55 @@ mod tests {
     }
 
     #[test]
+    fn sasl_keys_are_read_with_and_without_prefix() {
+        let c = ServerConfig::parse(
+            "dataDir=/d\njava.security.auth.login.config=/etc/jaas.conf\n\
+             zookeeper.authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider\n\
+             zookeeper.superUser=admin\nsuperUser.2=root\nenforce.auth.enabled=true\n\
+             zookeeper.enforce.auth.schemes=sasl, digest\nquorum.auth.enableSasl=true\n\
+             quorum.auth.learnerRequireSasl=true\nquorum.auth.serverRequireSasl=true\n\
+             quorum.auth.learner.saslLoginContext=L\nquorum.auth.kerberos.servicePrincipal=zk/h\n",
+        )
+        .unwrap();
+        let s = &c.sasl;
+        assert_eq!(s.jaas_file.as_deref(), Some(Path::new("/etc/jaas.conf")));
+        assert!(s.provider && s.enforce_auth && s.sasl_required());
+        assert_eq!(s.super_users, ["admin", "root"]);
+        assert_eq!(s.enforce_schemes, ["sasl", "digest"]);
+        assert!(s.quorum_enable && s.quorum_learner_require && s.quorum_server_require);
+        assert_eq!(s.quorum_learner_section(), "L");
+        assert_eq!(s.quorum_server_section(), "QuorumServer");
+        assert_eq!(s.server_section(), "Server");
+        assert_eq!(c.ignored_keys, ["quorum.auth.kerberos.servicePrincipal"]);
+    }
+
+    #[test]
+    fn inconsistent_sasl_keys_are_refused_as_zookeeper_refuses_them() {
+        for (text, key) in [
+            (
+                "quorum.auth.learnerRequireSasl=true",
+                "quorum.auth.learnerRequireSasl",
+            ),
+            (
+                "quorum.auth.serverRequireSasl=true",
+                "quorum.auth.serverRequireSasl",
+            ),
+            ("enforce.auth.enabled=true", "enforce.auth.enabled"),
+            // sasl without its provider is not available.
+            (
+                "enforce.auth.enabled=true\nenforce.auth.schemes=sasl",
+                "enforce.auth.schemes",
+            ),
+            ("sessionRequireClientSASLAuth=true", "enforce.auth.schemes"),
+        ] {
+            match ServerConfig::parse(text) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{text}"),
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn jvm_only_and_unknown_keys_are_ignored_not_fatal() {
         let c = ServerConfig::parse(
             "dataDir=/d\nserverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory\n\
@@ -795,8 +868,10 @@ mod tests {
              ssl.keyStore.location=/k\nadmin.enableServer=false\nsomethingNew=1\n",
         )
         .unwrap();
-        // ssl.keyStore.location is ours, but unused without a secure port (said so).
-        assert_eq!(c.ignored_keys.len(), 4, "{:?}", c.ignored_keys);
+        // ssl.keyStore.location is ours, but unused without a secure port (said so);
+        // the SASL provider is ours too.
+        assert_eq!(c.ignored_keys.len(), 3, "{:?}", c.ignored_keys);
+        assert!(c.sasl.provider);
         assert!(c
             .ignored_keys
             .iter()
@@ -856,21 +931,106 @@ mod tests {
     #[test]
     fn unusable_ssl_settings_are_refused_naming_the_key() {
         let err = |text: &str| ServerConfig::parse(text).unwrap_err().to_string();
-        let e = err("secureClientPort=1\nssl.keyStore.location=/k.jks\nssl.clientAuth=none");
+        // Store types: from *.type (any case) or the file name, as Apache infers them.
+        let ok = |text: &str| ServerConfig::parse(text).unwrap().client_tls.unwrap();
+        for (cfg, ty) in [
+            ("ssl.keyStore.location=/k.jks", StoreType::Jks),
+            ("ssl.keyStore.location=/k.p12", StoreType::Pkcs12),
+            ("ssl.keyStore.location=/k.pem", StoreType::Pem),
+            (
+                "ssl.keyStore.location=/k.jks\nssl.keyStore.type=pkcs12",
+                StoreType::Pkcs12,
+            ),
+            (
+                "ssl.keyStore.location=/k\nssl.keyStore.type=PEM",
+                StoreType::Pem,
+            ),
+            (
+                "ssl.keyStore.location=/k.pem\nssl.keyStore.type=",
+                StoreType::Pem,
+            ),
+        ] {
+            let tls = ok(&format!("secureClientPort=1\nssl.clientAuth=none\n{cfg}"));
+            assert_eq!(tls.key_store.unwrap().store_type, ty, "{cfg}");
+        }
+        let e = err("secureClientPort=1\nssl.keyStore.location=/k\nssl.keyStore.type=PFX\nssl.clientAuth=none");
         assert!(
-            e.starts_with("ssl.keyStore.location:") && e.contains("convert it to PEM"),
+            e.starts_with("ssl.keyStore.type: invalid value \"PFX\"")
+                && e.contains("unknown store type"),
             "{e}"
         );
-        let e = err("secureClientPort=1\nssl.keyStore.location=/k\nssl.keyStore.type=PKCS12\nssl.clientAuth=none");
+        let e = err("secureClientPort=1\nssl.keyStore.location=/k.pfx\nssl.clientAuth=none");
         assert!(
-            e.starts_with("ssl.keyStore.type:") && e.contains("PKCS12 stores are not supported"),
+            e.starts_with("ssl.keyStore.location:") && e.contains("set ssl.keyStore.type"),
             "{e}"
         );
-        let e =
-            err("secureClientPort=1\nssl.keyStore.location=/k.pem\nssl.trustStore.location=/t.jks");
-        assert!(e.starts_with("ssl.trustStore.location:"), "{e}");
+        let e = err(
+            "secureClientPort=1\nssl.keyStore.location=/k.pem\nssl.trustStore.location=/t.bcfks",
+        );
+        assert!(
+            e.starts_with("ssl.trustStore.location:") && e.contains("BCFKS"),
+            "{e}"
+        );
         let e = err("secureClientPort=1\nssl.keyStore.location=/k.bin\nssl.clientAuth=none");
-        assert!(e.contains("set ssl.keyStore.type=PEM"), "{e}");
+        assert!(e.contains("set ssl.keyStore.type"), "{e}");
+        // Protocols and cipher suites.
+        let base = "secureClientPort=1\nssl.keyStore.location=/k.pem\nssl.clientAuth=none\n";
+        let both = vec![TlsVersion::Tls12, TlsVersion::Tls13];
+        assert_eq!(ok(base).protocols, both, "neither key: both");
+        assert_eq!(
+            ok(&format!("{base}ssl.protocol=TLSv1.2")).protocols,
+            vec![TlsVersion::Tls12]
+        );
+        assert_eq!(
+            ok(&format!("{base}ssl.protocol=TLSv1.3")).protocols,
+            vec![TlsVersion::Tls13]
+        );
+        assert_eq!(ok(&format!("{base}ssl.protocol=TLS")).protocols, both);
+        assert_eq!(
+            ok(&format!(
+                "{base}ssl.protocol=TLSv1.3\nssl.enabledProtocols=TLSv1.3, TLSv1.2,TLSv1.1"
+            ))
+            .protocols,
+            both,
+            "enabledProtocols wins; old versions skipped"
+        );
+        let e = err(&format!("{base}ssl.protocol=TLSv1.1"));
+        assert!(
+            e.starts_with("ssl.protocol: invalid value \"TLSv1.1\""),
+            "{e}"
+        );
+        let e = err(&format!("{base}ssl.enabledProtocols=TLSv1,TLSv1.1"));
+        assert!(
+            e.starts_with("ssl.enabledProtocols:") && e.contains("no protocol left"),
+            "{e}"
+        );
+        let e = err(&format!("{base}ssl.enabledProtocols=TLSv1.2,QUIC"));
+        assert!(
+            e.starts_with("ssl.enabledProtocols:") && e.contains("QUIC"),
+            "{e}"
+        );
+        assert_eq!(
+            ok(&format!("{base}ssl.ciphersuites=TLS_AES_128_GCM_SHA256"))
+                .cipher_suites
+                .as_deref(),
+            Some("TLS_AES_128_GCM_SHA256")
+        );
+        // passwordPath is kept for the loader.
+        let tls = ok(&format!("{base}ssl.keyStore.passwordPath=/run/pw"));
+        assert_eq!(
+            tls.key_store.unwrap().password_path,
+            Some(PathBuf::from("/run/pw"))
+        );
+        // Port unification needs the ssl.* key store, without a secure port.
+        let c = ServerConfig::parse("clientPort=2181\nclient.portUnification=true\nssl.keyStore.location=/k.pem\nssl.clientAuth=none").unwrap();
+        assert!(c.port_unification && c.client_tls.is_some() && c.secure_client_addr.is_none());
+        let e = err("clientPort=2181\nclient.portUnification=true");
+        assert!(
+            e.starts_with("ssl.keyStore.location:") && e.contains("portUnification"),
+            "{e}"
+        );
+        let e = err("client.portUnification=maybe");
+        assert!(e.starts_with("client.portUnification:"), "{e}");
         let e = err("secureClientPort=1\nssl.clientAuth=none");
         assert!(e.starts_with("ssl.keyStore.location:"), "{e}");
         let e = err("secureClientPort=1\nssl.keyStore.location=/k.pem");

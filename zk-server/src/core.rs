@@ -90,6 +90,8 @@ pub struct ConnEntry {
     pub counters: Arc<ConnCounters>,
     /// Served in read-only mode (this member was cut off from its quorum).
     pub read_only: bool,
+    /// Its SASL exchange in progress, if any (the `sasl` request).
+    pub sasl: Option<zk_proto::sasl::DigestServer>,
 }
 
 /// Per-connection packet counters.
@@ -145,6 +147,8 @@ pub struct ServerCore {
     /// One permit per request read from a client and not yet answered
     /// (`globalOutstandingLimit`).
     outstanding: Arc<tokio::sync::Semaphore>,
+    /// The SASL credentials (set once at start; none until then).
+    sasl: OnceLock<Arc<crate::sasl::SaslLogins>>,
     /// Counters for the four-letter words.
     pub stats: ServerStats,
     /// Prometheus metrics (`/metrics`).
@@ -158,6 +162,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl ServerCore {
+    /// Sets the SASL credentials read at start-up (once; later calls are ignored).
+    pub fn set_sasl_logins(&self, logins: crate::sasl::SaslLogins) {
+        let _ = self.sasl.set(Arc::new(logins));
+    }
+
+    /// The SASL credentials (none set: SASL off).
+    pub fn sasl_logins(&self) -> Arc<crate::sasl::SaslLogins> {
+        self.sasl.get_or_init(Default::default).clone()
+    }
+
     /// A core over `db` (recovered or new).
     pub fn new(config: ServerConfig, server_id: u64, db: ZkDatabase) -> Arc<ServerCore> {
         let now_ms = SystemTime::now()
@@ -187,6 +201,7 @@ impl ServerCore {
             storage_failed: CancellationToken::new(),
             disk_full: std::sync::atomic::AtomicBool::new(false),
             outstanding: Arc::new(tokio::sync::Semaphore::new(permits)),
+            sasl: OnceLock::new(),
             stats: ServerStats::default(),
             metrics: crate::metrics::ServerMetrics::new(),
         })
@@ -494,6 +509,7 @@ impl ServerCore {
             enforce_quota: self.config.enforce_quota,
             extended_types: self.config.extended_types_enabled,
             x509_provider: self.config.client_tls.is_some(),
+            sasl_provider: self.config.sasl.provider,
             op,
         };
         if let Err(e) = replicator.submit(txn) {

@@ -22,6 +22,7 @@
 //! - [`stats`]: counters for the four-letter words.
 //! - [`metrics`]: Prometheus metrics (`metricsProvider.httpPort`, `/metrics`).
 //! - [`acl`]: permission checks, ACL fix-up, the digest scheme.
+//! - [`sasl`]: the SASL credentials (JAAS file) of the client port and peer links.
 //! - [`replication`]: openraft (the only module naming its types) — log storage over
 //!   the segmented log, the state machine over the database, snapshots, transport.
 //! - [`role`]: this server's part in its ensemble (standalone, leader, follower,
@@ -51,6 +52,7 @@ pub mod metrics;
 pub mod net;
 pub mod replication;
 pub mod role;
+pub mod sasl;
 pub mod server;
 pub mod session_tracker;
 pub mod stats;

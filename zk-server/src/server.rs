@@ -38,6 +38,9 @@ pub enum StartError {
     /// A TLS key or trust store (`ssl.*`, `ssl.quorum.*`) could not be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The JAAS file (`java.security.auth.login.config`) could not be used.
+    #[error(transparent)]
+    Sasl(#[from] crate::sasl::SaslSetupError),
 }
 
 /// A running server.
@@ -126,31 +129,45 @@ impl RunningServer {
         peer: Option<(TcpListener, PeerFaults)>,
     ) -> Result<RunningServer, StartError> {
         config.log_ignored();
+        // So is the JAAS file: a malformed one, or one without a section SASL needs.
+        let sasl = crate::sasl::SaslLogins::load(&config.sasl, peer.is_some())?;
+        let peer_sasl = sasl
+            .quorum
+            .clone()
+            .map(|q| std::sync::Arc::new(replication::peer_sasl::PeerSasl::new(q)));
         // TLS stores are read before anything else starts: a bad one stops the server.
-        let secure = match (config.secure_client_addr, &config.client_tls) {
-            (Some(at), Some(settings)) => {
-                let acceptor = tokio_rustls::TlsAcceptor::from(net_tls::server_config(settings)?);
+        let acceptor = config
+            .client_tls
+            .as_ref()
+            .map(|settings| net_tls::server_config(settings).map(tokio_rustls::TlsAcceptor::from))
+            .transpose()?;
+        let secure = match (config.secure_client_addr, &acceptor) {
+            (Some(at), Some(acceptor)) => {
                 let bound = TcpListener::bind(at)
                     .await
                     .map_err(|source| StartError::Bind { addr: at, source })?;
-                Some((bound, acceptor))
+                Some((bound, acceptor.clone()))
             }
             _ => None,
         };
+        let unified = acceptor.filter(|_| config.port_unification);
         let peer_tls = match &config.quorum_tls {
             Some(settings) if peer.is_some() => Some(std::sync::Arc::new(PeerTls::new(settings)?)),
             _ => None,
         };
-        let listeners = ClientListeners::new(listener, secure, config.client_addr)?;
+        let mut listeners = ClientListeners::new(listener, secure, config.client_addr)?;
+        listeners.unified = unified;
         let shutdown = CancellationToken::new();
         let Some((peer_listener, faults)) = peer else {
             let core = ServerCore::new(config, 0, ZkDatabase::new());
+            core.set_sasl_logins(sasl);
             let replication = replication::start_standalone(core.clone(), shutdown.clone()).await?;
             return RunningServer::serve(core, replication, listeners, shutdown);
         };
-        let faults = faults.with_tls(peer_tls);
+        let faults = faults.with_tls(peer_tls).with_sasl(peer_sasl);
         let spec = EnsembleSpec::from_config(&config)?;
         let core = ServerCore::new(config, spec.me, ZkDatabase::new());
+        core.set_sasl_logins(sasl);
         let replication = replication::ensemble::start_ensemble(
             core.clone(),
             spec,
@@ -175,6 +192,7 @@ impl RunningServer {
             secure_addr,
             plain,
             secure,
+            unified,
         } = listeners;
         let mut tasks = vec![
             tokio::spawn(expire_sessions(core.clone(), shutdown.clone())),
@@ -187,10 +205,17 @@ impl RunningServer {
             )),
         ];
         if let Some(listener) = plain {
+            let mode = match unified {
+                Some(acceptor) => {
+                    info!(%addr, "client.portUnification: TLS and plaintext on the client port");
+                    crate::net::listener::Mode::Unified(acceptor)
+                }
+                None => crate::net::listener::Mode::Plain,
+            };
             tasks.push(tokio::spawn(crate::net::listener::run(
                 core.clone(),
                 listener,
-                None,
+                mode,
                 shutdown.clone(),
             )));
         }
@@ -199,7 +224,7 @@ impl RunningServer {
             tasks.push(tokio::spawn(crate::net::listener::run(
                 core.clone(),
                 listener,
-                Some(acceptor),
+                crate::net::listener::Mode::Tls(acceptor),
                 shutdown.clone(),
             )));
         }
@@ -315,6 +340,8 @@ struct ClientListeners {
     secure_addr: Option<SocketAddr>,
     plain: Option<TcpListener>,
     secure: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+    /// With `client.portUnification`: TLS on the plain port too.
+    unified: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl ClientListeners {
@@ -341,6 +368,7 @@ impl ClientListeners {
             secure_addr,
             plain,
             secure,
+            unified: None,
         })
     }
 }

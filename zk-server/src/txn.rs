@@ -40,6 +40,10 @@ pub struct Txn {
     /// (it serves a secure client port), as ZooKeeper's x509 provider does.
     #[serde(default)]
     pub x509_provider: bool,
+    /// `sasl:` ACLs are valid: the proposer has ZooKeeper's SASL provider
+    /// (`authProvider.N=…SASLAuthenticationProvider`), so every member judges alike.
+    #[serde(default)]
+    pub sasl_provider: bool,
     /// What to do.
     pub op: TxnOp,
 }

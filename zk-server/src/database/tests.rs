@@ -56,6 +56,7 @@ impl Fixture {
             enforce_quota: self.enforce_quota,
             extended_types: self.extended_types,
             x509_provider: false,
+            sasl_provider: false,
             op,
         };
         self.db.apply(self.zxid, &txn)

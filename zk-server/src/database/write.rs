@@ -29,8 +29,19 @@ struct Ctx<'a> {
     extended_types: bool,
     enforce_quota: bool,
     x509_provider: bool,
+    sasl_provider: bool,
     /// Inside a multi: the quotas as they stood before it (see [`QuotaBaseline`]).
     quota_baseline: Option<&'a QuotaBaseline>,
+}
+
+impl Ctx<'_> {
+    /// The optional ACL providers the proposer had.
+    fn providers(&self) -> acl::Providers {
+        acl::Providers {
+            x509: self.x509_provider,
+            sasl: self.sasl_provider,
+        }
+    }
 }
 
 /// Every quota's limits and usage as they stood before a multi began. ZooKeeper's
@@ -99,6 +110,7 @@ impl ZkDatabase {
             extended_types: txn.extended_types,
             enforce_quota: txn.enforce_quota,
             x509_provider: txn.x509_provider,
+            sasl_provider: txn.sasl_provider,
             quota_baseline: None,
         };
         let mut events = Vec::new();
@@ -247,7 +259,7 @@ impl ZkDatabase {
         if a.path.contains('\0') {
             return Err(ErrorCode::BadArguments);
         }
-        let acl = acl::fix_up(a.acl, ctx.auth, ctx.x509_provider)?;
+        let acl = acl::fix_up(a.acl, ctx.auth, ctx.providers())?;
         let parent_path = if last_slash == 0 {
             "/"
         } else {
@@ -351,7 +363,7 @@ impl ZkDatabase {
 
     fn set_acl(&mut self, ctx: &Ctx, r: &SetAclRequest) -> OpOutcome<Stat> {
         validate_path(&r.path).map_err(|_| ErrorCode::BadArguments)?;
-        let acl = acl::fix_up(&r.acl, ctx.auth, ctx.x509_provider)?;
+        let acl = acl::fix_up(&r.acl, ctx.auth, ctx.providers())?;
         let node = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
         acl::check(&node.acl, Perms::ADMIN, ctx.auth)?;
         let aversion = check_version(node.stat.aversion, r.version)?;

@@ -307,6 +307,7 @@ pub(crate) async fn handshake(
         since: Instant::now(),
         counters: counters.clone(),
         read_only,
+        sasl: None,
     });
 
     let (session_id, accepted) = if read_only {
@@ -563,6 +564,46 @@ pub(crate) fn receive(
             *shared_auth = Arc::new(auth.clone());
             reply
         }
+        Some(OpCode::Sasl) => {
+            let reply = super::sasl::step(core, conn, auth, header.xid, body);
+            *shared_auth = Arc::new(auth.clone());
+            reply
+        }
+        // enforce.auth: an unauthenticated connection's request is refused, and closes it.
+        Some(_) => match super::sasl::enforce(core, auth, header.xid) {
+            Some(refused) => refused,
+            None => {
+                return receive_authenticated(
+                    core,
+                    conn,
+                    session_id,
+                    read_only,
+                    shared_auth,
+                    close,
+                    header,
+                    body,
+                    started,
+                )
+            }
+        },
+    })
+}
+
+/// [`receive`]'s part for a request that may be made (see [`super::sasl::enforce`]).
+#[allow(clippy::too_many_arguments)]
+fn receive_authenticated(
+    core: &Arc<ServerCore>,
+    conn: ConnId,
+    session_id: i64,
+    read_only: bool,
+    shared_auth: &Arc<Vec<Id>>,
+    close: &CancellationToken,
+    header: RequestHeader,
+    body: Bytes,
+    started: Instant,
+) -> Option<Pending> {
+    Some(match header.op() {
+        None => return None,
         Some(op) if read_only && refused_read_only(op) => {
             core.stats.request_started();
             stamped_reply(header.xid, ErrorCode::NotReadOnly, false)
@@ -743,9 +784,8 @@ fn classify(
                 close_after: false,
             };
         }
-        // No SASL provider here. ZooKeeper 3.8 without one answers every token with
-        // zxid 0, Ok and a SetSASLResponse whose token is null (its NullPointerException
-        // on the missing SASL server is caught and logged) and keeps the connection.
+        // Answered in `receive` (`super::sasl`); kept for exhaustiveness: Ok with a
+        // null token, as ZooKeeper 3.8 without a SASL login answers.
         Request::Sasl(_) => {
             return Pending::Reply {
                 header: ReplyHeader::new(xid, 0, ErrorCode::Ok),
@@ -1026,7 +1066,8 @@ impl Output {
     fn reply(&mut self, header: ReplyHeader, body: Option<&Response>) {
         write_frame(&mut self.buf, |w| {
             header.write(w);
-            if header.err == 0 {
+            // ZooKeeper sends a refused sasl request's (null) token too.
+            if header.err == 0 || matches!(body, Some(Response::Sasl(_))) {
                 if let Some(body) = body {
                     body.write(w);
                 }
@@ -1255,7 +1296,10 @@ fn run_read(
     }
 }
 
-/// whoAmI: authenticated identities first (digest shows the user name), then ip.
+/// whoAmI: the connection's identities in the order ZooKeeper 3.8 lists them. Its
+/// `ServerCnxn.authInfo` is a set over a `ConcurrentHashMap`, so they come in the map's
+/// bucket order (by the jute `Id.hashCode`), and in the order added within a bucket:
+/// `digest:bob` before `ip:127.0.0.1` before `sasl:jaasuser` (observed on 3.8.0).
 fn who_am_i(auth: &[Id]) -> WhoAmIResponse {
     let info = |id: &Id| ClientInfo {
         auth_scheme: id.scheme.clone(),
@@ -1264,10 +1308,59 @@ fn who_am_i(auth: &[Id]) -> WhoAmIResponse {
             _ => id.id.clone(),
         },
     };
-    let mut client_info: Vec<ClientInfo> =
-        auth.iter().filter(|i| i.scheme != "ip").map(info).collect();
-    client_info.extend(auth.iter().filter(|i| i.scheme == "ip").map(info));
-    WhoAmIResponse { client_info }
+    // The table doubles from 16 buckets once it holds three quarters of them.
+    let mut buckets = 16usize;
+    while auth.len() >= buckets * 3 / 4 {
+        buckets *= 2;
+    }
+    let mut ordered: Vec<&Id> = auth.iter().collect();
+    ordered.sort_by_key(|id| java_bucket(id, buckets));
+    WhoAmIResponse {
+        client_info: ordered.into_iter().map(info).collect(),
+    }
+}
+
+/// The `ConcurrentHashMap` bucket of `id` in a table of `buckets` (a power of two).
+fn java_bucket(id: &Id, buckets: usize) -> usize {
+    let java_string_hash = |s: &str| {
+        s.encode_utf16()
+            .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+    };
+    // jute's generated Id.hashCode.
+    let h = 17i32
+        .wrapping_mul(37)
+        .wrapping_add(java_string_hash(&id.scheme))
+        .wrapping_mul(37)
+        .wrapping_add(java_string_hash(&id.id));
+    // ConcurrentHashMap.spread.
+    let spread = (h ^ ((h as u32) >> 16) as i32) & 0x7fff_ffff;
+    spread as usize & (buckets - 1)
+}
+
+#[cfg(test)]
+mod who_am_i_tests {
+    use super::*;
+
+    #[test]
+    fn identities_come_in_zookeepers_set_order() {
+        let names = |auth: &[Id]| -> Vec<String> {
+            who_am_i(auth)
+                .client_info
+                .into_iter()
+                .map(|i| i.auth_scheme)
+                .collect()
+        };
+        let ip = Id::new("ip", "127.0.0.1");
+        // As Apache ZooKeeper 3.8.0 answers zkCli.sh's whoami.
+        assert_eq!(
+            names(&[ip.clone(), Id::new("sasl", "jaasuser")]),
+            ["ip", "sasl"]
+        );
+        assert_eq!(
+            names(&[ip, Id::new("digest", "bob:ikIaKsbtGweaHnb/jKn7OHqbunM=")]),
+            ["digest", "ip"]
+        );
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,10 @@
 //! first completes a TLS handshake; one that fails (no trusted certificate, plaintext
 //! sent to the TLS port, a client that stalls) closes that connection only. A client
 //! that presented a certificate gets the `x509` identity of its subject, as with
-//! Apache ZooKeeper's `X509AuthenticationProvider`.
+//! Apache ZooKeeper's `X509AuthenticationProvider`. With `client.portUnification`
+//! the plain port takes both: a connection whose first byte is a TLS handshake record
+//! (0x16) is served over TLS, any other in plaintext (a ZooKeeper request frame starts
+//! with its length's high byte, 0x00; a four-letter word with a letter).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,12 +26,25 @@ use crate::core::ServerCore;
 /// `ssl.handshakeDetectionTimeoutMillis` default).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Serves clients on `listener` until `shutdown` is cancelled; with `tls`, every
-/// connection is a TLS session.
+/// The first byte of a TLS record carrying a handshake (a ClientHello).
+const TLS_HANDSHAKE: u8 = 0x16;
+
+/// How a port's connections are served.
+#[derive(Clone)]
+pub enum Mode {
+    /// Plaintext.
+    Plain,
+    /// TLS, every connection.
+    Tls(TlsAcceptor),
+    /// TLS or plaintext, told apart by the first byte (`client.portUnification`).
+    Unified(TlsAcceptor),
+}
+
+/// Serves clients on `listener` until `shutdown` is cancelled, as `mode` says.
 pub async fn run(
     core: Arc<ServerCore>,
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    mode: Mode,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -49,8 +65,8 @@ pub async fn run(
             drop(stream);
             continue;
         }
-        match &tls {
-            None => {
+        match &mode {
+            Mode::Plain => {
                 tokio::spawn(connection::serve(
                     core.clone(),
                     stream,
@@ -58,7 +74,7 @@ pub async fn run(
                     shutdown.clone(),
                 ));
             }
-            Some(acceptor) => {
+            Mode::Tls(acceptor) => {
                 tokio::spawn(serve_tls(
                     core.clone(),
                     acceptor.clone(),
@@ -67,7 +83,41 @@ pub async fn run(
                     shutdown.clone(),
                 ));
             }
+            Mode::Unified(acceptor) => {
+                tokio::spawn(serve_either(
+                    core.clone(),
+                    acceptor.clone(),
+                    stream,
+                    remote,
+                    shutdown.clone(),
+                ));
+            }
         }
+    }
+}
+
+/// Waits (within the handshake timeout) for the first byte, without consuming it,
+/// and serves the connection over TLS if it starts a TLS handshake.
+async fn serve_either(
+    core: Arc<ServerCore>,
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    remote: SocketAddr,
+    shutdown: CancellationToken,
+) {
+    let mut first = [0u8; 1];
+    let peeked = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        done = tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.peek(&mut first)) => done,
+    };
+    match peeked {
+        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => {
+            serve_tls(core, acceptor, stream, remote, shutdown).await
+        }
+        Ok(Ok(1)) => connection::serve(core, stream, remote, shutdown).await,
+        Ok(Ok(_)) => debug!(%remote, "closed before its first byte"),
+        Ok(Err(e)) => debug!(%remote, error = %e, "cannot read the first byte"),
+        Err(_) => debug!(%remote, "sent nothing; closing the connection"),
     }
 }
 

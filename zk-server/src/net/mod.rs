@@ -1,6 +1,7 @@
 //! The client port: accepting connections (`listener`; TLS on the secure client port
 //! and the peer links, `tls`; a TLS client's `x509` identity, `x509`), the
-//! per-connection protocol, and the four-letter words;
+//! per-connection protocol, its SASL exchange and `enforce.auth` (`sasl`), and the
+//! four-letter words;
 //! the operator HTTP endpoints (`admin`: AdminServer's `/commands/…`; `http`: the
 //! small HTTP server under them and `/metrics`).
 
@@ -9,5 +10,7 @@ pub mod connection;
 pub mod four_letter;
 pub mod http;
 pub mod listener;
+pub mod sasl;
 pub mod tls;
+pub mod v1_certs;
 pub mod x509;

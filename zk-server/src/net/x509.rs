@@ -10,14 +10,14 @@
 //! identity (the connection keeps its `ip` one), never a panic.
 
 /// One DER element: its tag, its contents, and its whole encoding.
-struct Tlv<'a> {
-    tag: u8,
-    contents: &'a [u8],
-    encoded: &'a [u8],
+pub(super) struct Tlv<'a> {
+    pub(super) tag: u8,
+    pub(super) contents: &'a [u8],
+    pub(super) encoded: &'a [u8],
 }
 
 /// Splits the first DER element off `data`.
-fn next(data: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
+pub(super) fn next(data: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
     let (&tag, rest) = data.split_first()?;
     let (&first, mut rest) = rest.split_first()?;
     let len = if first < 0x80 {
@@ -49,7 +49,7 @@ fn next(data: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
 }
 
 /// The elements of a constructed value's contents.
-fn elements(mut data: &[u8]) -> Option<Vec<Tlv<'_>>> {
+pub(super) fn elements(mut data: &[u8]) -> Option<Vec<Tlv<'_>>> {
     let mut out = Vec::new();
     while !data.is_empty() {
         let (tlv, rest) = next(data)?;

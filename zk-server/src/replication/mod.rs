@@ -20,6 +20,7 @@ mod leader_loss;
 pub mod log_store;
 pub mod network;
 pub mod offline;
+pub mod peer_sasl;
 pub mod reconfig;
 pub mod state_machine;
 pub mod transport;

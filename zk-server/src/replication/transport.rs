@@ -16,6 +16,9 @@
 //! and carries the member's [`PeerTls`] when `sslQuorum=true`: then every link is
 //! mutual TLS, each side's certificate verified against the quorum trust store, and a
 //! member whose certificate is not trusted can neither reach its peers nor be reached.
+//! With `quorum.auth.enableSasl=true` it also carries the member's [`PeerSasl`]: every
+//! link starts with a DIGEST-MD5 handshake in both directions ([`super::peer_sasl`])
+//! before any other frame, and a link whose handshake fails is dropped.
 
 use std::collections::{BTreeSet, HashMap};
 use std::io;
@@ -38,6 +41,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::peer_sasl::{self, PeerSasl};
 use super::TypeConfig;
 use crate::core::ServerCore;
 use crate::txn::{Txn, TxnBatch};
@@ -119,6 +123,7 @@ pub enum PeerReply {
 pub struct PeerFaults {
     isolated: Arc<Mutex<BTreeSet<NodeId>>>,
     tls: Option<Arc<PeerTls>>,
+    sasl: Option<Arc<PeerSasl>>,
 }
 
 /// A member's TLS for its peer links (`sslQuorum=true`): it presents its certificate
@@ -167,6 +172,15 @@ impl PeerFaults {
         PeerFaults {
             isolated: self.isolated.clone(),
             tls,
+            sasl: self.sasl.clone(),
+        }
+    }
+
+    /// This member's copy with `sasl` for its links (`quorum.auth.enableSasl`).
+    pub fn with_sasl(&self, sasl: Option<Arc<PeerSasl>>) -> PeerFaults {
+        PeerFaults {
+            sasl,
+            ..self.clone()
         }
     }
 
@@ -192,7 +206,7 @@ impl PeerFaults {
 }
 
 /// Encodes one frame: length, then `(id, message)`.
-fn encode<T: Serialize>(id: u64, message: &T) -> io::Result<Vec<u8>> {
+pub(super) fn encode<T: Serialize>(id: u64, message: &T) -> io::Result<Vec<u8>> {
     let payload = rmp_serde::to_vec(&(id, message)).map_err(io::Error::other)?;
     let len = u32::try_from(payload.len()).map_err(io::Error::other)?;
     let mut frame = Vec::with_capacity(4 + payload.len());
@@ -202,7 +216,7 @@ fn encode<T: Serialize>(id: u64, message: &T) -> io::Result<Vec<u8>> {
 }
 
 /// Reads one frame, refusing oversize ones before allocating for them.
-async fn read_frame<T: for<'de> Deserialize<'de>>(
+pub(super) async fn read_frame<T: for<'de> Deserialize<'de>>(
     stream: &mut (impl AsyncRead + Unpin),
 ) -> io::Result<(u64, T)> {
     let mut len = [0u8; 4];
@@ -302,6 +316,16 @@ pub async fn serve_peers(
                     }
                 }
             };
+            let mut halves = halves;
+            if let Some(sasl) = faults.sasl.clone() {
+                match peer_sasl::accepting(&mut halves.0, &mut halves.1, &sasl).await {
+                    Ok(user) => tracing::debug!(%remote, user, "peer authenticated (quorum SASL)"),
+                    Err(e) => {
+                        tracing::warn!(%remote, error = %e, "quorum SASL failed; refusing the peer");
+                        return;
+                    }
+                }
+            }
             serve_connection(raft, core, halves, faults, closed).await;
         });
     }
@@ -516,7 +540,14 @@ impl PeerLink {
                 format!("member {} is cut off from member {}", self.me, self.target),
             ));
         }
-        let mux = connection(self.me, self.target, &self.addr, self.faults.tls.as_deref()).await?;
+        let mux = connection(
+            self.me,
+            self.target,
+            &self.addr,
+            self.faults.tls.as_deref(),
+            self.faults.sasl.as_deref(),
+        )
+        .await?;
         if same_connection.is_some_and(|id| id != mux.id) {
             return Err(io::Error::new(
                 io::ErrorKind::ConnectionReset,
@@ -564,7 +595,11 @@ impl Drop for Mux {
 }
 
 impl Mux {
-    async fn connect(addr: &str, tls: Option<&PeerTls>) -> io::Result<Mux> {
+    async fn connect(
+        addr: &str,
+        tls: Option<&PeerTls>,
+        sasl: Option<&PeerSasl>,
+    ) -> io::Result<Mux> {
         static IDS: AtomicU64 = AtomicU64::new(1);
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
@@ -583,6 +618,13 @@ impl Mux {
                 (Box::new(rd), Box::new(wr))
             }
         };
+        let mut wr = wr;
+        if let Some(sasl) = sasl {
+            if let Err(e) = peer_sasl::connecting(&mut rd, &mut wr, sasl).await {
+                tracing::warn!(peer = addr, error = %e, "quorum SASL failed; not connected");
+                return Err(e);
+            }
+        }
         let (out, frames) = mpsc::unbounded_channel();
         let closed = CancellationToken::new();
         let pending: Arc<Mutex<HashMap<u64, oneshot::Sender<PeerReply>>>> = Arc::default();
@@ -675,6 +717,7 @@ async fn connection(
     target: NodeId,
     addr: &str,
     tls: Option<&PeerTls>,
+    sasl: Option<&PeerSasl>,
 ) -> io::Result<Arc<Mux>> {
     let slot = slot((me, target, addr.to_string()));
     let mut slot = slot.lock().await;
@@ -690,7 +733,7 @@ async fn connection(
             ));
         }
     }
-    match tokio::time::timeout(CONNECT_TIMEOUT, Mux::connect(addr, tls)).await {
+    match tokio::time::timeout(CONNECT_TIMEOUT, Mux::connect(addr, tls, sasl)).await {
         Ok(Ok(mux)) => {
             let mux = Arc::new(mux);
             slot.failing = None;

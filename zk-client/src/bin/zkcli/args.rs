@@ -17,6 +17,9 @@ pub struct Options {
     pub client_configuration: Option<String>,
     /// `-help`/`--help` (ours): print the usage and exit.
     pub help: bool,
+    /// `-Dname=value` arguments (ours; zkCli.sh takes them in `CLIENT_JVMFLAGS`), in
+    /// order.
+    pub properties: Vec<(String, String)>,
     /// The one-shot command and its arguments, if one was given.
     pub command: Option<Vec<String>>,
     /// Complaints about the command line, printed before anything runs (zkCli.sh
@@ -33,6 +36,7 @@ impl Default for Options {
             wait_for_connection: false,
             client_configuration: None,
             help: false,
+            properties: Vec::new(),
             command: None,
             errors: Vec::new(),
         }
@@ -71,6 +75,9 @@ impl Options {
                 "-r" => o.read_only = true,
                 "-waitforconnection" => o.wait_for_connection = true,
                 "-help" | "--help" | "-h" => o.help = true,
+                _ if opt.starts_with("-D") => {
+                    o.properties.extend(crate::tlsprops::property(opt));
+                }
                 _ => {}
             }
             if !opt.starts_with('-') {

@@ -23,6 +23,7 @@ pub struct Conn {
     pub host: String,
     timeout: Duration,
     read_only: bool,
+    tls: Option<zk_client::TlsConfig>,
     client: Option<Client>,
     pending: Option<JoinHandle<zk_client::Result<Client>>>,
     closed: bool,
@@ -40,11 +41,18 @@ fn connect_timeout(session: Duration) -> Duration {
 
 impl Conn {
     /// Starts connecting to `host` (`host:port[,…][/chroot]`).
-    pub fn start(host: &str, timeout: Duration, read_only: bool, shared: Shared) -> Conn {
+    pub fn start(
+        host: &str,
+        timeout: Duration,
+        read_only: bool,
+        tls: Option<zk_client::TlsConfig>,
+        shared: Shared,
+    ) -> Conn {
         let mut conn = Conn {
             host: host.to_string(),
             timeout,
             read_only,
+            tls,
             client: None,
             pending: None,
             closed: false,
@@ -61,6 +69,10 @@ impl Conn {
             .session_timeout(self.timeout)
             .connect_timeout(connect_timeout(self.timeout))
             .read_only(self.read_only);
+        let builder = match &self.tls {
+            Some(tls) => builder.tls(tls.clone()),
+            None => builder,
+        };
         self.pending = Some(tokio::spawn(builder.connect()));
     }
 

@@ -2,8 +2,13 @@
 //! options, output and error texts, byte for byte where zkCli.sh prints something.
 //!
 //! ```text
-//! zkcli [-server host:port[,…][/chroot]] [-timeout ms] [-r] [-waitforconnection] [cmd args…]
+//! zkcli [-server host:port[,…][/chroot]] [-timeout ms] [-r] [-waitforconnection]
+//!       [-Dname=value …] [cmd args…]
 //! ```
+//!
+//! TLS as zkCli.sh takes it: Java system properties (`-Dzookeeper.client.secure=true`,
+//! `-Dzookeeper.ssl.keyStore.location=…`, …) from `CLIENT_JVMFLAGS` and `JVMFLAGS`, or
+//! as `-D` arguments (see `tlsprops`).
 //!
 //! With a command, runs it and exits (status non-zero if it failed). Without one,
 //! reads commands: from a terminal with line editing, history and tab completion
@@ -19,6 +24,7 @@
 //! - `conn`: the connection made in the background, its state for the prompt.
 //! - `watches`: the watch tables as the Java client keeps them.
 //! - `complete`: rustyline (editing, history file, completion).
+//! - `tlsprops`: TLS from Java system properties.
 //! - `format`, `time`, `javaprops`: Java's formats (Stat, ACLs, `Date`, `Properties`);
 //!   paths are checked by `zk_proto::path`, with ZooKeeper's messages.
 
@@ -32,6 +38,7 @@ mod opts;
 mod quota;
 mod shell;
 mod time;
+mod tlsprops;
 mod watches;
 
 use std::io::IsTerminal;
@@ -57,6 +64,21 @@ fn main() {
             std::process::exit(2);
         }
     };
+    // zkCli.sh hands CLIENT_JVMFLAGS and JVMFLAGS to java; -D arguments come last.
+    let mut props = Vec::new();
+    for var in ["JVMFLAGS", "CLIENT_JVMFLAGS"] {
+        if let Ok(flags) = std::env::var(var) {
+            props.extend(tlsprops::from_jvm_flags(&flags));
+        }
+    }
+    props.extend(options.properties.iter().cloned());
+    let tls = match tlsprops::tls_config(&props) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("zkcli: {e}");
+            std::process::exit(1);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -68,16 +90,16 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let code = runtime.block_on(run(options, timeout));
+    let code = runtime.block_on(run(options, timeout, tls));
     runtime.shutdown_timeout(Duration::from_millis(100));
     std::process::exit(code);
 }
 
-async fn run(options: Options, timeout: Duration) -> i32 {
+async fn run(options: Options, timeout: Duration, tls: Option<zk_client::TlsConfig>) -> i32 {
     println!("Connecting to {}", options.server);
     let command = options.command.clone();
     let wait = options.wait_for_connection;
-    let mut shell = shell::Shell::new(options, timeout, Arc::new(Mutex::new(None)));
+    let mut shell = shell::Shell::new(options, timeout, tls, Arc::new(Mutex::new(None)));
     if wait && !shell.wait_for_connection().await {
         return 1;
     }

@@ -111,6 +111,8 @@ enum Printer {
 pub struct Shell {
     options: Options,
     timeout: Duration,
+    /// TLS for every connection (`connect` too), from `-Dzookeeper.client.secure` etc.
+    tls: Option<zk_client::TlsConfig>,
     conn: Conn,
     watches: WatchTable,
     history: HashMap<i64, String>,
@@ -135,11 +137,23 @@ fn write_out(to_err: bool, text: &str) {
 
 impl Shell {
     /// A shell for `options`, connecting in the background.
-    pub fn new(options: Options, timeout: Duration, shared: Shared) -> Shell {
-        let conn = Conn::start(&options.server, timeout, options.read_only, shared.clone());
+    pub fn new(
+        options: Options,
+        timeout: Duration,
+        tls: Option<zk_client::TlsConfig>,
+        shared: Shared,
+    ) -> Shell {
+        let conn = Conn::start(
+            &options.server,
+            timeout,
+            options.read_only,
+            tls.clone(),
+            shared.clone(),
+        );
         Shell {
             options,
             timeout,
+            tls,
             conn,
             watches: WatchTable::default(),
             history: HashMap::new(),
@@ -356,6 +370,7 @@ impl Shell {
                     &host,
                     self.timeout,
                     self.options.read_only,
+                    self.tls.clone(),
                     self.shared.clone(),
                 );
             }
