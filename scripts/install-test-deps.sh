@@ -16,6 +16,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 [ -f /usr/share/java/zookeeper.jar ] && [ -f /usr/share/java/zookeeper-jute.jar ] || need_apt+=(zookeeper)
 command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
+# ZooKeeper writing snappy snapshots (zookeeper.snapshot.compression.method=snappy) in
+# tests/tests/apache_data.rs.
+[ -f /usr/share/java/snappy-java.jar ] || need_apt+=(libsnappy-java)
 # Curator and what its jars need at run time (see JARS in curator_interop.rs).
 curator_jars=(curator-recipes curator-framework curator-client guava zookeeper zookeeper-jute slf4j-api slf4j-simple)
 [ -f /usr/share/java/curator-recipes.jar ] || need_apt+=(libcurator-recipes-java)

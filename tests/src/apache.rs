@@ -12,6 +12,7 @@ use zk_server::testing::four_letter_word;
 pub struct ApacheZk {
     pub addr: SocketAddr,
     dir: tempfile::TempDir,
+    data: std::path::PathBuf,
     child: Option<Child>,
     /// `-D` flags for the JVM beyond the usual ones (a JAAS file, say).
     jvm_flags: Vec<String>,
@@ -37,24 +38,41 @@ impl ApacheZk {
     /// JVM, as zkServer.sh takes them from SERVER_JVMFLAGS
     /// (`-Djava.security.auth.login.config=…`).
     pub async fn start_with_jvm_flags(extra: &str, jvm_flags: &[&str]) -> ApacheZk {
+        ApacheZk::start_full(None, None, extra, jvm_flags).await
+    }
+
+    /// Starts one on `port` (a free one if `None`) with its dataDir at `data` (a new
+    /// one in its temporary directory if `None`) and `extra` zoo.cfg lines.
+    pub async fn start_on(data: Option<&Path>, port: Option<u16>, extra: &str) -> ApacheZk {
+        ApacheZk::start_full(data, port, extra, &[]).await
+    }
+
+    async fn start_full(
+        data: Option<&Path>,
+        port: Option<u16>,
+        extra: &str,
+        jvm_flags: &[&str],
+    ) -> ApacheZk {
         let jar = Path::new("/usr/share/java/zookeeper.jar");
         assert!(
             jar.exists(),
             "Apache ZooKeeper is not installed (apt-get install zookeeper; scripts/install-test-deps.sh)"
         );
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = port.unwrap_or_else(free_port);
+        let data = data.map_or_else(|| dir.path().join("data"), Path::to_path_buf);
         std::fs::write(
             dir.path().join("zoo.cfg"),
             format!(
                 "tickTime=500\nminSessionTimeout=1000\nmaxSessionTimeout=60000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=*\n{extra}",
-                dir.path().join("data").display()
+                data.display()
             ),
         )
         .unwrap();
         let mut zk = ApacheZk {
             addr: format!("127.0.0.1:{port}").parse().unwrap(),
             dir,
+            data,
             child: None,
             jvm_flags: jvm_flags.iter().map(|f| f.to_string()).collect(),
         };
@@ -70,7 +88,7 @@ impl ApacheZk {
                 "-cp",
                 // The netty jars zookeeper.jar's manifest leaves out, which its
                 // NettyServerCnxnFactory (TLS) needs.
-                "/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-simple.jar:/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar:/usr/share/java/netty-transport-native-unix-common.jar",
+                "/usr/share/java/zookeeper.jar:/usr/share/java/zookeeper-jute.jar:/usr/share/java/slf4j-api.jar:/usr/share/java/slf4j-simple.jar:/usr/share/java/netty-codec.jar:/usr/share/java/netty-resolver.jar:/usr/share/java/netty-transport-native-unix-common.jar:/usr/share/java/snappy-java.jar",
                 "-Dzookeeper.extendedTypesEnabled=true",
             ])
             .args(&self.jvm_flags)
@@ -134,6 +152,11 @@ impl Drop for ApacheZk {
 }
 
 impl ApacheZk {
+    /// Its dataDir (`version-2/` holds the snapshots and logs).
+    pub fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
     /// `host:port` for clients.
     pub fn connect_string(&self) -> String {
         self.addr.to_string()

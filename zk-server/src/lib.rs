@@ -2,6 +2,8 @@
 //!
 //! # Layout
 //!
+//! - [`apache_data`]: Apache ZooKeeper's data directory (snapshots, transaction logs)
+//!   imported into ours and exported back (`zk-server import` / `export`).
 //! - [`tree`]: the znode tree and its indices (ephemerals, containers, TTL nodes), with
 //!   the primitive mutations and a journal for rolling back a failed multi.
 //! - [`txn`]: the replicated log's payload — a write request plus the session, xid,
@@ -40,6 +42,7 @@
 //! Running an ensemble, and where it differs from ZooKeeper: `docs/ensembles.md`.
 
 pub mod acl;
+pub mod apache_data;
 pub mod config;
 pub mod core;
 pub mod database;

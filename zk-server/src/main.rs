@@ -42,6 +42,45 @@ struct Cli {
     /// The zoo.cfg to run with; without one: standalone on 127.0.0.1:2181, data in
     /// ./zk-data.
     config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Moving data between Apache ZooKeeper and this server (docs/operations.md,
+/// "Replacing an Apache ZooKeeper ensemble in place").
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Import an Apache ZooKeeper 3.4-3.8 data directory (its newest snapshot and the
+    /// transaction logs after it) into this server's data directory, which must hold
+    /// no data. Run it with the server stopped, on every member.
+    Import {
+        /// Apache ZooKeeper's dataDir (the directory holding version-2/).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// Apache ZooKeeper's dataLogDir, if its transaction logs are kept apart.
+        #[arg(long, value_name = "DIR")]
+        from_log: Option<PathBuf>,
+        /// Accept a last transaction log that ends inside a record (a write torn by a
+        /// crash) and drop that record, as ZooKeeper does when it starts.
+        #[arg(long)]
+        accept_torn_log_tail: bool,
+        /// Our zoo.cfg: its dataDir (and dataLogDir) receive the data, its server.N
+        /// lines name the ensemble. Without one: ./zk-data, standalone.
+        config: Option<PathBuf>,
+    },
+    /// Export this server's data (stopped) as a snapshot Apache ZooKeeper 3.8 loads.
+    Export {
+        /// Apache ZooKeeper's dataDir: the snapshot goes into its version-2/, which
+        /// must hold no data.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// Compress the snapshot as zookeeper.snapshot.compression.method would.
+        #[arg(long, default_value = "none", value_parser = ["none", "gz", "snappy"])]
+        compression: String,
+        /// Our zoo.cfg (where our data is). Without one: ./zk-data.
+        config: Option<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -52,6 +91,9 @@ async fn main() -> ExitCode {
     init_logs(json);
     let props = SystemProperties::from_env_and_args(&cli.property);
     props.log_ignored();
+    if let Some(command) = cli.command {
+        return data_command(command, &props);
+    }
     let config = match ServerConfig::load(cli.config.as_deref(), &props) {
         Ok(c) => c,
         Err(e) => {
@@ -60,6 +102,77 @@ async fn main() -> ExitCode {
         }
     };
     run(config).await
+}
+
+/// `import` or `export`: prints what was done, or the error (naming the file).
+fn data_command(command: Command, props: &SystemProperties) -> ExitCode {
+    use zk_server::apache_data::{self, stream::Compression};
+    let config_path = match &command {
+        Command::Import { config, .. } | Command::Export { config, .. } => config.clone(),
+    };
+    let config = match ServerConfig::load(config_path.as_deref(), props) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("zk-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match command {
+        Command::Import {
+            from,
+            from_log,
+            accept_torn_log_tail,
+            ..
+        } => apache_data::import(&apache_data::ImportOptions {
+            data_dir: from,
+            data_log_dir: from_log,
+            accept_torn_tail: accept_torn_log_tail,
+            config,
+        })
+        .map(|r| {
+            format!(
+                "imported {} znodes and {} sessions (zxid 0x{:x}; {} transactions replayed \
+                 from {} log files after {}) into {} in {:.1} s; our log starts after index {}",
+                r.znodes,
+                r.sessions,
+                r.last_zxid,
+                r.transactions,
+                r.logs.len(),
+                r.snapshot
+                    .as_deref()
+                    .map_or_else(|| "no snapshot".into(), |p| p.display().to_string()),
+                r.written.display(),
+                r.elapsed.as_secs_f64(),
+                r.log_index,
+            )
+        }),
+        Command::Export {
+            to, compression, ..
+        } => apache_data::export(&apache_data::ExportOptions {
+            config,
+            data_dir: to,
+            compression: Compression::from_method(&compression).unwrap_or(Compression::None),
+        })
+        .map(|r| {
+            format!(
+                "exported {} znodes and {} sessions (zxid 0x{:x}) to {}",
+                r.znodes,
+                r.sessions,
+                r.zxid,
+                r.written.display()
+            )
+        }),
+    };
+    match result {
+        Ok(done) => {
+            println!("zk-server: {done}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("zk-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logs(json: bool) {

@@ -60,6 +60,20 @@ impl ZkDatabase {
         ZkDatabase::default()
     }
 
+    /// A database of this tree and these sessions, last changed at `last_zxid` (the
+    /// data of another ZooKeeper, imported).
+    pub fn from_parts(
+        tree: DataTree,
+        sessions: BTreeMap<i64, SessionEntry>,
+        last_zxid: i64,
+    ) -> ZkDatabase {
+        ZkDatabase {
+            tree,
+            sessions,
+            last_zxid,
+        }
+    }
+
     /// The tree.
     pub fn tree(&self) -> &DataTree {
         &self.tree

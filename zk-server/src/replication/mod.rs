@@ -4,6 +4,8 @@
 //! - [`log_store`]: openraft's log storage over the segmented log.
 //! - [`state_machine`]: applies committed entries to the server's database; snapshots.
 //! - [`network`]: the standalone "network" (no peers).
+//! - [`offline`]: the data directory with no server running (an import's first
+//!   snapshot; a stopped member's state, for export).
 //! - [`transport`]: messages between members over TCP (rmp-serde frames): openraft's
 //!   RPCs, forwarded writes, session touches, read-index queries; fault injection.
 //! - [`reconfig`]: dynamic reconfiguration as openraft membership changes.
@@ -17,6 +19,7 @@ pub mod ensemble;
 mod leader_loss;
 pub mod log_store;
 pub mod network;
+pub mod offline;
 pub mod peer_sasl;
 pub mod reconfig;
 pub mod state_machine;

@@ -87,7 +87,7 @@ impl StateMachine {
 const SNAPSHOT_MAGIC: &[u8; 8] = b"ZKRSSNP1";
 
 /// A snapshot's bytes as stored: the magic, the CRC-32 (big-endian) of `bytes`, `bytes`.
-fn seal(bytes: &[u8]) -> Vec<u8> {
+pub(crate) fn seal(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len() + 12);
     out.extend_from_slice(SNAPSHOT_MAGIC);
     out.extend_from_slice(&crc32fast::hash(bytes).to_be_bytes());
@@ -98,7 +98,7 @@ fn seal(bytes: &[u8]) -> Vec<u8> {
 /// The snapshot inside a stored file, checked: a file whose checksum does not match is
 /// refused (the server will not start on it) rather than loaded with wrong data. A
 /// file without the magic is from before checksums and is taken as it is.
-fn unseal<'a>(path: &Path, raw: &'a [u8]) -> io::Result<&'a [u8]> {
+pub(crate) fn unseal<'a>(path: &Path, raw: &'a [u8]) -> io::Result<&'a [u8]> {
     let Some(rest) = raw.strip_prefix(SNAPSHOT_MAGIC.as_slice()) else {
         return Ok(raw);
     };
@@ -121,7 +121,7 @@ fn unseal<'a>(path: &Path, raw: &'a [u8]) -> io::Result<&'a [u8]> {
 }
 
 /// The newest `snapshot.*` file and its index.
-fn newest_snapshot(dir: &Path) -> io::Result<Option<(PathBuf, u64)>> {
+pub(crate) fn newest_snapshot(dir: &Path) -> io::Result<Option<(PathBuf, u64)>> {
     let mut newest: Option<(PathBuf, u64)> = None;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

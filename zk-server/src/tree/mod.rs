@@ -132,6 +132,29 @@ impl DataTree {
         tree
     }
 
+    /// A tree of exactly `nodes` (each naming its children), as another ZooKeeper's
+    /// data holds them (`apache_data`'s import). The quota usage nodes are recomputed
+    /// from the tree, as ZooKeeper recomputes them when it loads a snapshot
+    /// (`DataTree.setupQuota`).
+    pub fn from_nodes(nodes: impl IntoIterator<Item = (String, Znode)>) -> DataTree {
+        let mut tree = DataTree::new();
+        tree.nodes.clear();
+        for (path, node) in nodes {
+            tree.nodes.insert(path.into(), Box::new(node));
+        }
+        tree.rebuild_indices();
+        let roots: Vec<String> = tree.quota_roots.iter().cloned().collect();
+        for root in roots {
+            tree.refresh_quota_usage(&root);
+        }
+        tree
+    }
+
+    /// Every znode and its path, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Znode)> {
+        self.nodes.iter().map(|(p, n)| (&**p, &**n))
+    }
+
     /// System nodes have zero Stat fields and leave their parent's Stat alone, as in
     /// ZooKeeper.
     fn insert_system_node(&mut self, path: &str, acl: Vec<Acl>) {
