@@ -767,6 +767,26 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_zookeeper_properties_kafka_ships() {
+        // Kafka's config/zookeeper.properties, as its quickstart starts ZooKeeper.
+        let c = ServerConfig::parse(
+            "# the directory where the snapshot is stored.\ndataDir=/tmp/zookeeper\n\
+             # the port at which the clients will connect\nclientPort=2181\n\
+             # disable the per-ip limit on the number of connections since this is a \
+             non-production config\nmaxClientCnxns=0\n\
+             # Disable the adminserver by default to avoid port conflicts.\n\
+             # Set the port to something non-conflicting if choosing to enable this\n\
+             admin.enableServer=false\n# admin.serverPort=8080\n",
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/zookeeper"));
+        assert_eq!(c.client_addr, "0.0.0.0:2181".parse().unwrap());
+        assert_eq!(c.max_client_cnxns, 0);
+        assert!(!c.admin_enabled);
+        assert!(c.ignored_keys.is_empty(), "{:?}", c.ignored_keys);
+    }
+
+    #[test]
     fn the_embedded_default_text_is_the_default() {
         let parsed = ServerConfig::parse(EMBEDDED_DEFAULT_CFG).unwrap();
         // Only "clientPort was written" differs; it matters for server.N lines alone.
