@@ -55,7 +55,7 @@ impl NodeMode {
 #[derive(Debug)]
 pub struct PersistentNode {
     client: Client,
-    data: Arc<Mutex<Vec<u8>>>,
+    data: Arc<Mutex<NodeData>>,
     actual: watch::Receiver<Option<String>>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
@@ -64,7 +64,11 @@ pub struct PersistentNode {
 impl PersistentNode {
     /// Starts keeping a node at `path` of `mode` with `data`.
     pub fn start(client: &Client, path: &str, mode: NodeMode, data: &[u8]) -> PersistentNode {
-        let data = Arc::new(Mutex::new(data.to_vec()));
+        let data = Arc::new(Mutex::new(NodeData {
+            bytes: data.to_vec(),
+            generation: 0,
+            written: 0,
+        }));
         let (actual_tx, actual) = watch::channel(None);
         let (stop, stopped) = watch::channel(false);
         let keeper = Keeper {
@@ -101,15 +105,24 @@ impl PersistentNode {
 
     /// Changes the node's data (kept for every re-creation).
     pub async fn set_data(&self, data: &[u8]) -> Result<()> {
-        if let Ok(mut d) = self.data.lock() {
-            *d = data.to_vec();
-        }
+        let generation = match self.data.lock() {
+            Ok(mut d) => {
+                d.generation += 1;
+                d.bytes = data.to_vec();
+                d.generation
+            }
+            Err(_) => 0,
+        };
         let Some(path) = self.actual_path() else {
-            // The keeper creates it with the new data.
+            // The keeper makes it, or has just made it, and then writes what is newer
+            // than what it made it with.
             return Ok(());
         };
         match self.client.set_data(&path, data, None).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                mark_written(&self.data, generation);
+                Ok(())
+            }
             Err(e) if e.code() == Some(ErrorCode::NoNode) || e.is_retryable() => Ok(()),
             Err(e) => Err(e.into()),
         }
@@ -130,11 +143,27 @@ impl Drop for PersistentNode {
     }
 }
 
+/// The node's data, with how many times set_data changed it and which change the
+/// node last got.
+#[derive(Debug)]
+struct NodeData {
+    bytes: Vec<u8>,
+    generation: u64,
+    written: u64,
+}
+
+/// Records that the node holds the data of `generation` (or later).
+fn mark_written(data: &Mutex<NodeData>, generation: u64) {
+    if let Ok(mut d) = data.lock() {
+        d.written = d.written.max(generation);
+    }
+}
+
 struct Keeper {
     client: Client,
     path: String,
     mode: NodeMode,
-    data: Arc<Mutex<Vec<u8>>>,
+    data: Arc<Mutex<NodeData>>,
     actual: watch::Sender<Option<String>>,
     prefix: String,
 }
@@ -168,6 +197,9 @@ impl Keeper {
                 }
             };
             self.actual.send_replace(Some(path.clone()));
+            // Data set while the node was being made (set_data saw no path) is written
+            // now; set_data writes itself from here on, as the path is published.
+            self.write_newer_data(&path).await;
             // Wait for it to go, the connection to change, or the close.
             let (read, changed) = self.client.exists_w(&path);
             match read.await {
@@ -195,9 +227,30 @@ impl Keeper {
         self.actual.send_replace(None);
     }
 
+    /// Writes the node's data if set_data changed it since it was last written.
+    async fn write_newer_data(&self, path: &str) {
+        let newer = match self.data.lock() {
+            Ok(d) if d.generation > d.written => Some((d.generation, d.bytes.clone())),
+            _ => None,
+        };
+        if let Some((generation, bytes)) = newer {
+            match self.client.set_data(path, &bytes, None).await {
+                Ok(_) => mark_written(&self.data, generation),
+                // Gone or cut off: the next round makes it again with the new data.
+                Err(e) => {
+                    tracing::debug!(error = %e, path, "persistent node: data not written yet")
+                }
+            }
+        }
+    }
+
     /// Makes sure the node is there (with our data); its path.
     async fn ensure(&self) -> Result<String> {
-        let data = self.data.lock().map(|d| d.clone()).unwrap_or_default();
+        let (data, generation) = self
+            .data
+            .lock()
+            .map(|d| (d.bytes.clone(), d.generation))
+            .unwrap_or_default();
         let (dir, name) = self.path.rsplit_once('/').unwrap_or(("", &self.path));
         match self.mode {
             NodeMode::PersistentSequential | NodeMode::EphemeralSequential => {
@@ -219,6 +272,7 @@ impl Keeper {
                     self.mode.create_mode(),
                 )
                 .await?;
+                mark_written(&self.data, generation);
                 Ok(made.path)
             }
             NodeMode::Persistent | NodeMode::Ephemeral => {
@@ -232,12 +286,18 @@ impl Keeper {
                     )
                     .await;
                 match created {
-                    Ok(_) => Ok(self.path.clone()),
+                    Ok(_) => {
+                        mark_written(&self.data, generation);
+                        Ok(self.path.clone())
+                    }
                     Err(e) if e.code() == Some(ErrorCode::NodeExists) => {
                         // There already (ours from before, or made by someone else):
                         // keep it, with our data (as Curator does).
                         match self.client.set_data(&self.path, &data, None).await {
-                            Ok(_) => Ok(self.path.clone()),
+                            Ok(_) => {
+                                mark_written(&self.data, generation);
+                                Ok(self.path.clone())
+                            }
                             Err(e) if e.code() == Some(ErrorCode::NoNode) => Err(e.into()),
                             Err(e) => Err(e.into()),
                         }

@@ -21,18 +21,27 @@ async fn client(connect: &str) -> Client {
         .expect("connect")
 }
 
-/// Polls until `path` holds `data` owned by `owner` (0 = persistent).
-async fn until_there(observer: &Client, path: &str, data: &[u8], owner: i64) -> i64 {
+/// Polls until `path` holds `data` owned by `owner`'s session as it is at that poll
+/// (`None`: persistent). Read each time: on a loaded machine a 2 s session may expire
+/// and be renewed while we wait, and the node then belongs to the new session.
+async fn until_there(observer: &Client, path: &str, data: &[u8], owner: Option<&Client>) -> i64 {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        if let Ok((d, stat)) = observer.get_data(path).await {
-            if d == data && stat.ephemeral_owner == owner {
+        let seen = observer.get_data(path).await;
+        let want = owner.map_or(0, Client::session_id);
+        if let Ok((d, stat)) = &seen {
+            if d == data && stat.ephemeral_owner == want {
                 return stat.czxid;
             }
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{path} never came back as expected"
+            "{path} never came back as {:?} owned by {want:#x}; last seen: {:?}",
+            String::from_utf8_lossy(data),
+            seen.map(|(d, s)| (
+                String::from_utf8_lossy(&d).into_owned(),
+                format!("{:#x}", s.ephemeral_owner)
+            ))
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -58,12 +67,12 @@ async fn scenarios(connect: &str) {
     let node = PersistentNode::start(&zk, "/pn/svc/host-1", NodeMode::Ephemeral, b"v1");
     assert!(node.wait_for_initial_create(WAIT).await);
     assert_eq!(node.actual_path().as_deref(), Some("/pn/svc/host-1"));
-    let first = until_there(&observer, "/pn/svc/host-1", b"v1", zk.session_id()).await;
+    let first = until_there(&observer, "/pn/svc/host-1", b"v1", Some(&zk)).await;
     observer.delete("/pn/svc/host-1", None).await.unwrap();
-    let second = until_there(&observer, "/pn/svc/host-1", b"v1", zk.session_id()).await;
+    let second = until_there(&observer, "/pn/svc/host-1", b"v1", Some(&zk)).await;
     assert!(second > first, "made again after a delete");
     node.set_data(b"v2").await.unwrap();
-    until_there(&observer, "/pn/svc/host-1", b"v2", zk.session_id()).await;
+    until_there(&observer, "/pn/svc/host-1", b"v2", Some(&zk)).await;
     let old_session = zk.session_id();
     proxy.cut();
     // Gone with the session...
@@ -82,7 +91,7 @@ async fn scenarios(connect: &str) {
         assert!(tokio::time::Instant::now() < deadline, "a new session");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    until_there(&observer, "/pn/svc/host-1", b"v2", zk.session_id()).await;
+    until_there(&observer, "/pn/svc/host-1", b"v2", Some(&zk)).await;
     node.close().await;
     assert!(observer.exists("/pn/svc/host-1").await.unwrap().is_none());
 
@@ -127,7 +136,7 @@ async fn scenarios(connect: &str) {
         .unwrap();
     let conf = PersistentNode::start(&observer, "/pn/conf", NodeMode::Persistent, b"ours");
     assert!(conf.wait_for_initial_create(WAIT).await);
-    until_there(&observer, "/pn/conf", b"ours", 0).await;
+    until_there(&observer, "/pn/conf", b"ours", None).await;
     conf.close().await;
     assert!(observer.exists("/pn/conf").await.unwrap().is_none());
 }
