@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 use zk_client::{Acl, Client, CreateMode, Id, Perms, SessionState, Stat};
 use zk_server::apache_data::stream::Compression;
 use zk_server::apache_data::{export, import, ExportOptions, ImportOptions};
+use zk_server::config::{PeerRole, PeerSpec, ServerConfig};
+use zk_server::replication::transport::PeerFaults;
+use zk_server::server::RunningServer;
 use zk_server::testing::{free_port, test_config, TestingServer};
 use zk_tests::apache::ApacheZk;
 use zk_tests::{interop_dir, python_with_kazoo, zkcli};
@@ -818,18 +821,14 @@ async fn damaged_data_and_a_full_destination_are_refused_naming_the_file() {
 /// The cut-over of an ensemble: the same ZooKeeper data imported on each of our three
 /// members (each with the ensemble's zoo.cfg), which then elect a leader and serve the
 /// same tree, and a session opened on ZooKeeper resumes on any of them.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_ensemble_of_ours_starts_on_imported_data_on_every_member() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    use zk_server::config::{PeerRole, PeerSpec};
-    use zk_server::replication::transport::PeerFaults;
-    use zk_server::server::RunningServer;
+/// A member's (id, client port, peer port).
+type MemberPorts = (u64, u16, u16);
 
-    let mut apache = ApacheZk::start_configured(&zoo_extra("checked")).await;
-    // Three members' ports, known before ZooKeeper stops, for the kept session (not
-    // bound yet: a bound port that does not answer would stall the client's connect).
-    let mut ports = Vec::new();
+/// Three members' peer lines and (id, client port, peer port), on free loopback ports
+/// (not bound yet: a bound port that does not answer would stall a client's connect).
+fn three_members() -> (BTreeMap<u64, PeerSpec>, Vec<MemberPorts>) {
     let mut peers = BTreeMap::new();
+    let mut ports = Vec::new();
     for id in 1..=3u64 {
         let (client, peer) = (free_port().unwrap(), free_port().unwrap());
         peers.insert(
@@ -844,6 +843,55 @@ async fn an_ensemble_of_ours_starts_on_imported_data_on_every_member() {
         );
         ports.push((id, client, peer));
     }
+    (peers, ports)
+}
+
+/// Imports the Apache data directory `from` on each of the members `ports` names (under
+/// `root`) and starts them; their servers and configurations.
+async fn start_imported(
+    root: &Path,
+    from: &Path,
+    peers: &BTreeMap<u64, PeerSpec>,
+    ports: &[MemberPorts],
+) -> (Vec<RunningServer>, Vec<ServerConfig>) {
+    let mut members = Vec::new();
+    let mut configs = Vec::new();
+    for (id, client_port, peer_port) in ports {
+        let mut config = test_config(&root.join(format!("member-{id}")));
+        config.peers = peers.clone();
+        config.my_id = Some(*id);
+        config.client_addr = format!("127.0.0.1:{client_port}").parse().unwrap();
+        import(&ImportOptions {
+            data_dir: from.to_path_buf(),
+            data_log_dir: None,
+            accept_torn_tail: false,
+            config: config.clone(),
+        })
+        .unwrap();
+        let client = tokio::net::TcpListener::bind(config.client_addr)
+            .await
+            .unwrap();
+        let peer = tokio::net::TcpListener::bind(("127.0.0.1", *peer_port))
+            .await
+            .unwrap();
+        members.push(
+            RunningServer::start_member(config.clone(), client, peer, PeerFaults::default())
+                .await
+                .unwrap(),
+        );
+        configs.push(config);
+    }
+    (members, configs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ensemble_of_ours_starts_on_imported_data_on_every_member() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+
+    let mut apache = ApacheZk::start_configured(&zoo_extra("checked")).await;
+    // Three members' ports, known before ZooKeeper stops, for the kept session (not
+    // bound yet: a bound port that does not answer would stall the client's connect).
+    let (peers, ports) = three_members();
     let ours: Vec<String> = ports
         .iter()
         .map(|(_, c, _)| format!("127.0.0.1:{c}"))
@@ -869,31 +917,7 @@ async fn an_ensemble_of_ours_starts_on_imported_data_on_every_member() {
     apache.stop();
 
     let root = tempfile::tempdir().unwrap();
-    let mut members = Vec::new();
-    for (id, client_port, peer_port) in ports {
-        let client = tokio::net::TcpListener::bind(("127.0.0.1", client_port))
-            .await
-            .unwrap();
-        let peer = tokio::net::TcpListener::bind(("127.0.0.1", peer_port))
-            .await
-            .unwrap();
-        let mut config = test_config(&root.path().join(format!("member-{id}")));
-        config.peers = peers.clone();
-        config.my_id = Some(id);
-        config.client_addr = client.local_addr().unwrap();
-        import(&ImportOptions {
-            data_dir: apache.data_dir().to_path_buf(),
-            data_log_dir: None,
-            accept_torn_tail: false,
-            config: config.clone(),
-        })
-        .unwrap();
-        members.push(
-            RunningServer::start_member(config, client, peer, PeerFaults::default())
-                .await
-                .unwrap(),
-        );
-    }
+    let (members, _) = start_imported(root.path(), apache.data_dir(), &peers, &ports).await;
     // Each member publishes its own ensemble in /zookeeper/config.
     on_apache.remove("/zookeeper/config");
     for addr in &ours {
@@ -1062,9 +1086,6 @@ impl Drop for ApacheEnsemble {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_zookeeper_ensemble_moves_to_ours_and_back() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    use zk_server::config::{PeerRole, PeerSpec};
-    use zk_server::replication::transport::PeerFaults;
-    use zk_server::server::RunningServer;
 
     let mut apache = ApacheEnsemble::start(None, "snapCount=10\npreAllocSize=64\n").await;
     let client = Client::builder(&apache.connect_string())
@@ -1085,50 +1106,9 @@ async fn a_zookeeper_ensemble_moves_to_ours_and_back() {
     let leader = apache.leader_data().await;
     apache.stop();
 
-    let mut peers = BTreeMap::new();
-    let mut ports = Vec::new();
-    for id in 1..=3u64 {
-        let (client, peer) = (free_port().unwrap(), free_port().unwrap());
-        peers.insert(
-            id,
-            PeerSpec {
-                host: "127.0.0.1".into(),
-                peer_port: peer,
-                election_port: peer,
-                role: PeerRole::Participant,
-                client_addr: Some(format!("127.0.0.1:{client}").parse().unwrap()),
-            },
-        );
-        ports.push((id, client, peer));
-    }
+    let (peers, ports) = three_members();
     let root = tempfile::tempdir().unwrap();
-    let mut members = Vec::new();
-    let mut configs = Vec::new();
-    for (id, client_port, peer_port) in &ports {
-        let mut config = test_config(&root.path().join(format!("member-{id}")));
-        config.peers = peers.clone();
-        config.my_id = Some(*id);
-        config.client_addr = format!("127.0.0.1:{client_port}").parse().unwrap();
-        import(&ImportOptions {
-            data_dir: leader.clone(),
-            data_log_dir: None,
-            accept_torn_tail: false,
-            config: config.clone(),
-        })
-        .unwrap();
-        let client = tokio::net::TcpListener::bind(config.client_addr)
-            .await
-            .unwrap();
-        let peer = tokio::net::TcpListener::bind(("127.0.0.1", *peer_port))
-            .await
-            .unwrap();
-        members.push(
-            RunningServer::start_member(config.clone(), client, peer, PeerFaults::default())
-                .await
-                .unwrap(),
-        );
-        configs.push(config);
-    }
+    let (members, configs) = start_imported(root.path(), &leader, &peers, &ports).await;
     let ours: String = ports
         .iter()
         .map(|(_, c, _)| format!("127.0.0.1:{c}"))

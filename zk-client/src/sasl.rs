@@ -6,15 +6,14 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::timeout;
+use tokio::io::AsyncWriteExt;
 use zk_proto::frame::{write_frame, FrameDecoder};
 use zk_proto::sasl::{ClientStep, DigestClient};
 use zk_proto::{
     ErrorCode, GetSaslRequest, OpCode, Reader, Record, ReplyHeader, RequestHeader, SetSaslResponse,
 };
 
-use crate::session::Stream;
+use crate::session::{read_frame, Stream};
 
 /// A user name and password for DIGEST-MD5 (a JAAS `Client` section's).
 #[derive(Clone)]
@@ -72,21 +71,7 @@ pub(crate) async fn authenticate(
             .write(w);
         });
         stream.write_all(&out).await?;
-        let frame = timeout(within, async {
-            loop {
-                if let Some(frame) = decoder.decode(&mut buf).map_err(std::io::Error::other)? {
-                    return Ok::<_, std::io::Error>(frame);
-                }
-                if stream.read_buf(&mut buf).await? == 0 {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "closed during SASL",
-                    ));
-                }
-            }
-        })
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "SASL timed out"))??;
+        let frame = read_frame(stream, &mut buf, &mut decoder, within, "SASL").await?;
         let mut r = Reader::new(frame);
         let header = ReplyHeader::read(&mut r).map_err(std::io::Error::other)?;
         if header.err != i32::from(ErrorCode::Ok) {

@@ -373,21 +373,7 @@ impl Session {
         let mut buf = BytesMut::new();
         // The reply limit of Apache ZooKeeper's client (ClientCnxnSocket.readLength).
         let mut decoder = FrameDecoder::new(CLIENT_MAX_PACKET_LENGTH);
-        let frame = timeout(per_host, async {
-            loop {
-                if let Some(frame) = decoder.decode(&mut buf).map_err(std::io::Error::other)? {
-                    return Ok::<_, std::io::Error>(frame);
-                }
-                if stream.read_buf(&mut buf).await? == 0 {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        "closed during handshake",
-                    ));
-                }
-            }
-        })
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "handshake timed out"))??;
+        let frame = read_frame(&mut stream, &mut buf, &mut decoder, per_host, "handshake").await?;
         let response =
             ConnectResponse::read(&mut Reader::new(frame)).map_err(std::io::Error::other)?;
         if response.timeout <= 0 {
@@ -850,6 +836,33 @@ fn fail_pending(pending: &mut VecDeque<(i32, OpCode, Outgoing)>, error: Error) {
     for (_, _, outgoing) in pending.drain(..) {
         let _ = outgoing.responder.send(Err(error.clone()));
     }
+}
+
+/// The next frame from `stream` (bytes already read kept in `buf`), within `within`;
+/// `during` names the exchange in the error when the stream closes or time runs out.
+pub(crate) async fn read_frame<S: AsyncRead + Unpin + ?Sized>(
+    stream: &mut S,
+    buf: &mut BytesMut,
+    decoder: &mut FrameDecoder,
+    within: Duration,
+    during: &str,
+) -> std::io::Result<Bytes> {
+    let read = async {
+        loop {
+            if let Some(frame) = decoder.decode(buf).map_err(std::io::Error::other)? {
+                return Ok::<_, std::io::Error>(frame);
+            }
+            if stream.read_buf(buf).await? == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("closed during {during}"),
+                ));
+            }
+        }
+    };
+    timeout(within, read).await.map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, format!("{during} timed out"))
+    })?
 }
 
 #[cfg(test)]

@@ -8,27 +8,35 @@ use std::time::Duration;
 
 use zk_client::{Acl, Client, CreateMode};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn json_logs_carry_session_xid_and_zxid() {
-    let dir = tempfile::tempdir().unwrap();
+/// `zk-server ARGS zoo.cfg` (standalone, data under `dir`) with `RUST_LOG=filter`
+/// and NO_COLOR unset, its stdout piped; the child and its client port.
+fn spawn(dir: &std::path::Path, args: &[&str], filter: &str) -> (std::process::Child, u16) {
     let port = zk_server::testing::free_port().unwrap();
-    let cfg = dir.path().join("zoo.cfg");
+    let cfg = dir.join("zoo.cfg");
     std::fs::write(
         &cfg,
         format!(
             "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n",
-            dir.path().join("data").display()
+            dir.join("data").display()
         ),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zk-server"))
-        .arg("--log-json")
+    let child = Command::new(env!("CARGO_BIN_EXE_zk-server"))
+        .args(args)
         .arg(&cfg)
-        .env("RUST_LOG", "zk_server=debug")
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", filter)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("start zk-server");
+    (child, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_session_xid_and_zxid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port) = spawn(dir.path(), &["--log-json"], "zk_server=debug");
     let connect = format!("127.0.0.1:{port}");
     let mut zk = None;
     for _ in 0..100 {
@@ -83,24 +91,7 @@ async fn json_logs_carry_session_xid_and_zxid() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_logs_into_a_pipe_have_no_colour_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let port = zk_server::testing::free_port().unwrap();
-    let cfg = dir.path().join("zoo.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n",
-            dir.path().join("data").display()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zk-server"))
-        .arg(&cfg)
-        .env_remove("NO_COLOR")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start zk-server");
+    let (mut child, port) = spawn(dir.path(), &[], "info");
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
     for _ in 0..100 {
         if zk_server::testing::four_letter_word(addr, "srvr")
