@@ -1073,3 +1073,60 @@ async fn reconfig_adds_and_removes_members() {
     }
     cluster.shutdown().await;
 }
+
+/// Each running member's consensus term and the leaders it saw take office.
+fn terms(cluster: &TestingCluster) -> Vec<(u64, u64, u64)> {
+    cluster
+        .ids()
+        .into_iter()
+        .filter_map(|id| cluster.core(id).map(|c| (id, c.quorum())))
+        .map(|(id, q)| (id, q.term, q.leader_changes))
+        .collect()
+}
+
+/// A follower cut off from its peers for 10 s (openraft would have it stand for
+/// election with a higher term, and depose the leader once healed) comes back without
+/// an election: its pre-votes find no majority that lost the leader. Meanwhile it
+/// serves as a member without a leader, and the majority goes on under load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_cut_off_for_ten_seconds_rejoins_without_an_election() {
+    let cluster = TestingCluster::start(3).await.unwrap();
+    let leader = cluster.wait_for_leader(WAIT).await.expect("a leader");
+    let load = Load::start(&cluster.connect_string(), 2).await;
+    load.progresses(20).await;
+    let before = terms(&cluster);
+    assert!(
+        before.iter().all(|(_, _, changes)| *changes == 1),
+        "{before:?}"
+    );
+    let cut = followers(&cluster, leader)[0];
+    cluster.isolate(cut);
+    let cut_core = cluster.core(cut).unwrap().clone();
+    let deadline = Instant::now() + WAIT;
+    while cut_core.quorum().leader.is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the cut-off member kept its leader"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    load.progresses(20).await;
+    cluster.heal(cut);
+    let deadline = Instant::now() + WAIT;
+    while cut_core.quorum().leader != Some(leader) {
+        assert!(
+            Instant::now() < deadline,
+            "the healed member did not rejoin: {:?}",
+            cut_core.quorum()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    load.progresses(20).await;
+    assert_eq!(cluster.leader(), Some(leader), "the leader changed");
+    assert_eq!(terms(&cluster), before, "(member, term, leaders seen)");
+    let acked = load.finish().await;
+    converged(&cluster).await;
+    all_present(&cluster, &acked);
+    cluster.shutdown().await;
+}

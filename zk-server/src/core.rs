@@ -382,6 +382,10 @@ impl ServerCore {
     /// since the client will re-register on reconnect.
     pub fn install_database(&self, db: ZkDatabase) {
         let mut guard = self.db.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(seq) = db.last_seq(self.server_id) {
+            self.next_seq
+                .fetch_max(seq.saturating_add(1), Ordering::Relaxed);
+        }
         *guard = db;
         self.applied.send_replace(guard.last_zxid());
     }
@@ -587,6 +591,10 @@ impl ServerCore {
             applied
         };
         if txn.origin.server == self.server_id {
+            // Numbers stay above every write of this member's ever applied, whatever
+            // the clock did across a restart (a lower one would be taken for a copy).
+            self.next_seq
+                .fetch_max(txn.origin.seq.saturating_add(1), Ordering::Relaxed);
             if let Some(tx) = lock(&self.pending).remove(&txn.origin.seq) {
                 let _ = tx.send((zxid, applied.clone()));
             }

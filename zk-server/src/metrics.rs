@@ -15,7 +15,8 @@
 //! | `zk_watch_count`, `zk_znode_count`, `zk_approximate_data_size` | gauge | the tree and its watches |
 //! | `zk_fsync_seconds` | histogram | one append of the log, write and fsync |
 //! | `zk_snapshot_seconds` | histogram | writing one snapshot |
-//! | `zk_leader_changes_total` | counter | leaders this member saw come and go |
+//! | `zk_leader_changes_total` | counter | leaders this member saw take office (one per term) |
+//! | `zk_raft_term` | gauge | the consensus term this member is in |
 //! | `zk_commit_index`, `zk_last_applied_index` | gauge | the Raft log's commit and apply points |
 //! | `zk_replication_lag_entries{follower}` | gauge | on the leader: entries each member lacks |
 
@@ -58,6 +59,8 @@ pub struct Snapshot {
     pub commit_index: u64,
     /// The last log index applied here.
     pub last_applied: u64,
+    /// The consensus term this member is in.
+    pub term: u64,
 }
 
 /// This server's metrics.
@@ -70,7 +73,7 @@ pub struct ServerMetrics {
     pub fsync: Histogram,
     /// Writing one snapshot.
     pub snapshot: Histogram,
-    /// Leaders this member saw come and go.
+    /// Leaders this member saw take office (one per term).
     pub leader_changes: Counter,
     gauges: HashMap<&'static str, Gauge>,
     lag: std::sync::Mutex<HashMap<u64, Gauge>>,
@@ -91,6 +94,7 @@ const GAUGES: &[&str] = &[
     "zk_approximate_data_size",
     "zk_commit_index",
     "zk_last_applied_index",
+    "zk_raft_term",
 ];
 
 impl Default for ServerMetrics {
@@ -164,6 +168,7 @@ impl ServerMetrics {
         set("zk_approximate_data_size", now.data_size);
         set("zk_commit_index", now.commit_index);
         set("zk_last_applied_index", now.last_applied);
+        set("zk_raft_term", now.term);
         if let Ok(mut gauges) = self.lag.lock() {
             for (follower, behind) in lag {
                 gauges

@@ -63,6 +63,11 @@ pub struct QuorumView {
     pub leader: Option<u64>,
     /// When this server last took its current role.
     pub since: Instant,
+    /// The consensus term this member is in (`zk_raft_term`; 0 when standalone).
+    pub term: u64,
+    /// Leaders this member saw take office since it started: one per term in which it
+    /// found a leader (`zk_leader_changes`).
+    pub leader_changes: u64,
     /// Voting members, this one included (`zk_quorum_size`).
     pub voters: usize,
     /// Members following this leader, voters and observers (`zk_learners`).
@@ -80,6 +85,8 @@ impl QuorumView {
             role: Role::Standalone,
             leader: None,
             since: Instant::now(),
+            term: 0,
+            leader_changes: 0,
             voters: 1,
             learners: 0,
             synced_followers: 0,

@@ -558,6 +558,7 @@ fn metrics_page(
         data_size,
         commit_index: positions.commit_index,
         last_applied: positions.last_applied,
+        term: replication.raft.metrics().borrow().current_term,
     };
     HttpResponse::text(
         200,

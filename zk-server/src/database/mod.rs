@@ -4,6 +4,12 @@
 //!
 //! `apply` is a pure function of (state, zxid, transaction) → (state', outcome, watch
 //! events): no clock, no randomness, no configuration of the applying server.
+//!
+//! It applies each transaction once. A member numbers the writes it submits in
+//! increasing order (`Origin::seq`) and may submit a write again when it cannot tell
+//! whether a leader that went away appended it (see `replication::propose`); the state
+//! keeps the highest number applied from each member, and a transaction numbered at or
+//! below it is a copy and changes nothing ([`ZkDatabase::apply`]).
 
 mod read;
 mod write;
@@ -46,12 +52,27 @@ pub struct Applied {
     pub events: Vec<WatchEvent>,
 }
 
+impl Applied {
+    /// The outcome of a transaction applied before (a copy submitted again): no
+    /// change, no events. Nobody waits for it: its first application was answered.
+    pub fn duplicate() -> Applied {
+        Applied {
+            result: Err(ErrorCode::RuntimeInconsistency),
+            events: Vec::new(),
+        }
+    }
+}
+
 /// The znode tree and the sessions.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ZkDatabase {
     tree: DataTree,
     sessions: BTreeMap<i64, SessionEntry>,
     last_zxid: i64,
+    /// The highest `Origin::seq` applied from each member (by member id). Snapshots
+    /// written before it existed read it as empty.
+    #[serde(default)]
+    applied_seqs: BTreeMap<u64, u64>,
 }
 
 impl ZkDatabase {
@@ -71,6 +92,7 @@ impl ZkDatabase {
             tree,
             sessions,
             last_zxid,
+            applied_seqs: BTreeMap::new(),
         }
     }
 
@@ -105,6 +127,11 @@ impl ZkDatabase {
     /// Every open session.
     pub fn sessions(&self) -> &BTreeMap<i64, SessionEntry> {
         &self.sessions
+    }
+
+    /// The highest write number (`Origin::seq`) applied from member `server`.
+    pub fn last_seq(&self, server: u64) -> Option<u64> {
+        self.applied_seqs.get(&server).copied()
     }
 
     /// Checks the tree's invariants ([`DataTree::check_consistency`]) and that every

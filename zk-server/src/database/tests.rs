@@ -48,7 +48,12 @@ impl Fixture {
     fn run_as(&mut self, session_id: i64, op: TxnOp) -> Applied {
         self.zxid += 1;
         let txn = Txn {
-            origin: Default::default(),
+            // Numbered in order, as a member numbers its writes (a repeated number is a
+            // copy, which changes nothing).
+            origin: crate::txn::Origin {
+                server: 0,
+                seq: self.zxid as u64,
+            },
             session_id,
             xid: 1,
             time: 1_000 * self.zxid,
@@ -875,4 +880,52 @@ proptest! {
         prop_assert!(r.events.is_empty());
         prop_assert_eq!(f.db.tree(), &before);
     }
+}
+
+#[test]
+fn a_write_submitted_again_is_applied_once() {
+    let mut f = Fixture::new();
+    let txn = |seq: u64, path: &str| Txn {
+        origin: crate::txn::Origin { server: 7, seq },
+        session_id: S1,
+        xid: 1,
+        time: 1,
+        auth: Vec::new(),
+        enforce_quota: false,
+        extended_types: false,
+        x509_provider: false,
+        sasl_provider: false,
+        op: create_op(path, CreateMode::PersistentSequential),
+    };
+    let first = f.db.apply(100, &txn(10, "/q-"));
+    assert!(first.result.is_ok(), "{:?}", first.result);
+    // The same write again (its member could not tell whether the first copy was
+    // appended), and an older one: no change, no events.
+    let before = f.db.tree().node_count();
+    for seq in [10, 9] {
+        let again = f.db.apply(101, &txn(seq, "/q-"));
+        assert_eq!(again, Applied::duplicate());
+    }
+    assert_eq!(f.db.tree().node_count(), before);
+    assert_eq!(f.db.last_seq(7), Some(10));
+    // The member's next write applies; another member's numbers are its own.
+    assert!(f.db.apply(102, &txn(11, "/q-")).result.is_ok());
+    let mut other = txn(5, "/q-");
+    other.origin.server = 8;
+    assert!(f.db.apply(103, &other).result.is_ok());
+    // The numbers survive a snapshot.
+    let restored = ZkDatabase::from_snapshot(&f.db.to_snapshot().unwrap()).unwrap();
+    assert_eq!(restored.last_seq(7), Some(11));
+    assert_eq!(restored.last_seq(8), Some(5));
+}
+
+#[test]
+fn a_snapshot_written_before_write_numbers_existed_still_loads() {
+    let mut f = Fixture::new();
+    f.create("/kept", CreateMode::Persistent).unwrap();
+    // The three fields snapshots had before `applied_seqs`, in their order.
+    let old = rmp_serde::to_vec(&(f.db.tree(), f.db.sessions(), f.db.last_zxid())).unwrap();
+    let db = ZkDatabase::from_snapshot(&old).unwrap();
+    assert!(db.tree().get("/kept").is_some());
+    assert_eq!(db.last_seq(0), None);
 }

@@ -99,9 +99,16 @@ impl<'a> CreateArgs<'a> {
 }
 
 impl ZkDatabase {
-    /// Applies the committed transaction at `zxid`.
+    /// Applies the committed transaction at `zxid`, unless it is a copy of one applied
+    /// before (numbered at or below the last applied from its member): then nothing
+    /// changes and the outcome is [`Applied::duplicate`].
     pub fn apply(&mut self, zxid: i64, txn: &Txn) -> Applied {
         self.last_zxid = self.last_zxid.max(zxid);
+        let last = self.applied_seqs.entry(txn.origin.server).or_insert(0);
+        if txn.origin.seq <= *last {
+            return Applied::duplicate();
+        }
+        *last = txn.origin.seq;
         let ctx = Ctx {
             zxid,
             time: txn.time,

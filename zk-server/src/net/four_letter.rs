@@ -217,6 +217,9 @@ fn monitor(core: &ServerCore, asking: Option<SocketAddr>) -> String {
     if quorum.role != Role::Standalone {
         rows.insert(2, ("zk_peer_state", quorum.role.peer_state().to_string()));
         rows.push(("zk_quorum_size", quorum.voters.to_string()));
+        // Ours: the consensus term, and leaders seen taking office (one per term).
+        rows.push(("zk_raft_term", quorum.term.to_string()));
+        rows.push(("zk_leader_changes", quorum.leader_changes.to_string()));
     }
     if quorum.role == Role::Leader {
         let p = core.stats.proposal_sizes();

@@ -22,10 +22,13 @@ use openraft::{BasicNode, Raft, RaftMetrics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use super::transport::{serve_peers, PeerFaults, PeerLink, PeerReply, PeerRequest, TcpPeers};
+use super::election::Elector;
+use super::transport::{
+    serve_peers, PeerFaults, PeerLink, PeerReply, PeerRequest, PeerService, TcpPeers,
+};
 use super::{
-    connect_write_path, leader_of, raft_config, raft_error, Replication, ReplicationError,
-    TypeConfig,
+    connect_write_path, leader_of, raft_config, raft_error, Elections, Replication,
+    ReplicationError, TypeConfig,
 };
 use crate::config::{PeerRole, ServerConfig};
 use crate::core::ServerCore;
@@ -105,8 +108,14 @@ pub async fn start_ensemble(
     });
     core.set_config_data(config_data(&core.config));
     let (log_store, state_machine) = super::open_storage(&core)?;
-    let config = raft_config(core.config.snap_count, &core.config)?;
+    let config = raft_config(core.config.snap_count, &core.config, Elections::PreVote)?;
     let timing = Timing::of(&config);
+    let elector = Elector::new(
+        spec.me,
+        &config,
+        Duration::from_millis(core.config.raft_election_timeout_ms),
+    );
+    let log = log_store.clone();
     let raft = Raft::new(
         spec.me,
         config,
@@ -116,9 +125,14 @@ pub async fn start_ensemble(
     )
     .await
     .map_err(raft_error)?;
+    let service = PeerService {
+        elector: elector.clone(),
+        log: log.clone(),
+    };
     tokio::spawn(serve_peers(
         raft.clone(),
         core.clone(),
+        service,
         peer_listener,
         faults.clone(),
         shutdown.clone(),
@@ -136,9 +150,17 @@ pub async fn start_ensemble(
         }
     }
     connect_write_path(&core, &raft, spec.me, faults.clone(), shutdown.clone());
+    tokio::spawn(elector.clone().run(
+        raft.clone(),
+        core.clone(),
+        log,
+        faults.clone(),
+        shutdown.clone(),
+    ));
     tokio::spawn(watch_role(
         raft.clone(),
         core.clone(),
+        elector,
         spec.clone(),
         timing,
         shutdown.clone(),
@@ -191,6 +213,7 @@ impl Timing {
 async fn watch_role(
     raft: Raft<TypeConfig>,
     core: Arc<ServerCore>,
+    elector: Arc<Elector>,
     spec: EnsembleSpec,
     timing: Timing,
     shutdown: CancellationToken,
@@ -200,6 +223,15 @@ async fn watch_role(
     let mut ticker = tokio::time::interval(timing.probe_every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_leader: Option<u64> = None;
+    // Leaders seen taking office: one per term in which this member found a leader.
+    let mut leader_changes = 0u64;
+    let mut counted_term: Option<u64> = None;
+    // Since when this member, having had a leader, has none; and whether its clients
+    // were dropped for it.
+    let mut leaderless: Option<(Instant, bool)> = None;
+    let hold = Duration::from_millis(
+        u64::from(core.config.tick_time_ms) * u64::from(core.config.sync_limit.max(1)),
+    );
     let mut since = Instant::now();
     let mut failed_probes = 0u32;
     let mut observers_added = false;
@@ -224,8 +256,13 @@ async fn watch_role(
         }
         let removed = core.removed()
             || (membership.nodes().next().is_some() && membership.get_node(&me).is_none());
-        raft.runtime_config().elect(!removed);
         if removed {
+            leader = None;
+        }
+        // openraft keeps following a leader it no longer hears (elections wait for a
+        // majority to agree it is gone): a member cut off from it serves as one without
+        // a leader (refused, or read-only).
+        if leader.is_some_and(|l| l != me) && elector.lost_leader() {
             leader = None;
         }
         // A leader's term opens with an entry of its own, and every entry of an earlier
@@ -253,12 +290,31 @@ async fn watch_role(
             // Cut off from the quorum: stop serving as its leader.
             leader = None;
         }
+        if leader.is_some() && counted_term != Some(m.current_term) {
+            counted_term = Some(m.current_term);
+            leader_changes += 1;
+            core.metrics.leader_changes.increment(1);
+        }
+        let seen = Seen {
+            since,
+            leader_changes,
+        };
+        if leader.is_some() {
+            leaderless = None;
+        } else if let Some((since, dropped)) = &mut leaderless {
+            // No leader for `syncLimit × tickTime`: drop the clients, as ZooKeeper's
+            // followers do when their leader is gone (they reconnect elsewhere, or
+            // read-only here).
+            if !*dropped && since.elapsed() >= hold {
+                *dropped = true;
+                core.abandon_all("no leader");
+            }
+        }
         if leader == last_leader {
-            core.set_quorum(view(&m, me, &spec, leader, since));
+            core.set_quorum(view(&m, me, &spec, leader, seen));
             continue;
         }
-        tracing::info!(member = me, ?leader, previous = ?last_leader, "leader changed");
-        core.metrics.leader_changes.increment(1);
+        tracing::info!(member = me, ?leader, previous = ?last_leader, term = m.current_term, "leader changed");
         if leader == Some(me) {
             // A new leader gives every session a fresh full timeout.
             core.refresh_session_timeouts();
@@ -270,9 +326,22 @@ async fn watch_role(
         since = Instant::now();
         // The new role first: a client dropped below reconnects at once, and must be
         // judged by it (refused, or read-only, without a leader).
-        core.set_quorum(view(&m, me, &spec, leader, since));
-        if previous.is_some() {
-            core.abandon_all("the leader was lost or changed");
+        core.set_quorum(view(
+            &m,
+            me,
+            &spec,
+            leader,
+            Seen {
+                since,
+                leader_changes,
+            },
+        ));
+        // Clients stay connected through a change of leader: their writes wait for
+        // the new one (`write_path`). Without one they are dropped after a while.
+        if leader.is_none() {
+            if previous.is_some() && leaderless.is_none() {
+                leaderless = Some((Instant::now(), false));
+            }
         } else {
             // Back in a quorum: read-only clients reconnect read-write.
             core.close_read_only_connections();
@@ -315,12 +384,21 @@ fn add_observers(
     missing.is_empty()
 }
 
+/// What the role watcher saw over time, for the quorum view.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// When this member took its current role.
+    since: Instant,
+    /// Leaders it saw take office.
+    leader_changes: u64,
+}
+
 fn view(
     m: &RaftMetrics<u64, BasicNode>,
     me: u64,
     spec: &EnsembleSpec,
     leader: Option<u64>,
-    since: Instant,
+    seen: Seen,
 ) -> QuorumView {
     let membership = m.membership_config.membership();
     let voting = |id: u64| membership.voter_ids().any(|v| v == id);
@@ -352,7 +430,9 @@ fn view(
     QuorumView {
         role,
         leader,
-        since,
+        since: seen.since,
+        term: m.current_term,
+        leader_changes: seen.leader_changes,
         voters,
         learners,
         synced_followers,

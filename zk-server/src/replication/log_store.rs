@@ -128,6 +128,11 @@ impl LogStore {
     pub fn last_index(&self) -> Option<u64> {
         self.lock().last_log_id.map(|l| l.index)
     }
+
+    /// The id of the last entry in the log.
+    pub fn last_log_id(&self) -> Option<openraft::LogId<NodeId>> {
+        self.lock().last_log_id
+    }
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {

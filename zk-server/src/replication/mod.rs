@@ -6,17 +6,19 @@
 //! - [`network`]: the standalone "network" (no peers).
 //! - [`offline`]: the data directory with no server running (an import's first
 //!   snapshot; a stopped member's state, for export).
+//! - `write_path`: submitted writes to the leader, in order, through leader changes.
 //! - [`transport`]: messages between members over TCP (rmp-serde frames): openraft's
 //!   RPCs, forwarded writes, session touches, read-index queries; fault injection.
 //! - [`reconfig`]: dynamic reconfiguration as openraft membership changes.
 //! - [`ensemble`]: starting a member of an ensemble from zoo.cfg's `server.N` lines,
 //!   and keeping the server's role (leader, follower, observer, looking) current.
-//! - `leader_loss`: an election as soon as the leader's process is seen gone.
+//! - [`election`]: when to elect: pre-vote, and at once when the leader's process is
+//!   seen gone.
 //!
 //! A standalone server is a one-member group: the same write path as an ensemble.
 
+pub mod election;
 pub mod ensemble;
-mod leader_loss;
 pub mod log_store;
 pub mod network;
 pub mod offline;
@@ -24,6 +26,9 @@ pub mod peer_sasl;
 pub mod reconfig;
 pub mod state_machine;
 pub mod transport;
+mod write_path;
+
+use write_path::connect_write_path;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -31,15 +36,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use futures::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
 use openraft::{BasicNode, Config, Raft, ServerState, SnapshotPolicy};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::core::{Replicator, ServerCore, SubmitError};
-use crate::txn::{zxid_of, Txn, TxnBatch, MAX_BATCH_TXNS};
-use transport::{PeerFaults, PeerLink, PeerReply, PeerRequest};
+use crate::core::ServerCore;
+use crate::txn::{Txn, TxnBatch};
+use transport::PeerFaults;
 
 openraft::declare_raft_types!(
     /// The openraft type configuration of a ZooKeeper server: log entries carry
@@ -129,117 +131,6 @@ impl Replication {
     }
 }
 
-/// The write path: submitted transactions go, in call order, to the leader — this
-/// member's own openraft when it leads, else forwarded over the peer transport.
-struct Proposer {
-    core: std::sync::Weak<ServerCore>,
-    tx: mpsc::UnboundedSender<Txn>,
-    raft: Raft<TypeConfig>,
-    me: u64,
-    faults: PeerFaults,
-}
-
-impl Replicator for Proposer {
-    fn submit(&self, txn: Txn) -> Result<(), SubmitError> {
-        self.tx
-            .send(txn)
-            .map_err(|_| SubmitError::Unavailable("replication stopped".into()))
-    }
-
-    fn read_index(&self) -> BoxFuture<'static, Result<i64, SubmitError>> {
-        let raft = self.raft.clone();
-        let me = self.me;
-        let ask = self.ask_leader(PeerRequest::ReadIndex);
-        Box::pin(async move {
-            let unavailable = || SubmitError::Unavailable("no leader to sync with".into());
-            if leader_of(&raft).is_some_and(|(leader, _)| leader == me) {
-                let (read, _) = raft.get_read_log_id().await.map_err(|_| unavailable())?;
-                return Ok(zxid_of(read.map_or(0, |id| id.index), 0));
-            }
-            match ask.await {
-                // The leader's log index: applied once its first zxid is.
-                Ok(PeerReply::ReadIndex(Some(index))) => Ok(zxid_of(index, 0)),
-                _ => Err(unavailable()),
-            }
-        })
-    }
-
-    fn reconfigure(
-        &self,
-        request: zk_proto::ReconfigRequest,
-    ) -> BoxFuture<'static, Result<i64, zk_proto::ErrorCode>> {
-        let raft = self.raft.clone();
-        let me = self.me;
-        let core = self.core.clone();
-        let faults = self.faults.clone();
-        let ask = self.ask_leader(PeerRequest::Reconfig(request.clone()));
-        Box::pin(async move {
-            let lost = zk_proto::ErrorCode::ConnectionLoss;
-            if leader_of(&raft).is_some_and(|(leader, _)| leader == me) {
-                let core = core.upgrade().ok_or(lost)?;
-                return reconfig::reconfigure(&raft, &core, &faults, &request).await;
-            }
-            match ask.await {
-                Ok(PeerReply::Reconfigured(result)) => result.map_err(|code| {
-                    zk_proto::ErrorCode::from_code(code).unwrap_or(zk_proto::ErrorCode::SystemError)
-                }),
-                _ => Err(lost),
-            }
-        })
-    }
-
-    fn revalidate(
-        &self,
-        session: i64,
-        owner: u64,
-    ) -> BoxFuture<'static, Result<Option<bool>, SubmitError>> {
-        let ask = self.ask_leader(PeerRequest::Revalidate { session, owner });
-        Box::pin(async move {
-            match ask.await {
-                Ok(PeerReply::Revalidated(answer)) => Ok(answer),
-                _ => Err(SubmitError::Unavailable(
-                    "no leader to revalidate with".into(),
-                )),
-            }
-        })
-    }
-}
-
-impl Proposer {
-    /// Sends `request` to the leader (over the connection every request to it shares).
-    fn ask_leader(&self, request: PeerRequest) -> BoxFuture<'static, std::io::Result<PeerReply>> {
-        let raft = self.raft.clone();
-        let me = self.me;
-        let faults = self.faults.clone();
-        Box::pin(async move {
-            let (leader, addr) = leader_of(&raft)
-                .filter(|(leader, _)| *leader != me)
-                .ok_or_else(|| std::io::Error::other("no other member leads"))?;
-            PeerLink::new(me, leader, addr, faults)
-                .exchange(&request, FORWARD_TIMEOUT)
-                .await
-        })
-    }
-}
-
-/// How long a forwarded batch may take to commit before its writes are failed.
-const FORWARD_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Writes taken from the queue into one batch (one forwarded message, one log
-/// entry) at most.
-const FORWARD_BATCH: usize = if MAX_BATCH_TXNS < 1024 {
-    MAX_BATCH_TXNS
-} else {
-    1024
-};
-
-/// A batch stops growing once it carries this many bytes.
-const BATCH_BYTES: usize = 1 << 20;
-
-/// Log entries handed to openraft and not yet applied, at most: while they are
-/// written and replicated, later writes gather into the next batch (group commit).
-const ENTRIES_IN_FLIGHT: usize = 4;
-
 /// The current leader and its peer address, as this member knows them.
 fn leader_of(raft: &Raft<TypeConfig>) -> Option<(u64, String)> {
     let metrics = raft.metrics();
@@ -265,28 +156,45 @@ fn count_proposal(core: &ServerCore, batch: &[Txn]) {
     core.stats.record_proposal(bytes as u64);
 }
 
-/// Whether this member leads now.
-fn leads(raft: &Raft<TypeConfig>, me: u64) -> bool {
-    leader_of(raft).is_some_and(|(leader, _)| leader == me)
-}
-
 /// The node id a standalone server uses in its one-member group.
 pub const STANDALONE_NODE_ID: u64 = 1;
 
-/// openraft's timing: heartbeats every `raftHeartbeatMs`, elections after
-/// `raftElectionTimeoutMs` to twice that without one (openraft adds the leader's
-/// lease, the longer timeout, while a leader is known).
+/// How an openraft member elects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Elections {
+    /// By openraft's own timer (a standalone server, the only voter of its group).
+    Timer,
+    /// Only when [`election::Elector`] says so (members of an ensemble).
+    PreVote,
+}
+
+/// openraft's timing: heartbeats every `raftHeartbeatMs`. With openraft's own timer,
+/// elections after `raftElectionTimeoutMs` to twice that without one (openraft adds
+/// the leader's lease, the longer timeout, while a leader is known). With pre-votes,
+/// openraft's timer is off and its timeouts set only its leader lease (the longer)
+/// and how long a vote request may take (the shorter): just over a heartbeat.
 fn raft_config(
     snap_count: u64,
     config: &crate::config::ServerConfig,
+    elections: Elections,
 ) -> Result<Arc<Config>, ReplicationError> {
     let heartbeat = config.raft_heartbeat_ms.max(1);
-    let election = config.raft_election_timeout_ms;
+    let (min, max) = match elections {
+        Elections::Timer => (
+            config.raft_election_timeout_ms,
+            config.raft_election_timeout_ms * 2,
+        ),
+        Elections::PreVote => {
+            let min = (heartbeat * 3 / 2).max(heartbeat + 1);
+            (min, min + 1)
+        }
+    };
     let config = Config {
         cluster_name: "zk-rs".into(),
         heartbeat_interval: heartbeat,
-        election_timeout_min: election,
-        election_timeout_max: election * 2,
+        election_timeout_min: min,
+        election_timeout_max: max,
+        enable_elect: elections == Elections::Timer,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(snap_count.max(1)),
         // Keep one snapshot interval of log behind the snapshot (lagging members catch
         // up from it), purge the rest.
@@ -347,7 +255,7 @@ pub async fn start_standalone(
 ) -> Result<Replication, ReplicationError> {
     let (log_store, state_machine) = open_storage(&core)?;
     let last_index = log_store.last_index();
-    let config = raft_config(core.config.snap_count, &core.config)?;
+    let config = raft_config(core.config.snap_count, &core.config, Elections::Timer)?;
     let raft = Raft::new(
         STANDALONE_NODE_ID,
         config,
@@ -388,227 +296,6 @@ pub async fn start_standalone(
         shutdown,
     );
     Ok(Replication { raft })
-}
-
-/// Connects `core`'s write path to `raft` (member `me`).
-fn connect_write_path(
-    core: &Arc<ServerCore>,
-    raft: &Raft<TypeConfig>,
-    me: u64,
-    faults: PeerFaults,
-    shutdown: CancellationToken,
-) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    core.set_replicator(Arc::new(Proposer {
-        core: Arc::downgrade(core),
-        tx,
-        raft: raft.clone(),
-        me,
-        faults: faults.clone(),
-    }));
-    tokio::spawn(propose(
-        raft.clone(),
-        core.clone(),
-        me,
-        faults,
-        rx,
-        shutdown,
-    ));
-}
-
-/// Feeds submitted transactions to the leader in order: to openraft when this member
-/// leads (`client_write_ff` enqueues without waiting, so writes pipeline), else in
-/// batches over the peer transport. A write that cannot be placed fails its client's
-/// reply. When the leader changes, every reply still owed is failed and every client
-/// dropped first (as ZooKeeper does): a session's later write must never commit after
-/// an earlier one was lost.
-async fn propose(
-    raft: Raft<TypeConfig>,
-    core: Arc<ServerCore>,
-    me: u64,
-    faults: PeerFaults,
-    mut rx: mpsc::UnboundedReceiver<Txn>,
-    shutdown: CancellationToken,
-) {
-    let mut in_flight = FuturesUnordered::new();
-    // Batches forwarded and not yet answered, oldest first; all went over one
-    // connection (`pinned`), so the leader appended them in the order sent.
-    let mut forwarding: FuturesOrdered<BoxFuture<'static, Forwarded>> = FuturesOrdered::new();
-    let mut pinned: Option<(u64, u64)> = None;
-    // The leader this member last sent writes to, and the abandon count then.
-    let mut used: Option<(u64, u64)> = None;
-    loop {
-        let first = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            Some((seqs, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
-                let seqs: Vec<u64> = seqs;
-                let outcome: Result<Result<_, _>, _> = outcome;
-                if !matches!(outcome, Ok(Ok(_))) {
-                    for seq in seqs {
-                        core.fail_request(seq);
-                    }
-                }
-                continue;
-            }
-            Some(done) = forwarding.next(), if !forwarding.is_empty() => {
-                settle(&core, done);
-                if forwarding.is_empty() {
-                    pinned = None;
-                }
-                continue;
-            }
-            txn = rx.recv(), if forwarding.len() < MAX_FORWARDS_IN_FLIGHT
-                && (in_flight.len() < ENTRIES_IN_FLIGHT || !leads(&raft, me)) => match txn {
-                Some(txn) => txn,
-                None => break,
-            },
-        };
-        let mut bytes = first.approx_bytes();
-        let mut batch = vec![first];
-        while batch.len() < FORWARD_BATCH && bytes < BATCH_BYTES {
-            match rx.try_recv() {
-                Ok(txn) => {
-                    bytes += txn.approx_bytes();
-                    batch.push(txn);
-                }
-                Err(_) => break,
-            }
-        }
-        let leader = leader_of(&raft);
-        let leader_id = leader.as_ref().map(|(id, _)| *id);
-        if leader_id != Some(me) && !in_flight.is_empty() {
-            // Entries proposed while this member led may never be answered by openraft
-            // once it stopped leading; their replies were failed with its clients (or
-            // come through apply if the entries commit): stop waiting for them.
-            in_flight = FuturesUnordered::new();
-        }
-        if let (Some(now), Some((before, abandons))) = (leader_id, used) {
-            // Writes sent to the old leader may be lost while later ones commit with
-            // the new one, unless their clients were dropped since (the role watcher
-            // usually got there first).
-            if now != before && core.abandons() == abandons {
-                core.abandon_all("the leader changed");
-            }
-        }
-        if let Some(now) = leader_id {
-            used = Some((now, core.abandons()));
-        }
-        // Writes whose replies were failed (their connection is gone) are dropped.
-        batch.retain(|txn| core.owes(txn.origin.seq));
-        if batch.is_empty() {
-            continue;
-        }
-        match leader {
-            None => {
-                for txn in &batch {
-                    core.fail_request(txn.origin.seq);
-                }
-            }
-            Some((leader, _)) if leader == me => {
-                batch.retain(|txn| {
-                    let moved = core.moved(txn);
-                    if moved {
-                        core.fail_request(txn.origin.seq);
-                    }
-                    !moved
-                });
-                if batch.is_empty() {
-                    continue;
-                }
-                count_proposal(&core, &batch);
-                let seqs: Vec<u64> = batch.iter().map(|t| t.origin.seq).collect();
-                match raft.client_write_ff(TxnBatch(batch)).await {
-                    Ok(receiver) => in_flight.push(async move { (seqs, receiver.await) }),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "consensus refused a write");
-                        for seq in seqs {
-                            core.fail_request(seq);
-                        }
-                    }
-                }
-            }
-            Some((leader, addr)) => {
-                let link = PeerLink::new(me, leader, addr, faults.clone());
-                let seqs: Vec<u64> = batch.iter().map(|t| t.origin.seq).collect();
-                let abandons = core.abandons();
-                // Behind batches still in flight, only over their connection.
-                let same = pinned.filter(|(to, _)| *to == leader).map(|(_, c)| c);
-                let same = if forwarding.is_empty() { None } else { same };
-                match link
-                    .send(&PeerRequest::Forward(batch), FORWARD_TIMEOUT, same)
-                    .await
-                {
-                    Ok((connection, reply)) => {
-                        pinned = Some((leader, connection));
-                        let mut metrics = raft.metrics();
-                        forwarding.push_back(Box::pin(async move {
-                            let reply = tokio::select! {
-                                r = reply => r,
-                                // A leader that loses its title may never answer.
-                                _ = metrics.wait_for(|m| m.current_leader != Some(leader)) => {
-                                    Err(std::io::Error::other("the leader changed"))
-                                }
-                            };
-                            Forwarded {
-                                leader,
-                                seqs,
-                                abandons,
-                                reply,
-                            }
-                        }));
-                    }
-                    Err(e) => settle(
-                        &core,
-                        Forwarded {
-                            leader,
-                            seqs,
-                            abandons,
-                            reply: Err(e),
-                        },
-                    ),
-                }
-            }
-        }
-    }
-    core.fail_pending();
-}
-
-/// Forwarded batches in flight at most (backpressure on a slow leader).
-const MAX_FORWARDS_IN_FLIGHT: usize = 16;
-
-/// The outcome of one forwarded batch.
-struct Forwarded {
-    leader: u64,
-    seqs: Vec<u64>,
-    /// The abandon count when it was sent.
-    abandons: u64,
-    reply: std::io::Result<PeerReply>,
-}
-
-/// Acts on a forwarded batch's outcome. A write whose session moved on fails alone
-/// (its connection closes: ZooKeeper's SessionMoved); anything else that failed drops
-/// every client, unless that already happened since the batch was sent.
-fn settle(core: &ServerCore, done: Forwarded) {
-    let failed = match done.reply {
-        Ok(PeerReply::Forwarded { refused, moved }) => {
-            for seq in moved {
-                core.fail_request(seq);
-            }
-            if refused.is_empty() {
-                return;
-            }
-            "the leader refused forwarded writes".to_string()
-        }
-        Ok(_) => "the leader answered a forward with something else".to_string(),
-        Err(e) => format!("forwarding to the leader failed: {e}"),
-    };
-    tracing::info!(leader = done.leader, failed, "forwarded writes lost");
-    for seq in done.seqs {
-        core.fail_request(seq);
-    }
-    if core.abandons() == done.abandons {
-        core.abandon_all(&failed);
-    }
 }
 
 #[cfg(test)]
@@ -660,10 +347,11 @@ mod three_members {
     use tokio_util::sync::CancellationToken;
     use zk_proto::{Acl, CreateRequest, OpCode};
 
+    use super::election::Elector;
     use super::log_store::LogStore;
     use super::state_machine::StateMachine;
-    use super::transport::{serve_peers, PeerFaults, TcpPeers};
-    use super::{connect_write_path, raft_config, TypeConfig};
+    use super::transport::{serve_peers, PeerFaults, PeerService, TcpPeers};
+    use super::{connect_write_path, raft_config, Elections, TypeConfig};
     use crate::core::ServerCore;
     use crate::database::ZkDatabase;
     use crate::txn::TxnOp;
@@ -685,11 +373,18 @@ mod three_members {
         let log = LogStore::open(&dir.path().join("log")).unwrap();
         let sm = StateMachine::open(core.clone(), &dir.path().join("snapshots")).unwrap();
         let faults = PeerFaults::default();
+        let config = crate::testing::test_config(dir.path());
+        let config = raft_config(1000, &config, Elections::PreVote).unwrap();
+        let elector = Elector::new(id, &config, Duration::from_millis(150));
+        let service = PeerService {
+            elector: elector.clone(),
+            log: log.clone(),
+        };
         let raft = Raft::new(
             id,
-            raft_config(1000, &crate::testing::test_config(dir.path())).unwrap(),
+            config,
             TcpPeers::new(id, faults.clone()),
-            log,
+            log.clone(),
             sm,
         )
         .await
@@ -698,7 +393,15 @@ mod three_members {
         tokio::spawn(serve_peers(
             raft.clone(),
             core.clone(),
+            service,
             listener,
+            faults.clone(),
+            stop.clone(),
+        ));
+        tokio::spawn(elector.run(
+            raft.clone(),
+            core.clone(),
+            log,
             faults.clone(),
             stop.clone(),
         ));

@@ -41,6 +41,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::election::{leader_of_message, Elector, PreVote};
+use super::log_store::LogStore;
 use super::peer_sasl::{self, PeerSasl};
 use super::TypeConfig;
 use crate::core::ServerCore;
@@ -58,11 +60,18 @@ pub enum PeerRequest {
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     /// Elections.
     Vote(VoteRequest<NodeId>),
+    /// Whether the receiver would vote for a candidate ([`super::election`]).
+    PreVote(PreVote),
     /// A snapshot chunk for a lagging member.
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     /// Writes a follower or observer took from its clients, for the leader to append
-    /// in this order.
-    Forward(Vec<Txn>),
+    /// in this order, if it still leads in `term`.
+    Forward {
+        /// The term of the leader they are meant for.
+        term: u64,
+        /// The writes.
+        batch: Vec<Txn>,
+    },
     /// Sessions a member's clients were heard from since its last touch.
     Touch(Vec<i64>),
     /// The leader's commit point, after it confirmed its leadership with a quorum.
@@ -90,6 +99,8 @@ pub enum PeerReply {
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     /// To Vote.
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    /// To PreVote: whether the receiver would vote for the candidate.
+    PreVote(bool),
     /// To InstallSnapshot.
     InstallSnapshot(
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
@@ -263,10 +274,21 @@ async fn write_frames(
     let _ = wr.shutdown().await;
 }
 
+/// What answering peers needs besides openraft and the server core: who decides on
+/// elections here, and the log (its last entry, for pre-votes).
+#[derive(Clone)]
+pub struct PeerService {
+    /// This member's elector.
+    pub elector: Arc<Elector>,
+    /// This member's log.
+    pub log: LogStore,
+}
+
 /// Answers peers' messages on `listener` until `shutdown`.
 pub async fn serve_peers(
     raft: Raft<TypeConfig>,
     core: Arc<ServerCore>,
+    service: PeerService,
     listener: TcpListener,
     faults: PeerFaults,
     shutdown: CancellationToken,
@@ -285,6 +307,7 @@ pub async fn serve_peers(
         };
         let _ = stream.set_nodelay(true);
         let (raft, core, faults) = (raft.clone(), core.clone(), faults.clone());
+        let service = service.clone();
         let closed = shutdown.child_token();
         tokio::spawn(async move {
             let halves = match faults.tls.clone() {
@@ -326,7 +349,7 @@ pub async fn serve_peers(
                     }
                 }
             }
-            serve_connection(raft, core, halves, faults, closed).await;
+            serve_connection(raft, core, service, halves, faults, closed).await;
         });
     }
 }
@@ -336,6 +359,7 @@ pub async fn serve_peers(
 async fn serve_connection(
     raft: Raft<TypeConfig>,
     core: Arc<ServerCore>,
+    service: PeerService,
     (mut rd, wr): Halves,
     faults: PeerFaults,
     closed: CancellationToken,
@@ -351,7 +375,7 @@ async fn serve_connection(
                 Ok(r) => r,
                 Err(_) => {
                     if let (Some(peer), false) = (leader, closed.is_cancelled()) {
-                        super::leader_loss::connection_lost(&raft, &core, peer);
+                        service.elector.connection_lost(&raft, &core, peer);
                     }
                     break;
                 }
@@ -359,6 +383,10 @@ async fn serve_connection(
         };
         if let PeerRequest::AppendEntries(r) = &request {
             leader = r.vote.leader_id().voted_for();
+            heard(&raft, &service.elector, &r.vote);
+        }
+        if let PeerRequest::InstallSnapshot(r) = &request {
+            heard(&raft, &service.elector, &r.vote);
         }
         let out = out.clone();
         let reply = move |reply: PeerReply| {
@@ -366,22 +394,33 @@ async fn serve_connection(
                 let _ = out.send(frame);
             }
         };
-        if let PeerRequest::Forward(batch) = request {
-            let pending = append_in_order(&raft, &core, batch).await;
+        if let PeerRequest::Forward { term, batch } = request {
+            let pending = append_in_order(&raft, &core, term, batch).await;
             tokio::spawn(async move { reply(pending.await) });
             continue;
         }
         let (raft, core, faults) = (raft.clone(), core.clone(), faults.clone());
-        tokio::spawn(async move { reply(answer(&raft, &core, &faults, request).await) });
+        let service = service.clone();
+        tokio::spawn(async move { reply(answer(&raft, &core, &service, &faults, request).await) });
     }
     closed.cancel();
 }
 
-/// Hands a forwarded batch to openraft in order, now; the returned future answers it
-/// once every write was committed or refused.
+/// A leader's message carrying `vote` came in: the elector hears of it if it comes
+/// from a leader this member follows (or will).
+fn heard(raft: &Raft<TypeConfig>, elector: &Elector, vote: &openraft::Vote<NodeId>) {
+    let mine = raft.metrics().borrow().vote;
+    if let Some(leader) = leader_of_message(vote, &mine) {
+        elector.heard(leader);
+    }
+}
+
+/// Hands a forwarded batch to openraft in order, now, if this member leads in `term`;
+/// the returned future answers it once every write was committed or refused.
 async fn append_in_order(
     raft: &Raft<TypeConfig>,
     core: &ServerCore,
+    term: u64,
     batch: Vec<Txn>,
 ) -> impl std::future::Future<Output = PeerReply> {
     let mut moved = Vec::new();
@@ -394,12 +433,21 @@ async fn append_in_order(
         !gone
     });
     let seqs: Vec<u64> = batch.iter().map(|t| t.origin.seq).collect();
+    // Sent to this member as the leader of `term`: a member that lost that leadership
+    // (and perhaps won another term since) refuses it, and so every batch after it.
+    let leads_in_term = {
+        let m = raft.metrics();
+        let m = m.borrow();
+        m.state == openraft::ServerState::Leader && m.current_term == term
+    };
     // The whole batch is one log entry: committed, or refused, together.
-    let outcome = if batch.is_empty() {
+    let outcome = if !leads_in_term {
+        Some(Err(()))
+    } else if batch.is_empty() {
         None
     } else {
         super::count_proposal(core, &batch);
-        Some(raft.client_write_ff(TxnBatch(batch)).await)
+        Some(raft.client_write_ff(TxnBatch(batch)).await.map_err(|_| ()))
     };
     async move {
         let committed = match outcome {
@@ -416,16 +464,25 @@ async fn append_in_order(
 async fn answer(
     raft: &Raft<TypeConfig>,
     core: &ServerCore,
+    service: &PeerService,
     faults: &PeerFaults,
     request: PeerRequest,
 ) -> PeerReply {
     match request {
+        PeerRequest::PreVote(r) => {
+            let m = raft.metrics().borrow().clone();
+            let granted = service.elector.grants(&r, &m, service.log.last_log_id());
+            tracing::debug!(candidate = r.candidate, term = r.term, granted, "pre-vote");
+            PeerReply::PreVote(granted)
+        }
         PeerRequest::AppendEntries(r) => PeerReply::AppendEntries(raft.append_entries(r).await),
         PeerRequest::Vote(r) => PeerReply::Vote(raft.vote(r).await),
         PeerRequest::InstallSnapshot(r) => {
             PeerReply::InstallSnapshot(raft.install_snapshot(r).await)
         }
-        PeerRequest::Forward(batch) => append_in_order(raft, core, batch).await.await,
+        PeerRequest::Forward { term, batch } => {
+            append_in_order(raft, core, term, batch).await.await
+        }
         PeerRequest::Touch(sessions) => {
             let now = std::time::Instant::now();
             let mut tracker = core.tracker();
@@ -756,9 +813,16 @@ async fn connection(
 /// How long making a peer connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The first wait after a failed connection attempt, doubled up to [`BACKOFF_MAX`].
-const BACKOFF_FIRST: Duration = Duration::from_millis(20);
-/// The longest wait between connection attempts to an unreachable peer.
-const BACKOFF_MAX: Duration = Duration::from_secs(1);
+const BACKOFF_FIRST: Duration = Duration::from_millis(10);
+/// The longest wait between connection attempts to an unreachable peer: below a
+/// heartbeat, so that a leader reaches a member that came back before that member's
+/// election timer runs out. (A refused attempt on a local network costs a round trip.)
+const BACKOFF_MAX: Duration = Duration::from_millis(25);
+
+/// How long openraft pauses replication to a member it could not reach (its own
+/// default is 500 ms, longer than a restarted member's election timeout); the
+/// connection's own backoff above throttles the attempts.
+const REPLICATION_BACKOFF: Duration = Duration::from_millis(10);
 
 impl TcpPeer {
     async fn exchange(
@@ -789,6 +853,10 @@ fn mismatch<E: std::error::Error>() -> RPCError<NodeId, BasicNode, E> {
 }
 
 impl RaftNetwork<TypeConfig> for TcpPeer {
+    fn backoff(&self) -> openraft::network::Backoff {
+        openraft::network::Backoff::new(std::iter::repeat(REPLICATION_BACKOFF))
+    }
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
