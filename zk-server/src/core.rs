@@ -490,7 +490,6 @@ impl ServerCore {
                 self.config.disk_reserve_bytes
             )));
         }
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         // Under the lock `abandon_all` takes: either this write is owed before the
         // abandon (and is failed by it), or its connection is already closed.
@@ -498,6 +497,10 @@ impl ServerCore {
         if conn_closed.is_some_and(CancellationToken::is_cancelled) {
             return Err(SubmitError::Unavailable("connection closing".into()));
         }
+        // Numbered under the lock it is queued under: the write path receives writes in
+        // the order of their numbers, and a write numbered below one already applied
+        // would be taken for a copy (`ZkDatabase::apply`).
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         pending.insert(seq, tx);
         let txn = Txn {
             origin: Origin {

@@ -229,9 +229,7 @@ async fn watch_role(
     // Since when this member, having had a leader, has none; and whether its clients
     // were dropped for it.
     let mut leaderless: Option<(Instant, bool)> = None;
-    let hold = Duration::from_millis(
-        u64::from(core.config.tick_time_ms) * u64::from(core.config.sync_limit.max(1)),
-    );
+    let hold = super::write_path::hold(&core);
     let mut since = Instant::now();
     let mut failed_probes = 0u32;
     let mut observers_added = false;

@@ -43,6 +43,8 @@ struct Proposer {
     raft: Raft<TypeConfig>,
     me: u64,
     faults: PeerFaults,
+    /// How long a write or a `sync` may wait for a leader (`syncLimit × tickTime`).
+    hold: Duration,
 }
 
 impl Replicator for Proposer {
@@ -52,20 +54,38 @@ impl Replicator for Proposer {
             .map_err(|_| SubmitError::Unavailable("replication stopped".into()))
     }
 
+    /// The leader's commit point; through a change of leader, the new leader's (a
+    /// `sync` waits for it as writes do, up to `hold`).
     fn read_index(&self) -> BoxFuture<'static, Result<i64, SubmitError>> {
         let raft = self.raft.clone();
         let me = self.me;
-        let ask = self.ask_leader(PeerRequest::ReadIndex);
+        let faults = self.faults.clone();
+        let hold = self.hold;
         Box::pin(async move {
-            let unavailable = || SubmitError::Unavailable("no leader to sync with".into());
-            if leader_of(&raft).is_some_and(|(leader, _)| leader == me) {
-                let (read, _) = raft.get_read_log_id().await.map_err(|_| unavailable())?;
-                return Ok(zxid_of(read.map_or(0, |id| id.index), 0));
-            }
-            match ask.await {
-                // The leader's log index: applied once its first zxid is.
-                Ok(PeerReply::ReadIndex(Some(index))) => Ok(zxid_of(index, 0)),
-                _ => Err(unavailable()),
+            let deadline = Instant::now() + hold;
+            loop {
+                if let Some((leader, addr, _)) = confirmed_leader(&raft) {
+                    let index = if leader == me {
+                        raft.get_read_log_id()
+                            .await
+                            .ok()
+                            .map(|(read, _)| read.map_or(0, |id| id.index))
+                    } else {
+                        let link = PeerLink::new(me, leader, addr, faults.clone());
+                        match link.exchange(&PeerRequest::ReadIndex, hold).await {
+                            Ok(PeerReply::ReadIndex(index)) => index,
+                            _ => None,
+                        }
+                    };
+                    // The leader's log index: applied once its first zxid is.
+                    if let Some(index) = index {
+                        return Ok(zxid_of(index, 0));
+                    }
+                }
+                if Instant::now() >= deadline {
+                    return Err(SubmitError::Unavailable("no leader to sync with".into()));
+                }
+                tokio::time::sleep(RECHECK * 2).await;
             }
         })
     }
@@ -161,6 +181,7 @@ pub(super) fn connect_write_path(
         raft: raft.clone(),
         me,
         faults: faults.clone(),
+        hold: hold(core),
     }));
     tokio::spawn(propose(
         raft.clone(),
@@ -170,6 +191,14 @@ pub(super) fn connect_write_path(
         rx,
         shutdown,
     ));
+}
+
+/// How long writes and `sync`s wait for a leader: `syncLimit × tickTime`, the time
+/// ZooKeeper's followers give theirs.
+pub(super) fn hold(core: &ServerCore) -> Duration {
+    Duration::from_millis(
+        u64::from(core.config.tick_time_ms) * u64::from(core.config.sync_limit.max(1)),
+    )
 }
 
 /// Forwarded batches in flight at most (backpressure on a slow leader).
@@ -185,7 +214,9 @@ fn confirmed_leader(raft: &Raft<TypeConfig>) -> Option<(u64, String, u64)> {
     let m = metrics.borrow();
     let leader = m.current_leader?;
     let term = m.current_term;
-    if m.last_applied.is_none_or(|a| a.leader_id.get_term() != term) {
+    if m.last_applied
+        .is_none_or(|a| a.leader_id.get_term() != term)
+    {
         return None;
     }
     let node = m.membership_config.membership().get_node(&leader)?.clone();
@@ -218,6 +249,8 @@ struct WritePath {
     waiting: Option<Instant>,
     /// How long writes may wait for a leader before every client is dropped.
     hold: Duration,
+    /// When writes were last sent again, and to which leader in which term.
+    resent: Option<(Instant, u64, u64)>,
 }
 
 /// The outcome of one forwarded batch.
@@ -235,9 +268,7 @@ async fn propose(
     mut rx: mpsc::UnboundedReceiver<Txn>,
     shutdown: CancellationToken,
 ) {
-    let hold = Duration::from_millis(
-        u64::from(core.config.tick_time_ms) * u64::from(core.config.sync_limit.max(1)),
-    );
+    let hold = hold(&core);
     let mut path = WritePath {
         raft,
         core,
@@ -252,6 +283,7 @@ async fn propose(
         unsure: None,
         waiting: None,
         hold,
+        resent: None,
     };
     let mut recheck = tokio::time::interval(RECHECK);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -349,11 +381,17 @@ impl WritePath {
         };
         if let Some(since) = self.unsure {
             // Let a leader that only just lost its title be seen as such before
-            // trusting it again.
-            if since.elapsed() < RECHECK {
+            // trusting it again; the same one (perhaps dead, and not yet known to
+            // be) at most every few rechecks.
+            let again = self
+                .resent
+                .is_some_and(|(at, l, t)| l == leader && t == term && at.elapsed() < RECHECK * 5);
+            if since.elapsed() < RECHECK || again {
                 return;
             }
-            self.send_again();
+            let new_leader = self.resent.is_none_or(|(_, l, t)| l != leader || t != term);
+            self.resent = Some((Instant::now(), leader, term));
+            self.send_again(new_leader);
         }
         if self.ready.is_empty() {
             return;
@@ -414,7 +452,7 @@ impl WritePath {
 
     /// A leader is confirmed: every write still owed among those sent was lost for good
     /// (or its late copy will change nothing); it goes out again, first.
-    fn send_again(&mut self) {
+    fn send_again(&mut self, new_leader: bool) {
         self.proposed = FuturesUnordered::new();
         self.forwarding = FuturesOrdered::new();
         self.pinned = None;
@@ -424,8 +462,13 @@ impl WritePath {
             .drain(..)
             .filter(|t| self.core.owes(t.origin.seq))
             .collect();
-        if !again.is_empty() {
+        if !again.is_empty() && new_leader {
             tracing::info!(
+                writes = again.len(),
+                "sending writes of unknown outcome again"
+            );
+        } else if !again.is_empty() {
+            tracing::debug!(
                 writes = again.len(),
                 "sending writes of unknown outcome again"
             );
