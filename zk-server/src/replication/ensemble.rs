@@ -3,11 +3,14 @@
 //! that the leader adds). Beside consensus, three tasks keep the ensemble's
 //! ZooKeeper semantics:
 //!
-//! - the role watcher: leader / follower / observer / looking from openraft's metrics,
-//!   a leader's periodic check that a quorum still follows it (ZooKeeper's leader
-//!   steps down when it loses its followers; openraft's would keep its title), every
-//!   client dropped when the leader is lost or changes, fresh session timeouts on a
-//!   new leader, observers added as learners;
+//! - the role watcher: leader / follower / observer / looking from openraft's metrics
+//!   and the elector (a follower that no longer hears its leader has none), a
+//!   leader's periodic check that a quorum still follows it (ZooKeeper's leader steps
+//!   down when it loses its followers; openraft's would keep its title), every client
+//!   dropped after `syncLimit × tickTime` without a leader (not when the leader merely
+//!   changes: see `write_path`), fresh session timeouts on a new leader, observers
+//!   added as learners, the term and the leaders seen for mntr;
+//! - the elector ([`super::election`]): pre-votes, and when to elect;
 //! - the touch sender: a follower's or observer's clients keep their sessions alive on
 //!   the leader, which alone expires sessions;
 //! - the proposer (in `replication`): writes forwarded to the leader.
