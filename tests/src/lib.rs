@@ -54,6 +54,24 @@ pub fn python_with_kazoo() -> PathBuf {
     python
 }
 
+/// The `zk-server` binary cargo built beside the running test (in `target/<profile>/`),
+/// for tests that run our server as real processes. `cargo test --workspace` builds
+/// it; a test of this package alone does not, so a missing one fails loudly.
+pub fn zk_server_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("zk-server"))
+        .expect("target directory");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo build -p zk-server`; `cargo test --workspace` does)",
+        bin.display()
+    );
+    bin
+}
+
 /// Runs Apache's zkCli.sh with `args` (e.g. `-server h:p`) and `env` (e.g.
 /// `CLIENT_JVMFLAGS`), `script` on its standard input, off the async runtime's threads;
 /// returns everything it printed, standard output then standard error.

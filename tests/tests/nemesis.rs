@@ -132,22 +132,6 @@ enum Ensemble {
     InProcess(TestingCluster),
 }
 
-/// The `zk-server` binary `cargo test --workspace` built beside this test.
-fn server_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|dir| dir.join("zk-server"))
-        .expect("target directory");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (`cargo build -p zk-server`; `cargo test --workspace` does)",
-        bin.display()
-    );
-    bin
-}
-
 impl Ensemble {
     fn on_hosts(net: Network) -> Ensemble {
         let root = tempfile::tempdir().expect("temp dir");
@@ -183,7 +167,7 @@ impl Ensemble {
         let mut ensemble = Ensemble::Hosts {
             net,
             members,
-            bin: server_binary(),
+            bin: zk_tests::zk_server_binary(),
             _root: root,
         };
         for i in 0..n {
