@@ -13,7 +13,18 @@
 //!   member restarted in the round counts from zero again: it must report what any
 //!   member rejoining a leader in office reports, at most 1).
 //!
+//! When the rolling restart stops the leader, the others elect one of themselves, and
+//! the old leader, started again, follows it: every term is exactly one higher, every
+//! other member's `zk_leader_changes` exactly one higher, and the old leader reports
+//! what any member rejoining a leader in office reports; the poller saw no leader but
+//! the old one, then the new one.
+//!
 //! At the end, every acknowledged write is on every member.
+//!
+//! A failure names the phase, round and member, what was expected and what was seen,
+//! and ends with the logs of the members concerned (each member's stdout and stderr
+//! are kept in its `server.log`; set `ZK_TEST_KEEP_DIRS=1` to keep the directories of
+//! a failed run).
 //!
 //! Rounds: `ZK_QUIET_ROUNDS` for every kind (default: 3 `kill -9` restarts, 2 SIGTERM
 //! restarts and 3 pauses of three members, 2 `kill -9` restarts of five; the full run
@@ -330,11 +341,14 @@ async fn write_loop(
 
 // ---- the poller: every member's state every 200 ms ----
 
-/// A change in what a member answered (`None`: no answer).
+/// A change in what a member answered.
 struct Observation {
     at: Instant,
     member: usize,
+    /// Its `zk_server_state`; `None` if it did not answer or answered without one.
     state: Option<String>,
+    /// What it answered, for a message.
+    shown: String,
 }
 
 struct Poller {
@@ -347,19 +361,36 @@ impl Poller {
         let seen: Arc<Mutex<Vec<Observation>>> = Arc::default();
         let record = seen.clone();
         let task = tokio::spawn(async move {
-            let mut last: Vec<Option<Option<String>>> = vec![None; addrs.len()];
+            let mut last: Vec<Option<String>> = vec![None; addrs.len()];
             while Instant::now() < until {
-                let states = futures::future::join_all(addrs.iter().map(|a| async move {
-                    zk_server::testing::four_letter_word(*a, "mntr")
-                        .await
-                        .and_then(|answer| Mntr::parse(&answer).state().map(str::to_string))
-                }))
+                let answers = futures::future::join_all(
+                    addrs
+                        .iter()
+                        .map(|a| zk_server::testing::four_letter_word(*a, "mntr")),
+                )
                 .await;
                 let at = Instant::now();
-                for (member, state) in states.into_iter().enumerate() {
-                    if last[member].as_ref() != Some(&state) {
-                        last[member] = Some(state.clone());
-                        lock(&record).push(Observation { at, member, state });
+                for (member, answer) in answers.into_iter().enumerate() {
+                    let (state, shown) = match answer {
+                        None => (None, "(no answer)".to_string()),
+                        Some(text) => match Mntr::parse(&text).state() {
+                            Some(state) => (Some(state.to_string()), state.to_string()),
+                            // e.g. "This ZooKeeper instance is not currently serving requests"
+                            None => {
+                                let first: String =
+                                    text.lines().next().unwrap_or("").chars().take(70).collect();
+                                (None, format!("(answered {first:?})"))
+                            }
+                        },
+                    };
+                    if last[member].as_ref() != Some(&shown) {
+                        last[member] = Some(shown.clone());
+                        lock(&record).push(Observation {
+                            at,
+                            member,
+                            state,
+                            shown,
+                        });
                     }
                 }
                 tokio::time::sleep(POLL_EVERY).await;
@@ -534,7 +565,9 @@ impl Quiet {
         for (i, m) in self.ensemble.members.iter().enumerate() {
             let deadline = Instant::now() + ANSWER_WITHIN;
             loop {
-                if let Some(answer) = m.mntr().await {
+                let answer = m.mntr().await;
+                // Not serving (no leader, say): its answer is one line without a state.
+                if let Some(answer) = answer.clone().filter(|a| a.state().is_some()) {
                     all.push(answer);
                     break;
                 }
@@ -543,7 +576,7 @@ impl Quiet {
                         at,
                         &[i],
                         format!(
-                            "member {} gave no mntr answer within {ANSWER_WITHIN:?}",
+                            "member {} gave no mntr answer with a zk_server_state within {ANSWER_WITHIN:?} (last answer: {answer:?})",
                             m.id
                         ),
                     );
@@ -578,7 +611,7 @@ impl Quiet {
                     format!(
                         "member {} is {}, expected {expected:?} (member {} should lead); states by member id: {states:?}",
                         self.id(m),
-                        state.as_deref().map_or("silent (no mntr answer)".to_string(), |s| format!("{s:?}")),
+                        state.as_deref().map_or("without a state (no mntr answer, or one without zk_server_state)".to_string(), |s| format!("{s:?}")),
                         self.leader + 1
                     ),
                 );
@@ -592,14 +625,7 @@ impl Quiet {
         let list: Vec<String> = seen
             .iter()
             .filter(|o| o.at >= since)
-            .map(|o| {
-                format!(
-                    "{} member {} {}",
-                    rel(o.at, since),
-                    o.member + 1,
-                    o.state.as_deref().unwrap_or("(no answer)")
-                )
-            })
+            .map(|o| format!("{} member {} {}", rel(o.at, since), o.member + 1, o.shown))
             .collect();
         format!("[{}]", list.join(", "))
     }
@@ -666,7 +692,7 @@ impl Quiet {
                 at,
                 &[client],
                 format!(
-                    "the client connected to member {} (a member this did not touch) went {state:?} at {}: its member dropped it; its state changes since: {history:?}; {}; what the poller saw: {}",
+                    "the client connected to member {} (a member this did not touch) went {state:?} at {}; its state changes since: {history:?}; {}; what the poller saw: {}",
                     client + 1,
                     rel(when, since),
                     self.load.errors(client, since),
@@ -1061,7 +1087,7 @@ impl Quiet {
                 &at,
                 &[old, new],
                 format!(
-                    "one leader change from member {} to member {} expected; the poller saw leaders in turn: {:?}; all it saw: {}",
+                    "one leader change from member {} to member {} expected; the poller saw leaders in turn: {:?} (one reporting `leader` again after another took office: two leaders at once, as seen from outside); all it saw: {}",
                     old + 1,
                     new + 1,
                     leaders.iter().map(|m| m + 1).collect::<Vec<_>>(),
