@@ -1,7 +1,10 @@
-//! A bare protocol client for the server's integration tests: frames, xids and
-//! notifications, nothing more (the real client is the zk-client crate).
+//! Shared by the server's integration tests: here, a bare protocol client (frames,
+//! xids and notifications, nothing more; the real client is the zk-client crate); in
+//! [`ensemble`], an ensemble of real `zk-server` processes.
 
 #![allow(dead_code)]
+
+pub mod ensemble;
 
 use std::net::SocketAddr;
 use std::time::Duration;
