@@ -68,6 +68,20 @@ const TICK: Duration = Duration::from_millis(5);
 /// How long asking a peer (its pre-vote, or its peer port) may take.
 const ASK_WITHIN: Duration = Duration::from_millis(100);
 
+/// Added to a voter's lease as it reports it: openraft starts the lease when it has
+/// taken in the heartbeat, a little after the elector heard it.
+const LEASE_MARGIN: Duration = Duration::from_millis(5);
+
+/// A voter's answer to a [`PreVote`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreVoteAnswer {
+    /// Whether it would vote for the candidate.
+    pub granted: bool,
+    /// How long, in milliseconds, it will still refuse the real vote: openraft's lease
+    /// from the last heartbeat it heard.
+    pub lease_left_ms: u64,
+}
+
 /// What this member knows of its leader's liveness.
 #[derive(Debug)]
 struct Contact {
@@ -188,10 +202,7 @@ impl Elector {
             c.gone = Some(peer);
             // A voter refuses the real vote until openraft's lease from its last
             // heartbeat has run out; the survivors heard theirs at about the same time.
-            let at = c.heard_at
-                + elector.lease
-                + Duration::from_millis(2)
-                + elector.heartbeat / 2 * rank;
+            let at = c.heard_at + elector.lease + LEASE_MARGIN + elector.heartbeat / 2 * rank;
             c.next_try = c.next_try.min(at.max(Instant::now()));
         });
     }
@@ -214,6 +225,23 @@ impl Elector {
         }
         let (quiet, gone) = self.quiet();
         gone || quiet >= self.timeout
+    }
+
+    /// This member's answer to `request` (see [`Elector::grants`]).
+    pub fn answer(
+        &self,
+        request: &PreVote,
+        m: &RaftMetrics<u64, openraft::BasicNode>,
+        last_log_id: Option<LogId<u64>>,
+    ) -> PreVoteAnswer {
+        let heard_at = self.lock().heard_at;
+        let lease_end = heard_at + self.lease + LEASE_MARGIN;
+        PreVoteAnswer {
+            granted: self.grants(request, m, last_log_id),
+            lease_left_ms: lease_end
+                .saturating_duration_since(Instant::now())
+                .as_millis() as u64,
+        }
     }
 
     /// Holds pre-votes and elections for member `me` until `shutdown` (see the module
@@ -261,28 +289,32 @@ impl Elector {
                 self.random_timeout()
             };
             self.lock().next_try = Instant::now() + wait;
-            if !granted {
+            let Some(lease_left) = granted else {
                 tracing::debug!(term = request.term, "pre-vote refused; the leader stays");
                 continue;
-            }
+            };
             tracing::info!(
                 term = request.term,
+                wait_ms = lease_left.as_millis() as u64,
                 "a majority heard no leader; standing for election"
             );
+            // The voters refuse the real vote while openraft's lease lasts.
+            tokio::time::sleep(lease_left).await;
             if let Err(e) = raft.trigger().elect().await {
                 tracing::debug!(error = %e, "could not start an election");
             }
         }
     }
 
-    /// Asks every other voter `request`; true when a majority of each configuration
-    /// (this member included) would vote for it.
+    /// Asks every other voter `request`. When a majority of each configuration (this
+    /// member included) would vote for it, how long until enough of them are past
+    /// openraft's lease to elect it; `None` otherwise.
     async fn pre_vote(
         &self,
         m: &RaftMetrics<u64, openraft::BasicNode>,
         request: &PreVote,
         faults: &PeerFaults,
-    ) -> bool {
+    ) -> Option<Duration> {
         let membership = m.membership_config.membership();
         let asks = membership
             .voter_ids()
@@ -292,19 +324,35 @@ impl Elector {
                 let link = PeerLink::new(self.me, id, addr, faults.clone());
                 let request = PeerRequest::PreVote(request.clone());
                 async move {
-                    let granted = matches!(
-                        link.exchange(&request, ASK_WITHIN).await,
-                        Ok(PeerReply::PreVote(true))
-                    );
-                    (id, granted)
+                    match link.exchange(&request, ASK_WITHIN).await {
+                        Ok(PeerReply::PreVote(answer)) if answer.granted => {
+                            Some((id, Duration::from_millis(answer.lease_left_ms)))
+                        }
+                        _ => None,
+                    }
                 }
             });
-        let answers = futures::future::join_all(asks).await;
-        let yes = |id: &u64| *id == self.me || answers.iter().any(|(a, g)| a == id && *g);
-        membership.get_joint_config().iter().all(|config| {
-            let granted = config.iter().filter(|id| yes(id)).count();
-            granted * 2 > config.len()
-        })
+        let granted: Vec<(u64, Duration)> = futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .flatten()
+            .chain(std::iter::once((self.me, Duration::ZERO)))
+            .collect();
+        let mut wait = Duration::ZERO;
+        for config in membership.get_joint_config() {
+            let mut leases: Vec<Duration> = granted
+                .iter()
+                .filter(|(id, _)| config.contains(id))
+                .map(|(_, left)| *left)
+                .collect();
+            let majority = config.len() / 2 + 1;
+            if leases.len() < majority {
+                return None;
+            }
+            leases.sort_unstable();
+            wait = wait.max(leases[majority - 1]);
+        }
+        Some(wait)
     }
 }
 

@@ -266,6 +266,12 @@ async fn watch_role(
         if leader.is_some_and(|l| l != me) && elector.lost_leader() {
             leader = None;
         }
+        // A member restarted from a vote it won takes up its old term's leadership
+        // for a moment (openraft restores it), until its peers' higher term reaches
+        // it: it leads only once a quorum has acknowledged it.
+        if leader == Some(me) && m.millis_since_quorum_ack.is_none() {
+            leader = None;
+        }
         // A leader's term opens with an entry of its own, and every entry of an earlier
         // term that will ever be committed comes before it. Until this member applied
         // an entry of the current term it serves no one: a client whose write was cut

@@ -41,7 +41,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::election::{leader_of_message, Elector, PreVote};
+use super::election::{leader_of_message, Elector, PreVote, PreVoteAnswer};
 use super::log_store::LogStore;
 use super::peer_sasl::{self, PeerSasl};
 use super::TypeConfig;
@@ -99,8 +99,9 @@ pub enum PeerReply {
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     /// To Vote.
     Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
-    /// To PreVote: whether the receiver would vote for the candidate.
-    PreVote(bool),
+    /// To PreVote: whether the receiver would vote for the candidate, and how long its
+    /// lease still holds.
+    PreVote(PreVoteAnswer),
     /// To InstallSnapshot.
     InstallSnapshot(
         Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
@@ -471,9 +472,9 @@ async fn answer(
     match request {
         PeerRequest::PreVote(r) => {
             let m = raft.metrics().borrow().clone();
-            let granted = service.elector.grants(&r, &m, service.log.last_log_id());
-            tracing::debug!(candidate = r.candidate, term = r.term, granted, "pre-vote");
-            PeerReply::PreVote(granted)
+            let answer = service.elector.answer(&r, &m, service.log.last_log_id());
+            tracing::debug!(candidate = r.candidate, term = r.term, ?answer, "pre-vote");
+            PeerReply::PreVote(answer)
         }
         PeerRequest::AppendEntries(r) => PeerReply::AppendEntries(raft.append_entries(r).await),
         PeerRequest::Vote(r) => PeerReply::Vote(raft.vote(r).await),

@@ -219,6 +219,11 @@ fn confirmed_leader(raft: &Raft<TypeConfig>) -> Option<(u64, String, u64)> {
     {
         return None;
     }
+    // This member's own leadership counts once a quorum acknowledged it (a member
+    // restarted from a vote it won believes in its old term's for a moment).
+    if leader == m.id && m.millis_since_quorum_ack.is_none() {
+        return None;
+    }
     let node = m.membership_config.membership().get_node(&leader)?.clone();
     Some((leader, node.addr, term))
 }
