@@ -238,8 +238,8 @@ struct WritePath {
     ready: VecDeque<Txn>,
     /// Every write sent whose reply is still owed, oldest first.
     unsettled: VecDeque<Txn>,
-    /// Entries this member proposed as leader, not yet committed: their writes' numbers
-    /// and whether they committed. All of one term, `proposed_in`.
+    /// Entries this member proposed as leader, not yet committed: each says whether it
+    /// committed. All of one term, `proposed_in`.
     proposed: FuturesUnordered<BoxFuture<'static, bool>>,
     proposed_in: u64,
     /// Batches forwarded and not yet answered, oldest first; all went over one
