@@ -9,6 +9,8 @@
 //! - [`proxy`]: a TCP forwarder a test can cut or stall.
 //! - [`lock_monitor`]: who is inside a lock, as the storage it guards would see it.
 //! - [`netns`]: hosts in network namespaces on a bridge, with silent-drop partitions.
+//! - [`process_ensemble`]: an ensemble of `zk-server` processes, killed with SIGKILL
+//!   and started again on their ports and data, roles read with four-letter words.
 
 pub mod apache;
 pub mod certs;
@@ -16,6 +18,7 @@ pub mod java;
 pub mod linearizability;
 pub mod lock_monitor;
 pub mod netns;
+pub mod process_ensemble;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};

@@ -11,27 +11,27 @@
 //!
 //! Apache ZooKeeper drops every client when its leader changes (kazoo goes SUSPENDED
 //! then CONNECTED); ours keeps the survivors' connections. `leader_change.rs` checks
-//! the same of our own client, in process.
+//! the same of our own client, in process and with processes, round after round.
 //!
 //! The servers are the `zk-server` binary cargo built beside this test
-//! (`cargo build -p zk-server` first; `cargo test --workspace` builds it). Members
+//! (`cargo build -p zk-server` first; `cargo test --workspace` builds it), run by
+//! [`zk_tests::process_ensemble::ProcessEnsemble`]. Members
 //! log at RUST_LOG=info into their directories; a failure prints the client's whole
 //! output, the test's own steps (times in ms since the Unix epoch, as the client's
 //! lines) and the end of every member's log.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use zk_client::Client;
 use zk_proto::{Acl, CreateMode};
-use zk_server::testing::{four_letter_word, free_port};
 use zk_tests::java::{classpath, compile, scratch, CURATOR_JARS};
-use zk_tests::{interop_dir, python_with_kazoo, zk_server_binary};
+use zk_tests::process_ensemble::ProcessEnsemble;
+use zk_tests::{interop_dir, python_with_kazoo};
 
 /// How long the client writes.
 const WRITE_SECONDS: u64 = 8;
@@ -46,150 +46,6 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
-}
-
-// ---------------------------------------------------------------------------------
-// The ensemble: real processes, killed on drop.
-
-struct Member {
-    dir: PathBuf,
-    client: SocketAddr,
-    child: Option<Child>,
-}
-
-struct Ensemble {
-    members: Vec<Member>,
-    _root: tempfile::TempDir,
-}
-
-impl Ensemble {
-    /// Writes each member's zoo.cfg and myid and starts them all (RUST_LOG=info,
-    /// everything they print into `server.log` in their directory).
-    fn start(size: usize) -> Ensemble {
-        let root = tempfile::tempdir().expect("temp dir");
-        let port = || free_port().expect("a free loopback port");
-        let ports: Vec<(u16, u16, u16)> = (0..size).map(|_| (port(), port(), port())).collect();
-        let servers: String = ports
-            .iter()
-            .enumerate()
-            .map(|(i, (_, peer, elect))| format!("server.{}=127.0.0.1:{peer}:{elect}\n", i + 1))
-            .collect();
-        let bin = zk_server_binary();
-        let members = ports
-            .iter()
-            .enumerate()
-            .map(|(i, (client, _, _))| {
-                let dir = root.path().join(format!("m{}", i + 1));
-                let data = dir.join("data");
-                std::fs::create_dir_all(&data).expect("data dir");
-                std::fs::write(data.join("myid"), format!("{}\n", i + 1)).expect("myid");
-                std::fs::write(
-                    dir.join("zoo.cfg"),
-                    format!(
-                        "tickTime=500\ninitLimit=10\nsyncLimit=5\ndataDir={}\n\
-                         clientPort={client}\nclientPortAddress=127.0.0.1\n\
-                         admin.enableServer=false\n4lw.commands.whitelist=*\n{servers}",
-                        data.display()
-                    ),
-                )
-                .expect("zoo.cfg");
-                let log = std::fs::File::create(dir.join("server.log")).expect("log file");
-                let child = Command::new(&bin)
-                    .arg(dir.join("zoo.cfg"))
-                    .env("RUST_LOG", "info")
-                    .stdout(log.try_clone().expect("log file"))
-                    .stderr(log)
-                    .spawn()
-                    .expect("start zk-server");
-                Member {
-                    dir,
-                    client: format!("127.0.0.1:{client}").parse().expect("address"),
-                    child: Some(child),
-                }
-            })
-            .collect();
-        Ensemble {
-            members,
-            _root: root,
-        }
-    }
-
-    /// Member `i`'s `Mode:` in `srvr`, if it answers.
-    async fn mode(&self, i: usize) -> Option<String> {
-        let srvr = four_letter_word(self.members[i].client, "srvr").await?;
-        srvr.lines()
-            .find_map(|l| l.strip_prefix("Mode: ").map(str::to_string))
-    }
-
-    /// Waits until one member leads and every other follows; returns the leader and
-    /// a follower.
-    async fn roles(&self) -> (usize, usize) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let mut modes = Vec::new();
-            for i in 0..self.members.len() {
-                modes.push(self.mode(i).await.unwrap_or_default());
-            }
-            let leaders: Vec<usize> = (0..modes.len()).filter(|i| modes[*i] == "leader").collect();
-            let followers: Vec<usize> = (0..modes.len())
-                .filter(|i| modes[*i] == "follower")
-                .collect();
-            if leaders.len() == 1 && leaders.len() + followers.len() == modes.len() {
-                return (leaders[0], followers[0]);
-            }
-            assert!(Instant::now() < deadline, "no quorum formed: {modes:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Waits until a member other than `dead` says it leads; returns it, or `None`
-    /// after [`WAIT`].
-    async fn new_leader(&self, dead: usize) -> Option<usize> {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            for i in (0..self.members.len()).filter(|i| *i != dead) {
-                if self.mode(i).await.as_deref() == Some("leader") {
-                    return Some(i);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        None
-    }
-
-    /// SIGKILL, then reaps it.
-    fn kill(&mut self, i: usize) {
-        if let Some(mut child) = self.members[i].child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// The last `lines` lines of every member's log.
-    fn log_tails(&self, lines: usize) -> String {
-        let mut out = String::new();
-        for (i, m) in self.members.iter().enumerate() {
-            let log = std::fs::read_to_string(m.dir.join("server.log")).unwrap_or_default();
-            let all: Vec<&str> = log.lines().collect();
-            out += &format!(
-                "--- m{} ({}) server.log, last {} of {} lines ---\n{}\n",
-                i + 1,
-                m.client,
-                lines.min(all.len()),
-                all.len(),
-                all[all.len().saturating_sub(lines)..].join("\n")
-            );
-        }
-        out
-    }
-}
-
-impl Drop for Ensemble {
-    fn drop(&mut self) {
-        for i in 0..self.members.len() {
-            self.kill(i);
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -402,9 +258,24 @@ async fn leader_killed_under(client: ThirdParty) {
     // timing.
     static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _turn = ONE_AT_A_TIME.lock().await;
-    let mut ensemble = Ensemble::start(MEMBERS);
-    let (leader, follower) = ensemble.roles().await;
-    let host = ensemble.members[follower].client.to_string();
+    let mut ensemble = ProcessEnsemble::start(MEMBERS).expect("start the ensemble");
+    let ids = ensemble.ids();
+    let Some(leader) = ensemble.wait_for_leader(WAIT).await else {
+        panic!(
+            "no quorum formed within {WAIT:?}: {:?}\n{}",
+            ensemble.modes().await,
+            ensemble.log_tails(&ids, 80)
+        );
+    };
+    let follower = ids
+        .iter()
+        .copied()
+        .find(|id| *id != leader)
+        .expect("a follower");
+    let host = ensemble
+        .client_addr(follower)
+        .expect("the follower's address")
+        .to_string();
     let parent = format!("/{}", client.name.to_lowercase());
     let tag = format!("{}{}", client.name.to_lowercase(), std::process::id());
     let setup = Client::builder(&host)
@@ -421,8 +292,8 @@ async fn leader_killed_under(client: ThirdParty) {
     let mut steps = vec![format!(
         "{} test: leader m{}, client on follower m{} ({host})",
         now_ms(),
-        leader + 1,
-        follower + 1
+        leader,
+        follower
     )];
     let mut running = Running::spawn((client.command)(&host, &parent, &tag));
     let ready = running.ready().await;
@@ -434,14 +305,13 @@ async fn leader_killed_under(client: ThirdParty) {
         ensemble.kill(leader);
         killed = now_ms();
         steps.push(format!(
-            "{kill_sent} test: SIGKILL to the leader m{}, reaped at {killed}",
-            leader + 1
+            "{kill_sent} test: SIGKILL to the leader m{leader}, reaped at {killed}"
         ));
-        new_leader = ensemble.new_leader(leader).await;
+        new_leader = ensemble.wait_for_new_leader(leader, WAIT).await;
         elected = now_ms();
         steps.push(format!(
             "{elected} test: new leader {}",
-            new_leader.map_or("none".to_string(), |l| format!("m{}", l + 1))
+            new_leader.map_or("none".to_string(), |l| format!("m{l}"))
         ));
     }
     let within = if ready {
@@ -459,7 +329,7 @@ async fn leader_killed_under(client: ThirdParty) {
             client.name,
             stderr.trim_end(),
             steps.join("\n"),
-            ensemble.log_tails(80)
+            ensemble.log_tails(&ids, 80)
         )
     };
     assert!(ready, "{} never said READY\n{}", client.name, everything());
@@ -603,7 +473,7 @@ async fn leader_killed_under(client: ThirdParty) {
         report.acked.len(),
         spanning.len(),
         spanning.iter().map(|w| w.end - w.start).collect::<Vec<_>>(),
-        new_leader.map_or(0, |l| l + 1),
+        new_leader.unwrap_or(0),
         if new_leader == Some(follower) {
             "the client's own member"
         } else {
