@@ -5,7 +5,7 @@
 //! never two tasks are inside at once and that fencing tokens only grow; the counter
 //! checks that no update was lost; no lock node is left once all have released.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use zk_tests::lock_monitor::Monitor;
 use zk_tests::proxy::Proxy;
 
 const DIR: &str = "/stress/lock";
+/// The least each task takes; tasks go on until the run's phases are over.
 const TURNS: usize = 8;
 const RUN_FOR: Duration = Duration::from_secs(90);
 
@@ -28,17 +29,19 @@ async fn client(connect: &str) -> Client {
         .expect("connect")
 }
 
-/// One task: `TURNS` successful turns (a turn whose lease wavered does not count and
-/// writes nothing), whatever happens to its session.
+/// One task: successful turns (a turn whose lease wavered does not count and
+/// writes nothing), whatever happens to its session, until `stop` is set and it has
+/// taken at least `TURNS`; returns how many it took.
 async fn take_turns(
     zk: Client,
     who: String,
     monitor: Arc<Monitor>,
     sessions: Arc<Mutex<Vec<i64>>>,
-) {
-    let deadline = tokio::time::Instant::now() + RUN_FOR;
+    stop: Arc<AtomicBool>,
+) -> u64 {
+    let deadline = tokio::time::Instant::now() + 2 * RUN_FOR;
     let mut done = 0;
-    while done < TURNS {
+    while done < TURNS || !stop.load(Ordering::SeqCst) {
         assert!(tokio::time::Instant::now() < deadline, "{who} starved");
         let mut lock = Lock::new(&zk, DIR);
         match lock.try_acquire(Duration::from_secs(5)).await {
@@ -70,6 +73,7 @@ async fn take_turns(
         }
         let _ = lock.release().await;
     }
+    done as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,6 +96,7 @@ async fn exclusion_holds_through_member_kill_and_session_expiry() {
     let expiring_session = clients[0].session_id();
     let monitor = Arc::new(Monitor::default());
     let sessions_seen = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for (s, zk) in clients.iter().enumerate() {
         for t in 0..2 {
@@ -100,6 +105,7 @@ async fn exclusion_holds_through_member_kill_and_session_expiry() {
                 format!("s{s}t{t}"),
                 monitor.clone(),
                 sessions_seen.clone(),
+                stop.clone(),
             )));
         }
     }
@@ -126,15 +132,31 @@ async fn exclusion_holds_through_member_kill_and_session_expiry() {
     proxy.cut();
     tokio::time::sleep(Duration::from_secs(4)).await;
     proxy.restore();
+    // Session 0's client renews its session and its tasks take turns on it.
+    let renewed_turns = async {
+        loop {
+            let renewed = clients[0].session_id();
+            let seen = sessions_seen.lock().map(|s| s.clone()).unwrap_or_default();
+            if renewed != expiring_session && seen.contains(&renewed) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(RUN_FOR, renewed_turns)
+        .await
+        .expect("turns on session 0's renewed session");
+    stop.store(true, Ordering::SeqCst);
+    let mut total = 0;
     for t in tasks {
-        tokio::time::timeout(RUN_FOR, t)
+        total += tokio::time::timeout(RUN_FOR, t)
             .await
             .expect("every task finishes its turns")
             .unwrap();
     }
     let violations = monitor.violations.lock().unwrap().clone();
     assert!(violations.is_empty(), "{violations:?}");
-    let total = (clients.len() * 2 * TURNS) as u64;
+    assert!(total >= (clients.len() * 2 * TURNS) as u64);
     assert_eq!(monitor.turns.load(Ordering::SeqCst), total);
     assert_eq!(
         monitor.counter.load(Ordering::SeqCst),
