@@ -15,7 +15,7 @@ use rustyline::{Context, ExternalPrinter, Helper};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use crate::commands::{COMMANDS, EXTRA_COMMANDS};
+use crate::command_table::{COMMANDS, EXTRA_COMMANDS};
 use crate::conn::Shared;
 
 /// What the user did at the prompt.

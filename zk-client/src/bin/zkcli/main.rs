@@ -15,28 +15,73 @@
 //! (prompt `[zk: host:port(CONNECTED) 0] `), else line by line from stdin. `help`
 //! lists the commands and our extensions (binary data as base64 or hex).
 //!
-//! Modules:
-//! - `args`: the process's options and splitting a line into words (zkCli.sh's rules).
-//! - `opts`: commons-cli's option parsing, as each command uses it.
-//! - `commands`: the commands that talk to the server; `quota`: setquota, listquota,
-//!   delquota (client-side, under `/zookeeper/quota`).
-//! - `shell`: the loop, history/redo, the shell's own commands, watch events.
-//! - `conn`: the connection made in the background, its state for the prompt.
-//! - `watches`: the watch tables as the Java client keeps them.
-//! - `complete`: rustyline (editing, history file, completion).
-//! - `tlsprops`: TLS from Java system properties.
-//! - `format`, `time`, `javaprops`: Java's formats (Stat, ACLs, `Date`, `Properties`);
-//!   paths are checked by `zk_proto::path`, with ZooKeeper's messages.
+//! Modules, one job each. Imports run one way, down this list: a module uses only
+//! modules below it (`→`), so there are no cycles.
+//!
+//! ```text
+//! main           process options, TLS, runtime          → shell args command_table tlsprops
+//! shell          the loop: one-shot, piped, interactive;
+//!                history/redo, the shell's own commands,
+//!                events printed while waiting           → commands complete ctx events run
+//!                                                         cli_error command_table args conn
+//!                                                         watches java_num opts format
+//! complete       rustyline: editing, history file, tab
+//!                completion of commands and paths       → command_table conn
+//! commands       runs a server command by its name      → cmd_read cmd_write cmd_acl cmd_config
+//!                                                         quota ctx command_table cli_error opts
+//! cmd_read       ls, get, stat, sync, getEphemerals,
+//!                getAllChildrenNumber, addWatch         → ctx subtree command_table cli_error
+//!                                                         run watches format opts
+//! cmd_write      create, set, delete, deleteall         → ctx cmd_args command_table cli_error
+//!                                                         java_num format opts
+//! cmd_acl        getAcl, setAcl, addauth, whoami        → ctx cmd_args subtree command_table
+//!                                                         cli_error format opts
+//! cmd_config     config, reconfig                       → ctx command_table cli_error javaprops
+//!                                                         watches format opts
+//! quota          setquota, listquota, delquota          → subtree run cli_error java_num
+//!                (client-side, under /zookeeper/quota)    format opts
+//! ctx            a command's connection, requests timed
+//!                out, events put into its output        → events run cli_error conn watches
+//! events         watch events as zkCli.sh prints them   → run conn watches
+//! cmd_args       int options, data arguments            → cli_error java_num format opts
+//! command_table  command names, usage, option specs     → cli_error opts
+//! subtree        ZKUtil.visitSubTreeDFS                 → watches
+//! run            a command's output and new watches     → watches
+//! cli_error      CliError, check_path, keeper           → format opts
+//! args           the process's options, line splitting  → tlsprops
+//! format         Java's formats: Stat, ACLs, errors     → time
+//! watches        the watch tables as Java keeps them    → conn
+//! conn           the connection, made in the background
+//! opts           commons-cli's option parsing
+//! java_num       Java's Integer/Long parsing
+//! time           Java's `Date.toString`
+//! javaprops      Java's `Properties` format
+//! tlsprops       TLS from Java system properties
+//! ```
+//!
+//! Paths are checked by `zk_proto::path`, with ZooKeeper's messages.
 
 mod args;
+mod cli_error;
+mod cmd_acl;
+mod cmd_args;
+mod cmd_config;
+mod cmd_read;
+mod cmd_write;
+mod command_table;
 mod commands;
 mod complete;
 mod conn;
+mod ctx;
+mod events;
 mod format;
+mod java_num;
 mod javaprops;
 mod opts;
 mod quota;
+mod run;
 mod shell;
+mod subtree;
 mod time;
 mod tlsprops;
 mod watches;
@@ -51,7 +96,7 @@ fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let options = Options::parse(&argv);
     if options.help {
-        print!("{}{}", commands::usage(), commands::HELP_EXTRAS);
+        print!("{}{}", command_table::usage(), command_table::HELP_EXTRAS);
         return;
     }
     for e in &options.errors {

@@ -7,7 +7,10 @@ use std::fmt;
 
 use zk_client::{Acl, Client, CreateMode, Error, ErrorCode};
 
-use crate::commands::{check_path, keeper, visit, CliError, Run};
+use crate::cli_error::{check_path, keeper, CliError};
+use crate::java_num::{java_int, java_long};
+use crate::run::Run;
+use crate::subtree::visit;
 
 /// Where quotas live.
 pub const QUOTA_ROOT: &str = "/zookeeper/quota";
@@ -289,9 +292,9 @@ pub async fn setquota(zk: &Client, run: &mut Run, p: &crate::opts::Parsed) -> Re
         let Some(v) = p.value(flag) else { continue };
         // -n and -N are Java ints, -b and -B longs.
         let parsed = if positive {
-            crate::commands::java_int(v).map(i64::from)
+            java_int(v).map(i64::from)
         } else {
-            crate::commands::java_long(v)
+            java_long(v)
         };
         let Some(value) = parsed else {
             run.errln("NumberFormatException happens when parsing the option value");

@@ -1,8 +1,7 @@
 //! The shell: `ZooKeeperMain`'s loop. One-shot (a command on the command line), piped
 //! (commands read from a non-terminal stdin, no prompt) and interactive (rustyline,
 //! prompt `[zk: host(STATE) N] `); numbered `history` and `redo`; the commands that
-//! are the shell's own; and watch events printed as zkCli.sh's default watcher
-//! prints them.
+//! are the shell's own; and printing the watch events that come while it waits.
 
 use std::collections::HashMap;
 use std::future::poll_fn;
@@ -15,55 +14,15 @@ use tokio::io::AsyncBufReadExt;
 use zk_client::{SessionState, WatchedEvent, WatcherType};
 
 use crate::args::{split_line, Options};
-use crate::commands::{self, CliError, Ctx, Run};
+use crate::cli_error::{self, CliError};
+use crate::command_table::{self, EXTRA_COMMANDS, REMOVEWATCHES};
+use crate::commands;
 use crate::conn::{Conn, Shared};
+use crate::ctx::Ctx;
+use crate::events::{drain_events, event_text, keeper_state, watch_text};
+use crate::java_num::java_decode;
+use crate::run::Run;
 use crate::watches::WatchTable;
-
-/// What zkCli.sh's watcher prints for an event: `WATCHER::` and the event, each after
-/// an empty line. `path` `None` prints as Java's `null`.
-pub fn event_text(state: &str, kind: &str, path: Option<&str>) -> String {
-    format!(
-        "\nWATCHER::\n\nWatchedEvent state:{state} type:{kind} path:{}\n",
-        path.unwrap_or("null")
-    )
-}
-
-/// The `KeeperState` name Java reports a session state change with.
-fn keeper_state(s: SessionState) -> Option<&'static str> {
-    Some(match s {
-        SessionState::Connected => "SyncConnected",
-        SessionState::ConnectedReadOnly => "ConnectedReadOnly",
-        SessionState::Disconnected => "Disconnected",
-        SessionState::Expired => "Expired",
-        SessionState::AuthFailed => "AuthFailed",
-        SessionState::Closed => "Closed",
-        SessionState::Connecting => return None,
-    })
-}
-
-fn watch_text(ev: &WatchedEvent) -> String {
-    event_text(
-        &format!("{:?}", ev.state),
-        &format!("{:?}", ev.event_type),
-        Some(&ev.path),
-    )
-}
-
-/// Adds the events already there to `run` (as text, if it prints watches).
-pub fn drain_events(conn: &mut Conn, watches: &mut WatchTable, run: &mut Run) {
-    loop {
-        let text = match conn.try_state() {
-            Some(s) => keeper_state(s).map(|k| event_text(k, "None", None)),
-            None => match watches.try_event(conn) {
-                Some(w) => Some(watch_text(&w)),
-                None => return,
-            },
-        };
-        if let (Some(t), true) = (text, run.print_watches) {
-            run.out(t);
-        }
-    }
-}
 
 /// Something to report while the shell waits.
 enum Event {
@@ -76,29 +35,6 @@ enum Event {
 enum Flow {
     Continue,
     Quit,
-}
-
-/// Java's `Integer.decode`: sign, then `0x`/`#` hex, `0` octal, or decimal.
-fn java_decode(s: &str) -> Option<i64> {
-    let (neg, rest) = match s.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, s.strip_prefix('+').unwrap_or(s)),
-    };
-    let (radix, digits) = if let Some(h) = rest.strip_prefix("0x").or(rest.strip_prefix("0X")) {
-        (16, h)
-    } else if let Some(h) = rest.strip_prefix('#') {
-        (16, h)
-    } else if rest.len() > 1 && rest.starts_with('0') {
-        (8, &rest[1..])
-    } else {
-        (10, rest)
-    };
-    if digits.is_empty() || digits.starts_with(['+', '-']) {
-        return None;
-    }
-    let v = i64::from_str_radix(digits, radix).ok()?;
-    let v = if neg { -v } else { v };
-    i32::try_from(v).ok().map(i64::from)
 }
 
 /// Where event text goes while the shell waits for a line.
@@ -291,7 +227,7 @@ impl Shell {
         run: &mut Run,
     ) -> Result<Flow, CliError> {
         let Some(cmd) = words.first().cloned() else {
-            run.lines.push((true, commands::usage()));
+            run.lines.push((true, command_table::usage()));
             return Err(CliError::new("No command entered"));
         };
         let builtin = matches!(
@@ -299,10 +235,10 @@ impl Shell {
             "connect" | "history" | "redo" | "printwatches" | "quit"
         );
         if !builtin
-            && commands::find(&cmd).is_none()
-            && !commands::EXTRA_COMMANDS.contains(&cmd.as_str())
+            && command_table::find(&cmd).is_none()
+            && !EXTRA_COMMANDS.contains(&cmd.as_str())
         {
-            run.lines.push((true, commands::usage()));
+            run.lines.push((true, command_table::usage()));
             return Err(CliError {
                 message: format!("Command not found: Command not found {cmd}"),
                 code: 127,
@@ -375,8 +311,8 @@ impl Shell {
                 );
             }
             "help" => {
-                run.out(commands::usage());
-                run.out(commands::HELP_EXTRAS);
+                run.out(command_table::usage());
+                run.out(command_table::HELP_EXTRAS);
                 return Ok(Flow::Continue);
             }
             _ => {}
@@ -438,10 +374,10 @@ impl Shell {
 
     /// `removewatches path [-c|-d|-a] [-l]`, with the Java client's local bookkeeping.
     async fn remove_watches(&mut self, words: &[String], run: &mut Run) -> Result<(), CliError> {
-        let p = crate::opts::parse(&commands::REMOVEWATCHES, words)?;
+        let p = crate::opts::parse(&REMOVEWATCHES, words)?;
         if p.args.len() < 2 {
             return Err(CliError::new(
-                commands::find("removewatches").map_or_else(String::new, |c| c.usage_line()),
+                command_table::find("removewatches").map_or_else(String::new, |c| c.usage_line()),
             ));
         }
         let path = p.args[1].as_str();
@@ -453,7 +389,7 @@ impl Shell {
             WatcherType::Any
         };
         let local = p.has("l");
-        commands::check_path(path)?;
+        cli_error::check_path(path)?;
         let no_watcher = || CliError::new(format!("KeeperErrorCode = No such watcher for {path}"));
         // Java asks the server, then checks and updates its own tables.
         let state = if local && !self.conn.connected() {
@@ -466,7 +402,7 @@ impl Shell {
                     }
                     zk
                 }
-                Err(e) => return Err(commands::keeper(&e, path)),
+                Err(e) => return Err(cli_error::keeper(&e, path)),
             };
             match tokio::time::timeout(self.timeout, zk.remove_watches(path, kind)).await {
                 Ok(Ok(())) => "SyncConnected",
@@ -485,10 +421,10 @@ impl Shell {
                     if !self.watches.contains(path, kind) {
                         return Err(no_watcher());
                     }
-                    return Err(commands::keeper(&e, path));
+                    return Err(cli_error::keeper(&e, path));
                 }
                 Err(_) if local => "Disconnected",
-                Err(_) => return Err(commands::keeper(&zk_client::Error::ConnectionLoss, path)),
+                Err(_) => return Err(cli_error::keeper(&zk_client::Error::ConnectionLoss, path)),
             }
         };
         if !self.watches.contains(path, kind) {
@@ -563,30 +499,5 @@ impl Shell {
             }
         }
         self.printer = Printer::Direct;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decodes_as_java() {
-        assert_eq!(java_decode("12"), Some(12));
-        assert_eq!(java_decode("0x1f"), Some(31));
-        assert_eq!(java_decode("#10"), Some(16));
-        assert_eq!(java_decode("010"), Some(8));
-        assert_eq!(java_decode("-3"), Some(-3));
-        assert_eq!(java_decode("0"), Some(0));
-        assert_eq!(java_decode("x"), None);
-        assert_eq!(java_decode("--1"), None);
-    }
-
-    #[test]
-    fn events_read_as_zkcli_prints_them() {
-        assert_eq!(
-            event_text("SyncConnected", "None", None),
-            "\nWATCHER::\n\nWatchedEvent state:SyncConnected type:None path:null\n"
-        );
     }
 }
