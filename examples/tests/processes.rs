@@ -161,7 +161,7 @@ async fn expect_line(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_config_watcher_reacts_to_each_change_live() {
-    use zk_client::{Acl, Client, CreateMode};
+    use zk_client::Client;
     let server = TestingServer::start().await.unwrap();
     let mut app = Command::new(env!("CARGO_BIN_EXE_config_watch"))
         .arg(server.connect_string())
@@ -174,18 +174,12 @@ async fn the_config_watcher_reacts_to_each_change_live() {
     expect_line(&mut out, "config: missing").await;
     let zk = Client::connect(&server.connect_string()).await.unwrap();
     for dir in ["/examples", "/examples/app"] {
-        zk.create(dir, b"", &Acl::open_unsafe(), CreateMode::Persistent)
-            .await
-            .unwrap();
+        zk.create(dir).await.unwrap();
     }
-    zk.create(
-        "/examples/app/config",
-        br#"{"greeting":"hello","workers":4}"#,
-        &Acl::open_unsafe(),
-        CreateMode::Persistent,
-    )
-    .await
-    .unwrap();
+    zk.create("/examples/app/config")
+        .data(br#"{"greeting":"hello","workers":4}"#)
+        .await
+        .unwrap();
     expect_line(&mut out, "config: greeting=hello workers=4").await;
     zk.set_data(
         "/examples/app/config",

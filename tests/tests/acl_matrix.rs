@@ -61,10 +61,7 @@ async fn table(connect: &str) -> BTreeMap<String, String> {
     let holder = client(connect, Some("holder:pw")).await;
     let other = client(connect, Some("other:pw")).await;
     let anyone = client(connect, None).await;
-    setup
-        .create("/acl", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    setup.create("/acl").acl(&open).await.unwrap();
     let mut out = BTreeMap::new();
     // (scheme, who, the id in the ACL, who sets it, who probes)
     let cases: Vec<(&str, &str, Option<Id>, &Client, &Client)> = vec![
@@ -104,14 +101,8 @@ async fn table(connect: &str) -> BTreeMap<String, String> {
     for (scheme, who, id, setter, probe) in cases {
         for (perm_name, perm) in PERMS {
             let node = format!("/acl/{scheme}-{who}-{perm_name}");
-            setup
-                .create(&node, b"data", &open, CreateMode::Persistent)
-                .await
-                .unwrap();
-            setup
-                .create(&format!("{node}/c"), b"", &open, CreateMode::Persistent)
-                .await
-                .unwrap();
+            setup.create(&node).data(b"data").acl(&open).await.unwrap();
+            setup.create(&format!("{node}/c")).acl(&open).await.unwrap();
             let acl = vec![Acl::new(
                 *perm,
                 id.clone().unwrap_or_else(|| Id::new("auth", "")),
@@ -124,11 +115,7 @@ async fn table(connect: &str) -> BTreeMap<String, String> {
                     "getChildren" => outcome(probe.get_children(&node).await),
                     "getACL" => outcome(probe.get_acl(&node).await),
                     "setData" => outcome(probe.set_data(&node, b"new", None).await),
-                    "create" => outcome(
-                        probe
-                            .create(&format!("{node}/n"), b"", &open, CreateMode::Persistent)
-                            .await,
-                    ),
+                    "create" => outcome(probe.create(&format!("{node}/n")).acl(&open).await),
                     "delete" => outcome(probe.delete(&format!("{node}/c"), None).await),
                     _ => outcome(probe.set_acl(&node, &open, None).await),
                 };
@@ -205,7 +192,8 @@ async fn a_session_is_not_resumed_without_its_password() {
     let connect = server.connect_string();
     let owner = Client::connect(&connect).await.unwrap();
     owner
-        .create("/mine", b"", &Acl::open_unsafe(), CreateMode::Ephemeral)
+        .create("/mine")
+        .mode(CreateMode::Ephemeral)
         .await
         .unwrap();
     let mut wrong = owner.session_password();
@@ -242,7 +230,9 @@ async fn only_the_configured_super_digest_is_super() {
     let owner = client(&connect, Some("owner:pw")).await;
     let private = vec![Acl::new(Perms::ALL, Id::new("digest", digest("owner:pw")))];
     owner
-        .create("/private", b"s", &private, CreateMode::Persistent)
+        .create("/private")
+        .data(b"s")
+        .acl(&private)
         .await
         .unwrap();
     // Someone calling themselves "super" with the wrong password is just a user.

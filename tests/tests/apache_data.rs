@@ -96,15 +96,7 @@ async fn dump_with_log_tail(apache: &ApacheZk) -> BTreeMap<String, Seen> {
             return seen;
         }
         let client = Client::connect(&apache.connect_string()).await.unwrap();
-        client
-            .create(
-                &format!("/tail-extra-{i}"),
-                b"",
-                &Acl::open_unsafe(),
-                CreateMode::Persistent,
-            )
-            .await
-            .unwrap();
+        client.create(&format!("/tail-extra-{i}")).await.unwrap();
         client.close().await;
     }
     panic!("ZooKeeper's newest snapshot keeps covering its whole log");
@@ -143,68 +135,69 @@ fn digest_acl() -> Vec<Acl> {
 /// Every kind of znode and write ZooKeeper logs, through `client` (digest auth `u:p`).
 async fn load(client: &Client, connect: &str) {
     let open = Acl::open_unsafe();
-    client
-        .create("/app", b"v1", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    client.create("/app").data(b"v1").acl(&open).await.unwrap();
     for i in 0..6 {
         client
-            .create(
-                "/app/seq-",
-                format!("s{i}").as_bytes(),
-                &open,
-                CreateMode::PersistentSequential,
-            )
+            .create("/app/seq-")
+            .data(format!("s{i}").as_bytes())
+            .acl(&open)
+            .mode(CreateMode::PersistentSequential)
             .await
             .unwrap();
     }
     client
-        .create_nullable("/app/null", None, &open, CreateMode::Persistent, None)
+        .create("/app/null")
+        .null_data()
+        .acl(&open)
+        .with_stat()
         .await
         .unwrap();
     client
-        .create("/digest", b"secret", &digest_acl(), CreateMode::Persistent)
+        .create("/digest")
+        .data(b"secret")
+        .acl(&digest_acl())
         .await
         .unwrap();
     client
-        .create(
-            "/creator",
-            b"mine",
-            &Acl::creator_all(),
-            CreateMode::Persistent,
-        )
+        .create("/creator")
+        .data(b"mine")
+        .acl(&Acl::creator_all())
         .await
         .unwrap();
     client
-        .create("/container", b"", &open, CreateMode::Container)
+        .create("/container")
+        .acl(&open)
+        .mode(CreateMode::Container)
         .await
         .unwrap();
     client
-        .create("/container/child", b"c", &open, CreateMode::Persistent)
+        .create("/container/child")
+        .data(b"c")
+        .acl(&open)
         .await
         .unwrap();
     client
-        .create_ttl(
-            "/ttl",
-            b"t",
-            &open,
-            CreateMode::PersistentWithTtl,
-            Duration::from_secs(3600),
-        )
+        .create("/ttl")
+        .data(b"t")
+        .acl(&open)
+        .ttl(Duration::from_secs(3600))
+        .with_stat()
         .await
         .unwrap();
     client
-        .create_ttl(
-            "/ttl-seq-",
-            b"ts",
-            &open,
-            CreateMode::PersistentSequentialWithTtl,
-            Duration::from_secs(7200),
-        )
+        .create("/ttl-seq-")
+        .data(b"ts")
+        .acl(&open)
+        .ttl(Duration::from_secs(7200))
+        .sequential()
+        .with_stat()
         .await
         .unwrap();
     client
-        .create("/app/eph-", b"e", &open, CreateMode::EphemeralSequential)
+        .create("/app/eph-")
+        .data(b"e")
+        .acl(&open)
+        .mode(CreateMode::EphemeralSequential)
         .await
         .unwrap();
     // A multi that commits, and one that fails (logged as error transactions).
@@ -253,7 +246,10 @@ async fn load(client: &Client, connect: &str) {
     );
     // A session that ends with ephemerals: its closeSession deletes them.
     let gone = Client::connect(connect).await.unwrap();
-    gone.create("/gone", b"g", &open, CreateMode::Ephemeral)
+    gone.create("/gone")
+        .data(b"g")
+        .acl(&open)
+        .mode(CreateMode::Ephemeral)
         .await
         .unwrap();
     gone.close().await;
@@ -261,7 +257,9 @@ async fn load(client: &Client, connect: &str) {
     // every 5 to 10 transactions): only its log has them.
     for i in 0..3 {
         client
-            .create(&format!("/tail-{i}"), b"t", &open, CreateMode::Persistent)
+            .create(&format!("/tail-{i}"))
+            .data(b"t")
+            .acl(&open)
             .await
             .unwrap();
     }
@@ -375,14 +373,11 @@ async fn apache_data_round_trip_keeps_every_znode_and_session() {
     );
     let session = kept.session_id();
     load(&kept, &apache_addr).await;
-    kept.create(
-        "/kept-ours",
-        b"k",
-        &Acl::open_unsafe(),
-        CreateMode::Ephemeral,
-    )
-    .await
-    .unwrap();
+    kept.create("/kept-ours")
+        .data(b"k")
+        .mode(CreateMode::Ephemeral)
+        .await
+        .unwrap();
     let mut kazoo = KeptKazoo::start(&all);
     let on_apache = dump_with_log_tail(&apache).await;
     for path in [
@@ -428,12 +423,9 @@ async fn apache_data_round_trip_keeps_every_znode_and_session() {
     assert_eq!(kazoo.check().await, "check ok", "kazoo on ours");
     // New zxids are past every imported one.
     let (_, stat) = kept
-        .create2(
-            "/after-cutover",
-            b"a",
-            &Acl::open_unsafe(),
-            CreateMode::Persistent,
-        )
+        .create("/after-cutover")
+        .data(b"a")
+        .with_stat()
         .await
         .unwrap();
     assert!(
@@ -905,14 +897,11 @@ async fn an_ensemble_of_ours_starts_on_imported_data_on_every_member() {
         .unwrap();
     let session = kept.session_id();
     load(&kept, &apache.connect_string()).await;
-    kept.create(
-        "/kept-ours",
-        b"k",
-        &Acl::open_unsafe(),
-        CreateMode::Ephemeral,
-    )
-    .await
-    .unwrap();
+    kept.create("/kept-ours")
+        .data(b"k")
+        .mode(CreateMode::Ephemeral)
+        .await
+        .unwrap();
     let mut on_apache = dump(&apache.connect_string()).await;
     apache.stop();
 
@@ -943,10 +932,7 @@ async fn an_ensemble_of_ours_starts_on_imported_data_on_every_member() {
     let stat = kept.exists("/kept-ours").await.unwrap().unwrap();
     assert_eq!(stat.ephemeral_owner, session);
     // Writes commit on the ensemble, past ZooKeeper's zxids.
-    let (_, stat) = kept
-        .create2("/after", b"a", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
+    let (_, stat) = kept.create("/after").data(b"a").with_stat().await.unwrap();
     let apache_max = on_apache
         .values()
         .map(|s| s.stat.mzxid.max(s.stat.pzxid))

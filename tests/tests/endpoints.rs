@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zk_client::Client;
-use zk_proto::{Acl, CreateMode};
+use zk_proto::Acl;
 use zk_server::testing::{test_config, TestingCluster, TestingServer};
 
 /// `GET path` on `addr`: status and body.
@@ -68,23 +68,18 @@ async fn metrics_and_admin_commands_move_with_the_load() {
     let before = scrape(metrics).await;
     let zk = Client::connect(&server.connect_string()).await.unwrap();
     let open = Acl::open_unsafe();
-    zk.create("/m", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/m").acl(&open).await.unwrap();
     for i in 0..50 {
-        zk.create(
-            &format!("/m/n{i}"),
-            b"0123456789",
-            &open,
-            CreateMode::Persistent,
-        )
-        .await
-        .unwrap();
+        zk.create(&format!("/m/n{i}"))
+            .data(b"0123456789")
+            .acl(&open)
+            .await
+            .unwrap();
     }
     for i in 0..30 {
         zk.get_data(&format!("/m/n{i}")).await.unwrap();
     }
-    let (_, watch) = zk.get_data_w("/m/n0");
+    let (_, watch) = zk.get_data_and_watch("/m/n0");
     let after = scrape(metrics).await;
 
     let create = "zk_requests_total{op=\"create2\"}";
@@ -123,9 +118,7 @@ async fn metrics_and_admin_commands_move_with_the_load() {
     let monitor: serde_json::Value = serde_json::from_str(&monitor).unwrap();
     assert_eq!(monitor["server_state"], "standalone");
     let znodes = monitor["znode_count"].as_i64().unwrap();
-    zk.create("/m/one-more", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/m/one-more").acl(&open).await.unwrap();
     let (_, mntr) = get(admin, "/commands/mntr").await;
     let mntr: serde_json::Value = serde_json::from_str(&mntr).unwrap();
     assert_eq!(mntr["command"], "monitor");
@@ -190,14 +183,7 @@ async fn an_ensemble_leader_reports_its_followers() {
         .expect("a leader");
     let zk = Client::connect(&cluster.connect_string()).await.unwrap();
     for i in 0..20 {
-        zk.create(
-            &format!("/e{i}"),
-            b"x",
-            &Acl::open_unsafe(),
-            CreateMode::Persistent,
-        )
-        .await
-        .unwrap();
+        zk.create(&format!("/e{i}")).data(b"x").await.unwrap();
     }
     let at = cluster
         .server(leader)

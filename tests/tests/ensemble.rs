@@ -3,6 +3,7 @@
 //! failover takes. After every scenario, no acknowledged write may be missing and all
 //! members must converge to the same tree (same digest at the same zxid).
 
+use futures::StreamExt;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,10 +68,7 @@ impl Load {
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(Mutex::new(BTreeSet::new()));
         let setup = client(connect).await;
-        match setup
-            .create("/load", b"", &Acl::open_unsafe(), CreateMode::Persistent)
-            .await
-        {
+        match setup.create("/load").await {
             Ok(_) | Err(Error::Keeper { .. }) => {}
             Err(e) => panic!("setup: {e}"),
         }
@@ -84,10 +82,7 @@ impl Load {
                 while !stop.load(Ordering::SeqCst) {
                     let path = format!("/load/c{c}-{n}");
                     n += 1;
-                    match zk
-                        .create(&path, b"x", &Acl::open_unsafe(), CreateMode::Persistent)
-                        .await
-                    {
+                    match zk.create(&path).data(b"x").await {
                         Ok(_) => {
                             acked.lock().unwrap().insert(path);
                         }
@@ -162,11 +157,11 @@ async fn a_three_member_ensemble_replicates_and_reports_its_roles() {
     let leader = cluster.wait_for_leader(WAIT).await.expect("a leader");
     let zk = client(&cluster.connect_string()).await;
     let open = Acl::open_unsafe();
-    zk.create("/a", b"1", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/a").data(b"1").acl(&open).await.unwrap();
     let seq = zk
-        .create("/a/s-", b"", &open, CreateMode::PersistentSequential)
+        .create("/a/s-")
+        .acl(&open)
+        .mode(CreateMode::PersistentSequential)
         .await
         .unwrap();
     assert_eq!(seq, "/a/s-0000000000");
@@ -178,7 +173,9 @@ async fn a_three_member_ensemble_replicates_and_reports_its_roles() {
         let member = client(&addr).await;
         let path = format!("/m{id}");
         member
-            .create(&path, b"", &open, CreateMode::Ephemeral)
+            .create(&path)
+            .acl(&open)
+            .mode(CreateMode::Ephemeral)
             .await
             .unwrap();
         assert!(member.exists(&path).await.unwrap().is_some());
@@ -321,10 +318,7 @@ async fn a_minority_stops_accepting_writes_and_the_majority_keeps_going() {
     let minority_addr = cluster.client_addr(old).unwrap().to_string();
     let on_minority = client(&minority_addr).await;
     let open = Acl::open_unsafe();
-    on_minority
-        .create("/before", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    on_minority.create("/before").acl(&open).await.unwrap();
     let load = Load::start(
         &followers(&cluster, old)
             .iter()
@@ -355,7 +349,7 @@ async fn a_minority_stops_accepting_writes_and_the_majority_keeps_going() {
     }
     let refused = tokio::time::timeout(
         Duration::from_secs(3),
-        on_minority.create("/minority", b"", &open, CreateMode::Persistent),
+        on_minority.create("/minority").acl(&open),
     )
     .await;
     assert!(
@@ -409,13 +403,12 @@ async fn reads_writes_and_cas_stay_linearizable_while_members_fail() {
     let connect = cluster.connect_string();
     let setup = client(&connect).await;
     let open = Acl::open_unsafe();
-    setup
-        .create("/lin", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    setup.create("/lin").acl(&open).await.unwrap();
     for k in 0..KEYS {
         setup
-            .create(&format!("/lin/k{k}"), b"0", &open, CreateMode::Persistent)
+            .create(&format!("/lin/k{k}"))
+            .data(b"0")
+            .acl(&open)
             .await
             .unwrap();
     }
@@ -547,9 +540,7 @@ async fn a_sessions_pipelined_writes_keep_their_order_through_a_leader_failure()
     let leader = cluster.wait_for_leader(WAIT).await.expect("a leader");
     let zk = client(&cluster.connect_string()).await;
     let open = Acl::open_unsafe();
-    zk.create("/fifo", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/fifo").acl(&open).await.unwrap();
     let mut acked = Vec::new();
     for round in 0..2 {
         // Start each round on a working connection.
@@ -561,12 +552,10 @@ async fn a_sessions_pipelined_writes_keep_their_order_through_a_leader_failure()
         let creates: Vec<_> = (0..300)
             .map(|i| {
                 let data = format!("{}", round * 1000 + i);
-                zk.create(
-                    "/fifo/n-",
-                    data.as_bytes(),
-                    &open,
-                    CreateMode::PersistentSequential,
-                )
+                zk.create("/fifo/n-")
+                    .data(data.as_bytes())
+                    .acl(&open)
+                    .mode(CreateMode::PersistentSequential)
             })
             .collect();
         if round == 0 {
@@ -623,11 +612,11 @@ async fn a_member_that_fell_behind_the_log_catches_up_from_a_snapshot() {
         .collect();
     let zk = client(&others.join(",")).await;
     let open = Acl::open_unsafe();
-    zk.create("/snap", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/snap").acl(&open).await.unwrap();
     for i in 0..300 {
-        zk.create(&format!("/snap/n{i}"), b"x", &open, CreateMode::Persistent)
+        zk.create(&format!("/snap/n{i}"))
+            .data(b"x")
+            .acl(&open)
             .await
             .unwrap();
     }
@@ -688,9 +677,7 @@ async fn observers_serve_and_forward_but_do_not_vote() {
     assert!(srvr.contains("Mode: observer\n"), "{srvr}");
     let zk = client(&observer_addr.to_string()).await;
     let open = Acl::open_unsafe();
-    zk.create("/via-observer", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/via-observer").acl(&open).await.unwrap();
     assert!(zk.exists("/via-observer").await.unwrap().is_some());
     let mntr = four_letter_word(cluster.client_addr(leader).unwrap(), "mntr")
         .await
@@ -701,15 +688,10 @@ async fn observers_serve_and_forward_but_do_not_vote() {
     let voters = followers(&cluster, leader);
     let voters: Vec<u64> = voters.into_iter().filter(|id| *id != observer).collect();
     cluster.stop(voters[0]).await;
-    zk.create("/one-voter-down", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/one-voter-down").acl(&open).await.unwrap();
     cluster.stop(voters[1]).await;
-    let blocked = tokio::time::timeout(
-        Duration::from_secs(3),
-        zk.create("/no-quorum", b"", &open, CreateMode::Persistent),
-    )
-    .await;
+    let blocked =
+        tokio::time::timeout(Duration::from_secs(3), zk.create("/no-quorum").acl(&open)).await;
     assert!(
         !matches!(blocked, Ok(Ok(_))),
         "a write committed with the observer standing in for a voter"
@@ -731,10 +713,12 @@ async fn a_client_resumes_its_session_on_another_member() {
         .await
         .unwrap();
     let open = Acl::open_unsafe();
-    zk.create("/eph", b"", &open, CreateMode::Ephemeral)
+    zk.create("/eph")
+        .acl(&open)
+        .mode(CreateMode::Ephemeral)
         .await
         .unwrap();
-    let (exists, changed) = zk.exists_w("/watched");
+    let (exists, changed) = zk.exists_and_watch("/watched");
     assert!(exists.await.unwrap().is_none());
     let session = zk.session_id();
     let on = zk.connected_server().expect("connected");
@@ -743,7 +727,7 @@ async fn a_client_resumes_its_session_on_another_member() {
         .into_iter()
         .find(|id| cluster.client_addr(*id).unwrap().to_string() == on)
         .unwrap();
-    let mut states = zk.state_watcher();
+    let mut states = zk.state_changes();
     // From the moment the member starts going away (its clients are dropped first).
     let lost_at = Instant::now();
     cluster.stop(member).await;
@@ -754,7 +738,7 @@ async fn a_client_resumes_its_session_on_another_member() {
             {
                 break;
             }
-            let _ = tokio::time::timeout(Duration::from_millis(50), states.changed()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(50), states.next()).await;
         }
     })
     .await
@@ -768,10 +752,7 @@ async fn a_client_resumes_its_session_on_another_member() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(zk.exists("/eph").await.unwrap().is_some());
     let other = client(&cluster.connect_string()).await;
-    other
-        .create("/watched", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    other.create("/watched").acl(&open).await.unwrap();
     let event = tokio::time::timeout(WAIT, changed).await.unwrap().unwrap();
     assert_eq!(event.path, "/watched");
     // Closed, its ephemeral goes everywhere.
@@ -797,7 +778,9 @@ async fn a_cut_off_member_serves_reads_in_read_only_mode_until_the_quorum_return
     let writer = client(&cluster.connect_string()).await;
     let open = Acl::open_unsafe();
     writer
-        .create("/ro", b"before", &open, CreateMode::Persistent)
+        .create("/ro")
+        .data(b"before")
+        .acl(&open)
         .await
         .unwrap();
     converged(&cluster).await;
@@ -809,7 +792,6 @@ async fn a_cut_off_member_serves_reads_in_read_only_mode_until_the_quorum_return
         .unwrap();
     assert_eq!(zk.state(), SessionState::Connected);
     let session = zk.session_id();
-    let mut states = zk.state_watcher();
     assert_eq!(
         four_letter_word(cut_addr, "isro").await.as_deref(),
         Some("rw")
@@ -819,12 +801,12 @@ async fn a_cut_off_member_serves_reads_in_read_only_mode_until_the_quorum_return
     let cut_core = cluster.core(cut).unwrap().clone();
     let wait_state = |want: SessionState| {
         let zk = zk.clone();
-        let mut states = states.clone();
+        let mut states = zk.state_changes();
         let cut_core = cut_core.clone();
         async move {
             tokio::time::timeout(WAIT, async {
                 while zk.state() != want {
-                    let _ = tokio::time::timeout(Duration::from_millis(50), states.changed()).await;
+                    let _ = tokio::time::timeout(Duration::from_millis(50), states.next()).await;
                 }
             })
             .await
@@ -878,7 +860,6 @@ async fn a_cut_off_member_serves_reads_in_read_only_mode_until_the_quorum_return
     assert_eq!(zk.session_id(), session);
     zk.sync("/ro").await.unwrap();
     assert_eq!(zk.get_data("/ro").await.unwrap().0, b"after");
-    let _ = states.borrow_and_update();
     cluster.shutdown().await;
 }
 
@@ -897,10 +878,12 @@ async fn a_moved_session_loses_its_old_connection() {
     for (old_member, new_member) in [(follower, other), (leader, other)] {
         let old_addr = cluster.client_addr(old_member).unwrap().to_string();
         let old = client(&old_addr).await;
-        old.create("/moved-eph", b"", &open, CreateMode::Ephemeral)
+        old.create("/moved-eph")
+            .acl(&open)
+            .mode(CreateMode::Ephemeral)
             .await
             .unwrap();
-        let mut states = old.state_watcher();
+        let mut states = old.state_changes();
         // The same session, taken over through another member.
         let new = Client::builder(&cluster.client_addr(new_member).unwrap().to_string())
             .session(old.session_id(), &old.session_password())
@@ -908,22 +891,15 @@ async fn a_moved_session_loses_its_old_connection() {
             .await
             .unwrap();
         assert_eq!(new.session_id(), old.session_id());
-        let _ = states.borrow_and_update();
-        let refused = old
-            .create("/moved-write", b"", &open, CreateMode::Persistent)
-            .await;
+        let refused = old.create("/moved-write").acl(&open).await;
         assert_eq!(refused, Err(Error::ConnectionLoss), "member {old_member}");
         new.sync("/").await.unwrap();
         assert!(new.exists("/moved-write").await.unwrap().is_none());
         // The old handle sees its connection go. The server answers the refused write
         // (ConnectionLoss) before it closes the connection, so the client may take the
         // answer in before it reads the end of the stream: wait for that.
-        let went = tokio::time::timeout(WAIT, async {
-            while !states.has_changed().unwrap_or(true) && old.state() == SessionState::Connected {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-        .await;
+        let went =
+            tokio::time::timeout(WAIT, states.wait_for(|s| s != SessionState::Connected)).await;
         assert!(
             went.is_ok(),
             "member {old_member}: the old connection stayed open"
@@ -950,10 +926,7 @@ async fn reconfig_adds_and_removes_members() {
     let leader = cluster.wait_for_leader(WAIT).await.expect("a leader");
     let open = Acl::open_unsafe();
     let anyone = client(&cluster.connect_string()).await;
-    anyone
-        .create("/before", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    anyone.create("/before").acl(&open).await.unwrap();
     let (joining_id, joining) = cluster.add_member(false).await.unwrap();
     // Only a super user may reconfigure; but, as in ZooKeeper 3.8 (and kazoo's suite
     // checks it), the request is judged before the ACL: a stale version is BadVersion
@@ -1049,13 +1022,10 @@ async fn reconfig_adds_and_removes_members() {
         .map(|id| cluster.client_addr(id).unwrap().to_string())
         .collect();
     let zk = client(&remaining.join(",")).await;
-    tokio::time::timeout(
-        WAIT,
-        zk.create("/after", b"", &open, CreateMode::Persistent),
-    )
-    .await
-    .expect("writes commit with the new quorum")
-    .unwrap();
+    tokio::time::timeout(WAIT, zk.create("/after").acl(&open))
+        .await
+        .expect("writes commit with the new quorum")
+        .unwrap();
 
     // Observers come and go the same way.
     let (observer, line) = cluster.add_member(true).await.unwrap();

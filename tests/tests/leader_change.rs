@@ -333,12 +333,10 @@ async fn worker(
                 0 => {
                     let data = format!("w{w}-{n}");
                     match zk
-                        .create(
-                            "/eo/n-",
-                            data.as_bytes(),
-                            &open,
-                            CreateMode::PersistentSequential,
-                        )
+                        .create("/eo/n-")
+                        .data(data.as_bytes())
+                        .acl(&open)
+                        .mode(CreateMode::PersistentSequential)
                         .await
                     {
                         Ok(_) => {
@@ -463,13 +461,16 @@ async fn kill_leaders(kind: Kind, size: usize, rounds: usize) {
     let open = Acl::open_unsafe();
     for path in ["/eo", "/lin"] {
         setup
-            .create(path, b"", &open, CreateMode::Persistent)
+            .create(path)
+            .acl(&open)
             .await
             .expect("create a parent");
     }
     for k in 0..KEYS {
         setup
-            .create(&format!("/lin/k{k}"), b"0", &open, CreateMode::Persistent)
+            .create(&format!("/lin/k{k}"))
+            .data(b"0")
+            .acl(&open)
             .await
             .expect("create a register");
     }

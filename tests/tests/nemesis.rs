@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use zk_client::Client;
-use zk_proto::{Acl, CreateMode, ErrorCode};
+use zk_proto::{CreateMode, ErrorCode};
 use zk_recipes::{LeaseState, Lock};
 use zk_server::testing::{four_letter_word, TestingCluster};
 use zk_tests::linearizability::{check, Event, Op, Outcome, Register};
@@ -468,10 +468,7 @@ async fn client(connect: &str) -> Client {
 
 /// Creates a register at 0 unless it is there; false if that could not be settled.
 async fn ensure_register(zk: &Client, path: &str) -> bool {
-    match zk
-        .create(path, b"0", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-    {
+    match zk.create(path).data(b"0").await {
         Ok(_) => true,
         Err(e) => e.code() == Some(ErrorCode::NodeExists),
     }
@@ -565,12 +562,8 @@ async fn register_worker(zk: Client, w: u64, seed: u64, epoch: Instant, rec: Arc
 async fn sequence_worker(zk: Client, rec: Arc<Recorder>) {
     while !rec.stop.load(Ordering::SeqCst) {
         match zk
-            .create(
-                &format!("{SEQUENCE}/n-"),
-                b"",
-                &Acl::open_unsafe(),
-                CreateMode::PersistentSequential,
-            )
+            .create(&format!("{SEQUENCE}/n-"))
+            .mode(CreateMode::PersistentSequential)
             .await
         {
             Ok(name) => {
@@ -781,10 +774,7 @@ async fn run(mut ensemble: Ensemble, settings: Settings) {
     let connect = ensemble.connect_string();
     let setup = client(&connect).await;
     for path in ["/nemesis", REGISTERS, SEQUENCE] {
-        setup
-            .create(path, b"", &Acl::open_unsafe(), CreateMode::Persistent)
-            .await
-            .expect("setup");
+        setup.create(path).await.expect("setup");
     }
     let rec = Arc::new(Recorder::default());
     let mut workers = Vec::new();

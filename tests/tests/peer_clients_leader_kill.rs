@@ -28,7 +28,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use zk_client::Client;
-use zk_proto::{Acl, CreateMode};
 use zk_tests::java::{classpath, compile, scratch, CURATOR_JARS};
 use zk_tests::process_ensemble::ProcessEnsemble;
 use zk_tests::{interop_dir, python_with_kazoo};
@@ -283,10 +282,7 @@ async fn leader_killed_under(client: ThirdParty) {
         .connect()
         .await
         .expect("connect to the follower");
-    setup
-        .create(&parent, b"", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .expect("create the parent");
+    setup.create(&parent).await.expect("create the parent");
     setup.close().await;
 
     let mut steps = vec![format!(

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use zk_client::{Acl, Client, CreateMode, Error, Id, Perms};
+use zk_client::{Acl, Client, Error, Id, Perms};
 use zk_server::config::ServerConfig;
 use zk_server::server::RunningServer;
 use zk_server::testing::{four_letter_word, free_port, test_config, TestingCluster, TestingServer};
@@ -345,9 +345,7 @@ async fn our_client_outcomes(hosts: &str) -> Vec<String> {
     let acl = [Acl::new(Perms::ALL, Id::new("sasl", "jaasuser"))];
     seen.push(format!(
         "create {:?}",
-        authed
-            .create("/rust-sasl", b"v", &acl, CreateMode::Persistent)
-            .await
+        authed.create("/rust-sasl").data(b"v").acl(&acl).await
     ));
     seen.push(format!(
         "get {:?}",
@@ -539,10 +537,7 @@ async fn members_with_the_quorum_sasl_password_form_an_ensemble() {
         .await
         .expect("a leader");
     let client = Client::connect(&cluster.connect_string()).await.unwrap();
-    client
-        .create("/q", b"", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
+    client.create("/q").await.unwrap();
     for id in 1..=3 {
         assert!(
             has_node(&cluster, id, "/q", Duration::from_secs(10)).await,
@@ -575,15 +570,7 @@ async fn a_member_with_the_wrong_quorum_sasl_password_is_refused() {
         .join(",");
     let client = Client::connect(&hosts).await.unwrap();
     for i in 0..5 {
-        client
-            .create(
-                &format!("/w{i}"),
-                b"",
-                &Acl::open_unsafe(),
-                CreateMode::Persistent,
-            )
-            .await
-            .unwrap();
+        client.create(&format!("/w{i}")).await.unwrap();
     }
     for id in [1, 2] {
         assert!(has_node(&cluster, id, "/w4", Duration::from_secs(10)).await);

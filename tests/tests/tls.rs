@@ -81,15 +81,8 @@ async fn a_client_over_tls_creates_reads_and_is_notified() {
     let zk = connect_tls(&secure_connect_string(&server), files.client_tls())
         .await
         .expect("a TLS session");
-    zk.create(
-        "/tls",
-        b"secret",
-        &Acl::open_unsafe(),
-        CreateMode::Persistent,
-    )
-    .await
-    .unwrap();
-    let (read, changed) = zk.get_data_w("/tls");
+    zk.create("/tls").data(b"secret").await.unwrap();
+    let (read, changed) = zk.get_data_and_watch("/tls");
     let (data, stat) = read.await.unwrap();
     assert_eq!(data, b"secret");
     // Another client over plain TCP changes it: the TLS client's watch fires.
@@ -120,9 +113,7 @@ async fn a_session_survives_reconnecting_over_tls() {
     let zk = connect_tls(&secure_connect_string(&server), files.client_tls())
         .await
         .unwrap();
-    zk.create("/eph", b"", &Acl::open_unsafe(), CreateMode::Ephemeral)
-        .await
-        .unwrap();
+    zk.create("/eph").mode(CreateMode::Ephemeral).await.unwrap();
     let session = zk.session_id();
     server.restart().await.unwrap();
     // The client reconnects (over TLS: the port only speaks TLS) to the same session.
@@ -210,9 +201,7 @@ async fn plaintext_on_the_tls_port_is_disconnected_and_other_clients_carry_on() 
     let zk = connect_tls(&secure_connect_string(&server), files.client_tls())
         .await
         .unwrap();
-    zk.create("/before", b"", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/before").await.unwrap();
 
     // A ZooKeeper handshake in plaintext: closed, no answer of the protocol's.
     let mut raw = TcpStream::connect(secure).await.unwrap();
@@ -251,9 +240,7 @@ async fn plaintext_on_the_tls_port_is_disconnected_and_other_clients_carry_on() 
     );
 
     // The TLS client never noticed; the server serves new TLS clients as before.
-    zk.create("/after", b"", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/after").await.unwrap();
     let mut children = zk.get_children("/").await.unwrap();
     children.sort();
     assert_eq!(children, ["after", "before", "zookeeper"]);
@@ -294,19 +281,17 @@ async fn a_client_certificate_is_an_x509_identity_for_acls_and_who_am_i() {
         ]
     );
     let mine = [Acl::new(Perms::ALL, Id::new("x509", CLIENT_X509))];
-    zk.create("/x509-only", b"mine", &mine, CreateMode::Persistent)
+    zk.create("/x509-only")
+        .data(b"mine")
+        .acl(&mine)
         .await
         .unwrap();
     assert_eq!(zk.get_data("/x509-only").await.unwrap().0, b"mine");
     // `auth` expands to the certificate's identity.
-    zk.create(
-        "/auth",
-        b"",
-        &[Acl::new(Perms::ALL, Id::new("auth", ""))],
-        CreateMode::Persistent,
-    )
-    .await
-    .unwrap();
+    zk.create("/auth")
+        .acl(&[Acl::new(Perms::ALL, Id::new("auth", ""))])
+        .await
+        .unwrap();
     assert_eq!(zk.get_acl("/auth").await.unwrap().0, mine);
     // Nobody else: not a plain client, not a TLS client without a certificate.
     let plain = Client::connect(&server.connect_string()).await.unwrap();
@@ -325,12 +310,8 @@ async fn a_client_certificate_is_an_x509_identity_for_acls_and_who_am_i() {
 
     // The configured super user reads what it was not given.
     plain
-        .create(
-            "/digest-only",
-            b"",
-            &[Acl::new(Perms::ALL, Id::new("digest", "bob:x"))],
-            CreateMode::Persistent,
-        )
+        .create("/digest-only")
+        .acl(&[Acl::new(Perms::ALL, Id::new("digest", "bob:x"))])
         .await
         .unwrap();
     assert_eq!(
@@ -352,12 +333,9 @@ async fn a_client_certificate_is_an_x509_identity_for_acls_and_who_am_i() {
         .await
         .unwrap();
     plain_there
-        .create(
-            "/digest-only",
-            b"bob's",
-            &[Acl::new(Perms::ALL, Id::new("digest", "bob:x"))],
-            CreateMode::Persistent,
-        )
+        .create("/digest-only")
+        .data(b"bob's")
+        .acl(&[Acl::new(Perms::ALL, Id::new("digest", "bob:x"))])
         .await
         .unwrap();
     let admin = connect_tls(&format!("localhost:{port}"), files.client_tls())

@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use zk_client::{Acl, Client, CreateMode, Error, EventType, TlsConfig};
+use zk_client::{Client, CreateMode, Error, EventType, TlsConfig};
 use zk_server::config::ServerConfig;
 use zk_server::testing::{free_port, test_config, TestingServer};
 use zk_tests::apache::ApacheZk;
@@ -72,9 +72,7 @@ async fn our_client_over_tls_works_against_apache_zookeeper_secure_port() {
         Ok(zk) => zk,
         Err(e) => panic!("{e}\nApache's log:\n{}", apache.log_tail(40)),
     };
-    zk.create("/tls", b"one", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/tls").data(b"one").await.unwrap();
     // Apache gives the certificate's subject as the x509 identity, as ours does
     // (tls.rs).
     let who: Vec<(String, String)> = zk
@@ -91,7 +89,7 @@ async fn our_client_over_tls_works_against_apache_zookeeper_secure_port() {
             ("ip".to_string(), "127.0.0.1".to_string())
         ]
     );
-    let (read, changed) = zk.get_data_w("/tls");
+    let (read, changed) = zk.get_data_and_watch("/tls");
     let (data, stat) = read.await.unwrap();
     assert_eq!(data, b"one");
     zk.set_data("/tls", b"two", Some(stat.version))
@@ -102,14 +100,10 @@ async fn our_client_over_tls_works_against_apache_zookeeper_secure_port() {
         .expect("the watch fires")
         .unwrap();
     assert_eq!(event.event_type, EventType::NodeDataChanged);
-    zk.create(
-        "/tls/child",
-        b"",
-        &Acl::open_unsafe(),
-        CreateMode::Ephemeral,
-    )
-    .await
-    .unwrap();
+    zk.create("/tls/child")
+        .mode(CreateMode::Ephemeral)
+        .await
+        .unwrap();
     assert_eq!(zk.get_children("/tls").await.unwrap(), ["child"]);
     assert_eq!(zk.get_data("/tls").await.unwrap().0, b"two");
     // The plain port sees the same tree.

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use zk_client::{Acl, Client, CreateMode};
+use zk_client::Client;
 use zk_server::config::{
     ClientAuth, Secret, ServerConfig, StoreFile, StoreType, TlsSettings, TlsVersion,
 };
@@ -90,14 +90,7 @@ async fn an_ssl_quorum_ensemble_with_jks_and_pkcs12_stores_elects_and_replicates
         .await
         .expect("members with Java stores elect a leader");
     let zk = Client::connect(&cluster.connect_string()).await.unwrap();
-    zk.create(
-        "/jks",
-        b"quorum",
-        &Acl::open_unsafe(),
-        CreateMode::Persistent,
-    )
-    .await
-    .unwrap();
+    zk.create("/jks").data(b"quorum").await.unwrap();
     zk.close().await;
     for id in cluster.ids() {
         assert_eq!(
@@ -141,23 +134,9 @@ async fn an_ssl_quorum_ensemble_elects_and_replicates_writes() {
         .expect("members with trusted certificates elect a leader");
 
     let zk = Client::connect(&cluster.connect_string()).await.unwrap();
-    zk.create(
-        "/replicated",
-        b"over tls",
-        &Acl::open_unsafe(),
-        CreateMode::Persistent,
-    )
-    .await
-    .unwrap();
+    zk.create("/replicated").data(b"over tls").await.unwrap();
     for i in 0..20 {
-        zk.create(
-            &format!("/replicated/n{i}"),
-            b"",
-            &Acl::open_unsafe(),
-            CreateMode::Persistent,
-        )
-        .await
-        .unwrap();
+        zk.create(&format!("/replicated/n{i}")).await.unwrap();
     }
     zk.close().await;
     for id in cluster.ids() {
@@ -251,14 +230,7 @@ async fn a_member_whose_certificate_another_ca_signed_is_refused_by_its_peers() 
         cluster.client_addr(2).unwrap()
     );
     let zk = Client::connect(&writer).await.unwrap();
-    zk.create(
-        "/trusted-only",
-        b"x",
-        &Acl::open_unsafe(),
-        CreateMode::Persistent,
-    )
-    .await
-    .unwrap();
+    zk.create("/trusted-only").data(b"x").await.unwrap();
     zk.close().await;
     for id in [1, 2] {
         assert_eq!(

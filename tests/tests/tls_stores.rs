@@ -9,7 +9,7 @@
 
 use std::process::Command;
 
-use zk_client::{Acl, Client, CreateMode, TlsConfig};
+use zk_client::{Client, TlsConfig};
 use zk_server::config::ServerConfig;
 use zk_server::server::RunningServer;
 use zk_server::testing::free_port;
@@ -244,15 +244,7 @@ async fn port_unification_serves_tls_and_plaintext_on_the_client_port() {
     let stores = JavaStores::new();
     let (server, port, _) = server(&stores, "jks", "client.portUnification=true\n").await;
     let plain = Client::connect(&format!("127.0.0.1:{port}")).await.unwrap();
-    plain
-        .create(
-            "/unified",
-            b"plain",
-            &Acl::open_unsafe(),
-            CreateMode::Persistent,
-        )
-        .await
-        .unwrap();
+    plain.create("/unified").data(b"plain").await.unwrap();
     let tls = connect_tls(&format!("localhost:{port}"), client_tls(&stores, "jks"))
         .await
         .unwrap();

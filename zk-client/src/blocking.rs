@@ -3,10 +3,10 @@
 //!
 //! ```no_run
 //! # fn demo() -> zk_client::Result<()> {
-//! use zk_client::{blocking, Acl, CreateMode};
+//! use zk_client::blocking;
 //! let zk = blocking::Client::connect("127.0.0.1:2181")?;
-//! zk.create("/job", b"queued", &Acl::open_unsafe(), CreateMode::Persistent)?;
-//! let (data, stat, watch) = zk.get_data_w("/job")?;
+//! zk.create("/job").data(b"queued").run()?;
+//! let (data, stat, watch) = zk.get_data_and_watch("/job")?;
 //! zk.set_data("/job", b"running", Some(stat.version))?;
 //! let event = watch.wait()?;
 //! # let _ = (data, event); Ok(()) }
@@ -16,10 +16,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use zk_proto::{Acl, AddWatchMode, ClientInfo, CreateMode, OpResult, Stat, WatcherType};
+use zk_proto::{Acl, AddWatchMode, ClientInfo, Stat, WatcherType};
 
 use crate::client::{ReadOp, ReadResult};
+use crate::create::{Create, CreateOutput, Handle, ModeUnset};
 use crate::error::{Error, Result};
+use crate::multi::OpResult;
 use crate::state::SessionState;
 use crate::watch::{OneshotWatcher, WatchedEvent};
 use crate::ClientBuilder;
@@ -51,47 +53,58 @@ impl Watcher {
     }
 }
 
-/// The session's state, to wait on ([`Client::state_watcher`]).
-#[derive(Debug, Clone)]
-pub struct StateWatcher {
+/// Every state transition of the session, each `next()` blocking until the next one;
+/// ends after a terminal state (see [`crate::Client::state_changes`]).
+#[derive(Debug)]
+pub struct StateChanges {
     runtime: Arc<tokio::runtime::Runtime>,
-    inner: tokio::sync::watch::Receiver<SessionState>,
+    inner: crate::StateChanges,
 }
 
-impl StateWatcher {
+impl StateChanges {
     /// The state now.
     pub fn current(&self) -> SessionState {
-        *self.inner.borrow()
+        self.inner.current()
     }
 
-    /// Blocks until the state changes (from the last one this watcher saw) and returns
-    /// the new one; `None` once the client is gone.
-    pub fn changed(&mut self) -> Option<SessionState> {
-        let inner = &mut self.inner;
-        self.runtime.block_on(async {
-            inner
-                .changed()
-                .await
-                .ok()
-                .map(|_| *inner.borrow_and_update())
-        })
-    }
-
-    /// Blocks until `want` holds for the state (or `timeout` passes); returns the state
-    /// then, `None` on timeout.
+    /// Blocks until `want` holds for the state (now or after later transitions), or
+    /// `timeout` passes; returns the state then, `None` on timeout or after a
+    /// terminal state that did not satisfy `want`.
     pub fn wait_until(
         &mut self,
-        want: impl Fn(SessionState) -> bool,
+        want: impl FnMut(SessionState) -> bool,
         timeout: Duration,
     ) -> Option<SessionState> {
         let inner = &mut self.inner;
         self.runtime.block_on(async {
-            tokio::time::timeout(timeout, inner.wait_for(|s| want(*s)))
+            tokio::time::timeout(timeout, inner.wait_for(want))
                 .await
-                .ok()?
                 .ok()
-                .map(|s| *s)
+                .flatten()
         })
+    }
+}
+
+impl Iterator for StateChanges {
+    type Item = SessionState;
+
+    fn next(&mut self) -> Option<SessionState> {
+        let inner = &mut self.inner;
+        self.runtime.block_on(inner.next())
+    }
+}
+
+impl<'c, Out: CreateOutput, Mode> Create<'c, Out, Mode, Client> {
+    /// Sends the create and blocks for the answer.
+    pub fn run(self) -> Result<Out> {
+        let runtime = self.handle().runtime.clone();
+        runtime.block_on(self.send_now())
+    }
+}
+
+impl Handle for Client {
+    fn async_client(&self) -> &crate::Client {
+        &self.inner
     }
 }
 
@@ -155,20 +168,12 @@ impl Client {
         self.inner.renews_expired_sessions()
     }
 
-    /// The session's state, to wait on (see [`crate::Client::state_watcher`]).
-    pub fn state_watcher(&self) -> StateWatcher {
-        StateWatcher {
+    /// Every state transition from now on (see [`crate::Client::state_changes`]).
+    pub fn state_changes(&self) -> StateChanges {
+        StateChanges {
             runtime: self.runtime.clone(),
-            inner: self.inner.state_watcher(),
+            inner: self.inner.state_changes(),
         }
-    }
-
-    /// Every state transition from now on, each `next()` blocking until the next one;
-    /// ends after a terminal state (see [`crate::Client::state_changes`]).
-    pub fn state_changes(&self) -> impl Iterator<Item = SessionState> + Send + 'static {
-        let mut stream = Box::pin(self.inner.state_changes());
-        let runtime = self.runtime.clone();
-        std::iter::from_fn(move || runtime.block_on(stream.next()))
     }
 
     /// Every watch notification from now on, each `next()` blocking until the next one
@@ -195,48 +200,21 @@ impl Client {
         }
     }
 
-    /// See [`crate::Client::create`].
-    pub fn create(&self, path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Result<String> {
-        self.runtime
-            .block_on(self.inner.create(path, data, acl, mode))
+    /// See [`crate::Client::create`]; `.run()` sends it:
+    /// `zk.create("/a").data(b"x").parents(true).run()?`.
+    pub fn create(&self, path: &str) -> Create<'_, String, ModeUnset, Client> {
+        Create::new(self, path)
     }
 
-    /// See [`crate::Client::create2`].
-    pub fn create2(
-        &self,
-        path: &str,
-        data: &[u8],
-        acl: &[Acl],
-        mode: CreateMode,
-    ) -> Result<(String, Stat)> {
-        self.runtime
-            .block_on(self.inner.create2(path, data, acl, mode))
+    /// See [`crate::Client::ensure_path`].
+    pub fn ensure_path(&self, path: &str) -> Result<()> {
+        self.runtime.block_on(self.inner.ensure_path(path))
     }
 
-    /// See [`crate::Client::create_ttl`].
-    pub fn create_ttl(
-        &self,
-        path: &str,
-        data: &[u8],
-        acl: &[Acl],
-        mode: CreateMode,
-        ttl: Duration,
-    ) -> Result<(String, Stat)> {
+    /// See [`crate::Client::delete_recursive`].
+    pub fn delete_recursive(&self, path: &str, version: Option<i32>) -> Result<()> {
         self.runtime
-            .block_on(self.inner.create_ttl(path, data, acl, mode, ttl))
-    }
-
-    /// See [`crate::Client::create_nullable`].
-    pub fn create_nullable(
-        &self,
-        path: &str,
-        data: Option<&[u8]>,
-        acl: &[Acl],
-        mode: CreateMode,
-        ttl: Option<Duration>,
-    ) -> Result<(String, Stat)> {
-        self.runtime
-            .block_on(self.inner.create_nullable(path, data, acl, mode, ttl))
+            .block_on(self.inner.delete_recursive(path, version))
     }
 
     /// See [`crate::Client::delete`].
@@ -249,9 +227,9 @@ impl Client {
         self.runtime.block_on(self.inner.exists(path))
     }
 
-    /// See [`crate::Client::exists_w`].
-    pub fn exists_w(&self, path: &str) -> Result<(Option<Stat>, Watcher)> {
-        let (read, watch) = self.inner.exists_w(path);
+    /// See [`crate::Client::exists_and_watch`].
+    pub fn exists_and_watch(&self, path: &str) -> Result<(Option<Stat>, Watcher)> {
+        let (read, watch) = self.inner.exists_and_watch(path);
         let stat = self.runtime.block_on(read)?;
         Ok((stat, self.watcher(watch)))
     }
@@ -261,9 +239,9 @@ impl Client {
         self.runtime.block_on(self.inner.get_data(path))
     }
 
-    /// See [`crate::Client::get_data_w`].
-    pub fn get_data_w(&self, path: &str) -> Result<(Vec<u8>, Stat, Watcher)> {
-        let (read, watch) = self.inner.get_data_w(path);
+    /// See [`crate::Client::get_data_and_watch`].
+    pub fn get_data_and_watch(&self, path: &str) -> Result<(Vec<u8>, Stat, Watcher)> {
+        let (read, watch) = self.inner.get_data_and_watch(path);
         let (data, stat) = self.runtime.block_on(read)?;
         Ok((data, stat, self.watcher(watch)))
     }
@@ -273,9 +251,12 @@ impl Client {
         self.runtime.block_on(self.inner.get_data_nullable(path))
     }
 
-    /// See [`crate::Client::get_data_nullable_w`].
-    pub fn get_data_nullable_w(&self, path: &str) -> Result<(Option<Vec<u8>>, Stat, Watcher)> {
-        let (read, watch) = self.inner.get_data_nullable_w(path);
+    /// See [`crate::Client::get_data_nullable_and_watch`].
+    pub fn get_data_nullable_and_watch(
+        &self,
+        path: &str,
+    ) -> Result<(Option<Vec<u8>>, Stat, Watcher)> {
+        let (read, watch) = self.inner.get_data_nullable_and_watch(path);
         let (data, stat) = self.runtime.block_on(read)?;
         Ok((data, stat, self.watcher(watch)))
     }
@@ -291,21 +272,25 @@ impl Client {
         self.runtime.block_on(self.inner.get_children(path))
     }
 
-    /// See [`crate::Client::get_children_w`].
-    pub fn get_children_w(&self, path: &str) -> Result<(Vec<String>, Watcher)> {
-        let (read, watch) = self.inner.get_children_w(path);
+    /// See [`crate::Client::get_children_and_watch`].
+    pub fn get_children_and_watch(&self, path: &str) -> Result<(Vec<String>, Watcher)> {
+        let (read, watch) = self.inner.get_children_and_watch(path);
         let children = self.runtime.block_on(read)?;
         Ok((children, self.watcher(watch)))
     }
 
-    /// See [`crate::Client::get_children2`].
-    pub fn get_children2(&self, path: &str) -> Result<(Vec<String>, Stat)> {
-        self.runtime.block_on(self.inner.get_children2(path))
+    /// See [`crate::Client::get_children_with_stat`].
+    pub fn get_children_with_stat(&self, path: &str) -> Result<(Vec<String>, Stat)> {
+        self.runtime
+            .block_on(self.inner.get_children_with_stat(path))
     }
 
-    /// See [`crate::Client::get_children2_w`].
-    pub fn get_children2_w(&self, path: &str) -> Result<(Vec<String>, Stat, Watcher)> {
-        let (read, watch) = self.inner.get_children2_w(path);
+    /// See [`crate::Client::get_children_with_stat_and_watch`].
+    pub fn get_children_with_stat_and_watch(
+        &self,
+        path: &str,
+    ) -> Result<(Vec<String>, Stat, Watcher)> {
+        let (read, watch) = self.inner.get_children_with_stat_and_watch(path);
         let (children, stat) = self.runtime.block_on(read)?;
         Ok((children, stat, self.watcher(watch)))
     }
@@ -331,9 +316,9 @@ impl Client {
         self.runtime.block_on(self.inner.get_config())
     }
 
-    /// See [`crate::Client::get_config_w`].
-    pub fn get_config_w(&self) -> Result<(Vec<u8>, Stat, Watcher)> {
-        let (read, watch) = self.inner.get_config_w();
+    /// See [`crate::Client::get_config_and_watch`].
+    pub fn get_config_and_watch(&self) -> Result<(Vec<u8>, Stat, Watcher)> {
+        let (read, watch) = self.inner.get_config_and_watch();
         let (config, stat) = self.runtime.block_on(read)?;
         Ok((config, stat, self.watcher(watch)))
     }

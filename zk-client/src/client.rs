@@ -22,12 +22,14 @@ use zk_proto::{
 };
 
 use crate::connect_string::ConnectString;
+use crate::create::{Create, CreateSpec};
 use crate::error::{Error, Result};
 use crate::multi::Transaction;
 use crate::queue::CommandQueue;
+use crate::reply::Reply;
 use crate::retry::{ExponentialBackoff, RetryPolicy};
 use crate::session::{self, Command, Outgoing, SessionConfig};
-use crate::state::SessionState;
+use crate::state::{SessionState, StateChanges};
 use crate::watch::{
     oneshot_pair, persistent_pair, NotificationTaps, OneshotWatcher, PersistentWatcher,
     Registration,
@@ -269,24 +271,27 @@ struct Inner {
 
 /// A handle to one ZooKeeper session. Clones share the session.
 ///
-/// Every operation is queued when it is *called* and returns a future of the answer:
-/// calls made one after another reach the server in that order, whenever (and in
-/// whatever order) their futures are awaited. Reads that leave a watch return the
-/// read and a [`OneshotWatcher`].
+/// Every operation is queued when it is *called* and returns a [`Reply`], the future
+/// of the answer: calls made one after another reach the server in that order,
+/// whenever (and in whatever order) their replies are awaited. The builders
+/// ([`Client::create`]) queue when awaited. Reads named `…_and_watch` leave a watch and
+/// return the read and a [`OneshotWatcher`].
+///
+/// Clones share one session; when the last clone is dropped the session is closed
+/// (its ephemerals go), as by [`Client::close`] without waiting for the answer.
 ///
 /// ```
 /// # #[tokio::main]
 /// # async fn main() -> zk_client::Result<()> {
 /// # let server = zk_server::testing::TestingServer::start().await.expect("a server");
 /// # let connect_string = server.connect_string();
-/// use zk_client::{Acl, Client, CreateMode, EventType};
+/// use zk_client::{Client, EventType};
 /// let zk = Client::connect(&connect_string).await?;
-/// let open = Acl::open_unsafe();
-/// zk.create("/app", b"v1", &open, CreateMode::Persistent).await?;
+/// zk.create("/app").data(b"v1").await?;
 ///
 /// // Pipelined: both are queued now, in this order.
 /// let update = zk.set_data("/app", b"v2", Some(0));
-/// let (read, changed) = zk.get_data_w("/app");
+/// let (read, changed) = zk.get_data_and_watch("/app");
 /// let (data, stat) = read.await?; // answered after the update...
 /// assert_eq!((data.as_slice(), stat.version), (&b"v2"[..], 1));
 /// update.await?; // ...which was sent first
@@ -301,8 +306,6 @@ struct Inner {
 pub struct Client {
     inner: Arc<Inner>,
 }
-
-type Reply<T> = std::pin::Pin<Box<dyn Future<Output = Result<T>> + Send + 'static>>;
 
 /// Data that may be null, and the Stat.
 type NullableData = (Option<Vec<u8>>, Stat);
@@ -348,8 +351,9 @@ impl Client {
         self.inner.retry.as_ref()
     }
 
-    /// Every state transition from now on, in order, as a stream (ends after a
-    /// terminal state). A reader more than 64 transitions behind skips the oldest.
+    /// Every state transition from now on, in order, as a stream; also the state now
+    /// and a wait for a state ([`StateChanges::wait_for`]). The one way to follow the
+    /// session's state; [`Client::state`] reads it once.
     ///
     /// ```
     /// # #[tokio::main]
@@ -358,14 +362,14 @@ impl Client {
     /// use futures::StreamExt;
     /// use zk_client::{Client, SessionState};
     /// let zk = Client::connect(&server.connect_string()).await?;
-    /// let mut changes = Box::pin(zk.state_changes());
+    /// let mut changes = zk.state_changes();
     /// let watcher = tokio::spawn(async move {
     ///     while let Some(state) = changes.next().await {
     ///         match state {
     ///             // Curator's SUSPENDED: the session may live, nothing is guaranteed.
     ///             SessionState::Disconnected => { /* pause work that needs a lock */ }
     ///             SessionState::Connected => { /* resume */ }
-    ///             // LOST: ephemerals are gone; make a new client.
+    ///             // LOST: ephemerals are gone (see ClientBuilder::renew_expired_sessions).
     ///             SessionState::Expired => return state,
     ///             _ => {}
     ///         }
@@ -376,25 +380,12 @@ impl Client {
     /// assert_eq!(watcher.await.unwrap(), SessionState::Closed);
     /// # Ok(()) }
     /// ```
-    pub fn state_changes(&self) -> impl futures::Stream<Item = SessionState> + Send + 'static {
-        let rx = self.inner.state_events.subscribe();
-        let renews = self.inner.renews_expired;
-        futures::stream::unfold((rx, false), move |(mut rx, done)| async move {
-            if done {
-                return None;
-            }
-            loop {
-                match rx.recv().await {
-                    Ok(state) => {
-                        let last =
-                            state.is_terminal() && !(renews && state == SessionState::Expired);
-                        return Some((state, (rx, last)));
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                }
-            }
-        })
+    pub fn state_changes(&self) -> StateChanges {
+        StateChanges::new(
+            self.inner.state.clone(),
+            self.inner.state_events.subscribe(),
+            self.inner.renews_expired,
+        )
     }
 
     /// Every watch notification this client receives from now on, in the order the
@@ -417,17 +408,12 @@ impl Client {
         *self.inner.state.borrow()
     }
 
-    /// A receiver of every state change (`changed().await`, then `borrow()`).
-    pub fn state_watcher(&self) -> watch::Receiver<SessionState> {
-        self.inner.state.clone()
-    }
-
     fn path(&self, path: &str) -> Result<String> {
         zk_proto::validate_path(path).map_err(|e| Error::InvalidPath(e.to_string()))?;
         Ok(self.inner.connect.to_server(path))
     }
 
-    fn client_path(&self, server_path: &str) -> String {
+    pub(crate) fn client_path(&self, server_path: &str) -> String {
         self.inner.connect.to_client(server_path)
     }
 
@@ -467,7 +453,7 @@ impl Client {
             Err(e) => return Self::fail(e),
         };
         let fut = self.submit(build(server_path), path, watch);
-        Box::pin(async move { extract(fut.await?).map_err(unexpected) })
+        Reply::new(async move { extract(fut.await?).map_err(unexpected) })
     }
 
     fn terminal_error(&self) -> Error {
@@ -475,84 +461,49 @@ impl Client {
     }
 
     fn fail<T: Send + 'static>(e: Error) -> Reply<T> {
-        Box::pin(future::ready(Err(e)))
+        Reply::ready(Err(e))
     }
 
-    /// Creates a znode; resolves with the path actually created (sequential names get
-    /// their suffix).
-    pub fn create(&self, path: &str, data: &[u8], acl: &[Acl], mode: CreateMode) -> Reply<String> {
-        let fut = self.create2(path, data, acl, mode);
-        Box::pin(async move { fut.await.map(|(p, _)| p) })
+    /// Creates a znode: a builder for data, ACL, mode, TTL, Stat and parents, sent
+    /// when awaited (see [`Create`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> zk_client::Result<()> {
+    /// # let server = zk_server::testing::TestingServer::start().await.expect("a server");
+    /// use zk_client::{Client, CreateMode};
+    /// let zk = Client::connect(&server.connect_string()).await?;
+    /// zk.create("/a/b").data(b"x").parents(true).await?;
+    /// let lock = zk
+    ///     .create("/a/b/lock-")
+    ///     .mode(CreateMode::EphemeralSequential)
+    ///     .await?;
+    /// assert_eq!(lock, "/a/b/lock-0000000000");
+    /// # Ok(()) }
+    /// ```
+    pub fn create(&self, path: &str) -> Create<'_> {
+        Create::new(self, path)
     }
 
-    /// Creates a znode and returns its path and Stat (create2; containers use the
-    /// createContainer opcode, as ZooKeeper's own client does).
-    pub fn create2(
-        &self,
-        path: &str,
-        data: &[u8],
-        acl: &[Acl],
-        mode: CreateMode,
-    ) -> Reply<(String, Stat)> {
-        if mode.is_ttl() {
-            return Self::fail(Error::BadArguments("TTL modes need create_ttl".into()));
-        }
-        self.create_nullable(path, Some(data), acl, mode, None)
-    }
-
-    /// Creates a znode with a time to live (the server must allow TTL nodes).
-    pub fn create_ttl(
-        &self,
-        path: &str,
-        data: &[u8],
-        acl: &[Acl],
-        mode: CreateMode,
-        ttl: Duration,
-    ) -> Reply<(String, Stat)> {
-        if !mode.is_ttl() {
-            return Self::fail(Error::BadArguments(format!(
-                "create_ttl needs a TTL mode, not {mode:?}"
-            )));
-        }
-        self.create_ttl_inner(path, Some(Bytes::copy_from_slice(data)), acl, mode, ttl)
-    }
-
-    fn create_ttl_inner(
-        &self,
-        path: &str,
-        data: Option<Bytes>,
-        acl: &[Acl],
-        mode: CreateMode,
-        ttl: Duration,
-    ) -> Reply<(String, Stat)> {
-        let ttl = ttl.as_millis().min(i64::MAX as u128) as i64;
-        self.create_with(path, mode, |path| {
-            Request::CreateTtl(CreateTtlRequest {
-                path,
-                data,
-                acl: acl.to_vec(),
-                flags: mode.code(),
-                ttl,
-            })
-        })
-    }
-
-    /// The most general create. `data` `None` leaves the znode's data *null*, as Java's
-    /// `create(path, null, …)` (and so zkCli.sh's `create /path`) does; readers see it
-    /// empty, [`Client::get_data_nullable`] sees `None`. `ttl` is for the TTL modes
-    /// (required by them, refused by the others). Containers use the createContainer
-    /// opcode, TTL modes createTTL, the rest create2.
-    pub fn create_nullable(
-        &self,
-        path: &str,
-        data: Option<&[u8]>,
-        acl: &[Acl],
-        mode: CreateMode,
-        ttl: Option<Duration>,
-    ) -> Reply<(String, Stat)> {
-        let data = data.map(Bytes::copy_from_slice);
-        match (mode.is_ttl(), ttl) {
-            (true, Some(ttl)) => self.create_ttl_inner(path, data, acl, mode, ttl),
+    /// Sends one create as `spec` says: containers use the createContainer opcode, TTL
+    /// modes createTTL, the rest create2 (as ZooKeeper's own client does).
+    pub(crate) fn create_request(&self, path: &str, spec: &CreateSpec) -> Reply<(String, Stat)> {
+        let mode = spec.mode;
+        let data = spec.data.clone();
+        let acl = spec.acl.clone().unwrap_or_else(Acl::open_unsafe);
+        match (mode.is_ttl(), spec.ttl) {
+            (true, Some(ttl)) => {
+                let ttl = ttl.as_millis().min(i64::MAX as u128) as i64;
+                self.create_with(path, mode, |path| {
+                    Request::CreateTtl(CreateTtlRequest {
+                        path,
+                        data,
+                        acl,
+                        flags: mode.code(),
+                        ttl,
+                    })
+                })
+            }
             (true, None) => Self::fail(Error::BadArguments("TTL modes need a ttl".into())),
             (false, Some(_)) => Self::fail(Error::BadArguments(format!(
                 "a ttl is only for TTL modes, not {mode:?}"
@@ -561,7 +512,7 @@ impl Client {
                 let request = |path| CreateRequest {
                     path,
                     data,
-                    acl: acl.to_vec(),
+                    acl,
                     flags: mode.code(),
                 };
                 if mode.is_container() {
@@ -571,6 +522,19 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Creates `path` and its missing parents as persistent znodes with an open ACL;
+    /// succeeds if it exists already (kazoo's `ensure_path`, Curator's `ZKPaths.mkdirs`).
+    pub fn ensure_path(&self, path: &str) -> Reply<()> {
+        let create = self.create(path).parents(true).send_now();
+        Reply::new(async move {
+            match create.await {
+                Ok(_) => Ok(()),
+                Err(e) if e.code() == Some(zk_proto::ErrorCode::NodeExists) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
     }
 
     /// The shared path of the creates: check the path (a sequential one may end in
@@ -587,7 +551,7 @@ impl Client {
         }
         let this = self.clone();
         let fut = self.submit(build(self.inner.connect.to_server(path)), path, None);
-        Box::pin(async move {
+        Reply::new(async move {
             match fut.await? {
                 Response::Create2(r) => Ok((this.client_path(&r.path), r.stat)),
                 other => Err(unexpected(other)),
@@ -606,6 +570,20 @@ impl Client {
         )
     }
 
+    /// Deletes a znode and everything under it (Curator's `deletingChildrenIfNeeded`,
+    /// kazoo's `delete(recursive=True)`). `version` (`None` matches any) is checked on
+    /// the top znode *before* anything is deleted, and again by its own delete. Not
+    /// atomic: a failure part way leaves part of the subtree; children created
+    /// meanwhile are deleted too (a few rounds, then NotEmpty).
+    pub fn delete_recursive(&self, path: &str, version: Option<i32>) -> Reply<()> {
+        let checked = self.exists(path);
+        let this = self.clone();
+        let path = path.to_string();
+        Reply::new(
+            async move { crate::recursive::delete_tree(&this, &path, version, checked).await },
+        )
+    }
+
     /// The znode's Stat, or `None` if it does not exist.
     pub fn exists(&self, path: &str) -> Reply<Option<Stat>> {
         self.exists_inner(path, None)
@@ -613,7 +591,7 @@ impl Client {
 
     /// `exists`, leaving a watch: fires on creation if absent, on change or deletion if
     /// present.
-    pub fn exists_w(&self, path: &str) -> (Reply<Option<Stat>>, OneshotWatcher) {
+    pub fn exists_and_watch(&self, path: &str) -> (Reply<Option<Stat>>, OneshotWatcher) {
         let (tx, watcher) = oneshot_pair();
         let reg = self.path(path).ok().map(|p| Registration::Exists(p, tx));
         (self.exists_inner(path, reg), watcher)
@@ -629,7 +607,7 @@ impl Client {
             watch: watch.is_some(),
         });
         let fut = self.submit(request, path, watch);
-        Box::pin(async move {
+        Reply::new(async move {
             match fut.await {
                 Ok(Response::Exists(r)) => Ok(Some(r.stat)),
                 Ok(other) => Err(unexpected(other)),
@@ -645,19 +623,19 @@ impl Client {
     }
 
     /// `get_data`, leaving a data watch.
-    pub fn get_data_w(&self, path: &str) -> (Reply<(Vec<u8>, Stat)>, OneshotWatcher) {
-        let (read, watcher) = self.get_data_nullable_w(path);
+    pub fn get_data_and_watch(&self, path: &str) -> (Reply<(Vec<u8>, Stat)>, OneshotWatcher) {
+        let (read, watcher) = self.get_data_nullable_and_watch(path);
         (empty_if_null(read), watcher)
     }
 
     /// `get_data`, telling null data (`None`: the znode was created without any, see
-    /// [`Client::create_nullable`]) from empty data.
+    /// [`Create::null_data`]) from empty data.
     pub fn get_data_nullable(&self, path: &str) -> Reply<NullableData> {
         self.get_data_inner(path, None)
     }
 
     /// `get_data_nullable`, leaving a data watch.
-    pub fn get_data_nullable_w(&self, path: &str) -> (Reply<NullableData>, OneshotWatcher) {
+    pub fn get_data_nullable_and_watch(&self, path: &str) -> (Reply<NullableData>, OneshotWatcher) {
         let (tx, watcher) = oneshot_pair();
         let reg = self.path(path).ok().map(|p| Registration::Data(p, tx));
         (self.get_data_inner(path, reg), watcher)
@@ -700,24 +678,30 @@ impl Client {
     /// The children's names.
     pub fn get_children(&self, path: &str) -> Reply<Vec<String>> {
         let fut = self.get_children2_inner(path, None);
-        Box::pin(async move { fut.await.map(|(c, _)| c) })
+        Reply::new(async move { fut.await.map(|(c, _)| c) })
     }
 
     /// The children's names, leaving a child watch.
-    pub fn get_children_w(&self, path: &str) -> (Reply<Vec<String>>, OneshotWatcher) {
+    pub fn get_children_and_watch(&self, path: &str) -> (Reply<Vec<String>>, OneshotWatcher) {
         let (tx, watcher) = oneshot_pair();
         let reg = self.path(path).ok().map(|p| Registration::Child(p, tx));
         let fut = self.get_children2_inner(path, reg);
-        (Box::pin(async move { fut.await.map(|(c, _)| c) }), watcher)
+        (
+            Reply::new(async move { fut.await.map(|(c, _)| c) }),
+            watcher,
+        )
     }
 
     /// The children's names and the parent's Stat.
-    pub fn get_children2(&self, path: &str) -> Reply<(Vec<String>, Stat)> {
+    pub fn get_children_with_stat(&self, path: &str) -> Reply<(Vec<String>, Stat)> {
         self.get_children2_inner(path, None)
     }
 
     /// The children's names and the parent's Stat, leaving a child watch.
-    pub fn get_children2_w(&self, path: &str) -> (Reply<(Vec<String>, Stat)>, OneshotWatcher) {
+    pub fn get_children_with_stat_and_watch(
+        &self,
+        path: &str,
+    ) -> (Reply<(Vec<String>, Stat)>, OneshotWatcher) {
         let (tx, watcher) = oneshot_pair();
         let reg = self.path(path).ok().map(|p| Registration::Child(p, tx));
         (self.get_children2_inner(path, reg), watcher)
@@ -783,30 +767,18 @@ impl Client {
         Transaction::new(self.clone())
     }
 
+    /// Sends a multi (or multiRead) now; answers the ops' results as sent (created
+    /// paths still chrooted: see [`Client::client_path`]).
     pub(crate) fn submit_multi(&self, request: MultiRequest, read: bool) -> Reply<Vec<OpResult>> {
         let request = if read {
             Request::MultiRead(request)
         } else {
             Request::Multi(request)
         };
-        let this = self.clone();
         let fut = self.submit(request, "", None);
-        Box::pin(async move {
+        Reply::new(async move {
             match fut.await? {
-                Response::Multi(m) => Ok(m
-                    .results
-                    .into_iter()
-                    .map(|r| match r {
-                        OpResult::Create { path } => OpResult::Create {
-                            path: this.client_path(&path),
-                        },
-                        OpResult::Create2 { path, stat } => OpResult::Create2 {
-                            path: this.client_path(&path),
-                            stat,
-                        },
-                        other => other,
-                    })
-                    .collect()),
+                Response::Multi(m) => Ok(m.results),
                 other => Err(unexpected(other)),
             }
         })
@@ -848,7 +820,7 @@ impl Client {
             paths.push(path.clone());
         }
         let fut = self.submit_multi(MultiRequest { ops }, true);
-        Box::pin(async move {
+        Reply::new(async move {
             let results = fut.await?;
             Ok(results
                 .into_iter()
@@ -883,7 +855,7 @@ impl Client {
     }
 
     /// `get_config`, leaving a data watch on the configuration node.
-    pub fn get_config_w(&self) -> (Reply<(Vec<u8>, Stat)>, OneshotWatcher) {
+    pub fn get_config_and_watch(&self) -> (Reply<(Vec<u8>, Stat)>, OneshotWatcher) {
         let (tx, watcher) = oneshot_pair();
         let request = Request::GetData(GetDataRequest {
             path: CONFIG_NODE.to_string(),
@@ -923,7 +895,7 @@ impl Client {
         });
         let this = self.clone();
         let fut = self.submit(request, prefix, None);
-        Box::pin(async move {
+        Reply::new(async move {
             match fut.await? {
                 Response::GetEphemerals(r) => {
                     Ok(r.ephemerals.iter().map(|p| this.client_path(p)).collect())
@@ -962,7 +934,7 @@ impl Client {
             path,
             Some(Registration::Persistent(server_path, mode, tx)),
         );
-        Box::pin(async move { fut.await.map(|_| watcher) })
+        Reply::new(async move { fut.await.map(|_| watcher) })
     }
 
     /// Removes this client's watches of `kind` on `path`, on the server and locally.
@@ -982,7 +954,7 @@ impl Client {
             watcher_type: kind.code(),
         });
         let fut = self.submit(request, path, None);
-        Box::pin(async move { fut.await.map(|_| ()) })
+        Reply::new(async move { fut.await.map(|_| ()) })
     }
 
     /// Whether this client holds a watch of `kind` on `path` (NoWatcher if not).
@@ -999,7 +971,7 @@ impl Client {
     /// The identities the server holds for this session.
     pub fn whoami(&self) -> Reply<Vec<ClientInfo>> {
         let fut = self.submit(Request::WhoAmI, "", None);
-        Box::pin(async move {
+        Reply::new(async move {
             match fut.await? {
                 Response::WhoAmI(r) => Ok(r.client_info),
                 other => Err(unexpected(other)),
@@ -1025,7 +997,7 @@ impl Client {
             return Self::fail(self.terminal_error());
         }
         let state = self.inner.state.clone();
-        Box::pin(async move { rx.await.map_err(|_| terminal(&state))? })
+        Reply::new(async move { rx.await.map_err(|_| terminal(&state))? })
     }
 
     /// Closes the session (its ephemerals go) and waits for the server to confirm.
@@ -1049,7 +1021,7 @@ fn terminal(state: &watch::Receiver<SessionState>) -> Error {
 
 /// Null data read as empty.
 fn empty_if_null(read: Reply<NullableData>) -> Reply<(Vec<u8>, Stat)> {
-    Box::pin(async move {
+    Reply::new(async move {
         read.await
             .map(|(data, stat)| (data.unwrap_or_default(), stat))
     })
@@ -1059,7 +1031,7 @@ fn empty_if_null(read: Reply<NullableData>) -> Reply<(Vec<u8>, Stat)> {
 fn config_reply(
     fut: impl Future<Output = Result<Response>> + Send + 'static,
 ) -> Reply<(Vec<u8>, Stat)> {
-    Box::pin(async move {
+    Reply::new(async move {
         match fut.await? {
             Response::GetData(r) => Ok((r.data.map(|d| d.to_vec()).unwrap_or_default(), r.stat)),
             other => Err(unexpected(other)),

@@ -6,15 +6,20 @@
 //! - [`blocking`]: the same client for programs without an async runtime.
 //! - [`client`]: [`Client`], the clonable handle with every operation, and
 //!   [`ClientBuilder`].
+//! - [`create`]: [`Create`], the builder behind [`Client::create`] (mode, TTL, ACL,
+//!   Stat, parents).
+//! - `reply`: [`Reply`], the named future every request method returns.
+//! - `recursive`: [`Client::delete_recursive`], a subtree deleted children first.
+//! - [`paths`]: Curator's `ZKPaths` helpers (join, split, parent, name, sequence).
 //! - `queue`: the handle's side of the request queue (call order, even when full).
 //! - `session`: the one task that owns the socket — connect, resume, re-send auth and
 //!   watches, ordered requests, pings, reconnection with backoff.
 //! - `sasl`: SASL DIGEST-MD5 right after each connection's handshake
 //!   ([`ClientBuilder::sasl_digest`]).
 //! - [`watch`]: typed events; one-shot watches as futures, persistent ones as streams.
-//! - [`multi`]: [`Transaction`], all-or-nothing writes.
+//! - [`multi`]: [`Transaction`], all-or-nothing writes, and their [`OpResult`]s.
 //! - [`retry`]: retry policies in the spirit of Curator's, and `retry(policy, op)`.
-//! - [`state`]: [`SessionState`] and how it changes.
+//! - [`state`]: [`SessionState`] and [`StateChanges`], how it changes.
 //! - [`error`]: [`Error`], keeping ZooKeeper's codes.
 //! - [`connect_string`]: parsing `host:port,…/chroot`.
 //! - [`tls`] (feature `tls`, on by default): [`TlsConfig`], TLS to a secure client
@@ -33,10 +38,15 @@
 //!
 //! `Disconnected` is Curator's SUSPENDED: the session may still be alive, but nothing
 //! that depends on it (a lock, leadership) is guaranteed until `Connected` again. If
-//! the server expired the session meanwhile, the client ends `Expired` (Curator's
-//! LOST) and every call fails with [`Error::SessionExpired`]: its ephemerals are gone;
-//! build a new client. `AuthFailed` and `Closed` are final too. Watch them with
-//! [`Client::state`] (now) or [`Client::state_changes`] (every transition).
+//! the server expired the session meanwhile, the client becomes `Expired` (Curator's
+//! LOST): its ephemerals and watches are gone. What follows depends on
+//! [`ClientBuilder::renew_expired_sessions`]: by default `Expired` is final, every call
+//! fails with [`Error::SessionExpired`] and you build a new client; with renewal on
+//! (Curator's behaviour), the same handle goes on to `Connecting` and a *new* session
+//! ([`Client::session_id`] changes), and calls made meanwhile wait for it.
+//! `AuthFailed` and `Closed` are final. Read the state with [`Client::state`]; follow
+//! it with [`Client::state_changes`]. Dropping the last clone of a client closes its
+//! session.
 //!
 //! Retrying is the caller's decision, since only the caller knows whether an operation
 //! is idempotent. [`Error::is_retryable`] says whether trying again can help;
@@ -48,10 +58,10 @@
 //!
 //! ```no_run
 //! # async fn demo() -> zk_client::Result<()> {
-//! use zk_client::{Client, CreateMode, Acl};
+//! use zk_client::Client;
 //! let zk = Client::connect("127.0.0.1:2181").await?;
-//! zk.create("/app", b"config", &Acl::open_unsafe(), CreateMode::Persistent).await?;
-//! let (read, changed) = zk.get_data_w("/app");
+//! zk.create("/app").data(b"config").await?;
+//! let (read, changed) = zk.get_data_and_watch("/app");
 //! let (data, stat) = read.await?;
 //! zk.set_data("/app", b"new", Some(stat.version)).await?;
 //! let event = changed.await?;
@@ -64,9 +74,13 @@
 pub mod blocking;
 pub mod client;
 pub mod connect_string;
+pub mod create;
 pub mod error;
 pub mod multi;
+pub mod paths;
 mod queue;
+mod recursive;
+mod reply;
 pub mod retry;
 mod sasl;
 mod session;
@@ -76,13 +90,14 @@ pub mod tls;
 pub mod watch;
 
 pub use client::{Client, ClientBuilder, ReadOp, ReadResult};
+pub use create::Create;
 pub use error::{Error, Result};
-pub use multi::Transaction;
-pub use state::SessionState;
+pub use multi::{OpResult, Transaction};
+pub use reply::Reply;
+pub use state::{SessionState, StateChanges};
 #[cfg(feature = "tls")]
 pub use tls::TlsConfig;
 pub use watch::{Notifications, OneshotWatcher, PersistentWatcher, WatchedEvent};
 pub use zk_proto::{
-    Acl, AddWatchMode, CreateMode, ErrorCode, EventType, Id, KeeperState, OpResult, Perms, Stat,
-    WatcherType,
+    Acl, AddWatchMode, CreateMode, ErrorCode, EventType, Id, KeeperState, Perms, Stat, WatcherType,
 };

@@ -1,15 +1,15 @@
-//! Transactions: several writes applied all or nothing (`multi`).
-
-use std::future::Future;
+//! Transactions: several writes applied all or nothing (`multi`), and what each op
+//! answered ([`OpResult`]).
 
 use bytes::Bytes;
 use zk_proto::{
     Acl, CheckVersionRequest, CreateMode, CreateRequest, DeleteRequest, ErrorCode, MultiOp,
-    MultiRequest, OpCode, OpResult, SetDataRequest,
+    MultiRequest, OpCode, SetDataRequest, Stat,
 };
 
 use crate::client::Client;
 use crate::error::{Error, Result};
+use crate::reply::Reply;
 
 /// A transaction being built; [`Transaction::commit`] sends it as one `multi`: every
 /// op applies, or none does.
@@ -45,7 +45,10 @@ use crate::error::{Error, Result};
 ///     zk_client::multi::first_error(&results),
 ///     Some((0, ErrorCode::BadVersion))
 /// );
-/// assert!(matches!(results[1], OpResult::Error { .. }));
+/// assert_eq!(
+///     results[1],
+///     OpResult::Error { code: ErrorCode::RuntimeInconsistency }
+/// );
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
@@ -139,16 +142,16 @@ impl Transaction {
     ///
     /// The multi is queued when `commit` is *called*, like every other operation:
     /// calls made after it reach the server after it.
-    pub fn commit(self) -> impl Future<Output = Result<Vec<OpResult>>> + Send + 'static {
+    pub fn commit(self) -> Reply<Vec<OpResult>> {
         let paths = self.paths.clone();
         let results = self.commit_results();
-        async move {
+        Reply::new(async move {
             let results = results.await?;
             match first_error(&results) {
                 Some((index, code)) => Err(Error::keeper(code, &paths[index])),
                 None => Ok(results),
             }
-        }
+        })
     }
 
     /// Runs the transaction and answers every op's result, also when the server refused
@@ -157,14 +160,82 @@ impl Transaction {
     /// after the one that failed) or `Ok` (ops before it); see [`first_error`].
     /// `Err` only when there is no answer (connection loss, session over, an op the
     /// client refused to send). Queued when called, like [`Transaction::commit`].
-    pub fn commit_results(self) -> impl Future<Output = Result<Vec<OpResult>>> + Send + 'static {
+    pub fn commit_results(self) -> Reply<Vec<OpResult>> {
+        let client = self.client.clone();
         let sent = match self.error {
             Some(e) => Err(e),
             None => Ok(self
                 .client
                 .submit_multi(MultiRequest { ops: self.ops }, false)),
         };
-        async move { sent?.await }
+        Reply::new(async move {
+            Ok(sent?
+                .await?
+                .into_iter()
+                .map(|r| OpResult::from_wire(r, |p| client.client_path(p)))
+                .collect())
+        })
+    }
+}
+
+/// What one op of a transaction answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OpResult {
+    /// A create: the path created (with its sequence suffix, chroot removed).
+    Create {
+        /// The created path.
+        path: String,
+        /// The new znode's Stat, when the server sent it (create2 ops).
+        stat: Option<Stat>,
+    },
+    /// A delete.
+    Delete,
+    /// A setData, with the Stat after it.
+    SetData {
+        /// The Stat after the change.
+        stat: Stat,
+    },
+    /// A version check.
+    Check,
+    /// The op did not apply. In a refused transaction every op answers this: the op
+    /// that failed its own code, ops before it `Ok`, ops after it
+    /// `RuntimeInconsistency` (see [`first_error`]).
+    Error {
+        /// Why (a code the client does not know reads as `SystemError`).
+        code: ErrorCode,
+    },
+}
+
+impl OpResult {
+    /// The client's view of one op's answer on the wire (`client_path` strips the
+    /// chroot from created paths).
+    pub(crate) fn from_wire(
+        result: zk_proto::OpResult,
+        client_path: impl Fn(&str) -> String,
+    ) -> OpResult {
+        match result {
+            zk_proto::OpResult::Create { path } => OpResult::Create {
+                path: client_path(&path),
+                stat: None,
+            },
+            zk_proto::OpResult::Create2 { path, stat } => OpResult::Create {
+                path: client_path(&path),
+                stat: Some(stat),
+            },
+            zk_proto::OpResult::Delete => OpResult::Delete,
+            zk_proto::OpResult::SetData { stat } => OpResult::SetData { stat },
+            zk_proto::OpResult::Check => OpResult::Check,
+            zk_proto::OpResult::Error { err } => OpResult::Error {
+                code: ErrorCode::from_code(err).unwrap_or(ErrorCode::SystemError),
+            },
+            // Reads belong to multiRead, which answers ReadResults instead.
+            zk_proto::OpResult::GetChildren { .. } | zk_proto::OpResult::GetData { .. } => {
+                OpResult::Error {
+                    code: ErrorCode::MarshallingError,
+                }
+            }
+        }
     }
 }
 
@@ -176,11 +247,9 @@ pub fn first_error(results: &[OpResult]) -> Option<(usize, ErrorCode)> {
         .iter()
         .enumerate()
         .find_map(|(index, result)| match result {
-            OpResult::Error { err } => {
-                let code = ErrorCode::from_code(*err).unwrap_or(ErrorCode::SystemError);
-                (code != ErrorCode::Ok && code != ErrorCode::RuntimeInconsistency)
-                    .then_some((index, code))
-            }
+            OpResult::Error { code } => (*code != ErrorCode::Ok
+                && *code != ErrorCode::RuntimeInconsistency)
+                .then_some((index, *code)),
             _ => None,
         })
 }

@@ -1,11 +1,17 @@
-//! The session's state, as a current value and a stream of changes.
+//! The session's state: [`SessionState`], read now with [`crate::Client::state`] and
+//! followed with [`StateChanges`] ([`crate::Client::state_changes`]).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::{Stream, StreamExt};
+use tokio::sync::{broadcast, watch};
 
 /// Where the session stands. `Disconnected` is Curator's SUSPENDED (the session may
 /// still be alive: leadership and locks are not guaranteed), `Expired` is LOST.
 ///
-/// Read it now with [`crate::Client::state`], wait on it with
-/// [`crate::Client::state_watcher`], or follow every transition with
-/// [`crate::Client::state_changes`] (which has a running example).
+/// Read it now with [`crate::Client::state`]; follow every transition, or wait for one,
+/// with [`crate::Client::state_changes`] (which has a running example).
 ///
 /// ```
 /// use zk_client::SessionState;
@@ -47,5 +53,84 @@ impl SessionState {
             self,
             SessionState::Expired | SessionState::AuthFailed | SessionState::Closed
         )
+    }
+}
+
+/// Every state transition of a session from the moment it was made, in order: a
+/// [`Stream`] of [`SessionState`] that ends after a terminal state (after `Expired`
+/// only on a client that does not renew expired sessions). It also tells the state
+/// now and waits for a state ([`StateChanges::wait_for`]). A reader more than 64
+/// transitions behind skips the oldest.
+pub struct StateChanges {
+    now: watch::Receiver<SessionState>,
+    transitions: Pin<Box<dyn Stream<Item = SessionState> + Send + 'static>>,
+}
+
+impl StateChanges {
+    pub(crate) fn new(
+        now: watch::Receiver<SessionState>,
+        events: broadcast::Receiver<SessionState>,
+        renews_expired: bool,
+    ) -> StateChanges {
+        let transitions =
+            futures::stream::unfold((events, false), move |(mut rx, done)| async move {
+                if done {
+                    return None;
+                }
+                loop {
+                    match rx.recv().await {
+                        Ok(state) => {
+                            let last = state.is_terminal()
+                                && !(renews_expired && state == SessionState::Expired);
+                            return Some((state, (rx, last)));
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            });
+        StateChanges {
+            now,
+            transitions: Box::pin(transitions),
+        }
+    }
+
+    /// The session's state now.
+    pub fn current(&self) -> SessionState {
+        *self.now.borrow()
+    }
+
+    /// Waits until the state satisfies `want`, now or after later transitions, and
+    /// returns that state; `None` if the stream ended (a terminal state) first.
+    pub async fn wait_for(
+        &mut self,
+        mut want: impl FnMut(SessionState) -> bool,
+    ) -> Option<SessionState> {
+        let now = self.current();
+        if want(now) {
+            return Some(now);
+        }
+        while let Some(state) = self.transitions.next().await {
+            if want(state) {
+                return Some(state);
+            }
+        }
+        None
+    }
+}
+
+impl Stream for StateChanges {
+    type Item = SessionState;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<SessionState>> {
+        self.transitions.as_mut().poll_next(cx)
+    }
+}
+
+impl std::fmt::Debug for StateChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateChanges")
+            .field("current", &self.current())
+            .finish()
     }
 }

@@ -49,9 +49,8 @@ fn a_program_without_async_uses_the_blocking_client(connect_string: String) {
     assert!(!zk.renews_expired_sessions());
     let mut notifications = zk.notifications();
 
-    zk.create("/job", b"queued", &open, CreateMode::Persistent)
-        .unwrap();
-    let (data, stat, watch) = zk.get_data_w("/job").unwrap();
+    zk.create("/job").data(b"queued").acl(&open).run().unwrap();
+    let (data, stat, watch) = zk.get_data_and_watch("/job").unwrap();
     assert_eq!(data, b"queued");
     let other = connect(&connect_string);
     let session = zk.session_id();
@@ -78,28 +77,34 @@ fn a_program_without_async_uses_the_blocking_client(connect_string: String) {
         .unwrap();
     assert_eq!(results.len(), 2);
     assert_eq!(zk.get_children("/job").unwrap(), vec!["a"]);
-    let (children, stat, child_watch) = zk.get_children2_w("/job").unwrap();
+    let (children, stat, child_watch) = zk.get_children_with_stat_and_watch("/job").unwrap();
     assert_eq!((children.len(), stat.num_children), (1, 1));
-    assert_eq!(zk.get_children2("/job").unwrap().1.num_children, 1);
+    assert_eq!(zk.get_children_with_stat("/job").unwrap().1.num_children, 1);
 
     // Null data, TTL nodes, ephemerals, descendants.
-    zk.create_nullable("/job/null", None, &open, CreateMode::Persistent, None)
+    zk.create("/job/null")
+        .null_data()
+        .acl(&open)
+        .with_stat()
+        .run()
         .unwrap();
     assert_eq!(child_watch.wait().unwrap().path, "/job");
     assert_eq!(zk.get_data_nullable("/job/null").unwrap().0, None);
-    let (data, _, null_watch) = zk.get_data_nullable_w("/job/null").unwrap();
+    let (data, _, null_watch) = zk.get_data_nullable_and_watch("/job/null").unwrap();
     assert_eq!(data, None);
     let (path, _) = zk
-        .create_ttl(
-            "/job/ttl-",
-            b"",
-            &open,
-            CreateMode::PersistentSequentialWithTtl,
-            Duration::from_secs(600),
-        )
+        .create("/job/ttl-")
+        .acl(&open)
+        .ttl(Duration::from_secs(600))
+        .sequential()
+        .with_stat()
+        .run()
         .unwrap();
     assert!(path.starts_with("/job/ttl-"), "{path}");
-    zk.create("/job/eph", b"", &open, CreateMode::Ephemeral)
+    zk.create("/job/eph")
+        .acl(&open)
+        .mode(CreateMode::Ephemeral)
+        .run()
         .unwrap();
     assert_eq!(zk.get_ephemerals("/job").unwrap(), vec!["/job/eph"]);
     assert_eq!(zk.get_all_children_number("/job").unwrap(), 4);
@@ -130,7 +135,7 @@ fn a_program_without_async_uses_the_blocking_client(connect_string: String) {
         .unwrap()
         .iter()
         .any(|c| c.auth_scheme == "digest" && c.user == "blocking"));
-    let (config, _, _config_watch) = zk.get_config_w().unwrap();
+    let (config, _, _config_watch) = zk.get_config_and_watch().unwrap();
     assert_eq!(zk.get_config().unwrap().0, config);
     assert_eq!(
         zk.reconfig(Some("server.9=127.0.0.1:1:2"), None, None, None)
@@ -152,7 +157,7 @@ fn a_program_without_async_uses_the_blocking_client(connect_string: String) {
     assert_eq!(zk.retry(|c| c.get_data("/job")).unwrap().0, b"running");
 
     // States: a watcher to wait on, and the transitions as an iterator.
-    let mut states = zk.state_watcher();
+    let mut states = zk.state_changes();
     assert_eq!(states.current(), SessionState::Connected);
     let changes = zk.state_changes();
     let same = zk.clone();

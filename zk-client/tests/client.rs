@@ -24,10 +24,10 @@ async fn through_proxy(target: &Target, session_timeout: Duration) -> (common::P
 
 /// Waits until `zk` has noticed that its connection is gone.
 async fn until_disconnected(zk: &Client) {
-    let mut states = zk.state_watcher();
+    let mut states = zk.state_changes();
     tokio::time::timeout(WAIT, async {
         while zk.state() == SessionState::Connected {
-            let _ = tokio::time::timeout(Duration::from_millis(20), states.changed()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(20), states.next()).await;
         }
     })
     .await
@@ -49,12 +49,7 @@ fn code(e: Error) -> Option<ErrorCode> {
 async fn crud_with_versions(target: Target) {
     let zk = client(&target).await;
     let open = Acl::open_unsafe();
-    assert_eq!(
-        zk.create("/c", b"one", &open, CreateMode::Persistent)
-            .await
-            .unwrap(),
-        "/c"
-    );
+    assert_eq!(zk.create("/c").data(b"one").acl(&open).await.unwrap(), "/c");
     let (data, stat) = zk.get_data("/c").await.unwrap();
     assert_eq!(
         (data.as_slice(), stat.version, stat.data_length),
@@ -67,11 +62,7 @@ async fn crud_with_versions(target: Target) {
         Some(ErrorCode::BadVersion)
     );
     assert_eq!(
-        code(
-            zk.create("/c", b"", &open, CreateMode::Persistent)
-                .await
-                .unwrap_err()
-        ),
+        code(zk.create("/c").acl(&open).await.unwrap_err()),
         Some(ErrorCode::NodeExists)
     );
     assert_eq!(
@@ -81,12 +72,18 @@ async fn crud_with_versions(target: Target) {
     assert_eq!(zk.exists("/none").await.unwrap(), None);
     assert_eq!(zk.exists("/c").await.unwrap().map(|s| s.version), Some(1));
     let seq = zk
-        .create("/c/s-", b"", &open, CreateMode::PersistentSequential)
+        .create("/c/s-")
+        .acl(&open)
+        .mode(CreateMode::PersistentSequential)
         .await
         .unwrap();
     assert_eq!(seq, "/c/s-0000000000");
     let (path, stat) = zk
-        .create2("/c/e", b"e", &open, CreateMode::Ephemeral)
+        .create("/c/e")
+        .data(b"e")
+        .acl(&open)
+        .mode(CreateMode::Ephemeral)
+        .with_stat()
         .await
         .unwrap();
     assert_eq!(
@@ -96,7 +93,7 @@ async fn crud_with_versions(target: Target) {
     let mut children = zk.get_children("/c").await.unwrap();
     children.sort();
     assert_eq!(children, vec!["e", "s-0000000000"]);
-    let (_, stat) = zk.get_children2("/c").await.unwrap();
+    let (_, stat) = zk.get_children_with_stat("/c").await.unwrap();
     assert_eq!(stat.num_children, 2);
     assert_eq!(zk.get_all_children_number("/c").await.unwrap(), 2);
     assert_eq!(
@@ -118,9 +115,7 @@ against_both!(crud_with_versions_and_errors, crud_with_versions);
 
 async fn requests_are_answered_in_the_order_they_were_made(target: Target) {
     let zk = client(&target).await;
-    zk.create("/fifo", b"", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/fifo").await.unwrap();
     // Issue 200 versioned writes without awaiting; each expects the previous version.
     let futures: Vec<_> = (0..200)
         .map(|v| zk.set_data("/fifo", format!("{v}").as_bytes(), Some(v)))
@@ -138,27 +133,21 @@ async fn watches_of_every_kind(target: Target) {
     let zk = client(&target).await;
     let other = client(&target).await;
     let open = Acl::open_unsafe();
-    let (exists, created) = zk.exists_w("/w");
+    let (exists, created) = zk.exists_and_watch("/w");
     assert_eq!(exists.await.unwrap(), None);
-    other
-        .create("/w", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    other.create("/w").acl(&open).await.unwrap();
     let e = tokio::time::timeout(WAIT, created).await.unwrap().unwrap();
     assert_eq!(
         (e.event_type, e.path.as_str()),
         (EventType::NodeCreated, "/w")
     );
 
-    let (read, changed) = zk.get_data_w("/w");
+    let (read, changed) = zk.get_data_and_watch("/w");
     read.await.unwrap();
-    let (list, children) = zk.get_children_w("/w");
+    let (list, children) = zk.get_children_and_watch("/w");
     list.await.unwrap();
     other.set_data("/w", b"x", None).await.unwrap();
-    other
-        .create("/w/k", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    other.create("/w/k").acl(&open).await.unwrap();
     assert_eq!(
         tokio::time::timeout(WAIT, changed)
             .await
@@ -180,10 +169,7 @@ async fn watches_of_every_kind(target: Target) {
         .add_watch("/w", AddWatchMode::PersistentRecursive)
         .await
         .unwrap();
-    other
-        .create("/w/k/deep", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    other.create("/w/k/deep").acl(&open).await.unwrap();
     other.set_data("/w", b"y", None).await.unwrap();
     let a = tokio::time::timeout(WAIT, stream.next())
         .await
@@ -214,20 +200,16 @@ against_both!(watches, watches_of_every_kind);
 async fn notifications_come_in_order_once_each(target: Target) {
     let zk = client(&target).await;
     let open = Acl::open_unsafe();
-    zk.create("/nt", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/nt").acl(&open).await.unwrap();
     let mut feed = zk.notifications();
     let _persistent = zk.add_watch("/nt", AddWatchMode::Persistent).await.unwrap();
     let _recursive = zk
         .add_watch("/", AddWatchMode::PersistentRecursive)
         .await
         .unwrap();
-    let (read, _exists) = zk.exists_w("/nt/a");
+    let (read, _exists) = zk.exists_and_watch("/nt/a");
     read.await.unwrap();
-    zk.create("/nt/a", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/nt/a").acl(&open).await.unwrap();
     zk.set_data("/nt", b"x", None).await.unwrap();
     zk.delete("/nt/a", None).await.unwrap();
     let want = [
@@ -265,33 +247,22 @@ against_both!(notifications, notifications_come_in_order_once_each);
 
 async fn chroot_applies_to_every_path_in_and_out(target: Target) {
     let root = client(&target).await;
-    root.create("/app", b"", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
+    root.create("/app").await.unwrap();
     let zk = Client::connect(&format!("{}/app", target.connect_string()))
         .await
         .unwrap();
-    assert_eq!(
-        zk.create("/x", b"1", &Acl::open_unsafe(), CreateMode::Persistent)
-            .await
-            .unwrap(),
-        "/x"
-    );
+    assert_eq!(zk.create("/x").data(b"1").await.unwrap(), "/x");
     // Another session (maybe on another member of an ensemble) sees it after a sync.
     root.sync("/app").await.unwrap();
     assert_eq!(root.get_data("/app/x").await.unwrap().0, b"1");
     let seq = zk
-        .create(
-            "/s-",
-            b"",
-            &Acl::open_unsafe(),
-            CreateMode::EphemeralSequential,
-        )
+        .create("/s-")
+        .mode(CreateMode::EphemeralSequential)
         .await
         .unwrap();
     assert!(seq.starts_with("/s-"), "{seq}");
     assert_eq!(zk.get_ephemerals("/").await.unwrap(), vec![seq]);
-    let (read, changed) = zk.get_data_w("/x");
+    let (read, changed) = zk.get_data_and_watch("/x");
     read.await.unwrap();
     root.set_data("/app/x", b"2", None).await.unwrap();
     assert_eq!(
@@ -311,7 +282,13 @@ async fn chroot_applies_to_every_path_in_and_out(target: Target) {
         .commit()
         .await
         .unwrap();
-    assert_eq!(results, vec![OpResult::Create { path: "/t".into() }]);
+    assert_eq!(
+        results,
+        vec![OpResult::Create {
+            path: "/t".into(),
+            stat: None
+        }]
+    );
 }
 against_both!(chroot, chroot_applies_to_every_path_in_and_out);
 
@@ -321,14 +298,11 @@ async fn digest_auth_and_acls(target: Target) {
         .connect()
         .await
         .unwrap();
-    zk.create(
-        "/private",
-        b"s",
-        &Acl::creator_all(),
-        CreateMode::Persistent,
-    )
-    .await
-    .unwrap();
+    zk.create("/private")
+        .data(b"s")
+        .acl(&Acl::creator_all())
+        .await
+        .unwrap();
     let (acl, _) = zk.get_acl("/private").await.unwrap();
     assert_eq!(
         acl,
@@ -394,19 +368,19 @@ async fn transactions_are_all_or_nothing(target: Target) {
         .commit_results()
         .await
         .unwrap();
-    let codes: Vec<i32> = results
+    let codes: Vec<ErrorCode> = results
         .iter()
         .map(|r| match r {
-            OpResult::Error { err } => *err,
+            OpResult::Error { code } => *code,
             other => panic!("{other:?}"),
         })
         .collect();
     assert_eq!(
         codes,
         vec![
-            ErrorCode::Ok.code(),
-            ErrorCode::BadVersion.code(),
-            ErrorCode::RuntimeInconsistency.code()
+            ErrorCode::Ok,
+            ErrorCode::BadVersion,
+            ErrorCode::RuntimeInconsistency
         ]
     );
     assert_eq!(
@@ -441,15 +415,15 @@ against_both!(multi_ordering, a_multi_is_ordered_before_the_calls_after_it);
 async fn the_session_and_its_watches_survive_a_server_restart(mut target: Target) {
     let zk = client(&target).await;
     let open = Acl::open_unsafe();
-    zk.create("/r", b"", &open, CreateMode::Persistent)
+    zk.create("/r").acl(&open).await.unwrap();
+    zk.create("/r/eph")
+        .acl(&open)
+        .mode(CreateMode::Ephemeral)
         .await
         .unwrap();
-    zk.create("/r/eph", b"", &open, CreateMode::Ephemeral)
-        .await
-        .unwrap();
-    let (read, changed) = zk.get_data_w("/r");
+    let (read, changed) = zk.get_data_and_watch("/r");
     read.await.unwrap();
-    let mut states = zk.state_watcher();
+    let mut states = zk.state_changes();
     let mut changes = Box::pin(zk.state_changes());
     let session = zk.session_id();
     target.outage(Duration::from_millis(500)).await;
@@ -463,7 +437,7 @@ async fn the_session_and_its_watches_survive_a_server_restart(mut target: Target
                     Err(e) => last_error = Some(e),
                 }
             }
-            let _ = tokio::time::timeout(Duration::from_millis(200), states.changed()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(200), states.next()).await;
         }
     })
     .await;
@@ -500,12 +474,13 @@ async fn expiry_is_reported_and_final(target: Target) {
     // The client reaches the server through a proxy we can cut: cut for longer than the
     // session timeout, the server expires the session for real.
     let (proxy, zk) = through_proxy(&target, Duration::from_millis(1000)).await;
-    zk.create("/gone", b"", &Acl::open_unsafe(), CreateMode::Ephemeral)
+    zk.create("/gone")
+        .mode(CreateMode::Ephemeral)
         .await
         .unwrap();
-    let (read, watcher) = zk.exists_w("/gone");
+    let (read, watcher) = zk.exists_and_watch("/gone");
     read.await.unwrap();
-    let mut states = zk.state_watcher();
+    let mut states = zk.state_changes();
     let observer = client(&target).await;
     proxy.cut();
     // The server expires the session: its ephemeral goes.
@@ -519,9 +494,10 @@ async fn expiry_is_reported_and_final(target: Target) {
     assert_eq!(zk.state(), SessionState::Disconnected);
     proxy.restore();
     tokio::time::timeout(WAIT, async {
-        while *states.borrow() != SessionState::Expired {
-            states.changed().await.unwrap();
-        }
+        states
+            .wait_for(|s| s == SessionState::Expired)
+            .await
+            .unwrap();
     })
     .await
     .expect("Expired reported");
@@ -544,15 +520,11 @@ async fn a_renewing_client_starts_a_new_session_after_expiry(target: Target) {
         .unwrap();
     assert!(zk.renews_expired_sessions());
     let old_session = zk.session_id();
-    zk.create(
-        "/renew-eph",
-        b"",
-        &Acl::open_unsafe(),
-        CreateMode::Ephemeral,
-    )
-    .await
-    .unwrap();
-    let (read, watcher) = zk.exists_w("/renew-eph");
+    zk.create("/renew-eph")
+        .mode(CreateMode::Ephemeral)
+        .await
+        .unwrap();
+    let (read, watcher) = zk.exists_and_watch("/renew-eph");
     read.await.unwrap();
     let mut changes = Box::pin(zk.state_changes());
     let observer = client(&target).await;
@@ -584,14 +556,10 @@ async fn a_renewing_client_starts_a_new_session_after_expiry(target: Target) {
     assert_ne!(zk.session_id(), old_session);
     assert_ne!(zk.session_id(), 0);
     // The new session works, and it carries the credentials.
-    zk.create(
-        "/renew-eph",
-        b"",
-        &Acl::open_unsafe(),
-        CreateMode::Ephemeral,
-    )
-    .await
-    .unwrap();
+    zk.create("/renew-eph")
+        .mode(CreateMode::Ephemeral)
+        .await
+        .unwrap();
     let (_, stat) = zk.get_data("/renew-eph").await.unwrap();
     assert_eq!(stat.ephemeral_owner, zk.session_id());
     let who = zk.whoami().await.unwrap();
@@ -611,7 +579,7 @@ async fn requests_made_while_disconnected_wait_in_order(target: Target) {
     proxy.cut();
     until_disconnected(&zk).await;
     let open = Acl::open_unsafe();
-    let first = zk.create("/queued", b"1", &open, CreateMode::Persistent);
+    let first = zk.create("/queued").data(b"1").acl(&open).send();
     let second = zk.set_data("/queued", b"2", Some(0));
     let third = zk.get_data("/queued");
     // Let the client try (and fail) to reconnect a few times meanwhile.
@@ -632,7 +600,7 @@ async fn closing_while_disconnected_drops_what_was_queued(target: Target) {
     let (proxy, zk) = through_proxy(&target, Duration::from_secs(10)).await;
     proxy.cut();
     until_disconnected(&zk).await;
-    let queued = zk.create("/never", b"", &Acl::open_unsafe(), CreateMode::Persistent);
+    let queued = zk.create("/never").send();
     tokio::time::timeout(Duration::from_secs(5), zk.close())
         .await
         .expect("close returns while disconnected");
@@ -652,17 +620,18 @@ against_both!(
 async fn a_hanging_server_does_not_cost_the_session(target: Target) {
     let (proxy, zk) = through_proxy(&target, Duration::from_millis(4000)).await;
     let session = zk.session_id();
-    zk.create("/kept", b"", &Acl::open_unsafe(), CreateMode::Ephemeral)
+    zk.create("/kept")
+        .mode(CreateMode::Ephemeral)
         .await
         .unwrap();
     let stalled_at = std::time::Instant::now();
     proxy.stall();
     tokio::time::sleep(Duration::from_millis(2000)).await;
     proxy.resume();
-    let mut states = zk.state_watcher();
+    let mut states = zk.state_changes();
     tokio::time::timeout(WAIT, async {
         while zk.state() != SessionState::Connected || zk.exists("/kept").await.is_err() {
-            let _ = tokio::time::timeout(Duration::from_millis(20), states.changed()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(20), states.next()).await;
         }
     })
     .await
@@ -685,12 +654,8 @@ against_both!(hanging_server, a_hanging_server_does_not_cost_the_session);
 async fn multi_read_config_and_reconfig(target: Target) {
     let zk = client(&target).await;
     let open = Acl::open_unsafe();
-    zk.create("/mr", b"d", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
-    zk.create("/mr/c", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/mr").data(b"d").acl(&open).await.unwrap();
+    zk.create("/mr/c").acl(&open).await.unwrap();
     let results = zk
         .multi_read(&[
             ReadOp::GetData("/mr".into()),
@@ -733,9 +698,7 @@ async fn sequential_creates_survive_connection_loss_without_duplicates(target: T
     let (proxy, zk) = through_proxy(&target, Duration::from_secs(10)).await;
     let observer = client(&target).await;
     let open = Acl::open_unsafe();
-    zk.create("/seq", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/seq").acl(&open).await.unwrap();
     let count = |prefix: String| {
         let observer = observer.clone();
         async move {
@@ -750,12 +713,10 @@ async fn sequential_creates_survive_connection_loss_without_duplicates(target: T
         // Acknowledged creates...
         let acked: Vec<_> = (0..PER_ROUND)
             .map(|_| {
-                zk.create(
-                    &format!("/seq/a{round}-"),
-                    b"",
-                    &open,
-                    CreateMode::PersistentSequential,
-                )
+                zk.create(&format!("/seq/a{round}-"))
+                    .acl(&open)
+                    .mode(CreateMode::PersistentSequential)
+                    .send()
             })
             .collect();
         for create in acked {
@@ -765,12 +726,10 @@ async fn sequential_creates_survive_connection_loss_without_duplicates(target: T
         proxy.mute();
         let unanswered: Vec<_> = (0..PER_ROUND)
             .map(|_| {
-                zk.create(
-                    &format!("/seq/l{round}-"),
-                    b"",
-                    &open,
-                    CreateMode::PersistentSequential,
-                )
+                zk.create(&format!("/seq/l{round}-"))
+                    .acl(&open)
+                    .mode(CreateMode::PersistentSequential)
+                    .send()
             })
             .collect();
         tokio::time::timeout(WAIT, async {
@@ -827,10 +786,10 @@ against_both!(
 
 /// Waits until `zk` is connected again after a cut.
 async fn until_connected(zk: &Client) {
-    let mut states = zk.state_watcher();
+    let mut states = zk.state_changes();
     tokio::time::timeout(WAIT, async {
         while zk.state() != SessionState::Connected {
-            let _ = tokio::time::timeout(Duration::from_millis(20), states.changed()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(20), states.next()).await;
         }
     })
     .await
@@ -844,14 +803,12 @@ async fn changes_made_while_disconnected_fire_the_watches_on_return(target: Targ
     let (proxy, zk) = through_proxy(&target, Duration::from_secs(10)).await;
     let other = client(&target).await;
     let open = Acl::open_unsafe();
-    zk.create("/dw", b"0", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
-    let (read, data_changed) = zk.get_data_w("/dw");
+    zk.create("/dw").data(b"0").acl(&open).await.unwrap();
+    let (read, data_changed) = zk.get_data_and_watch("/dw");
     read.await.unwrap();
-    let (read, children_changed) = zk.get_children_w("/dw");
+    let (read, children_changed) = zk.get_children_and_watch("/dw");
     read.await.unwrap();
-    let (read, created) = zk.exists_w("/dw-new");
+    let (read, created) = zk.exists_and_watch("/dw-new");
     assert_eq!(read.await.unwrap(), None);
     let mut recursive = zk
         .add_watch("/dw", AddWatchMode::PersistentRecursive)
@@ -861,14 +818,8 @@ async fn changes_made_while_disconnected_fire_the_watches_on_return(target: Targ
     proxy.cut();
     until_disconnected(&zk).await;
     other.set_data("/dw", b"1", None).await.unwrap();
-    other
-        .create("/dw/kid", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
-    other
-        .create("/dw-new", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    other.create("/dw/kid").acl(&open).await.unwrap();
+    other.create("/dw-new").acl(&open).await.unwrap();
     assert_eq!(zk.state(), SessionState::Disconnected);
     proxy.restore();
     until_connected(&zk).await;
@@ -918,7 +869,8 @@ async fn an_idle_client_keeps_its_session_and_connection(target: Target) {
         .connect()
         .await
         .unwrap();
-    zk.create("/idle", b"", &Acl::open_unsafe(), CreateMode::Ephemeral)
+    zk.create("/idle")
+        .mode(CreateMode::Ephemeral)
         .await
         .unwrap();
     let session = zk.session_id();
@@ -944,21 +896,16 @@ async fn many_long_watches_are_set_again_in_batches(target: Target) {
     const N: usize = 1100;
     let (proxy, zk) = through_proxy(&target, Duration::from_secs(20)).await;
     let open = Acl::open_unsafe();
-    zk.create("/lw", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/lw").acl(&open).await.unwrap();
     let long = "w".repeat(1000);
     let paths: Vec<String> = (0..N).map(|i| format!("/lw/{long}{i}")).collect();
-    let creates: Vec<_> = paths
-        .iter()
-        .map(|p| zk.create(p, b"", &open, CreateMode::Persistent))
-        .collect();
+    let creates: Vec<_> = paths.iter().map(|p| zk.create(p).acl(&open)).collect();
     for c in creates {
         c.await.unwrap();
     }
     let mut watchers = Vec::new();
     for p in &paths {
-        let (read, w) = zk.get_data_w(p);
+        let (read, w) = zk.get_data_and_watch(p);
         watchers.push((read, w));
     }
     let mut fired = Vec::new();
@@ -1004,23 +951,21 @@ against_both!(
 async fn a_oneshot_watch_says_why_it_will_not_fire(target: Target) {
     let zk = client(&target).await;
     let open = Acl::open_unsafe();
-    let (read, never) = zk.get_data_w("/no-such-node");
+    let (read, never) = zk.get_data_and_watch("/no-such-node");
     assert_eq!(code(read.await.unwrap_err()), Some(ErrorCode::NoNode));
     assert_eq!(never.await, Err(Error::WatchNotRegistered));
-    let (read, never) = zk.get_children_w("/no-such-node");
+    let (read, never) = zk.get_children_and_watch("/no-such-node");
     assert!(read.await.is_err());
     assert_eq!(never.await, Err(Error::WatchNotRegistered));
 
-    zk.create("/ow", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
-    let (read, data) = zk.get_data_w("/ow");
+    zk.create("/ow").acl(&open).await.unwrap();
+    let (read, data) = zk.get_data_and_watch("/ow");
     read.await.unwrap();
-    let (read, children) = zk.get_children_w("/ow");
+    let (read, children) = zk.get_children_and_watch("/ow");
     read.await.unwrap();
     zk.remove_watches("/ow", WatcherType::Data).await.unwrap();
     assert_eq!(data.await, Err(Error::WatchRemoved));
-    let (read, exists) = zk.exists_w("/ow");
+    let (read, exists) = zk.exists_and_watch("/ow");
     read.await.unwrap();
     zk.close().await;
     assert_eq!(children.await, Err(Error::Closed));
@@ -1042,8 +987,8 @@ async fn an_unknown_auth_scheme_fails_authentication(target: Target) {
         zk.add_auth("no-such-scheme", b"x").await,
         Err(Error::AuthFailed)
     );
-    let mut states = zk.state_watcher();
-    tokio::time::timeout(WAIT, states.wait_for(|s| *s == SessionState::AuthFailed))
+    let mut states = zk.state_changes();
+    tokio::time::timeout(WAIT, states.wait_for(|s| s == SessionState::AuthFailed))
         .await
         .expect("state AuthFailed")
         .unwrap();
@@ -1063,14 +1008,11 @@ async fn digest_auth_is_kept_across_a_resumed_session(target: Target) {
         .unwrap();
     // Added on the handle (not the builder): kept for reconnections all the same.
     zk.add_auth("digest", b"keeper:pw").await.unwrap();
-    zk.create(
-        "/kept-auth",
-        b"mine",
-        &Acl::creator_all(),
-        CreateMode::Persistent,
-    )
-    .await
-    .unwrap();
+    zk.create("/kept-auth")
+        .data(b"mine")
+        .acl(&Acl::creator_all())
+        .await
+        .unwrap();
     let session = zk.session_id();
     proxy.cut();
     until_disconnected(&zk).await;
@@ -1096,38 +1038,43 @@ async fn ttl_and_container_nodes(target: Target) {
     let open = Acl::open_unsafe();
     let ttl = Duration::from_secs(3600);
     let (path, stat) = zk
-        .create_ttl("/ttl", b"t", &open, CreateMode::PersistentWithTtl, ttl)
+        .create("/ttl")
+        .data(b"t")
+        .acl(&open)
+        .ttl(ttl)
+        .with_stat()
         .await
         .unwrap();
     assert_eq!(path, "/ttl");
     // ZooKeeper keeps the TTL in the stored ephemeralOwner but shows clients 0.
     assert_eq!(stat.ephemeral_owner, 0);
     let (path, _) = zk
-        .create_ttl(
-            "/ttl/s-",
-            b"",
-            &open,
-            CreateMode::PersistentSequentialWithTtl,
-            ttl,
-        )
+        .create("/ttl/s-")
+        .acl(&open)
+        .ttl(ttl)
+        .sequential()
+        .with_stat()
         .await
         .unwrap();
     assert_eq!(path, "/ttl/s-0000000000");
     let (path, stat) = zk
-        .create_nullable("/box", None, &open, CreateMode::Container, None)
+        .create("/box")
+        .null_data()
+        .acl(&open)
+        .mode(CreateMode::Container)
+        .with_stat()
         .await
         .unwrap();
     assert_eq!(path, "/box");
     assert_eq!(stat.ephemeral_owner, 0, "the container mark is not shown");
     assert_eq!(zk.get_data_nullable("/box").await.unwrap().0, None);
-    // The client refuses a TTL for a non-TTL mode and a TTL mode without one.
+    // A TTL with a non-TTL mode does not compile (`.ttl()` picks the mode); a TTL
+    // mode without a TTL is refused before it is sent.
     assert!(matches!(
-        zk.create_ttl("/x", b"", &open, CreateMode::Persistent, ttl)
-            .await,
-        Err(Error::BadArguments(_))
-    ));
-    assert!(matches!(
-        zk.create2("/x", b"", &open, CreateMode::PersistentWithTtl)
+        zk.create("/x")
+            .acl(&open)
+            .mode(CreateMode::PersistentWithTtl)
+            .with_stat()
             .await,
         Err(Error::BadArguments(_))
     ));
@@ -1148,12 +1095,10 @@ async fn max_in_flight_bounds_what_is_on_the_wire(target: Target) {
         .unwrap();
     let observer = client(&target).await;
     let open = Acl::open_unsafe();
-    zk.create("/mif", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/mif").acl(&open).await.unwrap();
     proxy.mute();
     let creates: Vec<_> = (0..40)
-        .map(|i| zk.create(&format!("/mif/n{i:02}"), b"", &open, CreateMode::Persistent))
+        .map(|i| zk.create(&format!("/mif/n{i:02}")).acl(&open).send())
         .collect();
     tokio::time::timeout(WAIT, async {
         loop {
@@ -1199,9 +1144,7 @@ async fn retry_gets_through_a_lost_connection(target: Target) {
         .connect()
         .await
         .unwrap();
-    zk.create("/rt", b"v", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/rt").data(b"v").await.unwrap();
     proxy.mute();
     let attempts = std::sync::atomic::AtomicU32::new(0);
     let cutter = async {
@@ -1335,8 +1278,8 @@ async fn requests_in_flight_when_the_session_expires_fail_with_session_expired()
     let second = zk.get_data("/b");
     assert_eq!(first.await, Err(Error::SessionExpired));
     assert_eq!(second.await, Err(Error::SessionExpired));
-    let mut states = zk.state_watcher();
-    tokio::time::timeout(WAIT, states.wait_for(|s| *s == SessionState::Expired))
+    let mut states = zk.state_changes();
+    tokio::time::timeout(WAIT, states.wait_for(|s| s == SessionState::Expired))
         .await
         .expect("Expired published")
         .unwrap();

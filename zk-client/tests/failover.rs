@@ -178,10 +178,10 @@ impl Drop for Ensemble {
 
 /// Waits until `zk` is in state `want`.
 async fn until_state(zk: &Client, want: SessionState) {
-    let mut states = zk.state_watcher();
+    let mut states = zk.state_changes();
     tokio::time::timeout(WAIT, async {
         while zk.state() != want {
-            let _ = tokio::time::timeout(Duration::from_millis(20), states.changed()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(20), states.next()).await;
         }
     })
     .await
@@ -214,17 +214,17 @@ async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
         .await
         .unwrap();
     let open = Acl::open_unsafe();
-    zk.create("/f", b"0", &open, CreateMode::Persistent)
+    zk.create("/f").data(b"0").acl(&open).await.unwrap();
+    zk.create("/f/eph")
+        .acl(&open)
+        .mode(CreateMode::Ephemeral)
         .await
         .unwrap();
-    zk.create("/f/eph", b"", &open, CreateMode::Ephemeral)
-        .await
-        .unwrap();
-    let (read, data_changed) = zk.get_data_w("/f");
+    let (read, data_changed) = zk.get_data_and_watch("/f");
     read.await.unwrap();
-    let (read, children_changed) = zk.get_children_w("/f");
+    let (read, children_changed) = zk.get_children_and_watch("/f");
     read.await.unwrap();
-    let (read, created) = zk.exists_w("/f/during");
+    let (read, created) = zk.exists_and_watch("/f/during");
     assert_eq!(read.await.unwrap(), None);
     let mut recursive = zk
         .add_watch("/f", AddWatchMode::PersistentRecursive)
@@ -242,7 +242,7 @@ async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
     // complete; they reached the member (its answers arrive at the proxy).
     proxies[on].mute();
     let in_flight: Vec<_> = (0..50)
-        .map(|i| zk.create(&format!("/f/n{i}"), b"", &open, CreateMode::Persistent))
+        .map(|i| zk.create(&format!("/f/n{i}")).acl(&open))
         .collect();
     tokio::time::timeout(WAIT, async {
         while proxies[on].swallowed() == 0 {
@@ -285,10 +285,7 @@ async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
         .set_data("/f", b"changed-during-outage", None)
         .await
         .unwrap();
-    other
-        .create("/f/during", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    other.create("/f/during").acl(&open).await.unwrap();
     assert_eq!(
         zk.state(),
         SessionState::Disconnected,
@@ -359,7 +356,7 @@ async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
 
     // Real expiry: cut the client off for longer than its session timeout; the
     // ensemble expires the session, and the client says so once it can reconnect.
-    let mut states = zk.state_watcher();
+    let mut states = zk.state_changes();
     for p in &proxies {
         p.cut();
     }
@@ -373,13 +370,9 @@ async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
     for p in &proxies {
         p.restore();
     }
-    tokio::time::timeout(WAIT, async {
-        while *states.borrow() != SessionState::Expired {
-            let _ = tokio::time::timeout(Duration::from_millis(200), states.changed()).await;
-        }
-    })
-    .await
-    .expect("Expired reported");
+    tokio::time::timeout(WAIT, states.wait_for(|s| s == SessionState::Expired))
+        .await
+        .expect("Expired reported");
     assert_eq!(
         other.exists("/f/eph").await.unwrap(),
         None,
@@ -396,9 +389,7 @@ async fn a_read_only_client_reads_through_a_lost_quorum_and_moves_back_to_read_w
     let mut ensemble = Ensemble::start_with(3, true).await;
     let connect = ensemble.connect_string();
     let seed = Client::connect(&connect).await.unwrap();
-    seed.create("/ro", b"v", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
+    seed.create("/ro").data(b"v").await.unwrap();
     seed.close().await;
     // Lose the quorum: the remaining member turns read-only.
     ensemble.members[1].kill();
@@ -418,26 +409,21 @@ async fn a_read_only_client_reads_through_a_lost_quorum_and_moves_back_to_read_w
         .unwrap();
     assert_eq!(zk.state(), SessionState::ConnectedReadOnly);
     assert_eq!(zk.get_data("/ro").await.unwrap().0, b"v");
-    let refused = zk
-        .create("/ro/w", b"", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap_err();
+    let refused = zk.create("/ro/w").await.unwrap_err();
     assert_eq!(refused.code(), Some(ErrorCode::NotReadOnly));
 
     // The quorum returns: the client finds a read-write member by itself.
     ensemble.members[1].spawn();
     ensemble.members[2].spawn();
-    let mut states = zk.state_watcher();
+    let mut states = zk.state_changes();
     tokio::time::timeout(Duration::from_secs(60), async {
         while zk.state() != SessionState::Connected {
-            let _ = tokio::time::timeout(Duration::from_millis(200), states.changed()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(200), states.next()).await;
         }
     })
     .await
     .expect("moved to a read-write member");
-    zk.create("/ro/w", b"", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/ro/w").await.unwrap();
 }
 
 /// A reconfiguration through the client API on a real Apache ensemble

@@ -4,9 +4,10 @@
 
 mod common;
 
+use futures::StreamExt;
 use std::time::Duration;
 
-use zk_client::{Acl, Client, CreateMode, SessionState};
+use zk_client::{Client, SessionState};
 use zk_server::role::Role;
 use zk_server::testing::TestingCluster;
 
@@ -22,10 +23,7 @@ async fn a_read_only_client_moves_to_a_read_write_member_when_one_is_reachable()
     let writer = Client::connect(&cluster.client_addr(leader).unwrap().to_string())
         .await
         .unwrap();
-    writer
-        .create("/ro", b"v", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
+    writer.create("/ro").data(b"v").await.unwrap();
     // The member about to be cut off has the write before it goes.
     let deadline = tokio::time::Instant::now() + WAIT;
     while cluster.core(cut).unwrap().db().tree().get("/ro").is_none() {
@@ -52,22 +50,15 @@ async fn a_read_only_client_moves_to_a_read_write_member_when_one_is_reachable()
 
     // A read-write member becomes reachable: the client finds it by itself.
     proxy.restore();
-    let mut states = zk.state_watcher();
+    let mut states = zk.state_changes();
     tokio::time::timeout(WAIT, async {
         while zk.state() != SessionState::Connected {
-            let _ = tokio::time::timeout(Duration::from_millis(50), states.changed()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(50), states.next()).await;
         }
     })
     .await
     .expect("moved to the read-write member");
     assert_eq!(zk.connected_server(), Some(proxy.addr.to_string()));
-    zk.create(
-        "/rw-again",
-        b"",
-        &Acl::open_unsafe(),
-        CreateMode::Persistent,
-    )
-    .await
-    .unwrap();
+    zk.create("/rw-again").await.unwrap();
     cluster.shutdown().await;
 }

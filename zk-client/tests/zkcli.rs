@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use zk_client::{Acl, Client, CreateMode, Id, Perms};
+use zk_client::{Acl, Client, Id, Perms};
 use zk_server::testing::TestingServer;
 
 const ZKCLI: &str = env!("CARGO_BIN_EXE_zkcli");
@@ -338,26 +338,25 @@ async fn reads_are_byte_identical() {
     let addr = server.connect_string();
     let zk = Client::connect(&addr).await.unwrap();
     let open = Acl::open_unsafe();
-    zk.create("/r", b"root", &open, CreateMode::Persistent)
+    zk.create("/r").data(b"root").acl(&open).await.unwrap();
+    zk.create("/r/a")
+        .data("dätä\n2".as_bytes())
+        .acl(&open)
         .await
         .unwrap();
-    zk.create("/r/a", "dätä\n2".as_bytes(), &open, CreateMode::Persistent)
+    zk.create("/r/b")
+        .null_data()
+        .acl(&open)
+        .with_stat()
         .await
         .unwrap();
-    zk.create_nullable("/r/b", None, &open, CreateMode::Persistent, None)
-        .await
-        .unwrap();
-    zk.create("/r/b/c", b"", &open, CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/r/b/c").acl(&open).await.unwrap();
     let acl = vec![
         Acl::new(Perms::READ | Perms::ADMIN, Id::new("ip", "127.0.0.1")),
         Acl::new(Perms::ALL, Id::new("digest", "u:abc%,=")),
         Acl::new(Perms::READ, Id::anyone()),
     ];
-    zk.create("/r/acl", b"x", &acl, CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/r/acl").data(b"x").acl(&acl).await.unwrap();
     zk.set_data("/r/a", b"v2", None).await.unwrap();
     let commands = [
         "ls /r",
@@ -401,12 +400,8 @@ async fn one_shot_commands_match_and_set_the_exit_status() {
     let server = TestingServer::start().await.unwrap();
     let addr = server.connect_string();
     let zk = Client::connect(&addr).await.unwrap();
-    zk.create("/o", b"one", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
-    zk.create("/o/k", b"kid", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/o").data(b"one").await.unwrap();
+    zk.create("/o/k").data(b"kid").await.unwrap();
     let cases: &[(&str, &[&str], i32)] = &[
         ("", &["get", "/o"], 0),
         ("", &["get", "-s", "/o"], 0),

@@ -440,19 +440,13 @@ pub(crate) async fn create_with_parents(
     data: &[u8],
 ) -> std::result::Result<(), ClientError> {
     let open = Acl::open_unsafe();
-    match client
-        .create(path, data, &open, CreateMode::Persistent)
-        .await
-    {
+    match client.create(path).data(data).acl(&open).await {
         Err(e) if e.code() == Some(ErrorCode::NoNode) => {
             ensure_parent(client, path).await.map_err(|e| match e {
                 Error::Client(c) => c,
                 other => ClientError::Protocol(other.to_string()),
             })?;
-            client
-                .create(path, data, &open, CreateMode::Persistent)
-                .await
-                .map(|_| ())
+            client.create(path).data(data).acl(&open).await.map(|_| ())
         }
         other => other.map(|_| ()),
     }

@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use zk_client::{Acl, Client, CreateMode};
+use zk_client::Client;
 use zk_proto::ErrorCode;
 
 use crate::error::Result;
@@ -42,11 +42,7 @@ impl Barrier {
                 ensure_containers(&self.client, parent).await?;
             }
         }
-        let created = retrying(|| {
-            self.client
-                .create(&self.path, b"", &Acl::open_unsafe(), CreateMode::Persistent)
-        })
-        .await;
+        let created = retrying(|| self.client.create(&self.path)).await;
         match created {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some(ErrorCode::NodeExists) => Ok(()),
@@ -75,7 +71,7 @@ impl Barrier {
 
     async fn wait_until(&self, deadline: Option<Instant>) -> Result<bool> {
         loop {
-            let (read, changed) = self.client.exists_w(&self.path);
+            let (read, changed) = self.client.exists_and_watch(&self.path);
             match read.await {
                 Ok(None) => return Ok(true),
                 Ok(Some(_)) => {}

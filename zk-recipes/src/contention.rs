@@ -72,7 +72,7 @@ impl Line<'_> {
                 }
                 Turn::After(other) => format!("{}/{other}", self.dir),
             };
-            let (read, gone) = self.client.get_data_w(&wait_for);
+            let (read, gone) = self.client.get_data_and_watch(&wait_for);
             match read.await {
                 Ok(_) => {}
                 Err(e) if e.code() == Some(ErrorCode::NoNode) => continue,

@@ -188,7 +188,7 @@ impl<T: Payload> ServiceDiscovery<T> {
 
     /// Waits for a new registration's node; why not, if it is not made in time.
     async fn wait_made(&self, node: &Registrar) -> Result<()> {
-        let mut states = self.client.state_watcher();
+        let mut states = self.client.state_changes();
         tokio::select! {
             made = node.wait_made(REGISTER_WAIT) => {
                 if made {
@@ -197,10 +197,10 @@ impl<T: Payload> ServiceDiscovery<T> {
                     Err(Error::Client(zk_client::Error::ConnectionLoss))
                 }
             }
-            state = states.wait_for(|s| client_is_over(&self.client, *s)) => {
-                Err(Error::Client(match state.map(|s| *s) {
-                    Ok(SessionState::Expired) => zk_client::Error::SessionExpired,
-                    Ok(SessionState::AuthFailed) => zk_client::Error::AuthFailed,
+            state = states.wait_for(|s| client_is_over(&self.client, s)) => {
+                Err(Error::Client(match state {
+                    Some(SessionState::Expired) => zk_client::Error::SessionExpired,
+                    Some(SessionState::AuthFailed) => zk_client::Error::AuthFailed,
                     _ => zk_client::Error::Closed,
                 }))
             }

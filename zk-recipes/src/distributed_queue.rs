@@ -382,7 +382,7 @@ impl<T: Send + 'static> DistributedQueue<T> {
                 consumer.listed.clear();
             }
             if consumer.listed.is_empty() {
-                let (listing, changed) = client.get_children_w(dir);
+                let (listing, changed) = client.get_children_and_watch(dir);
                 let listed = match within(deadline, listing).await {
                     None => return Ok(None),
                     Some(Ok(children)) => children,
@@ -491,10 +491,7 @@ async fn ensure_dirs(client: &Client, dir: &str) -> Result<()> {
         format!("{dir}/{PUT_DIR}"),
         format!("{dir}/{TAKEN_DIR}"),
     ] {
-        let made = retrying_on(client, || {
-            client.create(&path, b"", &Acl::open_unsafe(), CreateMode::Persistent)
-        })
-        .await;
+        let made = retrying_on(client, || client.create(&path)).await;
         match made {
             Ok(_) => {}
             Err(e) if e.code() == Some(ErrorCode::NodeExists) => {}

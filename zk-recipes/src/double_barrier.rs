@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use zk_client::{Acl, Client, CreateMode};
+use zk_client::{Client, CreateMode};
 use zk_proto::ErrorCode;
 
 use crate::error::{Error, Result};
@@ -68,11 +68,7 @@ impl DoubleBarrier {
     async fn enter_until(&mut self, deadline: Option<Instant>) -> Result<bool> {
         let ours = self.our_path();
         loop {
-            match self
-                .client
-                .create(&ours, b"", &Acl::open_unsafe(), CreateMode::Ephemeral)
-                .await
-            {
+            match self.client.create(&ours).mode(CreateMode::Ephemeral).await {
                 Ok(_) => break,
                 // Ours from an attempt whose answer was lost.
                 Err(e) if e.code() == Some(ErrorCode::NodeExists) => break,
@@ -86,8 +82,8 @@ impl DoubleBarrier {
             }
         }
         loop {
-            let (ready, ready_changed) = self.client.exists_w(&self.ready_path());
-            let (listed, members_changed) = self.client.get_children_w(&self.dir);
+            let (ready, ready_changed) = self.client.exists_and_watch(&self.ready_path());
+            let (listed, members_changed) = self.client.get_children_and_watch(&self.dir);
             let (ready, listed) = match (ready.await, listed.await) {
                 (Ok(ready), Ok(listed)) => (ready, listed),
                 (Err(e), _) | (_, Err(e)) if e.is_retryable() => {
@@ -101,16 +97,7 @@ impl DoubleBarrier {
             }
             let count = listed.iter().filter(|c| *c != READY_NODE).count();
             if count >= self.members {
-                match retrying(|| {
-                    self.client.create(
-                        &self.ready_path(),
-                        b"",
-                        &Acl::open_unsafe(),
-                        CreateMode::Persistent,
-                    )
-                })
-                .await
-                {
+                match retrying(|| self.client.create(&self.ready_path())).await {
                     Ok(_) => return Ok(true),
                     Err(e) if e.code() == Some(ErrorCode::NodeExists) => return Ok(true),
                     Err(e) => return Err(e.into()),
@@ -183,7 +170,9 @@ impl DoubleBarrier {
                 true => &members[members.len() - 1],
                 false => &members[0],
             };
-            let (read, changed) = self.client.exists_w(&format!("{}/{other}", self.dir));
+            let (read, changed) = self
+                .client
+                .exists_and_watch(&format!("{}/{other}", self.dir));
             let watched = match read.await {
                 Ok(stat) => stat,
                 Err(e) if e.is_retryable() => {

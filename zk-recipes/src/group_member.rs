@@ -25,7 +25,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use zk_client::{Acl, AddWatchMode, Client, CreateMode, SessionState};
+use zk_client::{AddWatchMode, Client, CreateMode, SessionState};
 use zk_proto::{ErrorCode, EventType};
 
 use crate::error::Result;
@@ -178,15 +178,15 @@ async fn keep_membership(
     view: watch::Sender<Option<Members>>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let mut states = client.state_watcher();
+    let mut states = client.state_changes();
     'session: loop {
         // Connected (on a renewing client, possibly with a new session).
         let connected = tokio::select! {
             _ = stopped.wait_for(|s| *s) => break 'session,
-            s = states.wait_for(|s| *s == SessionState::Connected || client_is_over(&client, *s)) => s.map(|s| *s),
+            s = states.wait_for(|s| s == SessionState::Connected || client_is_over(&client, s)) => s,
         };
         match connected {
-            Ok(SessionState::Connected) => {}
+            Some(SessionState::Connected) => {}
             _ => break 'session,
         }
         let session = client.session_id();
@@ -233,13 +233,13 @@ async fn keep_membership(
                     // The watch ended with the session.
                     _ => continue 'session,
                 },
-                changed = states.changed() => {
-                    if changed.is_err() {
+                changed = states.next() => {
+                    if changed.is_none() {
                         break 'session;
                     }
                     // Reconnected: changes made meanwhile sent no event; look again.
                     // Anything else: wait for the connection (or a new session).
-                    if *states.borrow() != SessionState::Connected || client.session_id() != session {
+                    if states.current() != SessionState::Connected || client.session_id() != session {
                         continue 'session;
                     }
                 }
@@ -267,7 +267,9 @@ async fn ensure_member(client: &Client, dir: &str, path: &str, payload: &[u8]) -
         Some(_) => Ok(()),
         None => {
             match client
-                .create(path, payload, &Acl::open_unsafe(), CreateMode::Ephemeral)
+                .create(path)
+                .data(payload)
+                .mode(CreateMode::Ephemeral)
                 .await
             {
                 Ok(_) => Ok(()),

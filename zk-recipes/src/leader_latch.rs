@@ -20,9 +20,10 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use zk_client::{Client, SessionState};
+use zk_client::{Client, SessionState, StateChanges};
 use zk_proto::ErrorCode;
 
 use crate::error::{Error, Result};
@@ -184,7 +185,7 @@ async fn run(
     let mut prefix = protection_prefix();
     let mut session = client.session_id();
     let renews = client.renews_expired_sessions();
-    let mut states = client.state_watcher();
+    let mut states = client.state_changes();
     let mut node: Option<CreatedNode> = None;
     let set = |leading: bool| {
         publish.send_if_modified(|l| std::mem::replace(l, leading) != leading);
@@ -193,7 +194,7 @@ async fn run(
         if let Some(mode) = *stopped.borrow() {
             break Some(mode);
         }
-        let state = *states.borrow_and_update();
+        let state = states.current();
         match state {
             SessionState::Expired if renews => {
                 set(false);
@@ -312,14 +313,14 @@ async fn look(
     };
     if index == 0 {
         // Claim only what our own session holds.
-        let (read, watcher) = client.exists_w(&ours.path);
+        let (read, watcher) = client.exists_and_watch(&ours.path);
         return Ok(match read.await? {
             Some(stat) if stat.ephemeral_owner == session => Position::Lead(watcher),
             _ => Position::Gone,
         });
     }
     let predecessor = format!("{dir}/{}", sorted[index - 1]);
-    let (read, watcher) = client.exists_w(&predecessor);
+    let (read, watcher) = client.exists_and_watch(&predecessor);
     Ok(match read.await? {
         Some(_) => Position::Behind(watcher),
         // Gone between the listing and the watch: look again at once.
@@ -328,7 +329,7 @@ async fn look(
 }
 
 async fn wait(
-    states: &mut watch::Receiver<SessionState>,
+    states: &mut StateChanges,
     stopped: &mut watch::Receiver<Option<CloseMode>>,
     watcher: Option<zk_client::OneshotWatcher>,
     renews: bool,
@@ -343,11 +344,11 @@ async fn wait(
     };
     tokio::select! {
         _ = watched => Woke::Look,
-        changed = states.changed() => {
-            if changed.is_err() {
+        changed = states.next() => {
+            if changed.is_none() {
                 return Woke::Lost;
             }
-            match *states.borrow() {
+            match states.current() {
                 SessionState::Connected => Woke::Look,
                 SessionState::Expired if renews => Woke::Suspended,
                 SessionState::Expired | SessionState::Closed | SessionState::AuthFailed => Woke::Lost,

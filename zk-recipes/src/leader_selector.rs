@@ -216,7 +216,7 @@ impl Runner {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let mut queued = self.queued.subscribe();
-        let mut states = self.client.state_watcher();
+        let mut states = self.client.state_changes();
         let mut term = 0;
         loop {
             // Queued, connected, not stopped.
@@ -224,7 +224,7 @@ impl Runner {
                 _ = self.stopped.wait_for(|s| *s) => return,
                 ready = async {
                     queued.wait_for(|q| *q).await.is_ok()
-                        && states.wait_for(|s| *s == SessionState::Connected || client_is_over(&self.client, *s)).await.is_ok()
+                        && states.wait_for(|s| s == SessionState::Connected || client_is_over(&self.client, s)).await.is_some()
                 } => {
                     if !ready || client_is_over(&self.client, self.client.state()) {
                         return;

@@ -2,7 +2,7 @@
 //! as the session. Connected: held. Disconnected (or reconnecting): in doubt — the
 //! session may be expiring on the servers, act as if not held. Expired or closed: lost.
 
-use tokio::sync::watch;
+use futures::StreamExt;
 use zk_client::{Client, SessionState};
 
 /// What a holder may assume now.
@@ -37,7 +37,6 @@ impl From<SessionState> for LeaseState {
 pub struct Lease {
     session: i64,
     client: Client,
-    states: watch::Receiver<SessionState>,
 }
 
 impl Lease {
@@ -46,7 +45,6 @@ impl Lease {
         Lease {
             session: client.session_id(),
             client: client.clone(),
-            states: client.state_watcher(),
         }
     }
 
@@ -55,18 +53,20 @@ impl Lease {
         if self.client.session_id() != self.session {
             return LeaseState::Lost;
         }
-        LeaseState::from(*self.states.borrow())
+        LeaseState::from(self.client.state())
     }
 
     /// Waits until the lease state differs from `from`; returns the new state.
     pub async fn changed_from(&mut self, from: LeaseState) -> LeaseState {
+        // Follow transitions from before the first look, so none is missed between.
+        let mut states = self.client.state_changes();
         loop {
             let now = self.state();
             if now != from {
                 return now;
             }
-            if self.states.changed().await.is_err() {
-                return LeaseState::Lost;
+            if states.next().await.is_none() {
+                return self.state();
             }
         }
     }

@@ -109,6 +109,8 @@ pub struct ConfigCache<T> {
     cache: Arc<NodeCache>,
     value: watch::Receiver<Option<Arc<T>>>,
     error: watch::Receiver<Option<Error>>,
+    /// Set once the value of the initial load is published.
+    ready: watch::Receiver<bool>,
     task: JoinHandle<()>,
     _type: PhantomData<fn() -> T>,
 }
@@ -119,9 +121,15 @@ impl<T: DeserializeOwned + Send + Sync + 'static> ConfigCache<T> {
         let cache = Arc::new(NodeCache::start(client, path));
         let (value_tx, value) = watch::channel(None);
         let (error_tx, error) = watch::channel(None);
-        let (snapshot, mut events) = cache.cache.subscribe();
+        // `initialized()` waits for this, not for the tree cache: the value is
+        // published by the task below, after the tree cache has its data.
+        let (ready_tx, ready) = watch::channel(false);
+        let (snapshot, loaded, mut events) = cache.cache.subscribe_from_start();
         if let Some(node) = snapshot.get(&cache.path) {
             publish(format, node, &value_tx, &error_tx);
+        }
+        if loaded {
+            ready_tx.send_replace(true);
         }
         let task = tokio::spawn(async move {
             while let Some(event) = events.next().await {
@@ -133,6 +141,9 @@ impl<T: DeserializeOwned + Send + Sync + 'static> ConfigCache<T> {
                         error_tx.send_replace(None);
                         value_tx.send_replace(None);
                     }
+                    TreeEvent::Initialized => {
+                        ready_tx.send_replace(true);
+                    }
                     _ => {}
                 }
             }
@@ -141,6 +152,7 @@ impl<T: DeserializeOwned + Send + Sync + 'static> ConfigCache<T> {
             cache,
             value,
             error,
+            ready,
             task,
             _type: PhantomData,
         }
@@ -169,9 +181,11 @@ fn publish<T: DeserializeOwned>(
 }
 
 impl<T> ConfigCache<T> {
-    /// Waits until the node has been read once.
+    /// Waits until the node has been read once and its value (if it exists and
+    /// decodes) is what [`ConfigCache::get`] answers.
     pub async fn initialized(&self) {
-        self.cache.initialized().await
+        let mut ready = self.ready.clone();
+        let _ = ready.wait_for(|r| *r).await;
     }
 
     /// The latest value that decoded (`None` before the node exists).
@@ -179,7 +193,9 @@ impl<T> ConfigCache<T> {
         self.value.borrow().clone()
     }
 
-    /// The value as it changes.
+    /// The value as it changes. The receiver starts at the current value
+    /// (`borrow()` it; `changed()` waits for the next one); `None` while the node
+    /// does not exist.
     pub fn watch(&self) -> watch::Receiver<Option<Arc<T>>> {
         self.value.clone()
     }

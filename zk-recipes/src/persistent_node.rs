@@ -18,9 +18,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use zk_client::{Acl, Client, CreateMode, SessionState};
+use zk_client::{Client, CreateMode, SessionState};
 use zk_proto::ErrorCode;
 
 use crate::error::Result;
@@ -170,14 +171,14 @@ struct Keeper {
 
 impl Keeper {
     async fn run(self, mut stopped: watch::Receiver<bool>) {
-        let mut states = self.client.state_watcher();
+        let mut states = self.client.state_changes();
         let mut session = self.client.session_id();
         loop {
             let connected = tokio::select! {
                 _ = stopped.wait_for(|s| *s) => break,
-                s = states.wait_for(|s| *s == SessionState::Connected || client_is_over(&self.client, *s)) => s.map(|s| *s),
+                s = states.wait_for(|s| s == SessionState::Connected || client_is_over(&self.client, s)) => s,
             };
-            if !matches!(connected, Ok(SessionState::Connected)) {
+            if !matches!(connected, Some(SessionState::Connected)) {
                 break;
             }
             if self.client.session_id() != session {
@@ -201,7 +202,7 @@ impl Keeper {
             // now; set_data writes itself from here on, as the path is published.
             self.write_newer_data(&path).await;
             // Wait for it to go, the connection to change, or the close.
-            let (read, changed) = self.client.exists_w(&path);
+            let (read, changed) = self.client.exists_and_watch(&path);
             match read.await {
                 Ok(Some(_)) => {}
                 Ok(None) => {
@@ -217,7 +218,7 @@ impl Keeper {
                         self.actual.send_replace(None);
                     }
                 }
-                _ = states.changed() => {}
+                _ = states.next() => {}
             }
         }
         let last = self.actual.borrow().clone();
@@ -278,12 +279,9 @@ impl Keeper {
             NodeMode::Persistent | NodeMode::Ephemeral => {
                 let created = self
                     .client
-                    .create(
-                        &self.path,
-                        &data,
-                        &Acl::open_unsafe(),
-                        self.mode.create_mode(),
-                    )
+                    .create(&self.path)
+                    .data(&data)
+                    .mode(self.mode.create_mode())
                     .await;
                 match created {
                     Ok(_) => {

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use zk_client::{Acl, Client, CreateMode, Error as ClientError, Stat};
+use zk_client::{Client, CreateMode, Error as ClientError, Stat};
 use zk_proto::ErrorCode;
 
 use crate::error::Result;
@@ -42,10 +42,7 @@ pub async fn ensure_containers(client: &Client, dir: &str) -> Result<()> {
     for part in dir.split('/').filter(|p| !p.is_empty()) {
         path.push('/');
         path.push_str(part);
-        match client
-            .create(&path, b"", &Acl::open_unsafe(), CreateMode::Container)
-            .await
-        {
+        match client.create(&path).mode(CreateMode::Container).await {
             Ok(_) => {}
             Err(e) if e.code() == Some(ErrorCode::NodeExists) => {}
             Err(e) => return Err(e.into()),
@@ -106,7 +103,7 @@ pub async fn create_protected_as(
     let path = format!("{dir}/{prefix}{name}");
     let deadline = tokio::time::Instant::now() + RETRY_FOR;
     loop {
-        let created = client.create2(&path, data, &Acl::open_unsafe(), mode).await;
+        let created = client.create(&path).data(data).mode(mode).with_stat().await;
         match created {
             Ok((path, stat)) => return Ok(CreatedNode { path, stat }),
             Err(e) if e.code() == Some(ErrorCode::NoNode) => {

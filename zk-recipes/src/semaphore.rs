@@ -168,7 +168,7 @@ impl Semaphore {
         let guard = NodeGuard::new(&self.client, &node.path);
         let ours = node.name().to_string();
         loop {
-            let (listed, changed) = self.client.get_children_w(&dir);
+            let (listed, changed) = self.client.get_children_and_watch(&dir);
             let children = match listed.await {
                 Ok(children) => children,
                 Err(e) if e.is_retryable() => {

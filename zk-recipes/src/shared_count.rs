@@ -277,16 +277,16 @@ async fn keep_current(
     current: Arc<watch::Sender<VersionedValue<i32>>>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let mut states = client.state_watcher();
+    let mut states = client.state_changes();
     loop {
         let connected = tokio::select! {
             _ = stopped.wait_for(|s| *s) => return,
-            s = states.wait_for(|s| *s == SessionState::Connected || client_is_over(&client, *s)) => s.map(|s| *s),
+            s = states.wait_for(|s| s == SessionState::Connected || client_is_over(&client, s)) => s,
         };
-        if !matches!(connected, Ok(SessionState::Connected)) {
+        if !matches!(connected, Some(SessionState::Connected)) {
             return;
         }
-        let (read, changed) = client.get_data_w(&path);
+        let (read, changed) = client.get_data_and_watch(&path);
         let changed = match read.await {
             Ok((data, stat)) => {
                 if let Some(v) = versioned(&path, &data, &stat) {
@@ -296,7 +296,7 @@ async fn keep_current(
             }
             Err(e) if e.code() == Some(ErrorCode::NoNode) => {
                 // Deleted: keep the last value, wait for it to come back.
-                let (exists, created) = client.exists_w(&path);
+                let (exists, created) = client.exists_and_watch(&path);
                 match exists.await {
                     Ok(Some(_)) => continue,
                     Ok(None) => created,
@@ -319,7 +319,7 @@ async fn keep_current(
         tokio::select! {
             _ = stopped.wait_for(|s| *s) => return,
             _ = changed => {}
-            _ = states.wait_for(|s| *s != SessionState::Connected) => {}
+            _ = states.wait_for(|s| s != SessionState::Connected) => {}
         }
     }
 }

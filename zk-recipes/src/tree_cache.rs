@@ -34,7 +34,9 @@ use futures::stream::{BoxStream, FuturesUnordered};
 use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use zk_client::{AddWatchMode, Client, ErrorCode, EventType, SessionState, Stat, WatchedEvent};
+use zk_client::{
+    AddWatchMode, Client, ErrorCode, EventType, SessionState, Stat, StateChanges, WatchedEvent,
+};
 
 use crate::lease::client_is_over;
 
@@ -140,10 +142,15 @@ impl TreeCacheBuilder {
 struct Shared {
     tree: Tree,
     subscribers: Vec<mpsc::UnboundedSender<TreeEvent>>,
+    /// Whether `Initialized` was published (a later subscriber's snapshot is whole).
+    initialized: bool,
 }
 
 impl Shared {
     fn publish(&mut self, event: TreeEvent) {
+        if matches!(event, TreeEvent::Initialized) {
+            self.initialized = true;
+        }
         self.subscribers.retain(|s| s.send(event.clone()).is_ok());
     }
 }
@@ -208,17 +215,25 @@ impl TreeCache {
     /// The mirror now and every event after it, taken together: replaying the
     /// events over the snapshot gives the mirror at each point.
     pub fn subscribe(&self) -> (Tree, BoxStream<'static, TreeEvent>) {
+        let (tree, _, events) = self.subscribe_from_start();
+        (tree, events)
+    }
+
+    /// [`TreeCache::subscribe`], also telling whether the snapshot is the whole
+    /// initial load (`Initialized` was published before it, so it will not be seen
+    /// in the events).
+    pub(crate) fn subscribe_from_start(&self) -> (Tree, bool, BoxStream<'static, TreeEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let tree = match self.shared.lock() {
+        let (tree, initialized) = match self.shared.lock() {
             Ok(mut shared) => {
                 shared.subscribers.push(tx);
-                shared.tree.clone()
+                (shared.tree.clone(), shared.initialized)
             }
-            Err(_) => Tree::new(),
+            Err(_) => (Tree::new(), false),
         };
         let events =
             futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
-        (tree, events.boxed())
+        (tree, initialized, events.boxed())
     }
 
     /// Every event from now on.
@@ -311,16 +326,16 @@ enum Ended {
 
 impl Mirror {
     async fn run(mut self, initialized: watch::Sender<bool>, mut stopped: watch::Receiver<bool>) {
-        let mut states = self.client.state_watcher();
+        let mut states = self.client.state_changes();
         let mut session: Option<i64> = None;
         let mut persistent_unavailable = self.strategy == WatchStrategy::OneShot;
         let mut suspended = false;
         loop {
             let connected = tokio::select! {
                 _ = stopped.wait_for(|s| *s) => return,
-                s = states.wait_for(|s| *s == SessionState::Connected || client_is_over(&self.client, *s)) => s.map(|s| *s),
+                s = states.wait_for(|s| s == SessionState::Connected || client_is_over(&self.client, s)) => s,
             };
-            if !matches!(connected, Ok(SessionState::Connected)) {
+            if !matches!(connected, Some(SessionState::Connected)) {
                 self.publish(TreeEvent::Lost);
                 return;
             }
@@ -380,7 +395,7 @@ impl Mirror {
     async fn watch(
         &mut self,
         mut persistent: Option<zk_client::PersistentWatcher>,
-        states: &mut watch::Receiver<SessionState>,
+        states: &mut StateChanges,
         stopped: &mut watch::Receiver<bool>,
     ) -> Ended {
         let session = self.client.session_id();
@@ -399,11 +414,11 @@ impl Mirror {
                     }
                     _ => return Ended::Reconnect,
                 },
-                changed = states.changed() => {
-                    if changed.is_err() {
+                changed = states.next() => {
+                    if changed.is_none() {
                         return Ended::Reconnect;
                     }
-                    if *states.borrow() != SessionState::Connected || self.client.session_id() != session {
+                    if states.current() != SessionState::Connected || self.client.session_id() != session {
                         return Ended::Reconnect;
                     }
                     continue;
@@ -485,13 +500,13 @@ impl Mirror {
     async fn read_data(&mut self, path: &str) -> zk_client::Result<Option<(Vec<u8>, Stat)>> {
         let key = (path.to_string(), false);
         let result = if self.use_oneshots && !self.outstanding.contains(&key) {
-            let (read, watcher) = self.client.get_data_w(path);
+            let (read, watcher) = self.client.get_data_and_watch(path);
             let result = read.await;
             match &result {
                 Ok(_) => self.hold(key, watcher),
                 Err(e) if e.code() == Some(ErrorCode::NoNode) && path == self.root => {
                     // Watch for the root's creation.
-                    let (exists, watcher) = self.client.exists_w(path);
+                    let (exists, watcher) = self.client.exists_and_watch(path);
                     if exists.await?.is_none() {
                         self.hold(key, watcher);
                     }
@@ -512,7 +527,7 @@ impl Mirror {
     async fn read_children(&mut self, path: &str) -> zk_client::Result<Option<Vec<String>>> {
         let key = (path.to_string(), true);
         let result = if self.use_oneshots && !self.outstanding.contains(&key) {
-            let (read, watcher) = self.client.get_children_w(path);
+            let (read, watcher) = self.client.get_children_and_watch(path);
             let result = read.await;
             if result.is_ok() {
                 self.hold(key, watcher);

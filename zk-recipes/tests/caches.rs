@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::StreamExt;
-use zk_client::{Acl, Client, CreateMode};
+use zk_client::Client;
 use zk_recipes::tree_cache::apply_event;
 use zk_recipes::{ConfigCache, Format, NodeCache, Tree, TreeCache, TreeEvent, WatchStrategy};
 use zk_server::testing::{TestingCluster, TestingServer};
@@ -28,7 +28,8 @@ async fn client(connect: &str) -> Client {
 }
 
 async fn create(zk: &Client, path: &str, data: &[u8]) {
-    zk.create(path, data, &Acl::open_unsafe(), CreateMode::Persistent)
+    zk.create(path)
+        .data(data)
         .await
         .unwrap_or_else(|e| panic!("create {path}: {e}"));
 }
@@ -214,6 +215,44 @@ struct Limits {
     name: String,
 }
 
+/// `ConfigCache::initialized()` returns only once `get()` has the value: 200 caches
+/// started on an existing node, each asked right after `initialized()`, on a
+/// multi-threaded runtime (where the value's publisher runs on another thread).
+async fn config_is_there_once_initialized(connect: &str) {
+    let writer = client(connect).await;
+    let zk = client(connect).await;
+    let value = Limits {
+        max_connections: 7,
+        name: "ready".into(),
+    };
+    create(&writer, "/config-ready", &Format::Json.encode(&value).unwrap()).await;
+    let mut missing = 0;
+    for _ in 0..200 {
+        let config = ConfigCache::<Limits>::start(&zk, "/config-ready", Format::Json);
+        tokio::time::timeout(WAIT, config.initialized())
+            .await
+            .expect("initialized");
+        match config.get() {
+            Some(got) => assert_eq!(*got, value),
+            None => missing += 1,
+        }
+        config.close().await;
+    }
+    assert_eq!(missing, 0, "get() was None right after initialized()");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_cache_has_its_value_once_initialized_on_ours() {
+    let server = TestingServer::start().await.unwrap();
+    config_is_there_once_initialized(&server.connect_string()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_cache_has_its_value_once_initialized_on_apache_zookeeper() {
+    let server = ApacheZk::start().await;
+    config_is_there_once_initialized(&server.connect_string()).await;
+}
+
 async fn node_and_config(connect: &str) {
     let writer = client(connect).await;
     let zk = client(connect).await;
@@ -348,15 +387,7 @@ async fn caches_converge_under_churn_through_a_member_kill() {
         };
         let data = format!("v{i}");
         let result = match next() % 3 {
-            0 => writer
-                .create(
-                    &path,
-                    data.as_bytes(),
-                    &Acl::open_unsafe(),
-                    CreateMode::Persistent,
-                )
-                .await
-                .map(|_| ()),
+            0 => writer.create(&path).data(data.as_bytes()).await.map(|_| ()),
             1 => writer
                 .set_data(&path, data.as_bytes(), None)
                 .await

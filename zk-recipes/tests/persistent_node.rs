@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use zk_client::{Acl, Client, CreateMode};
+use zk_client::Client;
 use zk_recipes::{NodeMode, PersistentNode};
 use zk_server::testing::TestingServer;
 use zk_tests::apache::ApacheZk;
@@ -125,15 +125,7 @@ async fn scenarios(connect: &str) {
     seq.close().await;
 
     // Persistent over an existing node: kept, with our data.
-    observer
-        .create(
-            "/pn/conf",
-            b"theirs",
-            &Acl::open_unsafe(),
-            CreateMode::Persistent,
-        )
-        .await
-        .unwrap();
+    observer.create("/pn/conf").data(b"theirs").await.unwrap();
     let conf = PersistentNode::start(&observer, "/pn/conf", NodeMode::Persistent, b"ours");
     assert!(conf.wait_for_initial_create(WAIT).await);
     until_there(&observer, "/pn/conf", b"ours", None).await;

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use zk_client::{Acl, Client, CreateMode};
+use zk_client::{Client, CreateMode};
 use zk_server::testing::{test_config, TestingServer};
 
 fn zoo_cfg(dir: &Path, data: &Path) -> std::path::PathBuf {
@@ -54,12 +54,10 @@ async fn export_then_import_through_the_cli_and_its_refusals() {
         .await
         .unwrap();
     let client = Client::connect(&server.connect_string()).await.unwrap();
+    client.create("/a").data(b"one").await.unwrap();
     client
-        .create("/a", b"one", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
-    client
-        .create("/a/e", b"", &Acl::open_unsafe(), CreateMode::Ephemeral)
+        .create("/a/e")
+        .mode(CreateMode::Ephemeral)
         .await
         .unwrap();
     let (_, stat) = client.get_data("/a").await.unwrap();

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use zk_client::{Acl, Client, CreateMode};
+use zk_client::Client;
 use zk_proto::ErrorCode;
 use zk_server::storage::disk::DiskFaults;
 use zk_server::testing::{test_config, TestingCluster, TestingServer};
@@ -24,14 +24,10 @@ use zk_server::testing::{test_config, TestingCluster, TestingServer};
 async fn create_all(zk: &Client, prefix: &str, range: std::ops::Range<usize>) {
     for i in range {
         let path = format!("/{prefix}{i}");
-        zk.create(
-            &path,
-            path.as_bytes(),
-            &Acl::open_unsafe(),
-            CreateMode::Persistent,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("create {path}: {e}"));
+        zk.create(&path)
+            .data(path.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("create {path}: {e}"));
     }
 }
 
@@ -66,9 +62,7 @@ async fn an_fsync_error_stops_the_server_and_a_restart_recovers_what_was_acknowl
     create_all(&zk, "n", 0..50).await;
 
     faults.fail_fsyncs(true);
-    let refused = zk
-        .create("/after", b"x", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await;
+    let refused = zk.create("/after").data(b"x").await;
     assert!(
         refused.is_err(),
         "a write whose fsync failed was acknowledged"
@@ -114,10 +108,7 @@ async fn a_write_error_stops_the_server_without_corrupting_the_log() {
     };
 
     faults.fail_writes(true);
-    assert!(zk
-        .create("/after", b"x", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .is_err());
+    assert!(zk.create("/after").data(b"x").await.is_err());
     let failed = server.server().expect("running").storage_failed();
     wait_until("the server stops", Duration::from_secs(10), || {
         failed.is_cancelled()
@@ -149,14 +140,7 @@ async fn a_full_disk_refuses_writes_while_reads_and_sessions_go_on() {
         .await
         .unwrap();
     let zk = Client::connect(&server.connect_string()).await.unwrap();
-    zk.create(
-        "/keep",
-        b"kept",
-        &Acl::open_unsafe(),
-        CreateMode::Persistent,
-    )
-    .await
-    .unwrap();
+    zk.create("/keep").data(b"kept").await.unwrap();
 
     faults.report_free_bytes(Some(1024));
     let core = server.server().expect("running").core().clone();
@@ -168,10 +152,7 @@ async fn a_full_disk_refuses_writes_while_reads_and_sessions_go_on() {
         r.err().and_then(|e| e.code())
     }
     assert_eq!(
-        code(
-            zk.create("/new", b"x", &Acl::open_unsafe(), CreateMode::Persistent)
-                .await
-        ),
+        code(zk.create("/new").data(b"x").await),
         Some(ErrorCode::SystemError)
     );
     assert_eq!(
@@ -200,9 +181,7 @@ async fn a_full_disk_refuses_writes_while_reads_and_sessions_go_on() {
         !core.disk_full()
     })
     .await;
-    zk.create("/new", b"x", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create("/new").data(b"x").await.unwrap();
     assert_eq!(zk.get_data("/keep").await.unwrap().1.version, 0);
     zk.close().await;
     DiskFaults::uninstall(dir.path());
@@ -235,15 +214,7 @@ async fn a_member_whose_fsync_fails_stops_and_the_ensemble_goes_on() {
         let mut written = 0;
         while written < 20 {
             let path = format!("/{prefix}{written}");
-            match zk
-                .create(
-                    &path,
-                    path.as_bytes(),
-                    &Acl::open_unsafe(),
-                    CreateMode::Persistent,
-                )
-                .await
-            {
+            match zk.create(&path).data(path.as_bytes()).await {
                 Ok(_) => written += 1,
                 Err(e) if e.code() == Some(ErrorCode::NodeExists) => written += 1,
                 Err(_) => {
@@ -291,14 +262,10 @@ async fn a_corrupted_snapshot_is_refused_never_loaded() {
     let mut server = TestingServer::start_with(config).await.unwrap();
     let zk = Client::connect(&server.connect_string()).await.unwrap();
     for i in 0..100 {
-        zk.create(
-            &format!("/n{i}"),
-            format!("value {i}").as_bytes(),
-            &Acl::open_unsafe(),
-            CreateMode::Persistent,
-        )
-        .await
-        .unwrap();
+        zk.create(&format!("/n{i}"))
+            .data(format!("value {i}").as_bytes())
+            .await
+            .unwrap();
     }
     zk.close().await;
     let snapshots = server.data_dir().join("snapshots");

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::ensemble::Ensemble;
 use zk_client::Client;
-use zk_proto::{Acl, CreateMode};
 
 const QUORUM_WITHIN: Duration = Duration::from_secs(30);
 
@@ -37,10 +36,7 @@ async fn acknowledged_writes_survive_kill_dash_nine_of_every_member() {
                     return;
                 }
                 let path = format!("/w{w}-{i}");
-                match zk
-                    .create(&path, b"v", &Acl::open_unsafe(), CreateMode::Persistent)
-                    .await
-                {
+                match zk.create(&path).data(b"v").await {
                     Ok(_) => {
                         acked.lock().unwrap().insert(path);
                     }

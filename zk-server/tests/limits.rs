@@ -115,14 +115,7 @@ async fn a_request_flood_is_throttled_with_bounded_memory_and_answered_in_full()
     const DATA: usize = 256 * 1024;
     let server = Server::start(&format!("globalOutstandingLimit={LIMIT}\n")).await;
     let zk = Client::connect(&server.addr.to_string()).await.unwrap();
-    zk.create(
-        "/big",
-        &vec![7u8; DATA],
-        &Acl::open_unsafe(),
-        CreateMode::Persistent,
-    )
-    .await
-    .unwrap();
+    zk.create("/big").data(vec![7u8; DATA]).await.unwrap();
     let (rss_before, _) = server.memory();
 
     // 3000 reads of 256 KiB, pipelined, none of the replies read: 750 MiB if the server
@@ -150,10 +143,7 @@ async fn a_request_flood_is_throttled_with_bounded_memory_and_answered_in_full()
     let other = Client::connect(&server.addr.to_string()).await.unwrap();
     for i in 0..50 {
         let path = format!("/other{i}");
-        other
-            .create(&path, b"x", &Acl::open_unsafe(), CreateMode::Persistent)
-            .await
-            .unwrap();
+        other.create(&path).data(b"x").await.unwrap();
         assert_eq!(other.get_data(&path).await.unwrap().0, b"x");
     }
     let outstanding = server.mntr("zk_outstanding_requests").await;
@@ -217,9 +207,7 @@ async fn a_client_that_stops_reading_its_notifications_is_cut_off() {
     let zk = Client::connect(&server.addr.to_string()).await.unwrap();
     // A long path: each change of it is a 2 KiB notification.
     let path = format!("/{}", "n".repeat(2000));
-    zk.create(&path, b"", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
+    zk.create(&path).await.unwrap();
     let mut stalled = RawClient::connect(server.addr).await;
     stalled
         .call(Request::AddWatch(AddWatchRequest {
@@ -335,15 +323,7 @@ async fn ten_thousand_sessions_on_one_server() {
         .await;
     assert_eq!(answered, SESSIONS);
     let newcomer = Client::connect(&connect).await.unwrap();
-    newcomer
-        .create(
-            "/still-serving",
-            b"",
-            &Acl::open_unsafe(),
-            CreateMode::Persistent,
-        )
-        .await
-        .unwrap();
+    newcomer.create("/still-serving").await.unwrap();
 
     // All closed: every session ends, the server goes on.
     stream::iter(clients)
@@ -439,7 +419,7 @@ async fn deep_paths_huge_multis_and_many_watches() {
         let mut reads = Vec::new();
         let mut fired = Vec::new();
         for i in 0..WATCHED {
-            let (read, watch) = w.exists_w(&format!("/m{i:05}"));
+            let (read, watch) = w.exists_and_watch(&format!("/m{i:05}"));
             reads.push(read);
             fired.push(watch);
         }

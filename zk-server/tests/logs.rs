@@ -6,7 +6,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use zk_client::{Acl, Client, CreateMode};
+use zk_client::Client;
 
 /// `zk-server ARGS zoo.cfg` (standalone, data under `dir`) with `RUST_LOG=filter`
 /// and NO_COLOR unset, its stdout piped; the child and its client port.
@@ -47,10 +47,7 @@ async fn json_logs_carry_session_xid_and_zxid() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let zk = zk.expect("the server came up");
-    let (path, stat) = zk
-        .create2("/logged", b"x", &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-        .unwrap();
+    let (path, stat) = zk.create("/logged").data(b"x").with_stat().await.unwrap();
     assert_eq!(path, "/logged");
     let session = format!("0x{:x}", zk.session_id());
     zk.close().await;

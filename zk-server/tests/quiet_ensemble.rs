@@ -46,7 +46,7 @@ use futures::StreamExt;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use zk_client::{Client, SessionState};
-use zk_proto::{Acl, CreateMode};
+use zk_proto::Acl;
 
 /// The clients' session timeout (the most tickTime=500 allows): a member down for a
 /// few seconds does not expire its client's session.
@@ -278,7 +278,7 @@ async fn connect(connect_string: &str) -> Client {
 }
 
 async fn create(zk: &Client, path: &str) {
-    zk.create(path, b"", &Acl::open_unsafe(), CreateMode::Persistent)
+    zk.create(path)
         .await
         .unwrap_or_else(|e| panic!("create {path}: {e}"));
 }
@@ -302,12 +302,9 @@ async fn write_loop(
         let reply = if seq % 2 == 0 {
             let path = format!("{node}/c{seq:010}");
             let open = Acl::open_unsafe();
-            tokio::time::timeout(
-                WRITE_WITHIN,
-                zk.create(&path, b"q", &open, CreateMode::Persistent),
-            )
-            .await
-            .map(|r| r.map(drop))
+            tokio::time::timeout(WRITE_WITHIN, zk.create(&path).data(b"q").acl(&open))
+                .await
+                .map(|r| r.map(drop))
         } else {
             lock(&log).set_sent = Some(seq);
             tokio::time::timeout(

@@ -208,10 +208,7 @@ async fn connect(s: &Settings) -> Result<Client, String> {
 }
 
 async fn ensure(zk: &Client, path: &str, data: &[u8]) -> Result<(), String> {
-    match zk
-        .create(path, data, &Acl::open_unsafe(), CreateMode::Persistent)
-        .await
-    {
+    match zk.create(path).data(data).await {
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some(zk_client::ErrorCode::NodeExists) => Ok(()),
         Err(e) => Err(format!("create {path}: {e}")),
@@ -241,12 +238,7 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
         };
         let mut pending = Vec::new();
         for k in 0..keys {
-            pending.push(setup.create(
-                &format!("{root}/k{k}"),
-                &value,
-                &Acl::open_unsafe(),
-                CreateMode::Persistent,
-            ));
+            pending.push(setup.create(&format!("{root}/k{k}")).data(&value));
             if pending.len() == 256 {
                 for p in pending.drain(..) {
                     let _ = p.await;
@@ -285,7 +277,7 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
             while Instant::now() < deadline {
                 let mut events = Vec::new();
                 for w in &watchers {
-                    let (read, changed) = w.get_data_w(&key);
+                    let (read, changed) = w.get_data_and_watch(&key);
                     if read.await.is_ok() {
                         events.push(changed);
                     }
@@ -358,14 +350,7 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
                                 "create" => {
                                     let path = format!("{root}/c{c}-{f}-{n}");
                                     n += 1;
-                                    let r = zk
-                                        .create(
-                                            &path,
-                                            &value,
-                                            &Acl::open_unsafe(),
-                                            CreateMode::Persistent,
-                                        )
-                                        .await;
+                                    let r = zk.create(&path).data(&value).await;
                                     tally.record(started, r)
                                 }
                                 _ => {
@@ -373,12 +358,9 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
                                     let path = format!("{root}/e{c}-{f}-{n}");
                                     n += 1;
                                     let r = zk
-                                        .create(
-                                            &path,
-                                            &value,
-                                            &Acl::open_unsafe(),
-                                            CreateMode::Ephemeral,
-                                        )
+                                        .create(&path)
+                                        .data(&value)
+                                        .mode(CreateMode::Ephemeral)
                                         .await;
                                     let made = r.is_ok();
                                     tally.record(started, r);
@@ -448,9 +430,7 @@ async fn populate(s: &Settings, value: &[u8]) -> Result<serde_json::Value, Strin
                 let mut k = first;
                 while k < keys {
                     let path = format!("{root}/k{k:07}");
-                    let made = zk
-                        .create(&path, &value, &Acl::open_unsafe(), CreateMode::Persistent)
-                        .await;
+                    let made = zk.create(&path).data(&value).await;
                     match made {
                         Err(e) if e.code() != Some(zk_client::ErrorCode::NodeExists) => {
                             errors.fetch_add(1, Ordering::Relaxed);
@@ -585,7 +565,7 @@ async fn scale(s: &Settings, root: &str) -> Result<serde_json::Value, String> {
         let mut fired = Vec::with_capacity(keys);
         let mut reads = Vec::new();
         for i in 0..keys {
-            let (read, watch) = w.exists_w(&format!("{multi}/n{i:07}"));
+            let (read, watch) = w.exists_and_watch(&format!("{multi}/n{i:07}"));
             reads.push(read);
             fired.push(watch);
             if reads.len() == 1000 {

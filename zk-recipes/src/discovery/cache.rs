@@ -16,7 +16,7 @@ use futures::{FutureExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use zk_client::{AddWatchMode, Client, SessionState};
+use zk_client::{AddWatchMode, Client, SessionState, StateChanges};
 use zk_proto::{ErrorCode, EventType};
 
 use super::instance::{JsonInstanceSerializer, Payload, ServiceInstance};
@@ -196,14 +196,14 @@ enum Wait {
 /// Waits until the client is connected, it can never be again, or the cache stops.
 async fn connected(
     client: &Client,
-    states: &mut watch::Receiver<SessionState>,
+    states: &mut StateChanges,
     stopped: &mut watch::Receiver<bool>,
 ) -> Wait {
     tokio::select! {
         _ = stopped.wait_for(|s| *s) => Wait::Over,
-        s = states.wait_for(|s| *s == SessionState::Connected || client_is_over(client, *s)) => {
-            match s.map(|s| *s) {
-                Ok(SessionState::Connected) => Wait::Connected,
+        s = states.wait_for(|s| s == SessionState::Connected || client_is_over(client, s)) => {
+            match s {
+                Some(SessionState::Connected) => Wait::Connected,
                 _ => Wait::Over,
             }
         }
@@ -230,7 +230,7 @@ async fn keep<T: Payload>(
     view: watch::Sender<Arc<Snapshot<T>>>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let mut states = client.state_watcher();
+    let mut states = client.state_changes();
     'session: loop {
         if let Wait::Over = connected(&client, &mut states, &mut stopped).await {
             break 'session;
@@ -299,8 +299,8 @@ async fn keep<T: Payload>(
                             }
                         }
                     }
-                    changed = states.changed() => {
-                        if changed.is_err() {
+                    changed = states.next() => {
+                        if changed.is_none() {
                             break 'session;
                         }
                         // Whatever happened, once connected again: the same session

@@ -12,9 +12,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use zk_client::{Acl, Client, CreateMode, SessionState};
+use zk_client::{Client, CreateMode, SessionState};
 use zk_proto::{ErrorCode, EventType};
 
 use crate::error::Result;
@@ -117,13 +118,13 @@ enum Found {
 
 impl Keeper {
     async fn run(self, mut stopped: watch::Receiver<bool>) {
-        let mut states = self.client.state_watcher();
+        let mut states = self.client.state_changes();
         loop {
             let connected = tokio::select! {
                 _ = stopped.wait_for(|s| *s) => break,
-                s = states.wait_for(|s| *s == SessionState::Connected || client_is_over(&self.client, *s)) => s.map(|s| *s),
+                s = states.wait_for(|s| s == SessionState::Connected || client_is_over(&self.client, s)) => s,
             };
-            if !matches!(connected, Ok(SessionState::Connected)) {
+            if !matches!(connected, Some(SessionState::Connected)) {
                 break;
             }
             match self.ensure().await {
@@ -143,7 +144,7 @@ impl Keeper {
                 }
             }
             // Wait for it to change or go, the connection to change, or the close.
-            let (read, changed) = self.client.exists_w(&self.path);
+            let (read, changed) = self.client.exists_and_watch(&self.path);
             match read.await {
                 Ok(Some(_)) => {}
                 Ok(None) => {
@@ -159,7 +160,7 @@ impl Keeper {
                         self.made.send_replace(false);
                     }
                 }
-                _ = states.changed() => {}
+                _ = states.next() => {}
             }
         }
         self.remove().await;
@@ -185,7 +186,9 @@ impl Keeper {
             let want = self.wanted();
             let created = self
                 .client
-                .create(&self.path, &want, &Acl::open_unsafe(), self.mode)
+                .create(&self.path)
+                .data(&want)
+                .mode(self.mode)
                 .await;
             match created {
                 Ok(_) => return Ok(Found::Ours),

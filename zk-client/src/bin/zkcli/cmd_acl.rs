@@ -102,7 +102,7 @@ pub async fn addauth(words: &[String], ctx: &mut Ctx<'_>) -> Result<(), CliError
     // which is reported as an AuthFailed event.
     if let Err(Error::AuthFailed) = ctx.rq(zk.add_auth(&p.args[1], &auth)).await {
         // Let the session end before the next command looks at it.
-        let mut state = zk.state_watcher();
+        let mut state = zk.state_changes();
         let _ =
             tokio::time::timeout(Duration::from_secs(2), state.wait_for(|s| s.is_terminal())).await;
     }

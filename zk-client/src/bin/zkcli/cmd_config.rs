@@ -46,7 +46,7 @@ pub async fn config(words: &[String], ctx: &mut Ctx<'_>) -> Result<(), CliError>
     let p = opts::parse(&CONFIG, words)?;
     let zk = ctx.zk("/zookeeper/config").await?;
     let (data, stat) = if p.has("w") {
-        let (read, w) = zk.get_config_w();
+        let (read, w) = zk.get_config_and_watch();
         let r = ctx
             .rq(read)
             .await

@@ -61,12 +61,12 @@ pub async fn ls(mut words: Vec<String>, ctx: &mut Ctx<'_>) -> Result<(), CliErro
     }
     let (mut children, stat) = match (watch, p.has("s")) {
         (false, false) => (ctx.rq(zk.get_children(path)).await, None),
-        (false, true) => match ctx.rq(zk.get_children2(path)).await {
+        (false, true) => match ctx.rq(zk.get_children_with_stat(path)).await {
             Ok((c, s)) => (Ok(c), Some(s)),
             Err(e) => (Err(e), None),
         },
         (true, false) => {
-            let (read, w) = zk.get_children_w(path);
+            let (read, w) = zk.get_children_and_watch(path);
             let r = ctx.rq(read).await;
             if r.is_ok() {
                 ctx.run.watch(Kind::Child, path, w);
@@ -74,7 +74,7 @@ pub async fn ls(mut words: Vec<String>, ctx: &mut Ctx<'_>) -> Result<(), CliErro
             (r, None)
         }
         (true, true) => {
-            let (read, w) = zk.get_children2_w(path);
+            let (read, w) = zk.get_children_with_stat_and_watch(path);
             match ctx.rq(read).await {
                 Ok((c, s)) => {
                     ctx.run.watch(Kind::Child, path, w);
@@ -109,7 +109,7 @@ pub async fn get(mut words: Vec<String>, ctx: &mut Ctx<'_>) -> Result<(), CliErr
     check_path(path)?;
     let zk = ctx.zk(path).await?;
     let (data, stat) = if p.has("w") {
-        let (read, w) = zk.get_data_nullable_w(path);
+        let (read, w) = zk.get_data_nullable_and_watch(path);
         let r = ctx.rq(read).await.map_err(|e| keeper(&e, path))?;
         ctx.run.watch(Kind::Data, path, w);
         r
@@ -149,7 +149,7 @@ pub async fn stat(mut words: Vec<String>, ctx: &mut Ctx<'_>) -> Result<(), CliEr
     check_path(path)?;
     let zk = ctx.zk(path).await?;
     let found = if p.has("w") {
-        let (read, w) = zk.exists_w(path);
+        let (read, w) = zk.exists_and_watch(path);
         let r = ctx.rq(read).await.map_err(|e| keeper(&e, path))?;
         let kind = if r.is_some() { Kind::Data } else { Kind::Exist };
         ctx.run.watch(kind, path, w);

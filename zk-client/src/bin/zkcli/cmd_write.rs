@@ -92,12 +92,22 @@ pub async fn create(words: &[String], ctx: &mut Ctx<'_>) -> Result<(), CliError>
         return Err(CliError::new("Acl is not valid : null"));
     }
     let zk = ctx.zk(path).await?;
-    let ttl = t.then(|| Duration::from_millis(ttl as u64));
-    match ctx
-        .rq(zk.create_nullable(path, data.as_deref(), &acl, mode, ttl))
-        .await
-    {
-        Ok((created, _)) => {
+    let create = zk.create(path).acl(&acl);
+    let create = match data.as_deref() {
+        Some(data) => create.data(data),
+        None => create.null_data(),
+    };
+    // The mode says TTL exactly when -t gave one.
+    let created: std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>> =
+        match (t, mode) {
+            (true, CreateMode::PersistentSequentialWithTtl) => {
+                Box::pin(create.ttl(Duration::from_millis(ttl as u64)).sequential())
+            }
+            (true, _) => Box::pin(create.ttl(Duration::from_millis(ttl as u64))),
+            (false, mode) => Box::pin(create.mode(mode)),
+        };
+    match ctx.rq(created).await {
+        Ok(created) => {
             ctx.run.errln(format!("Created {created}"));
             Ok(())
         }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use zk_client::{Acl, Client, CreateMode, Error, ErrorCode};
+use zk_client::{Client, Error, ErrorCode};
 
 use crate::cli_error::{check_path, keeper, CliError};
 use crate::java_num::{java_int, java_long};
@@ -127,14 +127,11 @@ async fn children(zk: &Client, path: &str) -> QResult<Vec<String>> {
 
 async fn create(zk: &Client, path: &str, data: Option<&[u8]>) -> QResult<()> {
     check_path(path)?;
-    zk.create_nullable(
-        path,
-        data,
-        &Acl::open_unsafe(),
-        CreateMode::Persistent,
-        None,
-    )
-    .await
+    let create = zk.create(path);
+    match data {
+        Some(data) => create.data(data).await,
+        None => create.null_data().await,
+    }
     .map(|_| ())
     .map_err(ke(path))
 }

@@ -15,7 +15,7 @@ pub async fn visit(
     watches: &mut Vec<(Kind, String, Slot)>,
 ) -> Result<Vec<(String, Vec<String>)>, (Error, String)> {
     if watch {
-        let (read, w) = zk.get_data_w(path);
+        let (read, w) = zk.get_data_and_watch(path);
         read.await.map_err(|e| (e, path.to_string()))?;
         watches.push((Kind::Data, path.to_string(), w.into()));
     } else {
@@ -26,7 +26,7 @@ pub async fn visit(
     let mut stack = vec![path.to_string()];
     while let Some(node) = stack.pop() {
         let listed = if watch {
-            let (read, w) = zk.get_children_w(&node);
+            let (read, w) = zk.get_children_and_watch(&node);
             let r = read.await;
             if r.is_ok() {
                 watches.push((Kind::Child, node.clone(), w.into()));
