@@ -556,6 +556,7 @@ async fn a_sessions_pipelined_writes_keep_their_order_through_a_leader_failure()
                     .data(data.as_bytes())
                     .acl(&open)
                     .mode(CreateMode::PersistentSequential)
+                    .send()
             })
             .collect();
         if round == 0 {

@@ -242,7 +242,7 @@ async fn the_client_fails_over_to_another_member_and_keeps_its_session() {
     // complete; they reached the member (its answers arrive at the proxy).
     proxies[on].mute();
     let in_flight: Vec<_> = (0..50)
-        .map(|i| zk.create(&format!("/f/n{i}")).acl(&open))
+        .map(|i| zk.create(&format!("/f/n{i}")).acl(&open).send())
         .collect();
     tokio::time::timeout(WAIT, async {
         while proxies[on].swallowed() == 0 {

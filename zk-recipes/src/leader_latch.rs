@@ -52,7 +52,7 @@ pub struct LeaderLatch {
     publish: watch::Sender<bool>,
     stop: watch::Sender<Option<CloseMode>>,
     task: Option<JoinHandle<()>>,
-    ended: watch::Receiver<bool>,
+    ended: watch::Receiver<Option<Error>>,
 }
 
 impl LeaderLatch {
@@ -61,7 +61,7 @@ impl LeaderLatch {
         let dir = dir.trim_end_matches('/').to_string();
         let (publish, leader) = watch::channel(false);
         let (stop, stopped) = watch::channel(None);
-        let (ended_tx, ended) = watch::channel(false);
+        let (ended_tx, ended) = watch::channel(None);
         let task = tokio::spawn(run(
             client.clone(),
             dir.clone(),
@@ -91,8 +91,10 @@ impl LeaderLatch {
         self.leader.clone()
     }
 
-    /// Waits until this participant leads; fails once the latch can never lead again
-    /// (its session expired, or it was closed).
+    /// Waits until this participant leads; fails once the latch can never lead again,
+    /// saying why: [`Error::Closed`] (the latch was closed), or the client's error
+    /// (`SessionExpired` on a client that does not renew sessions, `AuthFailed`, or
+    /// `Closed` for a closed client).
     pub async fn await_leadership(&self) -> Result<()> {
         let mut leader = self.leader.clone();
         let mut ended = self.ended.clone();
@@ -100,12 +102,12 @@ impl LeaderLatch {
             if *leader.borrow_and_update() {
                 return Ok(());
             }
-            if *ended.borrow_and_update() {
-                return Err(Error::Client(zk_client::Error::Closed));
+            if let Some(why) = ended.borrow_and_update().clone() {
+                return Err(why);
             }
             tokio::select! {
-                r = leader.changed() => if r.is_err() { return Err(Error::Client(zk_client::Error::Closed)) },
-                r = ended.changed() => if r.is_err() { return Err(Error::Client(zk_client::Error::Closed)) },
+                r = leader.changed() => if r.is_err() { return Err(Error::Closed) },
+                r = ended.changed() => if r.is_err() { return Err(Error::Closed) },
             }
         }
     }
@@ -115,6 +117,29 @@ impl LeaderLatch {
         match tokio::time::timeout(timeout, self.await_leadership()).await {
             Ok(r) => r.map(|_| true),
             Err(_) => Ok(false),
+        }
+    }
+
+    /// The leader's id (the participant whose node is first), `None` while nobody
+    /// takes part (Curator's `getLeader`). Read from the servers now; for a
+    /// participant's own state use [`LeaderLatch::has_leadership`].
+    pub async fn leader(&self) -> Result<Option<String>> {
+        loop {
+            let children = match retrying(|| self.client.get_children(&self.dir)).await {
+                Ok(c) => c,
+                Err(e) if e.code() == Some(ErrorCode::NoNode) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let Some(first) = sorted_by_sequence(children, LATCH_NAME).into_iter().next() else {
+                return Ok(None);
+            };
+            let path = format!("{}/{first}", self.dir);
+            match retrying(|| self.client.get_data(&path)).await {
+                Ok((data, _)) => return Ok(Some(String::from_utf8_lossy(&data).into_owned())),
+                // The leader left between the two reads: look again.
+                Err(e) if e.code() == Some(ErrorCode::NoNode) => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 
@@ -180,7 +205,7 @@ async fn run(
     data: Vec<u8>,
     publish: watch::Sender<bool>,
     mut stopped: watch::Receiver<Option<CloseMode>>,
-    ended: watch::Sender<bool>,
+    ended: watch::Sender<Option<Error>>,
 ) {
     let mut prefix = protection_prefix();
     let mut session = client.session_id();
@@ -279,7 +304,14 @@ async fn run(
     if let Some(ours) = node {
         let _ = retrying(|| client.delete(&ours.path, None)).await;
     }
-    ended.send_replace(true);
+    ended.send_replace(Some(match close_mode {
+        Some(_) => Error::Closed,
+        None => match client.state() {
+            SessionState::Expired => Error::Client(zk_client::Error::SessionExpired),
+            SessionState::AuthFailed => Error::Client(zk_client::Error::AuthFailed),
+            _ => Error::Client(zk_client::Error::Closed),
+        },
+    }));
 }
 
 /// Where our node stands, with the one-shot watch to wait on.

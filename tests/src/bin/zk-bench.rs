@@ -238,7 +238,7 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
         };
         let mut pending = Vec::new();
         for k in 0..keys {
-            pending.push(setup.create(&format!("{root}/k{k}")).data(&value));
+            pending.push(setup.create(&format!("{root}/k{k}")).data(&value).send());
             if pending.len() == 256 {
                 for p in pending.drain(..) {
                     let _ = p.await;
