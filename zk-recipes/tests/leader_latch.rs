@@ -121,7 +121,10 @@ async fn one_leader_at_a_time_through_close_and_expiry() {
 
     // The leader's session expires: it knows it no longer leads, and c takes over.
     let expired_at = Instant::now();
-    server.expire_session(clients[1].session_id());
+    server
+        .expire_session(clients[1].session_id())
+        .await
+        .unwrap();
     c.await_leadership().await.unwrap();
     println!(
         "leader latch: new leader {} ms after the leader's session expired",

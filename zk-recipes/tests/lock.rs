@@ -286,7 +286,7 @@ async fn an_expired_holder_loses_its_lease_and_the_next_takes_over() {
         next.acquire().await.unwrap();
         next.fencing_token().unwrap()
     });
-    server.expire_session(first.session_id());
+    server.expire_session(first.session_id()).await.unwrap();
     // In doubt first (the connection goes), then lost (the server says expired).
     let mut seen = vec![];
     let mut state = LeaseState::Held;

@@ -130,6 +130,10 @@ pub struct ServerCore {
     db: RwLock<ZkDatabase>,
     watches: Mutex<WatchManager>,
     conns: Mutex<HashMap<ConnId, ConnEntry>>,
+    /// Sessions whose reconnects this server refuses until the given time (a test
+    /// cutting a client off: [`ServerCore::disconnect_session`]). Locked after `conns`
+    /// when both are held.
+    held_off: Mutex<HashMap<i64, Instant>>,
     pending: Mutex<HashMap<u64, oneshot::Sender<(i64, Applied)>>>,
     tracker: Mutex<SessionTracker>,
     session_ids: Mutex<SessionIdGenerator>,
@@ -187,6 +191,7 @@ impl ServerCore {
             db: RwLock::new(db),
             watches: Mutex::new(WatchManager::new()),
             conns: Mutex::new(HashMap::new()),
+            held_off: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             tracker: Mutex::new(SessionTracker::new()),
             session_ids: Mutex::new(SessionIdGenerator::new(server_id)),
@@ -633,9 +638,16 @@ impl ServerCore {
 
     /// Sets the session a connection carries (after its handshake). Another connection
     /// still carrying the same session is closed, as ZooKeeper closes it when a client
-    /// reconnects (`DisconnectReason.CLIENT_RECONNECT`).
+    /// reconnects (`DisconnectReason.CLIENT_RECONNECT`). A session held off by
+    /// [`ServerCore::disconnect_session`] since its handshake began gets its connection
+    /// closed at once.
     pub fn attach_session(&self, conn: ConnId, session_id: i64) {
         let mut conns = lock(&self.conns);
+        if self.held_off_now(session_id) {
+            if let Some(entry) = conns.get(&conn) {
+                entry.close.cancel();
+            }
+        }
         for (id, entry) in conns.iter_mut() {
             if *id != conn && entry.session_id == session_id {
                 tracing::info!(
@@ -648,6 +660,77 @@ impl ServerCore {
         }
         if let Some(entry) = conns.get_mut(&conn) {
             entry.session_id = session_id;
+        }
+    }
+
+    /// Drops every connection of this server that carries `session`, as a network
+    /// failure would: the client sees its connection lost and reconnects with the same
+    /// session, which lives on meanwhile (its deadline still runs). With
+    /// `refuse_until`, this server also closes, without an answer, every reconnect of
+    /// the session until then, as an unreachable server would. Returns how many
+    /// connections were dropped. (Testing: `zk_server::testing`.)
+    pub fn disconnect_session(&self, session: i64, refuse_until: Option<Instant>) -> usize {
+        let conns = lock(&self.conns);
+        if let Some(until) = refuse_until {
+            lock(&self.held_off).insert(session, until);
+        }
+        let mut dropped = 0;
+        for entry in conns.values().filter(|c| c.session_id == session) {
+            entry.close.cancel();
+            dropped += 1;
+        }
+        if dropped > 0 {
+            tracing::info!(
+                session = format_args!("0x{session:x}"),
+                connections = dropped,
+                refused_for_ms = refuse_until
+                    .map(|u| u.saturating_duration_since(Instant::now()).as_millis() as u64),
+                "dropping the session's connections"
+            );
+        }
+        dropped
+    }
+
+    /// Whether this server refuses reconnects of `session` now
+    /// ([`ServerCore::disconnect_session`]).
+    pub fn session_held_off(&self, session: i64) -> bool {
+        session != 0 && self.held_off_now(session)
+    }
+
+    fn held_off_now(&self, session: i64) -> bool {
+        let mut held = lock(&self.held_off);
+        match held.get(&session) {
+            Some(until) if Instant::now() < *until => true,
+            Some(_) => {
+                held.remove(&session);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Ends `session` the way its expiry does, on the member that expires sessions
+    /// (the leader, or a standalone server): marks it closing in the
+    /// [`SessionTracker`], so no touch or reconnect saves it any more, and proposes its
+    /// close. Once applied, on every member, its ephemeral nodes are deleted (firing
+    /// their watches) and its connections dropped; its client's reconnect is then
+    /// answered as expired. `Ok(true)` when the close was proposed; `Ok(false)` when
+    /// this server does not lead, or does not track the session, or its close is under
+    /// way already.
+    pub fn expire_session(&self, session: i64) -> Result<bool, SubmitError> {
+        if !self.role().leads() || !self.tracker().begin_close(session) {
+            return Ok(false);
+        }
+        tracing::info!(
+            session = format_args!("0x{session:x}"),
+            "expiring session on request"
+        );
+        match self.submit(session, 0, Vec::new(), TxnOp::CloseSession) {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                self.tracker().cancel_close(session);
+                Err(e)
+            }
         }
     }
 

@@ -303,9 +303,20 @@ impl RunningServer {
         self.shutdown.clone()
     }
 
-    /// Ends the session now, as its expiry would (Curator's `killSession`).
-    pub fn expire_session(&self, session_id: i64) {
-        self.core.tracker().expire_now(session_id, Instant::now());
+    /// Ends the session now, as its expiry would (Curator's `killSession`): on a
+    /// standalone server or a leader, marks it closing and proposes its close (see
+    /// [`ServerCore::expire_session`]). True if the close was proposed; false if this
+    /// server does not lead, does not know the session, its close is under way already,
+    /// or the close could not be proposed. [`crate::testing::TestingServer::expire_session`]
+    /// also waits until it is done.
+    pub fn expire_session(&self, session_id: i64) -> bool {
+        match self.core.expire_session(session_id) {
+            Ok(proposed) => proposed,
+            Err(e) => {
+                warn!(error = %e, "could not propose the close of a session");
+                false
+            }
+        }
     }
 
     /// Stops as abruptly as an in-process server can: every task is cancelled and

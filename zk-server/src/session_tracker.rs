@@ -113,6 +113,28 @@ impl SessionTracker {
         }
     }
 
+    /// Marks a session closing now, as [`SessionTracker::take_expired`] marks one past
+    /// its deadline: later touches and reconnects no longer save it. True if this call
+    /// marked it (the caller proposes its close); false if the session is unknown here
+    /// or already closing.
+    pub fn begin_close(&mut self, session: i64) -> bool {
+        match self.sessions.get_mut(&session) {
+            Some(t) if !t.closing => {
+                t.closing = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Undoes [`SessionTracker::begin_close`] when the close could not be proposed: the
+    /// session lives on, its deadline unchanged.
+    pub fn cancel_close(&mut self, session: i64) {
+        if let Some(t) = self.sessions.get_mut(&session) {
+            t.closing = false;
+        }
+    }
+
     /// Tracks exactly `sessions`, each with a fresh full timeout (on becoming leader or
     /// after recovery).
     pub fn reset_all(&mut self, sessions: impl IntoIterator<Item = (i64, i32)>, now: Instant) {
@@ -187,6 +209,22 @@ mod tests {
         );
         assert!(!t.touch(1, t0 + Duration::from_millis(1100)));
         assert_eq!(t.take_expired(t0 + Duration::from_millis(1900)), vec![2]);
+    }
+
+    #[test]
+    fn a_session_closed_now_is_not_saved_by_a_touch_nor_expired_again() {
+        let t0 = Instant::now();
+        let mut t = SessionTracker::new();
+        t.add(1, 1000, t0);
+        assert!(t.begin_close(1));
+        assert!(!t.begin_close(1), "marked once");
+        assert!(!t.begin_close(2), "unknown");
+        assert!(!t.touch(1, t0));
+        assert_eq!(t.set_owner(1, 3, t0), Some(false));
+        assert_eq!(
+            t.take_expired(t0 + Duration::from_millis(2000)),
+            Vec::<i64>::new()
+        );
     }
 
     #[test]

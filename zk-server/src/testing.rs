@@ -11,9 +11,31 @@
 //! server.stop().await;
 //! # }
 //! ```
+//!
+//! # Faults
+//!
+//! What a test of an application usually needs to put its client through, all done on
+//! the server side (the client under test connects directly, with its usual connect
+//! string):
+//!
+//! | fault | standalone | ensemble | the client sees |
+//! |---|---|---|---|
+//! | its session expires (Curator's `KillSession`, kazoo's `expire_session`) | [`TestingServer::expire_session`] | [`TestingCluster::expire_session`] | `Disconnected`, then `Expired`; its ephemerals are gone |
+//! | its connection drops | [`TestingServer::disconnect_session`] | [`TestingCluster::disconnect_session`] | `Disconnected`, then `Connected` again, same session |
+//! | its server is unreachable for a while | [`TestingServer::disconnect_session_for`] | [`TestingCluster::disconnect_session_for`] | `Disconnected` for that long, then `Connected`, or `Expired` if that was longer than the session timeout |
+//! | its server goes down | [`TestingServer::stop`] / [`TestingServer::restart`] | [`TestingCluster::stop`] / [`TestingCluster::restart`] / [`TestingCluster::kill`] | `Disconnected` (ensemble: it moves to another member) |
+//! | a member is cut off from the others | — | [`TestingCluster::partition`] / [`TestingCluster::heal`] | a client of that member loses it and moves to another one |
+//!
+//! Session faults name the session by its id (the client's `session_id()`) and touch
+//! only that session's connections, so other clients of the same server carry on. A
+//! session's reconnects are refused by a server that closes the connection without an
+//! answer, which is what a client sees of a server it cannot reach; no proxy has to be
+//! put between the client and the server, and in an ensemble every member refuses them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 
@@ -41,7 +63,19 @@ pub enum TestingError {
     /// The server did not start.
     #[error(transparent)]
     Start(#[from] StartError),
+    /// The server (or, in a cluster, every member) is stopped.
+    #[error("the server is not running")]
+    NotRunning,
+    /// No running server knows the session (it never existed, or is closed already).
+    #[error("no session 0x{0:x}")]
+    NoSuchSession(i64),
+    /// What was asked for did not happen in time.
+    #[error("timed out: {0}")]
+    Timeout(String),
 }
+
+/// How long an `expire_session` waits for the close to be applied.
+const EXPIRE_WITHIN: Duration = Duration::from_secs(10);
 
 /// Settings for tests: fast ticks, every four-letter word, TTL nodes allowed, quick
 /// container checks.
@@ -115,11 +149,79 @@ impl TestingServer {
         self.server.as_ref()
     }
 
-    /// Expires a session now, as if its client had gone silent.
-    pub fn expire_session(&self, session_id: i64) {
-        if let Some(s) = &self.server {
-            s.expire_session(session_id);
-        }
+    /// Expires a session now, as Curator's `KillSession` and kazoo's `expire_session`
+    /// do, and returns once it is closed. It ends as a session whose client went
+    /// silent does: the server marks it closing (nothing the client sends saves it any
+    /// more) and closes it through its write path, so its ephemeral nodes are deleted,
+    /// the watches on them fire, and its connection is dropped; the client's reconnect
+    /// is then answered as expired (its state becomes `Expired`).
+    ///
+    /// Errors: [`TestingError::NotRunning`], [`TestingError::NoSuchSession`] if the
+    /// server does not know the session, [`TestingError::Timeout`] if the close was not
+    /// applied within 10 s.
+    ///
+    /// ```no_run
+    /// # async fn demo(client_session_id: i64) {
+    /// let server = zk_server::testing::TestingServer::start().await.unwrap();
+    /// // ... a client connects to `server.connect_string()`, creates an ephemeral ...
+    /// server.expire_session(client_session_id).await.unwrap();
+    /// // The ephemeral is gone; the client's state becomes Expired.
+    /// # }
+    /// ```
+    pub async fn expire_session(&self, session_id: i64) -> Result<(), TestingError> {
+        let core = self
+            .server
+            .as_ref()
+            .ok_or(TestingError::NotRunning)?
+            .core()
+            .clone();
+        expire_until_closed(session_id, || (Some((0, core.clone())), vec![core.clone()])).await
+    }
+
+    /// Drops the server's connection(s) of a session, as a network failure would:
+    /// the client sees `Disconnected`, reconnects at once with the same session, and
+    /// sees `Connected` again; the session, its ephemerals and its watches live on.
+    /// (kazoo's harness `lose_connection`; Curator tests stop and restart the whole
+    /// server for it.) Returns how many connections were dropped (0 if the session has
+    /// none, or the server is stopped).
+    ///
+    /// ```no_run
+    /// # async fn demo(client_session_id: i64) {
+    /// let server = zk_server::testing::TestingServer::start().await.unwrap();
+    /// // ... a client connects to `server.connect_string()` ...
+    /// assert_eq!(server.disconnect_session(client_session_id), 1);
+    /// // The client is Disconnected, then Connected again with the same session.
+    /// # }
+    /// ```
+    pub fn disconnect_session(&self, session_id: i64) -> usize {
+        self.server
+            .as_ref()
+            .map_or(0, |s| s.core().disconnect_session(session_id, None))
+    }
+
+    /// Like [`TestingServer::disconnect_session`], and the server then refuses the
+    /// session's reconnects for `duration`, as a server the client cannot reach:
+    /// each attempt's connection is closed without an answer. Other clients are
+    /// served as usual. The session's timeout runs meanwhile, as in a real outage: cut
+    /// off for less than the session timeout, the client comes back `Connected` with
+    /// its session; for longer, the server expires the session and the client sees
+    /// `Expired` when it gets through. Returns how many connections were dropped. A
+    /// restart of the server forgets the refusal.
+    ///
+    /// ```no_run
+    /// # async fn demo(client_session_id: i64) {
+    /// use std::time::Duration;
+    /// let server = zk_server::testing::TestingServer::start().await.unwrap();
+    /// // ... a client with a 10 s session timeout connects ...
+    /// server.disconnect_session_for(client_session_id, Duration::from_secs(3));
+    /// // The client is Disconnected for 3 s, then Connected again with its session.
+    /// # }
+    /// ```
+    pub fn disconnect_session_for(&self, session_id: i64, duration: Duration) -> usize {
+        let until = later(duration);
+        self.server
+            .as_ref()
+            .map_or(0, |s| s.core().disconnect_session(session_id, Some(until)))
     }
 
     /// Stops the server (its data stays until the `TestingServer` is dropped).
@@ -406,14 +508,149 @@ impl TestingCluster {
         Ok(())
     }
 
-    /// Cuts a member off from every peer (its clients can still reach it).
-    pub fn isolate(&self, id: u64) {
+    /// Partitions a member from the other members: every message between it and any
+    /// other member is dropped until [`TestingCluster::heal`]; its client port stays
+    /// reachable. As in a real partition:
+    ///
+    /// - a follower or observer cut off loses its leader within a few ticks: it drops
+    ///   its clients and refuses new ones (except read-only clients with
+    ///   `readonlymode.enabled`, which it serves reads), so clients move to the members
+    ///   left in their connect string; a write sent through it meanwhile does not
+    ///   succeed;
+    /// - a leader cut off steps down once it misses its quorum, and the others elect a
+    ///   new leader among themselves if they are a majority;
+    /// - the others, if they are a majority, keep taking writes.
+    ///
+    /// Healed, the member finds the leader, catches up on what it missed (from the log,
+    /// or a snapshot if the log was purged) and serves clients again. Members stopped
+    /// and restarted stay partitioned until healed.
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// use std::time::Duration;
+    /// let cluster = zk_server::testing::TestingCluster::start(3).await.unwrap();
+    /// let leader = cluster.wait_for_leader(Duration::from_secs(10)).await.unwrap();
+    /// let follower = cluster.ids().into_iter().find(|id| *id != leader).unwrap();
+    /// cluster.partition(follower);
+    /// // ... clients of the other two still write; `follower` serves no one ...
+    /// cluster.heal(follower);
+    /// // ... `follower` catches up and serves again ...
+    /// # }
+    /// ```
+    pub fn partition(&self, id: u64) {
         self.faults.isolate(id);
     }
 
-    /// Reconnects a member cut off by [`TestingCluster::isolate`].
+    /// The same as [`TestingCluster::partition`].
+    pub fn isolate(&self, id: u64) {
+        self.partition(id);
+    }
+
+    /// Ends a member's partition ([`TestingCluster::partition`]): it talks with the
+    /// other members again, and catches up.
     pub fn heal(&self, id: u64) {
         self.faults.heal(id);
+    }
+
+    /// Whether a member is partitioned from the others ([`TestingCluster::partition`]).
+    pub fn is_partitioned(&self, id: u64) -> bool {
+        self.faults.blocked(id, id)
+    }
+
+    /// The running members' shared states.
+    fn running_cores(&self) -> impl Iterator<Item = &Arc<ServerCore>> {
+        self.members
+            .iter()
+            .filter_map(|m| m.server.as_ref().map(RunningServer::core))
+    }
+
+    /// Expires a session through the ensemble, as Curator's `KillSession` and kazoo's
+    /// `expire_session` do, and returns once every running member not partitioned
+    /// from the leader has closed it. The leader ends it as it ends a session whose
+    /// client went silent: it marks it closing (nothing the client sends through any
+    /// member saves it any more) and commits its close, which every member applies:
+    /// the session's ephemeral nodes are deleted, the watches on them fire, its
+    /// connection is dropped wherever it is, and its client's reconnect to any member
+    /// is answered as expired (its state becomes `Expired`). If the leader changes on
+    /// the way, the new leader is asked.
+    ///
+    /// Errors: [`TestingError::NotRunning`] if no member runs,
+    /// [`TestingError::NoSuchSession`] if no running member knows the session,
+    /// [`TestingError::Timeout`] if it was not closed within 10 s (no leader, say).
+    ///
+    /// ```no_run
+    /// # async fn demo(client_session_id: i64) {
+    /// let cluster = zk_server::testing::TestingCluster::start(3).await.unwrap();
+    /// // ... a client connects to `cluster.connect_string()`, creates an ephemeral ...
+    /// cluster.expire_session(client_session_id).await.unwrap();
+    /// // No member has the ephemeral; the client's state becomes Expired.
+    /// # }
+    /// ```
+    pub async fn expire_session(&self, session_id: i64) -> Result<(), TestingError> {
+        if self.running_cores().next().is_none() {
+            return Err(TestingError::NotRunning);
+        }
+        expire_until_closed(session_id, || {
+            let leader = self
+                .leader()
+                .and_then(|id| self.core(id).map(|core| (id, core.clone())));
+            let members = self
+                .members
+                .iter()
+                .filter(|m| match &leader {
+                    Some((id, _)) => m.id == *id || !self.faults.blocked(m.id, *id),
+                    None => true,
+                })
+                .filter_map(|m| m.server.as_ref().map(|s| s.core().clone()))
+                .collect();
+            (leader, members)
+        })
+        .await
+    }
+
+    /// Drops a session's connection on whichever members it is connected to, as a
+    /// network failure would: the client sees `Disconnected`, reconnects at once (to
+    /// any member of its connect string) with the same session, and sees `Connected`
+    /// again; the session, its ephemerals and its watches live on. Returns how many
+    /// connections were dropped.
+    ///
+    /// ```no_run
+    /// # async fn demo(client_session_id: i64) {
+    /// let cluster = zk_server::testing::TestingCluster::start(3).await.unwrap();
+    /// // ... a client connects to `cluster.connect_string()` ...
+    /// cluster.disconnect_session(client_session_id);
+    /// // The client is Disconnected, then Connected again with the same session.
+    /// # }
+    /// ```
+    pub fn disconnect_session(&self, session_id: i64) -> usize {
+        self.running_cores()
+            .map(|core| core.disconnect_session(session_id, None))
+            .sum()
+    }
+
+    /// Like [`TestingCluster::disconnect_session`], and every running member then
+    /// refuses the session's reconnects for `duration`, as if the client could reach
+    /// none of them: each attempt's connection is closed without an answer. Other
+    /// clients are served as usual. The session's timeout runs meanwhile, as in a real
+    /// outage: cut off for less than the session timeout, the client comes back
+    /// `Connected` with its session; for longer, the leader expires the session and
+    /// the client sees `Expired` when it gets through. Returns how many connections
+    /// were dropped. A member restarted meanwhile forgets the refusal.
+    ///
+    /// ```no_run
+    /// # async fn demo(client_session_id: i64) {
+    /// use std::time::Duration;
+    /// let cluster = zk_server::testing::TestingCluster::start(3).await.unwrap();
+    /// // ... a client with a 10 s session timeout connects ...
+    /// cluster.disconnect_session_for(client_session_id, Duration::from_secs(3));
+    /// // The client is Disconnected for 3 s, then Connected again with its session.
+    /// # }
+    /// ```
+    pub fn disconnect_session_for(&self, session_id: i64, duration: Duration) -> usize {
+        let until = later(duration);
+        self.running_cores()
+            .map(|core| core.disconnect_session(session_id, Some(until)))
+            .sum()
     }
 
     /// Stops every member.
@@ -469,6 +706,59 @@ pub async fn four_letter_word(addr: SocketAddr, cmd: &str) -> Option<String> {
     .flatten()
 }
 
+/// `duration` from now (or as far as the clock goes).
+fn later(duration: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(duration)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
+/// Expires `session` and waits until it is closed. `ensemble` says, each time it is
+/// asked, which member leads now (its id and core), if any, and which members must
+/// have closed the session (the running members the leader can reach, itself
+/// included). The leader is asked to expire the session once; a new leader is asked
+/// again.
+async fn expire_until_closed(
+    session: i64,
+    ensemble: impl Fn() -> (Option<(u64, Arc<ServerCore>)>, Vec<Arc<ServerCore>>),
+) -> Result<(), TestingError> {
+    let known = |members: &[Arc<ServerCore>]| {
+        members
+            .iter()
+            .any(|core| core.db().session(session).is_some())
+    };
+    if !known(&ensemble().1) {
+        return Err(TestingError::NoSuchSession(session));
+    }
+    let deadline = tokio::time::Instant::now() + EXPIRE_WITHIN;
+    let mut asked = None;
+    loop {
+        let (leader, members) = ensemble();
+        if let Some((id, core)) = &leader {
+            if asked != Some(*id) {
+                match core.expire_session(session) {
+                    // Proposed now, or its close is under way already.
+                    Ok(proposed) if proposed || core.role().leads() => asked = Some(*id),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::debug!(error = %e, "could not propose the close; retrying");
+                    }
+                }
+            }
+        }
+        if leader.is_some() && !known(&members) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(TestingError::Timeout(format!(
+                "session 0x{session:x} was not closed within {EXPIRE_WITHIN:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Rebinds a port just released (the old listener may take a moment to go).
 async fn bind_retrying(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let mut last = None;
@@ -482,4 +772,63 @@ async fn bind_retrying(addr: SocketAddr) -> std::io::Result<TcpListener> {
         }
     }
     Err(last.unwrap_or_else(|| std::io::Error::other("bind failed")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hold_of_any_length_has_an_end() {
+        let now = Instant::now();
+        assert!(later(Duration::from_secs(1)) > now);
+        assert!(later(Duration::MAX) >= now);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn session_faults_on_what_is_not_there_say_so() {
+        let mut server = TestingServer::start().await.unwrap();
+        assert!(matches!(
+            server.expire_session(0x1234).await,
+            Err(TestingError::NoSuchSession(0x1234))
+        ));
+        assert_eq!(server.disconnect_session(0x1234), 0);
+        assert_eq!(
+            server.disconnect_session_for(0x1234, Duration::from_secs(1)),
+            0
+        );
+        server.stop().await;
+        assert!(matches!(
+            server.expire_session(0x1234).await,
+            Err(TestingError::NotRunning)
+        ));
+        assert_eq!(server.disconnect_session(0x1234), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_held_off_session_is_refused_until_its_time() {
+        let server = TestingServer::start().await.unwrap();
+        let core = server.server().unwrap().core().clone();
+        server.disconnect_session_for(0x1234, Duration::from_millis(300));
+        assert!(core.session_held_off(0x1234));
+        assert!(!core.session_held_off(0x5678));
+        assert!(!core.session_held_off(0), "new sessions are never held off");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(!core.session_held_off(0x1234));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn partition_and_heal_are_seen_by_the_cluster() {
+        let cluster = TestingCluster::start(3).await.unwrap();
+        assert!(!cluster.is_partitioned(2));
+        cluster.partition(2);
+        assert!(cluster.is_partitioned(2));
+        assert!(!cluster.is_partitioned(1));
+        cluster.heal(2);
+        assert!(!cluster.is_partitioned(2));
+        cluster.isolate(3);
+        assert!(cluster.is_partitioned(3));
+        cluster.heal(3);
+        cluster.shutdown().await;
+    }
 }

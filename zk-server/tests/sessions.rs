@@ -100,7 +100,7 @@ async fn an_expired_session_loses_its_ephemerals_and_cannot_resume() {
     let mut other = RawClient::connect(server.addr()).await;
     a.create("/gone", b"", CreateMode::Ephemeral).await.unwrap();
     other.exists("/gone", true).await.unwrap();
-    server.expire_session(a.session_id);
+    server.expire_session(a.session_id).await.unwrap();
     let event = other.next_event().await.unwrap();
     assert_eq!(event.event_type, EventType::NodeDeleted.code());
     assert!(

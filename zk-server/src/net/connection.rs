@@ -275,6 +275,16 @@ pub(crate) async fn handshake(
             return None;
         }
     };
+    // A session a test cut off (`ServerCore::disconnect_session`) finds this server
+    // unreachable: its connection is closed without an answer.
+    if core.session_held_off(connect.session_id) {
+        debug!(
+            %remote,
+            session = format_args!("0x{:x}", connect.session_id),
+            "session held off; closing the connection"
+        );
+        return None;
+    }
     // Cut off from the quorum, only clients that accept read-only service are served,
     // and only with readonlymode.enabled; ZooKeeper closes the others' connections.
     let read_only = !core.role().serving();
