@@ -584,25 +584,24 @@ async fn sequence_worker(zk: Client, rec: Arc<Recorder>) {
 async fn lock_worker(zk: Client, who: String, rec: Arc<Recorder>) {
     while !rec.stop.load(Ordering::SeqCst) {
         let mut lock = Lock::new(&zk, LOCK);
-        match lock.try_acquire(Duration::from_secs(2)).await {
-            Ok(true) => {}
-            Ok(false) => continue,
+        let guard = match lock.try_acquire(Duration::from_secs(2)).await {
+            Ok(Some(guard)) => guard,
+            Ok(None) => continue,
             Err(_) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
-        }
-        if let (Some(lease), Some(token)) = (lock.lease(), lock.fencing_token()) {
+        };
+        let (lease, token) = (guard.lease(), guard.fencing_token());
+        if lease.state() == LeaseState::Held {
+            rec.monitor.enter(&who, token);
+            tokio::time::sleep(Duration::from_millis(3)).await;
             if lease.state() == LeaseState::Held {
-                rec.monitor.enter(&who, token);
-                tokio::time::sleep(Duration::from_millis(3)).await;
-                if lease.state() == LeaseState::Held {
-                    rec.monitor.turns.fetch_add(1, Ordering::SeqCst);
-                }
-                rec.monitor.exit();
+                rec.monitor.turns.fetch_add(1, Ordering::SeqCst);
             }
+            rec.monitor.exit();
         }
-        let _ = lock.release().await;
+        let _ = guard.release().await;
     }
 }
 

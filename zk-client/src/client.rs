@@ -243,11 +243,11 @@ impl ClientBuilder {
                 connect,
                 session: session_rx,
                 server: server_rx,
-                retry: self.retry.clone(),
                 state_events: events_tx,
                 renews_expired: self.renew_expired,
                 notifications,
             }),
+            retry: self.retry.clone(),
         };
         for (scheme, auth) in self.auth {
             client.add_auth(&scheme, &auth).await?;
@@ -263,7 +263,6 @@ struct Inner {
     connect: ConnectString,
     session: watch::Receiver<(i64, Vec<u8>)>,
     server: watch::Receiver<Option<String>>,
-    retry: Arc<dyn RetryPolicy>,
     state_events: tokio::sync::broadcast::Sender<SessionState>,
     renews_expired: bool,
     notifications: NotificationTaps,
@@ -305,6 +304,8 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
+    /// The policy [`Client::retry`] follows (and the recipes built on this handle).
+    retry: Arc<dyn RetryPolicy>,
 }
 
 /// Data that may be null, and the Stat.
@@ -343,12 +344,22 @@ impl Client {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        crate::retry::retry(self.inner.retry.as_ref(), op).await
+        crate::retry::retry(self.retry.as_ref(), op).await
     }
 
     /// The policy [`Client::retry`] follows.
-    pub(crate) fn retry_policy(&self) -> &dyn RetryPolicy {
-        self.inner.retry.as_ref()
+    pub fn retry_policy(&self) -> &dyn RetryPolicy {
+        self.retry.as_ref()
+    }
+
+    /// A handle on the *same session* whose [`Client::retry`] follows `policy`: how
+    /// one recipe (the recipes retry through their client's policy) or one part of a
+    /// program gets retries of its own. Closing either handle closes the session.
+    pub fn with_retry_policy(&self, policy: impl RetryPolicy + 'static) -> Client {
+        Client {
+            inner: self.inner.clone(),
+            retry: Arc::new(policy),
+        }
     }
 
     /// Every state transition from now on, in order, as a stream; also the state now

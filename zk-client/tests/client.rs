@@ -899,7 +899,10 @@ async fn many_long_watches_are_set_again_in_batches(target: Target) {
     zk.create("/lw").acl(&open).await.unwrap();
     let long = "w".repeat(1000);
     let paths: Vec<String> = (0..N).map(|i| format!("/lw/{long}{i}")).collect();
-    let creates: Vec<_> = paths.iter().map(|p| zk.create(p).acl(&open).send()).collect();
+    let creates: Vec<_> = paths
+        .iter()
+        .map(|p| zk.create(p).acl(&open).send())
+        .collect();
     for c in creates {
         c.await.unwrap();
     }

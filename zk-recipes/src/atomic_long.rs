@@ -27,8 +27,8 @@
 //!   wrote;
 //! - `succeeded == false`: nothing was written (contention outlasted the retry policy,
 //!   or a compare-and-set saw another value);
-//! - `Err(_)`: the client failed (session gone, or the connection stayed down for
-//!   [`RETRY_FOR`]). Only then, and only if the connection was lost mid-write, is the
+//! - `Err(_)`: the client failed (session gone, or the connection stayed down
+//!   past the client's retry policy). Only then, and only if the connection was lost mid-write, is the
 //!   outcome unknown; the write applied at most once, and if it did its marker
 //!   `<path>/_op-<guid>` is left behind as the evidence.
 //!
@@ -60,7 +60,8 @@ use zk_proto::ErrorCode;
 
 use crate::error::{Error, Result};
 use crate::lock::Lock;
-use crate::protected::{ensure_containers, RETRY_FOR};
+use crate::protected::ensure_containers;
+use crate::retry::{is_transient, with_retries};
 
 /// The name prefix of the marker node a write leaves under the value's node until its
 /// outcome is known (`<path>/_op-<guid>`).
@@ -228,7 +229,7 @@ impl DistributedAtomicLong {
     /// `forceSet`; repeating it after a lost answer writes the same value again).
     pub async fn force_set(&self, new: i64) -> Result<()> {
         let data = new.to_be_bytes();
-        let deadline = Instant::now() + RETRY_FOR;
+        let mut schedule = self.client.retry_policy().start();
         loop {
             let set = self.client.set_data(&self.path, &data, None).await;
             let err = match set {
@@ -243,10 +244,13 @@ impl DistributedAtomicLong {
                 }
                 Err(e) => e,
             };
-            if !is_transient(&self.client, &err) || Instant::now() >= deadline {
+            if !is_transient(&self.client, &err) {
                 return Err(err.into());
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            match schedule.next_delay() {
+                Some(delay) => tokio::time::sleep(delay).await,
+                None => return Err(err.into()),
+            }
         }
     }
 
@@ -294,7 +298,7 @@ impl DistributedAtomicLong {
         if let Some(promoted) = &self.promoted {
             let started = Instant::now();
             let mut lock = Lock::new(&self.client, &promoted.path);
-            if lock.try_acquire(promoted.max_lock_time).await? {
+            if let Some(guard) = lock.try_acquire(promoted.max_lock_time).await? {
                 let mut schedule = promoted.retry.start();
                 let tried = loop {
                     stats.promoted_lock_tries += 1;
@@ -307,7 +311,7 @@ impl DistributedAtomicLong {
                         Err(e) => break Err(e),
                     }
                 };
-                let released = lock.release().await;
+                let released = guard.release().await;
                 last = tried?;
                 if let Err(e) = released {
                     tracing::debug!(error = %e, path = %promoted.path, "atomic long: lock release failed");
@@ -389,7 +393,7 @@ fn outcome(attempt: Attempt, stats: AtomicStats) -> AtomicValue<i64> {
 
 /// The value at `path` and its version (`(0, None)` if the node does not exist).
 async fn read_long(client: &Client, path: &str) -> Result<(i64, Option<i32>)> {
-    match retrying_on(client, || client.get_data(path)).await {
+    match with_retries(client, || client.get_data(path)).await {
         Ok((data, stat)) => Ok((long_from_bytes(path, &data)?, Some(stat.version))),
         Err(e) if e.code() == Some(ErrorCode::NoNode) => Ok((0, None)),
         Err(e) => Err(e.into()),
@@ -421,7 +425,7 @@ async fn ensure_parent(client: &Client, path: &str) -> Result<()> {
     if parent == "/" {
         return Ok(());
     }
-    let made = retrying_on(client, || async {
+    let made = with_retries(client, || async {
         ensure_containers(client, parent)
             .await
             .map_err(|e| match e {
@@ -449,36 +453,6 @@ pub(crate) async fn create_with_parents(
             client.create(path).data(data).acl(&open).await.map(|_| ())
         }
         other => other.map(|_| ()),
-    }
-}
-
-/// Whether trying again may help: the connection was lost, or the session expired on
-/// a client that starts a new one (the recipes' markers are persistent nodes, so they
-/// outlive the session).
-pub(crate) fn is_transient(client: &Client, e: &ClientError) -> bool {
-    e.is_retryable() || (*e == ClientError::SessionExpired && client.renews_expired_sessions())
-}
-
-/// Runs an idempotent `op` again while it fails transiently ([`is_transient`]), for
-/// at most [`RETRY_FOR`].
-pub(crate) async fn retrying_on<T, F, Fut>(
-    client: &Client,
-    mut op: F,
-) -> std::result::Result<T, ClientError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<T, ClientError>>,
-{
-    let deadline = Instant::now() + RETRY_FOR;
-    let mut pause = Duration::from_millis(20);
-    loop {
-        match op().await {
-            Err(e) if is_transient(client, &e) && Instant::now() < deadline => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(500));
-            }
-            other => return other,
-        }
     }
 }
 
@@ -514,7 +488,7 @@ pub(crate) enum Once {
 /// (reconnected; the marker allows at most one attempt to apply), and a failure caused
 /// by an earlier attempt's success shows as the marker existing. Once applied, the
 /// marker is deleted. `Err` only when the client failed for good or the connection
-/// stayed down for [`RETRY_FOR`] (the outcome is then unknown if an answer was lost:
+/// stayed down past the client's retry policy (the outcome is then unknown if an answer was lost:
 /// the marker says, if it exists, that it applied).
 pub(crate) async fn commit_once(
     client: &Client,
@@ -522,8 +496,7 @@ pub(crate) async fn commit_once(
     at: MarkerAt,
     build: &(dyn Fn(Transaction) -> Transaction + Sync),
 ) -> Result<Once> {
-    let deadline = Instant::now() + RETRY_FOR;
-    let mut pause = Duration::from_millis(20);
+    let mut schedule = client.retry_policy().start();
     let mut lost_answers = 0;
     let open = Acl::open_unsafe();
     let outcome = loop {
@@ -557,19 +530,18 @@ pub(crate) async fn commit_once(
             }
             Err(e) if is_transient(client, &e) => {
                 lost_answers += 1;
-                if Instant::now() >= deadline {
+                let Some(delay) = schedule.next_delay() else {
                     tracing::warn!(%marker, error = %e, "the outcome of a write is unknown: gave up reconnecting");
                     return Err(e.into());
-                }
+                };
                 tracing::debug!(%marker, error = %e, "answer lost; sending the same transaction again");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(500));
+                tokio::time::sleep(delay).await;
             }
             Err(e) if lost_answers > 0 && at == MarkerAt::Last => {
                 // Refused now, perhaps because an earlier attempt applied: its marker
                 // says. (Our refused transaction was ordered after any earlier
                 // attempt, so a read on the same session sees it.)
-                match retrying_on(client, || client.exists(marker)).await? {
+                match with_retries(client, || client.exists(marker)).await? {
                     Some(_) => {
                         break Once::Applied {
                             results: None,
@@ -582,7 +554,7 @@ pub(crate) async fn commit_once(
             Err(e) => return Ok(Once::Refused(e)),
         }
     };
-    match retrying_on(client, || client.delete(marker, None)).await {
+    match with_retries(client, || client.delete(marker, None)).await {
         Ok(()) => {}
         Err(e) if e.code() == Some(ErrorCode::NoNode) => {}
         Err(e) => {

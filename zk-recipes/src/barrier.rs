@@ -9,6 +9,12 @@
 //! gate.remove().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! A waiter reads the node on the server it is connected to, which may lag the leader
+//! by a few milliseconds: a waiter told *out of band* that the barrier was just set
+//! (a message, an RPC) calls `client.sync(path)` before `wait()`, or it may pass a
+//! barrier it cannot see yet. Waiters that learn of the barrier through ZooKeeper
+//! need no sync (see the guide's "Reading another session's write").
 
 use std::time::Duration;
 
@@ -17,7 +23,8 @@ use zk_client::Client;
 use zk_proto::ErrorCode;
 
 use crate::error::Result;
-use crate::protected::{ensure_containers, retrying};
+use crate::protected::ensure_containers;
+use crate::retry::with_retries;
 
 /// A barrier on one path: closed while the node exists.
 #[derive(Debug, Clone)]
@@ -42,7 +49,7 @@ impl Barrier {
                 ensure_containers(&self.client, parent).await?;
             }
         }
-        let created = retrying(|| self.client.create(&self.path)).await;
+        let created = with_retries(&self.client, || self.client.create(&self.path)).await;
         match created {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some(ErrorCode::NodeExists) => Ok(()),
@@ -52,7 +59,7 @@ impl Barrier {
 
     /// Opens the barrier (deletes its node; already open is fine).
     pub async fn remove(&self) -> Result<()> {
-        match retrying(|| self.client.delete(&self.path, None)).await {
+        match with_retries(&self.client, || self.client.delete(&self.path, None)).await {
             Ok(()) => Ok(()),
             Err(e) if e.code() == Some(ErrorCode::NoNode) => Ok(()),
             Err(e) => Err(e.into()),

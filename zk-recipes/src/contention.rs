@@ -8,9 +8,10 @@ use zk_proto::ErrorCode;
 
 use crate::error::{Error, Result};
 use crate::protected::{
-    create_protected, protection_prefix, remove_twins, retrying, sorted_by_sequence_of,
-    CreatedNode, NodeGuard,
+    create_protected, protection_prefix, remove_twins, sorted_by_sequence_of, CreatedNode,
+    NodeGuard,
 };
+use crate::retry::with_retries;
 
 /// What a recipe's rule says of our place in the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,11 +34,26 @@ pub(crate) struct Line<'a> {
 impl Line<'_> {
     /// The line's node names, first first (empty when the directory is missing).
     pub(crate) async fn members(&self) -> Result<Vec<String>> {
-        match retrying(|| self.client.get_children(self.dir)).await {
+        match with_retries(self.client, || self.client.get_children(self.dir)).await {
             Ok(children) => Ok(sorted_by_sequence_of(children, self.names)),
             Err(e) if e.code() == Some(ErrorCode::NoNode) => Ok(Vec::new()),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The data of the line's nodes as text (the participant ids elections store),
+    /// first first; nodes gone between the listing and the read are left out.
+    pub(crate) async fn ids(&self) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for name in self.members().await? {
+            let path = format!("{}/{name}", self.dir);
+            match with_retries(self.client, || self.client.get_data(&path)).await {
+                Ok((data, _)) => ids.push(String::from_utf8_lossy(&data).into_owned()),
+                Err(e) if e.code() == Some(ErrorCode::NoNode) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(ids)
     }
 
     /// Joins the line as `name` (with `data` in its node) and waits until `rule` (given the line and our index
@@ -55,7 +71,7 @@ impl Line<'_> {
         let guard = NodeGuard::new(self.client, &node.path);
         let ours = node.name().to_string();
         loop {
-            let line = retrying(|| self.client.get_children(self.dir)).await?;
+            let line = with_retries(self.client, || self.client.get_children(self.dir)).await?;
             if remove_twins(self.client, self.dir, &line, &ours).await? {
                 continue;
             }

@@ -27,6 +27,7 @@
 //!
 //! // ... and its clients spread their requests over the instances.
 //! let provider = discovery.provider("api").strategy(ProviderStrategy::RoundRobin).build();
+//! provider.start();
 //! provider.ready().await;
 //! if let Some(instance) = provider.instance() {
 //!     let target = instance.socket_address();
@@ -41,7 +42,6 @@
 mod cache;
 mod instance;
 mod provider;
-mod registration;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -55,19 +55,19 @@ pub use instance::{JsonInstanceSerializer, Payload, ServiceInstance, ServiceType
 pub use provider::{DownInstancePolicy, ProviderStrategy, ServiceProvider, ServiceProviderBuilder};
 
 use crate::error::{Error, Result};
+use crate::kept_node::{Foreign, KeptNode};
 use crate::lease::client_is_over;
 use crate::protected::ensure_containers;
-use registration::Registrar;
 
 /// How long [`ServiceDiscovery::register`] waits for the instance's node.
-const REGISTER_WAIT: Duration = crate::protected::RETRY_FOR;
+const REGISTER_WAIT: Duration = Duration::from_secs(30);
 
 /// One registration: the instance and the keeper of its node.
 #[derive(Debug)]
 struct Registration<T> {
     instance: ServiceInstance<T>,
     mode: CreateMode,
-    node: Registrar,
+    node: KeptNode,
 }
 
 /// Registers this process's service instances and finds everyone's, under one base
@@ -172,7 +172,10 @@ impl<T: Payload> ServiceDiscovery<T> {
         if let Err(e) = ensure_containers(&self.client, &dir).await {
             tracing::debug!(error = %e, %dir, "discovery: parents not made yet");
         }
-        let node = Registrar::start(&self.client, &path, mode, &data);
+        // Another session's node at our path (ours before an expiry, or a duplicate
+        // id) is waited out: it goes with its session.
+        let node = KeptNode::new(&self.client, &path, mode, &data, Foreign::WaitOut);
+        node.start();
         let made = self.wait_made(&node).await;
         tracing::debug!(%path, ok = made.is_ok(), "discovery: registered");
         registrations.insert(
@@ -187,7 +190,7 @@ impl<T: Payload> ServiceDiscovery<T> {
     }
 
     /// Waits for a new registration's node; why not, if it is not made in time.
-    async fn wait_made(&self, node: &Registrar) -> Result<()> {
+    async fn wait_made(&self, node: &KeptNode) -> Result<()> {
         let mut states = self.client.state_changes();
         tokio::select! {
             made = node.wait_made(REGISTER_WAIT) => {
@@ -332,9 +335,10 @@ impl<T: Payload> ServiceDiscovery<T> {
         }
     }
 
-    /// A cache of the instances of service `name`, started.
+    /// A cache of the instances of service `name` (not started: call
+    /// [`ServiceCache::start`]).
     pub fn service_cache(&self, name: &str) -> ServiceCache<T> {
-        ServiceCache::start(&self.client, &self.base_path, name)
+        ServiceCache::new(&self.client, &self.base_path, name)
     }
 
     /// A builder for a provider of service `name` (round-robin and Curator's default

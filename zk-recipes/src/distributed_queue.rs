@@ -33,7 +33,7 @@
 //!
 //! What is left: a process that dies between a take and handing the item over takes
 //! the item with it (its marker stays under `_taken`), as an item handed over and then
-//! lost by the application is; and a write given up after [`RETRY_FOR`] without a
+//! lost by the application is; and a write given up past the client's retry policy without a
 //! connection returns an error with its outcome unknown (its marker, if present, says
 //! it applied). A take whose future is dropped mid-write leaves the item with the
 //! queue handle: the next take (or the stream) of the same handle delivers it (if the
@@ -82,11 +82,10 @@ pub use serializer::{
     BytesSerializer, CodecError, JsonSerializer, MsgPackSerializer, QueueSerializer,
 };
 
-use crate::atomic_long::{commit_once, retrying_on, MarkerAt, Once};
+use crate::atomic_long::{commit_once, MarkerAt, Once};
 use crate::error::{Error, Result};
 use crate::protected::ensure_containers;
-#[cfg(doc)]
-use crate::protected::RETRY_FOR;
+use crate::retry::{is_transient, with_retries};
 
 /// The name every item node starts with (Curator's `QUEUE_ITEM_NAME`).
 pub const QUEUE_ITEM_NAME: &str = "queue-";
@@ -342,7 +341,7 @@ impl<T: Send + 'static> DistributedQueue<T> {
     /// The names of the items now in the queue, first first.
     pub async fn item_names(&self) -> Result<Vec<String>> {
         let client = &self.shared.client;
-        match retrying_on(client, || client.get_children(&self.shared.dir)).await {
+        match with_retries(client, || client.get_children(&self.shared.dir)).await {
             Ok(children) => Ok(items_in_order(children)),
             Err(e) if e.code() == Some(ErrorCode::NoNode) => Ok(Vec::new()),
             Err(e) => Err(e.into()),
@@ -390,7 +389,7 @@ impl<T: Send + 'static> DistributedQueue<T> {
                         self.ensure_dirs().await?;
                         continue;
                     }
-                    Some(Err(e)) if crate::atomic_long::is_transient(client, &e) => {
+                    Some(Err(e)) if is_transient(client, &e) => {
                         pause(deadline).await;
                         continue;
                     }
@@ -417,7 +416,7 @@ impl<T: Send + 'static> DistributedQueue<T> {
                 continue;
             };
             let path = format!("{dir}/{name}");
-            let read = match within(deadline, retrying_on(client, || client.get_data(&path))).await
+            let read = match within(deadline, with_retries(client, || client.get_data(&path))).await
             {
                 None => return Ok(None),
                 Some(read) => read,
@@ -476,7 +475,7 @@ impl<T: Send + 'static> DistributedQueue<T> {
 async fn ensure_dirs(client: &Client, dir: &str) -> Result<()> {
     let parent = zk_proto::path::parent(dir);
     if parent != "/" {
-        retrying_on(client, || async {
+        with_retries(client, || async {
             ensure_containers(client, parent)
                 .await
                 .map_err(|e| match e {
@@ -491,7 +490,7 @@ async fn ensure_dirs(client: &Client, dir: &str) -> Result<()> {
         format!("{dir}/{PUT_DIR}"),
         format!("{dir}/{TAKEN_DIR}"),
     ] {
-        let made = retrying_on(client, || client.create(&path)).await;
+        let made = with_retries(client, || client.create(&path)).await;
         match made {
             Ok(_) => {}
             Err(e) if e.code() == Some(ErrorCode::NodeExists) => {}

@@ -21,7 +21,8 @@ use zk_client::{Client, CreateMode};
 use zk_proto::ErrorCode;
 
 use crate::error::{Error, Result};
-use crate::protected::{ensure_containers, retrying};
+use crate::protected::ensure_containers;
+use crate::retry::with_retries;
 
 /// The node that lets members in, as Curator names it.
 pub const READY_NODE: &str = "ready";
@@ -97,7 +98,7 @@ impl DoubleBarrier {
             }
             let count = listed.iter().filter(|c| *c != READY_NODE).count();
             if count >= self.members {
-                match retrying(|| self.client.create(&self.ready_path())).await {
+                match with_retries(&self.client, || self.client.create(&self.ready_path())).await {
                     Ok(_) => return Ok(true),
                     Err(e) if e.code() == Some(ErrorCode::NodeExists) => return Ok(true),
                     Err(e) => return Err(e.into()),
@@ -142,11 +143,12 @@ impl DoubleBarrier {
         let ours = self.our_path();
         let mut ours_should_exist = true;
         loop {
-            let mut members = match retrying(|| self.client.get_children(&self.dir)).await {
-                Ok(children) => children,
-                Err(e) if e.code() == Some(ErrorCode::NoNode) => Vec::new(),
-                Err(e) => return Err(e.into()),
-            };
+            let mut members =
+                match with_retries(&self.client, || self.client.get_children(&self.dir)).await {
+                    Ok(children) => children,
+                    Err(e) if e.code() == Some(ErrorCode::NoNode) => Vec::new(),
+                    Err(e) => return Err(e.into()),
+                };
             members.retain(|m| m != READY_NODE);
             members.sort();
             if members.is_empty() {
@@ -207,7 +209,7 @@ impl DoubleBarrier {
 }
 
 async fn delete_if_there(client: &Client, path: &str) -> Result<()> {
-    match retrying(|| client.delete(path, None)).await {
+    match with_retries(client, || client.delete(path, None)).await {
         Ok(()) => Ok(()),
         Err(e) if e.code() == Some(ErrorCode::NoNode) => Ok(()),
         Err(e) => Err(e.into()),

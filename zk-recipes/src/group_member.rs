@@ -1,36 +1,34 @@
 //! [`GroupMember`]: membership of a group (Curator's `GroupMember`): this member is an
 //! ephemeral `<dir>/<id>` node carrying its payload, kept there — recreated if it is
 //! deleted, and after a session expiry on a client that renews sessions — until the
-//! member leaves; the current members are mirrored in memory (one persistent
-//! recursive watch on the group, re-read after every change and reconnection), as a
-//! map and as a stream of joins, updates and departures.
+//! member leaves; the current members are mirrored in memory (a [`TreeCache`] of the
+//! group, one level deep), as a map and as a stream of joins, updates and
+//! departures.
 //!
 //! ```no_run
 //! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
 //! use futures::StreamExt;
-//! let me = zk_recipes::GroupMember::join(&client, "/fleet/members", "worker-7", b"10.0.0.7:80");
+//! let me = zk_recipes::GroupMember::new(&client, "/fleet/members", "worker-7", b"10.0.0.7:80");
+//! me.start();
 //! let mut changes = me.changes();
 //! while let Some(change) = changes.next().await {
 //!     println!("{change:?}; now {:?}", me.members().keys().collect::<Vec<_>>());
 //! }
-//! me.leave().await;
+//! me.close().await;
 //! # Ok(()) }
 //! ```
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use zk_client::{AddWatchMode, Client, CreateMode, SessionState};
-use zk_proto::{ErrorCode, EventType};
+use zk_client::{Client, CreateMode};
 
 use crate::error::Result;
-use crate::lease::client_is_over;
-use crate::protected::ensure_containers;
+use crate::kept_node::{Foreign, KeptNode};
+use crate::task::Background;
+use crate::tree_cache::{follow, Tree, TreeCache};
 
 /// The group as seen now: member id → payload.
 pub type Members = BTreeMap<String, Vec<u8>>;
@@ -46,42 +44,56 @@ pub enum MemberEvent {
     Left(String),
 }
 
-/// This process's membership of a group.
+/// This process's membership of a group: its node (a kept ephemeral) and a mirror
+/// of the group (a tree cache of its children).
 #[derive(Debug)]
 pub struct GroupMember {
-    client: Client,
-    path: String,
-    payload: Arc<Mutex<Vec<u8>>>,
+    id: String,
+    node: KeptNode,
+    cache: TreeCache,
     view: watch::Receiver<Option<Members>>,
-    stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+    /// Turns the mirror's events into the members' view.
+    task: Background,
 }
 
 impl GroupMember {
-    /// Joins the group at `dir` as `id` with `payload`; the membership is kept in the
-    /// background until [`GroupMember::leave`].
-    pub fn join(client: &Client, dir: &str, id: &str, payload: &[u8]) -> GroupMember {
+    /// Membership of the group at `dir` as `id` with `payload`, kept in the background
+    /// once [`GroupMember::start`]ed, until [`GroupMember::close`]. Another session's
+    /// node of the same id (ours before an expiry, or a duplicate id) is waited out.
+    pub fn new(client: &Client, dir: &str, id: &str, payload: &[u8]) -> GroupMember {
         let dir = dir.trim_end_matches('/').to_string();
-        let path = format!("{dir}/{id}");
-        let payload = Arc::new(Mutex::new(payload.to_vec()));
-        let (view_tx, view) = watch::channel(None);
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(keep_membership(
-            client.clone(),
-            dir,
-            path.clone(),
-            payload.clone(),
-            view_tx,
-            stopped,
-        ));
-        GroupMember {
-            client: client.clone(),
-            path,
+        let node = KeptNode::new(
+            client,
+            &format!("{dir}/{id}"),
+            CreateMode::Ephemeral,
             payload,
+            Foreign::WaitOut,
+        );
+        let cache = TreeCache::builder(client, &dir).max_depth(1).build();
+        let (view_tx, view) = watch::channel(None);
+        let task = follow(&cache, move |tree| {
+            let members = members_in(tree, &dir);
+            view_tx.send_if_modified(|v| {
+                let changed = v.as_ref() != Some(&members);
+                *v = Some(members);
+                changed
+            });
+        });
+        GroupMember {
+            id: id.to_string(),
+            node,
+            cache,
             view,
-            stop,
-            task: Some(task),
+            task,
         }
+    }
+
+    /// Joins: keeps the node and mirrors the group in the background (again:
+    /// nothing).
+    pub fn start(&self) {
+        self.task.start();
+        self.cache.start();
+        self.node.start();
     }
 
     /// The members as last seen (empty until the first read).
@@ -89,12 +101,11 @@ impl GroupMember {
         self.view.borrow().clone().unwrap_or_default()
     }
 
-    /// Waits until the group has been read once (this member in it); the members then.
+    /// Waits until the group has been read with this member in it; the members then.
     pub async fn ready(&self) -> Members {
         let mut view = self.view.clone();
-        let name = self.path.rsplit('/').next().unwrap_or_default().to_string();
         let seen = view
-            .wait_for(|v| v.as_ref().is_some_and(|m| m.contains_key(&name)))
+            .wait_for(|v| v.as_ref().is_some_and(|m| m.contains_key(&self.id)))
             .await
             .map(|v| v.clone());
         match seen {
@@ -125,30 +136,32 @@ impl GroupMember {
 
     /// Changes this member's payload (kept across rejoins).
     pub async fn set_payload(&self, payload: &[u8]) -> Result<()> {
-        if let Ok(mut p) = self.payload.lock() {
-            *p = payload.to_vec();
-        }
-        match self.client.set_data(&self.path, payload, None).await {
-            Ok(_) => Ok(()),
-            // Not there right now: the keeper recreates it with the new payload.
-            Err(e) if e.code() == Some(ErrorCode::NoNode) || e.is_retryable() => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        self.node.set_data(payload).await
     }
 
-    /// Leaves the group: the node is deleted, the mirror stops.
-    pub async fn leave(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+    /// Leaves the group: the node is deleted, the mirror stops; waits until done.
+    /// Dropping a `GroupMember` leaves in the background.
+    pub async fn close(self) {
+        self.node.close().await;
+        self.task.close().await;
+        self.cache.close().await;
     }
 }
 
-impl Drop for GroupMember {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-    }
+/// The members in `tree` (a mirror of `dir` one level deep): id → payload.
+fn members_in(tree: &Tree, dir: &str) -> Members {
+    let prefix = if dir == "/" {
+        "/".to_string()
+    } else {
+        format!("{dir}/")
+    };
+    tree.range(prefix.clone()..)
+        .take_while(|(path, _)| path.starts_with(&prefix))
+        .filter_map(|(path, node)| {
+            let id = &path[prefix.len()..];
+            (!id.is_empty() && !id.contains('/')).then(|| (id.to_string(), node.data.clone()))
+        })
+        .collect()
 }
 
 /// The events that take `before` to `now`.
@@ -167,141 +180,6 @@ fn diff(before: &Members, now: &Members) -> Vec<MemberEvent> {
         events.push(MemberEvent::Left(id.clone()));
     }
     events
-}
-
-/// Keeps our node there and the mirror current until stopped (or the client ends).
-async fn keep_membership(
-    client: Client,
-    dir: String,
-    path: String,
-    payload: Arc<Mutex<Vec<u8>>>,
-    view: watch::Sender<Option<Members>>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let mut states = client.state_changes();
-    'session: loop {
-        // Connected (on a renewing client, possibly with a new session).
-        let connected = tokio::select! {
-            _ = stopped.wait_for(|s| *s) => break 'session,
-            s = states.wait_for(|s| s == SessionState::Connected || client_is_over(&client, s)) => s,
-        };
-        match connected {
-            Some(SessionState::Connected) => {}
-            _ => break 'session,
-        }
-        let session = client.session_id();
-        let mut events = match client
-            .add_watch(&dir, AddWatchMode::PersistentRecursive)
-            .await
-        {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::debug!(error = %e, %dir, "group: cannot watch the group yet");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        // Look, then wait for a change under the group or a change of the session.
-        loop {
-            let data = payload.lock().map(|p| p.clone()).unwrap_or_default();
-            let looked = async {
-                ensure_member(&client, &dir, &path, &data).await?;
-                read_group(&client, &dir).await
-            };
-            match looked.await {
-                Ok(members) => {
-                    view.send_if_modified(|v| {
-                        let changed = v.as_ref() != Some(&members);
-                        *v = Some(members);
-                        changed
-                    });
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, %dir, "group: look failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    if client.session_id() != session || !client.state().is_connected() {
-                        continue 'session;
-                    }
-                    continue;
-                }
-            }
-            tokio::select! {
-                _ = stopped.wait_for(|s| *s) => break 'session,
-                event = events.next() => match event {
-                    // A change under the group: look again.
-                    Some(e) if e.event_type != EventType::None => {}
-                    // The watch ended with the session.
-                    _ => continue 'session,
-                },
-                changed = states.next() => {
-                    if changed.is_none() {
-                        break 'session;
-                    }
-                    // Reconnected: changes made meanwhile sent no event; look again.
-                    // Anything else: wait for the connection (or a new session).
-                    if states.current() != SessionState::Connected || client.session_id() != session {
-                        continue 'session;
-                    }
-                }
-            }
-        }
-    }
-    let _ = client
-        .remove_watches(&dir, zk_proto::WatcherType::Any)
-        .await;
-    match client.get_data(&path).await {
-        Ok((_, stat)) if stat.ephemeral_owner == client.session_id() => {
-            let _ = client.delete(&path, None).await;
-        }
-        _ => {}
-    }
-    view.send_replace(None);
-}
-
-/// Our node, created if missing. A node of our id owned by another session (ours
-/// before an expiry, or a duplicate id) is waited out: it goes with its session.
-async fn ensure_member(client: &Client, dir: &str, path: &str, payload: &[u8]) -> Result<()> {
-    match client.exists(path).await? {
-        // Ours, or another session's: that one goes with its session, and the
-        // group's watch says so (then we look, and create ours).
-        Some(_) => Ok(()),
-        None => {
-            match client
-                .create(path)
-                .data(payload)
-                .mode(CreateMode::Ephemeral)
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if e.code() == Some(ErrorCode::NodeExists) => Ok(()),
-                Err(e) if e.code() == Some(ErrorCode::NoNode) => {
-                    ensure_containers(client, dir).await?;
-                    Err(e.into())
-                }
-                Err(e) => Err(e.into()),
-            }
-        }
-    }
-}
-
-/// Every member and its payload.
-async fn read_group(client: &Client, dir: &str) -> Result<Members> {
-    let children = match client.get_children(dir).await {
-        Ok(c) => c,
-        Err(e) if e.code() == Some(ErrorCode::NoNode) => return Ok(Members::new()),
-        Err(e) => return Err(e.into()),
-    };
-    let mut members = Members::new();
-    for id in children {
-        match client.get_data(&format!("{dir}/{id}")).await {
-            Ok((data, _)) => {
-                members.insert(id, data);
-            }
-            Err(e) if e.code() == Some(ErrorCode::NoNode) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(members)
 }
 
 #[cfg(test)]

@@ -11,10 +11,11 @@
 //!
 //! ```no_run
 //! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
-//! let latch = zk_recipes::LeaderLatch::start(&client, "/fleet/leader", "worker-7");
+//! let latch = zk_recipes::LeaderLatch::new(&client, "/fleet/leader", "worker-7");
+//! latch.start();
 //! latch.await_leadership().await?;
 //! // ... lead while latch.has_leadership() ...
-//! latch.close(zk_recipes::CloseMode::Silent).await;
+//! latch.close().await;
 //! # Ok(()) }
 //! ```
 
@@ -22,14 +23,16 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use zk_client::{Client, SessionState, StateChanges};
 use zk_proto::ErrorCode;
 
+use crate::contention::Line;
 use crate::error::{Error, Result};
 use crate::protected::{
-    create_protected, protection_prefix, remove_twins, retrying, sorted_by_sequence, CreatedNode,
+    create_protected, protection_prefix, remove_twins, sorted_by_sequence, CreatedNode,
 };
+use crate::retry::with_retries;
+use crate::task::Background;
 
 /// The node name Curator's `LeaderLatch` uses.
 pub const LATCH_NAME: &str = "latch-";
@@ -50,35 +53,37 @@ pub struct LeaderLatch {
     dir: String,
     leader: watch::Receiver<bool>,
     publish: watch::Sender<bool>,
-    stop: watch::Sender<Option<CloseMode>>,
-    task: Option<JoinHandle<()>>,
+    task: Background<Option<CloseMode>>,
     ended: watch::Receiver<Option<Error>>,
 }
 
 impl LeaderLatch {
-    /// Joins the election on `dir` as `id` (stored in the node, as Curator does).
-    pub fn start(client: &Client, dir: &str, id: &str) -> LeaderLatch {
+    /// A participant in the election on `dir` as `id` (stored in the node, as
+    /// Curator does); it joins when [`LeaderLatch::start`]ed.
+    pub fn new(client: &Client, dir: &str, id: &str) -> LeaderLatch {
         let dir = dir.trim_end_matches('/').to_string();
         let (publish, leader) = watch::channel(false);
-        let (stop, stopped) = watch::channel(None);
         let (ended_tx, ended) = watch::channel(None);
-        let task = tokio::spawn(run(
-            client.clone(),
-            dir.clone(),
-            id.as_bytes().to_vec(),
-            publish.clone(),
-            stopped,
-            ended_tx,
-        ));
+        let run_client = client.clone();
+        let run_dir = dir.clone();
+        let data = id.as_bytes().to_vec();
+        let run_publish = publish.clone();
+        let task = Background::with_signal(None, Some(CloseMode::Silent), move |stopped| {
+            run(run_client, run_dir, data, run_publish, stopped, ended_tx)
+        });
         LeaderLatch {
             client: client.clone(),
             dir,
             leader,
             publish,
-            stop,
-            task: Some(task),
+            task,
             ended,
         }
+    }
+
+    /// Joins the election in the background (again: nothing).
+    pub fn start(&self) {
+        self.task.start();
     }
 
     /// Whether this participant leads now.
@@ -125,16 +130,17 @@ impl LeaderLatch {
     /// participant's own state use [`LeaderLatch::has_leadership`].
     pub async fn leader(&self) -> Result<Option<String>> {
         loop {
-            let children = match retrying(|| self.client.get_children(&self.dir)).await {
-                Ok(c) => c,
-                Err(e) if e.code() == Some(ErrorCode::NoNode) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            };
+            let children =
+                match with_retries(&self.client, || self.client.get_children(&self.dir)).await {
+                    Ok(c) => c,
+                    Err(e) if e.code() == Some(ErrorCode::NoNode) => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                };
             let Some(first) = sorted_by_sequence(children, LATCH_NAME).into_iter().next() else {
                 return Ok(None);
             };
             let path = format!("{}/{first}", self.dir);
-            match retrying(|| self.client.get_data(&path)).await {
+            match with_retries(&self.client, || self.client.get_data(&path)).await {
                 Ok((data, _)) => return Ok(Some(String::from_utf8_lossy(&data).into_owned())),
                 // The leader left between the two reads: look again.
                 Err(e) if e.code() == Some(ErrorCode::NoNode) => continue,
@@ -145,45 +151,30 @@ impl LeaderLatch {
 
     /// The participants' ids, leader first.
     pub async fn participants(&self) -> Result<Vec<String>> {
-        let children = match retrying(|| self.client.get_children(&self.dir)).await {
-            Ok(c) => c,
-            Err(e) if e.code() == Some(ErrorCode::NoNode) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
-        };
-        let mut ids = Vec::new();
-        for name in sorted_by_sequence(children, LATCH_NAME) {
-            let path = format!("{}/{name}", self.dir);
-            match retrying(|| self.client.get_data(&path)).await {
-                Ok((data, _)) => ids.push(String::from_utf8_lossy(&data).into_owned()),
-                Err(e) if e.code() == Some(ErrorCode::NoNode) => {}
-                Err(e) => return Err(e.into()),
-            }
+        Line {
+            client: &self.client,
+            dir: &self.dir,
+            names: &[LATCH_NAME],
         }
-        Ok(ids)
+        .ids()
+        .await
     }
 
-    /// Leaves the election: leadership ends, the node is deleted.
-    pub async fn close(mut self, mode: CloseMode) {
-        self.shut(mode).await;
+    /// Leaves the election silently ([`CloseMode::Silent`]): leadership ends, the
+    /// node is deleted; waits until done. Dropping a latch does the same in the
+    /// background.
+    pub async fn close(self) {
+        self.close_with(CloseMode::Silent).await
     }
 
-    async fn shut(&mut self, mode: CloseMode) {
-        let _ = self.stop.send(Some(mode));
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+    /// Leaves the election, `mode` saying whether `leadership()` watchers see it end.
+    pub async fn close_with(self, mode: CloseMode) {
+        self.task.close_with(Some(mode)).await;
         if mode == CloseMode::NotifyLeader {
             // (Already false if the task published it: no second notification.)
             self.publish
                 .send_if_modified(|l| std::mem::replace(l, false));
         }
-    }
-}
-
-impl Drop for LeaderLatch {
-    fn drop(&mut self) {
-        // The task sees the stop and deletes the node on its own.
-        let _ = self.stop.send(Some(CloseMode::Silent));
     }
 }
 
@@ -302,7 +293,7 @@ async fn run(
         });
     }
     if let Some(ours) = node {
-        let _ = retrying(|| client.delete(&ours.path, None)).await;
+        let _ = with_retries(&client, || client.delete(&ours.path, None)).await;
     }
     ended.send_replace(Some(match close_mode {
         Some(_) => Error::Closed,

@@ -11,11 +11,12 @@
 //! use zk_recipes::LeaderSelector;
 //! let selector = LeaderSelector::builder(&client, "/fleet/scheduler", "worker-7")
 //!     .auto_requeue(true)
-//!     .start(|leadership| async move {
+//!     .build(|leadership| async move {
 //!         // Lead until done; dropped at once if leadership is lost.
 //!         let _lease = leadership.lease(); // hand to work that outlives an await
 //!         tokio::time::sleep(std::time::Duration::from_secs(10)).await;
 //!     });
+//! selector.start();
 //! // ...
 //! selector.close().await;
 //! # }
@@ -25,15 +26,14 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use zk_client::{Client, SessionState};
-use zk_proto::ErrorCode;
 
+use crate::contention::Line;
 use crate::error::Result;
 use crate::lease::client_is_over;
 use crate::lease::{Lease, LeaseState};
 use crate::lock::{Lock, LOCK_NAME};
-use crate::protected::{retrying, sorted_by_sequence};
+use crate::task::Background;
 
 /// What a leadership task is given.
 #[derive(Debug, Clone)]
@@ -81,14 +81,14 @@ impl LeaderSelectorBuilder {
         self
     }
 
-    /// Joins the election; `task` is called each time this participant leads.
-    pub fn start<F, Fut>(self, task: F) -> LeaderSelector
+    /// The selector, calling `task` each time this participant leads; it joins the
+    /// election when [`LeaderSelector::start`]ed.
+    pub fn build<F, Fut>(self, task: F) -> LeaderSelector
     where
         F: FnMut(Leadership) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let (leading_tx, leading) = watch::channel(false);
-        let (stop, stopped) = watch::channel(false);
         let (queued_tx, _) = watch::channel(true);
         let (interrupt, _) = watch::channel(0u64);
         let runner = Runner {
@@ -97,19 +97,16 @@ impl LeaderSelectorBuilder {
             id: self.id,
             auto_requeue: self.auto_requeue,
             leading: leading_tx,
-            stopped,
             queued: queued_tx.clone(),
             interrupt: interrupt.subscribe(),
         };
-        let handle = tokio::spawn(runner.run(task));
         LeaderSelector {
             client: self.client,
             dir: self.dir,
             leading,
-            stop,
             queued: queued_tx,
             interrupt,
-            task: Some(handle),
+            task: Background::new(move |stopped| runner.run(task, stopped)),
         }
     }
 }
@@ -120,10 +117,9 @@ pub struct LeaderSelector {
     client: Client,
     dir: String,
     leading: watch::Receiver<bool>,
-    stop: watch::Sender<bool>,
     queued: watch::Sender<bool>,
     interrupt: watch::Sender<u64>,
-    task: Option<JoinHandle<()>>,
+    task: Background,
 }
 
 impl LeaderSelector {
@@ -162,39 +158,32 @@ impl LeaderSelector {
 
     /// The participants, leader first.
     pub async fn participants(&self) -> Result<Vec<Participant>> {
-        let children = match retrying(|| self.client.get_children(&self.dir)).await {
-            Ok(c) => c,
-            Err(e) if e.code() == Some(ErrorCode::NoNode) => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
+        let line = Line {
+            client: &self.client,
+            dir: &self.dir,
+            names: &[LOCK_NAME],
         };
-        let mut participants = Vec::new();
-        for name in sorted_by_sequence(children, LOCK_NAME) {
-            let path = format!("{}/{name}", self.dir);
-            match retrying(|| self.client.get_data(&path)).await {
-                Ok((data, _)) => participants.push(Participant {
-                    id: String::from_utf8_lossy(&data).into_owned(),
-                    is_leader: participants.is_empty(),
-                }),
-                Err(e) if e.code() == Some(ErrorCode::NoNode) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(participants)
+        Ok(line
+            .ids()
+            .await?
+            .into_iter()
+            .enumerate()
+            .map(|(place, id)| Participant {
+                id,
+                is_leader: place == 0,
+            })
+            .collect())
     }
 
-    /// Leaves the election: a running task is dropped, the node deleted.
-    pub async fn close(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+    /// Joins the election in the background (again: nothing).
+    pub fn start(&self) {
+        self.task.start();
     }
-}
 
-impl Drop for LeaderSelector {
-    fn drop(&mut self) {
-        // The runner sees the stop, drops the task and deletes its node on its own.
-        let _ = self.stop.send(true);
+    /// Leaves the election: a running task is dropped, the node deleted; waits until
+    /// done. Dropping a selector does the same in the background.
+    pub async fn close(self) {
+        self.task.close().await
     }
 }
 
@@ -204,13 +193,12 @@ struct Runner {
     id: String,
     auto_requeue: bool,
     leading: watch::Sender<bool>,
-    stopped: watch::Receiver<bool>,
     queued: watch::Sender<bool>,
     interrupt: watch::Receiver<u64>,
 }
 
 impl Runner {
-    async fn run<F, Fut>(mut self, mut task: F)
+    async fn run<F, Fut>(mut self, mut task: F, mut stopped: watch::Receiver<bool>)
     where
         F: FnMut(Leadership) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
@@ -221,7 +209,7 @@ impl Runner {
         loop {
             // Queued, connected, not stopped.
             tokio::select! {
-                _ = self.stopped.wait_for(|s| *s) => return,
+                _ = stopped.wait_for(|s| *s) => return,
                 ready = async {
                     queued.wait_for(|q| *q).await.is_ok()
                         && states.wait_for(|s| s == SessionState::Connected || client_is_over(&self.client, s)).await.is_some()
@@ -234,17 +222,18 @@ impl Runner {
             let mut lock = Lock::with_data(&self.client, &self.dir, self.id.as_bytes());
             let acquired = tokio::select! {
                 // Dropping the acquire leaves no node.
-                _ = self.stopped.wait_for(|s| *s) => return,
+                _ = stopped.wait_for(|s| *s) => return,
                 r = lock.acquire() => r,
             };
-            if let Err(e) = acquired {
-                tracing::debug!(error = %e, dir = %self.dir, "selector: could not take our turn");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-            let Some(mut lease) = lock.lease() else {
-                continue;
+            let guard = match acquired {
+                Ok(guard) => guard,
+                Err(e) => {
+                    tracing::debug!(error = %e, dir = %self.dir, "selector: could not take our turn");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
             };
+            let mut lease = guard.lease().clone();
             term += 1;
             // Interruptions asked before this term are not for it.
             self.interrupt.borrow_and_update();
@@ -257,11 +246,11 @@ impl Runner {
                 _ = task(leadership) => false,
                 _ = lease.changed_from(LeaseState::Held) => false,
                 _ = self.interrupt.changed() => false,
-                _ = self.stopped.wait_for(|s| *s) => true,
+                _ = stopped.wait_for(|s| *s) => true,
             };
             // The task is dropped by now: leadership is over before it is given up.
             self.leading.send_replace(false);
-            let _ = lock.release().await;
+            let _ = guard.release().await;
             if stopping {
                 return;
             }

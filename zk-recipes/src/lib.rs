@@ -34,10 +34,18 @@
 //! - [`lease`]: [`Lease`], what a holder may assume while its session is connected,
 //!   in doubt (Disconnected) or gone (Expired).
 //! - `contention` (private): the line of sequential nodes every lock waits in.
+//! - `kept_node` (private): a node kept in place (recreated after deletion,
+//!   reconnection and expiry), under `PersistentNode`, discovery registrations and
+//!   group membership.
+//! - `held` (private): what a reentrant recipe holds and the guards handing it out,
+//!   released explicitly or, when dropped, in the background.
 //! - [`persistent_node`]: [`PersistentNode`], a node kept in place (recreated after
 //!   deletion, reconnection and expiry) until closed.
-//! - [`protected`]: protected ephemeral-sequential creation (`_c_<guid>-` names),
-//!   container parents, sequence ordering.
+//! - `protected` (private): protected ephemeral-sequential creation (`_c_<guid>-`
+//!   names), container parents, sequence ordering.
+//! - `task` (private): the background recipes' one lifecycle: built, `start()`ed,
+//!   `close().await`d (or dropped: stopped, cleaning up on its own).
+//! - `retry` (private): the one retry driver, under the client's retry policy.
 //! - [`error`]: what can go wrong in a recipe ([`Error`]).
 //! - [`guide`]: the user guide (`docs/guide.md`): the client and the recipes in runnable,
 //!   doc-tested snippets.
@@ -52,6 +60,8 @@ pub mod error;
 #[doc = include_str!("../../docs/guide.md")]
 pub mod guide {}
 pub mod group_member;
+mod held;
+mod kept_node;
 pub mod leader_latch;
 pub mod leader_selector;
 pub mod lease;
@@ -59,10 +69,12 @@ pub mod lock;
 pub mod multi_lock;
 pub mod node_cache;
 pub mod persistent_node;
-pub mod protected;
+mod protected;
+mod retry;
 pub mod rw_lock;
 pub mod semaphore;
 pub mod shared_count;
+mod task;
 pub mod tree_cache;
 
 pub use atomic_long::{AtomicStats, AtomicValue, DistributedAtomicLong, PromotedToLock};
@@ -77,11 +89,11 @@ pub use group_member::{GroupMember, MemberEvent, Members};
 pub use leader_latch::{CloseMode, LeaderLatch};
 pub use leader_selector::{LeaderSelector, Leadership, Participant};
 pub use lease::{Lease, LeaseState};
-pub use lock::{FencingToken, Lock};
-pub use multi_lock::MultiLock;
+pub use lock::{FencingToken, Lock, LockGuard};
+pub use multi_lock::{MultiLock, MultiLockGuard};
 pub use node_cache::{ConfigCache, Format, NodeCache};
 pub use persistent_node::{NodeMode, PersistentNode};
-pub use rw_lock::ReadWriteLock;
+pub use rw_lock::{Downgrade, ReadGuard, ReadWriteLock, WriteGuard};
 pub use semaphore::{Semaphore, SemaphoreLease};
 pub use shared_count::{SharedCount, VersionedValue};
 pub use tree_cache::{ChildData, Tree, TreeCache, TreeEvent, WatchStrategy};

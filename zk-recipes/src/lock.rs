@@ -7,22 +7,22 @@
 //! ```no_run
 //! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
 //! let mut lock = zk_recipes::Lock::new(&client, "/locks/invoices");
-//! lock.acquire().await?;
-//! let token = lock.fencing_token().expect("held"); // pass to the storage you guard
-//! // ... critical section; watch lock.lease() if it runs long ...
-//! lock.release().await?;
+//! let guard = lock.acquire().await?;
+//! let token = guard.fencing_token(); // pass to the storage you guard
+//! // ... critical section; watch guard.lease() if it runs long ...
+//! guard.release().await?;
 //! # let _ = token; Ok(()) }
 //! ```
 
 use std::time::Duration;
 
 use zk_client::Client;
-use zk_proto::ErrorCode;
 
 use crate::contention::{first_in_line, Line};
 use crate::error::{Error, Result};
+use crate::held::{Hold, Holding, OwnedNode, Release};
 use crate::lease::Lease;
-use crate::protected::{retrying, sequence_of};
+use crate::protected::sequence_of;
 
 /// The node name Curator's `InterProcessMutex` uses.
 pub const LOCK_NAME: &str = "lock-";
@@ -38,22 +38,65 @@ pub struct FencingToken {
 }
 
 /// A reentrant distributed mutex (Curator's `InterProcessMutex`). One `Lock` is one
-/// holder: acquiring it again while held only counts, and it is released when
-/// `release` was called as often. Hold it in one task (`&mut self`).
+/// holder: acquiring it again while held hands out another guard on the same node,
+/// and the node is deleted when the last guard is released. Acquire it in one task
+/// (`&mut self`); the guards may travel.
 #[derive(Debug)]
 pub struct Lock {
     client: Client,
     dir: String,
     data: Vec<u8>,
-    held: Option<Held>,
+    held: Holding<LockNode>,
 }
 
+/// The lock node while held.
 #[derive(Debug)]
-struct Held {
-    path: String,
-    count: usize,
+struct LockNode {
+    node: OwnedNode,
     token: FencingToken,
     lease: Lease,
+}
+
+impl Release for LockNode {
+    async fn release(self) -> Result<()> {
+        self.node.release().await
+    }
+}
+
+/// One acquire of a [`Lock`]: the lock is held while any guard of its holder is.
+/// Give it back with [`LockGuard::release`]; a guard dropped unreleased releases in
+/// the background (and the node goes with the session in any case).
+#[derive(Debug)]
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct LockGuard {
+    hold: Hold<LockNode>,
+    path: String,
+    token: FencingToken,
+    lease: Lease,
+}
+
+impl LockGuard {
+    /// The fencing token to hand to the storage this lock guards.
+    pub fn fencing_token(&self) -> FencingToken {
+        self.token
+    }
+
+    /// The session lease the lock is held under: Suspended on a lost connection (stop
+    /// acting as the holder), Lost once the session expired.
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
+    /// The lock node's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Releases this acquire; the last one deletes the lock node (retried under the
+    /// client's retry policy; gone already counts as released).
+    pub async fn release(self) -> Result<()> {
+        self.hold.release().await
+    }
 }
 
 impl Lock {
@@ -69,26 +112,38 @@ impl Lock {
             client: client.clone(),
             dir: dir.trim_end_matches('/').to_string(),
             data: data.to_vec(),
-            held: None,
+            held: Holding::default(),
         }
     }
 
     /// Waits until this holder has the lock.
-    pub async fn acquire(&mut self) -> Result<()> {
-        self.acquire_within(None).await.map(|_| ())
+    pub async fn acquire(&mut self) -> Result<LockGuard> {
+        self.acquire_within(None)
+            .await?
+            .ok_or(Error::Client(zk_client::Error::Closed))
     }
 
-    /// Waits at most `timeout` for the lock; `Ok(false)` if it did not come (nothing
+    /// Waits at most `timeout` for the lock; `Ok(None)` if it did not come (nothing
     /// of this attempt is left behind).
-    pub async fn try_acquire(&mut self, timeout: Duration) -> Result<bool> {
+    pub async fn try_acquire(&mut self, timeout: Duration) -> Result<Option<LockGuard>> {
         self.acquire_within(Some(tokio::time::Instant::now() + timeout))
             .await
     }
 
-    async fn acquire_within(&mut self, deadline: Option<tokio::time::Instant>) -> Result<bool> {
-        if let Some(held) = &mut self.held {
-            held.count += 1;
-            return Ok(true);
+    async fn acquire_within(
+        &mut self,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Option<LockGuard>> {
+        if let Some((hold, (path, token, lease))) = self
+            .held
+            .reenter(|held| (held.node.path.clone(), held.token, held.lease.clone()))
+        {
+            return Ok(Some(LockGuard {
+                hold,
+                path,
+                token,
+                lease,
+            }));
         }
         let line = Line {
             client: &self.client,
@@ -99,54 +154,32 @@ impl Lock {
             .wait_turn(LOCK_NAME, &self.data, deadline, first_in_line)
             .await?
         else {
-            return Ok(false);
+            return Ok(None);
         };
-        let sequence = sequence_of(node.name(), LOCK_NAME).unwrap_or(0);
-        self.held = Some(Held {
-            path: node.path,
-            count: 1,
-            token: FencingToken {
-                czxid: node.stat.czxid,
-                sequence,
+        let token = FencingToken {
+            czxid: node.stat.czxid,
+            sequence: sequence_of(node.name(), LOCK_NAME).unwrap_or(0),
+        };
+        let lease = Lease::new(&self.client);
+        let hold = self.held.hold(LockNode {
+            node: OwnedNode {
+                client: self.client.clone(),
+                path: node.path.clone(),
             },
-            lease: Lease::new(&self.client),
+            token,
+            lease: lease.clone(),
         });
-        Ok(true)
+        Ok(Some(LockGuard {
+            hold,
+            path: node.path,
+            token,
+            lease,
+        }))
     }
 
-    /// Releases one acquire; the last one deletes the lock node.
-    pub async fn release(&mut self) -> Result<()> {
-        let Some(held) = &mut self.held else {
-            return Err(Error::NotHeld);
-        };
-        if held.count > 1 {
-            held.count -= 1;
-            return Ok(());
-        }
-        let path = held.path.clone();
-        self.held = None;
-        match retrying(|| self.client.delete(&path, None)).await {
-            Ok(()) => Ok(()),
-            // Already gone (the session expired): released all the same.
-            Err(e) if e.code() == Some(ErrorCode::NoNode) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Whether this holder has the lock.
+    /// Whether this holder has the lock (some guard of it is not released).
     pub fn is_acquired(&self) -> bool {
-        self.held.is_some()
-    }
-
-    /// This holder's fencing token, while it holds the lock.
-    pub fn fencing_token(&self) -> Option<FencingToken> {
-        self.held.as_ref().map(|h| h.token)
-    }
-
-    /// The lease the lock is held under, while held: Suspended on a lost connection
-    /// (stop acting as the holder), Lost once the session expired.
-    pub fn lease(&self) -> Option<Lease> {
-        self.held.as_ref().map(|h| h.lease.clone())
+        self.held.is_held()
     }
 
     /// The contenders' node names, holder first.

@@ -6,9 +6,9 @@
 //! ```no_run
 //! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
 //! let mut both = zk_recipes::MultiLock::new(&client, &["/locks/from", "/locks/to"]);
-//! both.acquire().await?;
+//! let guard = both.acquire().await?;
 //! // ... move something from one to the other ...
-//! both.release().await?;
+//! guard.release().await?;
 //! # Ok(()) }
 //! ```
 
@@ -18,27 +18,27 @@ use tokio::time::Instant;
 use zk_client::Client;
 
 use crate::error::{Error, Result};
-use crate::lock::Lock;
+use crate::held::{Hold, Holding, Release};
+use crate::lock::{Lock, LockGuard};
 
 /// Several locks as one; reentrant like [`Lock`].
 #[derive(Debug)]
 pub struct MultiLock {
     client: Client,
     dirs: Vec<String>,
-    held: Option<(Taken, usize)>,
+    held: Holding<Taken>,
 }
 
-/// Locks taken so far; given back in the background if dropped still holding any
-/// (an acquire that failed, timed out or was cancelled).
+/// The guards of the locks taken, in the order taken; given back last first.
 #[derive(Debug, Default)]
-struct Taken(Vec<Lock>);
+struct Taken(Vec<LockGuard>);
 
-impl Taken {
+impl Release for Taken {
     /// Releases every lock taken, last first; the first failure after trying all.
-    async fn give_back(&mut self) -> Result<()> {
+    async fn release(mut self) -> Result<()> {
         let mut first_error = None;
-        while let Some(mut lock) = self.0.pop() {
-            if let Err(e) = lock.release().await {
+        while let Some(guard) = self.0.pop() {
+            if let Err(e) = guard.release().await {
                 first_error.get_or_insert(e);
             }
         }
@@ -46,19 +46,20 @@ impl Taken {
     }
 }
 
-impl Drop for Taken {
-    fn drop(&mut self) {
-        let mut locks = std::mem::take(&mut self.0);
-        if locks.is_empty() {
-            return;
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                while let Some(mut lock) = locks.pop() {
-                    let _ = lock.release().await;
-                }
-            });
-        }
+/// One acquire of a [`MultiLock`]: every lock is held while any guard of its holder
+/// is. [`MultiLockGuard::release`] gives them back (last taken first); a guard dropped
+/// unreleased does so in the background.
+#[derive(Debug)]
+#[must_use = "the locks are released when the guard is dropped"]
+pub struct MultiLockGuard {
+    hold: Hold<Taken>,
+}
+
+impl MultiLockGuard {
+    /// Releases this acquire; the last one releases every lock, reporting the first
+    /// failure after trying them all.
+    pub async fn release(self) -> Result<()> {
+        self.hold.release().await
     }
 }
 
@@ -74,25 +75,31 @@ impl MultiLock {
         MultiLock {
             client: client.clone(),
             dirs,
-            held: None,
+            held: Holding::default(),
         }
     }
 
     /// Waits until every lock is held.
-    pub async fn acquire(&mut self) -> Result<()> {
-        self.acquire_within(None).await.map(|_| ())
+    pub async fn acquire(&mut self) -> Result<MultiLockGuard> {
+        self.acquire_within(None)
+            .await?
+            .ok_or(Error::Client(zk_client::Error::Closed))
     }
 
-    /// Waits at most `timeout` for all of them; `Ok(false)` (none held) otherwise.
-    pub async fn try_acquire(&mut self, timeout: Duration) -> Result<bool> {
+    /// Waits at most `timeout` for all of them; `Ok(None)` (none held) otherwise.
+    pub async fn try_acquire(&mut self, timeout: Duration) -> Result<Option<MultiLockGuard>> {
         self.acquire_within(Some(Instant::now() + timeout)).await
     }
 
-    async fn acquire_within(&mut self, deadline: Option<Instant>) -> Result<bool> {
-        if let Some((_, count)) = &mut self.held {
-            *count += 1;
-            return Ok(true);
+    async fn acquire_within(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<MultiLockGuard>> {
+        if let Some((hold, ())) = self.held.reenter(|_| ()) {
+            return Ok(Some(MultiLockGuard { hold }));
         }
+        // Guards taken so far are given back if this future is dropped or fails
+        // (each dropped guard releases in the background).
         let mut taken = Taken::default();
         for dir in &self.dirs {
             let mut lock = Lock::new(&self.client, dir);
@@ -101,37 +108,23 @@ impl MultiLock {
                     lock.try_acquire(deadline.saturating_duration_since(Instant::now()))
                         .await?
                 }
-                None => lock.acquire().await.map(|_| true)?,
+                None => Some(lock.acquire().await?),
             };
-            if !got {
+            let Some(guard) = got else {
                 // Out of time: give back the others before saying so.
-                taken.give_back().await?;
-                return Ok(false);
-            }
-            taken.0.push(lock);
+                taken.release().await?;
+                return Ok(None);
+            };
+            taken.0.push(guard);
         }
-        self.held = Some((taken, 1));
-        Ok(true)
+        Ok(Some(MultiLockGuard {
+            hold: self.held.hold(taken),
+        }))
     }
 
-    /// Releases one acquire; the last one releases every lock (in reverse order),
-    /// reporting the first failure after trying them all.
-    pub async fn release(&mut self) -> Result<()> {
-        let Some((taken, count)) = &mut self.held else {
-            return Err(Error::NotHeld);
-        };
-        if *count > 1 {
-            *count -= 1;
-            return Ok(());
-        }
-        let mut taken = std::mem::take(taken);
-        self.held = None;
-        taken.give_back().await
-    }
-
-    /// Whether every lock is held.
+    /// Whether every lock is held (some guard is not released).
     pub fn is_acquired(&self) -> bool {
-        self.held.is_some()
+        self.held.is_held()
     }
 
     /// The paths locked, in the order they are taken.

@@ -7,7 +7,8 @@
 //! # async fn demo(client: zk_client::Client) {
 //! #[derive(serde::Deserialize, Debug)]
 //! struct Limits { max_connections: u32 }
-//! let limits = zk_recipes::ConfigCache::<Limits>::start(&client, "/config/limits", zk_recipes::Format::Json);
+//! let limits = zk_recipes::ConfigCache::<Limits>::new(&client, "/config/limits", zk_recipes::Format::Json);
+//! limits.start();
 //! let mut values = limits.watch();
 //! while values.changed().await.is_ok() {
 //!     println!("now {:?}", *values.borrow());
@@ -19,14 +20,14 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use futures::stream::BoxStream;
-use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use zk_client::Client;
 
 use crate::error::{Error, Result};
+use crate::task::Background;
+use crate::tree_cache::follow;
 use crate::tree_cache::{ChildData, TreeCache, TreeEvent};
 
 /// How a typed value is stored in a node.
@@ -66,9 +67,10 @@ pub struct NodeCache {
 }
 
 impl NodeCache {
-    /// Starts mirroring `path` (which may not exist yet).
-    pub fn start(client: &Client, path: &str) -> NodeCache {
-        let cache = TreeCache::builder(client, path).max_depth(0).start();
+    /// A mirror of `path` (which may not exist yet), not running yet:
+    /// [`NodeCache::start`] it.
+    pub fn new(client: &Client, path: &str) -> NodeCache {
+        let cache = TreeCache::builder(client, path).max_depth(0).build();
         let path = match path.trim_end_matches('/') {
             "" => "/".to_string(),
             p => p.to_string(),
@@ -93,11 +95,21 @@ impl NodeCache {
     }
 
     /// Its changes from now on (`Added`/`Updated`/`Removed` and connection events).
+    ///
+    /// Changes can merge: a node cache reads the node when a watch fires, so several
+    /// writes in quick succession may show as one `Updated` with the latest data (as
+    /// with Curator's `NodeCache`). To see every write, put each in a node of its
+    /// own (a sequential child, a queue) rather than overwriting one.
     pub fn events(&self) -> BoxStream<'static, TreeEvent> {
         self.cache.events()
     }
 
-    /// Stops mirroring.
+    /// Starts mirroring in the background (again: nothing).
+    pub fn start(&self) {
+        self.cache.start();
+    }
+
+    /// Stops mirroring and waits until it has; dropping stops it without waiting.
     pub async fn close(self) {
         self.cache.close().await
     }
@@ -106,47 +118,46 @@ impl NodeCache {
 /// One node decoded as a `T`, kept current.
 #[derive(Debug)]
 pub struct ConfigCache<T> {
-    cache: Arc<NodeCache>,
+    cache: NodeCache,
     value: watch::Receiver<Option<Arc<T>>>,
     error: watch::Receiver<Option<Error>>,
     /// Set once the value of the initial load is published.
     ready: watch::Receiver<bool>,
-    task: JoinHandle<()>,
+    /// Decodes the node cache's events into `value`.
+    task: Background,
     _type: PhantomData<fn() -> T>,
 }
 
 impl<T: DeserializeOwned + Send + Sync + 'static> ConfigCache<T> {
-    /// Starts watching `path`, decoding its data as `format`.
-    pub fn start(client: &Client, path: &str, format: Format) -> ConfigCache<T> {
-        let cache = Arc::new(NodeCache::start(client, path));
+    /// A cache of `path` decoded as `format`, not running yet: [`ConfigCache::start`]
+    /// it.
+    pub fn new(client: &Client, path: &str, format: Format) -> ConfigCache<T> {
+        let cache = NodeCache::new(client, path);
         let (value_tx, value) = watch::channel(None);
         let (error_tx, error) = watch::channel(None);
         // `initialized()` waits for this, not for the tree cache: the value is
         // published by the task below, after the tree cache has its data.
         let (ready_tx, ready) = watch::channel(false);
-        let (snapshot, loaded, mut events) = cache.cache.subscribe_from_start();
-        if let Some(node) = snapshot.get(&cache.path) {
-            publish(format, node, &value_tx, &error_tx);
-        }
-        if loaded {
-            ready_tx.send_replace(true);
-        }
-        let task = tokio::spawn(async move {
-            while let Some(event) = events.next().await {
-                match event {
-                    TreeEvent::Added(node) | TreeEvent::Updated { new: node, .. } => {
-                        publish(format, &node, &value_tx, &error_tx)
+        let path = cache.path.clone();
+        // The node's version last decoded: other changes of the mirror (connection
+        // events) decode nothing again.
+        let mut decoded: Option<(i64, i32)> = None;
+        let task = follow(&cache.cache, move |tree| {
+            match tree.get(&path) {
+                Some(node) => {
+                    let seen = (node.stat.czxid, node.stat.version);
+                    if decoded != Some(seen) {
+                        decoded = Some(seen);
+                        publish(format, node, &value_tx, &error_tx);
                     }
-                    TreeEvent::Removed(_) => {
-                        error_tx.send_replace(None);
-                        value_tx.send_replace(None);
-                    }
-                    TreeEvent::Initialized => {
-                        ready_tx.send_replace(true);
-                    }
-                    _ => {}
+                }
+                None => {
+                    decoded = None;
+                    error_tx.send_replace(None);
+                    value_tx.send_if_modified(|v| v.take().is_some());
                 }
             }
+            ready_tx.send_replace(true);
         });
         ConfigCache {
             cache,
@@ -181,6 +192,12 @@ fn publish<T: DeserializeOwned>(
 }
 
 impl<T> ConfigCache<T> {
+    /// Starts watching in the background (again: nothing).
+    pub fn start(&self) {
+        self.task.start();
+        self.cache.start();
+    }
+
     /// Waits until the node has been read once and its value (if it exists and
     /// decodes) is what [`ConfigCache::get`] answers.
     pub async fn initialized(&self) {
@@ -206,11 +223,9 @@ impl<T> ConfigCache<T> {
         self.error.borrow().clone()
     }
 
-    /// Stops watching.
+    /// Stops watching and waits until it has; dropping stops it without waiting.
     pub async fn close(self) {
-        self.task.abort();
-        if let Ok(cache) = Arc::try_unwrap(self.cache) {
-            cache.close().await;
-        }
+        self.task.close().await;
+        self.cache.close().await;
     }
 }

@@ -5,15 +5,11 @@
 //! containers (the server deletes them once empty), and nodes are ordered by their
 //! sequence suffix, as Curator's `StandardLockInternalsDriver` orders them.
 
-use std::time::Duration;
-
 use zk_client::{Client, CreateMode, Error as ClientError, Stat};
 use zk_proto::ErrorCode;
 
 use crate::error::Result;
-
-/// How long a recipe keeps retrying an operation that lost its connection.
-pub const RETRY_FOR: Duration = Duration::from_secs(30);
+use crate::retry::with_retries;
 
 /// A node this recipe created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,25 +47,6 @@ pub async fn ensure_containers(client: &Client, dir: &str) -> Result<()> {
     Ok(())
 }
 
-/// Runs `op` again while it fails with a connection loss, until [`RETRY_FOR`] passed.
-pub async fn retrying<T, F, Fut>(mut op: F) -> std::result::Result<T, ClientError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<T, ClientError>>,
-{
-    let deadline = tokio::time::Instant::now() + RETRY_FOR;
-    let mut pause = Duration::from_millis(20);
-    loop {
-        match op().await {
-            Err(e) if e.is_retryable() && tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(500));
-            }
-            other => return other,
-        }
-    }
-}
-
 /// Creates `dir/<prefix><name><sequence>` ephemeral-sequential with `data`, creating
 /// missing parents as containers; after a lost answer, finds the node by `prefix`
 /// rather than creating another.
@@ -101,13 +78,13 @@ pub async fn create_protected_as(
     mode: CreateMode,
 ) -> Result<CreatedNode> {
     let path = format!("{dir}/{prefix}{name}");
-    let deadline = tokio::time::Instant::now() + RETRY_FOR;
+    let mut schedule = client.retry_policy().start();
     loop {
         let created = client.create(&path).data(data).mode(mode).with_stat().await;
         match created {
             Ok((path, stat)) => return Ok(CreatedNode { path, stat }),
             Err(e) if e.code() == Some(ErrorCode::NoNode) => {
-                retrying(|| async {
+                with_retries(client, || async {
                     ensure_containers(client, dir).await.map_err(|e| match e {
                         crate::Error::Client(c) => c,
                         other => ClientError::Protocol(other.to_string()),
@@ -115,7 +92,11 @@ pub async fn create_protected_as(
                 })
                 .await?;
             }
-            Err(e) if e.is_retryable() && tokio::time::Instant::now() < deadline => {
+            Err(e) if e.is_retryable() => {
+                let Some(delay) = schedule.next_delay() else {
+                    return Err(e.into());
+                };
+                tokio::time::sleep(delay).await;
                 // Did it happen? Our GUID says.
                 if let Some(found) = find_protected(client, dir, prefix).await? {
                     return Ok(found);
@@ -132,7 +113,7 @@ pub async fn find_protected(
     dir: &str,
     prefix: &str,
 ) -> Result<Option<CreatedNode>> {
-    let children = retrying(|| client.get_children(dir)).await;
+    let children = with_retries(client, || client.get_children(dir)).await;
     let children = match children {
         Ok(c) => c,
         Err(e) if e.code() == Some(ErrorCode::NoNode) => return Ok(None),
@@ -142,7 +123,7 @@ pub async fn find_protected(
         return Ok(None);
     };
     let path = format!("{dir}/{name}");
-    match retrying(|| client.exists(&path)).await? {
+    match with_retries(client, || client.exists(&path)).await? {
         Some(stat) => Ok(Some(CreatedNode { path, stat })),
         None => Ok(None),
     }
@@ -176,7 +157,7 @@ pub(crate) async fn remove_twins(
         .filter(|c| c.starts_with(prefix) && *c != ours)
     {
         tracing::warn!(%dir, %twin, %ours, "removing a second node of one create (its answer was lost)");
-        match retrying(|| client.delete(&format!("{dir}/{twin}"), None)).await {
+        match with_retries(client, || client.delete(&format!("{dir}/{twin}"), None)).await {
             Ok(()) => {}
             Err(e) if e.code() == Some(ErrorCode::NoNode) => {}
             Err(e) => return Err(e.into()),
@@ -241,7 +222,7 @@ impl NodeGuard {
         let Some(path) = self.path.take() else {
             return Ok(());
         };
-        match retrying(|| self.client.delete(&path, None)).await {
+        match with_retries(&self.client, || self.client.delete(&path, None)).await {
             Ok(()) => Ok(()),
             Err(e) if e.code() == Some(ErrorCode::NoNode) => Ok(()),
             Err(e) => Err(e.into()),
@@ -258,7 +239,7 @@ impl Drop for NodeGuard {
         // Drop cannot wait; a runtime is there when a recipe future is dropped.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                let _ = retrying(|| client.delete(&path, None)).await;
+                let _ = with_retries(&client, || client.delete(&path, None)).await;
             });
         }
     }

@@ -10,15 +10,17 @@
 //!
 //! ```no_run
 //! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+//! use zk_recipes::rw_lock::Downgrade;
 //! let mut rw = zk_recipes::ReadWriteLock::new(&client, "/locks/catalog");
-//! rw.acquire_write().await?;
+//! let write = rw.acquire_write().await?;
 //! // ... change the catalog ...
-//! if rw.downgrade().await? {
-//!     // ... keep reading what we wrote; other readers may read too ...
-//!     rw.release_read().await?;
-//! } else {
+//! match rw.downgrade(write).await? {
+//!     Downgrade::Read(read) => {
+//!         // ... keep reading what we wrote; other readers may read too ...
+//!         read.release().await?;
+//!     }
 //!     // A writer was already queued behind us: we still hold the write lock.
-//!     rw.release_write().await?;
+//!     Downgrade::StillWriting(write) => write.release().await?,
 //! }
 //! # Ok(()) }
 //! ```
@@ -26,15 +28,13 @@
 use std::time::Duration;
 
 use zk_client::Client;
-use zk_proto::ErrorCode;
 
 use crate::contention::{first_in_line, Line, Turn};
 use crate::error::{Error, Result};
+use crate::held::{Hold, Holding, OwnedNode, Release};
 use crate::lease::Lease;
 use crate::lock::FencingToken;
-use crate::protected::{
-    create_protected, protection_prefix, retrying, sequence_of, CreatedNode, NodeGuard,
-};
+use crate::protected::{create_protected, protection_prefix, sequence_of, CreatedNode, NodeGuard};
 
 /// The reader node name Curator uses.
 pub const READ_NAME: &str = "__READ__";
@@ -42,20 +42,90 @@ pub const READ_NAME: &str = "__READ__";
 pub const WRITE_NAME: &str = "__WRIT__";
 
 /// A read-write lock on one path. One `ReadWriteLock` is one holder, reentrant on
-/// each side: acquiring a side it already holds only counts.
+/// each side: acquiring a side it already holds hands out another guard on the same
+/// node, deleted when the last guard of that side is released.
 #[derive(Debug)]
 pub struct ReadWriteLock {
     client: Client,
     dir: String,
-    read: Option<Held>,
-    write: Option<Held>,
+    read: Holding<SideNode>,
+    write: Holding<SideNode>,
 }
 
+/// A reader or writer node while held.
 #[derive(Debug)]
-struct Held {
+struct SideNode {
+    owned: OwnedNode,
     node: CreatedNode,
-    count: usize,
     lease: Lease,
+}
+
+impl Release for SideNode {
+    async fn release(self) -> Result<()> {
+        self.owned.release().await
+    }
+}
+
+/// One read acquire of a [`ReadWriteLock`]. [`ReadGuard::release`] gives it back; a
+/// guard dropped unreleased does so in the background.
+#[derive(Debug)]
+#[must_use = "the read lock is released when the guard is dropped"]
+pub struct ReadGuard {
+    hold: Hold<SideNode>,
+    lease: Lease,
+}
+
+/// One write acquire of a [`ReadWriteLock`]. [`WriteGuard::release`] gives it back
+/// ([`ReadWriteLock::downgrade`] turns it into a read); a guard dropped unreleased is
+/// released in the background.
+#[derive(Debug)]
+#[must_use = "the write lock is released when the guard is dropped"]
+pub struct WriteGuard {
+    hold: Hold<SideNode>,
+    node: CreatedNode,
+    lease: Lease,
+}
+
+impl ReadGuard {
+    /// The session lease the read lock is held under.
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
+    /// Releases this acquire; the last read acquire deletes the reader node.
+    pub async fn release(self) -> Result<()> {
+        self.hold.release().await
+    }
+}
+
+impl WriteGuard {
+    /// The fencing token to hand to the storage the lock guards.
+    pub fn fencing_token(&self) -> FencingToken {
+        FencingToken {
+            czxid: self.node.stat.czxid,
+            sequence: sequence_of(self.node.name(), WRITE_NAME).unwrap_or(0),
+        }
+    }
+
+    /// The session lease the write lock is held under.
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
+    /// Releases this acquire; the last write acquire deletes the writer node.
+    pub async fn release(self) -> Result<()> {
+        self.hold.release().await
+    }
+}
+
+/// What [`ReadWriteLock::downgrade`] ended with.
+#[derive(Debug)]
+pub enum Downgrade {
+    /// Reading now; the write lock was given back with no writer in between.
+    Read(ReadGuard),
+    /// A writer had queued behind ours: still writing (release, then read, if that
+    /// will do).
+    StillWriting(WriteGuard),
 }
 
 /// A reader's rule: it reads when no writer is before it, else it waits for the first.
@@ -72,8 +142,8 @@ impl ReadWriteLock {
         ReadWriteLock {
             client: client.clone(),
             dir: dir.trim_end_matches('/').to_string(),
-            read: None,
-            write: None,
+            read: Holding::default(),
+            write: Holding::default(),
         }
     }
 
@@ -86,41 +156,52 @@ impl ReadWriteLock {
     }
 
     /// Waits until this holder may read.
-    pub async fn acquire_read(&mut self) -> Result<()> {
-        self.acquire(false, None).await.map(|_| ())
+    pub async fn acquire_read(&mut self) -> Result<ReadGuard> {
+        let (hold, node) = self.acquire(false, None).await?.ok_or(Error::Closed)?;
+        Ok(ReadGuard {
+            hold,
+            lease: node.1,
+        })
     }
 
-    /// Waits at most `timeout` to read; `Ok(false)` if it did not come.
-    pub async fn try_acquire_read(&mut self, timeout: Duration) -> Result<bool> {
+    /// Waits at most `timeout` to read; `Ok(None)` if it did not come.
+    pub async fn try_acquire_read(&mut self, timeout: Duration) -> Result<Option<ReadGuard>> {
         let deadline = tokio::time::Instant::now() + timeout;
-        self.acquire(false, Some(deadline)).await
+        Ok(self
+            .acquire(false, Some(deadline))
+            .await?
+            .map(|(hold, (_, lease))| ReadGuard { hold, lease }))
     }
 
     /// Waits until this holder may write (no one else reads or writes).
-    pub async fn acquire_write(&mut self) -> Result<()> {
-        self.acquire(true, None).await.map(|_| ())
+    pub async fn acquire_write(&mut self) -> Result<WriteGuard> {
+        let (hold, (node, lease)) = self.acquire(true, None).await?.ok_or(Error::Closed)?;
+        Ok(WriteGuard { hold, node, lease })
     }
 
-    /// Waits at most `timeout` to write; `Ok(false)` if it did not come.
-    pub async fn try_acquire_write(&mut self, timeout: Duration) -> Result<bool> {
+    /// Waits at most `timeout` to write; `Ok(None)` if it did not come.
+    pub async fn try_acquire_write(&mut self, timeout: Duration) -> Result<Option<WriteGuard>> {
         let deadline = tokio::time::Instant::now() + timeout;
-        self.acquire(true, Some(deadline)).await
+        Ok(self
+            .acquire(true, Some(deadline))
+            .await?
+            .map(|(hold, (node, lease))| WriteGuard { hold, node, lease }))
     }
 
+    #[allow(clippy::type_complexity)]
     async fn acquire(
         &mut self,
         write: bool,
         deadline: Option<tokio::time::Instant>,
-    ) -> Result<bool> {
+    ) -> Result<Option<(Hold<SideNode>, (CreatedNode, Lease))>> {
         let (mine, other) = match write {
-            true => (&mut self.write, &self.read),
-            false => (&mut self.read, &self.write),
+            true => (&self.write, &self.read),
+            false => (&self.read, &self.write),
         };
-        if let Some(held) = mine {
-            held.count += 1;
-            return Ok(true);
+        if let Some(again) = mine.reenter(|held| (held.node.clone(), held.lease.clone())) {
+            return Ok(Some(again));
         }
-        if other.is_some() {
+        if other.is_held() {
             // Our own node would be in the way of the one we ask for.
             return Err(Error::WouldDeadlock(if write {
                 "a read lock cannot be upgraded to a write lock"
@@ -140,29 +221,34 @@ impl ReadWriteLock {
             }
         };
         let Some(node) = node else {
-            return Ok(false);
+            return Ok(None);
         };
-        let held = Some(Held {
-            node,
-            count: 1,
-            lease: Lease::new(&self.client),
-        });
-        match write {
-            true => self.write = held,
-            false => self.read = held,
-        }
-        Ok(true)
+        let lease = Lease::new(&self.client);
+        let held = SideNode {
+            owned: OwnedNode {
+                client: self.client.clone(),
+                path: node.path.clone(),
+            },
+            node: node.clone(),
+            lease: lease.clone(),
+        };
+        let hold = match write {
+            true => self.write.hold(held),
+            false => self.read.hold(held),
+        };
+        Ok(Some((hold, (node, lease))))
     }
 
-    /// Turns the write lock into a read lock, with no writer getting in between: a
-    /// reader node is made, and the writer node deleted, only if no other writer
-    /// joined the line between the two (it would write while we read). `Ok(false)`
-    /// if one did: the write lock is still held (release it, then read, if that
-    /// will do). Readers waiting behind us may read once it returns `Ok(true)`.
-    pub async fn downgrade(&mut self) -> Result<bool> {
-        let Some(write) = &self.write else {
-            return Err(Error::NotHeld);
-        };
+    /// Turns a write lock into a read lock with no writer getting in between: a
+    /// reader node is made, and `write` released, only if no other writer joined the
+    /// line between the two (it would write while we read). If one did, the reader
+    /// node goes and the write guard comes back ([`Downgrade::StillWriting`]).
+    /// Readers waiting behind us may read once it returns [`Downgrade::Read`] (and
+    /// every other write guard of this holder is released).
+    pub async fn downgrade(&mut self, write: WriteGuard) -> Result<Downgrade> {
+        if self.read.is_held() {
+            return Err(Error::WouldDeadlock("already reading"));
+        }
         let reader = create_protected(
             &self.client,
             &self.dir,
@@ -181,80 +267,35 @@ impl ReadWriteLock {
         };
         if line[from + 1..to].iter().any(|n| n.contains(WRITE_NAME)) {
             guard.remove().await?;
-            return Ok(false);
+            return Ok(Downgrade::StillWriting(write));
         }
         guard.keep();
-        let write = self.write.take().expect("checked above");
-        self.read = Some(Held {
+        let lease = write.lease.clone();
+        let hold = self.read.hold(SideNode {
+            owned: OwnedNode {
+                client: self.client.clone(),
+                path: reader.path.clone(),
+            },
             node: reader,
-            count: 1,
-            lease: write.lease.clone(),
+            lease: lease.clone(),
         });
-        delete(&self.client, &write.node.path).await?;
-        Ok(true)
+        write.release().await?;
+        Ok(Downgrade::Read(ReadGuard { hold, lease }))
     }
 
-    /// Releases one read acquire; the last one deletes the reader node.
-    pub async fn release_read(&mut self) -> Result<()> {
-        release(&self.client, &mut self.read).await
-    }
-
-    /// Releases one write acquire; the last one deletes the writer node.
-    pub async fn release_write(&mut self) -> Result<()> {
-        release(&self.client, &mut self.write).await
-    }
-
-    /// Whether this holder may read now.
+    /// Whether this holder may read now (some read guard is not released).
     pub fn holds_read(&self) -> bool {
-        self.read.is_some()
+        self.read.is_held()
     }
 
-    /// Whether this holder may write now.
+    /// Whether this holder may write now (some write guard is not released).
     pub fn holds_write(&self) -> bool {
-        self.write.is_some()
-    }
-
-    /// The write holder's fencing token, while it holds the write lock.
-    pub fn write_fencing_token(&self) -> Option<FencingToken> {
-        self.write.as_ref().map(|h| FencingToken {
-            czxid: h.node.stat.czxid,
-            sequence: sequence_of(h.node.name(), WRITE_NAME).unwrap_or(0),
-        })
-    }
-
-    /// The lease either side is held under, while held.
-    pub fn lease(&self) -> Option<Lease> {
-        self.write
-            .as_ref()
-            .or(self.read.as_ref())
-            .map(|h| h.lease.clone())
+        self.write.is_held()
     }
 
     /// The line's node names (readers and writers), first first.
     pub async fn participants(&self) -> Result<Vec<String>> {
         self.line().members().await
-    }
-}
-
-async fn release(client: &Client, side: &mut Option<Held>) -> Result<()> {
-    let Some(held) = side else {
-        return Err(Error::NotHeld);
-    };
-    if held.count > 1 {
-        held.count -= 1;
-        return Ok(());
-    }
-    let path = held.node.path.clone();
-    *side = None;
-    delete(client, &path).await
-}
-
-/// Deletes a node of ours; already gone (the session expired) is released too.
-async fn delete(client: &Client, path: &str) -> Result<()> {
-    match retrying(|| client.delete(path, None)).await {
-        Ok(()) => Ok(()),
-        Err(e) if e.code() == Some(ErrorCode::NoNode) => Ok(()),
-        Err(e) => Err(e.into()),
     }
 }
 

@@ -25,7 +25,8 @@ use zk_proto::ErrorCode;
 use crate::error::{Error, Result};
 use crate::lease::Lease;
 use crate::lock::Lock;
-use crate::protected::{create_protected, protection_prefix, remove_twins, retrying, NodeGuard};
+use crate::protected::{create_protected, protection_prefix, remove_twins, NodeGuard};
+use crate::retry::with_retries;
 
 /// The lease node name Curator uses.
 pub const LEASE_NAME: &str = "lease-";
@@ -64,7 +65,7 @@ impl SemaphoreLease {
         if let Some(guard) = self.guard.take() {
             guard.keep();
         }
-        match retrying(|| self.client.delete(&self.path, None)).await {
+        match with_retries(&self.client, || self.client.delete(&self.path, None)).await {
             Ok(()) => Ok(()),
             // Gone with its session: given back all the same.
             Err(e) if e.code() == Some(ErrorCode::NoNode) => Ok(()),
@@ -129,7 +130,11 @@ impl Semaphore {
 
     /// The lease nodes now held or waited for.
     pub async fn lease_nodes(&self) -> Result<Vec<String>> {
-        match retrying(|| self.client.get_children(&self.leases_dir())).await {
+        match with_retries(&self.client, || {
+            self.client.get_children(&self.leases_dir())
+        })
+        .await
+        {
             Ok(mut children) => {
                 children.sort();
                 Ok(children)
@@ -147,14 +152,14 @@ impl Semaphore {
                 turn.try_acquire(deadline.saturating_duration_since(Instant::now()))
                     .await?
             }
-            None => turn.acquire().await.map(|_| true)?,
+            None => Some(turn.acquire().await?),
         };
-        if !got {
+        let Some(our_turn) = got else {
             return Ok(None);
-        }
+        };
         let result = self.wait_for_room(deadline).await;
         // Next one's turn, whatever happened to ours.
-        let released = turn.release().await;
+        let released = our_turn.release().await;
         let lease = result?;
         released?;
         Ok(lease)

@@ -15,7 +15,8 @@
 //! ```no_run
 //! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
 //! use zk_recipes::shared_count::SharedCount;
-//! let count = SharedCount::start(&client, "/config/workers", 4).await?;
+//! let count = SharedCount::new(&client, "/config/workers", 4);
+//! count.start().await?;
 //! loop {
 //!     let seen = count.get_versioned_value();
 //!     if count.try_set_count(seen.value + 1, seen).await? {
@@ -35,15 +36,14 @@ use std::time::Duration;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 use zk_client::{Client, Error as ClientError, OpResult, SessionState, Stat};
 use zk_proto::ErrorCode;
 
-use crate::atomic_long::{
-    commit_once, create_with_parents, is_transient, retrying_on, MarkerAt, Once,
-};
+use crate::atomic_long::{commit_once, create_with_parents, MarkerAt, Once};
 use crate::error::{Error, Result};
 use crate::lease::client_is_over;
+use crate::retry::{is_transient, with_retries};
+use crate::task::Background;
 
 /// A value with the node version it was read at (Curator's `VersionedValue`): what
 /// [`SharedCount::try_set_count`] compares against.
@@ -62,9 +62,9 @@ pub struct VersionedValue<T> {
 pub struct SharedCount {
     client: Client,
     path: String,
+    seed: i32,
     current: Arc<watch::Sender<VersionedValue<i32>>>,
-    stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+    task: Background,
 }
 
 /// Curator's encoding: 4 bytes big-endian.
@@ -79,39 +79,55 @@ pub fn count_from_bytes(data: &[u8]) -> Option<i32> {
 }
 
 impl SharedCount {
-    /// Starts sharing the count at `path`: creates the node with `seed` if it is
-    /// missing (parents as containers), reads it, and keeps the local value current
-    /// until [`SharedCount::close`].
-    pub async fn start(client: &Client, path: &str, seed: i32) -> Result<SharedCount> {
+    /// The count at `path`, shared once [`SharedCount::start`]ed, which creates the
+    /// node with `seed` if it is missing.
+    pub fn new(client: &Client, path: &str, seed: i32) -> SharedCount {
         let path = path.trim_end_matches('/').to_string();
-        let seed_bytes = count_to_bytes(seed);
-        match retrying_on(client, || create_with_parents(client, &path, &seed_bytes)).await {
+        let current = Arc::new(
+            watch::channel(VersionedValue {
+                value: seed,
+                version: -1,
+                zxid: 0,
+            })
+            .0,
+        );
+        let (run_client, run_path, run_current) = (client.clone(), path.clone(), current.clone());
+        SharedCount {
+            client: client.clone(),
+            path,
+            seed,
+            current,
+            task: Background::new(move |stopped| {
+                keep_current(run_client, run_path, run_current, stopped)
+            }),
+        }
+    }
+
+    /// Starts sharing: creates the node with the seed if it is missing (parents as
+    /// containers), reads it, and keeps the local value current in the background
+    /// until [`SharedCount::close`]. Starting again only reads the value again.
+    pub async fn start(&self) -> Result<()> {
+        let seed_bytes = count_to_bytes(self.seed);
+        let client = &self.client;
+        match with_retries(client, || {
+            create_with_parents(client, &self.path, &seed_bytes)
+        })
+        .await
+        {
             Ok(()) => {}
             // There already (perhaps made by our own create whose answer was lost).
             Err(e) if e.code() == Some(ErrorCode::NodeExists) => {}
             Err(e) => return Err(e.into()),
         }
-        let (data, stat) = retrying_on(client, || client.get_data(&path)).await?;
-        let first = versioned(&path, &data, &stat).unwrap_or(VersionedValue {
-            value: seed,
+        let (data, stat) = with_retries(client, || client.get_data(&self.path)).await?;
+        let first = versioned(&self.path, &data, &stat).unwrap_or(VersionedValue {
+            value: self.seed,
             version: stat.version,
             zxid: stat.mzxid,
         });
-        let current = Arc::new(watch::channel(first).0);
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(keep_current(
-            client.clone(),
-            path.clone(),
-            current.clone(),
-            stopped,
-        ));
-        Ok(SharedCount {
-            client: client.clone(),
-            path,
-            current,
-            stop,
-            task: Some(task),
-        })
+        self.update(first);
+        self.task.start();
+        Ok(())
     }
 
     /// The count's path.
@@ -148,7 +164,7 @@ impl SharedCount {
 
     /// Sets the count whatever it was (Curator's `setCount`; the node must exist).
     pub async fn set_count(&self, value: i32) -> Result<()> {
-        let stat = retrying_on(&self.client, || {
+        let stat = with_retries(&self.client, || {
             self.client
                 .set_data(&self.path, &count_to_bytes(value), None)
         })
@@ -208,17 +224,15 @@ impl SharedCount {
         }
     }
 
-    /// Stops keeping the value current.
-    pub async fn close(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+    /// Stops keeping the value current and waits until it has; dropping stops it
+    /// without waiting.
+    pub async fn close(self) {
+        self.task.close().await
     }
 
     /// Re-reads the value now (errors leave it to the background task).
     async fn refresh(&self) {
-        match retrying_on(&self.client, || self.client.get_data(&self.path)).await {
+        match with_retries(&self.client, || self.client.get_data(&self.path)).await {
             Ok((data, stat)) => {
                 if let Some(v) = versioned(&self.path, &data, &stat) {
                     self.update(v);
@@ -232,12 +246,6 @@ impl SharedCount {
 
     fn update(&self, value: VersionedValue<i32>) {
         update(&self.current, value);
-    }
-}
-
-impl Drop for SharedCount {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
     }
 }
 

@@ -17,7 +17,8 @@
 //! ```no_run
 //! # async fn demo(client: zk_client::Client) {
 //! use futures::StreamExt;
-//! let cache = zk_recipes::TreeCache::builder(&client, "/config").start();
+//! let cache = zk_recipes::TreeCache::builder(&client, "/config").build();
+//! cache.start();
 //! let (snapshot, mut events) = cache.subscribe();
 //! while let Some(event) = events.next().await {
 //!     println!("{event:?}");
@@ -33,12 +34,12 @@ use futures::future::BoxFuture;
 use futures::stream::{BoxStream, FuturesUnordered};
 use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 use zk_client::{
     AddWatchMode, Client, ErrorCode, EventType, SessionState, Stat, StateChanges, WatchedEvent,
 };
 
 use crate::lease::client_is_over;
+use crate::task::Background;
 
 /// One mirrored node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,11 +114,10 @@ impl TreeCacheBuilder {
         self
     }
 
-    /// Starts mirroring in the background.
-    pub fn start(self) -> TreeCache {
+    /// The cache, not running yet: [`TreeCache::start`] it.
+    pub fn build(self) -> TreeCache {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let (initialized_tx, initialized) = watch::channel(false);
-        let (stop, stopped) = watch::channel(false);
         let mirror = Mirror {
             client: self.client.clone(),
             root: self.root,
@@ -128,12 +128,10 @@ impl TreeCacheBuilder {
             outstanding: HashSet::new(),
             use_oneshots: false,
         };
-        let task = tokio::spawn(mirror.run(initialized_tx, stopped));
         TreeCache {
             shared,
             initialized,
-            stop,
-            task: Some(task),
+            task: Background::new(move |stopped| mirror.run(initialized_tx, stopped)),
         }
     }
 }
@@ -160,8 +158,7 @@ impl Shared {
 pub struct TreeCache {
     shared: Arc<Mutex<Shared>>,
     initialized: watch::Receiver<bool>,
-    stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+    task: Background,
 }
 
 impl TreeCache {
@@ -241,19 +238,54 @@ impl TreeCache {
         self.subscribe().1
     }
 
-    /// Stops the cache (its watches are dropped).
-    pub async fn close(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+    /// Starts mirroring in the background (again: nothing).
+    pub fn start(&self) {
+        self.task.start();
+    }
+
+    /// Stops the cache and waits until its task has ended (its watches are dropped).
+    /// Dropping a cache stops it too, without waiting.
+    pub async fn close(self) {
+        self.task.close().await
     }
 }
 
-impl Drop for TreeCache {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-    }
+/// A view kept from a cache's mirror, the part the group view, the service cache and
+/// the config cache share: `on_change` sees the mirror once it is loaded and after
+/// every change, in a background task started with the returned [`Background`]
+/// (subscribed now, so nothing is missed before it starts). It ends, dropping
+/// `on_change` (and whatever it publishes to), when stopped or when the cache's client
+/// can never connect again.
+pub(crate) fn follow<F>(cache: &TreeCache, mut on_change: F) -> Background
+where
+    F: FnMut(&Tree) + Send + 'static,
+{
+    let (snapshot, loaded, mut events) = cache.subscribe_from_start();
+    Background::new(move |mut stopped| async move {
+        let mut tree = snapshot;
+        let mut ready = loaded;
+        if ready {
+            on_change(&tree);
+        }
+        loop {
+            let event = tokio::select! {
+                _ = stopped.wait_for(|s| *s) => break,
+                event = events.next() => match event {
+                    Some(event) => event,
+                    None => break,
+                },
+            };
+            apply_event(&mut tree, &event);
+            match event {
+                TreeEvent::Initialized => ready = true,
+                TreeEvent::Lost => break,
+                _ => {}
+            }
+            if ready {
+                on_change(&tree);
+            }
+        }
+    })
 }
 
 /// Applies `event` to `tree` (what a subscriber does to replay the stream).

@@ -106,7 +106,8 @@ async fn tree_events(connect: &str, strategy: WatchStrategy) {
     let zk = client(connect).await;
     create(&zk, &root, b"r").await;
     create(&zk, &format!("{root}/a"), b"1").await;
-    let cache = TreeCache::builder(&zk, &root).strategy(strategy).start();
+    let cache = TreeCache::builder(&zk, &root).strategy(strategy).build();
+    cache.start();
     // The initial load, as events: parents first, then Initialized.
     let (_, mut events) = cache.subscribe();
     let mut loaded = Vec::new();
@@ -171,7 +172,8 @@ async fn resync_after_expiry(connect: &str, strategy: WatchStrategy) {
     }
     let proxy = Proxy::start(connect.split(',').next().unwrap().to_string()).await;
     let zk = client(&proxy.addr.to_string()).await;
-    let cache = TreeCache::builder(&zk, &root).strategy(strategy).start();
+    let cache = TreeCache::builder(&zk, &root).strategy(strategy).build();
+    cache.start();
     let (snapshot, mut events) = cache.subscribe();
     cache.initialized().await;
     let mut replayed = snapshot;
@@ -225,10 +227,16 @@ async fn config_is_there_once_initialized(connect: &str) {
         max_connections: 7,
         name: "ready".into(),
     };
-    create(&writer, "/config-ready", &Format::Json.encode(&value).unwrap()).await;
+    create(
+        &writer,
+        "/config-ready",
+        &Format::Json.encode(&value).unwrap(),
+    )
+    .await;
     let mut missing = 0;
     for _ in 0..200 {
-        let config = ConfigCache::<Limits>::start(&zk, "/config-ready", Format::Json);
+        let config = ConfigCache::<Limits>::new(&zk, "/config-ready", Format::Json);
+        config.start();
         tokio::time::timeout(WAIT, config.initialized())
             .await
             .expect("initialized");
@@ -257,7 +265,8 @@ async fn node_and_config(connect: &str) {
     let writer = client(connect).await;
     let zk = client(connect).await;
     // A node that does not exist yet.
-    let node = NodeCache::start(&zk, "/nodecache/key");
+    let node = NodeCache::new(&zk, "/nodecache/key");
+    node.start();
     let mut events = node.events();
     node.initialized().await;
     assert!(node.current().is_none());
@@ -278,7 +287,8 @@ async fn node_and_config(connect: &str) {
 
     for format in [Format::Json, Format::MsgPack] {
         let path = format!("/config-{format:?}");
-        let config = ConfigCache::<Limits>::start(&zk, &path, format);
+        let config = ConfigCache::<Limits>::new(&zk, &path, format);
+        config.start();
         config.initialized().await;
         assert!(config.get().is_none());
         let mut values = config.watch();
@@ -357,7 +367,8 @@ async fn caches_converge_under_churn_through_a_member_kill() {
             .connect()
             .await
             .unwrap();
-        let cache = TreeCache::builder(&zk, "/churn").strategy(strategy).start();
+        let cache = TreeCache::builder(&zk, "/churn").strategy(strategy).build();
+        cache.start();
         cache.initialized().await;
         let (snapshot, events) = cache.subscribe();
         caches.push((cache, snapshot, events, zk));

@@ -101,11 +101,13 @@ async fn counters(connect: &str) {
 async fn shared_count_basics(connect: &str) {
     let path = "/counters/shared/basic";
     let (zk_a, zk_b) = (client(connect).await, client(connect).await);
-    let a = SharedCount::start(&zk_a, path, 7).await.unwrap();
+    let a = SharedCount::new(&zk_a, path, 7);
+    a.start().await.unwrap();
     assert_eq!(a.get_count(), 7, "seeded");
     let (raw, _) = zk_a.get_data(path).await.unwrap();
     assert_eq!(raw, [0, 0, 0, 7], "Curator's 4 bytes big-endian");
-    let b = SharedCount::start(&zk_b, path, 100).await.unwrap();
+    let b = SharedCount::new(&zk_b, path, 100);
+    b.start().await.unwrap();
     assert_eq!(b.get_count(), 7, "a second start does not reseed");
 
     // A remote set reaches the change stream and the watch receiver.
@@ -152,7 +154,8 @@ async fn shared_count_concurrent_try_sets(connect: &str) {
     for _ in 0..SESSIONS {
         let zk = client(connect).await;
         tasks.push(tokio::spawn(async move {
-            let count = SharedCount::start(&zk, path, 0).await.unwrap();
+            let count = SharedCount::new(&zk, path, 0);
+            count.start().await.unwrap();
             let mut refused = 0;
             for _ in 0..EACH {
                 loop {
@@ -368,7 +371,8 @@ async fn counting_through_cut_connections(connect: &str) {
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
             let n = DistributedAtomicLong::new(&zk, long_path, contention_policy());
-            let count = SharedCount::start(&zk, count_path, 0).await.unwrap();
+            let count = SharedCount::new(&zk, count_path, 0);
+            count.start().await.unwrap();
             while !stop.load(Ordering::SeqCst) {
                 loop {
                     let r = n.increment().await.unwrap();
@@ -439,7 +443,8 @@ async fn curator_reads_and_changes_our_counters() {
     let connect = server.connect_string();
     let zk = client(&connect).await;
     let (shared, long) = ("/interop/counters/shared", "/interop/counters/long");
-    let count = SharedCount::start(&zk, shared, 41).await.unwrap();
+    let count = SharedCount::new(&zk, shared, 41);
+    count.start().await.unwrap();
     let number = DistributedAtomicLong::new(&zk, long, contention_policy());
     number.force_set(-7).await.unwrap();
     let lines = run_curator(

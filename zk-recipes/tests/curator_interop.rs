@@ -245,11 +245,11 @@ async fn our_turns(
     let counter = witness.join("counter");
     let mut lock = Lock::new(&zk, LOCK_PATH);
     for turn in 0..LOCK_TURNS {
-        match tokio::time::timeout(Duration::from_secs(60), lock.acquire()).await {
-            Ok(Ok(())) => {}
+        let guard = match tokio::time::timeout(Duration::from_secs(60), lock.acquire()).await {
+            Ok(Ok(guard)) => guard,
             Ok(Err(e)) => return Err(format!("{who}: acquire failed on turn {turn}: {e}")),
             Err(_) => return Err(format!("{who}: waited 60 s for the lock on turn {turn}")),
-        }
+        };
         let created = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -273,7 +273,8 @@ async fn our_turns(
         tokio::time::sleep(Duration::from_millis(3)).await;
         std::fs::write(&counter, (seen + 1).to_string()).unwrap();
         std::fs::remove_file(&holder).unwrap();
-        lock.release()
+        guard
+            .release()
             .await
             .map_err(|e| format!("{who}: release failed on turn {turn}: {e}"))?;
     }
@@ -485,7 +486,8 @@ impl Election {
     /// nodes in all).
     async fn join_ours(&mut self, id: &str, alive: usize) {
         let zk = client(&self.connect).await;
-        let latch = LeaderLatch::start(&zk, LATCH_PATH, id);
+        let latch = LeaderLatch::new(&zk, LATCH_PATH, id);
+        latch.start();
         let mut changes = latch.leadership();
         let (board, log, who) = (self.board.clone(), self.log.clone(), id.to_string());
         tokio::spawn(async move {
@@ -584,7 +586,7 @@ impl Election {
         if let Some(latch) = self.ours.remove(id) {
             let mut leadership = latch.leadership();
             self.log.note(format!("closing {id}"));
-            latch.close(CloseMode::NotifyLeader).await;
+            latch.close_with(CloseMode::NotifyLeader).await;
             assert!(
                 !*leadership.borrow_and_update(),
                 "{id} still leads after close"

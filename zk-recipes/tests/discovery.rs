@@ -140,6 +140,7 @@ async fn lifecycle(connect: &str, on: &str) {
     let reader: ServiceDiscovery = ServiceDiscovery::new(&za, BASE);
     let registrar: ServiceDiscovery = ServiceDiscovery::new(&zb, BASE);
     let cache = reader.service_cache("api");
+    cache.start();
     assert!(cache.ready().await.is_empty());
     let mut changes = cache.changes();
     assert!(reader.query_for_names().await.unwrap().is_empty());
@@ -247,7 +248,8 @@ async fn lifecycle(connect: &str, on: &str) {
 
 async fn expiry(connect: &str, on: &str) {
     let watcher = client(connect, true).await;
-    let cache: ServiceCache = ServiceCache::start(&watcher, BASE, "api");
+    let cache: ServiceCache = ServiceCache::new(&watcher, BASE, "api");
+    cache.start();
     cache.ready().await;
     let mut changes = cache.changes();
 
@@ -318,7 +320,8 @@ async fn cache_catches_up(connect: &str, on: &str) {
     registrar.register(api("x", 1)).await.unwrap();
     let proxy = Proxy::start(first_server(connect)).await;
     let watcher = client(&proxy.addr.to_string(), true).await;
-    let cache: ServiceCache = ServiceCache::start(&watcher, BASE, "api");
+    let cache: ServiceCache = ServiceCache::new(&watcher, BASE, "api");
+    cache.start();
     assert_eq!(ids(&cache.ready().await), ["x"]);
     let mut changes = cache.changes();
     let first_session = watcher.session_id();
@@ -384,6 +387,7 @@ async fn provider_seeing(
         .strategy(strategy)
         .down_instance_policy(policy)
         .build();
+    provider.start();
     provider.ready().await;
     eventually("the provider sees every instance", || {
         provider.all_instances().len() == expected

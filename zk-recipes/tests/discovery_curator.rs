@@ -242,6 +242,7 @@ async fn curator_registers_we_find(connect: &str, on: &str) {
     let zk = client(connect).await;
     let discovery: ServiceDiscovery = ServiceDiscovery::new(&zk, BASE);
     let cache = discovery.service_cache("api");
+    cache.start();
     assert!(cache.ready().await.is_empty());
     let mut changes = cache.changes();
 

@@ -57,8 +57,10 @@ async fn group_membership_on_apache_zookeeper() {
 
 async fn membership(connect: &str) {
     let (za, zb) = (client(connect).await, client(connect).await);
-    let a = GroupMember::join(&za, DIR, "a", b"10.0.0.1");
-    let b = GroupMember::join(&zb, DIR, "b", b"10.0.0.2");
+    let a = GroupMember::new(&za, DIR, "a", b"10.0.0.1");
+    a.start();
+    let b = GroupMember::new(&zb, DIR, "b", b"10.0.0.2");
+    b.start();
     a.ready().await;
     b.ready().await;
     eventually("both see both", || {
@@ -71,7 +73,8 @@ async fn membership(connect: &str) {
     // A third member joins through a proxy we can cut.
     let proxy = Proxy::start(connect.split(',').next().unwrap().to_string()).await;
     let zc = client(&proxy.addr.to_string()).await;
-    let c = GroupMember::join(&zc, DIR, "c", b"10.0.0.3");
+    let c = GroupMember::new(&zc, DIR, "c", b"10.0.0.3");
+    c.start();
     assert_eq!(
         next(&mut changes, 1).await,
         MemberEvent::Joined("c".into(), b"10.0.0.3".to_vec())
@@ -96,7 +99,7 @@ async fn membership(connect: &str) {
     assert_eq!(stat.ephemeral_owner, zc.session_id());
     eventually("c sees everyone again", || c.members().len() == 3).await;
     // Leaving deletes the node.
-    c.leave().await;
+    c.close().await;
     assert_eq!(next(&mut changes, 7).await, MemberEvent::Left("c".into()));
     // Someone deletes b's node: b puts it back (a may see it go and come back, or
     // not at all if b was quicker than a's look: the stream gives net changes).
@@ -118,8 +121,8 @@ async fn membership(connect: &str) {
         }
     }
     eventually("a sees b back", || a.members().contains_key("b")).await;
-    b.leave().await;
+    b.close().await;
     eventually("a sees b leave", || !a.members().contains_key("b")).await;
     assert_eq!(a.members().keys().collect::<Vec<_>>(), ["a"]);
-    a.leave().await;
+    a.close().await;
 }

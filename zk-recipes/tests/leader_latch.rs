@@ -85,16 +85,19 @@ async fn one_leader_at_a_time_through_close_and_expiry() {
         client(&server.connect_string()).await,
         client(&server.connect_string()).await,
     ];
-    let a = LeaderLatch::start(&clients[0], "/fleet/leader", "a");
+    let a = LeaderLatch::new(&clients[0], "/fleet/leader", "a");
+    a.start();
     a.await_leadership().await.unwrap();
-    let b = LeaderLatch::start(&clients[1], "/fleet/leader", "b");
+    let b = LeaderLatch::new(&clients[1], "/fleet/leader", "b");
+    b.start();
     // In line in this order: c joins once b is there.
     let deadline = Instant::now() + WAIT;
     while a.participants().await.unwrap().len() < 2 {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let c = LeaderLatch::start(&clients[2], "/fleet/leader", "c");
+    let c = LeaderLatch::new(&clients[2], "/fleet/leader", "c");
+    c.start();
     let monitor = Monitor::watch(vec![a.leadership(), b.leadership(), c.leadership()]);
     let deadline = Instant::now() + WAIT;
     while a.participants().await.unwrap().len() < 3 {
@@ -110,7 +113,7 @@ async fn one_leader_at_a_time_through_close_and_expiry() {
     // The leader leaves: the next in line takes over.
     let mut changes = a.leadership();
     let closed_at = Instant::now();
-    a.close(CloseMode::NotifyLeader).await;
+    a.close_with(CloseMode::NotifyLeader).await;
     assert!(!*changes.borrow_and_update(), "a close notifies the leader");
     b.await_leadership().await.unwrap();
     println!(
@@ -136,7 +139,7 @@ async fn one_leader_at_a_time_through_close_and_expiry() {
         "an expired latch is over"
     );
     monitor.finish().await;
-    c.close(CloseMode::Silent).await;
+    c.close_with(CloseMode::Silent).await;
 }
 
 /// The leader's member is cut off from the ensemble: the leader's client is dropped,
@@ -151,9 +154,11 @@ async fn a_leader_in_doubt_gives_up_and_leads_again_after_reconnecting() {
         .expect("a quorum leader");
     let connect = cluster.connect_string();
     let (first, second) = (client(&connect).await, client(&connect).await);
-    let a = LeaderLatch::start(&first, "/workers/leader", "a");
+    let a = LeaderLatch::new(&first, "/workers/leader", "a");
+    a.start();
     a.await_leadership().await.unwrap();
-    let b = LeaderLatch::start(&second, "/workers/leader", "b");
+    let b = LeaderLatch::new(&second, "/workers/leader", "b");
+    b.start();
     let monitor = Monitor::watch(vec![a.leadership(), b.leadership()]);
     let on = first.connected_server().unwrap();
     let member = cluster
@@ -178,8 +183,8 @@ async fn a_leader_in_doubt_gives_up_and_leads_again_after_reconnecting() {
     assert!(!b.has_leadership());
     cluster.heal(member);
     monitor.finish().await;
-    a.close(CloseMode::Silent).await;
-    b.close(CloseMode::Silent).await;
+    a.close_with(CloseMode::Silent).await;
+    b.close_with(CloseMode::Silent).await;
     cluster.shutdown().await;
 }
 
@@ -192,9 +197,11 @@ async fn one_leader_at_a_time_through_a_real_expiry_on_apache_zookeeper() {
     let proxy = zk_tests::proxy::Proxy::start(server.connect_string()).await;
     let first = client(&proxy.addr.to_string()).await;
     let second = client(&server.connect_string()).await;
-    let a = LeaderLatch::start(&first, "/apache/leader", "a");
+    let a = LeaderLatch::new(&first, "/apache/leader", "a");
+    a.start();
     a.await_leadership().await.unwrap();
-    let b = LeaderLatch::start(&second, "/apache/leader", "b");
+    let b = LeaderLatch::new(&second, "/apache/leader", "b");
+    b.start();
     let deadline = Instant::now() + WAIT;
     while b.participants().await.unwrap().len() < 2 {
         assert!(Instant::now() < deadline);
@@ -218,5 +225,5 @@ async fn one_leader_at_a_time_through_a_real_expiry_on_apache_zookeeper() {
         "an expired latch is over"
     );
     monitor.finish().await;
-    b.close(CloseMode::Silent).await;
+    b.close_with(CloseMode::Silent).await;
 }

@@ -87,10 +87,10 @@ async fn take_turns_with_auto_requeue(connect: &str) {
         let mine = Arc::new(AtomicUsize::new(0));
         let (inside, m) = (inside.clone(), mine.clone());
         counts.push(mine);
-        selectors.push(
+        selectors.push(started(
             LeaderSelector::builder(&zk, "/selector/turns", &format!("p{i}"))
                 .auto_requeue(true)
-                .start(move |leadership| {
+                .build(move |leadership| {
                     let (inside, m) = (inside.clone(), m.clone());
                     async move {
                         let _leaving = inside.enter();
@@ -99,7 +99,7 @@ async fn take_turns_with_auto_requeue(connect: &str) {
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                 }),
-        );
+        ));
     }
     eventually("each led at least twice", || {
         counts.iter().all(|c| c.load(Ordering::SeqCst) >= 2)
@@ -122,14 +122,16 @@ async fn one_term_without_requeue_and_interruption(connect: &str) {
     let zk = client(connect).await;
     let inside = Inside::default();
     let i = inside.clone();
-    let selector = LeaderSelector::builder(&zk, "/selector/once", "solo").start(move |_| {
-        let inside = i.clone();
-        async move {
-            let _leaving = inside.enter();
-            // Leads until interrupted.
-            std::future::pending::<()>().await;
-        }
-    });
+    let selector = started(
+        LeaderSelector::builder(&zk, "/selector/once", "solo").build(move |_| {
+            let inside = i.clone();
+            async move {
+                let _leaving = inside.enter();
+                // Leads until interrupted.
+                std::future::pending::<()>().await;
+            }
+        }),
+    );
     eventually("leads", || selector.has_leadership()).await;
     assert_eq!(selector.participants().await.unwrap()[0].id, "solo");
     selector.interrupt_leadership();
@@ -159,15 +161,17 @@ async fn leadership_is_taken_away_while_in_doubt(connect: &str) {
     let cut_off = client(&proxy.addr.to_string()).await;
     let other = client(connect).await;
     let spawn = |zk: &Client, id: &str, inside: Inside| {
-        LeaderSelector::builder(zk, "/selector/doubt", id)
-            .auto_requeue(true)
-            .start(move |_| {
-                let inside = inside.clone();
-                async move {
-                    let _leaving = inside.enter();
-                    std::future::pending::<()>().await;
-                }
-            })
+        started(
+            LeaderSelector::builder(zk, "/selector/doubt", id)
+                .auto_requeue(true)
+                .build(move |_| {
+                    let inside = inside.clone();
+                    async move {
+                        let _leaving = inside.enter();
+                        std::future::pending::<()>().await;
+                    }
+                }),
+        )
     };
     let a = spawn(&cut_off, "a", inside.clone());
     eventually("a leads", || a.has_leadership()).await;
@@ -195,4 +199,10 @@ async fn leadership_is_taken_away_while_in_doubt(connect: &str) {
     a.close().await;
     b.close().await;
     assert_eq!(inside.now.load(Ordering::SeqCst), 0);
+}
+
+/// `selector`, started.
+fn started(selector: LeaderSelector) -> LeaderSelector {
+    selector.start();
+    selector
 }

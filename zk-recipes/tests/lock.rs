@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use zk_client::Client;
-use zk_recipes::{Error, LeaseState, Lock};
+use zk_recipes::{LeaseState, Lock};
 use zk_server::testing::{four_letter_word, TestingCluster, TestingServer};
 use zk_tests::apache::ApacheZk;
 
@@ -49,9 +49,11 @@ async fn a_lock_is_reentrant_on_apache_zookeeper() {
 async fn reentrancy(connect: &str) {
     let zk = client(connect).await;
     let mut lock = Lock::new(&zk, "/app/locks/a");
-    assert_eq!(lock.release().await, Err(Error::NotHeld));
-    lock.acquire().await.unwrap();
-    lock.acquire().await.unwrap();
+    assert!(!lock.is_acquired());
+    let first = lock.acquire().await.unwrap();
+    let again = lock.acquire().await.unwrap();
+    assert_eq!(first.path(), again.path());
+    assert_eq!(first.fencing_token(), again.fencing_token());
     let nodes = lock.participants().await.unwrap();
     assert_eq!(nodes.len(), 1, "reentry makes no second node");
     // Curator's layout: a protected ephemeral-sequential `lock-` node.
@@ -66,9 +68,10 @@ async fn reentrancy(connect: &str) {
         .unwrap()
         .ephemeral_owner;
     assert_eq!(owner, zk.session_id());
-    lock.release().await.unwrap();
+    first.release().await.unwrap();
     assert!(lock.is_acquired());
-    lock.release().await.unwrap();
+    assert_eq!(lock.participants().await.unwrap().len(), 1);
+    again.release().await.unwrap();
     assert!(!lock.is_acquired());
     assert!(lock.participants().await.unwrap().is_empty());
 }
@@ -87,16 +90,16 @@ async fn contend(connect: &str, sessions: usize, per_session: usize, turns: u64)
                 let mut lock = Lock::new(&zk, "/contended");
                 let mut last_token = None;
                 for _ in 0..turns {
-                    lock.acquire().await.unwrap();
+                    let guard = lock.acquire().await.unwrap();
                     assert!(!inside.swap(true, Ordering::SeqCst), "two holders at once");
-                    let token = lock.fencing_token().unwrap();
+                    let token = guard.fencing_token();
                     assert!(Some(token) > last_token, "fencing tokens only grow");
                     last_token = Some(token);
                     let seen = counter.load(Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_millis(1)).await;
                     counter.store(seen + 1, Ordering::SeqCst);
                     inside.store(false, Ordering::SeqCst);
-                    lock.release().await.unwrap();
+                    guard.release().await.unwrap();
                 }
             }));
         }
@@ -157,7 +160,7 @@ async fn fifty_waiters_watch_only_their_predecessors_on_apache_zookeeper() {
 async fn no_herd(connect: &str, addr: std::net::SocketAddr) {
     let zk = client(connect).await;
     let mut holder = Lock::new(&zk, "/herd");
-    holder.acquire().await.unwrap();
+    let held = holder.acquire().await.unwrap();
     let acquired = Arc::new(AtomicU64::new(0));
     let release = Arc::new(tokio::sync::Notify::new());
     let mut waiters = Vec::new();
@@ -166,10 +169,10 @@ async fn no_herd(connect: &str, addr: std::net::SocketAddr) {
         let (acquired, release) = (acquired.clone(), release.clone());
         waiters.push(tokio::spawn(async move {
             let mut lock = Lock::new(&zk, "/herd");
-            lock.acquire().await.unwrap();
+            let guard = lock.acquire().await.unwrap();
             acquired.fetch_add(1, Ordering::SeqCst);
             release.notified().await;
-            lock.release().await.unwrap();
+            guard.release().await.unwrap();
             let _ = i;
         }));
     }
@@ -200,7 +203,7 @@ async fn no_herd(connect: &str, addr: std::net::SocketAddr) {
         "a node watched twice: {watched:?}"
     );
     assert_eq!(acquired.load(Ordering::SeqCst), 0);
-    holder.release().await.unwrap();
+    held.release().await.unwrap();
     tokio::time::timeout(WAIT, async {
         while acquired.load(Ordering::SeqCst) == 0 {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -245,9 +248,13 @@ async fn an_abandoned_acquire_leaves_no_node_on_apache_zookeeper() {
 async fn cancel_safety(connect: &str) {
     let zk = client(connect).await;
     let mut holder = Lock::new(&zk, "/cancel");
-    holder.acquire().await.unwrap();
+    let held = holder.acquire().await.unwrap();
     let mut other = Lock::new(&zk, "/cancel");
-    assert!(!other.try_acquire(Duration::from_millis(200)).await.unwrap());
+    assert!(other
+        .try_acquire(Duration::from_millis(200))
+        .await
+        .unwrap()
+        .is_none());
     {
         let mut dropped = Lock::new(&zk, "/cancel");
         let acquire = dropped.acquire();
@@ -264,9 +271,9 @@ async fn cancel_safety(connect: &str) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    holder.release().await.unwrap();
-    assert!(other.try_acquire(Duration::from_secs(5)).await.unwrap());
-    other.release().await.unwrap();
+    held.release().await.unwrap();
+    let taken = other.try_acquire(Duration::from_secs(5)).await.unwrap();
+    taken.expect("free once released").release().await.unwrap();
 }
 
 /// The lease: Held while connected; when the holder's session expires it turns Lost,
@@ -277,15 +284,12 @@ async fn an_expired_holder_loses_its_lease_and_the_next_takes_over() {
     let first = client(&server.connect_string()).await;
     let second = client(&server.connect_string()).await;
     let mut lock = Lock::new(&first, "/expiring");
-    lock.acquire().await.unwrap();
-    let token = lock.fencing_token().unwrap();
-    let mut lease = lock.lease().unwrap();
+    let guard = lock.acquire().await.unwrap();
+    let token = guard.fencing_token();
+    let mut lease = guard.lease().clone();
     assert_eq!(lease.state(), LeaseState::Held);
     let mut next = Lock::new(&second, "/expiring");
-    let waiting = tokio::spawn(async move {
-        next.acquire().await.unwrap();
-        next.fencing_token().unwrap()
-    });
+    let waiting = tokio::spawn(async move { next.acquire().await.unwrap().fencing_token() });
     server.expire_session(first.session_id()).await.unwrap();
     // In doubt first (the connection goes), then lost (the server says expired).
     let mut seen = vec![];

@@ -44,18 +44,16 @@ async fn take_turns(
     while done < TURNS || !stop.load(Ordering::SeqCst) {
         assert!(tokio::time::Instant::now() < deadline, "{who} starved");
         let mut lock = Lock::new(&zk, DIR);
-        match lock.try_acquire(Duration::from_secs(5)).await {
-            Ok(true) => {}
-            Ok(false) => continue,
+        let guard = match lock.try_acquire(Duration::from_secs(5)).await {
+            Ok(Some(guard)) => guard,
+            Ok(None) => continue,
             Err(_) => {
                 // The session expired or the connection stayed down past the retries.
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
-        }
-        let (Some(lease), Some(token)) = (lock.lease(), lock.fencing_token()) else {
-            continue;
         };
+        let (lease, token) = (guard.lease().clone(), guard.fencing_token());
         if lease.state() == LeaseState::Held {
             monitor.enter(&who, token);
             let seen = monitor.counter.load(Ordering::SeqCst);
@@ -71,7 +69,7 @@ async fn take_turns(
             }
             monitor.exit();
         }
-        let _ = lock.release().await;
+        let _ = guard.release().await;
     }
     done as u64
 }

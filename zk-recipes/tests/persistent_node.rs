@@ -64,7 +64,8 @@ async fn scenarios(connect: &str) {
     // Ephemeral, through a proxy we cut to expire its session.
     let proxy = Proxy::start(connect.split(',').next().unwrap().to_string()).await;
     let zk = client(&proxy.addr.to_string()).await;
-    let node = PersistentNode::start(&zk, "/pn/svc/host-1", NodeMode::Ephemeral, b"v1");
+    let node = PersistentNode::new(&zk, "/pn/svc/host-1", NodeMode::Ephemeral, b"v1");
+    node.start();
     assert!(node.wait_for_initial_create(WAIT).await);
     assert_eq!(node.actual_path().as_deref(), Some("/pn/svc/host-1"));
     let first = until_there(&observer, "/pn/svc/host-1", b"v1", Some(&zk)).await;
@@ -96,12 +97,13 @@ async fn scenarios(connect: &str) {
     assert!(observer.exists("/pn/svc/host-1").await.unwrap().is_none());
 
     // Ephemeral-sequential: protected, a new node after a delete.
-    let seq = PersistentNode::start(
+    let seq = PersistentNode::new(
         &observer,
         "/pn/seq/member-",
         NodeMode::EphemeralSequential,
         b"s",
     );
+    seq.start();
     assert!(seq.wait_for_initial_create(WAIT).await);
     let path = seq.actual_path().unwrap();
     let name = path.rsplit('/').next().unwrap();
@@ -126,7 +128,8 @@ async fn scenarios(connect: &str) {
 
     // Persistent over an existing node: kept, with our data.
     observer.create("/pn/conf").data(b"theirs").await.unwrap();
-    let conf = PersistentNode::start(&observer, "/pn/conf", NodeMode::Persistent, b"ours");
+    let conf = PersistentNode::new(&observer, "/pn/conf", NodeMode::Persistent, b"ours");
+    conf.start();
     assert!(conf.wait_for_initial_create(WAIT).await);
     until_there(&observer, "/pn/conf", b"ours", None).await;
     conf.close().await;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use zk_client::Client;
-use zk_recipes::{Error, Lock, MultiLock, ReadWriteLock, Semaphore};
+use zk_recipes::{Downgrade, Error, Lock, MultiLock, ReadWriteLock, Semaphore};
 use zk_server::testing::TestingServer;
 use zk_tests::apache::ApacheZk;
 
@@ -60,12 +60,12 @@ async fn readers_share_and_writers_exclude(connect: &str) {
     let mut readers = Vec::new();
     for _ in 0..3 {
         let mut rw = ReadWriteLock::new(&client(connect).await, dir);
-        assert!(rw.try_acquire_read(WAIT).await.unwrap(), "readers share");
-        readers.push(rw);
+        let read = rw.try_acquire_read(WAIT).await.unwrap();
+        readers.push((rw, read.expect("readers share")));
     }
     let writer_zk = client(connect).await;
     let mut writer = ReadWriteLock::new(&writer_zk, dir);
-    assert!(!writer.try_acquire_write(SHORT).await.unwrap());
+    assert!(writer.try_acquire_write(SHORT).await.unwrap().is_none());
     assert_eq!(
         writer.participants().await.unwrap().len(),
         3,
@@ -78,31 +78,37 @@ async fn readers_share_and_writers_exclude(connect: &str) {
             "{name}"
         );
     }
-    for rw in &mut readers {
-        rw.release_read().await.unwrap();
-    }
-    assert!(writer.try_acquire_write(WAIT).await.unwrap());
-    let token = writer.write_fencing_token().unwrap();
+    let mut readers: Vec<ReadWriteLock> = {
+        let mut locks = Vec::new();
+        for (rw, read) in readers.drain(..) {
+            read.release().await.unwrap();
+            locks.push(rw);
+        }
+        locks
+    };
+    let write = writer.try_acquire_write(WAIT).await.unwrap().expect("free");
+    let token = write.fencing_token();
     assert!(token.czxid > 0);
-    assert!(!readers[0].try_acquire_read(SHORT).await.unwrap());
+    assert!(readers[0].try_acquire_read(SHORT).await.unwrap().is_none());
     // Reentrant per side; no upgrade, no read while writing (each would wait for itself).
-    writer.acquire_write().await.unwrap();
+    let again = writer.acquire_write().await.unwrap();
+    assert_eq!(again.fencing_token(), token);
     assert!(matches!(
         writer.acquire_read().await,
         Err(Error::WouldDeadlock(_))
     ));
-    writer.release_write().await.unwrap();
+    write.release().await.unwrap();
     assert!(writer.holds_write());
-    writer.release_write().await.unwrap();
+    again.release().await.unwrap();
     assert!(!writer.holds_write());
     let mut reader = ReadWriteLock::new(&writer_zk, dir);
-    reader.acquire_read().await.unwrap();
+    let read = reader.acquire_read().await.unwrap();
     assert!(matches!(
         reader.acquire_write().await,
         Err(Error::WouldDeadlock(_))
     ));
-    reader.release_read().await.unwrap();
-    assert_eq!(reader.release_read().await, Err(Error::NotHeld));
+    read.release().await.unwrap();
+    assert!(!reader.holds_read());
     assert!(reader.participants().await.unwrap().is_empty());
 }
 
@@ -110,46 +116,50 @@ async fn a_downgrade_lets_waiting_readers_in_but_no_queued_writer(connect: &str)
     let dir = "/rw/downgrade";
     let zk = client(connect).await;
     let mut owner = ReadWriteLock::new(&zk, dir);
-    owner.acquire_write().await.unwrap();
+    let write = owner.acquire_write().await.unwrap();
     // A reader waits behind the writer.
     let reader_zk = client(connect).await;
     let reader = tokio::spawn(async move {
         let mut rw = ReadWriteLock::new(&reader_zk, dir);
-        rw.acquire_read().await.unwrap();
-        rw
+        let read = rw.acquire_read().await.unwrap();
+        (rw, read)
     });
     eventually("the reader queued", || async {
         owner.participants().await.unwrap().len() == 2
     })
     .await;
-    assert!(owner.downgrade().await.unwrap(), "nothing in between");
+    let Downgrade::Read(owner_read) = owner.downgrade(write).await.unwrap() else {
+        panic!("nothing in between, yet the downgrade was refused");
+    };
     assert!(owner.holds_read() && !owner.holds_write());
-    let mut reader = tokio::time::timeout(WAIT, reader)
+    let (reader, read) = tokio::time::timeout(WAIT, reader)
         .await
         .expect("the reader got in after the downgrade")
         .unwrap();
     assert!(owner.holds_read() && reader.holds_read(), "both read now");
-    reader.release_read().await.unwrap();
-    owner.release_read().await.unwrap();
+    read.release().await.unwrap();
+    owner_read.release().await.unwrap();
 
     // With a writer queued behind ours, a downgrade would let it write while we read:
     // refused, and the write lock is still ours.
-    owner.acquire_write().await.unwrap();
+    let write = owner.acquire_write().await.unwrap();
     let inside = Arc::new(AtomicBool::new(true));
     let writer_zk = client(connect).await;
     let seen_inside = inside.clone();
     let writer = tokio::spawn(async move {
         let mut rw = ReadWriteLock::new(&writer_zk, dir);
-        rw.acquire_write().await.unwrap();
+        let write = rw.acquire_write().await.unwrap();
         let overlapped = seen_inside.load(Ordering::SeqCst);
-        rw.release_write().await.unwrap();
+        write.release().await.unwrap();
         overlapped
     });
     eventually("the writer queued", || async {
         owner.participants().await.unwrap().len() == 2
     })
     .await;
-    assert!(!owner.downgrade().await.unwrap());
+    let Downgrade::StillWriting(write) = owner.downgrade(write).await.unwrap() else {
+        panic!("a downgrade let a queued writer in");
+    };
     assert!(owner.holds_write() && !owner.holds_read());
     assert_eq!(
         owner.participants().await.unwrap().len(),
@@ -159,7 +169,7 @@ async fn a_downgrade_lets_waiting_readers_in_but_no_queued_writer(connect: &str)
     tokio::time::sleep(SHORT).await;
     assert!(!writer.is_finished(), "still excluded");
     inside.store(false, Ordering::SeqCst);
-    owner.release_write().await.unwrap();
+    write.release().await.unwrap();
     let overlapped = tokio::time::timeout(WAIT, writer).await.unwrap().unwrap();
     assert!(
         !overlapped,
@@ -181,20 +191,20 @@ async fn readers_and_writers_under_contention(connect: &str) {
             let mut rw = ReadWriteLock::new(&zk, "/rw/contended");
             for turn in 0..8 {
                 if (session + turn) % 3 == 0 {
-                    rw.acquire_write().await.unwrap();
+                    let write = rw.acquire_write().await.unwrap();
                     assert_eq!(writers.fetch_add(1, Ordering::SeqCst), 0, "two writers");
                     assert_eq!(readers.load(Ordering::SeqCst), 0, "a reader during a write");
                     tokio::time::sleep(Duration::from_millis(3)).await;
                     writers.fetch_sub(1, Ordering::SeqCst);
-                    rw.release_write().await.unwrap();
+                    write.release().await.unwrap();
                 } else {
-                    rw.acquire_read().await.unwrap();
+                    let read = rw.acquire_read().await.unwrap();
                     let now = readers.fetch_add(1, Ordering::SeqCst) + 1;
                     max_readers.fetch_max(now, Ordering::SeqCst);
                     assert_eq!(writers.load(Ordering::SeqCst), 0, "a write during a read");
                     tokio::time::sleep(Duration::from_millis(3)).await;
                     readers.fetch_sub(1, Ordering::SeqCst);
-                    rw.release_read().await.unwrap();
+                    read.release().await.unwrap();
                 }
             }
         }));
@@ -318,28 +328,34 @@ async fn multi_lock(connect: &str) {
     let zk = client(connect).await;
     // One of the locks is held elsewhere: a try gets none of them.
     let mut blocker = Lock::new(&client(connect).await, "/multi/b");
-    blocker.acquire().await.unwrap();
+    let blocked = blocker.acquire().await.unwrap();
     let mut both = MultiLock::new(&zk, &["/multi/b", "/multi/a"]);
     assert_eq!(both.paths(), ["/multi/a", "/multi/b"]);
-    assert!(!both.try_acquire(SHORT).await.unwrap());
+    assert!(both.try_acquire(SHORT).await.unwrap().is_none());
     assert!(!both.is_acquired());
     let mut a = Lock::new(&client(connect).await, "/multi/a");
+    a.try_acquire(WAIT)
+        .await
+        .unwrap()
+        .expect("the timed-out multi-lock gave back /multi/a")
+        .release()
+        .await
+        .unwrap();
+    blocked.release().await.unwrap();
+    let first = both.acquire().await.unwrap();
+    let second = both.acquire().await.unwrap();
     assert!(
-        a.try_acquire(WAIT).await.unwrap(),
-        "the timed-out multi-lock gave back /multi/a"
-    );
-    a.release().await.unwrap();
-    blocker.release().await.unwrap();
-    both.acquire().await.unwrap();
-    both.acquire().await.unwrap();
-    assert!(
-        !a.try_acquire(SHORT).await.unwrap(),
+        a.try_acquire(SHORT).await.unwrap().is_none(),
         "held as part of the multi-lock"
     );
-    both.release().await.unwrap();
+    first.release().await.unwrap();
     assert!(both.is_acquired(), "reentrant");
-    both.release().await.unwrap();
-    assert_eq!(both.release().await, Err(Error::NotHeld));
+    second.release().await.unwrap();
+    assert!(!both.is_acquired());
+    assert!(
+        a.try_acquire(WAIT).await.unwrap().is_some(),
+        "all given back"
+    );
 
     // Opposite orders, several sessions, a plain lock on one of the paths too: no
     // deadlock, never two inside.
@@ -355,11 +371,11 @@ async fn multi_lock(connect: &str) {
                 };
                 if i == 3 {
                     let mut lock = Lock::new(&zk, "/multi/x");
-                    lock.acquire().await.unwrap();
+                    let guard = lock.acquire().await.unwrap();
                     enter(&inside);
                     tokio::time::sleep(Duration::from_millis(2)).await;
                     inside.store(false, Ordering::SeqCst);
-                    lock.release().await.unwrap();
+                    guard.release().await.unwrap();
                 } else {
                     let paths = if i % 2 == 0 {
                         ["/multi/x", "/multi/y"]
@@ -367,11 +383,11 @@ async fn multi_lock(connect: &str) {
                         ["/multi/y", "/multi/x"]
                     };
                     let mut lock = MultiLock::new(&zk, &paths);
-                    lock.acquire().await.unwrap();
+                    let guard = lock.acquire().await.unwrap();
                     enter(&inside);
                     tokio::time::sleep(Duration::from_millis(2)).await;
                     inside.store(false, Ordering::SeqCst);
-                    lock.release().await.unwrap();
+                    guard.release().await.unwrap();
                 }
             }
         }));

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use tokio::time::{timeout, Instant};
-use zk_client::{Acl, Client, CreateMode, EventType, SessionState};
+use zk_client::{Client, CreateMode, EventType, SessionState};
 use zk_server::role::Role;
 use zk_server::testing::{TestingCluster, TestingError, TestingServer};
 
@@ -37,7 +37,7 @@ async fn client(connect: &str) -> Client {
 
 /// Creates `path` (the one place these tests create nodes).
 async fn create(zk: &Client, path: &str, mode: CreateMode) {
-    timeout(WAIT, zk.create(path, b"", &Acl::open_unsafe(), mode))
+    timeout(WAIT, zk.create(path).mode(mode))
         .await
         .expect("create answered in time")
         .expect("created");
@@ -99,7 +99,7 @@ async fn expire_session_on_a_server_ends_the_session_as_its_expiry_would() {
     let zk = client(&server.connect_string()).await;
     let other = client(&server.connect_string()).await;
     create(&zk, "/eph", CreateMode::Ephemeral).await;
-    let (found, deleted) = other.exists_w("/eph");
+    let (found, deleted) = other.exists_and_watch("/eph");
     assert!(found.await.unwrap().is_some());
     let mut changes = states(&zk);
     let session = zk.session_id();
@@ -144,7 +144,7 @@ async fn expire_session_on_a_cluster_is_agreed_by_every_member() {
             .all(|id| cluster.core(id).unwrap().db().tree().get("/eph").is_some())
     })
     .await;
-    let (found, deleted) = other.exists_w("/eph");
+    let (found, deleted) = other.exists_and_watch("/eph");
     assert!(found.await.unwrap().is_some());
     let mut changes = states(&zk);
 

@@ -36,7 +36,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let config = ConfigCache::<AppConfig>::start(&client, path, Format::Json);
+    let config = ConfigCache::<AppConfig>::new(&client, path, Format::Json);
+    config.start();
     config.initialized().await;
     let mut values = config.watch();
     let mut errors_seen = None;

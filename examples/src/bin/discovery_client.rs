@@ -81,6 +81,7 @@ async fn main() -> ExitCode {
         .strategy(ProviderStrategy::RoundRobin)
         .down_instance_policy(DownInstancePolicy::new(Duration::from_secs(30), 2))
         .build();
+    provider.start();
     provider.ready().await;
     let mut known = String::new();
     for i in 1..=n {

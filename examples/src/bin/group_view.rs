@@ -34,7 +34,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let member = GroupMember::join(&client, "/examples/group/members", id, payload.as_bytes());
+    let member = GroupMember::new(&client, "/examples/group/members", id, payload.as_bytes());
+    member.start();
     let mut changes = member.changes();
     let view =
         |members: &zk_recipes::Members| members.keys().cloned().collect::<Vec<_>>().join(",");
@@ -54,7 +55,7 @@ async fn main() -> ExitCode {
                 println!("{id} view: {}", view(&member.members()));
             }
             _ = tokio::signal::ctrl_c() => {
-                member.leave().await;
+                member.close().await;
                 return ExitCode::SUCCESS;
             }
         }

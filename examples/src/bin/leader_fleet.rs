@@ -28,7 +28,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let latch = LeaderLatch::start(&client, "/examples/fleet/leader", id);
+    let latch = LeaderLatch::new(&client, "/examples/fleet/leader", id);
+    latch.start();
     let mut leadership = latch.leadership();
     println!("{id} joined");
     loop {
@@ -46,7 +47,7 @@ async fn main() -> ExitCode {
                         break;
                     }
                     _ = tokio::signal::ctrl_c() => {
-                        latch.close(CloseMode::NotifyLeader).await;
+                        latch.close_with(CloseMode::NotifyLeader).await;
                         return ExitCode::SUCCESS;
                     }
                 }
@@ -59,7 +60,7 @@ async fn main() -> ExitCode {
                     }
                 }
                 _ = tokio::signal::ctrl_c() => {
-                    latch.close(CloseMode::Silent).await;
+                    latch.close_with(CloseMode::Silent).await;
                     return ExitCode::SUCCESS;
                 }
             }

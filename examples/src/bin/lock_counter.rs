@@ -37,14 +37,17 @@ async fn main() -> ExitCode {
     let mut lock = Lock::new(&client, "/examples/counter-lock");
     let (mut done, mut doubtful) = (0, 0);
     while done < turns {
-        if let Err(e) = lock.acquire().await {
-            eprintln!("lock_counter: acquire failed: {e}");
-            return ExitCode::FAILURE;
-        }
-        let token = lock.fencing_token();
+        let guard = match lock.acquire().await {
+            Ok(guard) => guard,
+            Err(e) => {
+                eprintln!("lock_counter: acquire failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let token = guard.fencing_token();
         // Act only while the lease holds (a lost connection means: maybe not ours).
-        let lease = lock.lease().map(|l| l.state());
-        if lease != Some(LeaseState::Held) {
+        let lease = guard.lease().state();
+        if lease != LeaseState::Held {
             doubtful += 1;
             eprintln!("lock_counter: lease {lease:?} once acquired; this turn is taken again");
             if doubtful > MAX_DOUBTFUL {
@@ -68,7 +71,7 @@ async fn main() -> ExitCode {
                 current + 1
             );
         }
-        if let Err(e) = lock.release().await {
+        if let Err(e) = guard.release().await {
             eprintln!("lock_counter: release failed: {e}");
             return ExitCode::FAILURE;
         }

@@ -306,11 +306,10 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
                     let _ = c;
                     while Instant::now() < deadline {
                         let started = Instant::now();
-                        let got = lock.acquire().await;
-                        let ok = got.is_ok();
-                        if ok {
-                            let _ = lock.release().await;
-                        }
+                        let got = match lock.acquire().await {
+                            Ok(guard) => guard.release().await,
+                            Err(e) => Err(e),
+                        };
                         // One op = an acquire and its release.
                         tally.record(started, got);
                     }

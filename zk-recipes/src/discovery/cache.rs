@@ -1,27 +1,21 @@
 //! [`ServiceCache`]: the instances of one service mirrored in memory (Curator's
-//! `ServiceCache`). One persistent recursive watch on `<basePath>/<name>`; the
-//! instances are read once in full, then each change the watch reports is read again
-//! (the node's data, one round trip, several changes read together), so a new
-//! instance shows up one watch round trip after its node is made. After a
-//! reconnection (changes made meanwhile sent no event) and after a session expiry on a
-//! client that renews sessions (the watch went with the session) everything is read
-//! again.
+//! `ServiceCache`): a [`TreeCache`] of `<basePath>/<name>` one level deep (one
+//! persistent recursive watch where the server has them; everything read again after
+//! a reconnection and after a session expiry on a renewing client), each instance
+//! node's JSON parsed when its data changes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::stream::BoxStream;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use zk_client::{AddWatchMode, Client, SessionState, StateChanges};
-use zk_proto::{ErrorCode, EventType};
+use zk_client::Client;
 
 use super::instance::{JsonInstanceSerializer, Payload, ServiceInstance};
-use crate::error::Result;
-use crate::lease::client_is_over;
+use crate::task::Background;
+use crate::tree_cache::{follow, Tree, TreeCache};
 
 /// A change of a [`ServiceCache`].
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +62,7 @@ pub(crate) struct Snapshot<T> {
 
 type Instances<T> = BTreeMap<String, Cached<T>>;
 
-/// The instances of one service, kept current by a watch, until closed.
+/// The instances of one service, kept current by a watch once started, until closed.
 ///
 /// If its client ends for good (closed, or expired without renewal), the cache keeps
 /// what it saw last and its change stream ends.
@@ -76,26 +70,41 @@ type Instances<T> = BTreeMap<String, Cached<T>>;
 pub struct ServiceCache<T = Value> {
     name: String,
     view: watch::Receiver<Arc<Snapshot<T>>>,
-    stop: watch::Sender<bool>,
-    task: Option<JoinHandle<()>>,
+    /// The service's directory, mirrored one level deep.
+    mirror: TreeCache,
+    /// Turns the mirror's events into instances.
+    task: Background,
 }
 
 impl<T: Payload> ServiceCache<T> {
-    /// Starts mirroring the instances of service `name` under `base_path`.
-    pub fn start(client: &Client, base_path: &str, name: &str) -> ServiceCache<T> {
+    /// A cache of the instances of service `name` under `base_path`, mirroring once
+    /// [`ServiceCache::start`]ed.
+    pub fn new(client: &Client, base_path: &str, name: &str) -> ServiceCache<T> {
         let dir = format!("{}/{name}", base_path.trim_end_matches('/'));
         let (view_tx, view) = watch::channel(Arc::new(Snapshot {
             loaded: false,
             instances: BTreeMap::new(),
         }));
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(keep(client.clone(), dir, view_tx, stopped));
+        let mirror = TreeCache::builder(client, &dir).max_depth(1).build();
+        let mut current: Instances<T> = BTreeMap::new();
+        // Ends (and the change streams with it) if the client can never connect
+        // again: the last view stays.
+        let task = follow(&mirror, move |tree| {
+            current = instances_in(tree, &dir, std::mem::take(&mut current));
+            publish(&view_tx, &current);
+        });
         ServiceCache {
             name: name.to_string(),
             view,
-            stop,
-            task: Some(task),
+            mirror,
+            task,
         }
+    }
+
+    /// Starts mirroring in the background (again: nothing).
+    pub fn start(&self) {
+        self.task.start();
+        self.mirror.start();
     }
 
     /// The service's name.
@@ -148,22 +157,14 @@ impl<T: Payload> ServiceCache<T> {
         .boxed()
     }
 
-    /// Stops watching.
-    pub async fn close(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
+    /// Stops watching and waits until it has; dropping stops it without waiting.
+    pub async fn close(self) {
+        self.task.close().await;
+        self.mirror.close().await;
     }
 
     pub(crate) fn snapshot(&self) -> Arc<Snapshot<T>> {
         self.view.borrow().clone()
-    }
-}
-
-impl<T> Drop for ServiceCache<T> {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
     }
 }
 
@@ -187,140 +188,6 @@ fn diff<T: Clone>(before: &Instances<T>, now: &Instances<T>) -> Vec<CacheEvent<T
     events
 }
 
-/// How waiting for the connection ended.
-enum Wait {
-    Connected,
-    Over,
-}
-
-/// Waits until the client is connected, it can never be again, or the cache stops.
-async fn connected(
-    client: &Client,
-    states: &mut StateChanges,
-    stopped: &mut watch::Receiver<bool>,
-) -> Wait {
-    tokio::select! {
-        _ = stopped.wait_for(|s| *s) => Wait::Over,
-        s = states.wait_for(|s| s == SessionState::Connected || client_is_over(client, s)) => {
-            match s {
-                Some(SessionState::Connected) => Wait::Connected,
-                _ => Wait::Over,
-            }
-        }
-    }
-}
-
-/// Waits until the cache is told to stop.
-async fn stop_requested(stopped: &mut watch::Receiver<bool>) {
-    let _ = stopped.wait_for(|s| *s).await;
-}
-
-/// Sleeps `pause` unless stopped first: whether stopped.
-async fn pause(stopped: &mut watch::Receiver<bool>, pause: Duration) -> bool {
-    tokio::select! {
-        _ = stopped.wait_for(|s| *s) => true,
-        _ = tokio::time::sleep(pause) => false,
-    }
-}
-
-/// Keeps the view current until stopped (or the client ends).
-async fn keep<T: Payload>(
-    client: Client,
-    dir: String,
-    view: watch::Sender<Arc<Snapshot<T>>>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    let mut states = client.state_changes();
-    'session: loop {
-        if let Wait::Over = connected(&client, &mut states, &mut stopped).await {
-            break 'session;
-        }
-        let session = client.session_id();
-        let mut events = match client
-            .add_watch(&dir, AddWatchMode::PersistentRecursive)
-            .await
-        {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::debug!(error = %e, %dir, "service cache: cannot watch yet");
-                if pause(&mut stopped, Duration::from_millis(100)).await {
-                    break 'session;
-                }
-                continue 'session;
-            }
-        };
-        'look: loop {
-            let mut current = match read_all(&client, &dir).await {
-                Ok(all) => {
-                    publish(&view, &all);
-                    all
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, %dir, "service cache: read failed");
-                    if pause(&mut stopped, Duration::from_millis(50)).await {
-                        break 'session;
-                    }
-                    if let Wait::Over = connected(&client, &mut states, &mut stopped).await {
-                        break 'session;
-                    }
-                    if client.session_id() != session {
-                        continue 'session;
-                    }
-                    continue 'look;
-                }
-            };
-            loop {
-                tokio::select! {
-                    _ = stop_requested(&mut stopped) => break 'session,
-                    event = events.next() => {
-                        // The changed instances, with every event already there.
-                        let mut touched = BTreeSet::new();
-                        let mut next = Some(event);
-                        while let Some(event) = next {
-                            match event {
-                                Some(e) if e.event_type != EventType::None => {
-                                    if let Some(name) = child_of(&dir, &e.path) {
-                                        touched.insert(name.to_string());
-                                    }
-                                }
-                                // The watch ended with the session.
-                                _ => continue 'session,
-                            }
-                            next = events.next().now_or_never();
-                        }
-                        if touched.is_empty() {
-                            continue;
-                        }
-                        match refresh(&client, &dir, touched, &mut current).await {
-                            Ok(()) => publish(&view, &current),
-                            Err(e) => {
-                                tracing::debug!(error = %e, %dir, "service cache: read failed");
-                                continue 'look;
-                            }
-                        }
-                    }
-                    changed = states.next() => {
-                        if changed.is_none() {
-                            break 'session;
-                        }
-                        // Whatever happened, once connected again: the same session
-                        // kept its watch but got no event for what changed meanwhile
-                        // (look again); a new one needs a new watch.
-                        if let Wait::Over = connected(&client, &mut states, &mut stopped).await {
-                            break 'session;
-                        }
-                        if client.session_id() != session {
-                            continue 'session;
-                        }
-                        continue 'look;
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The name of `path` if it is a direct child of `dir`.
 fn child_of<'a>(dir: &str, path: &'a str) -> Option<&'a str> {
     let name = path.strip_prefix(dir)?.strip_prefix('/')?;
     (!name.is_empty() && !name.contains('/')).then_some(name)
@@ -360,47 +227,26 @@ fn parse<T: Payload>(path: &str, data: Vec<u8>) -> Option<Cached<T>> {
     }
 }
 
-/// Every instance under `dir` (none if it does not exist).
-async fn read_all<T: Payload>(client: &Client, dir: &str) -> Result<Instances<T>> {
-    let names = match client.get_children(dir).await {
-        Ok(c) => c,
-        Err(e) if e.code() == Some(ErrorCode::NoNode) => return Ok(BTreeMap::new()),
-        Err(e) => return Err(e.into()),
-    };
-    let mut all = BTreeMap::new();
-    refresh(client, dir, names.into_iter().collect(), &mut all).await?;
-    Ok(all)
-}
-
-/// Reads the instances `names` again (all at once) into `current`.
-async fn refresh<T: Payload>(
-    client: &Client,
-    dir: &str,
-    names: BTreeSet<String>,
-    current: &mut Instances<T>,
-) -> Result<()> {
-    let reads: Vec<_> = names
-        .iter()
-        .map(|name| client.get_data(&format!("{dir}/{name}")))
-        .collect();
-    let results = futures::future::join_all(reads).await;
-    for (name, result) in names.into_iter().zip(results) {
-        match result {
-            Ok((data, _)) => match parse(&format!("{dir}/{name}"), data) {
-                Some(cached) => {
-                    current.insert(name, cached);
-                }
-                None => {
-                    current.remove(&name);
-                }
-            },
-            Err(e) if e.code() == Some(ErrorCode::NoNode) => {
-                current.remove(&name);
-            }
-            Err(e) => return Err(e.into()),
+/// The instances under `dir` in `tree` (mirrored one level deep), by node name;
+/// instances already parsed from the same data are taken from `before`.
+fn instances_in<T: Payload>(tree: &Tree, dir: &str, mut before: Instances<T>) -> Instances<T> {
+    let mut now = Instances::new();
+    for (path, node) in tree.range(format!("{dir}/")..) {
+        if !path.starts_with(dir) {
+            break;
+        }
+        let Some(name) = child_of(dir, path) else {
+            continue;
+        };
+        let cached = match before.remove(name) {
+            Some(old) if *old.data == *node.data => Some(old),
+            _ => parse(path, node.data.clone()),
+        };
+        if let Some(cached) = cached {
+            now.insert(name.to_string(), cached);
         }
     }
-    Ok(())
+    now
 }
 
 #[cfg(test)]

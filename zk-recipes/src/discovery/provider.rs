@@ -92,10 +92,10 @@ impl<T: Payload> ServiceProviderBuilder<T> {
         self
     }
 
-    /// Starts the provider (its cache starts reading the service).
+    /// The provider, not running yet: [`ServiceProvider::start`] it.
     pub fn build(self) -> ServiceProvider<T> {
         ServiceProvider {
-            cache: ServiceCache::start(&self.client, &self.base_path, &self.name),
+            cache: ServiceCache::new(&self.client, &self.base_path, &self.name),
             picker: Mutex::new(Picker::new(&self.strategy)),
             down: Mutex::new(DownInstances::new(self.policy)),
         }
@@ -118,6 +118,11 @@ impl<T: Payload> ServiceProvider<T> {
     /// A builder for a provider of service `name` under `base_path`.
     pub fn builder(client: &Client, base_path: &str, name: &str) -> ServiceProviderBuilder<T> {
         ServiceProviderBuilder::new(client, base_path, name)
+    }
+
+    /// Starts keeping the instances current in the background (again: nothing).
+    pub fn start(&self) {
+        self.cache.start();
     }
 
     /// Waits until the service has been read once.
@@ -150,7 +155,8 @@ impl<T: Payload> ServiceProvider<T> {
         &self.cache
     }
 
-    /// Stops the provider (and its cache).
+    /// Stops the provider (and its cache) and waits until it has; dropping stops it
+    /// without waiting.
     pub async fn close(self) {
         self.cache.close().await;
     }
