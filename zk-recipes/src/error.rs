@@ -27,6 +27,15 @@ pub enum Error {
     /// The request would wait for something this holder itself holds.
     #[error("would deadlock: {0}")]
     WouldDeadlock(&'static str),
+    /// A read-modify-write ([`crate::Modeled::update`]) gave up: every attempt found
+    /// that someone else had written, created or deleted the node in between.
+    #[error("gave up updating {path} after {attempts} attempts: other writers kept changing it")]
+    TooManyConflicts {
+        /// The node.
+        path: String,
+        /// The attempts made.
+        attempts: u32,
+    },
 }
 
 impl Error {
@@ -37,6 +46,8 @@ impl Error {
         match self {
             Error::Client(e) => e.is_retryable(),
             Error::NodeLost(_) => true,
+            // Contention: trying again later may well succeed.
+            Error::TooManyConflicts { .. } => true,
             Error::Closed | Error::NotHeld | Error::Codec(_) | Error::WouldDeadlock(_) => false,
         }
     }

@@ -31,6 +31,9 @@
 //!   change events, re-synced after reconnection and expiry.
 //! - [`node_cache`]: [`NodeCache`] (one node) and [`ConfigCache`] (one node decoded
 //!   as the app's own type through serde).
+//! - [`modeled`]: [`Modeled`], a typed znode (the app's own type through serde, JSON
+//!   or MessagePack): validated reads, exactly-once creates and versioned writes, and
+//!   a read-modify-write `update` retried through contention.
 //! - [`lease`]: [`Lease`], what a holder may assume while its session is connected,
 //!   in doubt (Disconnected) or gone (Expired).
 //! - `contention` (private): the line of sequential nodes every lock waits in.
@@ -66,6 +69,7 @@ pub mod leader_latch;
 pub mod leader_selector;
 pub mod lease;
 pub mod lock;
+pub mod modeled;
 pub mod multi_lock;
 pub mod node_cache;
 pub mod persistent_node;
@@ -90,6 +94,7 @@ pub use leader_latch::{CloseMode, LeaderLatch};
 pub use leader_selector::{LeaderSelector, Leadership, Participant};
 pub use lease::{Lease, LeaseState};
 pub use lock::{FencingToken, Lock, LockGuard};
+pub use modeled::{Modeled, Versioned};
 pub use multi_lock::{MultiLock, MultiLockGuard};
 pub use node_cache::{ConfigCache, Format, NodeCache};
 pub use persistent_node::{NodeMode, PersistentNode};
