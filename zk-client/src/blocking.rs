@@ -163,6 +163,17 @@ impl Client {
         self.inner.connected_server()
     }
 
+    /// See [`crate::Client::servers`].
+    pub fn servers(&self) -> Vec<String> {
+        self.inner.servers()
+    }
+
+    /// See [`crate::Client::update_server_list`].
+    pub fn update_server_list(&self, connect_string: &str) -> Result<bool> {
+        self.runtime
+            .block_on(self.inner.update_server_list(connect_string))
+    }
+
     /// See [`crate::Client::renews_expired_sessions`].
     pub fn renews_expired_sessions(&self) -> bool {
         self.inner.renews_expired_sessions()

@@ -7,7 +7,7 @@
 //! overflow FIFO that later calls queue behind: still in call order.)
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,7 +28,7 @@ use crate::multi::Transaction;
 use crate::queue::CommandQueue;
 use crate::reply::Reply;
 use crate::retry::{ExponentialBackoff, RetryPolicy};
-use crate::session::{self, Command, Outgoing, SessionConfig};
+use crate::session::{self, Command, Outgoing, Reports, SessionConfig};
 use crate::state::{SessionState, StateChanges};
 use crate::watch::{
     oneshot_pair, persistent_pair, NotificationTaps, OneshotWatcher, PersistentWatcher,
@@ -94,6 +94,7 @@ pub struct ClientBuilder {
     session: Option<(i64, Vec<u8>)>,
     retry: Arc<dyn RetryPolicy>,
     renew_expired: bool,
+    follow_ensemble: bool,
     sasl: Option<crate::sasl::SaslLogin>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsConfig>,
@@ -118,6 +119,7 @@ impl ClientBuilder {
             session: None,
             retry: Arc::new(ExponentialBackoff::new(Duration::from_millis(100), 5)),
             renew_expired: false,
+            follow_ensemble: false,
             sasl: None,
             #[cfg(feature = "tls")]
             tls: None,
@@ -177,6 +179,26 @@ impl ClientBuilder {
         self
     }
 
+    /// Follow the ensemble's configuration, as Curator's `EnsembleTracker` does: after
+    /// every connection, and whenever it changes (a reconfig), the client reads
+    /// `/zookeeper/config` and makes the servers' client addresses its server list
+    /// ([`Client::update_server_list`], with ZooKeeper's rebalancing: the client may
+    /// move to another server, keeping its session). A client given one server learns
+    /// the others; a server removed from the ensemble is left. A configuration without
+    /// client addresses (a standalone server's, an ensemble whose `server.N` lines name
+    /// no client port) is not followed; a TLS client follows the secure client
+    /// addresses, if the configuration has them. The chroot stays.
+    ///
+    /// Default: off, unlike Curator (`ensembleTracker(true)`): this client is
+    /// ZooKeeper's `ZooKeeper`, which does not follow, and following would make a
+    /// client given one member of an ensemble (to watch that member, or a diagnostic
+    /// tool's connection) move to another member right after connecting, with
+    /// probability `1 - 1/n`.
+    pub fn follow_ensemble(mut self, follow: bool) -> Self {
+        self.follow_ensemble = follow;
+        self
+    }
+
     /// Connects with TLS, on every connection and reconnection (the servers' secure
     /// client port, `secureClientPort`). The server's certificate must chain to a CA of
     /// `tls` and name the host of the connect string entry (or
@@ -211,6 +233,7 @@ impl ClientBuilder {
         let (first_tx, first_rx) = oneshot::channel();
         let (session_tx, session_rx) = watch::channel((0i64, Vec::new()));
         let (server_tx, server_rx) = watch::channel(None);
+        let (servers_tx, servers_rx) = watch::channel(Vec::new());
         let (events_tx, _) = tokio::sync::broadcast::channel(64);
         let config = SessionConfig {
             connect: connect.clone(),
@@ -226,16 +249,27 @@ impl ClientBuilder {
             tls: self.tls.as_ref().map(|t| t.connector()).transpose()?,
         };
         let notifications = config.notifications.clone();
+        #[cfg(feature = "tls")]
+        let secure = config.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        let secure = false;
         tokio::spawn(session::run(
             config,
             rx,
-            state_tx,
-            events_tx.clone(),
-            session_tx,
-            server_tx,
+            Reports {
+                state: state_tx,
+                state_events: events_tx.clone(),
+                identity: session_tx,
+                server: server_tx,
+                servers: servers_tx,
+            },
             first_tx,
         ));
         first_rx.await.map_err(|_| Error::Closed)??;
+        // Subscribed before the first read: no later connection goes unseen.
+        let states = self.follow_ensemble.then(|| {
+            StateChanges::new(state_rx.clone(), events_tx.subscribe(), self.renew_expired)
+        });
         let client = Client {
             inner: Arc::new(Inner {
                 commands,
@@ -243,6 +277,7 @@ impl ClientBuilder {
                 connect,
                 session: session_rx,
                 server: server_rx,
+                servers: servers_rx,
                 state_events: events_tx,
                 renews_expired: self.renew_expired,
                 notifications,
@@ -251,6 +286,9 @@ impl ClientBuilder {
         };
         for (scheme, auth) in self.auth {
             client.add_auth(&scheme, &auth).await?;
+        }
+        if let Some(states) = states {
+            tokio::spawn(crate::ensemble::track(client.downgrade(), states, secure));
         }
         Ok(client)
     }
@@ -263,6 +301,7 @@ struct Inner {
     connect: ConnectString,
     session: watch::Receiver<(i64, Vec<u8>)>,
     server: watch::Receiver<Option<String>>,
+    servers: watch::Receiver<Vec<String>>,
     state_events: tokio::sync::broadcast::Sender<SessionState>,
     renews_expired: bool,
     notifications: NotificationTaps,
@@ -311,6 +350,20 @@ pub struct Client {
 /// Data that may be null, and the Stat.
 type NullableData = (Option<Vec<u8>>, Stat);
 
+/// A [`Client`] that does not keep its session open (the ensemble tracker's).
+#[derive(Debug, Clone)]
+pub(crate) struct WeakClient(Weak<Inner>, Arc<dyn RetryPolicy>);
+
+impl WeakClient {
+    /// The client, unless every handle to it is gone.
+    pub(crate) fn upgrade(&self) -> Option<Client> {
+        self.0.upgrade().map(|inner| Client {
+            inner,
+            retry: self.1.clone(),
+        })
+    }
+}
+
 impl Client {
     /// Connects to `connect_string` with default settings.
     pub async fn connect(connect_string: &str) -> Result<Client> {
@@ -335,6 +388,58 @@ impl Client {
     /// The `host:port` this client is connected to, if connected.
     pub fn connected_server(&self) -> Option<String> {
         self.inner.server.borrow().clone()
+    }
+
+    /// The servers this client connects to (`host:port`), in the order it tries them:
+    /// the connect string's, until [`Client::update_server_list`] or
+    /// [`ClientBuilder::follow_ensemble`] replaces them.
+    pub fn servers(&self) -> Vec<String> {
+        self.inner.servers.borrow().clone()
+    }
+
+    /// Replaces the servers this client connects to, as ZooKeeper's
+    /// `ZooKeeper.updateServerList` does; `connect_string` is `host:port[,…]` (a chroot
+    /// after it is ignored: the client keeps its own). To keep the load balanced the
+    /// client may move, with the same session, by ZooKeeper's rule
+    /// (`StaticHostProvider.updateServerList`): if its server is not in the new list it
+    /// moves; if the list grew, it moves with probability `1 - old/new` to one of the
+    /// added servers; otherwise it stays. Answers whether it moves. A move waits for
+    /// the requests in flight to be answered (none fails for it); the state goes
+    /// `Disconnected`, then `Connected` on the other server. The same list in another
+    /// order changes nothing.
+    ///
+    /// ```no_run
+    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+    /// // zk1 was replaced by zk4: a client on zk1 moves (to zk4), the others stay.
+    /// let moving = zk.update_server_list("zk2:2181,zk3:2181,zk4:2181").await?;
+    /// assert_eq!(zk.servers().len(), 3);
+    /// # let _ = moving; Ok(()) }
+    /// ```
+    pub fn update_server_list(&self, connect_string: &str) -> Reply<bool> {
+        match ConnectString::parse(connect_string) {
+            Ok(parsed) => self.update_server_hosts(parsed.hosts),
+            Err(e) => Self::fail(e),
+        }
+    }
+
+    /// [`Client::update_server_list`] with the hosts already parsed (not empty).
+    pub(crate) fn update_server_hosts(&self, hosts: Vec<String>) -> Reply<bool> {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .inner
+            .commands
+            .push(Command::UpdateServerList(hosts, tx))
+            .is_err()
+        {
+            return Self::fail(self.terminal_error());
+        }
+        let state = self.inner.state.clone();
+        Reply::new(async move { rx.await.map_err(|_| terminal(&state)) })
+    }
+
+    /// A handle that does not keep the session open.
+    pub(crate) fn downgrade(&self) -> WeakClient {
+        WeakClient(Arc::downgrade(&self.inner), self.retry.clone())
     }
 
     /// Runs an idempotent operation, retrying it under the client's retry policy while

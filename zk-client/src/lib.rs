@@ -22,6 +22,10 @@
 //! - [`state`]: [`SessionState`] and [`StateChanges`], how it changes.
 //! - [`error`]: [`Error`], keeping ZooKeeper's codes.
 //! - [`connect_string`]: parsing `host:port,…/chroot`.
+//! - [`ensemble`]: the ensemble's dynamic configuration (`/zookeeper/config`) and
+//!   following it ([`ClientBuilder::follow_ensemble`], Curator's `EnsembleTracker`).
+//! - `rebalance`: ZooKeeper's rule for moving clients when the server list changes
+//!   ([`Client::update_server_list`]).
 //! - [`tls`] (feature `tls`, on by default): [`TlsConfig`], TLS to a secure client
 //!   port (`secureClientPort`), on every connection and reconnection.
 //!
@@ -75,10 +79,12 @@ pub mod blocking;
 pub mod client;
 pub mod connect_string;
 pub mod create;
+pub mod ensemble;
 pub mod error;
 pub mod multi;
 pub mod paths;
 mod queue;
+mod rebalance;
 mod recursive;
 mod reply;
 pub mod retry;

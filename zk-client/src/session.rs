@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use rand::seq::SliceRandom;
+use rand::Rng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -21,6 +22,7 @@ use zk_proto::{
 
 use crate::connect_string::ConnectString;
 use crate::error::{Error, Result};
+use crate::rebalance::{should_move, Move, ReconfigPlan};
 use crate::state::SessionState;
 use crate::watch::{NotificationTaps, Registration, WatchRegistry, WatchedEvent};
 
@@ -39,6 +41,9 @@ pub(crate) enum Command {
     Request(Outgoing),
     AddAuth(AuthPacket, oneshot::Sender<Result<()>>),
     RemoveWatches(String, zk_proto::WatcherType),
+    /// A new server list (`host:port`, deduplicated, not empty); answers whether the
+    /// client moves to another server to rebalance ([`crate::Client::update_server_list`]).
+    UpdateServerList(Vec<String>, oneshot::Sender<bool>),
     Close(oneshot::Sender<()>),
 }
 
@@ -100,6 +105,16 @@ async fn open(
     Ok(Box::new(stream))
 }
 
+/// What [`Session::queue`] made of a command.
+enum Queued {
+    /// Encoded (or done locally): go on.
+    Sent,
+    /// Close the session, acknowledging to the closer if any.
+    Close(Option<oneshot::Sender<()>>),
+    /// The server list changed and this client moves to another server.
+    Move,
+}
+
 /// Why a connection ended.
 enum Ended {
     /// The socket failed or went quiet: reconnect.
@@ -143,6 +158,20 @@ struct Session {
     seen_rw: bool,
     /// A read-write server found while on a read-only one: connect there next.
     prefer: Option<String>,
+    /// Where to go after a server list update that moves the client (ZooKeeper's
+    /// "reconfig mode"); over once connected, or once every server was tried.
+    plan: Option<ReconfigPlan>,
+    /// The server list, published ([`crate::Client::servers`]).
+    servers: watch::Sender<Vec<String>>,
+}
+
+/// The watch channels a session task reports through.
+pub(crate) struct Reports {
+    pub state: watch::Sender<SessionState>,
+    pub state_events: tokio::sync::broadcast::Sender<SessionState>,
+    pub identity: watch::Sender<(i64, Vec<u8>)>,
+    pub server: watch::Sender<Option<String>>,
+    pub servers: watch::Sender<Vec<String>>,
 }
 
 /// Runs the session until it ends; `first_connect` learns the outcome of the first
@@ -150,14 +179,19 @@ struct Session {
 pub(crate) async fn run(
     config: SessionConfig,
     mut commands: mpsc::Receiver<Command>,
-    state: watch::Sender<SessionState>,
-    state_events: tokio::sync::broadcast::Sender<SessionState>,
-    identity: watch::Sender<(i64, Vec<u8>)>,
-    server: watch::Sender<Option<String>>,
+    reports: Reports,
     first_connect: oneshot::Sender<Result<()>>,
 ) {
+    let Reports {
+        state,
+        state_events,
+        identity,
+        server,
+        servers,
+    } = reports;
     let mut hosts = config.connect.hosts.clone();
     hosts.shuffle(&mut rand::thread_rng());
+    servers.send_replace(hosts.clone());
     let (session_id, passwd) = match &config.session {
         Some((id, pw)) => (*id, Bytes::copy_from_slice(pw)),
         None => (0, Bytes::from_static(&[0; 16])),
@@ -179,6 +213,8 @@ pub(crate) async fn run(
         server,
         seen_rw: false,
         prefer: None,
+        plan: None,
+        servers,
     };
     let mut first_connect = Some(first_connect);
     let mut ever_connected = false;
@@ -193,13 +229,7 @@ pub(crate) async fn run(
         } else {
             SessionState::Disconnected
         });
-        let host = match s.prefer.take() {
-            Some(h) => h,
-            None => {
-                s.next_host += 1;
-                s.hosts[(s.next_host - 1) % s.hosts.len()].clone()
-            }
-        };
+        let host = s.pick_host();
         let attempt = match s.connect(&host).await {
             // SASL right after the handshake, before anything else is sent.
             Ok(Some((mut stream, response))) => match s.config.sasl.clone() {
@@ -234,6 +264,7 @@ pub(crate) async fn run(
                 reconnect = reconnect_backoff();
                 failures = 0;
                 ever_connected = true;
+                s.plan = None;
                 s.session_id = response.session_id;
                 s.passwd = response.passwd.clone();
                 s.negotiated = Duration::from_millis(response.timeout.max(1) as u64);
@@ -300,6 +331,11 @@ pub(crate) async fn run(
                             closing = Some(done);
                             break;
                         }
+                        // Applies now: the next attempt may go to a server of the
+                        // new list.
+                        Ok(Command::UpdateServerList(hosts, moving)) => {
+                            let _ = moving.send(s.update_server_list(hosts, None));
+                        }
                         Ok(other) => s.stash.push_back(other),
                         Err(_) => break,
                     }
@@ -325,6 +361,66 @@ impl Session {
         if self.state.send_replace(state) != state {
             let _ = self.state_events.send(state);
         }
+    }
+
+    /// The server to try next: a read-write server found meanwhile, else the one the
+    /// rebalancing plan picks, else the next of the list, round and round.
+    fn pick_host(&mut self) -> String {
+        if let Some(host) = self.prefer.take() {
+            return host;
+        }
+        if let Some(plan) = &mut self.plan {
+            if let Some(host) = plan.next(rand::thread_rng().gen()) {
+                // The round goes on after it, as ZooKeeper's does.
+                if let Some(i) = self.hosts.iter().position(|h| *h == host) {
+                    self.next_host = i + 1;
+                }
+                return host;
+            }
+            debug!("tried every server of the new list; back to the plain round");
+            self.plan = None;
+        }
+        self.next_host += 1;
+        self.hosts[(self.next_host - 1) % self.hosts.len()].clone()
+    }
+
+    /// Replaces the server list (ZooKeeper's `updateServerList`) and decides, as
+    /// ZooKeeper's client does, whether this client moves to keep the load balanced
+    /// ([`crate::rebalance`]). `current` is the server connected to; when not
+    /// connected, the last one tried stands for it. Returns whether it moves.
+    fn update_server_list(&mut self, hosts: Vec<String>, current: Option<&str>) -> bool {
+        let mut list = Vec::with_capacity(hosts.len());
+        for host in hosts {
+            if !list.contains(&host) {
+                list.push(host);
+            }
+        }
+        let same = list.len() == self.hosts.len() && list.iter().all(|h| self.hosts.contains(h));
+        if list.is_empty() || same {
+            return false;
+        }
+        let mut rng = rand::thread_rng();
+        list.shuffle(&mut rng);
+        let last_tried =
+            self.hosts[(self.next_host + self.hosts.len() - 1) % self.hosts.len()].clone();
+        let current = current.unwrap_or(&last_tried).to_string();
+        let decision = should_move(&self.hosts, &list, &current, rng.gen());
+        let span = tracing::debug_span!("update_server_list", %current);
+        let _entered = span.enter();
+        match decision {
+            Move::Stay => {
+                debug!(old = ?self.hosts, new = ?list, "server list updated; staying");
+                self.plan = None;
+                self.next_host = list.iter().position(|h| *h == current).map_or(0, |i| i + 1);
+            }
+            Move::Reconnect { prob_new } => {
+                info!(old = ?self.hosts, new = ?list, prob_new, "server list updated; moving to rebalance");
+                self.plan = Some(ReconfigPlan::new(&self.hosts, &list, prob_new));
+            }
+        }
+        self.hosts = list;
+        self.servers.send_replace(self.hosts.clone());
+        matches!(decision, Move::Reconnect { .. })
     }
 
     /// One connection attempt: TCP, handshake. `Ok(None)` = the session expired.
@@ -412,13 +508,19 @@ impl Session {
         let mut out = BytesMut::new();
         let read_only = *self.state.borrow() == SessionState::ConnectedReadOnly;
         let current = self.server.borrow().clone().unwrap_or_default();
-        let mut probe = read_only.then(|| {
+        let start_probe = |s: &Session| {
             Probe(tokio::spawn(find_read_write_server(
-                self.config.clone(),
-                self.hosts.clone(),
-                current,
+                s.config.clone(),
+                s.hosts.clone(),
+                current.clone(),
             )))
-        });
+        };
+        let mut probe = read_only.then(|| start_probe(self));
+        let mut probed_hosts = self.hosts.clone();
+        // The server list changed and this client leaves for another server: it takes
+        // no more requests here, and goes once those in flight are answered (so that a
+        // move costs no ConnectionLoss).
+        let mut moving = false;
 
         // Identities first, then the watches, before anything else.
         for auth in &self.auths {
@@ -446,20 +548,24 @@ impl Session {
         out.clear();
 
         loop {
-            let can_send = pending.len() < self.config.max_in_flight;
+            if moving && pending.is_empty() && auth_waiters.is_empty() {
+                info!(from = %current, "leaving the server to rebalance");
+                return Ended::Lost;
+            }
+            let can_send = !moving && pending.len() < self.config.max_in_flight;
             tokio::select! {
                 command = commands.recv(), if can_send => {
-                    let mut close = self.queue(command, &mut out, &mut pending, &mut auth_waiters, &mut next_xid);
+                    let mut queued = self.queue(command, &mut out, &mut pending, &mut auth_waiters, &mut next_xid);
                     // Batch whatever else is already queued into the same write.
-                    while close.is_none() && pending.len() < self.config.max_in_flight {
+                    while matches!(queued, Queued::Sent) && pending.len() < self.config.max_in_flight {
                         match commands.try_recv() {
                             Ok(command) => {
-                                close = self.queue(Some(command), &mut out, &mut pending, &mut auth_waiters, &mut next_xid);
+                                queued = self.queue(Some(command), &mut out, &mut pending, &mut auth_waiters, &mut next_xid);
                             }
                             Err(_) => break,
                         }
                     }
-                    if let Some(done) = close {
+                    if let Queued::Close(done) = queued {
                         let close_xid = next_xid;
                         encode(&mut out, close_xid, &Request::CloseSession);
                         let _ = wr.write_all(&out).await;
@@ -490,12 +596,21 @@ impl Session {
                         }
                         return Ended::Final(SessionState::Closed);
                     }
-                    if wr.write_all(&out).await.is_err() {
-                        fail_pending(&mut pending, Error::ConnectionLoss);
-                        return Ended::Lost;
+                    moving |= matches!(queued, Queued::Move);
+                    // A read-only connection looks for a read-write server among the
+                    // servers of the list it has now.
+                    if probe.is_some() && !moving && probed_hosts != self.hosts {
+                        probed_hosts = self.hosts.clone();
+                        probe = Some(start_probe(self));
                     }
-                    out.clear();
-                    last_send = Instant::now();
+                    if !out.is_empty() {
+                        if wr.write_all(&out).await.is_err() {
+                            fail_pending(&mut pending, Error::ConnectionLoss);
+                            return Ended::Lost;
+                        }
+                        out.clear();
+                        last_send = Instant::now();
+                    }
                 }
                 read = rd.read_buf(&mut buf) => {
                     match read {
@@ -550,10 +665,8 @@ impl Session {
         }
     }
 
-    /// Encodes one command into `out`. `Some` asks to close the session (with the
-    /// closer's acknowledgement, if any); `None` from the channel means every handle
-    /// is gone, which closes it too.
-    #[allow(clippy::type_complexity)]
+    /// Encodes one command into `out`, or acts on it. `None` from the channel means
+    /// every handle is gone, which closes the session.
     fn queue(
         &mut self,
         command: Option<Command>,
@@ -561,27 +674,37 @@ impl Session {
         pending: &mut VecDeque<(i32, OpCode, Outgoing)>,
         auth_waiters: &mut VecDeque<Option<oneshot::Sender<Result<()>>>>,
         next_xid: &mut i32,
-    ) -> Option<Option<oneshot::Sender<()>>> {
+    ) -> Queued {
         match command {
-            None => Some(None),
+            None => Queued::Close(None),
             Some(Command::Request(outgoing)) => {
                 let xid = *next_xid;
                 *next_xid = next_xid.wrapping_add(1).max(1);
                 encode(out, xid, &outgoing.request);
                 pending.push_back((xid, outgoing.request.opcode(), outgoing));
-                None
+                Queued::Sent
             }
             Some(Command::AddAuth(packet, done)) => {
                 encode(out, xid::AUTH, &Request::Auth(packet.clone()));
                 self.auths.push(packet);
                 auth_waiters.push_back(Some(done));
-                None
+                Queued::Sent
             }
             Some(Command::RemoveWatches(path, kind)) => {
                 self.watches.remove(&path, kind);
-                None
+                Queued::Sent
             }
-            Some(Command::Close(done)) => Some(Some(done)),
+            Some(Command::UpdateServerList(hosts, answer)) => {
+                let current = self.server.borrow().clone();
+                let moving = self.update_server_list(hosts, current.as_deref());
+                let _ = answer.send(moving);
+                if moving {
+                    Queued::Move
+                } else {
+                    Queued::Sent
+                }
+            }
+            Some(Command::Close(done)) => Queued::Close(Some(done)),
         }
     }
 
@@ -705,6 +828,10 @@ impl Session {
                 }
                 Command::Close(done) => closing = Some(done),
                 Command::RemoveWatches(..) => {}
+                // The server list belongs to the client too.
+                Command::UpdateServerList(hosts, moving) => {
+                    let _ = moving.send(self.update_server_list(hosts, None));
+                }
             }
         }
         self.session_id = 0;
@@ -742,7 +869,7 @@ impl Session {
                 Command::Close(done) => {
                     let _ = done.send(());
                 }
-                Command::RemoveWatches(..) => {}
+                Command::RemoveWatches(..) | Command::UpdateServerList(..) => {}
             }
         }
         self.set_state(state);
