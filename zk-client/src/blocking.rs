@@ -1,15 +1,22 @@
 //! The same client for programs without an async runtime (ZooKeeper's synchronous API).
 //! It runs its own small tokio runtime; do not call it from inside an async task.
 //!
-//! ```no_run
-//! # fn demo() -> zk_client::Result<()> {
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // A server on a runtime of its own (in production: your ensemble).
+//! # let runtime = tokio::runtime::Runtime::new()?;
+//! # let server = runtime.block_on(zk_server::testing::TestingServer::start())?;
+//! # let connect_string = server.connect_string();
 //! use zk_client::blocking;
-//! let zk = blocking::Client::connect("127.0.0.1:2181")?;
+//! let zk = blocking::Client::connect(&connect_string)?;
 //! zk.create("/job").data(b"queued").run()?;
 //! let (data, stat, watch) = zk.get_data_and_watch("/job")?;
 //! zk.set_data("/job", b"running", Some(stat.version))?;
 //! let event = watch.wait()?;
-//! # let _ = (data, event); Ok(()) }
+//! # let _ = (data, event);
+//! # zk.close();
+//! # runtime.block_on(async move { drop(server) });
+//! # Ok(()) }
 //! ```
 
 use std::sync::Arc;

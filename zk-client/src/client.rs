@@ -64,11 +64,16 @@ const QUEUE: usize = 16 * 1024;
 /// Configures and connects a [`Client`]: session timeout, connect timeout, credentials
 /// presented on every (re)connection, read-only servers, backpressure, retry policy.
 ///
-/// ```no_run
-/// # async fn demo() -> zk_client::Result<()> {
+/// ```
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = zk_server::testing::TestingServer::start().await?;
+/// # let setup = Client::connect(&server.connect_string()).await?;
+/// # setup.create("/app/config").data(b"x").parents(true).await?;
+/// # let hosts = server.connect_string(); // in production: "zk1:2181,zk2:2181,zk3:2181"
 /// use std::time::Duration;
 /// use zk_client::{retry::ExponentialBackoff, Client};
-/// let zk = Client::builder("zk1:2181,zk2:2181,zk3:2181/app")
+/// let zk = Client::builder(&format!("{hosts}/app"))
 ///     .session_timeout(Duration::from_secs(10))
 ///     .connect_timeout(Duration::from_secs(5))
 ///     .auth("digest", b"app:secret")
@@ -408,10 +413,16 @@ impl Client {
     /// `Disconnected`, then `Connected` on the other server. The same list in another
     /// order changes nothing.
     ///
-    /// ```no_run
-    /// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
-    /// // zk1 was replaced by zk4: a client on zk1 moves (to zk4), the others stay.
-    /// let moving = zk.update_server_list("zk2:2181,zk3:2181,zk4:2181").await?;
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let cluster = zk_server::testing::TestingCluster::start(3).await?;
+    /// # let ids = cluster.ids();
+    /// # let at = |i: usize| cluster.client_addr(ids[i]).expect("a member").to_string();
+    /// # let (zk1, zk2, zk3) = (at(0), at(1), at(2));
+    /// let zk = zk_client::Client::connect(&format!("{zk1},{zk2}")).await?;
+    /// // A third server: one client in three moves to it, keeping its session.
+    /// let moving = zk.update_server_list(&format!("{zk1},{zk2},{zk3}")).await?;
     /// assert_eq!(zk.servers().len(), 3);
     /// # let _ = moving; Ok(()) }
     /// ```

@@ -60,14 +60,19 @@
 //! again, and never blindly retry a sequential create (the recipes crate adds Curator's
 //! protection for that).
 //!
-//! ```no_run
-//! # async fn demo() -> zk_client::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let connect_string = server.connect_string(); // e.g. "10.0.0.1:2181,10.0.0.2:2181"
 //! use zk_client::Client;
-//! let zk = Client::connect("127.0.0.1:2181").await?;
+//! let zk = Client::connect(&connect_string).await?;
 //! zk.create("/app").data(b"config").await?;
 //! let (read, changed) = zk.get_data_and_watch("/app");
 //! let (data, stat) = read.await?;
 //! zk.set_data("/app", b"new", Some(stat.version)).await?;
+//! # let other = Client::connect(&connect_string).await?;
+//! # other.set_data("/app", b"newer", None).await?;
 //! let event = changed.await?;
 //! # let _ = (data, event);
 //! # Ok(()) }

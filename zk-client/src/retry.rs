@@ -1,8 +1,12 @@
 //! Retry policies in the spirit of Curator's: how long to wait before retrying an
 //! operation that failed with a retryable error (connection loss), and when to give up.
 //!
-//! ```no_run
-//! # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let zk = zk_client::Client::connect(&server.connect_string()).await?;
+//! # zk.create("/config").await?;
 //! use std::time::Duration;
 //! use zk_client::retry::{retry, ExponentialBackoff};
 //! let policy = ExponentialBackoff::new(Duration::from_millis(100), 5);

@@ -92,11 +92,15 @@ impl Drop for WatchSender {
 /// after every reconnection; as in ZooKeeper, changes made while disconnected are not
 /// replayed to it (only one-shot watches catch up).
 ///
-/// ```no_run
-/// # async fn demo(zk: zk_client::Client) -> zk_client::Result<()> {
+/// ```
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = zk_server::testing::TestingServer::start().await?;
+/// # let zk = zk_client::Client::connect(&server.connect_string()).await?;
 /// use futures::StreamExt;
 /// use zk_client::{AddWatchMode, EventType};
 /// let mut changes = zk.add_watch("/services", AddWatchMode::PersistentRecursive).await?;
+/// # zk.create("/services/api").parents(true).await?;
 /// while let Some(event) = changes.next().await {
 ///     match event.event_type {
 ///         EventType::NodeCreated => println!("registered: {}", event.path),
@@ -104,6 +108,7 @@ impl Drop for WatchSender {
 ///         EventType::None => break, // the session ended
 ///         _ => {}
 ///     }
+/// #   if event.path == "/services/api" { break; }
 /// }
 /// # Ok(()) }
 /// ```

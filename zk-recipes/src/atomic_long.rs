@@ -32,8 +32,11 @@
 //!   outcome unknown; the write applied at most once, and if it did its marker
 //!   `<path>/_op-<guid>` is left behind as the evidence.
 //!
-//! ```no_run
-//! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
 //! use std::time::Duration;
 //! use zk_client::retry::ExponentialBackoff;
 //! use zk_recipes::atomic_long::DistributedAtomicLong;

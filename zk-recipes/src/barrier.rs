@@ -1,8 +1,11 @@
 //! [`Barrier`]: a gate held closed by one node (Curator's `DistributedBarrier`): set
 //! it, and everyone waiting on it waits until it is removed.
 //!
-//! ```no_run
-//! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
 //! let gate = zk_recipes::Barrier::new(&client, "/deploy/gate");
 //! gate.set().await?;
 //! // elsewhere: gate.wait().await? returns once someone calls gate.remove()

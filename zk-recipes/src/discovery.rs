@@ -13,8 +13,11 @@
 //!   ([`ProviderStrategy`]), skipping disabled instances and instances its users
 //!   reported failing ([`DownInstancePolicy`]).
 //!
-//! ```no_run
-//! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
 //! use zk_recipes::discovery::{ProviderStrategy, ServiceDiscovery, ServiceInstance};
 //!
 //! // A service process registers itself ...

@@ -44,19 +44,26 @@
 //! the session sends after reconnecting (a request reaching the leader from a server
 //! the session has left is refused: SessionMoved).
 //!
-//! ```no_run
-//! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
 //! use futures::StreamExt;
 //! use zk_recipes::distributed_queue::DistributedQueue;
 //!
 //! let jobs = DistributedQueue::<String>::json(&client, "/queues/jobs");
 //! jobs.put(&"resize img-1".to_string()).await?;
 //! let job = jobs.take().await?; // waits for an item
+//! assert_eq!(job, "resize img-1");
+//! // Or take them as they come.
+//! jobs.put(&"resize img-2".to_string()).await?;
 //! let mut next = jobs.stream();
 //! while let Some(job) = next.next().await {
 //!     println!("{}", job?);
+//! #   break;
 //! }
-//! # let _ = job; Ok(()) }
+//! # Ok(()) }
 //! ```
 
 mod priority;

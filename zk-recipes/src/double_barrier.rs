@@ -5,12 +5,22 @@
 //! waits for the highest to go and every other member deletes its node and waits
 //! for the lowest; the last one out deletes `ready`.
 //!
-//! ```no_run
-//! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
+//! # let (c2, c3) = (client.clone(), client.clone());
+//! # let others: Vec<_> = [c2, c3].into_iter().map(|c| tokio::spawn(async move {
+//! #     let mut round = zk_recipes::DoubleBarrier::new(&c, "/jobs/round-7", 3);
+//! #     round.enter().await.unwrap();
+//! #     round.leave().await.unwrap();
+//! # })).collect();
 //! let mut round = zk_recipes::DoubleBarrier::new(&client, "/jobs/round-7", 3);
 //! round.enter().await?; // all three are here
 //! // ... compute together ...
 //! round.leave().await?; // all three are done
+//! # for other in others { other.await?; }
 //! # Ok(()) }
 //! ```
 

@@ -5,14 +5,18 @@
 //! group, one level deep), as a map and as a stream of joins, updates and
 //! departures.
 //!
-//! ```no_run
-//! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
 //! use futures::StreamExt;
 //! let me = zk_recipes::GroupMember::new(&client, "/fleet/members", "worker-7", b"10.0.0.7:80");
 //! me.start();
 //! let mut changes = me.changes();
 //! while let Some(change) = changes.next().await {
 //!     println!("{change:?}; now {:?}", me.members().keys().collect::<Vec<_>>());
+//! #   break; // (our own join)
 //! }
 //! me.close().await;
 //! # Ok(()) }

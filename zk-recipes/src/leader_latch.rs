@@ -9,8 +9,11 @@
 //! the latch, unless the client renews sessions: then it joins again with the new
 //! session.
 //!
-//! ```no_run
-//! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
 //! let latch = zk_recipes::LeaderLatch::new(&client, "/fleet/leader", "worker-7");
 //! latch.start();
 //! latch.await_leadership().await?;

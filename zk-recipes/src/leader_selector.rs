@@ -6,20 +6,23 @@
 //! task ends, leadership is released and, with auto-requeue, the participant queues
 //! again (after an expiry too, on a client that renews sessions).
 //!
-//! ```no_run
-//! # async fn demo(client: zk_client::Client) {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
 //! use zk_recipes::LeaderSelector;
 //! let selector = LeaderSelector::builder(&client, "/fleet/scheduler", "worker-7")
 //!     .auto_requeue(true)
 //!     .build(|leadership| async move {
 //!         // Lead until done; dropped at once if leadership is lost.
 //!         let _lease = leadership.lease(); // hand to work that outlives an await
-//!         tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+//!         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 //!     });
 //! selector.start();
 //! // ...
 //! selector.close().await;
-//! # }
+//! # Ok(()) }
 //! ```
 
 use std::future::Future;

@@ -4,8 +4,11 @@
 //! lowest sequence holds the lock, and every other contender watches only the node just
 //! before its own.
 //!
-//! ```no_run
-//! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
 //! let mut lock = zk_recipes::Lock::new(&client, "/locks/invoices");
 //! let guard = lock.acquire().await?;
 //! let token = guard.fencing_token(); // pass to the storage you guard

@@ -3,8 +3,11 @@
 //! multi-locks over overlapping paths, given in any order, cannot deadlock; a failed,
 //! timed-out or cancelled acquire gives back what it had taken.
 //!
-//! ```no_run
-//! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
 //! let mut both = zk_recipes::MultiLock::new(&client, &["/locks/from", "/locks/to"]);
 //! let guard = both.acquire().await?;
 //! // ... move something from one to the other ...

@@ -3,17 +3,22 @@
 //! (rmp-serde) or JSON — so an app can watch a configuration key as a struct. Both
 //! are a [`TreeCache`] of depth 0: current after reconnection and expiry as it is.
 //!
-//! ```no_run
-//! # async fn demo(client: zk_client::Client) {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
 //! #[derive(serde::Deserialize, Debug)]
 //! struct Limits { max_connections: u32 }
 //! let limits = zk_recipes::ConfigCache::<Limits>::new(&client, "/config/limits", zk_recipes::Format::Json);
 //! limits.start();
 //! let mut values = limits.watch();
+//! # client.create("/config/limits").data(br#"{"max_connections": 8}"#).parents(true).await?;
 //! while values.changed().await.is_ok() {
 //!     println!("now {:?}", *values.borrow());
+//! #   break;
 //! }
-//! # }
+//! # Ok(()) }
 //! ```
 
 use std::marker::PhantomData;

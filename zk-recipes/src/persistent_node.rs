@@ -5,15 +5,18 @@
 //! with its session). Sequential nodes are created with a protection GUID, so a
 //! create retried after a lost answer finds its own node.
 //!
-//! ```no_run
-//! # async fn demo(client: zk_client::Client) {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
 //! use zk_recipes::{NodeMode, PersistentNode};
 //! let node = PersistentNode::new(&client, "/services/api/host-1", NodeMode::Ephemeral, b"10.0.0.1:80");
 //! node.start();
 //! node.wait_for_initial_create(std::time::Duration::from_secs(10)).await;
 //! // ... the node is kept while this process runs ...
 //! node.close().await;
-//! # }
+//! # Ok(()) }
 //! ```
 
 use std::time::Duration;

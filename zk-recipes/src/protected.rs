@@ -260,7 +260,7 @@ mod tests {
 
     /// A create applied twice (its first answer lost): the earlier twin goes, ours and
     /// everyone else's stay.
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn twins_of_our_node_are_removed_and_nothing_else() {
         let server = zk_server::testing::TestingServer::start().await.unwrap();
         let zk = Client::connect(&server.connect_string()).await.unwrap();

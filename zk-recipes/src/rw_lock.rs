@@ -8,8 +8,11 @@
 //! A writer can downgrade to a reader without letting a writer in between
 //! ([`ReadWriteLock::downgrade`]); a reader cannot upgrade (it would wait for itself).
 //!
-//! ```no_run
-//! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
 //! use zk_recipes::rw_lock::Downgrade;
 //! let mut rw = zk_recipes::ReadWriteLock::new(&client, "/locks/catalog");
 //! let write = rw.acquire_write().await?;

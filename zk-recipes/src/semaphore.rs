@@ -7,8 +7,11 @@
 //! A [`SemaphoreLease`] is returned with [`SemaphoreLease::release`]; one dropped
 //! unreleased is deleted in the background (and with its session in any case).
 //!
-//! ```no_run
-//! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
 //! let pool = zk_recipes::Semaphore::new(&client, "/limits/db-connections", 5);
 //! let lease = pool.acquire().await?;
 //! // ... one of at most five at once ...

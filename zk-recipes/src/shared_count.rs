@@ -12,8 +12,11 @@
 //! `<path>/_op-<guid>`, deleted once the outcome is known), so `true` means it applied
 //! exactly once and `false` that it did not apply: a try-set loop never counts twice.
 //!
-//! ```no_run
-//! # async fn demo(client: zk_client::Client) -> zk_recipes::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
 //! use zk_recipes::shared_count::SharedCount;
 //! let count = SharedCount::new(&client, "/config/workers", 4);
 //! count.start().await?;
@@ -23,9 +26,10 @@
 //!         break;
 //!     }
 //! }
-//! let mut changes = count.watch();
-//! changes.changed().await.ok();
-//! println!("now {}", count.get_count());
+//! assert_eq!(count.get_count(), 5);
+//! // Other processes' changes arrive by watch.
+//! let changes = count.watch();
+//! println!("now {}", changes.borrow().value);
 //! count.close().await;
 //! # Ok(()) }
 //! ```

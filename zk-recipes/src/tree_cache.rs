@@ -14,16 +14,20 @@
 //! renews sessions, followed by `Resynced`. A cache whose client can never connect
 //! again publishes `Lost` and stops.
 //!
-//! ```no_run
-//! # async fn demo(client: zk_client::Client) {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = zk_server::testing::TestingServer::start().await?;
+//! # let client = zk_client::Client::connect(&server.connect_string()).await?;
 //! use futures::StreamExt;
 //! let cache = zk_recipes::TreeCache::builder(&client, "/config").build();
 //! cache.start();
 //! let (snapshot, mut events) = cache.subscribe();
 //! while let Some(event) = events.next().await {
 //!     println!("{event:?}");
+//! #   break; // (Initialized)
 //! }
-//! # let _ = snapshot; }
+//! # let _ = snapshot; Ok(()) }
 //! ```
 
 use std::collections::{BTreeMap, HashSet, VecDeque};

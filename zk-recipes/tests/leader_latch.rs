@@ -105,6 +105,11 @@ async fn one_leader_at_a_time_through_close_and_expiry() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(a.participants().await.unwrap(), vec!["a", "b", "c"]);
+    assert_eq!(
+        c.leader().await.unwrap().as_deref(),
+        Some("a"),
+        "who leads, from any participant"
+    );
     assert!(!b
         .await_leadership_within(Duration::from_millis(200))
         .await
@@ -134,9 +139,10 @@ async fn one_leader_at_a_time_through_close_and_expiry() {
         expired_at.elapsed().as_millis()
     );
     assert!(!b.has_leadership());
-    assert!(
-        b.await_leadership().await.is_err(),
-        "an expired latch is over"
+    assert_eq!(
+        b.await_leadership().await,
+        Err(zk_recipes::Error::Client(zk_client::Error::SessionExpired)),
+        "an expired latch is over, and says why"
     );
     monitor.finish().await;
     c.close_with(CloseMode::Silent).await;
