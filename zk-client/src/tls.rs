@@ -9,14 +9,28 @@
 //! JKS, PKCS12 and PEM ([`TlsConfig::key_store_file`], [`TlsConfig::trust_store_file`],
 //! read by `zk_proto::keystore`). rustls with the ring provider does the work.
 //!
-//! ```no_run
-//! # async fn demo() -> zk_client::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # // A server with a secure client port, and the files a deployment would have.
+//! # let files = zk_tests::certs::TlsFiles::new();
+//! # let port = zk_server::testing::free_port()?;
+//! # let parsed = zk_server::config::ServerConfig::parse(&files.zoo_cfg_lines(port, "need"))?;
+//! # let data = files.dir.path().join("data");
+//! # std::fs::create_dir_all(&data)?;
+//! # let mut config = zk_server::testing::test_config(&data);
+//! # config.secure_client_addr = parsed.secure_client_addr;
+//! # config.client_tls = parsed.client_tls;
+//! # let server = zk_server::testing::TestingServer::start_with(config).await?;
+//! # let (ca_pem, client_pem) = (&files.ca_pem, &files.client_pem); // "/etc/zk/ca.pem", …
+//! # let secure_port = server.secure_addr().expect("a secure port").to_string();
 //! use zk_client::{Client, TlsConfig};
 //! let tls = TlsConfig::new()
-//!     .ca_file("/etc/zk/ca.pem")?
-//!     .identity_file("/etc/zk/client.pem")?; // key and certificate chain
-//! let zk = Client::builder("zk1.example:2281").tls(tls).connect().await?;
-//! # let _ = zk; Ok(()) }
+//!     .ca_file(ca_pem)?
+//!     .identity_file(client_pem)?; // key and certificate chain
+//! let zk = Client::builder(&secure_port).tls(tls).connect().await?; // "zk1.example:2281"
+//! zk.create("/over-tls").await?;
+//! # Ok(()) }
 //! ```
 
 use std::path::Path;

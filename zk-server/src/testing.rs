@@ -3,13 +3,15 @@
 //! directories, and control over each server's life (and, in a cluster, over which
 //! members can reach each other).
 //!
-//! ```no_run
-//! # async fn demo() {
-//! let mut server = zk_server::testing::TestingServer::start().await.unwrap();
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut server = zk_server::testing::TestingServer::start().await?;
 //! let connect = server.connect_string(); // "127.0.0.1:<port>"
-//! // ... point a client at `connect` ...
+//! let client = zk_client::Client::connect(&connect).await?;
+//! client.create("/app").await?;
 //! server.stop().await;
-//! # }
+//! # Ok(()) }
 //! ```
 //!
 //! # Faults
@@ -160,13 +162,18 @@ impl TestingServer {
     /// server does not know the session, [`TestingError::Timeout`] if the close was not
     /// applied within 10 s.
     ///
-    /// ```no_run
-    /// # async fn demo(client_session_id: i64) {
-    /// let server = zk_server::testing::TestingServer::start().await.unwrap();
-    /// // ... a client connects to `server.connect_string()`, creates an ephemeral ...
-    /// server.expire_session(client_session_id).await.unwrap();
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_client::{Client, CreateMode};
+    /// let server = zk_server::testing::TestingServer::start().await?;
+    /// let client = Client::connect(&server.connect_string()).await?;
+    /// client.create("/worker").mode(CreateMode::Ephemeral).await?;
+    /// server.expire_session(client.session_id()).await?;
     /// // The ephemeral is gone; the client's state becomes Expired.
-    /// # }
+    /// let observer = Client::connect(&server.connect_string()).await?;
+    /// assert!(observer.exists("/worker").await?.is_none());
+    /// # Ok(()) }
     /// ```
     pub async fn expire_session(&self, session_id: i64) -> Result<(), TestingError> {
         let core = self
@@ -185,13 +192,14 @@ impl TestingServer {
     /// server for it.) Returns how many connections were dropped (0 if the session has
     /// none, or the server is stopped).
     ///
-    /// ```no_run
-    /// # async fn demo(client_session_id: i64) {
-    /// let server = zk_server::testing::TestingServer::start().await.unwrap();
-    /// // ... a client connects to `server.connect_string()` ...
-    /// assert_eq!(server.disconnect_session(client_session_id), 1);
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let server = zk_server::testing::TestingServer::start().await?;
+    /// let client = zk_client::Client::connect(&server.connect_string()).await?;
+    /// assert_eq!(server.disconnect_session(client.session_id()), 1);
     /// // The client is Disconnected, then Connected again with the same session.
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub fn disconnect_session(&self, session_id: i64) -> usize {
         self.server
@@ -208,14 +216,18 @@ impl TestingServer {
     /// `Expired` when it gets through. Returns how many connections were dropped. A
     /// restart of the server forgets the refusal.
     ///
-    /// ```no_run
-    /// # async fn demo(client_session_id: i64) {
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use std::time::Duration;
-    /// let server = zk_server::testing::TestingServer::start().await.unwrap();
-    /// // ... a client with a 10 s session timeout connects ...
-    /// server.disconnect_session_for(client_session_id, Duration::from_secs(3));
+    /// let server = zk_server::testing::TestingServer::start().await?;
+    /// let client = zk_client::Client::builder(&server.connect_string())
+    ///     .session_timeout(Duration::from_secs(10))
+    ///     .connect()
+    ///     .await?;
+    /// server.disconnect_session_for(client.session_id(), Duration::from_secs(3));
     /// // The client is Disconnected for 3 s, then Connected again with its session.
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub fn disconnect_session_for(&self, session_id: i64, duration: Duration) -> usize {
         let until = later(duration);
@@ -245,14 +257,15 @@ impl TestingServer {
 /// temporary directory, in the spirit of Curator's `TestingCluster`: stop and restart
 /// any member, cut any member off from its peers and heal it.
 ///
-/// ```no_run
-/// # async fn demo() {
-/// let mut cluster = zk_server::testing::TestingCluster::start(3).await.unwrap();
+/// ```
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let mut cluster = zk_server::testing::TestingCluster::start(3).await?;
 /// let connect = cluster.connect_string(); // "127.0.0.1:a,127.0.0.1:b,127.0.0.1:c"
-/// let leader = cluster.wait_for_leader(std::time::Duration::from_secs(10)).await.unwrap();
+/// let leader = cluster.wait_for_leader(std::time::Duration::from_secs(10)).await.ok_or("no leader")?;
 /// cluster.stop(leader).await; // the others elect a new leader
-/// cluster.restart(leader).await.unwrap(); // it rejoins from its own data
-/// # }
+/// cluster.restart(leader).await?; // it rejoins from its own data
+/// # let _ = connect; Ok(()) }
 /// ```
 pub struct TestingCluster {
     members: Vec<ClusterMember>,
@@ -525,17 +538,18 @@ impl TestingCluster {
     /// or a snapshot if the log was purged) and serves clients again. Members stopped
     /// and restarted stay partitioned until healed.
     ///
-    /// ```no_run
-    /// # async fn demo() {
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use std::time::Duration;
-    /// let cluster = zk_server::testing::TestingCluster::start(3).await.unwrap();
-    /// let leader = cluster.wait_for_leader(Duration::from_secs(10)).await.unwrap();
-    /// let follower = cluster.ids().into_iter().find(|id| *id != leader).unwrap();
+    /// let cluster = zk_server::testing::TestingCluster::start(3).await?;
+    /// let leader = cluster.wait_for_leader(Duration::from_secs(10)).await.ok_or("no leader")?;
+    /// let follower = cluster.ids().into_iter().find(|id| *id != leader).expect("3 members");
     /// cluster.partition(follower);
     /// // ... clients of the other two still write; `follower` serves no one ...
     /// cluster.heal(follower);
     /// // ... `follower` catches up and serves again ...
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub fn partition(&self, id: u64) {
         self.faults.isolate(id);
@@ -578,13 +592,16 @@ impl TestingCluster {
     /// [`TestingError::NoSuchSession`] if no running member knows the session,
     /// [`TestingError::Timeout`] if it was not closed within 10 s (no leader, say).
     ///
-    /// ```no_run
-    /// # async fn demo(client_session_id: i64) {
-    /// let cluster = zk_server::testing::TestingCluster::start(3).await.unwrap();
-    /// // ... a client connects to `cluster.connect_string()`, creates an ephemeral ...
-    /// cluster.expire_session(client_session_id).await.unwrap();
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use zk_client::{Client, CreateMode};
+    /// let cluster = zk_server::testing::TestingCluster::start(3).await?;
+    /// let client = Client::connect(&cluster.connect_string()).await?;
+    /// client.create("/worker").mode(CreateMode::Ephemeral).await?;
+    /// cluster.expire_session(client.session_id()).await?;
     /// // No member has the ephemeral; the client's state becomes Expired.
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub async fn expire_session(&self, session_id: i64) -> Result<(), TestingError> {
         if self.running_cores().next().is_none() {
@@ -614,13 +631,14 @@ impl TestingCluster {
     /// again; the session, its ephemerals and its watches live on. Returns how many
     /// connections were dropped.
     ///
-    /// ```no_run
-    /// # async fn demo(client_session_id: i64) {
-    /// let cluster = zk_server::testing::TestingCluster::start(3).await.unwrap();
-    /// // ... a client connects to `cluster.connect_string()` ...
-    /// cluster.disconnect_session(client_session_id);
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let cluster = zk_server::testing::TestingCluster::start(3).await?;
+    /// let client = zk_client::Client::connect(&cluster.connect_string()).await?;
+    /// assert_eq!(cluster.disconnect_session(client.session_id()), 1);
     /// // The client is Disconnected, then Connected again with the same session.
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub fn disconnect_session(&self, session_id: i64) -> usize {
         self.running_cores()
@@ -637,14 +655,18 @@ impl TestingCluster {
     /// the client sees `Expired` when it gets through. Returns how many connections
     /// were dropped. A member restarted meanwhile forgets the refusal.
     ///
-    /// ```no_run
-    /// # async fn demo(client_session_id: i64) {
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use std::time::Duration;
-    /// let cluster = zk_server::testing::TestingCluster::start(3).await.unwrap();
-    /// // ... a client with a 10 s session timeout connects ...
-    /// cluster.disconnect_session_for(client_session_id, Duration::from_secs(3));
+    /// let cluster = zk_server::testing::TestingCluster::start(3).await?;
+    /// let client = zk_client::Client::builder(&cluster.connect_string())
+    ///     .session_timeout(Duration::from_secs(10))
+    ///     .connect()
+    ///     .await?;
+    /// cluster.disconnect_session_for(client.session_id(), Duration::from_secs(3));
     /// // The client is Disconnected for 3 s, then Connected again with its session.
-    /// # }
+    /// # Ok(()) }
     /// ```
     pub fn disconnect_session_for(&self, session_id: i64, duration: Duration) -> usize {
         let until = later(duration);
