@@ -326,7 +326,7 @@ async fn priority_order(connect: &str) {
 async fn many_producers_and_consumers(connect: &str, dir: &str, lossy: Option<&Proxy>) {
     const PRODUCERS: usize = 3;
     const CONSUMERS: usize = 3;
-    const EACH: usize = 40;
+    const EACH: usize = 60;
     let total = PRODUCERS * EACH;
     let ledger = Arc::new(Ledger::default());
     let done = Arc::new(AtomicBool::new(false));
@@ -356,7 +356,18 @@ async fn many_producers_and_consumers(connect: &str, dir: &str, lossy: Option<&P
     let started = tokio::time::Instant::now();
     let mut cuts = 0;
     if let Some(proxy) = lossy {
-        while ledger.count.load(Ordering::SeqCst) < total && cuts < 20 {
+        // Lose answers 20 times, and on until a put and a take were each applied
+        // unanswered (what the test is about), while jobs remain; at most 60 times.
+        let exercised = || {
+            let (puts, takes) = handles.iter().map(|q| q.stats()).fold((0, 0), |s, q| {
+                (s.0 + q.recovered_puts, s.1 + q.recovered_takes)
+            });
+            puts > 0 && takes > 0
+        };
+        while ledger.count.load(Ordering::SeqCst) < total
+            && cuts < 60
+            && (cuts < 20 || !exercised())
+        {
             tokio::time::sleep(Duration::from_millis(60)).await;
             proxy.lose_answers(Duration::from_millis(40)).await;
             cuts += 1;
