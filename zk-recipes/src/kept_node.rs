@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use zk_client::{Client, CreateMode, SessionState};
 use zk_proto::{ErrorCode, EventType, Stat};
 
@@ -43,6 +43,8 @@ pub(crate) struct KeptNode {
     data: Arc<Mutex<Vec<u8>>>,
     /// The node's path while it is there, ours, with our latest data.
     actual: watch::Receiver<Option<String>>,
+    /// Asks the keeper to look at the node again (new data it could not write).
+    wake: Arc<Notify>,
     task: Background,
 }
 
@@ -58,7 +60,9 @@ impl KeptNode {
     ) -> KeptNode {
         let data = Arc::new(Mutex::new(data.to_vec()));
         let (actual_tx, actual) = watch::channel(None);
+        let wake = Arc::new(Notify::new());
         let keeper = Keeper {
+            wake: wake.clone(),
             client: client.clone(),
             path: path.to_string(),
             mode,
@@ -71,6 +75,7 @@ impl KeptNode {
             client: client.clone(),
             data,
             actual,
+            wake,
             task: Background::new(move |stopped| keeper.run(stopped)),
         }
     }
@@ -98,16 +103,22 @@ impl KeptNode {
     pub(crate) async fn set_data(&self, data: &[u8]) -> Result<()> {
         *self.data.lock().unwrap_or_else(PoisonError::into_inner) = data.to_vec();
         let Some(path) = self.actual_path() else {
+            // Being made (or waited out): the keeper looks again and writes it.
+            self.wake.notify_one();
             return Ok(());
         };
         match self.client.set_data(&path, data, None).await {
             Ok(_) => Ok(()),
             // Gone or cut off: the keeper writes it when it makes or checks the node.
-            Err(e) if e.code() == Some(ErrorCode::NoNode) || e.is_retryable() => Ok(()),
+            Err(e) if e.code() == Some(ErrorCode::NoNode) || e.is_retryable() => {
+                self.wake.notify_one();
+                Ok(())
+            }
             Err(e)
                 if e == zk_client::Error::SessionExpired
                     && self.client.renews_expired_sessions() =>
             {
+                self.wake.notify_one();
                 Ok(())
             }
             Err(e) => Err(e.into()),
@@ -128,6 +139,8 @@ struct Keeper {
     foreign: Foreign,
     data: Arc<Mutex<Vec<u8>>>,
     actual: watch::Sender<Option<String>>,
+    /// Set when data changed that the owner could not write itself.
+    wake: Arc<Notify>,
     /// The protection prefix of a sequential node (a fresh one per session).
     prefix: String,
 }
@@ -190,6 +203,8 @@ impl Keeper {
                     }
                 }
                 _ = states.next() => {}
+                // New data to write: look again (ensure writes it over what is there).
+                _ = self.wake.notified() => {}
             }
         }
         self.remove().await;
