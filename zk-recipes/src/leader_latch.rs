@@ -31,6 +31,8 @@ use zk_proto::ErrorCode;
 
 use crate::contention::Line;
 use crate::error::{Error, Result};
+use crate::held::{OwnedNode, Release};
+use crate::lease::Lease;
 use crate::protected::{
     create_protected, protection_prefix, remove_twins, sorted_by_sequence, CreatedNode,
 };
@@ -58,6 +60,58 @@ pub struct LeaderLatch {
     publish: watch::Sender<bool>,
     task: Background<Option<CloseMode>>,
     ended: watch::Receiver<Option<Error>>,
+    /// Our node's path, while we have one.
+    ours: watch::Receiver<Option<String>>,
+}
+
+/// Leadership of a [`LeaderLatch`], handed out by [`LeaderLatch::lead`]: the lease it
+/// is held under, and an explicit way to give it up. Giving it up (or dropping the
+/// guard, which does so in the background) deletes this participant's node: the next
+/// in line leads, and the latch rejoins at the end of the line. While the guard is
+/// kept, leadership lasts as long as the latch keeps it (see
+/// [`LatchLeadership::is_current`]).
+#[derive(Debug)]
+#[must_use = "leadership is given up when the guard is dropped"]
+pub struct LatchLeadership {
+    hold: Option<OwnedNode>,
+    lease: Lease,
+    leader: watch::Receiver<bool>,
+    ours: watch::Receiver<Option<String>>,
+}
+
+impl LatchLeadership {
+    /// The session lease leadership is held under: Suspended on a lost connection
+    /// (stop acting as the leader), Lost once the session expired.
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
+    /// Whether this participant still leads with the node it led with.
+    pub fn is_current(&self) -> bool {
+        let path = self.hold.as_ref().map(|h| h.path.as_str());
+        *self.leader.borrow() && self.ours.borrow().as_deref() == path
+    }
+
+    /// Gives leadership up: our node is deleted (the next in line leads) and the
+    /// latch rejoins at the end of the line.
+    pub async fn release(mut self) -> Result<()> {
+        match self.hold.take() {
+            Some(node) => node.release().await,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LatchLeadership {
+    fn drop(&mut self) {
+        if let Some(node) = self.hold.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let _ = node.release().await;
+                });
+            }
+        }
+    }
 }
 
 impl LeaderLatch {
@@ -71,8 +125,17 @@ impl LeaderLatch {
         let run_dir = dir.clone();
         let data = id.as_bytes().to_vec();
         let run_publish = publish.clone();
+        let (ours_tx, ours) = watch::channel(None);
         let task = Background::with_signal(None, Some(CloseMode::Silent), move |stopped| {
-            run(run_client, run_dir, data, run_publish, stopped, ended_tx)
+            run(
+                run_client,
+                run_dir,
+                data,
+                run_publish,
+                stopped,
+                ended_tx,
+                ours_tx,
+            )
         });
         LeaderLatch {
             client: client.clone(),
@@ -81,6 +144,29 @@ impl LeaderLatch {
             publish,
             task,
             ended,
+            ours,
+        }
+    }
+
+    /// Waits until this participant leads and hands out the leadership as a guard
+    /// ([`LatchLeadership`]), to give up explicitly (`release().await`) or by
+    /// dropping it; fails as [`LeaderLatch::await_leadership`] does.
+    pub async fn lead(&self) -> Result<LatchLeadership> {
+        loop {
+            self.await_leadership().await?;
+            let path = self.ours.borrow().clone();
+            if let (Some(path), true) = (path, self.has_leadership()) {
+                return Ok(LatchLeadership {
+                    hold: Some(OwnedNode {
+                        client: self.client.clone(),
+                        path,
+                    }),
+                    lease: Lease::new(&self.client),
+                    leader: self.leader.clone(),
+                    ours: self.ours.clone(),
+                });
+            }
+            tokio::task::yield_now().await;
         }
     }
 
@@ -200,6 +286,7 @@ async fn run(
     publish: watch::Sender<bool>,
     mut stopped: watch::Receiver<Option<CloseMode>>,
     ended: watch::Sender<Option<Error>>,
+    ours_tx: watch::Sender<Option<String>>,
 ) {
     let mut prefix = protection_prefix();
     let mut session = client.session_id();
@@ -241,10 +328,14 @@ async fn run(
             session = client.session_id();
             prefix = protection_prefix();
             node = None;
+            ours_tx.send_replace(None);
         }
         if node.is_none() {
             match create_protected(&client, &dir, &prefix, LATCH_NAME, &data).await {
-                Ok(created) => node = Some(created),
+                Ok(created) => {
+                    ours_tx.send_replace(Some(created.path.clone()));
+                    node = Some(created)
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "latch: could not create our node");
                     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -269,6 +360,7 @@ async fn run(
             Ok(Position::Gone) => {
                 set(false);
                 node = None;
+                ours_tx.send_replace(None);
                 Woke::Look
             }
             Ok(Position::Again) => Woke::Look,
@@ -298,6 +390,7 @@ async fn run(
     if let Some(ours) = node {
         let _ = with_retries(&client, || client.delete(&ours.path, None)).await;
     }
+    ours_tx.send_replace(None);
     ended.send_replace(Some(match close_mode {
         Some(_) => Error::Closed,
         None => match client.state() {

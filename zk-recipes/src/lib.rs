@@ -90,7 +90,7 @@ pub use distributed_queue::{
 pub use double_barrier::DoubleBarrier;
 pub use error::{Error, Result};
 pub use group_member::{GroupMember, MemberEvent, Members};
-pub use leader_latch::{CloseMode, LeaderLatch};
+pub use leader_latch::{CloseMode, LatchLeadership, LeaderLatch};
 pub use leader_selector::{LeaderSelector, Leadership, Participant};
 pub use lease::{Lease, LeaseState};
 pub use lock::{FencingToken, Lock, LockGuard};

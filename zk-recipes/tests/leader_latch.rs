@@ -233,3 +233,62 @@ async fn one_leader_at_a_time_through_a_real_expiry_on_apache_zookeeper() {
     monitor.finish().await;
     b.close_with(CloseMode::Silent).await;
 }
+
+/// Leadership as a guard: `lead()` hands it out once leading; `release()` gives it up
+/// (the next in line leads, the latch rejoins at the end of the line), and so does
+/// dropping the guard, in the background.
+async fn leadership_guard(connect: &str) {
+    let (za, zb) = (client(connect).await, client(connect).await);
+    let a = LeaderLatch::new(&za, "/guarded/leader", "a");
+    a.start();
+    let held = tokio::time::timeout(WAIT, a.lead())
+        .await
+        .expect("a leads")
+        .unwrap();
+    assert!(held.is_current());
+    assert_eq!(held.lease().state(), zk_recipes::LeaseState::Held);
+    let b = LeaderLatch::new(&zb, "/guarded/leader", "b");
+    b.start();
+    let deadline = Instant::now() + WAIT;
+    while a.participants().await.unwrap() != ["a", "b"] {
+        assert!(Instant::now() < deadline, "b queued");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    held.release().await.unwrap();
+    let b_leads = tokio::time::timeout(WAIT, b.lead())
+        .await
+        .expect("b leads once a gave up")
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while a.participants().await.unwrap() != ["b", "a"] {
+        assert!(
+            Instant::now() < deadline,
+            "a rejoined at the end of the line"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!a.has_leadership());
+    // Dropped: given up in the background; a leads again.
+    drop(b_leads);
+    let again = tokio::time::timeout(WAIT, a.lead())
+        .await
+        .expect("a leads again")
+        .unwrap();
+    assert!(again.is_current());
+    assert!(!b.has_leadership());
+    drop(again);
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_is_a_guard_on_ours() {
+    let server = TestingServer::start().await.unwrap();
+    leadership_guard(&server.connect_string()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leadership_is_a_guard_on_apache_zookeeper() {
+    let server = zk_tests::apache::ApacheZk::start().await;
+    leadership_guard(&server.connect_string()).await;
+}
