@@ -271,10 +271,6 @@ impl ClientBuilder {
             first_tx,
         ));
         first_rx.await.map_err(|_| Error::Closed)??;
-        // Subscribed before the first read: no later connection goes unseen.
-        let states = self.follow_ensemble.then(|| {
-            StateChanges::new(state_rx.clone(), events_tx.subscribe(), self.renew_expired)
-        });
         let client = Client {
             inner: Arc::new(Inner {
                 commands,
@@ -289,6 +285,8 @@ impl ClientBuilder {
             }),
             retry: self.retry.clone(),
         };
+        // Subscribed before the first read: no later connection goes unseen.
+        let states = self.follow_ensemble.then(|| client.state_changes());
         for (scheme, auth) in self.auth {
             client.add_auth(&scheme, &auth).await?;
         }
@@ -618,6 +616,8 @@ impl Client {
         let mode = spec.mode;
         let data = spec.data.clone();
         let acl = spec.acl.clone().unwrap_or_else(Acl::open_unsafe);
+        // The builder sets a TTL only with a TTL mode; a TTL mode given to `.mode()`
+        // has none.
         match (mode.is_ttl(), spec.ttl) {
             (true, Some(ttl)) => {
                 let ttl = ttl.as_millis().min(i64::MAX as u128) as i64;
@@ -631,11 +631,10 @@ impl Client {
                     })
                 })
             }
-            (true, None) => Self::fail(Error::BadArguments("TTL modes need a ttl".into())),
-            (false, Some(_)) => Self::fail(Error::BadArguments(format!(
-                "a ttl is only for TTL modes, not {mode:?}"
+            (true, None) => Self::fail(Error::BadArguments(format!(
+                "{mode:?} is set with .ttl(duration), not .mode(..)"
             ))),
-            (false, None) => {
+            (false, _) => {
                 let request = |path| CreateRequest {
                     path,
                     data,

@@ -35,7 +35,7 @@ use bytes::Bytes;
 use zk_proto::{Acl, CreateMode, ErrorCode, Stat};
 
 use crate::client::Client;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::reply::Reply;
 
 /// How many times a create with [`Create::parents`] creates missing parents again
@@ -69,6 +69,20 @@ pub(crate) struct CreateSpec {
     pub(crate) ttl: Option<Duration>,
     pub(crate) parents: Option<CreateMode>,
     pub(crate) parent_acl: Option<Vec<Acl>>,
+}
+
+impl Default for CreateSpec {
+    /// Empty data, the open ACL, persistent, no parents.
+    fn default() -> Self {
+        CreateSpec {
+            data: Some(Bytes::new()),
+            acl: None,
+            mode: CreateMode::Persistent,
+            ttl: None,
+            parents: None,
+            parent_acl: None,
+        }
+    }
 }
 
 /// Marker: no mode chosen yet (persistent unless [`Create::mode`] or [`Create::ttl`]
@@ -128,14 +142,7 @@ impl<'c, On: Handle> Create<'c, String, ModeUnset, On> {
         Create {
             on,
             path: path.to_string(),
-            spec: CreateSpec {
-                data: Some(Bytes::new()),
-                acl: None,
-                mode: CreateMode::Persistent,
-                ttl: None,
-                parents: None,
-                parent_acl: None,
-            },
+            spec: CreateSpec::default(),
             sent: None,
             _out: PhantomData,
         }
@@ -256,7 +263,8 @@ impl<'c, Out: CreateOutput, Mode> Future for Create<'c, Out, Mode, Client> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<Out>> {
         let this = &mut *self;
         let sent = this.sent.get_or_insert_with(|| {
-            run(this.on, &this.path, this.spec.clone())
+            // Sent once: the spec is not needed again.
+            run(this.on, &this.path, std::mem::take(&mut this.spec))
                 .map(|(path, stat)| Out::from_created(path, stat))
         });
         Pin::new(sent).poll(cx)
@@ -266,12 +274,6 @@ impl<'c, Out: CreateOutput, Mode> Future for Create<'c, Out, Mode, Client> {
 /// Sends the create now; with parents asked for, creates the missing ones after a
 /// NoNode and tries again.
 pub(crate) fn run(client: &Client, path: &str, spec: CreateSpec) -> Reply<(String, Stat)> {
-    if spec.mode.is_ttl() && spec.ttl.is_none() {
-        return Reply::ready(Err(Error::BadArguments(format!(
-            "{:?} is set with .ttl(duration), not .mode(..)",
-            spec.mode
-        ))));
-    }
     let first = client.create_request(path, &spec);
     let Some(parent_mode) = spec.parents else {
         return first;
@@ -302,12 +304,9 @@ pub(crate) async fn create_ancestors(
     acl: &[Acl],
 ) -> Result<()> {
     let spec = CreateSpec {
-        data: Some(Bytes::new()),
         acl: Some(acl.to_vec()),
         mode,
-        ttl: None,
-        parents: None,
-        parent_acl: None,
+        ..CreateSpec::default()
     };
     for ancestor in crate::paths::ancestors(path) {
         match client.create_request(ancestor, &spec).await {

@@ -58,6 +58,17 @@ async fn parents_and_recursive_delete(target: Target) {
         .await
         .unwrap();
     assert!(zk.exists("/box").await.unwrap().is_some());
+    zk.delete("/box/item", None).await.unwrap();
+    if !matches!(target, Target::Apache(_)) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while zk.exists("/box").await.unwrap().is_some() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "/box was made a container: reaped once emptied"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
 
     // A subtree, three levels deep and a few wide.
     for path in ["/tree/a/1", "/tree/a/2", "/tree/b/1/x", "/tree/c"] {

@@ -418,8 +418,8 @@ fn long_from_bytes(path: &str, data: &[u8]) -> Result<i64> {
 }
 
 /// A fresh marker path for one write to `path`.
-fn op_marker(path: &str) -> String {
-    format!("{path}/{OP_MARKER_PREFIX}{}", uuid::Uuid::new_v4())
+pub(crate) fn op_marker(path: &str) -> String {
+    zk_client::paths::join(path, &format!("{OP_MARKER_PREFIX}{}", uuid::Uuid::new_v4()))
 }
 
 /// Creates the parent of `path` (and its ancestors) as containers.

@@ -65,7 +65,7 @@ impl Line<'_> {
         data: &[u8],
         deadline: Option<tokio::time::Instant>,
         rule: impl Fn(&[String], usize) -> Turn,
-    ) -> Result<Option<CreatedNode>> {
+    ) -> Result<Option<(CreatedNode, NodeGuard)>> {
         let node =
             create_protected(self.client, self.dir, &protection_prefix(), name, data).await?;
         let guard = NodeGuard::new(self.client, &node.path);
@@ -82,10 +82,7 @@ impl Line<'_> {
                 return Err(Error::NodeLost(node.path));
             };
             let wait_for = match rule(&line, index) {
-                Turn::Ours => {
-                    guard.keep();
-                    return Ok(Some(node));
-                }
+                Turn::Ours => return Ok(Some((node, guard))),
                 Turn::After(other) => format!("{}/{other}", self.dir),
             };
             let (read, gone) = self.client.get_data_and_watch(&wait_for);

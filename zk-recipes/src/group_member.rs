@@ -32,7 +32,7 @@ use zk_client::{Client, CreateMode};
 use crate::error::Result;
 use crate::kept_node::{Foreign, KeptNode};
 use crate::task::Background;
-use crate::tree_cache::{follow, Tree, TreeCache};
+use crate::tree_cache::{children, follow, Tree, TreeCache};
 
 /// The group as seen now: member id → payload.
 pub type Members = BTreeMap<String, Vec<u8>>;
@@ -154,17 +154,8 @@ impl GroupMember {
 
 /// The members in `tree` (a mirror of `dir` one level deep): id → payload.
 fn members_in(tree: &Tree, dir: &str) -> Members {
-    let prefix = if dir == "/" {
-        "/".to_string()
-    } else {
-        format!("{dir}/")
-    };
-    tree.range(prefix.clone()..)
-        .take_while(|(path, _)| path.starts_with(&prefix))
-        .filter_map(|(path, node)| {
-            let id = &path[prefix.len()..];
-            (!id.is_empty() && !id.contains('/')).then(|| (id.to_string(), node.data.clone()))
-        })
+    children(tree, dir)
+        .map(|(id, node)| (id.to_string(), node.data.clone()))
         .collect()
 }
 

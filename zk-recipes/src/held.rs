@@ -7,10 +7,8 @@
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use zk_client::Client;
-use zk_proto::ErrorCode;
-
 use crate::error::Result;
+use crate::protected::NodeGuard;
 
 /// Something held that is given back once no acquire holds it any more.
 pub(crate) trait Release: Send + 'static {
@@ -18,25 +16,10 @@ pub(crate) trait Release: Send + 'static {
     fn release(self) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// A node of ours that holds something while it exists (a lock or lease node).
-#[derive(Debug)]
-pub(crate) struct OwnedNode {
-    pub client: Client,
-    pub path: String,
-}
-
-impl Release for OwnedNode {
+/// A node of ours held by a guard: given back by deleting it.
+impl Release for NodeGuard {
     async fn release(self) -> Result<()> {
-        match self
-            .client
-            .retry(|| self.client.delete(&self.path, None))
-            .await
-        {
-            Ok(()) => Ok(()),
-            // Already gone (the session expired): given back all the same.
-            Err(e) if e.code() == Some(ErrorCode::NoNode) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
+        self.remove().await
     }
 }
 

@@ -24,7 +24,8 @@ use zk_proto::{ErrorCode, EventType, Stat};
 
 use crate::error::Result;
 use crate::lease::client_is_over;
-use crate::protected::{create_protected_as, ensure_containers, find_protected, protection_prefix};
+use crate::protected::{create_protected_as, find_protected, protection_prefix};
+use crate::retry::is_transient;
 use crate::task::Background;
 
 /// What to do with a node at our path that is not ours.
@@ -110,14 +111,7 @@ impl KeptNode {
         match self.client.set_data(&path, data, None).await {
             Ok(_) => Ok(()),
             // Gone or cut off: the keeper writes it when it makes or checks the node.
-            Err(e) if e.code() == Some(ErrorCode::NoNode) || e.is_retryable() => {
-                self.wake.notify_one();
-                Ok(())
-            }
-            Err(e)
-                if e == zk_client::Error::SessionExpired
-                    && self.client.renews_expired_sessions() =>
-            {
+            Err(e) if e.code() == Some(ErrorCode::NoNode) || is_transient(&self.client, &e) => {
                 self.wake.notify_one();
                 Ok(())
             }
@@ -233,7 +227,6 @@ impl Keeper {
         if self.mode.is_sequential() {
             return self.ensure_sequential().await.map(Some);
         }
-        let dir = self.path.rsplit_once('/').map_or("", |(dir, _)| dir);
         for _ in 0..10 {
             let want = self.wanted();
             match self
@@ -241,12 +234,10 @@ impl Keeper {
                 .create(&self.path)
                 .data(&want)
                 .mode(self.mode)
+                .container_parents(true)
                 .await
             {
                 Ok(_) => return Ok(Some(self.path.clone())),
-                Err(e) if e.code() == Some(ErrorCode::NoNode) && !dir.is_empty() => {
-                    ensure_containers(&self.client, dir).await?;
-                }
                 Err(e) if e.code() == Some(ErrorCode::NodeExists) => {
                     let (have, stat) = match self.client.get_data(&self.path).await {
                         Ok(found) => found,

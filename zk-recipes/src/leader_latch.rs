@@ -31,10 +31,9 @@ use zk_proto::ErrorCode;
 
 use crate::contention::Line;
 use crate::error::{Error, Result};
-use crate::held::{OwnedNode, Release};
 use crate::lease::Lease;
 use crate::protected::{
-    create_protected, protection_prefix, remove_twins, sorted_by_sequence, CreatedNode,
+    create_protected, protection_prefix, remove_twins, sorted_by_sequence, CreatedNode, NodeGuard,
 };
 use crate::retry::with_retries;
 use crate::task::Background;
@@ -73,7 +72,7 @@ pub struct LeaderLatch {
 #[derive(Debug)]
 #[must_use = "leadership is given up when the guard is dropped"]
 pub struct LatchLeadership {
-    hold: Option<OwnedNode>,
+    node: NodeGuard,
     lease: Lease,
     leader: watch::Receiver<bool>,
     ours: watch::Receiver<Option<String>>,
@@ -88,29 +87,13 @@ impl LatchLeadership {
 
     /// Whether this participant still leads with the node it led with.
     pub fn is_current(&self) -> bool {
-        let path = self.hold.as_ref().map(|h| h.path.as_str());
-        *self.leader.borrow() && self.ours.borrow().as_deref() == path
+        *self.leader.borrow() && self.ours.borrow().as_deref() == Some(self.node.path())
     }
 
     /// Gives leadership up: our node is deleted (the next in line leads) and the
     /// latch rejoins at the end of the line.
-    pub async fn release(mut self) -> Result<()> {
-        match self.hold.take() {
-            Some(node) => node.release().await,
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for LatchLeadership {
-    fn drop(&mut self) {
-        if let Some(node) = self.hold.take() {
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(async move {
-                    let _ = node.release().await;
-                });
-            }
-        }
+    pub async fn release(self) -> Result<()> {
+        self.node.remove().await
     }
 }
 
@@ -157,10 +140,7 @@ impl LeaderLatch {
             let path = self.ours.borrow().clone();
             if let (Some(path), true) = (path, self.has_leadership()) {
                 return Ok(LatchLeadership {
-                    hold: Some(OwnedNode {
-                        client: self.client.clone(),
-                        path,
-                    }),
+                    node: NodeGuard::new(&self.client, &path),
                     lease: Lease::new(&self.client),
                     leader: self.leader.clone(),
                     ours: self.ours.clone(),
@@ -219,13 +199,7 @@ impl LeaderLatch {
     /// participant's own state use [`LeaderLatch::has_leadership`].
     pub async fn leader(&self) -> Result<Option<String>> {
         loop {
-            let children =
-                match with_retries(&self.client, || self.client.get_children(&self.dir)).await {
-                    Ok(c) => c,
-                    Err(e) if e.code() == Some(ErrorCode::NoNode) => return Ok(None),
-                    Err(e) => return Err(e.into()),
-                };
-            let Some(first) = sorted_by_sequence(children, LATCH_NAME).into_iter().next() else {
+            let Some(first) = self.line().members().await?.into_iter().next() else {
                 return Ok(None);
             };
             let path = format!("{}/{first}", self.dir);
@@ -240,13 +214,16 @@ impl LeaderLatch {
 
     /// The participants' ids, leader first.
     pub async fn participants(&self) -> Result<Vec<String>> {
+        self.line().ids().await
+    }
+
+    /// The line of participants' nodes.
+    fn line(&self) -> Line<'_> {
         Line {
             client: &self.client,
             dir: &self.dir,
             names: &[LATCH_NAME],
         }
-        .ids()
-        .await
     }
 
     /// Leaves the election silently ([`CloseMode::Silent`]): leadership ends, the

@@ -23,9 +23,9 @@ use zk_client::Client;
 
 use crate::contention::{first_in_line, Line};
 use crate::error::{Error, Result};
-use crate::held::{Hold, Holding, OwnedNode, Release};
+use crate::held::{Hold, Holding, Release};
 use crate::lease::Lease;
-use crate::protected::sequence_of;
+use crate::protected::{sequence_of, NodeGuard};
 
 /// The node name Curator's `InterProcessMutex` uses.
 pub const LOCK_NAME: &str = "lock-";
@@ -55,7 +55,7 @@ pub struct Lock {
 /// The lock node while held.
 #[derive(Debug)]
 struct LockNode {
-    node: OwnedNode,
+    node: NodeGuard,
     token: FencingToken,
     lease: Lease,
 }
@@ -139,7 +139,7 @@ impl Lock {
     ) -> Result<Option<LockGuard>> {
         if let Some((hold, (path, token, lease))) = self
             .held
-            .reenter(|held| (held.node.path.clone(), held.token, held.lease.clone()))
+            .reenter(|held| (held.node.path().to_string(), held.token, held.lease.clone()))
         {
             return Ok(Some(LockGuard {
                 hold,
@@ -153,7 +153,7 @@ impl Lock {
             dir: &self.dir,
             names: &[LOCK_NAME],
         };
-        let Some(node) = line
+        let Some((node, guard)) = line
             .wait_turn(LOCK_NAME, &self.data, deadline, first_in_line)
             .await?
         else {
@@ -165,10 +165,7 @@ impl Lock {
         };
         let lease = Lease::new(&self.client);
         let hold = self.held.hold(LockNode {
-            node: OwnedNode {
-                client: self.client.clone(),
-                path: node.path.clone(),
-            },
+            node: guard,
             token,
             lease: lease.clone(),
         });

@@ -93,9 +93,10 @@ use serde::Serialize;
 use zk_client::{Acl, Client, CreateMode, Error as ClientError, OpResult, Stat, Transaction};
 use zk_proto::ErrorCode;
 
-use crate::atomic_long::{commit_once, MarkerAt, Once, OP_MARKER_PREFIX};
+use crate::atomic_long::{commit_once, op_marker, MarkerAt, Once, OP_MARKER_PREFIX};
 use crate::error::{Error, Result};
 use crate::node_cache::{ConfigCache, Format};
+use crate::retry::with_retries;
 
 /// How many times [`Modeled::update`] (and the other loops: a `set` whose node is
 /// deleted and created under it, a `delete` that finds markers) tries before giving
@@ -211,7 +212,7 @@ impl<T> Modeled<T> {
 
     /// Reads the raw node: its data and Stat, `None` if it does not exist.
     async fn read_raw(&self) -> Result<Option<(Vec<u8>, Stat)>> {
-        match self.client.retry(|| self.client.get_data(&self.path)).await {
+        match with_retries(&self.client, || self.client.get_data(&self.path)).await {
             Ok(read) => Ok(Some(read)),
             Err(e) if e.code() == Some(ErrorCode::NoNode) => Ok(None),
             Err(e) => Err(e.into()),
@@ -245,8 +246,7 @@ impl<T> Modeled<T> {
         if parent == "/" {
             return Ok(());
         }
-        self.client
-            .retry(|| self.client.ensure_path(parent))
+        with_retries(&self.client, || self.client.ensure_path(parent))
             .await
             .map_err(Error::from)
     }
@@ -278,12 +278,7 @@ impl<T> Modeled<T> {
 
     /// A fresh marker path for one write.
     fn marker(&self) -> String {
-        let sep = if self.path == "/" { "" } else { "/" };
-        format!(
-            "{}{sep}{OP_MARKER_PREFIX}{}",
-            self.path,
-            uuid::Uuid::new_v4()
-        )
+        op_marker(&self.path)
     }
 
     /// A server error about the node.
@@ -311,13 +306,11 @@ impl<T> Modeled<T> {
     async fn delete_inner(&self, version: Option<i32>) -> Result<()> {
         for _ in 0..self.max_attempts {
             let mut sends = 0u32;
-            let outcome = self
-                .client
-                .retry(|| {
-                    sends += 1;
-                    self.client.delete(&self.path, version)
-                })
-                .await;
+            let outcome = with_retries(&self.client, || {
+                sends += 1;
+                self.client.delete(&self.path, version)
+            })
+            .await;
             match outcome {
                 Ok(()) => return Ok(()),
                 // Gone: by our own first send, whose answer was lost, or by someone.
@@ -335,15 +328,12 @@ impl<T> Modeled<T> {
 
     /// Deletes the write markers under the node: `false` if it has other children.
     async fn delete_markers(&self) -> Result<bool> {
-        let children = match self
-            .client
-            .retry(|| self.client.get_children(&self.path))
-            .await
-        {
-            Ok(children) => children,
-            Err(e) if e.code() == Some(ErrorCode::NoNode) => return Ok(true),
-            Err(e) => return Err(e.into()),
-        };
+        let children =
+            match with_retries(&self.client, || self.client.get_children(&self.path)).await {
+                Ok(children) => children,
+                Err(e) if e.code() == Some(ErrorCode::NoNode) => return Ok(true),
+                Err(e) => return Err(e.into()),
+            };
         if !children.iter().all(|c| c.starts_with(OP_MARKER_PREFIX)) {
             return Ok(false);
         }
@@ -353,12 +343,8 @@ impl<T> Modeled<T> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         for child in children {
-            let marker = format!("{}/{child}", self.path);
-            match self
-                .client
-                .retry(|| self.client.delete(&marker, None))
-                .await
-            {
+            let marker = zk_client::paths::join(&self.path, &child);
+            match with_retries(&self.client, || self.client.delete(&marker, None)).await {
                 Ok(()) => {}
                 Err(e) if e.code() == Some(ErrorCode::NoNode) => {}
                 Err(e) => return Err(e.into()),
@@ -397,24 +383,22 @@ impl<T: Serialize + DeserializeOwned> Modeled<T> {
     pub async fn set(&self, value: &T) -> Result<i32> {
         let data = self.encode(value)?;
         for _ in 0..self.max_attempts {
-            let set = self
-                .client
-                .retry(|| self.client.set_data(&self.path, &data, None))
-                .await;
+            let set = with_retries(&self.client, || {
+                self.client.set_data(&self.path, &data, None)
+            })
+            .await;
             match set {
                 Ok(stat) => return Ok(stat.version),
                 Err(e) if e.code() == Some(ErrorCode::NoNode) => {}
                 Err(e) => return Err(e.into()),
             }
-            let create = self
-                .client
-                .retry(|| {
-                    self.client
-                        .create(&self.path)
-                        .data(&data)
-                        .parents(self.parents)
-                })
-                .await;
+            let create = with_retries(&self.client, || {
+                self.client
+                    .create(&self.path)
+                    .data(&data)
+                    .parents(self.parents)
+            })
+            .await;
             match create {
                 Ok(_) => return Ok(0),
                 // Created meanwhile (perhaps by our own create, its answer lost): set it.
@@ -454,17 +438,9 @@ impl<T: Serialize + DeserializeOwned> Modeled<T> {
     where
         F: FnMut(Option<T>) -> T,
     {
-        for attempt in 0..self.max_attempts {
-            if attempt > 0 {
-                tokio::time::sleep(conflict_pause(attempt)).await;
-            }
-            let (current, version) = self.read_decoded().await?;
-            let new = f(current);
-            if let Some(written) = self.write_over(version, new, attempt).await? {
-                return Ok(written);
-            }
-        }
-        Err(self.exhausted())
+        let written = self.try_update(|current| Some(f(current))).await?;
+        // `f` never declines, so a write was made.
+        written.ok_or_else(|| self.exhausted())
     }
 
     /// [`Modeled::update`] where `f` may decline: `None` leaves the node as it is and
@@ -536,7 +512,7 @@ impl<T: Serialize + DeserializeOwned> Modeled<T> {
                 "a {} for {} does not encode as {}: {reason}",
                 std::any::type_name::<T>(),
                 self.path,
-                format_name(self.format)
+                self.format.name()
             )),
             other => other,
         })
@@ -548,7 +524,7 @@ impl<T: Serialize + DeserializeOwned> Modeled<T> {
             Error::Codec(reason) => Error::Codec(format!(
                 "node {} does not hold {} decoding as {}: {reason}",
                 self.path,
-                format_name(self.format),
+                self.format.name(),
                 std::any::type_name::<T>()
             )),
             other => other,
@@ -563,14 +539,6 @@ impl<T: DeserializeOwned + Send + Sync + 'static> Modeled<T> {
         let cache = ConfigCache::new(&self.client, &self.path, self.format);
         cache.start();
         cache
-    }
-}
-
-/// A format's name in messages.
-fn format_name(format: Format) -> &'static str {
-    match format {
-        Format::Json => "JSON",
-        Format::MsgPack => "MessagePack",
     }
 }
 

@@ -45,6 +45,14 @@ pub enum Format {
 }
 
 impl Format {
+    /// The format's name in messages ("JSON", "MessagePack").
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "JSON",
+            Format::MsgPack => "MessagePack",
+        }
+    }
+
     /// `value` as node data.
     pub fn encode<T: Serialize>(self, value: &T) -> Result<Vec<u8>> {
         match self {

@@ -5,7 +5,7 @@
 //! containers (the server deletes them once empty), and nodes are ordered by their
 //! sequence suffix, as Curator's `StandardLockInternalsDriver` orders them.
 
-use zk_client::{Client, CreateMode, Error as ClientError, Stat};
+use zk_client::{Client, CreateMode, Stat};
 use zk_proto::ErrorCode;
 
 use crate::error::Result;
@@ -34,17 +34,20 @@ pub fn protection_prefix() -> String {
 
 /// Creates `dir` and its ancestors as containers where missing.
 pub async fn ensure_containers(client: &Client, dir: &str) -> Result<()> {
-    let mut path = String::new();
-    for part in dir.split('/').filter(|p| !p.is_empty()) {
-        path.push('/');
-        path.push_str(part);
-        match client.create(&path).mode(CreateMode::Container).await {
-            Ok(_) => {}
-            Err(e) if e.code() == Some(ErrorCode::NodeExists) => {}
-            Err(e) => return Err(e.into()),
-        }
+    let dir = dir.trim_end_matches('/');
+    if dir.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let made = client
+        .create(dir)
+        .mode(CreateMode::Container)
+        .container_parents(true)
+        .await;
+    match made {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some(ErrorCode::NodeExists) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Creates `dir/<prefix><name><sequence>` ephemeral-sequential with `data`, creating
@@ -80,18 +83,15 @@ pub async fn create_protected_as(
     let path = format!("{dir}/{prefix}{name}");
     let mut schedule = client.retry_policy().start();
     loop {
-        let created = client.create(&path).data(data).mode(mode).with_stat().await;
+        let created = client
+            .create(&path)
+            .data(data)
+            .mode(mode)
+            .container_parents(true)
+            .with_stat()
+            .await;
         match created {
             Ok((path, stat)) => return Ok(CreatedNode { path, stat }),
-            Err(e) if e.code() == Some(ErrorCode::NoNode) => {
-                with_retries(client, || async {
-                    ensure_containers(client, dir).await.map_err(|e| match e {
-                        crate::Error::Client(c) => c,
-                        other => ClientError::Protocol(other.to_string()),
-                    })
-                })
-                .await?;
-            }
             Err(e) if e.is_retryable() => {
                 let Some(delay) = schedule.next_delay() else {
                     return Err(e.into());
@@ -209,6 +209,11 @@ impl NodeGuard {
             client: client.clone(),
             path: Some(path.to_string()),
         }
+    }
+
+    /// The node's path (empty once kept or removed).
+    pub(crate) fn path(&self) -> &str {
+        self.path.as_deref().unwrap_or_default()
     }
 
     /// The node stays: it is someone's now.

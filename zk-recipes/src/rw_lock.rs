@@ -34,7 +34,7 @@ use zk_client::Client;
 
 use crate::contention::{first_in_line, Line, Turn};
 use crate::error::{Error, Result};
-use crate::held::{Hold, Holding, OwnedNode, Release};
+use crate::held::{Hold, Holding, Release};
 use crate::lease::Lease;
 use crate::lock::FencingToken;
 use crate::protected::{create_protected, protection_prefix, sequence_of, CreatedNode, NodeGuard};
@@ -58,7 +58,7 @@ pub struct ReadWriteLock {
 /// A reader or writer node while held.
 #[derive(Debug)]
 struct SideNode {
-    owned: OwnedNode,
+    owned: NodeGuard,
     node: CreatedNode,
     lease: Lease,
 }
@@ -223,15 +223,12 @@ impl ReadWriteLock {
                     .await?
             }
         };
-        let Some(node) = node else {
+        let Some((node, guard)) = node else {
             return Ok(None);
         };
         let lease = Lease::new(&self.client);
         let held = SideNode {
-            owned: OwnedNode {
-                client: self.client.clone(),
-                path: node.path.clone(),
-            },
+            owned: guard,
             node: node.clone(),
             lease: lease.clone(),
         };
@@ -272,13 +269,9 @@ impl ReadWriteLock {
             guard.remove().await?;
             return Ok(Downgrade::StillWriting(write));
         }
-        guard.keep();
         let lease = write.lease.clone();
         let hold = self.read.hold(SideNode {
-            owned: OwnedNode {
-                client: self.client.clone(),
-                path: reader.path.clone(),
-            },
+            owned: guard,
             node: reader,
             lease: lease.clone(),
         });

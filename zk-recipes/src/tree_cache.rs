@@ -307,12 +307,24 @@ pub fn apply_event(tree: &mut Tree, event: &TreeEvent) {
 
 /// The paths of `path`'s direct children in `tree`.
 fn children_in(tree: &Tree, path: &str) -> Vec<String> {
-    let prefix = child_prefix(path);
-    tree.range(prefix.clone()..)
-        .take_while(|(p, _)| p.starts_with(&prefix))
-        .filter(|(p, _)| p.len() > prefix.len() && !p[prefix.len()..].contains('/'))
-        .map(|(p, _)| p.clone())
+    children(tree, path)
+        .map(|(_, node)| node.path.clone())
         .collect()
+}
+
+/// The direct children of `path` in `tree`: their names and nodes, in name order.
+pub(crate) fn children<'t>(
+    tree: &'t Tree,
+    path: &str,
+) -> impl Iterator<Item = (&'t str, &'t ChildData)> {
+    let prefix = child_prefix(path);
+    let skip = prefix.len();
+    tree.range(prefix.clone()..)
+        .take_while(move |(p, _)| p.starts_with(&prefix))
+        .filter_map(move |(p, node)| {
+            let name = &p[skip..];
+            (!name.is_empty() && !name.contains('/')).then_some((name, node))
+        })
 }
 
 fn child_prefix(path: &str) -> String {
@@ -635,5 +647,41 @@ impl Mirror {
                 shared.publish(TreeEvent::Removed(node));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(paths: &[&str]) -> Tree {
+        paths
+            .iter()
+            .map(|p| {
+                let node = ChildData {
+                    path: p.to_string(),
+                    data: p.as_bytes().to_vec(),
+                    stat: Stat::default(),
+                };
+                (p.to_string(), node)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_direct_children_are_children() {
+        let t = tree(&[
+            "/s",
+            "/s/api",
+            "/s/api/i1",
+            "/s/api/i1/deeper",
+            "/s/api/i2",
+            "/s/apix/i3",
+        ]);
+        let names: Vec<&str> = children(&t, "/s/api").map(|(name, _)| name).collect();
+        assert_eq!(names, ["i1", "i2"]);
+        let top: Vec<&str> = children(&t, "/").map(|(name, _)| name).collect();
+        assert_eq!(top, ["s"]);
+        assert_eq!(children(&t, "/s/api/i2").count(), 0);
     }
 }

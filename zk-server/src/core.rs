@@ -670,15 +670,10 @@ impl ServerCore {
     /// the session until then, as an unreachable server would. Returns how many
     /// connections were dropped. (Testing: `zk_server::testing`.)
     pub fn disconnect_session(&self, session: i64, refuse_until: Option<Instant>) -> usize {
-        let conns = lock(&self.conns);
         if let Some(until) = refuse_until {
             lock(&self.held_off).insert(session, until);
         }
-        let mut dropped = 0;
-        for entry in conns.values().filter(|c| c.session_id == session) {
-            entry.close.cancel();
-            dropped += 1;
-        }
+        let dropped = self.close_connections_of(session);
         if dropped > 0 {
             tracing::info!(
                 session = format_args!("0x{session:x}"),
@@ -725,13 +720,31 @@ impl ServerCore {
             session = format_args!("0x{session:x}"),
             "expiring session on request"
         );
+        self.propose_close(session).map(|()| true)
+    }
+
+    /// Proposes the close of `session`, already marked closing in the tracker (by its
+    /// expiry or [`ServerCore::expire_session`]); if it cannot be proposed the mark is
+    /// undone, so the session is neither saved by a touch nor stuck closing.
+    pub(crate) fn propose_close(&self, session: i64) -> Result<(), SubmitError> {
         match self.submit(session, 0, Vec::new(), TxnOp::CloseSession) {
-            Ok(_) => Ok(true),
+            Ok(_) => Ok(()),
             Err(e) => {
                 self.tracker().cancel_close(session);
                 Err(e)
             }
         }
+    }
+
+    /// Closes every connection that carries `session`; how many there were.
+    fn close_connections_of(&self, session: i64) -> usize {
+        let conns = lock(&self.conns);
+        let mut closed = 0;
+        for entry in conns.values().filter(|c| c.session_id == session) {
+            entry.close.cancel();
+            closed += 1;
+        }
+        closed
     }
 
     fn after_session_change(&self, txn: &Txn, applied: &Applied) {
@@ -746,10 +759,7 @@ impl ServerCore {
                 self.tracker().remove(txn.session_id);
                 // Connections still carrying the session are closed (expiry, or a close
                 // sent through another server); the one that asked detached first.
-                let conns = lock(&self.conns);
-                for entry in conns.values().filter(|c| c.session_id == txn.session_id) {
-                    entry.close.cancel();
-                }
+                self.close_connections_of(txn.session_id);
             }
             _ => {}
         }

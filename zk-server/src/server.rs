@@ -462,7 +462,7 @@ async fn expire_sessions(core: Arc<ServerCore>, shutdown: CancellationToken) {
         let expired = core.tracker().take_expired(Instant::now());
         for session in expired {
             info!(session = format_args!("0x{session:x}"), "session expired");
-            if let Err(e) = core.submit(session, 0, Vec::new(), TxnOp::CloseSession) {
+            if let Err(e) = core.propose_close(session) {
                 warn!(error = %e, "could not propose the close of an expired session");
             }
         }

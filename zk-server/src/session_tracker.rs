@@ -106,13 +106,6 @@ impl SessionTracker {
         expired
     }
 
-    /// Forces a session past its deadline (a test's "expire this session").
-    pub fn expire_now(&mut self, session: i64, now: Instant) {
-        if let Some(t) = self.sessions.get_mut(&session) {
-            t.deadline = now;
-        }
-    }
-
     /// Marks a session closing now, as [`SessionTracker::take_expired`] marks one past
     /// its deadline: later touches and reconnects no longer save it. True if this call
     /// marked it (the caller proposes its close); false if the session is unknown here

@@ -15,7 +15,7 @@ use zk_client::Client;
 
 use super::instance::{JsonInstanceSerializer, Payload, ServiceInstance};
 use crate::task::Background;
-use crate::tree_cache::{follow, Tree, TreeCache};
+use crate::tree_cache::{children, follow, Tree, TreeCache};
 
 /// A change of a [`ServiceCache`].
 #[derive(Debug, Clone, PartialEq)]
@@ -188,11 +188,6 @@ fn diff<T: Clone>(before: &Instances<T>, now: &Instances<T>) -> Vec<CacheEvent<T
     events
 }
 
-fn child_of<'a>(dir: &str, path: &'a str) -> Option<&'a str> {
-    let name = path.strip_prefix(dir)?.strip_prefix('/')?;
-    (!name.is_empty() && !name.contains('/')).then_some(name)
-}
-
 /// Publishes `current` if it differs from what readers have.
 fn publish<T: Payload>(view: &watch::Sender<Arc<Snapshot<T>>>, current: &Instances<T>) {
     view.send_if_modified(|snapshot| {
@@ -231,16 +226,10 @@ fn parse<T: Payload>(path: &str, data: Vec<u8>) -> Option<Cached<T>> {
 /// instances already parsed from the same data are taken from `before`.
 fn instances_in<T: Payload>(tree: &Tree, dir: &str, mut before: Instances<T>) -> Instances<T> {
     let mut now = Instances::new();
-    for (path, node) in tree.range(format!("{dir}/")..) {
-        if !path.starts_with(dir) {
-            break;
-        }
-        let Some(name) = child_of(dir, path) else {
-            continue;
-        };
+    for (name, node) in children(tree, dir) {
         let cached = match before.remove(name) {
             Some(old) if *old.data == *node.data => Some(old),
-            _ => parse(path, node.data.clone()),
+            _ => parse(&node.path, node.data.clone()),
         };
         if let Some(cached) = cached {
             now.insert(name.to_string(), cached);
@@ -282,13 +271,5 @@ mod tests {
                 ("removed", "a".to_string())
             ]
         );
-    }
-
-    #[test]
-    fn only_direct_children_are_instances() {
-        assert_eq!(child_of("/s/api", "/s/api/i1"), Some("i1"));
-        assert_eq!(child_of("/s/api", "/s/api"), None);
-        assert_eq!(child_of("/s/api", "/s/api/i1/deeper"), None);
-        assert_eq!(child_of("/s/api", "/s/apix/i1"), None);
     }
 }
