@@ -72,9 +72,12 @@ pub struct LeaderLatch {
 #[derive(Debug)]
 #[must_use = "leadership is given up when the guard is dropped"]
 pub struct LatchLeadership {
-    node: NodeGuard,
+    /// Our node while leadership is held (taken by `release`).
+    node: Option<NodeGuard>,
     lease: Lease,
-    leader: watch::Receiver<bool>,
+    /// The latch's leadership flag: cleared the moment leadership is given up, before
+    /// the node goes (the latch's task would only learn it from the node's watch).
+    leader: watch::Sender<bool>,
     ours: watch::Receiver<Option<String>>,
 }
 
@@ -87,13 +90,35 @@ impl LatchLeadership {
 
     /// Whether this participant still leads with the node it led with.
     pub fn is_current(&self) -> bool {
-        *self.leader.borrow() && self.ours.borrow().as_deref() == Some(self.node.path())
+        let path = self.node.as_ref().map(NodeGuard::path);
+        *self.leader.borrow() && self.ours.borrow().as_deref() == path
     }
 
-    /// Gives leadership up: our node is deleted (the next in line leads) and the
-    /// latch rejoins at the end of the line.
-    pub async fn release(self) -> Result<()> {
-        self.node.remove().await
+    /// Gives leadership up: the latch stops claiming it at once, our node is deleted
+    /// (the next in line leads) and the latch rejoins at the end of the line.
+    pub async fn release(mut self) -> Result<()> {
+        self.give_up();
+        match self.node.take() {
+            Some(node) => node.remove().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Clears the latch's flag if this guard's node is still the one it leads with
+    /// (a stale guard leaves a later leadership alone).
+    fn give_up(&self) {
+        let path = self.node.as_ref().map(NodeGuard::path);
+        if path.is_some() && self.ours.borrow().as_deref() == path {
+            self.leader
+                .send_if_modified(|leading| std::mem::replace(leading, false));
+        }
+    }
+}
+
+impl Drop for LatchLeadership {
+    fn drop(&mut self) {
+        // Not leading from now on; the node goes in the background (NodeGuard).
+        self.give_up();
     }
 }
 
@@ -140,9 +165,9 @@ impl LeaderLatch {
             let path = self.ours.borrow().clone();
             if let (Some(path), true) = (path, self.has_leadership()) {
                 return Ok(LatchLeadership {
-                    node: NodeGuard::new(&self.client, &path),
+                    node: Some(NodeGuard::new(&self.client, &path)),
                     lease: Lease::new(&self.client),
-                    leader: self.leader.clone(),
+                    leader: self.publish.clone(),
                     ours: self.ours.clone(),
                 });
             }
