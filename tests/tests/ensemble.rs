@@ -593,6 +593,46 @@ async fn a_sessions_pipelined_writes_keep_their_order_through_a_leader_failure()
     cluster.shutdown().await;
 }
 
+/// A client on a follower pipelines a create, a read of it and a watch on it: the
+/// reads, evaluated on the follower when it applies the session's write, see the create,
+/// and the watch fires on a later change made through the leader (its event after the
+/// answer that set it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_answers_pipelined_reads_after_their_sessions_writes() {
+    let cluster = TestingCluster::start(3).await.unwrap();
+    let leader = cluster.wait_for_leader(WAIT).await.expect("a leader");
+    let follower = followers(&cluster, leader)[0];
+    let addr = |id| cluster.client_addr(id).expect("running").to_string();
+    let on_follower = client(&addr(follower)).await;
+    let on_leader = client(&addr(leader)).await;
+    let open = Acl::open_unsafe();
+    for round in 0..20 {
+        let path = format!("/pipelined-{round}");
+        let created = on_follower.create(&path).data(b"one").acl(&open).send();
+        let read = on_follower.get_data(&path);
+        let (exists, changed) = on_follower.exists_and_watch(&path);
+        let children = on_follower.get_children("/");
+        created.await.expect("created");
+        let (data, _) = read.await.expect("the read sees its session's create");
+        assert_eq!(data, b"one");
+        assert!(exists.await.expect("exists").is_some());
+        assert!(children
+            .await
+            .expect("children")
+            .contains(&format!("pipelined-{round}")));
+        on_leader
+            .set_data(&path, b"two", None)
+            .await
+            .expect("set through the leader");
+        let event = tokio::time::timeout(WAIT, changed)
+            .await
+            .expect("the watch fires")
+            .expect("an event");
+        assert_eq!(event.path, path);
+    }
+    cluster.shutdown().await;
+}
+
 /// A member that was down while the leader took a snapshot and purged the log behind
 /// it catches up from the snapshot; a client that saw a later zxid is refused by a
 /// member that has not caught up (lastZxidSeen).

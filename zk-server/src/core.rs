@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, RwLockReadGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use futures::future::BoxFuture;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use zk_proto::{Id, Perms, WatcherEvent};
 
@@ -23,6 +23,7 @@ use crate::acl;
 use crate::config::ServerConfig;
 use crate::database::{Applied, ZkDatabase};
 use crate::role::{QuorumView, Role};
+use crate::session_order::{Outbox, Outgoing, OwedAnswer};
 use crate::session_tracker::{SessionIdGenerator, SessionTracker};
 use crate::stats::ServerStats;
 use crate::txn::{Origin, Txn, TxnOp};
@@ -67,7 +68,18 @@ pub trait Replicator: Send + Sync + 'static {
     ) -> BoxFuture<'static, Result<i64, zk_proto::ErrorCode>>;
 }
 
-/// Capacity of a connection's notification queue; a connection that falls this far
+/// A reply this server owes for a write it submitted, until it has applied it.
+#[derive(Debug)]
+pub enum Owed {
+    /// Told the write's zxid and outcome (session setup, expiry, tests).
+    Reply(oneshot::Sender<(i64, Applied)>),
+    /// A client connection's answer, in its connection's order.
+    Answer(OwedAnswer),
+    /// Nothing (what a refused write gives back if its reply could not be found).
+    Lost,
+}
+
+/// Most notifications a connection may have queued; a connection that falls this far
 /// behind is closed rather than allowed to grow server memory.
 pub const NOTIFICATION_QUEUE: usize = 65_536;
 
@@ -80,8 +92,9 @@ pub struct ConnEntry {
     pub remote: SocketAddr,
     /// The identities it has authenticated as.
     pub auth: Vec<Id>,
-    /// Where its watch notifications go.
-    pub notifications: mpsc::Sender<WatcherEvent>,
+    /// Where its watch notifications go: its writer's channel, shared with its answers
+    /// ([`crate::session_order`]).
+    pub outbox: Outbox,
     /// Cancelled to close the connection (session ended, taken over, too slow).
     pub close: CancellationToken,
     /// When it connected.
@@ -103,6 +116,8 @@ pub struct ConnCounters {
     pub sent: AtomicU64,
     /// Bytes of notifications queued and not yet handed to the socket.
     pub queued_bytes: AtomicU64,
+    /// Notifications queued and not yet handed to the socket.
+    pub queued_events: AtomicU64,
     /// Requests read and not yet answered.
     pub outstanding: AtomicU64,
 }
@@ -134,7 +149,7 @@ pub struct ServerCore {
     /// cutting a client off: [`ServerCore::disconnect_session`]). Locked after `conns`
     /// when both are held.
     held_off: Mutex<HashMap<i64, Instant>>,
-    pending: Mutex<HashMap<u64, oneshot::Sender<(i64, Applied)>>>,
+    pending: Mutex<HashMap<u64, Owed>>,
     tracker: Mutex<SessionTracker>,
     session_ids: Mutex<SessionIdGenerator>,
     next_seq: AtomicU64,
@@ -457,7 +472,10 @@ impl ServerCore {
         auth: Vec<Id>,
         op: TxnOp,
     ) -> Result<oneshot::Receiver<(i64, Applied)>, SubmitError> {
-        self.submit_inner(None, session_id, xid, auth, op)
+        let (tx, rx) = oneshot::channel();
+        self.submit_owed(None, session_id, xid, auth, op, Owed::Reply(tx))
+            .map_err(|(e, _)| e)?;
+        Ok(rx)
     }
 
     /// [`ServerCore::submit`] for a client connection: refused once `conn_closed` is
@@ -471,42 +489,58 @@ impl ServerCore {
         auth: Vec<Id>,
         op: TxnOp,
     ) -> Result<oneshot::Receiver<(i64, Applied)>, SubmitError> {
-        self.submit_inner(Some(conn_closed), session_id, xid, auth, op)
+        let (tx, rx) = oneshot::channel();
+        self.submit_owed(
+            Some(conn_closed),
+            session_id,
+            xid,
+            auth,
+            op,
+            Owed::Reply(tx),
+        )
+        .map_err(|(e, _)| e)?;
+        Ok(rx)
     }
 
-    fn submit_inner(
+    /// Submits a write whose reply is `owed` once this server has applied it; refused
+    /// once `conn_closed` (when given) is cancelled. A refused write's `owed` comes
+    /// back with the reason.
+    pub fn submit_owed(
         &self,
         conn_closed: Option<&CancellationToken>,
         session_id: i64,
         xid: i32,
         auth: Vec<Id>,
         op: TxnOp,
-    ) -> Result<oneshot::Receiver<(i64, Applied)>, SubmitError> {
-        let replicator = self
-            .replicator
-            .get()
-            .ok_or_else(|| SubmitError::Unavailable("write path not started".into()))?;
+        owed: Owed,
+    ) -> Result<(), (SubmitError, Owed)> {
+        let Some(replicator) = self.replicator.get() else {
+            return Err((
+                SubmitError::Unavailable("write path not started".into()),
+                owed,
+            ));
+        };
         // Sessions still open and close (they are small, and reads need them); data
         // writes wait for room.
         let session_op = matches!(op, TxnOp::CreateSession { .. } | TxnOp::CloseSession);
         if !session_op && self.disk_full() {
-            return Err(SubmitError::DiskFull(format!(
+            let reason = format!(
                 "less than {} bytes free under the log",
                 self.config.disk_reserve_bytes
-            )));
+            );
+            return Err((SubmitError::DiskFull(reason), owed));
         }
-        let (tx, rx) = oneshot::channel();
         // Under the lock `abandon_all` takes: either this write is owed before the
         // abandon (and is failed by it), or its connection is already closed.
         let mut pending = lock(&self.pending);
         if conn_closed.is_some_and(CancellationToken::is_cancelled) {
-            return Err(SubmitError::Unavailable("connection closing".into()));
+            return Err((SubmitError::Unavailable("connection closing".into()), owed));
         }
         // Numbered under the lock it is queued under: the write path receives writes in
         // the order of their numbers, and a write numbered below one already applied
         // would be taken for a copy (`ZkDatabase::apply`).
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        pending.insert(seq, tx);
+        pending.insert(seq, owed);
         let txn = Txn {
             origin: Origin {
                 server: self.server_id,
@@ -525,10 +559,12 @@ impl ServerCore {
             op,
         };
         if let Err(e) = replicator.submit(txn) {
-            pending.remove(&seq);
-            return Err(e);
+            return match pending.remove(&seq) {
+                Some(owed) => Err((e, owed)),
+                None => Err((e, Owed::Lost)),
+            };
         }
-        Ok(rx)
+        Ok(())
     }
 
     /// Whether a reply is still owed for the write with sequence number `seq`.
@@ -574,37 +610,104 @@ impl ServerCore {
         lock(&self.pending).clear();
     }
 
+    /// Judges a reconfig request as ZooKeeper 3.8's `PrepRequestProcessor` does: first
+    /// the request (a config version that is not the current one: BadVersion; a
+    /// malformed or impossible membership: BadArguments), then the right to write
+    /// `/zookeeper/config` (a super user alone, unless skipACL). Without
+    /// reconfigEnabled, and always standalone, it is ReconfigDisabled. The leader
+    /// judges the request again against the configuration it holds.
+    pub fn check_reconfig(
+        &self,
+        request: &zk_proto::ReconfigRequest,
+        auth: &[Id],
+    ) -> Result<(), zk_proto::ErrorCode> {
+        if !self.config.reconfig_enabled || self.role() == Role::Standalone {
+            return Err(zk_proto::ErrorCode::ReconfigDisabled);
+        }
+        let (config_acl, config_data) = {
+            let db = self.db();
+            let node = db.tree().get(crate::tree::CONFIG_PATH);
+            (
+                node.map(|n| n.acl.to_vec()).unwrap_or_default(),
+                node.and_then(|n| n.data.clone()).unwrap_or_default(),
+            )
+        };
+        let (current, version) = crate::replication::reconfig::parse_config_data(&config_data);
+        crate::replication::reconfig::next_membership(&current, version, request)?;
+        if !self.config.skip_acl && acl::check(&config_acl, Perms::WRITE, auth).is_err() {
+            return Err(zk_proto::ErrorCode::NoAuth);
+        }
+        Ok(())
+    }
+
+    /// Carries out a reconfig judged by [`ServerCore::check_reconfig`] and builds its
+    /// answer: the new `/zookeeper/config`, data and stat, once this member applied it.
+    pub async fn reconfig_answer(
+        &self,
+        request: zk_proto::ReconfigRequest,
+    ) -> Result<zk_proto::Response, zk_proto::ErrorCode> {
+        self.reconfigure(request).await?;
+        let db = self.db();
+        let node = db
+            .tree()
+            .get(crate::tree::CONFIG_PATH)
+            .ok_or(zk_proto::ErrorCode::SystemError)?;
+        Ok(zk_proto::Response::GetData(zk_proto::GetDataResponse {
+            data: node.data.clone(),
+            stat: node.stat(),
+        }))
+    }
+
+    /// `sync`'s answer, once this server has applied the leader's commit point as of
+    /// the call; `None` when that cannot be had within `within` (the connection is
+    /// then closed, as for a lost write).
+    pub async fn sync_answer(
+        &self,
+        path: String,
+        within: std::time::Duration,
+    ) -> Option<zk_proto::Response> {
+        self.sync_point(within)
+            .await
+            .then_some(zk_proto::Response::Sync(zk_proto::SyncResponse { path }))
+    }
+
     /// Applies a committed transaction: the change, its watch notifications (queued on
     /// their connections under the database lock), session bookkeeping, and the reply
-    /// if this server proposed it.
+    /// if this server proposed it — with the reads its connection sent after it
+    /// evaluated there and then, before anything later is applied
+    /// ([`crate::session_order`]).
     pub fn apply_committed(&self, zxid: i64, txn: &Txn) -> Applied {
-        let applied = {
-            let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
-            let applied = db.apply(zxid, txn);
-            if !applied.events.is_empty() {
-                let mut watches = lock(&self.watches);
-                let conns = lock(&self.conns);
-                for event in &applied.events {
-                    for (conn, notification) in watches.trigger(event) {
-                        if let Some(entry) = conns.get(&conn) {
-                            if acl::check(&event.acl, Perms::READ, &entry.auth).is_ok() {
-                                deliver(entry, notification, self.config.max_client_output_bytes);
-                            }
+        let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
+        let applied = db.apply(zxid, txn);
+        if !applied.events.is_empty() {
+            let mut watches = lock(&self.watches);
+            let conns = lock(&self.conns);
+            for event in &applied.events {
+                for (conn, notification) in watches.trigger(event) {
+                    if let Some(entry) = conns.get(&conn) {
+                        if acl::check(&event.acl, Perms::READ, &entry.auth).is_ok() {
+                            deliver(entry, notification, self.config.max_client_output_bytes);
                         }
                     }
                 }
             }
-            self.after_session_change(txn, &applied);
-            self.applied.send_replace(db.last_zxid());
-            applied
-        };
+        }
+        self.after_session_change(txn, &applied);
+        self.applied.send_replace(db.last_zxid());
         if txn.origin.server == self.server_id {
             // Numbers stay above every write of this member's ever applied, whatever
             // the clock did across a restart (a lower one would be taken for a copy).
             self.next_seq
                 .fetch_max(txn.origin.seq.saturating_add(1), Ordering::Relaxed);
-            if let Some(tx) = lock(&self.pending).remove(&txn.origin.seq) {
-                let _ = tx.send((zxid, applied.clone()));
+            let owed = lock(&self.pending).remove(&txn.origin.seq);
+            match owed {
+                Some(Owed::Answer(answer)) => {
+                    answer.answer(zxid, applied.result.clone(), &db, self)
+                }
+                Some(Owed::Reply(tx)) => {
+                    let _ = tx.send((zxid, applied.clone()));
+                }
+                Some(Owed::Lost) | None => {}
             }
         }
         applied
@@ -780,12 +883,14 @@ fn deliver(entry: &ConnEntry, notification: WatcherEvent, max_bytes: usize) {
         .queued_bytes
         .fetch_add(size, Ordering::Relaxed)
         + size;
-    let over = max_bytes > 0 && queued > max_bytes as u64;
-    if over || entry.notifications.try_send(notification).is_err() {
+    let count = entry.counters.queued_events.fetch_add(1, Ordering::Relaxed) + 1;
+    let over = (max_bytes > 0 && queued > max_bytes as u64) || count > NOTIFICATION_QUEUE as u64;
+    if over || entry.outbox.send(Outgoing::Event(notification)).is_err() {
         entry
             .counters
             .queued_bytes
             .fetch_sub(size, Ordering::Relaxed);
+        entry.counters.queued_events.fetch_sub(1, Ordering::Relaxed);
         tracing::warn!(
             session = format_args!("0x{:x}", entry.session_id),
             remote = %entry.remote,

@@ -28,7 +28,7 @@
 //! With `ZK_FUZZ_DEBUG` set in the environment, the decoded input and every reply
 //! header are printed (to read a crash found by the fuzzer).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -36,7 +36,7 @@ use std::sync::Arc;
 use arbitrary::{Arbitrary, Unstructured};
 use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use zk_proto::frame::{write_frame, FrameDecoder};
 use zk_proto::{
@@ -51,12 +51,14 @@ use zk_proto::{
 
 use crate::acl;
 use crate::config::ServerConfig;
-use crate::core::{ConnCounters, Replicator, ServerCore, SubmitError};
+use crate::core::{Replicator, ServerCore, SubmitError};
 use crate::database::ZkDatabase;
-use crate::net::connection::{answer, handshake, receive, submits_write, Output, Pending};
+use crate::net::connection::Output;
+use crate::net::dispatch::Dispatcher;
+use crate::net::handshake::handshake;
 use crate::role::{QuorumView, Role};
+use crate::session_order::{Outgoing, SharedOrder, Ticket};
 use crate::txn::{zxid_of, Txn, TxnOp};
-use crate::watches::ConnId;
 
 /// Runs one fuzz input against a fresh in-process server; panics on any broken
 /// invariant (a finding). Inputs that do not parse are ignored.
@@ -376,14 +378,8 @@ async fn apply_loop(
 
 /// One client connection past its handshake, with the reader's and writer's state.
 struct Conn {
-    conn: ConnId,
-    session_id: i64,
-    read_only: bool,
-    auth: Vec<Id>,
-    shared_auth: Arc<Vec<Id>>,
-    close: CancellationToken,
-    counters: Arc<ConnCounters>,
-    notifications: mpsc::Receiver<WatcherEvent>,
+    dispatch: Dispatcher,
+    outbox: mpsc::UnboundedReceiver<Outgoing>,
     out: Output,
     inbound: BytesMut,
     decoder: FrameDecoder,
@@ -618,17 +614,26 @@ impl Harness {
             self.sessions
                 .push((accepted.session_id, decoded.passwd.clone()));
         }
-        let shared_auth = Arc::new(accepted.auth.clone());
+        let order = SharedOrder::new(
+            accepted.conn,
+            accepted.session_id,
+            accepted.outbox_tx,
+            accepted.close.clone(),
+            accepted.counters.clone(),
+        );
         self.slots[slot] = Some(Conn {
-            conn: accepted.conn,
-            session_id: accepted.session_id,
-            read_only: accepted.read_only,
             out: Output::new(self.core.clone(), accepted.counters.clone()),
-            auth: accepted.auth,
-            shared_auth,
-            close: accepted.close,
-            counters: accepted.counters,
-            notifications: accepted.notifications,
+            dispatch: Dispatcher::new(
+                self.core.clone(),
+                accepted.conn,
+                accepted.session_id,
+                accepted.read_only,
+                accepted.auth,
+                accepted.close,
+                accepted.counters,
+                order,
+            ),
+            outbox: accepted.outbox,
             inbound: BytesMut::new(),
             decoder: FrameDecoder::new(self.core.config.jute_max_buffer),
             last_reply_zxid: 0,
@@ -638,8 +643,8 @@ impl Harness {
     /// Closes a connection as `serve` does when its reader and writer stop.
     fn disconnect(&mut self, slot: usize) {
         if let Some(conn) = self.slots[slot].take() {
-            conn.close.cancel();
-            self.core.unregister_connection(conn.conn);
+            conn.dispatch.close.cancel();
+            self.core.unregister_connection(conn.dispatch.conn);
         }
     }
 
@@ -651,24 +656,23 @@ impl Harness {
             return;
         };
         let open = self.serve(&mut conn, bytes).await;
-        if open && !conn.close.is_cancelled() {
+        if open && !conn.dispatch.close.is_cancelled() {
             self.slots[slot] = Some(conn);
         } else {
-            conn.close.cancel();
-            self.core.unregister_connection(conn.conn);
+            conn.dispatch.close.cancel();
+            self.core.unregister_connection(conn.dispatch.conn);
         }
     }
 
     async fn serve(&mut self, c: &mut Conn, bytes: &[u8]) -> bool {
-        if c.close.is_cancelled() {
+        if c.dispatch.close.is_cancelled() {
             return false;
         }
         c.inbound.extend_from_slice(bytes);
         let digest_before = self.core.db().tree().digest();
-        let mut received: Vec<(RequestHeader, Pending)> = Vec::new();
+        // The requests read and not yet answered, in order.
+        let mut unanswered: VecDeque<RequestHeader> = VecDeque::new();
         let mut frames = 0;
-        let mut changes_allowed = false;
-        let mut last_read: Option<oneshot::Receiver<()>> = None;
         let mut open = true;
         loop {
             let frame = match c.decoder.decode(&mut c.inbound) {
@@ -680,50 +684,31 @@ impl Harness {
                 }
             };
             frames += 1;
-            // As the reader does: a write waits until the connection's earlier reads
-            // are evaluated, which the writer does in order (here: answer what came).
-            if submits_write(&frame) {
-                if let Some(mut read) = last_read.take() {
-                    if read.try_recv().is_err() {
-                        match self.answer_all(c, std::mem::take(&mut received)).await {
-                            Some(changed) => changes_allowed |= changed,
-                            None => return false,
-                        }
-                    }
-                }
-            }
+            // As the reader does: each request is dispatched as it is read, without
+            // waiting for any answer.
             let header = RequestHeader::read(&mut Reader::new(frame.clone())).ok();
-            let Some(mut item) = receive(
-                &self.core,
-                c.conn,
-                c.session_id,
-                c.read_only,
-                &mut c.auth,
-                &mut c.shared_auth,
-                &c.close,
-                &c.counters,
-                frame,
-            ) else {
+            let Some((xid, op, step)) = c.dispatch.receive(frame) else {
                 open = false;
                 break;
             };
             let Some(header) = header else {
                 panic!("a frame without a header was accepted");
             };
-            if let Some(read) = item.track_evaluation() {
-                last_read = Some(read);
-            }
-            let stop = item.closes();
-            received.push((header, item));
+            let stop = step.closes();
+            unanswered.push_back(header);
+            c.dispatch
+                .counters
+                .outstanding
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            c.dispatch.handle(xid, op, step, Ticket::new());
             if stop {
                 open = false;
                 break;
             }
         }
-        match self.answer_all(c, received).await {
-            Some(changed) => changes_allowed |= changed,
-            None => return false,
-        }
+        let Some(changes_allowed) = self.answers(c, unanswered).await else {
+            return false;
+        };
         if frames == 1 && !changes_allowed {
             assert_eq!(
                 self.core.db().tree().digest(),
@@ -731,48 +716,47 @@ impl Harness {
                 "a read, a failed write or a rolled-back multi changed the tree"
             );
         }
-        // Notifications of changes made by others arrive between requests.
-        self.settle().await;
-        while let Ok(event) = c.notifications.try_recv() {
-            c.out.notification(&event);
-        }
-        let out = c.out.buf.split().freeze();
-        check_notifications(out);
         open
     }
 
-    /// Answers received requests in order, as the writer does, checking each reply.
-    /// `None` when the connection must close; else whether a request may have changed
-    /// the tree.
-    async fn answer_all(
-        &self,
-        c: &mut Conn,
-        received: Vec<(RequestHeader, Pending)>,
-    ) -> Option<bool> {
+    /// Takes what the connection's writer would write until every request in
+    /// `unanswered` is answered, checking each answer against its request and each
+    /// notification. `None` when the connection must close; else whether a request
+    /// may have changed the tree.
+    async fn answers(&self, c: &mut Conn, mut unanswered: VecDeque<RequestHeader>) -> Option<bool> {
         let mut changed = false;
-        for (header, item) in received {
+        for _ in 0..10_000 {
+            // Writes are applied (their parked reads evaluated), sync tasks run.
             self.settle().await;
-            let answered = answer(
-                &self.core,
-                c.conn,
-                c.session_id,
-                item,
-                &mut c.notifications,
-                &mut c.out,
-                &c.close,
-            )
-            .await;
-            let Some(close_after) = answered else {
-                c.out.buf.clear();
-                return None;
-            };
-            let out = c.out.buf.split().freeze();
-            changed |= check_replies(c, &header, out);
-            if close_after {
+            while let Ok(outgoing) = c.outbox.try_recv() {
+                match outgoing {
+                    Outgoing::Event(event) => {
+                        c.out.write(Outgoing::Event(event));
+                        check_notifications(c.out.buf.split().freeze());
+                    }
+                    Outgoing::Answer(answer) => {
+                        let Some(header) = unanswered.pop_front() else {
+                            panic!("an answer nobody asked for: {:?}", answer.header);
+                        };
+                        let open = c.out.write(Outgoing::Answer(answer));
+                        let out = c.out.buf.split().freeze();
+                        changed |= check_replies(c, &header, out);
+                        if !open {
+                            return None;
+                        }
+                    }
+                    Outgoing::End => return None,
+                }
+            }
+            if c.dispatch.close.is_cancelled() {
                 return None;
             }
+            if unanswered.is_empty() {
+                return Some(changed);
+            }
+            tokio::task::yield_now().await;
         }
-        Some(changed)
+        panic!("requests never answered: {unanswered:?}");
     }
 
     fn check_invariants(&mut self) {

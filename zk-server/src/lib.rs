@@ -46,6 +46,7 @@ pub mod apache_data;
 pub mod config;
 pub mod core;
 pub mod database;
+pub(crate) mod evaluate;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod metrics;
@@ -54,6 +55,7 @@ pub mod replication;
 pub mod role;
 pub mod sasl;
 pub mod server;
+pub mod session_order;
 pub mod session_tracker;
 pub mod stats;
 pub mod storage;

@@ -5,8 +5,8 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use zk_proto::{
-    CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest, Id, MultiRequest, OpCode,
-    SetAclRequest, SetDataRequest,
+    CheckVersionRequest, CreateRequest, CreateTtlRequest, DeleteRequest, ErrorCode, Id, MultiOp,
+    MultiRequest, OpCode, Request, SetAclRequest, SetDataRequest,
 };
 
 /// Which server proposed a transaction, and its own sequence number for it: the
@@ -93,6 +93,18 @@ impl Txn {
     }
 }
 
+/// What a client request is to the log ([`TxnOp::from_request`]).
+#[derive(Debug)]
+pub enum ClientRequest {
+    /// A write: the transaction it proposes.
+    Write(TxnOp),
+    /// A write refused as sent (a multi holding reads: MarshallingError, as ZooKeeper
+    /// refuses it whole).
+    Refused(ErrorCode),
+    /// Not a write of the tree: the request back.
+    Other(Request),
+}
+
 /// The write a transaction performs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxnOp {
@@ -140,4 +152,41 @@ pub enum TxnOp {
         /// The TTL node.
         path: String,
     },
+}
+
+impl TxnOp {
+    /// The transaction a client's request proposes, when it is a write of the tree
+    /// (create, delete, setData, setACL, check, multi). closeSession, reconfig and the
+    /// reads are [`ClientRequest::Other`]; a multi holding reads, or a multiRead
+    /// holding writes, is refused.
+    pub fn from_request(request: Request) -> ClientRequest {
+        let op = match request {
+            Request::Create(r) => TxnOp::Create {
+                opcode: OpCode::Create,
+                request: r,
+            },
+            Request::Create2(r) => TxnOp::Create {
+                opcode: OpCode::Create2,
+                request: r,
+            },
+            Request::CreateContainer(r) => TxnOp::Create {
+                opcode: OpCode::CreateContainer,
+                request: r,
+            },
+            Request::CreateTtl(r) => TxnOp::CreateTtl(r),
+            Request::Delete(r) => TxnOp::Delete(r),
+            Request::SetData(r) => TxnOp::SetData(r),
+            Request::SetAcl(r) => TxnOp::SetAcl(r),
+            Request::Check(r) => TxnOp::Check(r),
+            Request::Multi(m) if m.ops.iter().any(MultiOp::is_read) => {
+                return ClientRequest::Refused(ErrorCode::MarshallingError)
+            }
+            Request::Multi(m) => TxnOp::Multi(m),
+            Request::MultiRead(ref m) if m.ops.iter().any(|o| !o.is_read()) => {
+                return ClientRequest::Refused(ErrorCode::MarshallingError)
+            }
+            other => return ClientRequest::Other(other),
+        };
+        ClientRequest::Write(op)
+    }
 }

@@ -212,17 +212,21 @@ async fn snapshots_are_taken_the_log_is_purged_and_restart_restores_everything()
     }
     let snapshots = dir.path().join("snapshots");
     let log = dir.path().join("log");
-    // Snapshots are built in the background; give the last one a moment.
+    // Snapshots are built in the background, each written beside the last before the
+    // last is removed: give the newest a moment to replace the others.
+    let kept = || {
+        std::fs::read_dir(&snapshots).map_or(0, |d| {
+            d.filter_map(Result::ok)
+                .filter(|e| !e.file_name().to_string_lossy().ends_with(".tmp"))
+                .count()
+        })
+    };
     let mut waited = 0;
-    while std::fs::read_dir(&snapshots).map_or(0, |d| d.count()) == 0 && waited < 50 {
+    while kept() != 1 && waited < 50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         waited += 1;
     }
-    let snapshot_files: Vec<_> = std::fs::read_dir(&snapshots)
-        .unwrap()
-        .filter_map(Result::ok)
-        .collect();
-    assert_eq!(snapshot_files.len(), 1, "only the newest snapshot is kept");
+    assert_eq!(kept(), 1, "only the newest snapshot is kept");
     assert!(
         log.join("raft-purged").exists(),
         "the log behind the snapshot was purged"

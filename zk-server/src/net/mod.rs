@@ -1,13 +1,16 @@
 //! The client port: accepting connections (`listener`; TLS on the secure client port
-//! and the peer links, `tls`; a TLS client's `x509` identity, `x509`), the
-//! per-connection protocol, its SASL exchange and `enforce.auth` (`sasl`), and the
-//! four-letter words;
+//! and the peer links, `tls`; a TLS client's `x509` identity, `x509`); per connection,
+//! its handshake and session setup (`handshake`), its I/O loops (`connection`), the
+//! dispatch of its requests (`dispatch`), its SASL exchange and `enforce.auth`
+//! (`sasl`); and the four-letter words;
 //! the operator HTTP endpoints (`admin`: AdminServer's `/commands/…`; `http`: the
 //! small HTTP server under them and `/metrics`).
 
 pub mod admin;
 pub mod connection;
+pub(crate) mod dispatch;
 pub mod four_letter;
+pub(crate) mod handshake;
 pub mod http;
 pub mod listener;
 pub mod sasl;

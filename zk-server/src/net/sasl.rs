@@ -16,11 +16,9 @@
 use bytes::Bytes;
 use tracing::{info, warn};
 use zk_proto::sasl::{DigestServer, ServerStep};
-use zk_proto::{
-    ErrorCode, GetSaslRequest, Id, Reader, Record, ReplyHeader, Response, SetSaslResponse,
-};
+use zk_proto::{ErrorCode, GetSaslRequest, Id, Reader, Record, Response, SetSaslResponse};
 
-use super::connection::Pending;
+use super::dispatch::{push_unique, Step};
 use crate::core::ServerCore;
 use crate::watches::ConnId;
 
@@ -31,7 +29,7 @@ pub(crate) fn step(
     auth: &mut Vec<Id>,
     xid: i32,
     body: Bytes,
-) -> Pending {
+) -> Step {
     let Ok(request) = GetSaslRequest::read(&mut Reader::new(body)) else {
         info!("closing connection: malformed sasl request");
         return reply(xid, ErrorCode::MarshallingError, None, true);
@@ -94,7 +92,7 @@ pub(crate) fn step(
 /// `ip` one counts when `ip` is enforced); `auth` and `sasl` requests always may.
 /// A refused request is answered SessionClosedRequireSaslAuth and the connection
 /// closes, whatever the scheme, as ZooKeeper 3.8's `AuthenticationHelper` does.
-pub(crate) fn enforce(core: &ServerCore, auth: &[Id], xid: i32) -> Option<Pending> {
+pub(crate) fn enforce(core: &ServerCore, auth: &[Id], xid: i32) -> Option<Step> {
     let settings = &core.config.sasl;
     if !settings.enforce_auth
         || auth
@@ -109,30 +107,19 @@ pub(crate) fn enforce(core: &ServerCore, auth: &[Id], xid: i32) -> Option<Pendin
         enforced = ?settings.enforce_schemes,
         "client authentication scheme(s) do not match the enforced ones; closing session"
     );
-    Some(Pending::Reply {
-        header: ReplyHeader::new(xid, 0, ErrorCode::SessionClosedRequireSaslAuth),
-        body: None,
-        close_after: true,
-        stamp: false,
-        evaluated: None,
-    })
+    Some(Step::reply(
+        xid,
+        0,
+        ErrorCode::SessionClosedRequireSaslAuth,
+        None,
+        true,
+    ))
 }
 
-fn reply(xid: i32, err: ErrorCode, token: Option<Vec<u8>>, close_after: bool) -> Pending {
-    Pending::Reply {
-        header: ReplyHeader::new(xid, 0, err),
-        // ZooKeeper sends the (null) token with an error too.
-        body: Some(Response::Sasl(SetSaslResponse {
-            token: token.map(Bytes::from),
-        })),
-        close_after,
-        stamp: false,
-        evaluated: None,
-    }
-}
-
-fn push_unique(ids: &mut Vec<Id>, id: Id) {
-    if !ids.contains(&id) {
-        ids.push(id);
-    }
+fn reply(xid: i32, err: ErrorCode, token: Option<Vec<u8>>, close_after: bool) -> Step {
+    // ZooKeeper sends the (null) token with an error too.
+    let body = Response::Sasl(SetSaslResponse {
+        token: token.map(Bytes::from),
+    });
+    Step::reply(xid, 0, err, Some(body), close_after)
 }
