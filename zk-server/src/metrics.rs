@@ -67,7 +67,9 @@ pub struct Snapshot {
 pub struct ServerMetrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
-    ops: HashMap<OpCode, OpMetrics>,
+    /// By opcode: index `code - first_op`.
+    ops: Vec<Option<OpMetrics>>,
+    first_op: i32,
     other: OpMetrics,
     /// One append of the log (write and fsync).
     pub fsync: Histogram,
@@ -124,10 +126,13 @@ impl ServerMetrics {
                 ),
             }
         };
-        let ops = OpCode::ALL
-            .iter()
-            .map(|code| (*code, op(&op_name(*code))))
-            .collect();
+        let codes = || OpCode::ALL.iter().map(|c| *c as i32);
+        let first_op = codes().min().unwrap_or(0);
+        let last_op = codes().max().unwrap_or(0);
+        let mut ops: Vec<Option<OpMetrics>> = vec![None; (last_op - first_op + 1) as usize];
+        for code in OpCode::ALL {
+            ops[(*code as i32 - first_op) as usize] = Some(op(&op_name(*code)));
+        }
         let other = op("other");
         let gauges = GAUGES
             .iter()
@@ -138,6 +143,7 @@ impl ServerMetrics {
             snapshot: histogram(&recorder, Key::from_name("zk_snapshot_seconds")),
             leader_changes: counter(&recorder, Key::from_name("zk_leader_changes_total")),
             ops,
+            first_op,
             other,
             gauges,
             lag: std::sync::Mutex::new(HashMap::new()),
@@ -148,9 +154,19 @@ impl ServerMetrics {
 
     /// A request of type `op` was answered after `took`.
     pub fn request(&self, op: Option<OpCode>, took: Duration) {
-        let m = op.and_then(|op| self.ops.get(&op)).unwrap_or(&self.other);
+        let m = op
+            .and_then(|op| usize::try_from(op as i32 - self.first_op).ok())
+            .and_then(|i| self.ops.get(i))
+            .and_then(Option::as_ref)
+            .unwrap_or(&self.other);
         m.count.increment(1);
         m.latency.record(took.as_secs_f64());
+    }
+
+    /// Folds the histograms' gathered samples into their buckets (run periodically:
+    /// samples are otherwise kept until the next scrape).
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
     }
 
     /// The Prometheus text of everything, `now` being the server's state.

@@ -198,6 +198,7 @@ impl RunningServer {
             tokio::spawn(expire_sessions(core.clone(), shutdown.clone())),
             tokio::spawn(reap_containers(core.clone(), shutdown.clone())),
             tokio::spawn(watch_disk_space(core.clone(), shutdown.clone())),
+            tokio::spawn(keep_metrics(core.clone(), shutdown.clone())),
             tokio::spawn(stop_on_storage_failure(
                 core.clone(),
                 replication.clone(),
@@ -468,6 +469,23 @@ async fn expire_sessions(core: Arc<ServerCore>, shutdown: CancellationToken) {
         }
     })
     .await;
+}
+
+/// How often the latency histograms are folded (see [`keep_metrics`]).
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
+
+/// Folds the samples the latency histograms gathered into their buckets, every
+/// [`METRICS_UPKEEP`]: without it they would be kept one by one until `/metrics` is
+/// next scraped, growing without bound on a server nobody scrapes.
+async fn keep_metrics(core: Arc<ServerCore>, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(METRICS_UPKEEP);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => core.metrics.upkeep(),
+        }
+    }
 }
 
 /// ZooKeeper's ContainerManager: every `containerCheckIntervalMs`, propose the delete
