@@ -94,6 +94,8 @@ pub fn test_config(data_dir: &Path) -> ServerConfig {
         max_client_cnxns: 0,
         // Many servers share a test machine: no admin port unless a test asks.
         admin_enabled: false,
+        // Nor 64 MiB of log padding each.
+        log_preallocate_bytes: 256 * 1024,
         ..ServerConfig::default()
     }
 }

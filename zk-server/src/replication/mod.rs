@@ -230,7 +230,7 @@ pub(crate) fn open_storage(
             in_data_dir.display()
         ))));
     }
-    let log_store = log_store::LogStore::open(&log_dir)?;
+    let log_store = log_store::LogStore::open(&log_dir, config.log_sizing())?;
     log_store.time_appends(core.metrics.fsync.clone());
     let failing = Arc::downgrade(core);
     log_store.on_failure(Arc::new(move |what: &str, error: &str| {
@@ -318,7 +318,7 @@ mod conformance {
             let dir = tempfile::tempdir().map_err(|e| openraft::StorageIOError::write(&e))?;
             let config = crate::testing::test_config(dir.path());
             let core = ServerCore::new(config, 0, ZkDatabase::new());
-            let log = LogStore::open(&dir.path().join("log"))
+            let log = LogStore::open(&dir.path().join("log"), core.config.log_sizing())
                 .map_err(|e| openraft::StorageIOError::write(&e))?;
             let sm = StateMachine::open(core, &dir.path().join("snapshots"))
                 .map_err(|e| openraft::StorageIOError::write(&e))?;
@@ -370,7 +370,7 @@ mod three_members {
             id,
             ZkDatabase::new(),
         );
-        let log = LogStore::open(&dir.path().join("log")).unwrap();
+        let log = LogStore::open(&dir.path().join("log"), core.config.log_sizing()).unwrap();
         let sm = StateMachine::open(core.clone(), &dir.path().join("snapshots")).unwrap();
         let faults = PeerFaults::default();
         let config = crate::testing::test_config(dir.path());
