@@ -227,21 +227,44 @@ pub(super) fn encode<T: Serialize>(id: u64, message: &T) -> io::Result<Vec<u8>> 
     Ok(frame)
 }
 
-/// Reads one frame, refusing oversize ones before allocating for them.
+/// Reads one frame, refusing oversize ones before reading them.
 pub(super) async fn read_frame<T: for<'de> Deserialize<'de>>(
     stream: &mut (impl AsyncRead + Unpin),
 ) -> io::Result<(u64, T)> {
+    let mut payload = Vec::new();
+    read_payload(stream, MAX_MESSAGE, &mut payload).await?;
+    rmp_serde::from_slice(&payload).map_err(io::Error::other)
+}
+
+/// How much of a frame's claimed length is reserved before any of it has arrived.
+const FIRST_RESERVE: usize = 64 * 1024;
+
+/// Reads one frame's payload into `payload`, refusing a claimed length above `max`
+/// before reading any of it. The buffer grows as bytes arrive, not by the length the
+/// peer claims: a peer that claims much and sends little costs what it sent.
+async fn read_payload(
+    stream: &mut (impl AsyncRead + Unpin),
+    max: usize,
+    payload: &mut Vec<u8>,
+) -> io::Result<()> {
     let mut len = [0u8; 4];
     stream.read_exact(&mut len).await?;
     let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_MESSAGE {
+    if len > max {
         return Err(io::Error::other(format!(
             "peer message of {len} bytes is too large"
         )));
     }
-    let mut payload = vec![0u8; len];
-    stream.read_exact(&mut payload).await?;
-    rmp_serde::from_slice(&payload).map_err(io::Error::other)
+    payload.clear();
+    payload.reserve(len.min(FIRST_RESERVE));
+    let read = (&mut *stream).take(len as u64).read_to_end(payload).await?;
+    if read < len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("peer message cut short: {read} of {len} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 /// Writes queued frames until the queue closes or a write fails.
@@ -999,5 +1022,63 @@ mod tests {
         let e = read_frame::<PeerRequest>(&mut rd).await.unwrap_err();
         assert!(e.to_string().contains("too large"), "{e}");
         drop(client);
+    }
+
+    /// A peer's claim of `claimed` bytes followed by `sent` bytes of payload.
+    fn claim(claimed: u32, sent: usize) -> Vec<u8> {
+        let mut bytes = claimed.to_be_bytes().to_vec();
+        bytes.extend(std::iter::repeat_n(7u8, sent));
+        bytes
+    }
+
+    #[tokio::test]
+    async fn a_large_claim_that_is_cut_short_allocates_only_what_arrived() {
+        let mut payload = Vec::new();
+        let bytes = claim(60 * 1024 * 1024, 10);
+        let e = read_payload(&mut &bytes[..], MAX_MESSAGE, &mut payload)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(payload.len(), 10);
+        assert!(
+            payload.capacity() <= FIRST_RESERVE,
+            "{}",
+            payload.capacity()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_large_claim_that_stalls_allocates_only_what_arrived() {
+        let (mut peer, mut us) = tokio::io::duplex(1024);
+        peer.write_all(&claim(60 * 1024 * 1024, 10)).await.unwrap();
+        let mut payload = Vec::new();
+        let read = read_payload(&mut us, MAX_MESSAGE, &mut payload);
+        // The peer sends nothing more and keeps the connection open.
+        assert!(tokio::time::timeout(Duration::from_millis(100), read)
+            .await
+            .is_err());
+        assert_eq!(payload.len(), 10);
+        assert!(
+            payload.capacity() <= FIRST_RESERVE,
+            "{}",
+            payload.capacity()
+        );
+        drop(peer);
+    }
+
+    #[tokio::test]
+    async fn a_frame_grows_its_buffer_as_it_arrives() {
+        let mut payload = Vec::new();
+        let bytes = claim(1024 * 1024, 1024 * 1024);
+        read_payload(&mut &bytes[..], MAX_MESSAGE, &mut payload)
+            .await
+            .unwrap();
+        assert_eq!(payload.len(), 1024 * 1024);
+        assert!(payload.iter().all(|b| *b == 7));
+        // And a frame read whole decodes.
+        let frame = encode(9, &PeerRequest::Touch(vec![1, 2])).unwrap();
+        let (id, request) = read_frame::<PeerRequest>(&mut &frame[..]).await.unwrap();
+        assert_eq!(id, 9);
+        assert!(matches!(request, PeerRequest::Touch(s) if s == vec![1, 2]));
     }
 }
