@@ -19,6 +19,8 @@
 //! - [`net`]: the client port — accept loop, per-connection protocol (handshake,
 //!   pipelined writes, ordered replies, watch delivery), four-letter words, and the
 //!   operator HTTP endpoints (admin `/commands/…`, `/metrics`).
+//! - [`tls`]: rustls configurations from the `ssl.*` / `ssl.quorum.*` settings, for
+//!   the secure client port and the peer links alike; a TLS client's `x509` identity.
 //! - [`stats`]: counters for the four-letter words.
 //! - [`metrics`]: Prometheus metrics (`metricsProvider.httpPort`, `/metrics`).
 //! - [`acl`]: permission checks, ACL fix-up, the digest scheme.
@@ -58,6 +60,7 @@ pub mod session_tracker;
 pub mod stats;
 pub mod storage;
 pub mod testing;
+pub mod tls;
 pub mod tree;
 pub mod txn;
 pub mod watches;

@@ -1,5 +1,5 @@
-//! The client port: accepting connections (`listener`; TLS on the secure client port
-//! and the peer links, `tls`; a TLS client's `x509` identity, `x509`), the
+//! The client port: accepting connections (`listener`, with TLS configured by
+//! [`crate::tls`], which also gives a TLS client's `x509` identity), the
 //! per-connection protocol, its SASL exchange and `enforce.auth` (`sasl`), and the
 //! four-letter words;
 //! the operator HTTP endpoints (`admin`: AdminServer's `/commands/…`; `http`: the
@@ -11,6 +11,3 @@ pub mod four_letter;
 pub mod http;
 pub mod listener;
 pub mod sasl;
-pub mod tls;
-pub mod v1_certs;
-pub mod x509;

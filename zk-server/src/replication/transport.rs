@@ -155,16 +155,14 @@ impl std::fmt::Debug for PeerTls {
 impl PeerTls {
     /// Reads the `ssl.quorum.*` stores. Peers must present a certificate whatever
     /// `ssl.quorum.clientAuth` says: links between members are always mutual.
-    pub fn new(
-        settings: &crate::config::TlsSettings,
-    ) -> Result<PeerTls, crate::net::tls::TlsError> {
+    pub fn new(settings: &crate::config::TlsSettings) -> Result<PeerTls, crate::tls::TlsError> {
         let mutual = crate::config::TlsSettings {
             client_auth: crate::config::ClientAuth::Need,
             ..settings.clone()
         };
         Ok(PeerTls {
-            connector: tokio_rustls::TlsConnector::from(crate::net::tls::client_config(&mutual)?),
-            acceptor: tokio_rustls::TlsAcceptor::from(crate::net::tls::server_config(&mutual)?),
+            connector: tokio_rustls::TlsConnector::from(crate::tls::client_config(&mutual)?),
+            acceptor: tokio_rustls::TlsAcceptor::from(crate::tls::server_config(&mutual)?),
         })
     }
 }
@@ -690,7 +688,7 @@ impl Mux {
                 (Box::new(rd), Box::new(wr))
             }
             Some(tls) => {
-                let name = crate::net::tls::server_name(addr)?;
+                let name = crate::tls::server_name(addr)?;
                 let session = tls.connector.connect(name, stream).await.map_err(|e| {
                     tracing::info!(peer = addr, error = %e, "peer TLS handshake failed");
                     e
