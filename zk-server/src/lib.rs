@@ -26,7 +26,9 @@
 //! - [`acl`]: permission checks, ACL fix-up, the digest scheme.
 //! - [`sasl`]: the SASL credentials (JAAS file) of the client port and peer links.
 //! - [`replication`]: openraft (the only module naming its types) — log storage over
-//!   the segmented log, the state machine over the database, snapshots, transport.
+//!   the segmented log, the state machine over the database, snapshots; the peer
+//!   protocol (`wire`), the links between members (`links`) and the answers to peers
+//!   (`peer_service`).
 //! - [`role`]: this server's part in its ensemble (standalone, leader, follower,
 //!   observer, looking) and the quorum facts the four-letter words report.
 //! - [`server`]: starting and stopping — storage, consensus, client port, session
@@ -34,7 +36,8 @@
 //! - [`session_tracker`]: session liveness (deadlines, expiry, fresh timeouts on
 //!   leadership) and session-id generation; local, not replicated.
 //! - [`storage`]: the segmented, CRC-checked transaction log (group commit, torn-tail
-//!   recovery) and atomically replaced files (vote, snapshots).
+//!   recovery, zero padding ahead of appends) and atomically replaced files (vote,
+//!   snapshots).
 //! - [`testing`]: `TestingServer` and `TestingCluster`, in-process servers and
 //!   ensembles on free ports with temporary data directories (stop, restart, isolate a
 //!   member), for this project's tests and users'.

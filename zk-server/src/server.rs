@@ -15,7 +15,7 @@ use crate::config::ServerConfig;
 use crate::core::ServerCore;
 use crate::database::ZkDatabase;
 use crate::replication::ensemble::EnsembleSpec;
-use crate::replication::transport::{PeerFaults, PeerTls};
+use crate::replication::links::{PeerFaults, PeerTls};
 use crate::replication::{self, Replication};
 use crate::tls::{self, TlsError};
 use crate::tree::NodeKind;

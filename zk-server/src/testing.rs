@@ -43,7 +43,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{FourLetterWhitelist, PeerRole, PeerSpec, ServerConfig};
 use crate::core::ServerCore;
-use crate::replication::transport::PeerFaults;
+use crate::replication::links::PeerFaults;
 use crate::role::Role;
 use crate::server::{RunningServer, StartError};
 

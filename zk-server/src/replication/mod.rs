@@ -3,12 +3,18 @@
 //!
 //! - [`log_store`]: openraft's log storage over the segmented log.
 //! - [`state_machine`]: applies committed entries to the server's database; snapshots.
-//! - [`network`]: the standalone "network" (no peers).
+//! - [`network`]: openraft's network — none for a standalone server, the links to
+//!   the peers for a member of an ensemble.
 //! - [`offline`]: the data directory with no server running (an import's first
 //!   snapshot; a stopped member's state, for export).
 //! - `write_path`: submitted writes to the leader, in order, through leader changes.
-//! - [`transport`]: messages between members over TCP (rmp-serde frames): openraft's
-//!   RPCs, forwarded writes, session touches, read-index queries; fault injection.
+//! - [`wire`]: what members say to each other (openraft's RPCs, forwarded writes,
+//!   session touches, read-index queries, reconfig) and its framing (length-prefixed
+//!   rmp-serde); bytes and frames only.
+//! - [`links`]: one multiplexed, pipelined TCP connection per pair of members (TLS and
+//!   quorum SASL when configured), reconnecting with backoff; fault injection.
+//! - [`peer_service`]: this member's answers to its peers' requests.
+//! - [`peer_sasl`]: the quorum SASL handshake at the start of each link.
 //! - [`reconfig`]: dynamic reconfiguration as openraft membership changes.
 //! - [`ensemble`]: starting a member of an ensemble from zoo.cfg's `server.N` lines,
 //!   and keeping the server's role (leader, follower, observer, looking) current.
@@ -19,13 +25,15 @@
 
 pub mod election;
 pub mod ensemble;
+pub mod links;
 pub mod log_store;
 pub mod network;
 pub mod offline;
 pub mod peer_sasl;
+pub mod peer_service;
 pub mod reconfig;
 pub mod state_machine;
-pub mod transport;
+pub mod wire;
 mod write_path;
 
 use write_path::connect_write_path;
@@ -41,7 +49,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::core::ServerCore;
 use crate::txn::{Txn, TxnBatch};
-use transport::PeerFaults;
+use links::PeerFaults;
 
 openraft::declare_raft_types!(
     /// The openraft type configuration of a ZooKeeper server: log entries carry
@@ -348,9 +356,11 @@ mod three_members {
     use zk_proto::{Acl, CreateRequest, OpCode};
 
     use super::election::Elector;
+    use super::links::PeerFaults;
     use super::log_store::LogStore;
+    use super::network::TcpPeers;
+    use super::peer_service::{serve_peers, PeerService};
     use super::state_machine::StateMachine;
-    use super::transport::{serve_peers, PeerFaults, PeerService, TcpPeers};
     use super::{connect_write_path, raft_config, Elections, TypeConfig};
     use crate::core::ServerCore;
     use crate::database::ZkDatabase;
