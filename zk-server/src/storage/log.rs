@@ -431,6 +431,13 @@ fn write_zeros(file: &File, from: u64, to: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether `bytes` are all zero (compared a page at a time: a padded segment's tail
+/// is megabytes long).
+fn all_zero(bytes: &[u8]) -> bool {
+    const PAGE: [u8; 4096] = [0; 4096];
+    bytes.chunks(PAGE.len()).all(|c| c == &PAGE[..c.len()])
+}
+
 /// Reads a segment's records; cuts a torn tail off the last segment.
 fn recover_segment(first_index: u64, path: PathBuf, is_last: bool) -> Result<Segment, LogError> {
     let file = OpenOptions::new()
@@ -455,7 +462,7 @@ fn recover_segment(first_index: u64, path: PathBuf, is_last: bool) -> Result<Seg
             }
         }
     }
-    let padding = bad.is_some() && bytes[offset..].iter().all(|b| *b == 0);
+    let padding = bad.is_some() && all_zero(&bytes[offset..]);
     if padding {
         bad = None;
     }
@@ -581,6 +588,15 @@ mod tests {
         for len in 0..zeros.len() {
             assert!(parse_record(&zeros[..len], 0).is_err());
         }
+    }
+
+    #[test]
+    fn zero_tails_are_told_from_garbage_past_the_first_page() {
+        let mut bytes = vec![0u8; 10_000];
+        assert!(all_zero(&bytes) && all_zero(&[]));
+        bytes[9_999] = 1;
+        assert!(!all_zero(&bytes));
+        assert!(all_zero(&bytes[..9_999]));
     }
 
     #[test]
