@@ -16,6 +16,16 @@
 //! zero), so the log ends at the first record that does not parse when everything
 //! after it is zero; anything else there is a torn write (or corruption).
 //!
+//! Padding a whole segment takes tens of milliseconds, too long for the append that
+//! rolls over to wait for. So once the active segment is half full, a background
+//! thread prepares the next one: it writes the zeros to a file named
+//! `log.next-<pid>-<n>` (not a number after `log.`, so never read as a segment),
+//! syncs it and the directory, and is done. The append that rolls renames that file to
+//! the new segment's name, which costs a directory sync, as creating the file did
+//! before. If the file is not ready yet, the roll creates and pads the segment inline
+//! as before (it never waits for the thread), and the file serves the next roll.
+//! Opening the log deletes leftover prepared files: they never hold entries.
+//!
 //! # Invariants
 //!
 //! - [`SegmentedLog::append`] returns only after the records are written **and**
@@ -24,7 +34,8 @@
 //! - Indices are contiguous: entry `n + 1` follows entry `n` (an empty log accepts any
 //!   first index, as after a snapshot install).
 //! - Every byte of a segment file past its last record is zero (the padding); an
-//!   append writes its records at the logical end, overwriting zeros.
+//!   append writes its records at the logical end, overwriting zeros. A prepared file
+//!   is all zeros and is complete and synced before it is renamed to a segment's name.
 //! - Recovery reads every segment; a bad record followed by nothing but zeros is the
 //!   end of the segment. Otherwise a bad record in the *last* segment is a torn write
 //!   from a crash mid-append and is cut off with everything after it (it was never
@@ -39,7 +50,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use super::disk::DiskFaults;
 
@@ -54,6 +67,12 @@ pub const DEFAULT_PREALLOCATE_BYTES: u64 = 64 * 1024 * 1024;
 const ZERO_CHUNK: u64 = 1024 * 1024;
 /// Largest payload accepted (far above any request ZooKeeper allows).
 const MAX_PAYLOAD: usize = 256 * 1024 * 1024;
+/// Start of the name of a file prepared as the next segment. After `log.` comes
+/// something that is not a number, so the file never reads as a segment.
+const PREPARED_PREFIX: &str = "log.next-";
+/// The next segment is prepared once the active one holds this fraction (1/n) of its
+/// limit.
+const PREPARE_WHEN_FULL_BY: u64 = 2;
 
 /// Errors of the log.
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +175,21 @@ pub struct SegmentedLog {
     first_visible: u64,
     /// Faults a test injected for this directory ([`DiskFaults`]).
     faults: Option<Arc<DiskFaults>>,
+    /// The next segment file, being prepared or ready.
+    prepared: Option<Prepared>,
+    /// How many times an append padded the file itself (padding not prepared ahead).
+    inline_pads: u64,
+}
+
+/// A file being zero-filled in the background to become the next segment.
+#[derive(Debug)]
+struct Prepared {
+    path: PathBuf,
+    /// Set when the log is dropped: the thread stops after its current chunk.
+    cancel: Arc<AtomicBool>,
+    /// The file and its length once it is filled and synced. The thread deletes the
+    /// file itself when it fails or is cancelled.
+    thread: JoinHandle<io::Result<(File, u64)>>,
 }
 
 impl SegmentedLog {
@@ -163,9 +197,21 @@ impl SegmentedLog {
     pub fn open(dir: &Path, sizing: LogSizing) -> Result<SegmentedLog, LogError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let mut firsts: Vec<(u64, PathBuf)> = Vec::new();
+        let mut removed = false;
         for entry in fs::read_dir(dir).map_err(io_err(dir))? {
             let entry = entry.map_err(io_err(dir))?;
             let name = entry.file_name();
+            if name
+                .to_str()
+                .is_some_and(|n| n.starts_with(PREPARED_PREFIX))
+            {
+                // Zeros prepared for a roll that never came (a crash, or a log
+                // dropped mid-preparation).
+                let path = entry.path();
+                fs::remove_file(&path).map_err(io_err(&path))?;
+                removed = true;
+                continue;
+            }
             let Some(first) = name
                 .to_str()
                 .and_then(|n| n.strip_prefix("log."))
@@ -196,12 +242,17 @@ impl SegmentedLog {
             }
             segments.push(segment);
         }
-        // Drop empty trailing segments left by a crash right after a roll (they would
-        // pin a first index that may no longer follow).
-        while segments.len() > 1 && segments.last().is_some_and(|s| s.records.is_empty()) {
+        // Drop empty trailing segments left by a crash right after a roll, the only
+        // segment included: they would pin a first index that the next append may
+        // not follow (its entries would then read as misplaced on reopen).
+        while segments.last().is_some_and(|s| s.records.is_empty()) {
             if let Some(s) = segments.pop() {
                 fs::remove_file(&s.path).map_err(io_err(&s.path))?;
+                removed = true;
             }
+        }
+        if removed {
+            sync_dir(dir)?;
         }
         let first_visible = segments.first().map_or(0, |s| s.first_index);
         Ok(SegmentedLog {
@@ -210,6 +261,8 @@ impl SegmentedLog {
             sizing,
             first_visible,
             faults: DiskFaults::lookup(dir),
+            prepared: None,
+            inline_pads: 0,
         })
     }
 
@@ -255,7 +308,85 @@ impl SegmentedLog {
             }
             seg.file.sync_data().map_err(io_err(&seg.path))?;
         }
+        self.prepare_next_if_due();
         Ok(())
+    }
+
+    /// Length of a prepared segment file: the first step of padding a segment gets.
+    fn prepared_length(&self) -> u64 {
+        self.sizing.preallocate_bytes.min(self.sizing.segment_bytes)
+    }
+
+    /// Starts preparing the next segment file once the active segment is half full
+    /// and none is prepared or under way.
+    fn prepare_next_if_due(&mut self) {
+        let len = self.prepared_length();
+        if len == 0
+            || self.prepared.is_some()
+            || self.active_size() < self.sizing.segment_bytes / PREPARE_WHEN_FULL_BY
+        {
+            return;
+        }
+        static SERIAL: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "{PREPARED_PREFIX}{}-{}",
+            std::process::id(),
+            SERIAL.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = self.dir.join(name);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let job = {
+            let (path, dir, cancel) = (path.clone(), self.dir.clone(), cancel.clone());
+            let faults = self.faults.clone();
+            move || prepare_file(&path, &dir, len, &cancel, faults.as_deref()).map(|f| (f, len))
+        };
+        match std::thread::Builder::new()
+            .name("log-prepare".into())
+            .spawn(job)
+        {
+            Ok(thread) => {
+                self.prepared = Some(Prepared {
+                    path,
+                    cancel,
+                    thread,
+                })
+            }
+            // The rolls pad inline, as without preparation.
+            Err(e) => tracing::warn!(error = %e, "cannot start preparing the next log segment"),
+        }
+    }
+
+    /// The prepared file renamed to `path`, with its length, if it is ready; `None`
+    /// (nothing waited for, nothing renamed) if it is not.
+    fn take_prepared(&mut self, path: &Path) -> Option<(File, u64)> {
+        if !self.prepared.as_ref()?.thread.is_finished() {
+            return None;
+        }
+        let prepared = self.prepared.take()?;
+        let (file, len) = match prepared.thread.join() {
+            Ok(Ok(ready)) => ready,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "preparing the next log segment failed; padding inline");
+                return None;
+            }
+            Err(_) => {
+                tracing::warn!("the thread preparing the next log segment panicked");
+                let _ = fs::remove_file(&prepared.path);
+                return None;
+            }
+        };
+        match fs::rename(&prepared.path, path) {
+            Ok(()) => Some((file, len)),
+            Err(e) => {
+                tracing::warn!(
+                    path = %prepared.path.display(),
+                    error = %e,
+                    "cannot use the prepared log segment; padding inline"
+                );
+                let _ = fs::remove_file(&prepared.path);
+                None
+            }
+        }
     }
 
     fn active_size(&self) -> u64 {
@@ -287,6 +418,7 @@ impl SegmentedLog {
             // Pad the next step first; the records below fill in up to `end`.
             let from = seg.allocated.max(end);
             write_zeros(&seg.file, from, padded).map_err(io_err(&seg.path))?;
+            self.inline_pads += 1;
         }
         // Positional: the segment's logical size is the truth, not the file cursor.
         seg.file
@@ -308,13 +440,21 @@ impl SegmentedLog {
         if let Some(faults) = &self.faults {
             faults.check_write().map_err(io_err(&path))?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        let (file, allocated) = match self.take_prepared(&path) {
+            Some(prepared) => prepared,
+            None => {
+                let file = OpenOptions::new()
+                    .create(true)
+                    .truncate(true)
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                    .map_err(io_err(&path))?;
+                (file, 0)
+            }
+        };
+        // The new name (created or renamed) is durable before any entry in it is
+        // acknowledged.
         sync_dir(&self.dir)?;
         if self.segments.is_empty() {
             self.first_visible = first_index;
@@ -325,7 +465,7 @@ impl SegmentedLog {
             file,
             records: Vec::new(),
             size: 0,
-            allocated: 0,
+            allocated,
         });
         Ok(())
     }
@@ -407,6 +547,60 @@ impl SegmentedLog {
         }
         sync_dir(&self.dir)
     }
+}
+
+impl Drop for SegmentedLog {
+    /// Stops a preparation under way (within one chunk of zeros) and deletes the
+    /// prepared file: nothing is left behind for the next open to clean up.
+    fn drop(&mut self) {
+        if let Some(prepared) = self.prepared.take() {
+            prepared.cancel.store(true, Ordering::SeqCst);
+            let _ = prepared.thread.join();
+            let _ = fs::remove_file(&prepared.path);
+        }
+    }
+}
+
+/// Creates `path` holding `len` zeros, synced with its directory entry (run on the
+/// preparing thread). Stops early with `Interrupted` once `cancel` is set; deletes
+/// the file it created when it fails.
+fn prepare_file(
+    path: &Path,
+    dir: &Path,
+    len: u64,
+    cancel: &AtomicBool,
+    faults: Option<&DiskFaults>,
+) -> io::Result<File> {
+    if let Some(faults) = faults {
+        faults.check_write()?;
+    }
+    let file = OpenOptions::new()
+        .create_new(true)
+        .read(true)
+        .write(true)
+        .open(path)?;
+    let filled = (|| {
+        let mut at = 0;
+        while at < len {
+            if cancel.load(Ordering::SeqCst) {
+                return Err(io::Error::new(io::ErrorKind::Interrupted, "log dropped"));
+            }
+            let to = (at + ZERO_CHUNK).min(len);
+            write_zeros(&file, at, to)?;
+            at = to;
+        }
+        if let Some(faults) = faults {
+            faults.check_fsync()?;
+        }
+        file.sync_data()?;
+        File::open(dir)?.sync_all()
+    })();
+    if let Err(e) = filled {
+        // Best effort: a leftover is deleted at the next open anyway.
+        let _ = fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(file)
 }
 
 fn encode_record(out: &mut Vec<u8>, index: u64, payload: &[u8]) {
@@ -949,12 +1143,211 @@ mod tests {
         assert_eq!(indices(&log), vec![40, 41]);
     }
 
+    /// Segments of 4 KiB, each padded in full: the next one is prepared at 2 KiB.
+    const PREPARING: LogSizing = LogSizing {
+        segment_bytes: 4096,
+        preallocate_bytes: 4096,
+    };
+
+    /// Waits until the preparation under way, if any, has finished.
+    fn wait_prepared(log: &SegmentedLog) {
+        if let Some(prepared) = &log.prepared {
+            while !prepared.thread.is_finished() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
+
+    /// Names of the prepared (not yet segment) files in `dir`.
+    fn prepared_files(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(PREPARED_PREFIX))
+            .collect()
+    }
+
+    /// Appends one entry at a time from `next` until the log has `segments` segments;
+    /// returns the next index.
+    fn fill_until(log: &mut SegmentedLog, mut next: u64, segments: usize) -> u64 {
+        while log.segments.len() < segments {
+            log.append(&entries(next..next + 1)).unwrap();
+            next += 1;
+        }
+        next
+    }
+
+    #[test]
+    fn the_roll_renames_the_prepared_file_and_pads_nothing_inline() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = SegmentedLog::open(dir.path(), PREPARING).unwrap();
+        log.append(&entries(1..2)).unwrap();
+        assert_eq!(log.inline_pads, 1, "the first segment is padded inline");
+        assert!(log.prepared.is_none(), "nothing prepared before half full");
+        let mut next = 2;
+        while log.active_size() < 2048 {
+            log.append(&entries(next..next + 1)).unwrap();
+            next += 1;
+        }
+        assert!(
+            log.prepared.is_some(),
+            "half full: the next one is prepared"
+        );
+        wait_prepared(&log);
+        assert_eq!(prepared_files(dir.path()).len(), 1);
+        let next = fill_until(&mut log, next, 2);
+        assert_eq!(log.inline_pads, 1, "the roll padded nothing");
+        let new = &log.segments[1];
+        assert_eq!(new.allocated, 4096);
+        assert_eq!(
+            file_len(&new.path),
+            4096,
+            "the rolling append did not extend it"
+        );
+        assert!(prepared_files(dir.path()).is_empty(), "renamed, not copied");
+        let bytes = fs::read(&new.path).unwrap();
+        assert!(bytes[new.size as usize..].iter().all(|b| *b == 0));
+        drop(log);
+        let log = SegmentedLog::open(dir.path(), PREPARING).unwrap();
+        assert_eq!(indices(&log), (1..next).collect::<Vec<_>>());
+    }
+
+    /// A preparation that finishes only when `release` is sent to, with `outcome`.
+    fn held_preparation(
+        log: &mut SegmentedLog,
+        outcome: io::Result<()>,
+    ) -> std::sync::mpsc::Sender<()> {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let path = log.dir.join(format!("{PREPARED_PREFIX}held"));
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (p, c, dir) = (path.clone(), cancel.clone(), log.dir.clone());
+        let thread = std::thread::spawn(move || {
+            let _ = wait.recv();
+            outcome?;
+            prepare_file(&p, &dir, 4096, &c, None).map(|f| (f, 4096))
+        });
+        log.prepared = Some(Prepared {
+            path,
+            cancel,
+            thread,
+        });
+        release
+    }
+
+    #[test]
+    fn a_roll_does_not_wait_for_an_unfinished_preparation_and_the_next_roll_uses_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = SegmentedLog::open(dir.path(), PREPARING).unwrap();
+        let release = held_preparation(&mut log, Ok(()));
+        let next = fill_until(&mut log, 1, 2);
+        assert_eq!(log.inline_pads, 2, "both segments padded inline");
+        assert!(
+            log.prepared.is_some(),
+            "still under way, kept for the next roll"
+        );
+        release.send(()).unwrap();
+        wait_prepared(&log);
+        let next = fill_until(&mut log, next, 3);
+        assert_eq!(log.inline_pads, 2, "the third one was prepared");
+        drop(log);
+        let log = SegmentedLog::open(dir.path(), PREPARING).unwrap();
+        assert_eq!(indices(&log), (1..next).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_failed_preparation_falls_back_to_padding_inline() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = SegmentedLog::open(dir.path(), PREPARING).unwrap();
+        let release = held_preparation(&mut log, Err(io::Error::other("disk full")));
+        log.append(&entries(1..2)).unwrap();
+        release.send(()).unwrap();
+        wait_prepared(&log);
+        let next = fill_until(&mut log, 2, 2);
+        assert_eq!(log.inline_pads, 2);
+        assert_eq!(file_len(&log.segments[1].path), 4096);
+        drop(log);
+        let log = SegmentedLog::open(dir.path(), PREPARING).unwrap();
+        assert_eq!(indices(&log), (1..next).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_crash_between_prepare_and_roll_leaves_a_file_the_next_open_deletes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = SegmentedLog::open(dir.path(), PREPARING).unwrap();
+        let mut next = 1;
+        while log.prepared.is_none() {
+            log.append(&entries(next..next + 1)).unwrap();
+            next += 1;
+        }
+        wait_prepared(&log);
+        // A crash: no drop, the prepared file stays.
+        std::mem::forget(log);
+        assert_eq!(prepared_files(dir.path()).len(), 1);
+        // And one that was cut short mid-preparation, with something in it.
+        fs::write(dir.path().join(format!("{PREPARED_PREFIX}9-9")), b"partial").unwrap();
+        let mut log = SegmentedLog::open(dir.path(), PREPARING).unwrap();
+        assert!(prepared_files(dir.path()).is_empty());
+        assert_eq!(log.segments.len(), 1);
+        assert_eq!(indices(&log), (1..next).collect::<Vec<_>>());
+        // Appends go on and roll over (preparing afresh).
+        let next = fill_until(&mut log, next, 3);
+        std::mem::forget(log);
+        let log = SegmentedLog::open(dir.path(), PREPARING).unwrap();
+        assert_eq!(indices(&log), (1..next).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_crash_right_after_the_rename_leaves_an_empty_segment_that_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = SegmentedLog::open(dir.path(), PREPARING).unwrap();
+        let next = fill_until(&mut log, 1, 2);
+        drop(log);
+        // Renamed, the directory synced, and no entry written: a segment of zeros.
+        let renamed = dir.path().join(format!("log.{next:020}"));
+        fs::write(&renamed, vec![0u8; 4096]).unwrap();
+        let mut log = SegmentedLog::open(dir.path(), PREPARING).unwrap();
+        assert!(!renamed.exists());
+        assert_eq!(indices(&log), (1..next).collect::<Vec<_>>());
+        log.append(&entries(next..next + 1)).unwrap();
+        assert_eq!(log.last_index(), Some(next));
+    }
+
+    #[test]
+    fn an_empty_only_segment_is_dropped_so_any_first_index_can_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(format!("log.{:020}", 5)), vec![0u8; 4096]).unwrap();
+        let mut log = SegmentedLog::open(dir.path(), PREPARING).unwrap();
+        assert_eq!(log.last_index(), None);
+        log.append(&entries(9..12)).unwrap();
+        drop(log);
+        let log = SegmentedLog::open(dir.path(), PREPARING).unwrap();
+        assert_eq!(indices(&log), vec![9, 10, 11]);
+    }
+
+    #[test]
+    fn dropping_the_log_mid_preparation_leaves_no_prepared_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let sizing = LogSizing {
+            segment_bytes: 16 * 1024 * 1024,
+            preallocate_bytes: 16 * 1024 * 1024,
+        };
+        let mut log = SegmentedLog::open(dir.path(), sizing).unwrap();
+        log.append(&[(1, vec![1u8; 9 * 1024 * 1024])]).unwrap();
+        assert!(log.prepared.is_some());
+        drop(log);
+        assert!(prepared_files(dir.path()).is_empty());
+    }
+
     #[derive(Debug, Clone)]
     enum Step {
         Append(u8),
         Truncate(u8),
         Purge(u8),
         Reopen,
+        /// Reopen without dropping (as after a crash).
+        Crash,
+        /// Let the preparation of the next segment finish.
+        Prepared,
     }
 
     fn any_step() -> impl proptest::strategy::Strategy<Value = Step> {
@@ -964,6 +1357,8 @@ mod tests {
             1 => any::<u8>().prop_map(Step::Truncate),
             1 => any::<u8>().prop_map(Step::Purge),
             1 => Just(Step::Reopen),
+            1 => Just(Step::Crash),
+            1 => Just(Step::Prepared),
         ]
     }
 
@@ -981,8 +1376,8 @@ mod tests {
 
     proptest::proptest! {
         /// The log always holds exactly what a simple model says it should, across
-        /// appends, truncations, purges and reopenings (small segments force rolls;
-        /// with and without padding).
+        /// appends, truncations, purges, reopenings and crashes (small segments force
+        /// rolls; with and without padding; onto prepared files or not).
         #[test]
         fn log_matches_a_model(
             sizing in any_sizing(),
@@ -1019,14 +1414,19 @@ mod tests {
                         model.retain(|i, _| *i > upto);
                         purged_upto = purged_upto.max(upto);
                     }
-                    Step::Reopen => {
-                        drop(log);
+                    Step::Reopen | Step::Crash => {
+                        if matches!(step, Step::Crash) {
+                            std::mem::forget(log);
+                        } else {
+                            drop(log);
+                        }
                         log = SegmentedLog::open(dir.path(), sizing).unwrap();
                         // The owner re-applies its purge point after opening.
                         if purged_upto > 0 && log.last_index().is_some() {
                             log.purge(purged_upto).unwrap();
                         }
                     }
+                    Step::Prepared => wait_prepared(&log),
                 }
                 let held: Vec<(u64, Vec<u8>)> = log.read_range(0, u64::MAX).unwrap();
                 let expected: Vec<(u64, Vec<u8>)> = model.clone().into_iter().collect();
