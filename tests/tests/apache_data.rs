@@ -14,7 +14,7 @@ use zk_client::{Acl, Client, CreateMode, Id, Perms, SessionState, Stat};
 use zk_server::apache_data::stream::Compression;
 use zk_server::apache_data::{export, import, ExportOptions, ImportOptions};
 use zk_server::config::{PeerRole, PeerSpec, ServerConfig};
-use zk_server::replication::transport::PeerFaults;
+use zk_server::replication::links::PeerFaults;
 use zk_server::server::RunningServer;
 use zk_server::testing::{free_port, test_config, TestingServer};
 use zk_tests::apache::ApacheZk;

@@ -10,7 +10,8 @@ use zk_client::Client;
 use zk_server::config::{
     ClientAuth, Secret, ServerConfig, StoreFile, StoreType, TlsSettings, TlsVersion,
 };
-use zk_server::replication::transport::{PeerFaults, PeerLink, PeerReply, PeerRequest, PeerTls};
+use zk_server::replication::links::{PeerFaults, PeerLink, PeerTls};
+use zk_server::replication::wire::{PeerReply, PeerRequest};
 use zk_server::testing::TestingCluster;
 use zk_tests::certs::Ca;
 

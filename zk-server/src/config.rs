@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use crate::storage::log::{LogSizing, DEFAULT_PREALLOCATE_BYTES};
+
 pub mod jaas;
 mod properties;
 mod sasl;
@@ -182,6 +184,10 @@ pub struct ServerConfig {
     pub read_only_mode: bool,
     /// Transactions between snapshots.
     pub snap_count: u64,
+    /// `zookeeper.preAllocSize` (given in KiB, as ZooKeeper reads it): the log is
+    /// zero-filled ahead of its appends in steps of this many bytes, so an fsync
+    /// after an append flushes data without journaling the file's growth (0: off).
+    pub log_preallocate_bytes: u64,
     /// `zookeeper.containerCheckIntervalMs`: how often containers and TTL nodes are
     /// checked for reaping.
     pub container_check_interval_ms: u64,
@@ -276,6 +282,7 @@ impl Default for ServerConfig {
             enforce_quota: false,
             read_only_mode: false,
             snap_count: 100_000,
+            log_preallocate_bytes: DEFAULT_PREALLOCATE_BYTES,
             container_check_interval_ms: 60_000,
             reconfig_enabled: false,
             skip_acl: false,
@@ -466,6 +473,10 @@ impl ServerConfig {
                 "enforceQuota" => c.enforce_quota = parse_bool(key, value)?,
                 "readonlymode.enabled" => c.read_only_mode = parse_bool(key, value)?,
                 "snapCount" => c.snap_count = parse_num(key, value)?,
+                "preAllocSize" => {
+                    let kib: u64 = parse_num(key, value)?;
+                    c.log_preallocate_bytes = kib.saturating_mul(1024);
+                }
                 "admin.enableServer" => c.admin_enabled = parse_bool(key, value)?,
                 "admin.serverAddress" => admin_ip = Some(parse_ip(key, value)?),
                 "admin.serverPort" => admin_port = Some(parse_num(key, value)?),
@@ -604,6 +615,14 @@ impl ServerConfig {
     /// [`ServerConfig::log_dir`].
     pub fn log_store_dir(&self) -> PathBuf {
         self.log_dir().join("log")
+    }
+
+    /// How the log's segment files grow (their size; `preAllocSize`).
+    pub fn log_sizing(&self) -> LogSizing {
+        LogSizing {
+            preallocate_bytes: self.log_preallocate_bytes,
+            ..LogSizing::default()
+        }
     }
 
     /// The snapshot store's directory: `snapshots` under `dataDir`.
@@ -795,6 +814,19 @@ mod tests {
             ..ServerConfig::default()
         };
         assert_eq!(parsed, default);
+    }
+
+    #[test]
+    fn pre_alloc_size_is_read_in_kib_as_zookeeper_does() {
+        let c = ServerConfig::parse("dataDir=/d\n").unwrap();
+        assert_eq!(c.log_sizing().preallocate_bytes, 64 * 1024 * 1024);
+        let c = ServerConfig::parse("dataDir=/d\npreAllocSize=1024\n").unwrap();
+        assert_eq!(c.log_sizing().preallocate_bytes, 1024 * 1024);
+        let mut props = SystemProperties::default();
+        props.add_property("zookeeper.preAllocSize=0");
+        let c = ServerConfig::load(None, &props).unwrap();
+        assert_eq!(c.log_preallocate_bytes, 0);
+        assert!(ServerConfig::parse("dataDir=/d\npreAllocSize=lots\n").is_err());
     }
 
     #[test]

@@ -19,12 +19,16 @@
 //! - [`net`]: the client port — accept loop, per-connection protocol (handshake,
 //!   pipelined writes, ordered replies, watch delivery), four-letter words, and the
 //!   operator HTTP endpoints (admin `/commands/…`, `/metrics`).
+//! - [`tls`]: rustls configurations from the `ssl.*` / `ssl.quorum.*` settings, for
+//!   the secure client port and the peer links alike; a TLS client's `x509` identity.
 //! - [`stats`]: counters for the four-letter words.
 //! - [`metrics`]: Prometheus metrics (`metricsProvider.httpPort`, `/metrics`).
 //! - [`acl`]: permission checks, ACL fix-up, the digest scheme.
 //! - [`sasl`]: the SASL credentials (JAAS file) of the client port and peer links.
 //! - [`replication`]: openraft (the only module naming its types) — log storage over
-//!   the segmented log, the state machine over the database, snapshots, transport.
+//!   the segmented log, the state machine over the database, snapshots; the peer
+//!   protocol (`wire`), the links between members (`links`) and the answers to peers
+//!   (`peer_service`).
 //! - [`role`]: this server's part in its ensemble (standalone, leader, follower,
 //!   observer, looking) and the quorum facts the four-letter words report.
 //! - [`server`]: starting and stopping — storage, consensus, client port, session
@@ -32,7 +36,8 @@
 //! - [`session_tracker`]: session liveness (deadlines, expiry, fresh timeouts on
 //!   leadership) and session-id generation; local, not replicated.
 //! - [`storage`]: the segmented, CRC-checked transaction log (group commit, torn-tail
-//!   recovery) and atomically replaced files (vote, snapshots).
+//!   recovery, zero padding ahead of appends) and atomically replaced files (vote,
+//!   snapshots).
 //! - [`testing`]: `TestingServer` and `TestingCluster`, in-process servers and
 //!   ensembles on free ports with temporary data directories (stop, restart, isolate a
 //!   member), for this project's tests and users'.
@@ -60,6 +65,7 @@ pub mod session_tracker;
 pub mod stats;
 pub mod storage;
 pub mod testing;
+pub mod tls;
 pub mod tree;
 pub mod txn;
 pub mod watches;

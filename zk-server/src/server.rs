@@ -14,10 +14,10 @@ use tracing::{debug, info, warn};
 use crate::config::ServerConfig;
 use crate::core::ServerCore;
 use crate::database::ZkDatabase;
-use crate::net::tls::{self as net_tls, TlsError};
 use crate::replication::ensemble::EnsembleSpec;
-use crate::replication::transport::{PeerFaults, PeerTls};
+use crate::replication::links::{PeerFaults, PeerTls};
 use crate::replication::{self, Replication};
+use crate::tls::{self, TlsError};
 use crate::tree::NodeKind;
 use crate::txn::TxnOp;
 
@@ -139,7 +139,7 @@ impl RunningServer {
         let acceptor = config
             .client_tls
             .as_ref()
-            .map(|settings| net_tls::server_config(settings).map(tokio_rustls::TlsAcceptor::from))
+            .map(|settings| tls::server_config(settings).map(tokio_rustls::TlsAcceptor::from))
             .transpose()?;
         let secure = match (config.secure_client_addr, &acceptor) {
             (Some(at), Some(acceptor)) => {

@@ -43,7 +43,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{FourLetterWhitelist, PeerRole, PeerSpec, ServerConfig};
 use crate::core::ServerCore;
-use crate::replication::transport::PeerFaults;
+use crate::replication::links::PeerFaults;
 use crate::role::Role;
 use crate::server::{RunningServer, StartError};
 
@@ -94,6 +94,8 @@ pub fn test_config(data_dir: &Path) -> ServerConfig {
         max_client_cnxns: 0,
         // Many servers share a test machine: no admin port unless a test asks.
         admin_enabled: false,
+        // Nor 64 MiB of log padding each.
+        log_preallocate_bytes: 256 * 1024,
         ..ServerConfig::default()
     }
 }

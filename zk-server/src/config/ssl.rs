@@ -17,7 +17,7 @@
 //!   lists more; with neither set, this server enables both TLSv1.2 and TLSv1.3.
 //!   TLSv1, TLSv1.1 and SSLv3 in `enabledProtocols` are skipped (JDK 17 disables them
 //!   too); as `protocol`, or when nothing else is left, they are refused.
-//! - `*.ciphersuites`: Java (IANA) names, mapped to rustls's suites in `net::tls`;
+//! - `*.ciphersuites`: Java (IANA) names, mapped to rustls's suites in `crate::tls`;
 //!   names rustls does not implement (CBC, RSA key exchange) are skipped, and a list
 //!   with no usable suite is refused.
 //! - `*.hostnameVerification` (default true): a member checks the name in the

@@ -158,7 +158,7 @@ fn x509_identities(
 ) -> Vec<Id> {
     let Some(subject) = chain
         .and_then(|c| c.first())
-        .and_then(|leaf| super::x509::subject_rfc2253(leaf))
+        .and_then(|leaf| crate::tls::x509::subject_rfc2253(leaf))
     else {
         return Vec::new();
     };

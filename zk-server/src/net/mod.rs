@@ -1,5 +1,5 @@
-//! The client port: accepting connections (`listener`; TLS on the secure client port
-//! and the peer links, `tls`; a TLS client's `x509` identity, `x509`); per connection,
+//! The client port: accepting connections (`listener`, with TLS configured by
+//! [`crate::tls`], which also gives a TLS client's `x509` identity); per connection,
 //! its handshake and session setup (`handshake`), its I/O loops (`connection`), the
 //! dispatch of its requests (`dispatch`), its SASL exchange and `enforce.auth`
 //! (`sasl`); and the four-letter words;
@@ -14,6 +14,3 @@ pub(crate) mod handshake;
 pub mod http;
 pub mod listener;
 pub mod sasl;
-pub mod tls;
-pub mod v1_certs;
-pub mod x509;

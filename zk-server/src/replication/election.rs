@@ -42,25 +42,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openraft::{LogId, Raft, RaftMetrics, ServerState, Vote};
-use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
+use super::links::{PeerFaults, PeerLink};
 use super::log_store::LogStore;
-use super::transport::{PeerFaults, PeerLink, PeerReply, PeerRequest};
+use super::wire::{PeerReply, PeerRequest, PreVote, PreVoteAnswer};
 use super::TypeConfig;
 use crate::core::ServerCore;
-
-/// A candidate's question to the other voters: would you vote for me in `term`?
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PreVote {
-    /// The member asking.
-    pub candidate: u64,
-    /// The term it would stand in: one above its own.
-    pub term: u64,
-    /// The last entry of its log.
-    pub last_log_id: Option<LogId<u64>>,
-}
 
 /// How often the elector looks at the clock.
 const TICK: Duration = Duration::from_millis(5);
@@ -71,16 +60,6 @@ const ASK_WITHIN: Duration = Duration::from_millis(100);
 /// Added to a voter's lease as it reports it: openraft starts the lease when it has
 /// taken in the heartbeat, a little after the elector heard it.
 const LEASE_MARGIN: Duration = Duration::from_millis(5);
-
-/// A voter's answer to a [`PreVote`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PreVoteAnswer {
-    /// Whether it would vote for the candidate.
-    pub granted: bool,
-    /// How long, in milliseconds, it will still refuse the real vote: openraft's lease
-    /// from the last heartbeat it heard.
-    pub lease_left_ms: u64,
-}
 
 /// What this member knows of its leader's liveness.
 #[derive(Debug)]

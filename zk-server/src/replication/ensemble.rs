@@ -26,9 +26,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::election::Elector;
-use super::transport::{
-    serve_peers, PeerFaults, PeerLink, PeerReply, PeerRequest, PeerService, TcpPeers,
-};
+use super::links::{PeerFaults, PeerLink};
+use super::network::TcpPeers;
+use super::peer_service::{serve_peers, PeerService};
+use super::wire::{PeerReply, PeerRequest};
 use super::{
     connect_write_path, leader_of, raft_config, raft_error, Elections, Replication,
     ReplicationError, TypeConfig,

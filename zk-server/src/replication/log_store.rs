@@ -25,7 +25,7 @@ use openraft::{Entry, LogId, OptionalSend, RaftLogId, StorageError, StorageIOErr
 
 use super::TypeConfig;
 use crate::storage::atomic_file::{read_if_exists, write_atomic};
-use crate::storage::log::{SegmentedLog, DEFAULT_SEGMENT_BYTES};
+use crate::storage::log::{LogSizing, SegmentedLog};
 
 type NodeId = u64;
 
@@ -78,10 +78,11 @@ impl LogStore {
         self.lock().fsync_timer = Some(timer);
     }
 
-    /// Opens the log in `dir`, re-applying the recorded purge point.
-    pub fn open(dir: &Path) -> io::Result<LogStore> {
+    /// Opens the log in `dir` with segments of `sizing`, re-applying the recorded
+    /// purge point.
+    pub fn open(dir: &Path, sizing: LogSizing) -> io::Result<LogStore> {
         std::fs::create_dir_all(dir)?;
-        let mut log = SegmentedLog::open(dir, DEFAULT_SEGMENT_BYTES).map_err(io_error)?;
+        let mut log = SegmentedLog::open(dir, sizing).map_err(io_error)?;
         let vote = read_if_exists(&dir.join("raft-vote"))?
             .map(|b| rmp_serde::from_slice::<Vote<NodeId>>(&b))
             .transpose()

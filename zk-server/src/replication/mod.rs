@@ -3,12 +3,18 @@
 //!
 //! - [`log_store`]: openraft's log storage over the segmented log.
 //! - [`state_machine`]: applies committed entries to the server's database; snapshots.
-//! - [`network`]: the standalone "network" (no peers).
+//! - [`network`]: openraft's network — none for a standalone server, the links to
+//!   the peers for a member of an ensemble.
 //! - [`offline`]: the data directory with no server running (an import's first
 //!   snapshot; a stopped member's state, for export).
 //! - `write_path`: submitted writes to the leader, in order, through leader changes.
-//! - [`transport`]: messages between members over TCP (rmp-serde frames): openraft's
-//!   RPCs, forwarded writes, session touches, read-index queries; fault injection.
+//! - [`wire`]: what members say to each other (openraft's RPCs, forwarded writes,
+//!   session touches, read-index queries, reconfig) and its framing (length-prefixed
+//!   rmp-serde); bytes and frames only.
+//! - [`links`]: one multiplexed, pipelined TCP connection per pair of members (TLS and
+//!   quorum SASL when configured), reconnecting with backoff; fault injection.
+//! - [`peer_service`]: this member's answers to its peers' requests.
+//! - [`peer_sasl`]: the quorum SASL handshake at the start of each link.
 //! - [`reconfig`]: dynamic reconfiguration as openraft membership changes.
 //! - [`ensemble`]: starting a member of an ensemble from zoo.cfg's `server.N` lines,
 //!   and keeping the server's role (leader, follower, observer, looking) current.
@@ -19,13 +25,15 @@
 
 pub mod election;
 pub mod ensemble;
+pub mod links;
 pub mod log_store;
 pub mod network;
 pub mod offline;
 pub mod peer_sasl;
+pub mod peer_service;
 pub mod reconfig;
 pub mod state_machine;
-pub mod transport;
+pub mod wire;
 mod write_path;
 
 use write_path::connect_write_path;
@@ -41,7 +49,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::core::ServerCore;
 use crate::txn::{Txn, TxnBatch};
-use transport::PeerFaults;
+use links::PeerFaults;
 
 openraft::declare_raft_types!(
     /// The openraft type configuration of a ZooKeeper server: log entries carry
@@ -230,7 +238,7 @@ pub(crate) fn open_storage(
             in_data_dir.display()
         ))));
     }
-    let log_store = log_store::LogStore::open(&log_dir)?;
+    let log_store = log_store::LogStore::open(&log_dir, config.log_sizing())?;
     log_store.time_appends(core.metrics.fsync.clone());
     let failing = Arc::downgrade(core);
     log_store.on_failure(Arc::new(move |what: &str, error: &str| {
@@ -318,7 +326,7 @@ mod conformance {
             let dir = tempfile::tempdir().map_err(|e| openraft::StorageIOError::write(&e))?;
             let config = crate::testing::test_config(dir.path());
             let core = ServerCore::new(config, 0, ZkDatabase::new());
-            let log = LogStore::open(&dir.path().join("log"))
+            let log = LogStore::open(&dir.path().join("log"), core.config.log_sizing())
                 .map_err(|e| openraft::StorageIOError::write(&e))?;
             let sm = StateMachine::open(core, &dir.path().join("snapshots"))
                 .map_err(|e| openraft::StorageIOError::write(&e))?;
@@ -348,9 +356,11 @@ mod three_members {
     use zk_proto::{Acl, CreateRequest, OpCode};
 
     use super::election::Elector;
+    use super::links::PeerFaults;
     use super::log_store::LogStore;
+    use super::network::TcpPeers;
+    use super::peer_service::{serve_peers, PeerService};
     use super::state_machine::StateMachine;
-    use super::transport::{serve_peers, PeerFaults, PeerService, TcpPeers};
     use super::{connect_write_path, raft_config, Elections, TypeConfig};
     use crate::core::ServerCore;
     use crate::database::ZkDatabase;
@@ -370,7 +380,7 @@ mod three_members {
             id,
             ZkDatabase::new(),
         );
-        let log = LogStore::open(&dir.path().join("log")).unwrap();
+        let log = LogStore::open(&dir.path().join("log"), core.config.log_sizing()).unwrap();
         let sm = StateMachine::open(core.clone(), &dir.path().join("snapshots")).unwrap();
         let faults = PeerFaults::default();
         let config = crate::testing::test_config(dir.path());

@@ -19,7 +19,7 @@ use super::state_machine::{newest_snapshot, seal, unseal, SnapshotFile};
 use super::{TypeConfig, STANDALONE_NODE_ID};
 use crate::config::ServerConfig;
 use crate::database::ZkDatabase;
-use crate::storage::log::{SegmentedLog, DEFAULT_SEGMENT_BYTES};
+use crate::storage::log::SegmentedLog;
 use crate::txn::zxid_of;
 
 /// The voters `config` describes: this standalone server, or zoo.cfg's participants.
@@ -84,7 +84,7 @@ pub fn load_database(config: &ServerConfig) -> io::Result<Option<ZkDatabase>> {
     }
     let log_dir = config.log_store_dir();
     if log_dir.is_dir() {
-        let log = SegmentedLog::open(&log_dir, DEFAULT_SEGMENT_BYTES)
+        let log = SegmentedLog::open(&log_dir, config.log_sizing())
             .map_err(|e| io::Error::other(e.to_string()))?;
         if let Some(last) = log.last_index() {
             let db = db.get_or_insert_with(ZkDatabase::new);

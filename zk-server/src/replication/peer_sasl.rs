@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use zk_proto::sasl::{ClientStep, DigestClient, DigestServer, ServerStep};
 
-use super::transport::{encode, read_frame};
+use super::wire::{encode, read_frame};
 use crate::sasl::QuorumLogins;
 
 /// How long a peer's whole handshake may take.

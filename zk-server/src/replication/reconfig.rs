@@ -10,7 +10,8 @@ use std::time::Duration;
 use openraft::{BasicNode, ChangeMembers, Raft};
 use zk_proto::{ErrorCode, ReconfigRequest};
 
-use super::transport::{PeerFaults, PeerLink, PeerRequest};
+use super::links::{PeerFaults, PeerLink};
+use super::wire::PeerRequest;
 use super::TypeConfig;
 use crate::config::{parse_peer, PeerRole, PeerSpec};
 use crate::core::ServerCore;

@@ -30,7 +30,8 @@ use openraft::Raft;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::transport::{PeerFaults, PeerLink, PeerReply, PeerRequest};
+use super::links::{PeerFaults, PeerLink};
+use super::wire::{PeerReply, PeerRequest};
 use super::{count_proposal, leader_of, reconfig, TypeConfig};
 use crate::core::{Replicator, ServerCore, SubmitError};
 use crate::txn::{zxid_of, Txn, TxnBatch, MAX_BATCH_TXNS};

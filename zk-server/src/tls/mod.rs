@@ -8,6 +8,14 @@
 //!
 //! Everything is read once, at start-up; a store that cannot be read or holds no usable
 //! key or certificate stops the server with an error naming the file and the key.
+//!
+//! Shared by the client port (`net`) and the peer links (`replication`), neither of
+//! which imports the other for it:
+//! - this module: the rustls server and client configurations, and a peer's
+//!   [`ServerName`] from its address;
+//! - [`v1_certs`]: X.509 version 1 client certificates, which webpki refuses;
+//! - [`x509`]: a certificate's subject in RFC 2253 form (the client's `x509`
+//!   identity), over a small DER walker.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +30,9 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, S
 use zk_proto::keystore::{self, KeyStoreError};
 
 use crate::config::{ClientAuth, StoreFile, TlsSettings, TlsVersion};
+
+pub mod v1_certs;
+pub mod x509;
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -246,7 +257,7 @@ fn certified_key(
             let v1 = certified
                 .cert
                 .first()
-                .and_then(|leaf| super::v1_certs::v1_public_key(leaf));
+                .and_then(|leaf| v1_certs::v1_public_key(leaf));
             match (v1, certified.key.public_key()) {
                 (Some(cert_key), Some(key)) if cert_key == key.as_ref() => Ok(certified),
                 _ => Err(key_error(settings)(e)),
@@ -306,7 +317,7 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, TlsErr
             })?;
             // Java (and kazoo's harness) also use X.509 v1 client certificates,
             // which webpki refuses.
-            builder.with_client_cert_verifier(Arc::new(super::v1_certs::V1Tolerant::new(
+            builder.with_client_cert_verifier(Arc::new(v1_certs::V1Tolerant::new(
                 verifier, anchors, algorithms,
             )))
         }
