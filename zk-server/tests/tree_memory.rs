@@ -155,4 +155,9 @@ fn a_million_znodes_of_100_bytes_fit_the_budget() {
         "tree_memory: {ZNODES} znodes of {VALUE_SIZE} B: {held} B held in {live} allocations, \
          {per_znode:.1} B per znode (budget {BUDGET} B)"
     );
+    println!("{}", db.tree().footprint());
+    assert!(
+        per_znode <= BUDGET,
+        "{per_znode:.1} B per znode, over the budget of {BUDGET} B"
+    );
 }

@@ -747,8 +747,8 @@ fn classify(
                 let db = core.db();
                 let node = db.tree().get(crate::tree::CONFIG_PATH);
                 (
-                    node.map(|n| n.acl.to_vec()).unwrap_or_default(),
-                    node.and_then(|n| n.data.clone()).unwrap_or_default(),
+                    node.map(|n| n.acl().to_vec()).unwrap_or_default(),
+                    node.and_then(|n| n.data()).unwrap_or_default(),
                 )
             };
             let (current, version) = crate::replication::reconfig::parse_config_data(&config_data);
@@ -774,7 +774,7 @@ fn classify(
                         .get(crate::tree::CONFIG_PATH)
                         .ok_or(ErrorCode::SystemError)?;
                     Ok(Response::GetData(zk_proto::GetDataResponse {
-                        data: node.data.clone(),
+                        data: node.data(),
                         stat: node.stat(),
                     }))
                 });
