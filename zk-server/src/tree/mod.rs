@@ -7,6 +7,7 @@
 //!
 //! # Layout (about 215 bytes per znode of 100 bytes of data)
 //!
+//! - [`build`]: the initial tree, and a tree of given znodes.
 //! - [`slab`]: the znodes, fixed-size [`node`]s of 88 bytes addressed by a `u32` id.
 //! - [`blob`]: each znode's data in one thin block (`[len][bytes]`).
 //! - [`children`]: each parent's children as ids sorted by name, in bounded chunks.
@@ -18,13 +19,14 @@
 //! - [`encode`]: the snapshot encoding of the tree (version 2), and the tree of a
 //!   version-1 snapshot.
 //! - [`check`]: the invariants, checked by tests and fuzzing, and the memory footprint.
-//! - [`quota`]: ZooKeeper's quota nodes.
+//! - [`quota`]: ZooKeeper's quota nodes, and the tree's upkeep of their usage.
 //!
 //! Only ephemeral, container and TTL znodes have an `ephemeralOwner`; it lives in a
 //! side map, and the indices of those znodes are kept by path.
 
 mod acl_table;
 mod blob;
+mod build;
 mod check;
 mod children;
 pub mod encode;
@@ -121,117 +123,6 @@ fn bytes_to_blob(data: Option<&Bytes>) -> (Option<Blob>, bool) {
 }
 
 impl DataTree {
-    /// A tree holding what every ZooKeeper starts with: `/`, `/zookeeper`,
-    /// `/zookeeper/quota` and `/zookeeper/config`.
-    pub fn new() -> DataTree {
-        let mut tree = DataTree::with_root();
-        tree.insert_system_node(ZOOKEEPER_PATH, &Acl::open_unsafe());
-        tree.insert_system_node(QUOTA_PATH, &Acl::open_unsafe());
-        tree.insert_system_node(CONFIG_PATH, &Acl::read_unsafe());
-        // ZooKeeper reports aversion -1 for /zookeeper/config.
-        if let Some(config) = tree.lookup(CONFIG_PATH) {
-            if let Some(node) = tree.slab.get_mut(config) {
-                node.aversion = -1;
-            }
-        }
-        tree
-    }
-
-    /// A tree without even a root (to load one into).
-    fn empty() -> DataTree {
-        DataTree {
-            slab: Slab::default(),
-            index: PathIndex::default(),
-            acls: AclTable::default(),
-            owners: HashMap::new(),
-            ephemerals: BTreeMap::new(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
-            data_size: 0,
-            quota_roots: BTreeSet::new(),
-            journal: None,
-        }
-    }
-
-    /// A tree of the root alone (empty data, open ACL, zero Stat).
-    fn with_root() -> DataTree {
-        let mut tree = DataTree::empty();
-        let acl = tree.acls.acquire(&Acl::open_unsafe());
-        let root = Node::new(
-            NO_NODE,
-            node::NameRef::Inline(b""),
-            acl,
-            StatFields::default(),
-        );
-        tree.slab.insert(root);
-        tree.data_size = 1;
-        tree
-    }
-
-    /// A tree of exactly `nodes`, as another ZooKeeper's data holds them
-    /// (`apache_data`'s import). Children are those of the nodes given (a node whose
-    /// parent is missing is left out, with a warning). The quota usage nodes are
-    /// recomputed from the tree, as ZooKeeper recomputes them when it loads a snapshot
-    /// (`DataTree.setupQuota`).
-    pub fn from_nodes(nodes: impl IntoIterator<Item = (String, Znode)>) -> DataTree {
-        let mut tree = DataTree::from_nodes_exact(nodes);
-        let roots: Vec<String> = tree.quota_roots.iter().cloned().collect();
-        for root in roots {
-            tree.refresh_quota_usage(&root);
-        }
-        tree
-    }
-
-    /// A tree of exactly `nodes`, quota usage as given.
-    pub(crate) fn from_nodes_exact(nodes: impl IntoIterator<Item = (String, Znode)>) -> DataTree {
-        let mut nodes: Vec<(String, Znode)> = nodes.into_iter().collect();
-        // Parents first: a parent's path is shorter than its children's.
-        nodes.sort_unstable_by(|a, b| a.0.len().cmp(&b.0.len()).then_with(|| a.0.cmp(&b.0)));
-        let mut tree = DataTree::with_root();
-        tree.index.reserve(&tree.slab, nodes.len());
-        for (path, z) in nodes {
-            if path == "/" {
-                tree.replace_root(&z);
-                continue;
-            }
-            let Some(parent_id) = tree.lookup(parent(&path)) else {
-                tracing::warn!(path, "a znode without its parent is left out");
-                continue;
-            };
-            let stat = StatFields::of(&z.stat);
-            let (data, null) = bytes_to_blob(z.data.as_ref());
-            if tree
-                .add_node(
-                    parent_id,
-                    &path,
-                    (data, null),
-                    &z.acl,
-                    stat,
-                    z.stat.ephemeral_owner,
-                )
-                .is_none()
-            {
-                tracing::warn!(path, "a znode named twice is left out");
-            }
-        }
-        tree
-    }
-
-    /// Gives the root the data, ACL and Stat of `z`.
-    fn replace_root(&mut self, z: &Znode) {
-        let acl = self.acls.acquire(&z.acl);
-        let (data, null) = bytes_to_blob(z.data.as_ref());
-        let len = data.as_ref().map_or(0, Blob::len) as u64;
-        let Some(root) = self.slab.get_mut(ROOT) else {
-            return;
-        };
-        let old_acl = std::mem::replace(&mut root.acl, acl);
-        let (old, _) = root.replace_data(data, null);
-        root.set_stat(StatFields::of(&z.stat));
-        self.acls.release(old_acl);
-        self.data_size = self.data_size - old.as_ref().map_or(0, Blob::len) as u64 + len;
-    }
-
     /// Every znode and its path, parents before children, siblings in name order.
     pub fn iter(&self) -> impl Iterator<Item = (String, NodeRef<'_>)> {
         let mut out = Vec::with_capacity(self.node_count());
@@ -256,21 +147,6 @@ impl DataTree {
             .iter()
             .filter(|(_, n)| !n.is_limbo())
             .map(|(id, node)| NodeRef::new(self, id, node))
-    }
-
-    /// System nodes have zero Stat fields and leave their parent's Stat alone, as in
-    /// ZooKeeper.
-    fn insert_system_node(&mut self, path: &str, acl: &[Acl]) {
-        if let Some(parent_id) = self.lookup(parent(path)) {
-            let _ = self.add_node(
-                parent_id,
-                path,
-                (None, false),
-                acl,
-                StatFields::default(),
-                0,
-            );
-        }
     }
 
     /// Stores a new znode under `parent_id` and links it into the tree and the
@@ -661,70 +537,6 @@ impl DataTree {
         self.data_size = self.data_size.wrapping_sub(old).wrapping_add(new);
         self.journal_data(id, old_blob, old_null);
         Some((old, new))
-    }
-
-    /// The quota root governing `path` (the longest quota path that is `path` or an
-    /// ancestor of it), as ZooKeeper's `getMaxPrefixWithQuota`.
-    pub fn quota_root_for(&self, path: &str) -> Option<&str> {
-        self.quota_roots
-            .iter()
-            .filter(|root| quota::governs(root, path))
-            .max_by_key(|root| root.len())
-            .map(String::as_str)
-    }
-
-    /// Every path with a quota.
-    pub fn quota_roots(&self) -> impl Iterator<Item = &str> {
-        self.quota_roots.iter().map(String::as_str)
-    }
-
-    /// The limits and current usage of the quota governing `path`.
-    pub fn quota_for(&self, path: &str) -> Option<(String, quota::StatsTrack, quota::StatsTrack)> {
-        let root = self.quota_root_for(path)?;
-        let read = |node: &str| {
-            self.get(&quota::quota_node(root, node))
-                .and_then(|n| n.data_slice())
-                .map(|d| quota::StatsTrack::parse(&String::from_utf8_lossy(d)))
-                .unwrap_or_default()
-        };
-        Some((
-            root.to_string(),
-            read(quota::LIMIT_NODE),
-            read(quota::STAT_NODE),
-        ))
-    }
-
-    /// Moves the usage of the quota governing `path` by the given amounts. The stats
-    /// node's data changes in place, its Stat does not (as in ZooKeeper).
-    fn adjust_quota(&mut self, path: &str, count: i64, bytes: i64) {
-        if self.quota_roots.is_empty() || path.starts_with(QUOTA_PATH) {
-            return;
-        }
-        let Some((root, _, usage)) = self.quota_for(path) else {
-            return;
-        };
-        let text =
-            quota::StatsTrack::usage_text(usage.count.max(0) + count, usage.bytes.max(0) + bytes);
-        self.write_usage(&root, text);
-    }
-
-    /// Recomputes the usage of quota `root` from the tree (when its stats node is made).
-    fn refresh_quota_usage(&mut self, root: &str) {
-        let (mut count, mut bytes) = (0i64, 0i64);
-        if let Some(id) = self.lookup(root) {
-            for node in self.subtree(id).filter_map(|id| self.slab.get(id)) {
-                count += 1;
-                bytes += node.data_len() as i64;
-            }
-        }
-        self.write_usage(root, quota::StatsTrack::usage_text(count, bytes));
-    }
-
-    fn write_usage(&mut self, root: &str, text: String) {
-        let stats_path = quota::quota_node(root, quota::STAT_NODE);
-        if let Some(id) = self.lookup(&stats_path) {
-            self.replace_data(id, Some(Blob::copy_of(text.as_bytes())), false);
-        }
     }
 
     /// Replaces a znode's ACL and sets its aversion. Returns the new Stat.
