@@ -156,6 +156,18 @@ fn a_million_znodes_of_100_bytes_fit_the_budget() {
          {per_znode:.1} B per znode (budget {BUDGET} B)"
     );
     println!("{}", db.tree().footprint());
+    // Recovery's share: writing and reading the snapshot of this tree.
+    let started = std::time::Instant::now();
+    let snapshot = db.to_snapshot().expect("the snapshot encodes");
+    let encoded = started.elapsed();
+    let started = std::time::Instant::now();
+    let restored = ZkDatabase::from_snapshot(&snapshot).expect("the snapshot decodes");
+    let decoded = started.elapsed();
+    assert_eq!(restored.tree().node_count(), db.tree().node_count());
+    println!(
+        "snapshot: {} MB, encoded in {encoded:.2?}, loaded in {decoded:.2?}",
+        snapshot.len() / 1_000_000
+    );
     assert!(
         per_znode <= BUDGET,
         "{per_znode:.1} B per znode, over the budget of {BUDGET} B"

@@ -7,18 +7,18 @@
 //!
 //! # Layout (about 215 bytes per znode of 100 bytes of data)
 //!
-//! - [`build`]: the initial tree, and a tree of given znodes.
-//! - [`slab`]: the znodes, fixed-size [`node`]s of 88 bytes addressed by a `u32` id.
-//! - [`blob`]: each znode's data in one thin block (`[len][bytes]`).
-//! - [`children`]: each parent's children as ids sorted by name, in bounded chunks.
-//! - [`index`]: every znode by (parent id, name), so a path resolves one component at a
+//! - `build`: the initial tree, and a tree of given znodes (another ZooKeeper's data,
+//!   a version-1 snapshot).
+//! - `slab`: the znodes, fixed-size `node`s of 88 bytes addressed by a `u32` id.
+//! - `blob`: each znode's data in one thin block (`[len][bytes]`).
+//! - `children`: each parent's children as ids sorted by name, in bounded chunks.
+//! - `index`: every znode by (parent id, name), so a path resolves one component at a
 //!   time without storing any path.
-//! - [`acl_table`]: each distinct ACL once, reference counted.
-//! - [`view`]: [`NodeRef`], the read-only view of a znode the rest of the server uses.
-//! - [`journal`]: the undo log of a multi.
-//! - [`encode`]: the snapshot encoding of the tree (version 2), and the tree of a
-//!   version-1 snapshot.
-//! - [`check`]: the invariants, checked by tests and fuzzing, and the memory footprint.
+//! - `acl_table`: each distinct ACL once, reference counted.
+//! - `view`: [`NodeRef`], the read-only view of a znode the rest of the server uses.
+//! - `journal`: the undo log of a multi.
+//! - [`encode`]: the snapshot encoding of the tree (version 2).
+//! - `check`: the invariants, checked by tests and fuzzing, and the memory footprint.
 //! - [`quota`]: ZooKeeper's quota nodes, and the tree's upkeep of their usage.
 //!
 //! Only ephemeral, container and TTL znodes have an `ephemeralOwner`; it lives in a
