@@ -628,8 +628,8 @@ impl ServerCore {
             let db = self.db();
             let node = db.tree().get(crate::tree::CONFIG_PATH);
             (
-                node.map(|n| n.acl.to_vec()).unwrap_or_default(),
-                node.and_then(|n| n.data.clone()).unwrap_or_default(),
+                node.map(|n| n.acl().to_vec()).unwrap_or_default(),
+                node.and_then(|n| n.data()).unwrap_or_default(),
             )
         };
         let (current, version) = crate::replication::reconfig::parse_config_data(&config_data);
@@ -653,7 +653,7 @@ impl ServerCore {
             .get(crate::tree::CONFIG_PATH)
             .ok_or(zk_proto::ErrorCode::SystemError)?;
         Ok(zk_proto::Response::GetData(zk_proto::GetDataResponse {
-            data: node.data.clone(),
+            data: node.data(),
             stat: node.stat(),
         }))
     }

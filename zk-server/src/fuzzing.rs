@@ -767,17 +767,15 @@ impl Harness {
         assert!(db.last_zxid() >= self.last_zxid, "the zxid went back");
         self.last_zxid = db.last_zxid();
         let mut cversions = HashMap::new();
-        for path in db.tree().paths() {
-            let Some(node) = db.tree().get(path) else {
-                continue;
-            };
-            let now = (node.stat.czxid, node.stat.cversion);
-            if let Some((czxid, cversion)) = self.cversions.get(path) {
+        for (path, node) in db.tree().iter() {
+            let stat = node.stored_stat();
+            let now = (stat.czxid, stat.cversion);
+            if let Some((czxid, cversion)) = self.cversions.get(&path) {
                 if *czxid == now.0 {
                     assert!(now.1 >= *cversion, "cversion of {path} went back");
                 }
             }
-            cversions.insert(path.to_string(), now);
+            cversions.insert(path, now);
         }
         self.cversions = cversions;
     }
@@ -980,9 +978,9 @@ impl Harness {
                 let parent = names_path(parent);
                 let db = self.core.db();
                 let child = db.tree().get(&parent).and_then(|node| {
-                    let n = node.children.len();
+                    let n = node.num_children();
                     (n > 0)
-                        .then(|| node.children.iter().nth(usize::from(*index) % n))
+                        .then(|| node.children().nth(usize::from(*index) % n))
                         .flatten()
                         .map(|c| crate::tree::child_path(&parent, c))
                 });

@@ -263,4 +263,26 @@ mod tests {
         );
         assert!(text.contains("zk_fsync_seconds_count 1"), "{text}");
     }
+
+    #[test]
+    fn each_opcode_has_its_own_series_and_the_unknown_share_one() {
+        let m = ServerMetrics::new();
+        for code in OpCode::ALL {
+            m.request(Some(*code), Duration::from_micros(50));
+        }
+        m.request(None, Duration::from_micros(50));
+        m.upkeep();
+        let text = m.render(Snapshot::default(), &[]);
+        for code in OpCode::ALL {
+            let series = format!(
+                "zk_request_latency_seconds_count{{op=\"{}\"}} 1",
+                op_name(*code)
+            );
+            assert!(text.contains(&series), "{series}: {text}");
+        }
+        assert!(
+            text.contains("zk_request_latency_seconds_count{op=\"other\"} 1"),
+            "{text}"
+        );
+    }
 }

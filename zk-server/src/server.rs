@@ -514,11 +514,11 @@ pub(crate) fn reap_candidates(core: &ServerCore, now: i64) -> Vec<TxnOp> {
     let tree = db.tree();
     let containers = tree.containers().iter().filter(|p| {
         tree.get(p)
-            .is_some_and(|n| n.children.is_empty() && n.stat.cversion > 0)
+            .is_some_and(|n| n.is_leaf() && n.stored_stat().cversion > 0)
     });
     let ttls = tree.ttl_nodes().iter().filter(|p| {
         tree.get(p).is_some_and(|n| match n.kind() {
-            NodeKind::Ttl(ttl) => n.children.is_empty() && now - n.stat.mtime > ttl,
+            NodeKind::Ttl(ttl) => n.is_leaf() && now - n.stored_stat().mtime > ttl,
             _ => false,
         })
     });

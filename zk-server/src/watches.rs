@@ -286,7 +286,7 @@ impl WatchManager {
         for path in data {
             match tree.get(path) {
                 None => fired.push(notification(conn, EventType::NodeDeleted, path)),
-                Some(n) if n.stat.mzxid > relative_zxid => {
+                Some(n) if n.stored_stat().mzxid > relative_zxid => {
                     fired.push(notification(conn, EventType::NodeDataChanged, path))
                 }
                 Some(_) => self.add_data_watch(path, conn),
@@ -301,7 +301,7 @@ impl WatchManager {
         for path in child {
             match tree.get(path) {
                 None => fired.push(notification(conn, EventType::NodeDeleted, path)),
-                Some(n) if n.stat.pzxid > relative_zxid => {
+                Some(n) if n.stored_stat().pzxid > relative_zxid => {
                     fired.push(notification(conn, EventType::NodeChildrenChanged, path))
                 }
                 Some(_) => self.add_child_watch(path, conn),

@@ -221,8 +221,8 @@ fn zookeepers_own_data_imports_as_kazoo_saw_it() {
     assert_eq!(logs.len(), 2);
     assert!(transactions > 0, "the log after the snapshot was replayed");
     let tree = expected["tree"].as_object().unwrap();
-    let ours: std::collections::BTreeSet<&str> = db.tree().iter().map(|(p, _)| p).collect();
-    let theirs: std::collections::BTreeSet<&str> = tree.keys().map(String::as_str).collect();
+    let ours: std::collections::BTreeSet<String> = db.tree().iter().map(|(p, _)| p).collect();
+    let theirs: std::collections::BTreeSet<String> = tree.keys().cloned().collect();
     assert_eq!(ours, theirs);
     let int = |v: &serde_json::Value| v.as_i64().unwrap();
     for (path, want) in tree {
@@ -245,8 +245,7 @@ fn zookeepers_own_data_imports_as_kazoo_saw_it() {
         ];
         assert_eq!(got, stat, "Stat of {path}");
         let data: Option<String> = node
-            .data
-            .as_deref()
+            .data_slice()
             .map(|d| d.iter().map(|b| format!("{b:02x}")).collect());
         assert_eq!(data.as_deref(), want["data"].as_str(), "data of {path}");
         let acl: Vec<(i64, String, String)> = want["acl"]
@@ -262,7 +261,7 @@ fn zookeepers_own_data_imports_as_kazoo_saw_it() {
             })
             .collect();
         let got: Vec<(i64, String, String)> = node
-            .acl
+            .acl()
             .iter()
             .map(|a| (i64::from(a.perms), a.id.scheme.clone(), a.id.id.clone()))
             .collect();
@@ -280,5 +279,5 @@ fn zookeepers_own_data_imports_as_kazoo_saw_it() {
     let session = db.session(id).expect("the open session");
     let password: String = session.passwd.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(password, expected["password"].as_str().unwrap());
-    assert_eq!(db.tree().get("/app/eph").unwrap().stat.ephemeral_owner, id);
+    assert_eq!(db.tree().get("/app/eph").unwrap().ephemeral_owner(), id);
 }

@@ -50,8 +50,11 @@ pub fn to_database(mut tree: ApacheTree) -> ZkDatabase {
 /// pzxid.
 pub fn max_zxid(db: &ZkDatabase) -> i64 {
     db.tree()
-        .iter()
-        .map(|(_, n)| n.stat.czxid.max(n.stat.mzxid).max(n.stat.pzxid))
+        .nodes()
+        .map(|n| {
+            let s = n.stored_stat();
+            s.czxid.max(s.mzxid).max(s.pzxid)
+        })
         .fold(db.last_zxid(), i64::max)
 }
 
@@ -69,18 +72,18 @@ pub fn to_snapshot(db: &ZkDatabase) -> ApacheSnapshot {
             continue;
         };
         let next = acls.len() as i64 + 1;
-        let acl = *keys.entry(&node.acl).or_insert_with(|| {
-            acls.push((next, node.acl.to_vec()));
+        let acl = *keys.entry(&node.acl()[..]).or_insert_with(|| {
+            acls.push((next, node.acl().to_vec()));
             next
         });
-        for child in node.children.iter().rev() {
+        for child in node.children().rev() {
             stack.push(child_path(&path, child));
         }
         nodes.push(SnapshotNode {
             path: if path == "/" { String::new() } else { path },
-            data: node.data.clone(),
+            data: node.data(),
             acl,
-            stat: node.stat,
+            stat: node.stored_stat(),
         });
     }
     ApacheSnapshot {

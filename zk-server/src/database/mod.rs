@@ -12,6 +12,7 @@
 //! below it is a copy and changes nothing ([`ZkDatabase::apply`]).
 
 mod read;
+mod snapshot;
 mod write;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,8 @@ use serde::{Deserialize, Serialize};
 use zk_proto::{Acl, ErrorCode, EventType, Response};
 
 use crate::tree::DataTree;
+
+pub use snapshot::SnapshotError;
 
 /// A session as every server knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,15 +66,14 @@ impl Applied {
     }
 }
 
-/// The znode tree and the sessions.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The znode tree and the sessions (in a snapshot: see `snapshot`).
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ZkDatabase {
     tree: DataTree,
     sessions: BTreeMap<i64, SessionEntry>,
     last_zxid: i64,
     /// The highest `Origin::seq` applied from each member (by member id). Snapshots
     /// written before it existed read it as empty.
-    #[serde(default)]
     applied_seqs: BTreeMap<u64, u64>,
 }
 
@@ -146,18 +148,6 @@ impl ZkDatabase {
             }
         }
         Ok(())
-    }
-
-    /// Serialises the whole state (for snapshots).
-    pub fn to_snapshot(&self) -> Result<Vec<u8>, rmp_serde::encode::Error> {
-        rmp_serde::to_vec(self)
-    }
-
-    /// Restores a state written by [`ZkDatabase::to_snapshot`].
-    pub fn from_snapshot(bytes: &[u8]) -> Result<ZkDatabase, rmp_serde::decode::Error> {
-        let mut db: ZkDatabase = rmp_serde::from_slice(bytes)?;
-        db.tree.rebuild_indices();
-        Ok(db)
     }
 }
 

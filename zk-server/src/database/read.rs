@@ -9,7 +9,7 @@ use zk_proto::{
 
 use super::ZkDatabase;
 use crate::acl;
-use crate::tree::Znode;
+use crate::tree::NodeRef;
 
 impl ZkDatabase {
     /// Answers a read request for `session_id` holding identities `auth`. Requests that
@@ -32,20 +32,20 @@ impl ZkDatabase {
             Request::GetData(r) => {
                 let node = self.readable(&r.path, auth)?;
                 Ok(Response::GetData(GetDataResponse {
-                    data: node.data.clone(),
+                    data: node.data(),
                     stat: node.stat(),
                 }))
             }
             Request::GetChildren(r) => {
                 let node = self.readable(&r.path, auth)?;
                 Ok(Response::GetChildren(GetChildrenResponse {
-                    children: node.children.iter().map(|c| c.to_string()).collect(),
+                    children: node.children().map(str::to_owned).collect(),
                 }))
             }
             Request::GetChildren2(r) => {
                 let node = self.readable(&r.path, auth)?;
                 Ok(Response::GetChildren2(GetChildren2Response {
-                    children: node.children.iter().map(|c| c.to_string()).collect(),
+                    children: node.children().map(str::to_owned).collect(),
                     stat: node.stat(),
                 }))
             }
@@ -79,14 +79,14 @@ impl ZkDatabase {
 
     /// Reads do not validate paths: a malformed one names no node. The empty path is
     /// the root, as in ZooKeeper (which stores the root under both "" and "/").
-    fn node(&self, path: &str) -> Result<&Znode, ErrorCode> {
+    fn node(&self, path: &str) -> Result<NodeRef<'_>, ErrorCode> {
         let path = if path.is_empty() { "/" } else { path };
         self.tree.get(path).ok_or(ErrorCode::NoNode)
     }
 
-    fn readable(&self, path: &str, auth: &[Id]) -> Result<&Znode, ErrorCode> {
+    fn readable(&self, path: &str, auth: &[Id]) -> Result<NodeRef<'_>, ErrorCode> {
         let node = self.node(path)?;
-        acl::check(&node.acl, Perms::READ, auth)?;
+        acl::check(node.acl(), Perms::READ, auth)?;
         Ok(node)
     }
 
@@ -94,11 +94,11 @@ impl ZkDatabase {
     /// `user:x` (ZOOKEEPER-1392).
     fn get_acl(&self, path: &str, auth: &[Id]) -> Result<Response, ErrorCode> {
         let node = self.node(path)?;
-        acl::check(&node.acl, Perms::READ | Perms::ADMIN, auth)?;
-        let acl = if acl::check(&node.acl, Perms::ADMIN, auth).is_ok() {
-            node.acl.to_vec()
+        acl::check(node.acl(), Perms::READ | Perms::ADMIN, auth)?;
+        let acl = if acl::check(node.acl(), Perms::ADMIN, auth).is_ok() {
+            node.acl().to_vec()
         } else {
-            node.acl.iter().map(mask_digest).collect()
+            node.acl().iter().map(mask_digest).collect()
         };
         Ok(Response::GetAcl(GetAclResponse {
             acl,
@@ -112,13 +112,13 @@ impl ZkDatabase {
             let result = match op {
                 MultiOp::GetChildren(r) => match self.readable(&r.path, auth) {
                     Ok(node) => OpResult::GetChildren {
-                        children: node.children.iter().map(|c| c.to_string()).collect(),
+                        children: node.children().map(str::to_owned).collect(),
                     },
                     Err(code) => OpResult::error(code),
                 },
                 MultiOp::GetData(r) => match self.readable(&r.path, auth) {
                     Ok(node) => OpResult::GetData {
-                        data: node.data.clone(),
+                        data: node.data(),
                         stat: node.stat(),
                     },
                     Err(code) => OpResult::error(code),

@@ -7,6 +7,7 @@ use zk_proto::*;
 
 use super::*;
 use crate::acl::digest;
+use crate::tree::model::ModelTree;
 use crate::tree::{ttl_owner, CONTAINER_OWNER};
 use crate::txn::{Txn, TxnOp};
 
@@ -259,7 +260,7 @@ fn ttl_creates_validate_the_ttl_and_mark_the_owner() {
         .unwrap();
     // Stored with the TTL mark, reported with no owner (as ZooKeeper reports it).
     assert_eq!(
-        f.db.tree().get("/t2").unwrap().stat.ephemeral_owner,
+        f.db.tree().get("/t2").unwrap().ephemeral_owner(),
         ttl_owner(5000)
     );
     assert_eq!(f.stat("/t2").ephemeral_owner, 0);
@@ -299,7 +300,7 @@ fn containers_and_ttl_nodes_are_reaped_only_when_still_eligible() {
     })
     .unwrap();
     assert_eq!(
-        f.db.tree().get("/c").unwrap().stat.ephemeral_owner,
+        f.db.tree().get("/c").unwrap().ephemeral_owner(),
         CONTAINER_OWNER
     );
     assert_eq!(f.stat("/c").ephemeral_owner, 0);
@@ -414,7 +415,7 @@ fn acls_guard_every_write_and_read() {
     })
     .unwrap();
     // auth: expanded to bob's digest identity only (ip is not an authenticated scheme).
-    let node_acl = f.db.tree().get("/secure").unwrap().acl.to_vec();
+    let node_acl = f.db.tree().get("/secure").unwrap().acl().to_vec();
     assert_eq!(
         node_acl,
         vec![
@@ -670,7 +671,7 @@ fn usage(f: &Fixture, root: &str) -> String {
         f.db.tree()
             .get(&format!("/zookeeper/quota{root}/zookeeper_stats"))
             .unwrap();
-    String::from_utf8(node.data.clone().unwrap().to_vec()).unwrap()
+    String::from_utf8(node.data().unwrap().to_vec()).unwrap()
 }
 
 #[test]
@@ -859,6 +860,12 @@ proptest! {
         prop_assert_eq!(&restored, &a.db);
         prop_assert_eq!(restored.tree().ephemeral_count(), a.db.tree().ephemeral_count());
         prop_assert_eq!(restored.tree().approximate_data_size(), a.db.tree().approximate_data_size());
+        // A version-1 snapshot of the same state (as the code before the compact tree
+        // wrote it) loads as the same state.
+        let restored = ZkDatabase::from_snapshot(&v1_snapshot(&a.db)).unwrap();
+        restored.check_consistency().map_err(TestCaseError::fail)?;
+        prop_assert_eq!(&restored, &a.db);
+        prop_assert_eq!(restored.tree().digest(), a.db.tree().digest());
     }
 
     /// A failed multi leaves the tree exactly as it was.
@@ -924,8 +931,51 @@ fn a_snapshot_written_before_write_numbers_existed_still_loads() {
     let mut f = Fixture::new();
     f.create("/kept", CreateMode::Persistent).unwrap();
     // The three fields snapshots had before `applied_seqs`, in their order.
-    let old = rmp_serde::to_vec(&(f.db.tree(), f.db.sessions(), f.db.last_zxid())).unwrap();
+    let model = ModelTree::from_tree(f.db.tree());
+    let old = rmp_serde::to_vec(&(&model, f.db.sessions(), f.db.last_zxid())).unwrap();
     let db = ZkDatabase::from_snapshot(&old).unwrap();
     assert!(db.tree().get("/kept").is_some());
     assert_eq!(db.last_seq(0), None);
+}
+
+/// `db` as a version-1 snapshot held it.
+fn v1_snapshot(db: &ZkDatabase) -> Vec<u8> {
+    db.to_v1_snapshot()
+}
+
+#[test]
+fn a_version_1_snapshot_loads_as_the_same_database() {
+    let mut f = Fixture::new();
+    f.create("/a", CreateMode::Persistent).unwrap();
+    f.create("/a/e", CreateMode::Ephemeral).unwrap();
+    f.create("/a/s-", CreateMode::PersistentSequential).unwrap();
+    f.create("/a-name-longer-than-eleven", CreateMode::Container)
+        .unwrap();
+    f.run(TxnOp::CreateTtl(CreateTtlRequest {
+        path: "/t".into(),
+        data: Some(Bytes::from(vec![5; 5000])),
+        acl: Acl::read_unsafe(),
+        flags: CreateMode::PersistentWithTtl.code(),
+        ttl: 5000,
+    }))
+    .unwrap();
+    let old = v1_snapshot(&f.db);
+    assert_eq!(
+        old[0] & 0xf0,
+        0x90,
+        "a version-1 snapshot is a msgpack array"
+    );
+    let db = ZkDatabase::from_snapshot(&old).unwrap();
+    db.check_consistency().unwrap();
+    assert_eq!(db, f.db);
+    assert_eq!(db.tree().digest(), f.db.tree().digest());
+    assert_eq!(
+        db.tree().ephemerals_of(S1).collect::<Vec<_>>(),
+        vec!["/a/e"]
+    );
+    assert_eq!(db.last_seq(0), f.db.last_seq(0));
+    // Written again, it is version 2.
+    let new = db.to_snapshot().unwrap();
+    assert!(new.starts_with(b"ZKRSDB02"));
+    assert_eq!(ZkDatabase::from_snapshot(&new).unwrap(), f.db);
 }

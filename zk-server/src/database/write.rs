@@ -156,7 +156,7 @@ impl ZkDatabase {
             }
             TxnOp::ReapContainer { path } => {
                 let reapable = self.tree.get(path).is_some_and(|n| {
-                    n.kind() == NodeKind::Container && n.children.is_empty() && n.stat.cversion > 0
+                    n.kind() == NodeKind::Container && n.is_leaf() && n.stored_stat().cversion > 0
                 });
                 if reapable {
                     self.delete_with_events(path, ctx.zxid, ev);
@@ -169,7 +169,7 @@ impl ZkDatabase {
                 let acl = self
                     .tree
                     .get(path)
-                    .map(|n| n.acl.clone())
+                    .map(|n| n.acl().clone())
                     .unwrap_or_default();
                 let stat = self
                     .tree
@@ -185,7 +185,7 @@ impl ZkDatabase {
             TxnOp::ReapTtl { path } => {
                 let reapable = self.tree.get(path).is_some_and(|n| match n.kind() {
                     NodeKind::Ttl(ttl) => {
-                        n.children.is_empty() && ctx.time.saturating_sub(n.stat.mtime) > ttl
+                        n.is_leaf() && ctx.time.saturating_sub(n.stored_stat().mtime) > ttl
                     }
                     _ => false,
                 });
@@ -273,9 +273,9 @@ impl ZkDatabase {
             &a.path[..last_slash]
         };
         let parent_node = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
-        acl::check(&parent_node.acl, Perms::CREATE, ctx.auth)?;
+        acl::check(parent_node.acl(), Perms::CREATE, ctx.auth)?;
         let path = if mode.is_sequential() {
-            format!("{}{:010}", a.path, parent_node.stat.cversion)
+            format!("{}{:010}", a.path, parent_node.stored_stat().cversion)
         } else {
             a.path.to_string()
         };
@@ -294,14 +294,15 @@ impl ZkDatabase {
             _ if mode.is_ephemeral() => ctx.session_id,
             _ => 0,
         };
-        let parent_acl = parent_node.acl.clone();
+        let parent_acl = parent_node.acl().clone();
         let stat = self
             .tree
-            .create_node(&path, a.data.clone(), &acl, owner, ctx.zxid, ctx.time);
+            .create_node(&path, a.data.clone(), &acl, owner, ctx.zxid, ctx.time)
+            .ok_or(ErrorCode::SystemError)?;
         let acl = self
             .tree
             .get(&path)
-            .map(|n| n.acl.clone())
+            .map(|n| n.acl().clone())
             .unwrap_or_else(|| acl.into());
         ev.push(WatchEvent {
             path: path.clone(),
@@ -332,10 +333,10 @@ impl ZkDatabase {
             &r.path[..last_slash]
         };
         let parent_node = self.tree.get(parent_path).ok_or(ErrorCode::NoNode)?;
-        acl::check(&parent_node.acl, Perms::DELETE, ctx.auth)?;
+        acl::check(parent_node.acl(), Perms::DELETE, ctx.auth)?;
         let node = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
-        check_version(node.stat.version, r.version)?;
-        if !node.children.is_empty() {
+        check_version(node.stored_stat().version, r.version)?;
+        if !node.is_leaf() {
             return Err(ErrorCode::NotEmpty);
         }
         self.delete_with_events(&r.path, ctx.zxid, ev);
@@ -350,12 +351,12 @@ impl ZkDatabase {
     ) -> OpOutcome<Stat> {
         validate_path(&r.path).map_err(|_| ErrorCode::BadArguments)?;
         let node = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
-        acl::check(&node.acl, Perms::WRITE, ctx.auth)?;
+        acl::check(node.acl(), Perms::WRITE, ctx.auth)?;
         // PrepRequestProcessor checks the quota before the version.
         let growth = r.data.as_ref().map_or(0, |d| d.len()) as i64 - node.data_len() as i64;
         self.check_quota(ctx, &r.path, 0, growth)?;
-        let version = check_version(node.stat.version, r.version)?;
-        let acl = node.acl.clone();
+        let version = check_version(node.stored_stat().version, r.version)?;
+        let acl = node.acl().clone();
         let stat = self
             .tree
             .set_data(&r.path, r.data.clone(), version, ctx.zxid, ctx.time)
@@ -372,8 +373,8 @@ impl ZkDatabase {
         validate_path(&r.path).map_err(|_| ErrorCode::BadArguments)?;
         let acl = acl::fix_up(&r.acl, ctx.auth, ctx.providers())?;
         let node = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
-        acl::check(&node.acl, Perms::ADMIN, ctx.auth)?;
-        let aversion = check_version(node.stat.aversion, r.version)?;
+        acl::check(node.acl(), Perms::ADMIN, ctx.auth)?;
+        let aversion = check_version(node.stored_stat().aversion, r.version)?;
         self.tree
             .set_acl(&r.path, acl, aversion)
             .ok_or(ErrorCode::NoNode)
@@ -382,8 +383,8 @@ impl ZkDatabase {
     fn check(&mut self, ctx: &Ctx, r: &CheckVersionRequest) -> OpOutcome<Stat> {
         validate_path(&r.path).map_err(|_| ErrorCode::BadArguments)?;
         let node = self.tree.get(&r.path).ok_or(ErrorCode::NoNode)?;
-        acl::check(&node.acl, Perms::READ, ctx.auth)?;
-        check_version(node.stat.version, r.version)?;
+        acl::check(node.acl(), Perms::READ, ctx.auth)?;
+        check_version(node.stored_stat().version, r.version)?;
         Ok(node.stat())
     }
 
@@ -512,19 +513,19 @@ impl ZkDatabase {
     /// Deletes a znode and records NodeDeleted on it and NodeChildrenChanged on its
     /// parent, each with the ACL that guards it.
     fn delete_with_events(&mut self, path: &str, zxid: i64, ev: &mut Vec<WatchEvent>) {
-        let Some(node) = self.tree.delete_node(path, zxid) else {
+        let Some(acl) = self.tree.delete_node(path, zxid) else {
             return;
         };
         let parent_path = parent(path);
         let parent_acl = self
             .tree
             .get(parent_path)
-            .map(|p| p.acl.clone())
+            .map(|p| p.acl().clone())
             .unwrap_or_default();
         ev.push(WatchEvent {
             path: path.to_string(),
             event_type: EventType::NodeDeleted,
-            acl: node.acl,
+            acl,
         });
         ev.push(WatchEvent {
             path: parent_path.to_string(),

@@ -371,7 +371,7 @@ fn add_observers(
         let data = db
             .tree()
             .get(crate::tree::CONFIG_PATH)
-            .and_then(|n| n.data.clone())
+            .and_then(|n| n.data())
             .unwrap_or_default();
         super::reconfig::parse_config_data(&data).0
     };

@@ -114,7 +114,7 @@ pub async fn reconfigure(
         let data = db
             .tree()
             .get(CONFIG_PATH)
-            .and_then(|n| n.data.clone())
+            .and_then(|n| n.data())
             .unwrap_or_default();
         parse_config_data(&data)
     };

@@ -6,7 +6,10 @@
 //! log after it.
 //!
 //! Snapshot files `snapshot.<last index, 20 digits>` hold one rmp-serde
-//! [`SnapshotFile`], written atomically; only the newest is kept.
+//! [`SnapshotFile`], written atomically; only the newest is kept. The database inside
+//! is in the encoding of `database::snapshot` (version 2 written, version 1 read), as
+//! a msgpack `bin` (files sealed `ZKRSSNP2`) or, in files sealed `ZKRSSNP1`, as an
+//! array of byte values.
 
 use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
@@ -34,7 +37,51 @@ pub struct SnapshotFile {
     /// openraft's metadata (last included log id, membership).
     pub meta: SnapshotMeta<NodeId, Node>,
     /// The database, serialised by [`ZkDatabase::to_snapshot`].
+    #[serde(with = "database_bytes")]
     pub database: Vec<u8>,
+}
+
+/// The database's bytes written as a msgpack `bin`; read from a `bin` or, as version-1
+/// snapshots wrote them, an array of byte values.
+mod database_bytes {
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    /// Writes `bytes` as one `bin`.
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes)
+    }
+
+    /// Reads a `bin` or an array of bytes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_byte_buf(BytesOrArray)
+    }
+
+    struct BytesOrArray;
+
+    impl<'de> Visitor<'de> for BytesOrArray {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("the database's bytes")
+        }
+
+        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+            while let Some(byte) = seq.next_element::<u8>()? {
+                out.push(byte);
+            }
+            Ok(out)
+        }
+    }
 }
 
 /// The state machine.
@@ -84,7 +131,10 @@ impl StateMachine {
 }
 
 /// What a snapshot file begins with, before the CRC-32 of the rest.
-const SNAPSHOT_MAGIC: &[u8; 8] = b"ZKRSSNP1";
+const SNAPSHOT_MAGIC: &[u8; 8] = b"ZKRSSNP2";
+
+/// The magic of version-1 snapshot files (read, never written): the same seal.
+const SNAPSHOT_MAGIC_V1: &[u8; 8] = b"ZKRSSNP1";
 
 /// A snapshot's bytes as stored: the magic, the CRC-32 (big-endian) of `bytes`, `bytes`.
 pub(crate) fn seal(bytes: &[u8]) -> Vec<u8> {
@@ -97,9 +147,12 @@ pub(crate) fn seal(bytes: &[u8]) -> Vec<u8> {
 
 /// The snapshot inside a stored file, checked: a file whose checksum does not match is
 /// refused (the server will not start on it) rather than loaded with wrong data. A
-/// file without the magic is from before checksums and is taken as it is.
+/// file without either magic is from before checksums and is taken as it is.
 pub(crate) fn unseal<'a>(path: &Path, raw: &'a [u8]) -> io::Result<&'a [u8]> {
-    let Some(rest) = raw.strip_prefix(SNAPSHOT_MAGIC.as_slice()) else {
+    let Some(rest) = raw
+        .strip_prefix(SNAPSHOT_MAGIC.as_slice())
+        .or_else(|| raw.strip_prefix(SNAPSHOT_MAGIC_V1.as_slice()))
+    else {
         return Ok(raw);
     };
     let corrupt = || {
@@ -140,6 +193,17 @@ pub(crate) fn newest_snapshot(dir: &Path) -> io::Result<Option<(PathBuf, u64)>> 
     Ok(newest)
 }
 
+/// Gives the heap pages left free after a snapshot (its encoding, a database
+/// replaced) back to the system: glibc keeps them otherwise, and the resident set
+/// would count them.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns the allocator's own free pages to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Writes a snapshot file atomically and deletes every older one.
 fn persist_snapshot(dir: &Path, index: u64, bytes: &[u8]) -> io::Result<()> {
     let path = dir.join(format!("snapshot.{index:020}"));
@@ -159,12 +223,14 @@ fn persist_snapshot(dir: &Path, index: u64, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Builds a snapshot from a copy of the database taken when it was asked for.
+/// Builds a snapshot from the database as it was when it was asked for (encoded
+/// then, under the read lock: no copy of the tree is made).
 pub struct SnapshotBuilder {
     /// How long writing it took goes here (`zk_snapshot_seconds`).
     timer: metrics::Histogram,
     dir: PathBuf,
-    db: ZkDatabase,
+    /// The database's encoding ([`ZkDatabase::to_snapshot`]), or why it failed.
+    database: Result<Vec<u8>, crate::database::SnapshotError>,
     last_applied: Option<LogId<NodeId>>,
     membership: StoredMembership<NodeId, Node>,
     /// Told if writing the snapshot fails (the member then stops).
@@ -174,9 +240,7 @@ pub struct SnapshotBuilder {
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<NodeId>> {
         let started = std::time::Instant::now();
-        let database = self
-            .db
-            .to_snapshot()
+        let database = std::mem::replace(&mut self.database, Ok(Vec::new()))
             .map_err(|e| StorageIOError::write_snapshot(None, &e))?;
         let index = self.last_applied.map_or(0, |l| l.index);
         let meta = SnapshotMeta {
@@ -190,16 +254,23 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         };
         let bytes =
             rmp_serde::to_vec(&file).map_err(|e| StorageIOError::write_snapshot(None, &e))?;
+        drop(file);
         let dir = self.dir.clone();
-        let to_write = bytes.clone();
-        let written = tokio::task::spawn_blocking(move || persist_snapshot(&dir, index, &to_write))
-            .await
-            .map_err(io_error)
-            .and_then(|r| r);
-        if let Err(e) = written {
-            self.core.storage_failure("snapshot write", &e);
-            return Err(StorageIOError::write_snapshot(None, &e).into());
-        }
+        let written = tokio::task::spawn_blocking(move || {
+            let written = persist_snapshot(&dir, index, &bytes).map(|()| bytes);
+            release_free_memory();
+            written
+        })
+        .await
+        .map_err(io_error)
+        .and_then(|r| r);
+        let bytes = match written {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.core.storage_failure("snapshot write", &e);
+                return Err(StorageIOError::write_snapshot(None, &e).into());
+            }
+        };
         self.timer.record(started.elapsed().as_secs_f64());
         tracing::info!(index, bytes = bytes.len(), "snapshot written");
         Ok(Snapshot {
@@ -248,7 +319,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         SnapshotBuilder {
             timer: self.core.metrics.snapshot.clone(),
             dir: self.dir.clone(),
-            db: self.core.db().clone(),
+            database: self.core.db().to_snapshot(),
             last_applied: self.last_applied,
             membership: self.membership.clone(),
             core: self.core.clone(),
@@ -284,6 +355,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.core.install_database(db);
         self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
+        drop(bytes);
+        release_free_memory();
         Ok(())
     }
 
@@ -305,5 +378,147 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             meta: file.meta,
             snapshot: Box::new(Cursor::new(bytes)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use openraft::CommittedLeaderId;
+    use zk_proto::{Acl, CreateMode, CreateRequest, OpCode};
+
+    use super::*;
+    use crate::config::ServerConfig;
+    use crate::txn::{Origin, Txn, TxnOp};
+
+    /// A database with a session and a few znodes.
+    fn sample() -> ZkDatabase {
+        let mut db = ZkDatabase::new();
+        let ops = [
+            TxnOp::CreateSession {
+                timeout: 30_000,
+                passwd: Bytes::from_static(&[1; 16]),
+            },
+            create("/a", CreateMode::Persistent),
+            create("/a/e", CreateMode::Ephemeral),
+            create("/a/seq-", CreateMode::PersistentSequential),
+        ];
+        for (i, op) in ops.into_iter().enumerate() {
+            let txn = Txn {
+                origin: Origin {
+                    server: 1,
+                    seq: i as u64 + 1,
+                },
+                session_id: 0x100_0000_0000_0001,
+                xid: 1,
+                time: 1_000,
+                auth: Vec::new(),
+                enforce_quota: false,
+                extended_types: true,
+                x509_provider: false,
+                sasl_provider: false,
+                op,
+            };
+            assert!(db.apply(i as i64 + 1, &txn).result.is_ok());
+        }
+        db
+    }
+
+    fn create(path: &str, mode: CreateMode) -> TxnOp {
+        TxnOp::Create {
+            opcode: OpCode::Create2,
+            request: CreateRequest {
+                path: path.into(),
+                data: Some(Bytes::from_static(b"data")),
+                acl: Acl::open_unsafe(),
+                flags: mode.code(),
+            },
+        }
+    }
+
+    fn meta(index: u64) -> SnapshotMeta<NodeId, Node> {
+        SnapshotMeta {
+            last_log_id: Some(LogId::new(CommittedLeaderId::new(1, 1), index)),
+            last_membership: StoredMembership::default(),
+            snapshot_id: format!("{index}-test"),
+        }
+    }
+
+    /// A snapshot as version 1 sent it: the database as one rmp-serde value, inside
+    /// a file record that wrote its bytes as an array of byte values.
+    fn v1_snapshot_file(db: &ZkDatabase, index: u64) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct V1File {
+            meta: SnapshotMeta<NodeId, Node>,
+            database: Vec<u8>,
+        }
+        let file = V1File {
+            meta: meta(index),
+            database: db.to_v1_snapshot(),
+        };
+        rmp_serde::to_vec(&file).unwrap()
+    }
+
+    #[test]
+    fn a_version_1_snapshot_file_loads_at_start_up() {
+        let db = sample();
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = v1_snapshot_file(&db, 4);
+        let mut sealed = b"ZKRSSNP1".to_vec();
+        sealed.extend_from_slice(&crc32fast::hash(&bytes).to_be_bytes());
+        sealed.extend_from_slice(&bytes);
+        std::fs::write(dir.path().join(format!("snapshot.{:020}", 4)), sealed).unwrap();
+        let core = ServerCore::new(ServerConfig::default(), 0, ZkDatabase::new());
+        let sm = StateMachine::open(core.clone(), dir.path()).unwrap();
+        assert_eq!(*core.db(), db);
+        assert_eq!(sm.last_applied.map(|l| l.index), Some(4));
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_from_a_leader_installs_in_either_version() {
+        let db = sample();
+        for (version, bytes) in [
+            (1, v1_snapshot_file(&db, 4)),
+            (
+                2,
+                rmp_serde::to_vec(&SnapshotFile {
+                    meta: meta(4),
+                    database: db.to_snapshot().unwrap(),
+                })
+                .unwrap(),
+            ),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let core = ServerCore::new(ServerConfig::default(), 0, ZkDatabase::new());
+            let mut sm = StateMachine::open(core.clone(), dir.path()).unwrap();
+            sm.install_snapshot(&meta(4), Box::new(Cursor::new(bytes)))
+                .await
+                .unwrap();
+            assert_eq!(*core.db(), db, "version {version}");
+            // What it persisted loads again.
+            let again = ServerCore::new(ServerConfig::default(), 0, ZkDatabase::new());
+            StateMachine::open(again.clone(), dir.path()).unwrap();
+            assert_eq!(*again.db(), db, "version {version}, reloaded");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_built_snapshot_is_sealed_as_version_2_and_loads() {
+        let db = sample();
+        let dir = tempfile::tempdir().unwrap();
+        let core = ServerCore::new(ServerConfig::default(), 0, db.clone());
+        let mut sm = StateMachine::open(core.clone(), dir.path()).unwrap();
+        sm.last_applied = meta(4).last_log_id;
+        let mut builder = sm.get_snapshot_builder().await;
+        builder.build_snapshot().await.unwrap();
+        let (path, index) = newest_snapshot(dir.path()).unwrap().unwrap();
+        assert_eq!(index, 4);
+        let raw = std::fs::read(&path).unwrap();
+        assert!(raw.starts_with(b"ZKRSSNP2"));
+        let file: SnapshotFile = rmp_serde::from_slice(unseal(&path, &raw).unwrap()).unwrap();
+        assert!(file.database.starts_with(b"ZKRSDB02"));
+        let again = ServerCore::new(ServerConfig::default(), 0, ZkDatabase::new());
+        StateMachine::open(again.clone(), dir.path()).unwrap();
+        assert_eq!(*again.db(), db);
     }
 }

@@ -1,21 +1,60 @@
 //! The znode tree: storage and the primitive mutations ZooKeeper's `DataTree` performs.
 //!
-//! Validation (existence, versions, ACLs) belongs to [`crate::apply`]; this module only
-//! keeps the tree and its indices (ephemerals by session, containers, TTL nodes)
-//! consistent. A *journal* records the prior state of every touched path so that a
-//! failed multi can be rolled back exactly.
+//! Validation (existence, versions, ACLs) belongs to [`crate::database`]; this module
+//! only keeps the tree and its indices (ephemerals by session, containers, TTL nodes,
+//! quotas) consistent. A *journal* records how to undo every change so that a failed
+//! multi can be rolled back exactly.
+//!
+//! # Layout (about 215 bytes per znode of 100 bytes of data)
+//!
+//! - `build`: the initial tree, and a tree of given znodes (another ZooKeeper's data,
+//!   a version-1 snapshot).
+//! - `slab`: the znodes, fixed-size `node`s of 88 bytes addressed by a `u32` id.
+//! - `blob`: each znode's data in one thin block (`[len][bytes]`).
+//! - `children`: each parent's children as ids sorted by name, in bounded chunks.
+//! - `index`: every znode by (parent id, name), so a path resolves one component at a
+//!   time without storing any path.
+//! - `acl_table`: each distinct ACL once, reference counted.
+//! - `view`: [`NodeRef`], the read-only view of a znode the rest of the server uses.
+//! - `journal`: the undo log of a multi.
+//! - [`encode`]: the snapshot encoding of the tree (version 2).
+//! - `check`: the invariants, checked by tests and fuzzing, and the memory footprint.
+//! - [`quota`]: ZooKeeper's quota nodes, and the tree's upkeep of their usage.
+//!
+//! Only ephemeral, container and TTL znodes have an `ephemeralOwner`; it lives in a
+//! side map, and the indices of those znodes are kept by path.
 
+mod acl_table;
+mod blob;
+mod build;
+mod check;
+mod children;
+pub mod encode;
+mod index;
+mod journal;
+#[cfg(test)]
+pub(crate) mod model;
+mod node;
 pub mod quota;
+mod slab;
+mod view;
 mod znode;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use zk_proto::path::{basename, parent};
 use zk_proto::{Acl, Stat};
 
+use acl_table::AclTable;
+use blob::Blob;
+use index::PathIndex;
+use journal::Journal;
+use node::{Node, NodeId, StatFields, NO_NODE, ROOT};
+use slab::Slab;
+
+pub use check::Footprint;
+pub use view::NodeRef;
 pub use znode::{ttl_owner, NodeKind, StoredStat, Znode, CONTAINER_OWNER, MAX_TTL};
 
 /// The root of ZooKeeper's own subtree.
@@ -26,67 +65,20 @@ pub const QUOTA_PATH: &str = "/zookeeper/quota";
 pub const CONFIG_PATH: &str = "/zookeeper/config";
 
 /// The znode tree with its indices.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone)]
 pub struct DataTree {
-    /// Keys and nodes boxed: a million-node table then costs a pointer pair per slot,
-    /// not a whole znode per slot (hash tables run between half and 7/8 full).
-    nodes: HashMap<Box<str>, Box<Znode>>,
-    #[serde(skip)]
-    acls: AclCache,
-    #[serde(skip)]
+    slab: Slab,
+    index: PathIndex,
+    acls: AclTable,
+    /// `ephemeralOwner` of the znodes that have one (flag OWNED).
+    owners: HashMap<NodeId, i64>,
     ephemerals: BTreeMap<i64, BTreeSet<String>>,
-    #[serde(skip)]
     containers: BTreeSet<String>,
-    #[serde(skip)]
     ttls: BTreeSet<String>,
-    #[serde(skip)]
     data_size: u64,
     /// Paths with a quota (a `zookeeper_limits` node under /zookeeper/quota).
-    #[serde(skip)]
     quota_roots: BTreeSet<String>,
-    #[serde(skip)]
     journal: Option<Journal>,
-}
-
-/// Prior states of the paths a multi touched, each recorded once, in touch order.
-#[derive(Debug, Clone, Default)]
-struct Journal {
-    entries: Vec<(String, Option<Box<Znode>>)>,
-    recorded: HashSet<String>,
-}
-
-/// One shared copy of each distinct ACL (most trees have a handful for millions of
-/// znodes), as ZooKeeper's `ReferenceCountedACLCache`. ACLs no znode uses any more are
-/// dropped when the cache has doubled since it was last swept.
-#[derive(Debug, Clone)]
-struct AclCache {
-    by_acl: HashMap<Vec<Acl>, Arc<[Acl]>>,
-    sweep_at: usize,
-}
-
-impl Default for AclCache {
-    fn default() -> Self {
-        AclCache {
-            by_acl: HashMap::new(),
-            sweep_at: 64,
-        }
-    }
-}
-
-impl AclCache {
-    /// The shared copy of `acl`.
-    fn intern(&mut self, acl: &[Acl]) -> Arc<[Acl]> {
-        if let Some(shared) = self.by_acl.get(acl) {
-            return shared.clone();
-        }
-        if self.by_acl.len() >= self.sweep_at {
-            self.by_acl.retain(|_, a| Arc::strong_count(a) > 1);
-            self.sweep_at = (self.by_acl.len() * 2).max(64);
-        }
-        let shared: Arc<[Acl]> = acl.into();
-        self.by_acl.insert(acl.to_vec(), shared.clone());
-        shared
-    }
 }
 
 impl Default for DataTree {
@@ -95,108 +87,174 @@ impl Default for DataTree {
     }
 }
 
+impl std::fmt::Debug for DataTree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataTree")
+            .field("znodes", &self.node_count())
+            .field("data_size", &self.data_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Equal trees hold the same paths with the same data, ACLs, Stats and children
+/// (wherever each keeps them).
 impl PartialEq for DataTree {
     fn eq(&self, other: &Self) -> bool {
-        self.nodes == other.nodes
+        self.node_count() == other.node_count()
+            && self.iter().all(|(path, a)| {
+                other.get(&path).is_some_and(|b| {
+                    a.data_slice() == b.data_slice()
+                        && a.acl() == b.acl()
+                        && a.stored_stat() == b.stored_stat()
+                        && a.children().eq(b.children())
+                })
+            })
+    }
+}
+
+/// Data as the tree keeps it: a blob (none when empty or null, shared when large) and
+/// whether it is null.
+fn bytes_to_blob(data: Option<&Bytes>) -> (Option<Blob>, bool) {
+    match data {
+        None => (None, true),
+        Some(b) if b.is_empty() => (None, false),
+        Some(b) => (Some(Blob::new(b)), false),
     }
 }
 
 impl DataTree {
-    /// A tree holding what every ZooKeeper starts with: `/`, `/zookeeper`,
-    /// `/zookeeper/quota` and `/zookeeper/config`.
-    pub fn new() -> DataTree {
-        let mut tree = DataTree {
-            nodes: HashMap::new(),
-            acls: AclCache::default(),
-            ephemerals: BTreeMap::new(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
-            data_size: 0,
-            quota_roots: BTreeSet::new(),
-            journal: None,
-        };
-        let root = Znode::new(
-            Some(Bytes::new()),
-            tree.acls.intern(&Acl::open_unsafe()),
-            StoredStat::default(),
-        );
-        tree.nodes.insert("/".into(), Box::new(root));
-        tree.insert_system_node(ZOOKEEPER_PATH, Acl::open_unsafe());
-        tree.insert_system_node(QUOTA_PATH, Acl::open_unsafe());
-        tree.insert_system_node(CONFIG_PATH, Acl::read_unsafe());
-        // ZooKeeper reports aversion -1 for /zookeeper/config.
-        if let Some(config) = tree.nodes.get_mut(CONFIG_PATH) {
-            config.stat.aversion = -1;
+    /// Every znode and its path, parents before children, siblings in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (String, NodeRef<'_>)> {
+        let mut out = Vec::with_capacity(self.node_count());
+        let mut stack = vec![(ROOT, "/".to_string())];
+        while let Some((id, path)) = stack.pop() {
+            let Some(node) = self.node_ref(id) else {
+                continue;
+            };
+            if let Some(children) = &node.node().children {
+                for child in children.iter().rev() {
+                    stack.push((child, child_path(&path, self.slab.name_str(child))));
+                }
+            }
+            out.push((path, node));
         }
-        tree.rebuild_indices();
-        tree
+        out.into_iter()
     }
 
-    /// A tree of exactly `nodes` (each naming its children), as another ZooKeeper's
-    /// data holds them (`apache_data`'s import). The quota usage nodes are recomputed
-    /// from the tree, as ZooKeeper recomputes them when it loads a snapshot
-    /// (`DataTree.setupQuota`).
-    pub fn from_nodes(nodes: impl IntoIterator<Item = (String, Znode)>) -> DataTree {
-        let mut tree = DataTree::new();
-        tree.nodes.clear();
-        for (path, node) in nodes {
-            tree.nodes.insert(path.into(), Box::new(node));
-        }
-        tree.rebuild_indices();
-        let roots: Vec<String> = tree.quota_roots.iter().cloned().collect();
-        for root in roots {
-            tree.refresh_quota_usage(&root);
-        }
-        tree
-    }
-
-    /// Every znode and its path, in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Znode)> {
-        self.nodes.iter().map(|(p, n)| (&**p, &**n))
-    }
-
-    /// System nodes have zero Stat fields and leave their parent's Stat alone, as in
-    /// ZooKeeper.
-    fn insert_system_node(&mut self, path: &str, acl: Vec<Acl>) {
-        let node = Znode::new(
-            Some(Bytes::new()),
-            self.acls.intern(&acl),
-            StoredStat::default(),
-        );
-        if let Some(p) = self.nodes.get_mut(parent(path)) {
-            p.children.insert(basename(path).into());
-        }
-        self.nodes.insert(path.into(), Box::new(node));
-    }
-
-    /// Recomputes the indices and the data size from the nodes, and shares equal ACLs
-    /// again (after loading a snapshot).
-    pub fn rebuild_indices(&mut self) {
-        let mut acls = std::mem::take(&mut self.acls);
-        for node in self.nodes.values_mut() {
-            node.acl = acls.intern(&node.acl);
-        }
-        self.acls = acls;
-        self.ephemerals.clear();
-        self.containers.clear();
-        self.ttls.clear();
-        self.quota_roots.clear();
-        self.data_size = 0;
-        let paths: Vec<(String, i64, u64)> = self
-            .nodes
+    /// Every znode, in no particular order (no paths built).
+    pub fn nodes(&self) -> impl Iterator<Item = NodeRef<'_>> {
+        self.slab
             .iter()
-            .map(|(p, n)| (p.to_string(), n.stat.ephemeral_owner, node_size(p, n)))
-            .collect();
-        for (path, owner, size) in paths {
-            self.data_size += size;
-            self.index(&path, owner);
-            if let Some(root) = quota::quota_root_of(&path, quota::LIMIT_NODE) {
-                self.quota_roots.insert(root);
+            .filter(|(_, n)| !n.is_limbo())
+            .map(|(id, node)| NodeRef::new(self, id, node))
+    }
+
+    /// Stores a new znode under `parent_id` and links it into the tree and the
+    /// indices; `None` (and no change) if `path` is taken or the tree is full.
+    fn add_node(
+        &mut self,
+        parent_id: NodeId,
+        path: &str,
+        (data, null): (Option<Blob>, bool),
+        acl: &[Acl],
+        stat: StatFields,
+        owner: i64,
+    ) -> Option<NodeId> {
+        let name = basename(path);
+        if self
+            .index
+            .find(&self.slab, parent_id, name.as_bytes())
+            .is_some()
+        {
+            return None;
+        }
+        let acl = self.acls.acquire(acl);
+        let placed = self.slab.place_name(name);
+        let mut node = Node::new(parent_id, placed, acl, stat);
+        node.replace_data(data, null);
+        node.set_owned(owner != 0);
+        let Some(id) = self.slab.insert(node) else {
+            tracing::error!(path, "the tree is full: no znode id left");
+            self.acls.release(acl);
+            return None;
+        };
+        if owner != 0 {
+            self.owners.insert(id, owner);
+        }
+        self.link(id, path);
+        Some(id)
+    }
+
+    /// Puts stored node `id` (at `path`) into its parent's children, the path index
+    /// and the kind indices, and counts its size.
+    fn link(&mut self, id: NodeId, path: &str) {
+        let Some(node) = self.slab.get(id) else {
+            return;
+        };
+        let parent_id = node.parent;
+        let size = (path.len() + node.data_len()) as u64;
+        let owner = self.owner(id);
+        let Some(parent) = self.slab.get_mut(parent_id) else {
+            return;
+        };
+        let mut list = parent.children.take().unwrap_or_default();
+        let slab = &self.slab;
+        list.insert(id, slab.name(id), |c| slab.name(c));
+        if let Some(parent) = self.slab.get_mut(parent_id) {
+            parent.children = Some(list);
+        }
+        self.index.insert(&self.slab, id);
+        // Wrapping: a rollback passes through sizes it then restores wholesale.
+        self.data_size = self.data_size.wrapping_add(size);
+        self.index_kind(path, owner);
+        if let Some(root) = quota::quota_root_of(path, quota::LIMIT_NODE) {
+            self.quota_roots.insert(root);
+        }
+    }
+
+    /// Takes node `id` (at `path`) out of its parent's children, the path index and
+    /// the kind indices, and uncounts its size. The node stays stored.
+    fn unlink(&mut self, id: NodeId, path: &str) {
+        let Some(node) = self.slab.get(id) else {
+            return;
+        };
+        let parent_id = node.parent;
+        let size = (path.len() + node.data_len()) as u64;
+        let owner = self.owner(id);
+        self.index.remove(&self.slab, id);
+        if let Some(mut list) = self.slab.get_mut(parent_id).and_then(|p| p.children.take()) {
+            let slab = &self.slab;
+            list.remove(slab.name(id), |c| slab.name(c));
+            if !list.is_empty() {
+                if let Some(p) = self.slab.get_mut(parent_id) {
+                    p.children = Some(list);
+                }
             }
         }
+        self.data_size = self.data_size.wrapping_sub(size);
+        self.unindex_kind(path, owner);
+        if let Some(root) = quota::quota_root_of(path, quota::LIMIT_NODE) {
+            self.quota_roots.remove(&root);
+        }
     }
 
-    fn index(&mut self, path: &str, owner: i64) {
+    /// Frees unlinked node `id`: its slot, ACL reference and owner entry.
+    fn release(&mut self, id: NodeId) {
+        if let Some(node) = self.slab.remove(id) {
+            self.acls.release(node.acl);
+        }
+        self.owners.remove(&id);
+    }
+
+    /// The `ephemeralOwner` stored for node `id` (0: none).
+    fn owner(&self, id: NodeId) -> i64 {
+        match self.slab.get(id) {
+            Some(node) if node.is_owned() => self.owners.get(&id).copied().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    fn index_kind(&mut self, path: &str, owner: i64) {
         match NodeKind::of_owner(owner) {
             NodeKind::Persistent => {}
             NodeKind::Container => {
@@ -214,7 +272,7 @@ impl DataTree {
         }
     }
 
-    fn unindex(&mut self, path: &str, owner: i64) {
+    fn unindex_kind(&mut self, path: &str, owner: i64) {
         match NodeKind::of_owner(owner) {
             NodeKind::Persistent => {}
             NodeKind::Container => {
@@ -234,19 +292,58 @@ impl DataTree {
         }
     }
 
+    /// The id of the znode at `path` (one index probe per component).
+    fn lookup(&self, path: &str) -> Option<NodeId> {
+        if path == "/" {
+            return self.slab.get(ROOT).map(|_| ROOT);
+        }
+        let rest = path.strip_prefix('/')?;
+        let mut id = ROOT;
+        for name in rest.split('/') {
+            id = self.index.find(&self.slab, id, name.as_bytes())?;
+        }
+        Some(id)
+    }
+
+    /// The path of node `id`, rebuilt from its ancestors' names.
+    fn path_of(&self, id: NodeId) -> String {
+        let mut names = Vec::new();
+        let mut at = id;
+        while let Some(node) = self.slab.get(at) {
+            if node.parent == NO_NODE {
+                break;
+            }
+            names.push(self.slab.name_of(node));
+            at = node.parent;
+        }
+        if names.is_empty() {
+            return "/".to_string();
+        }
+        let mut path = String::with_capacity(names.iter().map(|n| n.len() + 1).sum());
+        for name in names.iter().rev() {
+            path.push('/');
+            path.push_str(std::str::from_utf8(name).unwrap_or_default());
+        }
+        path
+    }
+
+    fn node_ref(&self, id: NodeId) -> Option<NodeRef<'_>> {
+        self.slab.get(id).map(|node| NodeRef::new(self, id, node))
+    }
+
     /// The znode at `path`.
-    pub fn get(&self, path: &str) -> Option<&Znode> {
-        self.nodes.get(path).map(|n| &**n)
+    pub fn get(&self, path: &str) -> Option<NodeRef<'_>> {
+        self.node_ref(self.lookup(path)?)
     }
 
     /// The Stat of the znode at `path`.
     pub fn stat(&self, path: &str) -> Option<Stat> {
-        self.nodes.get(path).map(|n| n.stat())
+        self.get(path).map(|n| n.stat())
     }
 
     /// Number of znodes, the root included.
     pub fn node_count(&self) -> usize {
-        self.nodes.len()
+        self.slab.len()
     }
 
     /// Approximate bytes of paths and data, as ZooKeeper's `approximateDataSize`.
@@ -254,7 +351,7 @@ impl DataTree {
         self.data_size
     }
 
-    /// Paths of the ephemerals `session` owns.
+    /// Paths of the ephemerals `session` owns, sorted.
     pub fn ephemerals_of(&self, session: i64) -> impl Iterator<Item = &str> {
         self.ephemerals
             .get(&session)
@@ -284,22 +381,27 @@ impl DataTree {
 
     /// Number of descendants of `path` (not counting itself).
     pub fn descendant_count(&self, path: &str) -> usize {
-        let mut count = 0;
-        let mut stack = vec![path.to_string()];
-        while let Some(p) = stack.pop() {
-            if let Some(node) = self.nodes.get(p.as_str()) {
-                for child in &node.children {
-                    count += 1;
-                    stack.push(child_path(&p, child));
-                }
+        let Some(id) = self.lookup(path) else {
+            return 0;
+        };
+        self.subtree(id).count() - 1
+    }
+
+    /// Node `id` and every descendant (ids, depth first).
+    fn subtree(&self, id: NodeId) -> impl Iterator<Item = NodeId> + '_ {
+        let mut stack = vec![id];
+        std::iter::from_fn(move || {
+            let id = stack.pop()?;
+            if let Some(children) = self.slab.get(id).and_then(|n| n.children.as_ref()) {
+                stack.extend(children.iter());
             }
-        }
-        count
+            Some(id)
+        })
     }
 
     /// Every path in the tree, sorted (for digests, dumps and tests).
-    pub fn paths(&self) -> Vec<&str> {
-        let mut paths: Vec<&str> = self.nodes.keys().map(|k| &**k).collect();
+    pub fn paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = self.iter().map(|(p, _)| p).collect();
         paths.sort_unstable();
         paths
     }
@@ -309,155 +411,23 @@ impl DataTree {
     /// that applied the same transactions have the same digest (stable within one build).
     pub fn digest(&self) -> u64 {
         use std::hash::{Hash, Hasher};
+        let mut nodes: Vec<(String, NodeRef<'_>)> = self.iter().collect();
+        nodes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let mut hasher = std::hash::DefaultHasher::new();
-        for path in self.paths() {
+        for (path, node) in nodes {
             if path == CONFIG_PATH {
                 continue;
             }
-            let Some(node) = self.nodes.get(path) else {
-                continue;
-            };
             path.hash(&mut hasher);
-            node.data.as_deref().hash(&mut hasher);
-            format!("{:?}{:?}", node.stat(), node.acl).hash(&mut hasher);
+            node.data_slice().hash(&mut hasher);
+            format!("{:?}{:?}", node.stat(), node.acl()).hash(&mut hasher);
         }
         hasher.finish()
     }
 
-    /// Checks the tree's invariants, for tests and fuzzing (it walks every znode):
-    /// the root exists; every other znode's parent exists and names it as a child, and
-    /// every child named exists; the ephemeral, container, TTL and quota indices and the
-    /// data size equal what the znodes say; no multi's journal is left open; zxids are
-    /// ordered (`czxid <= pzxid`, and `czxid <= mzxid` except on the system nodes).
-    pub fn check_consistency(&self) -> Result<(), String> {
-        if !self.nodes.contains_key("/") {
-            return Err("the root is missing".into());
-        }
-        if self.journal.is_some() {
-            return Err("a multi's journal is still open".into());
-        }
-        let mut ephemerals: BTreeMap<i64, BTreeSet<String>> = BTreeMap::new();
-        let mut containers = BTreeSet::new();
-        let mut ttls = BTreeSet::new();
-        let mut quota_roots = BTreeSet::new();
-        let mut data_size = 0u64;
-        for (path, node) in &self.nodes {
-            let path: &str = path;
-            data_size += node_size(path, node);
-            if path != "/" {
-                let parent_path = parent(path);
-                let listed = self
-                    .nodes
-                    .get(parent_path)
-                    .is_some_and(|p| p.children.contains(basename(path)));
-                if !listed {
-                    return Err(format!("{path} is not a child of {parent_path}"));
-                }
-            }
-            for child in &node.children {
-                let child = child_path(path, child);
-                if !self.nodes.contains_key(child.as_str()) {
-                    return Err(format!("{path} lists a missing child {child}"));
-                }
-            }
-            match NodeKind::of_owner(node.stat.ephemeral_owner) {
-                NodeKind::Persistent => {}
-                NodeKind::Container => {
-                    containers.insert(path.to_string());
-                }
-                NodeKind::Ttl(_) => {
-                    ttls.insert(path.to_string());
-                }
-                NodeKind::Ephemeral(session) => {
-                    if !node.children.is_empty() {
-                        return Err(format!("ephemeral {path} has children"));
-                    }
-                    ephemerals
-                        .entry(session)
-                        .or_default()
-                        .insert(path.to_string());
-                }
-            }
-            if let Some(root) = quota::quota_root_of(path, quota::LIMIT_NODE) {
-                quota_roots.insert(root);
-            }
-            let s = &node.stat;
-            if s.czxid > s.pzxid || (s.czxid > s.mzxid && s.czxid != 0) {
-                return Err(format!("{path} has zxids out of order: {s:?}"));
-            }
-        }
-        if ephemerals != self.ephemerals {
-            return Err(format!(
-                "ephemeral index {:?} != znodes' {ephemerals:?}",
-                self.ephemerals
-            ));
-        }
-        if containers != self.containers {
-            return Err(format!(
-                "container index {:?} != znodes' {containers:?}",
-                self.containers
-            ));
-        }
-        if ttls != self.ttls {
-            return Err(format!("TTL index {:?} != znodes' {ttls:?}", self.ttls));
-        }
-        if quota_roots != self.quota_roots {
-            return Err(format!(
-                "quota roots {:?} != znodes' {quota_roots:?}",
-                self.quota_roots
-            ));
-        }
-        if data_size != self.data_size {
-            return Err(format!(
-                "data size {} != znodes' {data_size}",
-                self.data_size
-            ));
-        }
-        Ok(())
-    }
-
-    /// Starts recording prior states so the changes that follow can be rolled back.
-    pub fn begin_journal(&mut self) {
-        self.journal = Some(Journal::default());
-    }
-
-    /// Keeps the changes made since [`DataTree::begin_journal`].
-    pub fn commit_journal(&mut self) {
-        self.journal = None;
-    }
-
-    /// Undoes every change made since [`DataTree::begin_journal`].
-    pub fn rollback_journal(&mut self) {
-        let Some(journal) = self.journal.take() else {
-            return;
-        };
-        for (path, prior) in journal.entries {
-            if let Some(current) = self.nodes.remove(path.as_str()) {
-                self.data_size -= node_size(&path, &current);
-                self.unindex(&path, current.stat.ephemeral_owner);
-            }
-            if let Some(node) = prior {
-                self.data_size += node_size(&path, &node);
-                self.index(&path, node.stat.ephemeral_owner);
-                self.nodes.insert(path.into(), node);
-            }
-        }
-    }
-
-    fn record(&mut self, path: &str) {
-        if let Some(journal) = self.journal.as_mut() {
-            if journal.recorded.insert(path.to_string()) {
-                journal
-                    .entries
-                    .push((path.to_string(), self.nodes.get(path).cloned()));
-            }
-        }
-    }
-
     /// Adds a znode under an existing parent: the parent's create count (stored
-    /// cversion) goes up by one and its pzxid becomes `zxid`. Returns the new Stat.
-    ///
-    /// The caller has checked that the parent exists and the path is free.
+    /// cversion) goes up by one and its pzxid becomes `zxid`. Returns the new Stat;
+    /// `None` (and no change) if the parent is missing or the path taken.
     pub fn create_node(
         &mut self,
         path: &str,
@@ -466,37 +436,44 @@ impl DataTree {
         ephemeral_owner: i64,
         zxid: i64,
         time: i64,
-    ) -> Stat {
-        let parent_path = parent(path);
-        self.record(parent_path);
-        self.record(path);
-        if let Some(p) = self.nodes.get_mut(parent_path) {
-            p.stat.cversion = p.stat.cversion.wrapping_add(1);
-            p.stat.pzxid = zxid;
-            p.children.insert(basename(path).into());
+    ) -> Option<Stat> {
+        let parent_id = self.lookup(parent(path))?;
+        if path == "/"
+            || self
+                .index
+                .find(&self.slab, parent_id, basename(path).as_bytes())
+                .is_some()
+        {
+            return None;
         }
-        let node = Znode::new(
-            data,
-            self.acls.intern(acl),
-            StoredStat {
-                czxid: zxid,
-                mzxid: zxid,
-                ctime: time,
-                mtime: time,
-                version: 0,
-                cversion: 0,
-                aversion: 0,
-                ephemeral_owner,
-                pzxid: zxid,
-            },
-        );
-        let stat = node.stat();
-        let data_len = node.data_len() as i64;
-        self.data_size += node_size(path, &node);
-        self.index(path, ephemeral_owner);
-        self.nodes.insert(path.into(), Box::new(node));
-        if let Some(root) = quota::quota_root_of(path, quota::LIMIT_NODE) {
-            self.quota_roots.insert(root);
+        self.save_stat(parent_id);
+        let stat = StatFields {
+            czxid: zxid,
+            mzxid: zxid,
+            pzxid: zxid,
+            ctime: time,
+            mtime: time,
+            version: 0,
+            cversion: 0,
+            aversion: 0,
+        };
+        let data_len = data.as_ref().map_or(0, Bytes::len) as i64;
+        let id = self.add_node(
+            parent_id,
+            path,
+            bytes_to_blob(data.as_ref()),
+            acl,
+            stat,
+            ephemeral_owner,
+        )?;
+        self.journal_created(id);
+        if let Some(p) = self.slab.get_mut(parent_id) {
+            p.cversion = p.cversion.wrapping_add(1);
+            p.pzxid = zxid;
+        }
+        let stat = self.node_ref(id).map(|n| n.stat());
+        if quota::quota_root_of(path, quota::LIMIT_NODE).is_some() {
+            // Indexed as a quota root by `link`.
         } else if let Some(root) = quota::quota_root_of(path, quota::STAT_NODE) {
             self.refresh_quota_usage(&root);
         } else {
@@ -506,25 +483,26 @@ impl DataTree {
     }
 
     /// Removes a childless znode; the parent's pzxid rises to `zxid` (its cversion is
-    /// left alone, as ZooKeeper's `DataTree.deleteNode` leaves it).
-    pub fn delete_node(&mut self, path: &str, zxid: i64) -> Option<Znode> {
-        let parent_path = parent(path);
-        self.record(parent_path);
-        self.record(path);
-        let node = *self.nodes.remove(path)?;
-        self.data_size -= node_size(path, &node);
-        self.unindex(path, node.stat.ephemeral_owner);
-        if let Some(p) = self.nodes.get_mut(parent_path) {
-            p.children.remove(basename(path));
-            if zxid > p.stat.pzxid {
-                p.stat.pzxid = zxid;
+    /// left alone, as ZooKeeper's `DataTree.deleteNode` leaves it). Returns the ACL
+    /// it had; `None` (and no change) if it is missing or has children.
+    pub fn delete_node(&mut self, path: &str, zxid: i64) -> Option<std::sync::Arc<[Acl]>> {
+        let id = self.lookup(path).filter(|&id| id != ROOT)?;
+        let node = self.slab.get(id)?;
+        if node.children.is_some() {
+            return None;
+        }
+        let (parent_id, data_len, acl) = (node.parent, node.data_len(), node.acl);
+        let acl = self.acls.get(acl).clone();
+        self.save_stat(parent_id);
+        self.unlink(id, path);
+        if let Some(p) = self.slab.get_mut(parent_id) {
+            if zxid > p.pzxid {
+                p.pzxid = zxid;
             }
         }
-        if let Some(root) = quota::quota_root_of(path, quota::LIMIT_NODE) {
-            self.quota_roots.remove(&root);
-        }
-        self.adjust_quota(path, -1, -(node.data_len() as i64));
-        Some(node)
+        self.adjust_quota(path, -1, -(data_len as i64));
+        self.journal_deleted(id);
+        Some(acl)
     }
 
     /// Replaces a znode's data and sets its version. Returns the new Stat.
@@ -536,98 +514,57 @@ impl DataTree {
         zxid: i64,
         time: i64,
     ) -> Option<Stat> {
-        self.record(path);
-        let node = self.nodes.get_mut(path)?;
-        let old = node_size(path, node);
-        node.data = data;
-        node.stat.version = version;
-        node.stat.mzxid = zxid;
-        node.stat.mtime = time;
-        let stat = node.stat();
-        let new = node_size(path, node);
-        self.data_size = self.data_size - old + new;
+        let id = self.lookup(path)?;
+        self.save_stat(id);
+        let (blob, null) = bytes_to_blob(data.as_ref());
+        let (old, new) = self.replace_data(id, blob, null)?;
+        let node = self.slab.get_mut(id)?;
+        node.version = version;
+        node.mzxid = zxid;
+        node.mtime = time;
+        let stat = self.node_ref(id).map(|n| n.stat());
         self.adjust_quota(path, 0, new as i64 - old as i64);
-        Some(stat)
+        stat
     }
 
-    /// The quota root governing `path` (the longest quota path that is `path` or an
-    /// ancestor of it), as ZooKeeper's `getMaxPrefixWithQuota`.
-    pub fn quota_root_for(&self, path: &str) -> Option<&str> {
-        self.quota_roots
-            .iter()
-            .filter(|root| quota::governs(root, path))
-            .max_by_key(|root| root.len())
-            .map(String::as_str)
-    }
-
-    /// Every path with a quota.
-    pub fn quota_roots(&self) -> impl Iterator<Item = &str> {
-        self.quota_roots.iter().map(String::as_str)
-    }
-
-    /// The limits and current usage of the quota governing `path`.
-    pub fn quota_for(&self, path: &str) -> Option<(String, quota::StatsTrack, quota::StatsTrack)> {
-        let root = self.quota_root_for(path)?;
-        let read = |node: &str| {
-            self.nodes
-                .get(quota::quota_node(root, node).as_str())
-                .and_then(|n| n.data.as_ref())
-                .map(|d| quota::StatsTrack::parse(&String::from_utf8_lossy(d)))
-                .unwrap_or_default()
-        };
-        Some((
-            root.to_string(),
-            read(quota::LIMIT_NODE),
-            read(quota::STAT_NODE),
-        ))
-    }
-
-    /// Moves the usage of the quota governing `path` by the given amounts. The stats
-    /// node's data changes in place, its Stat does not (as in ZooKeeper).
-    fn adjust_quota(&mut self, path: &str, count: i64, bytes: i64) {
-        if self.quota_roots.is_empty() || path.starts_with(QUOTA_PATH) {
-            return;
-        }
-        let Some((root, _, usage)) = self.quota_for(path) else {
-            return;
-        };
-        let text =
-            quota::StatsTrack::usage_text(usage.count.max(0) + count, usage.bytes.max(0) + bytes);
-        self.write_usage(&root, text);
-    }
-
-    /// Recomputes the usage of quota `root` from the tree (when its stats node is made).
-    fn refresh_quota_usage(&mut self, root: &str) {
-        let mut count = 0i64;
-        let mut bytes = 0i64;
-        let mut stack = vec![root.to_string()];
-        while let Some(p) = stack.pop() {
-            if let Some(node) = self.nodes.get(p.as_str()) {
-                count += 1;
-                bytes += node.data_len() as i64;
-                stack.extend(node.children.iter().map(|c| child_path(&p, c)));
-            }
-        }
-        self.write_usage(root, quota::StatsTrack::usage_text(count, bytes));
-    }
-
-    fn write_usage(&mut self, root: &str, text: String) {
-        let stats_path = quota::quota_node(root, quota::STAT_NODE);
-        self.record(&stats_path);
-        if let Some(node) = self.nodes.get_mut(stats_path.as_str()) {
-            let old = node.data_len() as u64;
-            node.data = Some(Bytes::from(text.into_bytes()));
-            self.data_size = self.data_size - old + node.data_len() as u64;
-        }
+    /// Swaps node `id`'s data (the old is kept by the journal, if open), counting the
+    /// size; returns the old and new lengths.
+    fn replace_data(&mut self, id: NodeId, blob: Option<Blob>, null: bool) -> Option<(u64, u64)> {
+        let node = self.slab.get_mut(id)?;
+        let new = blob.as_ref().map_or(0, Blob::len) as u64;
+        let (old_blob, old_null) = node.replace_data(blob, null);
+        let old = old_blob.as_ref().map_or(0, Blob::len) as u64;
+        self.data_size = self.data_size.wrapping_sub(old).wrapping_add(new);
+        self.journal_data(id, old_blob, old_null);
+        Some((old, new))
     }
 
     /// Replaces a znode's ACL and sets its aversion. Returns the new Stat.
     pub fn set_acl(&mut self, path: &str, acl: Vec<Acl>, aversion: i32) -> Option<Stat> {
-        self.record(path);
-        let node = self.nodes.get_mut(path)?;
-        node.acl = self.acls.intern(&acl);
-        node.stat.aversion = aversion;
-        Some(node.stat())
+        let id = self.lookup(path)?;
+        self.save_stat(id);
+        let index = self.acls.acquire(&acl);
+        let node = self.slab.get_mut(id)?;
+        let old = std::mem::replace(&mut node.acl, index);
+        node.aversion = aversion;
+        self.journal_acl(id, old);
+        self.node_ref(id).map(|n| n.stat())
+    }
+}
+
+impl StatFields {
+    /// The stored fields of a full stored Stat (its owner aside).
+    fn of(s: &StoredStat) -> StatFields {
+        StatFields {
+            czxid: s.czxid,
+            mzxid: s.mzxid,
+            pzxid: s.pzxid,
+            ctime: s.ctime,
+            mtime: s.mtime,
+            version: s.version,
+            cversion: s.cversion,
+            aversion: s.aversion,
+        }
     }
 }
 
@@ -640,94 +577,5 @@ pub fn child_path(parent: &str, child: &str) -> String {
     }
 }
 
-/// ZooKeeper's `getNodeSize`: path length plus data length.
-fn node_size(path: &str, node: &Znode) -> u64 {
-    (path.len() + node.data_len()) as u64
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn open() -> Vec<Acl> {
-        Acl::open_unsafe()
-    }
-
-    #[test]
-    fn new_tree_has_zookeepers_system_nodes() {
-        let t = DataTree::new();
-        // As Apache ZooKeeper 3.8 reports them.
-        assert_eq!(t.stat("/zookeeper").map(|s| s.cversion), Some(-2));
-        assert_eq!(t.stat("/").map(|s| s.cversion), Some(-1));
-        assert_eq!(t.stat(CONFIG_PATH).map(|s| s.aversion), Some(-1));
-        assert_eq!(
-            t.paths(),
-            vec!["/", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"]
-        );
-        assert_eq!(t.stat("/").map(|s| s.num_children), Some(1));
-        assert_eq!(
-            t.get(CONFIG_PATH).map(|n| n.acl.clone()),
-            Some(Acl::read_unsafe().into())
-        );
-    }
-
-    #[test]
-    fn create_bumps_parent_cversion_and_pzxid_delete_only_pzxid() {
-        let mut t = DataTree::new();
-        t.create_node("/p", None, &open(), 0, 2, 100);
-        t.create_node("/p/a", Some(Bytes::from_static(b"x")), &open(), 0, 3, 101);
-        let p = t.stat("/p").unwrap();
-        assert_eq!((p.cversion, p.pzxid, p.num_children), (1, 3, 1));
-        t.delete_node("/p/a", 4);
-        // Reported cversion counts the delete too (2 * creates - children).
-        let p = t.stat("/p").unwrap();
-        assert_eq!((p.cversion, p.pzxid, p.num_children), (2, 4, 0));
-        assert_eq!(t.get("/p").unwrap().stat.cversion, 1);
-        assert_eq!((p.czxid, p.mzxid, p.version), (2, 2, 0));
-    }
-
-    #[test]
-    fn indices_follow_ephemerals_containers_and_ttls() {
-        let mut t = DataTree::new();
-        t.create_node("/e", None, &open(), 7, 2, 0);
-        t.create_node("/c", None, &open(), CONTAINER_OWNER, 3, 0);
-        t.create_node("/t", None, &open(), ttl_owner(1000), 4, 0);
-        assert_eq!(t.ephemerals_of(7).collect::<Vec<_>>(), vec!["/e"]);
-        assert!(t.containers().contains("/c"));
-        assert!(t.ttl_nodes().contains("/t"));
-        t.delete_node("/e", 5);
-        t.delete_node("/c", 6);
-        t.delete_node("/t", 7);
-        assert_eq!(t.ephemeral_count(), 0);
-        assert!(t.containers().is_empty() && t.ttl_nodes().is_empty());
-    }
-
-    #[test]
-    fn rollback_restores_the_exact_prior_tree() {
-        let mut t = DataTree::new();
-        t.create_node("/a", Some(Bytes::from_static(b"1")), &open(), 0, 2, 0);
-        t.create_node("/a/b", None, &open(), 9, 3, 0);
-        let before = t.clone();
-        let size_before = t.approximate_data_size();
-        t.begin_journal();
-        t.set_data("/a", Some(Bytes::from_static(b"22")), 1, 4, 1);
-        t.delete_node("/a/b", 4);
-        t.create_node("/a/c", None, &open(), 0, 4, 1);
-        t.set_acl("/a", Acl::read_unsafe(), 1);
-        t.rollback_journal();
-        assert_eq!(t, before);
-        assert_eq!(t.approximate_data_size(), size_before);
-        assert_eq!(t.ephemerals_of(9).collect::<Vec<_>>(), vec!["/a/b"]);
-    }
-
-    #[test]
-    fn descendant_count_counts_the_whole_subtree() {
-        let mut t = DataTree::new();
-        t.create_node("/a", None, &open(), 0, 2, 0);
-        t.create_node("/a/b", None, &open(), 0, 3, 0);
-        t.create_node("/a/b/c", None, &open(), 0, 4, 0);
-        t.create_node("/a/d", None, &open(), 0, 5, 0);
-        assert_eq!(t.descendant_count("/a"), 3);
-        assert_eq!(t.descendant_count("/a/d"), 0);
-    }
-}
+mod tests;

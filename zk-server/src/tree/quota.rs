@@ -6,7 +6,8 @@
 //! is a real quirk of ZooKeeper 3.8.0's formatting); usage like `count=2,bytes=0`,
 //! counting the quota root itself and its data bytes.
 
-use super::QUOTA_PATH;
+use super::blob::Blob;
+use super::{DataTree, QUOTA_PATH};
 
 /// Name of the limits node.
 pub const LIMIT_NODE: &str = "zookeeper_limits";
@@ -141,6 +142,67 @@ pub fn quota_root_of(path: &str, node: &str) -> Option<String> {
     let rest = path.strip_prefix(QUOTA_PATH)?;
     let root = rest.strip_suffix(node)?.strip_suffix('/')?;
     (!root.is_empty()).then(|| root.to_string())
+}
+
+impl DataTree {
+    /// The quota root governing `path` (the longest quota path that is `path` or an
+    /// ancestor of it), as ZooKeeper's `getMaxPrefixWithQuota`.
+    pub fn quota_root_for(&self, path: &str) -> Option<&str> {
+        self.quota_roots
+            .iter()
+            .filter(|root| governs(root, path))
+            .max_by_key(|root| root.len())
+            .map(String::as_str)
+    }
+
+    /// Every path with a quota.
+    pub fn quota_roots(&self) -> impl Iterator<Item = &str> {
+        self.quota_roots.iter().map(String::as_str)
+    }
+
+    /// The limits and current usage of the quota governing `path`.
+    pub fn quota_for(&self, path: &str) -> Option<(String, StatsTrack, StatsTrack)> {
+        let root = self.quota_root_for(path)?;
+        let read = |node: &str| {
+            self.get(&quota_node(root, node))
+                .and_then(|n| n.data_slice())
+                .map(|d| StatsTrack::parse(&String::from_utf8_lossy(d)))
+                .unwrap_or_default()
+        };
+        Some((root.to_string(), read(LIMIT_NODE), read(STAT_NODE)))
+    }
+
+    /// Moves the usage of the quota governing `path` by the given amounts. The stats
+    /// node's data changes in place, its Stat does not (as in ZooKeeper).
+    pub(super) fn adjust_quota(&mut self, path: &str, count: i64, bytes: i64) {
+        if self.quota_roots.is_empty() || path.starts_with(QUOTA_PATH) {
+            return;
+        }
+        let Some((root, _, usage)) = self.quota_for(path) else {
+            return;
+        };
+        let text = StatsTrack::usage_text(usage.count.max(0) + count, usage.bytes.max(0) + bytes);
+        self.write_usage(&root, text);
+    }
+
+    /// Recomputes the usage of quota `root` from the tree (when its stats node is made).
+    pub(super) fn refresh_quota_usage(&mut self, root: &str) {
+        let (mut count, mut bytes) = (0i64, 0i64);
+        if let Some(id) = self.lookup(root) {
+            for node in self.subtree(id).filter_map(|id| self.slab.get(id)) {
+                count += 1;
+                bytes += node.data_len() as i64;
+            }
+        }
+        self.write_usage(root, StatsTrack::usage_text(count, bytes));
+    }
+
+    fn write_usage(&mut self, root: &str, text: String) {
+        let stats_path = quota_node(root, STAT_NODE);
+        if let Some(id) = self.lookup(&stats_path) {
+            self.replace_data(id, Some(Blob::copy_of(text.as_bytes())), false);
+        }
+    }
 }
 
 #[cfg(test)]
