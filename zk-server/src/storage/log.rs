@@ -19,8 +19,10 @@
 //! Padding a whole segment takes tens of milliseconds, too long for the append that
 //! rolls over to wait for. So once the active segment is half full, a background
 //! thread prepares the next one: it writes the zeros to a file named
-//! `log.next-<pid>-<n>` (not a number after `log.`, so never read as a segment),
-//! syncs it and the directory, and is done. The append that rolls renames that file to
+//! `log.next-<pid>-<n>` (not a number after `log.`, so never read as a segment), a
+//! megabyte at a time, each written back before the next (an append's fsync waits
+//! for whatever is in flight; it must not find 64 MiB there), then syncs the file and
+//! the directory. The append that rolls renames that file to
 //! the new segment's name, which costs a directory sync, as creating the file did
 //! before. If the file is not ready yet, the roll creates and pads the segment inline
 //! as before (it never waits for the thread), and the file serves the next roll.
@@ -587,6 +589,7 @@ fn prepare_file(
             }
             let to = (at + ZERO_CHUNK).min(len);
             write_zeros(&file, at, to)?;
+            write_back(&file, at, to - at)?;
             at = to;
         }
         if let Some(faults) = faults {
@@ -601,6 +604,33 @@ fn prepare_file(
         return Err(e);
     }
     Ok(file)
+}
+
+/// Writes the dirty pages of `offset..offset + len` of `file` to the device and waits
+/// for them, without the cache flush (nor journal commit) of an fsync. The preparing
+/// thread sends its zeros a chunk at a time this way: an append's fsync must wait
+/// for every write in flight, and one fsync of the whole file at the end made the
+/// appends next to it wait for tens of megabytes (about 15 ms each, measured).
+#[cfg(target_os = "linux")]
+fn write_back(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
+    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+        | libc::SYNC_FILE_RANGE_WRITE
+        | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+    // SAFETY: an open descriptor; the call reads and writes no memory of ours.
+    if unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, flags) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Elsewhere: an fdatasync per chunk does the same, at the price of a cache flush each.
+#[cfg(not(target_os = "linux"))]
+fn write_back(file: &File, _offset: u64, _len: u64) -> io::Result<()> {
+    file.sync_data()
 }
 
 fn encode_record(out: &mut Vec<u8>, index: u64, payload: &[u8]) {
