@@ -308,6 +308,27 @@ TITLES = {
     "held": ("Sessions held open", "sessions held", True),
 }
 
+NOTES = {
+    "sessions": "N sessions with 1 or 8 requests in flight each, on 1,000 znodes of 100 B.",
+    "inflight": "8 sessions with N requests in flight each.",
+    "values": "8 sessions × 8 in flight; each run creates its own min(1,000, 16 MiB / size) znodes "
+              f"(at least 16) of that size. The largest, {MAX_VALUE:,} B (1 MiB − 1 KiB), leaves room for "
+              "the path and headers under jute.maxbuffer's default of 1,048,575 bytes on both servers "
+              "and in the client.",
+    "tree": "zk-bench `populate` grows the tree to N znodes of 100 B under one parent, then get and "
+            "set pick random ones (`--populated`).",
+    "ensemble": "N voting members; session c connects to member c mod N (`--spread`); writes go "
+                "through the leader, reads are served by the member a session is on.",
+    "observers": "3 voters plus N observers (`server.N=…:observer`, `peerType=observer`), the 8 sessions "
+                 "spread over all members.",
+    "held": f"N idle sessions opened {CONNECTING} at a time and held (zk-bench `hold`). Memory is what "
+            "they added: ours, the resident set; Apache, the JVM heap in use after a full GC (jcmd), as "
+            "in the memory section. The get throughput is 8 other sessions × 8 in flight meanwhile.",
+    "watches": f"{WATCHING_SESSIONS} sessions each hold an exists watch on each of N/{WATCHING_SESSIONS} "
+               "znodes (zk-bench `hold --watch-keys`) while 8 other sessions set other znodes, so no "
+               "watch fires: what a large watch table costs writes.",
+}
+
 
 def medians(points):
     """{(dim, workload, series, server): {x: median row}} over rounds, failures skipped."""
@@ -435,7 +456,7 @@ def write(c, a, took_s):
     ]
     for dim, (title, _, _) in TITLES.items():
         if dim in md:
-            parts.append(f"\n### {title}\n\n" + "\n\n".join(md[dim]))
+            parts.append(f"\n### {title}\n\n{NOTES[dim]}\n\n" + "\n\n".join(md[dim]))
     if c.failures:
         parts.append("\nRuns that failed (no point drawn):\n\n" + "\n".join(f"- {f}" for f in c.failures))
     parts.append("\n<details><summary>The numbers (medians)</summary>\n\n" + table(med) + "\n\n</details>")
