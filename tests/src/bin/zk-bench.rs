@@ -895,17 +895,30 @@ mod tests {
 
     #[test]
     fn populated_keys_are_the_ones_populate_creates() {
-        assert_eq!(key_path("/zkbench-1", true, 42), "/zkbench-populated/k0000042");
+        assert_eq!(
+            key_path("/zkbench-1", true, 42),
+            "/zkbench-populated/k0000042"
+        );
         assert_eq!(key_path("/zkbench-1", false, 42), "/zkbench-1/k42");
     }
 
     #[test]
     fn hold_and_its_flags_parse() {
-        let args: Vec<String> = ["--workload", "hold", "--watch-keys", "50", "--spread", "--populated"]
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
+        let args: Vec<String> = [
+            "--workload",
+            "hold",
+            "--watch-keys",
+            "50",
+            "--spread",
+            "--populated",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
         let s = parse(&args).expect("parses");
-        assert_eq!((s.workload.as_str(), s.watch_keys, s.spread, s.populated), ("hold", 50, true, true));
+        assert_eq!(
+            (s.workload.as_str(), s.watch_keys, s.spread, s.populated),
+            ("hold", 50, true, true)
+        );
     }
 }
