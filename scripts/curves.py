@@ -21,7 +21,6 @@ Run through scripts/bench.sh --curves (it builds the release binaries first).
 """
 
 import argparse
-import csv
 import json
 import os
 import queue
@@ -32,14 +31,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 import memory  # noqa: E402
-import svgplot  # noqa: E402
-from benchlib import BenchError, Deployment, fmt, median  # noqa: E402
+from benchlib import BenchError, Deployment, fmt  # noqa: E402
+from curves_report import KINDS, NAMES  # noqa: E402
+import curves_report  # noqa: E402
 
 COMMON = ["--clients", "8", "--in-flight", "8", "--value-size", "100", "--keys", "1000"]
 EXTRA = ["maxClientCnxns=0"]
-KINDS = ["apache", "ours"]
-NAMES = {"apache": "Apache", "ours": "ours"}
-COLORS = {"apache": "#1f77b4", "ours": "#d62728"}
 # The largest value both servers take in a create and a set, with the replies under
 # the client's 1,048,575-byte packet limit (jute.maxbuffer's default): 1 MiB - 1 KiB.
 MAX_VALUE = 1_047_552
@@ -245,27 +242,26 @@ def hold(d, args, while_held, timeout=900):
 def held(c, xs):
     deps = pair()
     try:
-        for n in xs["held"]:
-            for kind in KINDS:
-                d = deps[kind]
-                loaded = {}
+        for n, r, kind in [(n, r, k) for n in xs["held"] for r in range(c.a.rounds) for k in KINDS]:
+            d = deps[kind]
+            loaded = {}
 
-                def at(phase):
-                    if phase == "zk-bench: holding":
-                        loaded["mem"] = server_memory(d)
-                        loaded["get"] = benchlib.run_bench(d, ["--workload", "get"], c.a.duration,
-                                                           c.a.warmup, COMMON)[0]
-                        return loaded["mem"]
-                    return server_memory(d)
+            def at(phase):
+                if phase == "zk-bench: holding":
+                    loaded["mem"] = server_memory(d)
+                    loaded["get"] = benchlib.run_bench(d, ["--workload", "get"], c.a.duration,
+                                                       c.a.warmup, COMMON)[0]
+                    return loaded["mem"]
+                return server_memory(d)
 
-                try:
-                    report, seen = hold(d, ["--clients", str(n), "--in-flight", str(CONNECTING), "--pause-on-stdin"], at)
-                    (m0, r0), (m1, r1) = seen["zk-bench: connecting sessions"], seen["zk-bench: holding"]
-                    c.record("held", "get", n, "", kind, 0, loaded["get"], connect_s=report["connect_s"],
-                             connect_p99_us=report["connect_us"]["p99"], memory_mib=(m1 - m0) / 1024,
-                             rss_mib=(r1 - r0) / 1024, bytes_per_session=(m1 - m0) * 1024 / n)
-                except BenchError as e:
-                    c.record("held", "get", n, "", kind, 0, error=first_line(e))
+            try:
+                report, seen = hold(d, ["--clients", str(n), "--in-flight", str(CONNECTING), "--pause-on-stdin"], at)
+                (m0, r0), (m1, r1) = seen["zk-bench: connecting sessions"], seen["zk-bench: holding"]
+                c.record("held", "get", n, "", kind, r, loaded["get"], connect_s=report["connect_s"],
+                         connect_p99_us=report["connect_us"]["p99"], memory_mib=(m1 - m0) / 1024,
+                         rss_mib=(r1 - r0) / 1024, bytes_per_session=(m1 - m0) * 1024 / n)
+            except BenchError as e:
+                c.record("held", "get", n, "", kind, r, error=first_line(e))
     finally:
         stop(deps)
 
@@ -295,19 +291,6 @@ def watches(c, xs):
         stop(deps)
 
 
-# ---------------------------------------------------------------- the write-up
-
-TITLES = {
-    "sessions": ("Sessions", "sessions", True),
-    "inflight": ("Requests in flight per session (8 sessions)", "in flight per session", True),
-    "values": ("Value size", "bytes per value", True),
-    "tree": ("Tree size (random znodes of a populated tree)", "znodes", True),
-    "ensemble": ("Ensemble size (sessions spread over the members)", "voting members", False),
-    "observers": ("Observers beside 3 voters (sessions spread)", "observers", False),
-    "watches": ("Watches held by 20 other sessions", "watches registered", True),
-    "held": ("Sessions held open", "sessions held", True),
-}
-
 NOTES = {
     "sessions": "N sessions with 1 or 8 requests in flight each, on 1,000 znodes of 100 B.",
     "inflight": "8 sessions with N requests in flight each.",
@@ -328,141 +311,6 @@ NOTES = {
                "znodes (zk-bench `hold --watch-keys`) while 8 other sessions set other znodes, so no "
                "watch fires: what a large watch table costs writes.",
 }
-
-
-def medians(points):
-    """{(dim, workload, series, server): {x: median row}} over rounds, failures skipped."""
-    groups = {}
-    for p in points:
-        if "error" in p:
-            continue
-        groups.setdefault((p["dim"], p["workload"], p["series"], p["server"]), {}).setdefault(p["x"], []).append(p)
-    out = {}
-    for key, by_x in groups.items():
-        out[key] = {x: {f: median([r.get(f) for r in rs]) for f in rs[0] if f not in ("dim", "workload", "series", "server", "x", "round")}
-                    for x, rs in by_x.items()}
-    return out
-
-
-def crossing(xs, ours, apache):
-    """Who is ahead where, in words: 'ours ahead everywhere', 'Apache ahead up to 4, ours from 16'."""
-    lead = [(x, "ours" if o > a else "Apache") for x, o, a in zip(xs, ours, apache) if o is not None and a is not None]
-    if not lead:
-        return "no comparable points"
-    if all(w == lead[0][1] for _, w in lead):
-        return f"{lead[0][1]} ahead at every point"
-    parts, start = [], 0
-    for i in range(1, len(lead) + 1):
-        if i == len(lead) or lead[i][1] != lead[start][1]:
-            a, b = lead[start][0], lead[i - 1][0]
-            parts.append(f"{lead[start][1]} ahead at {svgplot.si(a)}" + (f"–{svgplot.si(b)}" if b != a else ""))
-            start = i
-    return "; ".join(parts)
-
-
-def charts(c, med, charts_dir, rel):
-    """Writes the SVGs; the markdown that shows them, one list of lines per dimension."""
-    os.makedirs(charts_dir, exist_ok=True)
-    md = {}
-    for dim, (title, x_label, log_x) in TITLES.items():
-        workloads = sorted({k[1] for k in med if k[0] == dim}, key=lambda w: w != "set")
-        for wl in workloads:
-            labels = sorted({k[2] for k in med if k[0] == dim and k[1] == wl})
-            metrics = [("ops_per_sec", "ops/s", ""), ("p99_us", "p99 latency, µs", "-p99")]
-            if dim == "held":
-                metrics = [("connect_s", f"seconds to connect them all ({CONNECTING} at a time)", "-connect"),
-                           ("memory_mib", "server memory grown, MiB", "-memory"),
-                           ("ops_per_sec", "get ops/s meanwhile", "")]
-            images, verdicts = [], []
-            for field, y_label, suffix in metrics:
-                series, xs_all = [], set()
-                for li, label in enumerate(labels):
-                    for kind in KINDS:
-                        rows = med.get((dim, wl, label, kind), {})
-                        pts = [(x, rows[x].get(field)) for x in sorted(rows)]
-                        xs_all |= set(rows)
-                        style = {"color": COLORS[kind], "dash": "6 4" if li else ""}
-                        series.append((NAMES[kind] + (f", {label}" if label else ""), pts, style))
-                ys = [y for _, pts, _ in series for _, y in pts if y]
-                log_y = bool(ys) and min(ys) > 0 and max(ys) / min(ys) > 20
-                name = f"{dim}-{wl}{suffix}.svg" if dim != "held" else f"held{suffix or '-get'}.svg"
-                svg = svgplot.line_chart(f"{title}: {wl}" if dim != "held" else title, series,
-                                         x_label, y_label, log_x=log_x, log_y=log_y,
-                                         x_ticks=sorted(xs_all))
-                with open(os.path.join(charts_dir, name), "w") as f:
-                    f.write(svg)
-                images.append(f"![{title}: {wl}, {y_label}]({rel}/{name})")
-            for label in labels:
-                rows = {k: med.get((dim, wl, label, k), {}) for k in KINDS}
-                xs = sorted(set(rows["ours"]) | set(rows["apache"]))
-                get = lambda kind, x: rows[kind].get(x, {}).get("ops_per_sec")  # noqa: E731
-                verdict = crossing(xs, [get("ours", x) for x in xs], [get("apache", x) for x in xs])
-                verdicts.append(f"- {wl}{', ' + label if label else ''}, ops/s: {verdict}.")
-            md.setdefault(dim, []).extend([" ".join(images), "\n".join(verdicts)])
-    return md
-
-
-def table(med):
-    head = ("| dimension | workload | x | Apache ops/s | ours ops/s | ratio | Apache p99 µs | ours p99 µs "
-            "| Apache CPU µs/op | ours CPU µs/op | other (Apache / ours) |")
-    lines = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    keys = sorted({(k[0], k[1], k[2]) for k in med}, key=lambda k: (list(TITLES).index(k[0]), k[1], k[2]))
-    for dim, wl, label in keys:
-        a, o = med.get((dim, wl, label, "apache"), {}), med.get((dim, wl, label, "ours"), {})
-        for x in sorted(set(a) | set(o)):
-            ar, orow = a.get(x, {}), o.get(x, {})
-            ratio = (orow.get("ops_per_sec") / ar["ops_per_sec"]
-                     if ar.get("ops_per_sec") and orow.get("ops_per_sec") else None)
-            other = []
-            for f, unit, d in [("connect_s", "s to connect", 2), ("bytes_per_session", "B/session", 0),
-                               ("watch_set_s", "s to set the watches", 1)]:
-                if f in ar or f in orow:
-                    other.append(f"{fmt(ar.get(f), d)} / {fmt(orow.get(f), d)} {unit}")
-            lines.append(
-                f"| {dim} | {wl}{', ' + label if label else ''} | {svgplot.si(x)} | {fmt(ar.get('ops_per_sec'))} | "
-                f"{fmt(orow.get('ops_per_sec'))} | {fmt(ratio, 2)}× | {fmt(ar.get('p99_us'))} | {fmt(orow.get('p99_us'))} | "
-                f"{fmt(ar.get('cpu_us_per_op'), 1)} | {fmt(orow.get('cpu_us_per_op'), 1)} | {'; '.join(other)} |")
-    return "\n".join(lines)
-
-
-def write(c, a, took_s):
-    med = medians(c.points)
-    out_dir = os.path.dirname(os.path.abspath(a.out))
-    rel = os.path.relpath(os.path.abspath(a.charts), out_dir)
-    md = charts(c, med, a.charts, rel)
-    with open(os.path.join(a.charts, "curves.json"), "w") as f:
-        json.dump({"command": command(), "points": c.points, "failures": c.failures}, f, indent=1)
-    fields = ["dim", "workload", "series", "x", "server", "round", "ops_per_sec", "p50_us", "p99_us",
-              "cpu_us_per_op", "errors", "connect_s", "connect_p99_us", "memory_mib", "rss_mib",
-              "bytes_per_session", "watch_set_s", "error"]
-    with open(os.path.join(a.charts, "curves.csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fields, extrasaction="ignore")
-        w.writeheader()
-        w.writerows(c.points)
-    commit = subprocess.run(["git", "-C", benchlib.ROOT, "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
-    smoke = ("**Smoke run (`--quick`): a tiny subset with very short points, to show the charts work; "
-             "these numbers are not measurements to quote.**\n\n" if a.quick else "")
-    parts = [
-        "<!-- curves:begin -->",
-        f"{smoke}Produced by `{command()}` at commit {commit} on "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} in {took_s / 60:.0f} minutes: "
-        f"{a.rounds} round(s) per point (Apache then ours), {a.duration:g} s measured after {a.warmup:g} s "
-        f"warm-up, zk-bench `{' '.join(COMMON)}` unless the dimension changes one of them; servers "
-        "standalone unless the dimension is the ensemble, with default settings (forceSync on) and "
-        "`maxClientCnxns=0`; red lines are ours, blue ones Apache's, dashed ones the second series "
-        "(in-flight 8). Raw runs: "
-        f"[curves.csv]({rel}/curves.csv), [curves.json]({rel}/curves.json).",
-    ]
-    for dim, (title, _, _) in TITLES.items():
-        if dim in md:
-            parts.append(f"\n### {title}\n\n{NOTES[dim]}\n\n" + "\n\n".join(md[dim]))
-    if c.failures:
-        parts.append("\nRuns that failed (no point drawn):\n\n" + "\n".join(f"- {f}" for f in c.failures))
-    parts.append("\n<details><summary>The numbers (medians)</summary>\n\n" + table(med) + "\n\n</details>")
-    parts.append("<!-- curves:end -->")
-    benchlib.replace_block(a.out, "curves", "\n".join(parts), heading="## How cost grows")
-    print(f"wrote {a.out} and {a.charts}/ ({len(c.points)} runs, {len(c.failures)} failed)")
 
 
 def command():
@@ -495,7 +343,20 @@ def main():
         chosen = {k: (v if not only or k in only else []) for k, v in xs.items()}
         if any(chosen[d] for d in dims.split(",")):
             run(c, chosen)
-    write(c, a, time.time() - started)
+    took = time.time() - started
+    commit = subprocess.run(["git", "-C", benchlib.ROOT, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    smoke = ("**Smoke run (`--quick`): a tiny subset with very short points, to show the charts work; "
+             "these numbers are not measurements to quote.**\n\n" if a.quick else "")
+    intro = (
+        f"{smoke}Produced by `{command()}` at commit {commit} on "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} in {took / 60:.0f} minutes: "
+        f"{a.rounds} round(s) per point (Apache then ours), {a.duration:g} s measured after {a.warmup:g} s "
+        f"warm-up, zk-bench `{' '.join(COMMON)}` unless the dimension changes one of them; servers "
+        "standalone unless the dimension is the ensemble, with default settings (forceSync on) and "
+        "`maxClientCnxns=0`; red lines are ours, blue ones Apache's, dashed ones the second series "
+        "(in-flight 8).")
+    curves_report.write(c.points, c.failures, a.out, a.charts, intro, NOTES, CONNECTING, command())
 
 
 if __name__ == "__main__":

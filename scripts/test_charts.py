@@ -1,4 +1,5 @@
-"""Tests of svgplot: `python3 -m unittest scripts/test_svgplot.py` (and its doctests)."""
+"""Tests of the chart writer (svgplot) and the curves write-up (curves_report):
+`python3 -m unittest scripts/test_charts.py`, doctests included."""
 
 import doctest
 import os
@@ -7,6 +8,7 @@ import unittest
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import curves_report  # noqa: E402
 import svgplot  # noqa: E402
 
 NS = "{http://www.w3.org/2000/svg}"
@@ -14,6 +16,7 @@ NS = "{http://www.w3.org/2000/svg}"
 
 def load_tests(loader, tests, ignore):
     tests.addTests(doctest.DocTestSuite(svgplot))
+    tests.addTests(doctest.DocTestSuite(curves_report))
     return tests
 
 
@@ -52,6 +55,15 @@ class LineChart(unittest.TestCase):
                                  x_ticks=[1, 3, 5, 7])
         labels = [t.text for t in ET.fromstring(svg).iter(NS + "text")]
         self.assertTrue({"1", "3", "5", "7"} <= set(labels))
+
+
+class Medians(unittest.TestCase):
+    def test_rounds_reduce_to_their_median_and_failed_runs_are_left_out(self):
+        run = {"dim": "sessions", "workload": "set", "series": "", "server": "ours"}
+        points = [dict(run, x=4, round=r, ops_per_sec=v) for r, v in enumerate([10, 30, 20])]
+        points.append(dict(run, x=4, round=3, error="refused"))
+        med = curves_report.medians(points)
+        self.assertEqual(med[("sessions", "set", "", "ours")][4]["ops_per_sec"], 20)
 
 
 if __name__ == "__main__":
