@@ -13,23 +13,15 @@ markdown table to BENCHMARKS.md (between the markers) and the raw runs as JSON.
 import argparse
 import json
 import os
-import shutil
-import signal
-import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ZK_SERVER = os.path.join(ROOT, "target", "release", "zk-server")
-ZK_BENCH = os.path.join(ROOT, "target", "release", "zk-bench")
-CLASSPATH = ":".join(
-    "/usr/share/java/" + j
-    for j in ["zookeeper.jar", "zookeeper-jute.jar", "slf4j-api.jar", "slf4j-simple.jar"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (  # noqa: E402
+    ROOT, TARGET, ZK_BENCH, Deployment, check_tools, four_letter, fmt, median, replace_block,
 )
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+import benchlib  # noqa: E402
 
 # The fixed matrix: (name, zk-bench arguments).
 MATRIX = [
@@ -45,136 +37,8 @@ MATRIX = [
 COMMON = ["--clients", "8", "--in-flight", "8", "--value-size", "100", "--keys", "1000"]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def four_letter(port, word, timeout=1.0):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(word.encode())
-            out = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    return out.decode(errors="replace")
-                out += chunk
-    except OSError:
-        return ""
-
-
-def cpu_ticks(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        # utime and stime are fields 14 and 15 (1-based) of the whole line.
-        return int(fields[11]) + int(fields[12])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-class Deployment:
-    """Apache's or ours, standalone (1) or an ensemble (3), in a temporary directory."""
-
-    def __init__(self, kind, members):
-        self.kind = kind
-        self.members = members
-        self.dir = tempfile.mkdtemp(prefix=f"zkbench-{kind}-")
-        self.client_ports = [free_port() for _ in range(members)]
-        self.peer_ports = [(free_port(), free_port()) for _ in range(members)]
-        self.procs = []
-
-    def config(self, i):
-        data = os.path.join(self.dir, f"m{i + 1}", "data")
-        os.makedirs(data, exist_ok=True)
-        lines = [
-            "tickTime=2000",
-            "initLimit=10",
-            "syncLimit=5",
-            f"dataDir={data}",
-            f"clientPort={self.client_ports[i]}",
-            "clientPortAddress=127.0.0.1",
-            "admin.enableServer=false",
-            "4lw.commands.whitelist=*",
-        ]
-        if self.members > 1:
-            for j in range(self.members):
-                q, e = self.peer_ports[j]
-                lines.append(f"server.{j + 1}=127.0.0.1:{q}:{e}")
-            with open(os.path.join(data, "myid"), "w") as f:
-                f.write(f"{i + 1}\n")
-        path = os.path.join(self.dir, f"m{i + 1}", "zoo.cfg")
-        with open(path, "w") as f:
-            f.write("\n".join(lines) + "\n")
-        return path
-
-    def command(self, cfg):
-        if self.kind == "apache":
-            return ["java", "-cp", CLASSPATH, "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
-        return [ZK_SERVER, cfg]
-
-    def start(self):
-        for i in range(self.members):
-            cfg = self.config(i)
-            log = open(os.path.join(self.dir, f"m{i + 1}", "server.log"), "w")
-            env = dict(os.environ, RUST_LOG="warn")
-            self.procs.append(
-                subprocess.Popen(self.command(cfg), stdout=log, stderr=log, env=env, cwd=os.path.dirname(cfg))
-            )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            modes = [four_letter(p, "srvr") for p in self.client_ports]
-            if self.members == 1 and "Mode: standalone" in modes[0]:
-                return
-            if self.members > 1 and any("Mode: leader" in m for m in modes) and all(
-                "Mode: " in m for m in modes
-            ):
-                return
-            time.sleep(0.2)
-        self.stop()
-        raise SystemExit(f"{self.kind} x{self.members} did not come up; logs in {self.dir}")
-
-    def connect_string(self):
-        return ",".join(f"127.0.0.1:{p}" for p in self.client_ports)
-
-    def cpu(self):
-        ticks = [cpu_ticks(p.pid) for p in self.procs]
-        return None if None in ticks else sum(ticks)
-
-    def stop(self):
-        for p in self.procs:
-            try:
-                p.send_signal(signal.SIGKILL)
-                p.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                pass
-        self.procs = []
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def run_bench(deployment, args, duration, warmup):
-    cmd = [ZK_BENCH, "--connect", deployment.connect_string(), "--json",
-           "--duration", str(duration), "--warmup", str(warmup)] + COMMON + args
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    before = after = None
-    for line in proc.stderr:
-        if "zk-bench: measuring" in line:
-            before = deployment.cpu()
-        elif "zk-bench: measured" in line:
-            after = deployment.cpu()
-    out = proc.stdout.read()
-    proc.wait()
-    if proc.returncode != 0:
-        raise SystemExit(f"zk-bench failed: {' '.join(cmd)}\n{out}")
-    report = json.loads(out)
-    # A sample that could not be read (or went backwards) gives no CPU figure.
-    ok = before is not None and after is not None and after >= before
-    cpu_s = (after - before) / CLK_TCK if ok else None
-    report["server_cpu_s"] = cpu_s
-    report["cpu_us_per_op"] = cpu_s * 1e6 / report["ops"] if ok and report["ops"] else None
-    return report, cmd
+    return benchlib.run_bench(deployment, args, duration, warmup, COMMON)
 
 
 def leader_index(deployment):
@@ -241,34 +105,6 @@ def write_failover(a, runs):
     print("\n".join(lines))
 
 
-def replace_block(path, name, block):
-    begin, end_mark = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
-    try:
-        with open(path) as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = "# Benchmarks\n"
-    start = text.find(begin)
-    end = text.find(end_mark)
-    if start < 0 or end < 0:
-        text += "\n" + block + "\n"
-    else:
-        text = text[:start] + block + text[end + len(end_mark):]
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def fmt(v, digits=0):
-    if v is None:
-        return "-"
-    return f"{v:,.{digits}f}"
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds per cell")
@@ -280,9 +116,7 @@ def main():
     ap.add_argument("--failover-rounds", type=int, default=3,
                     help="leader-kill rounds per server (0: none); `--only failover` runs only these")
     a = ap.parse_args()
-    for tool in [ZK_SERVER, ZK_BENCH]:
-        if not os.path.exists(tool):
-            raise SystemExit(f"{tool} missing: run scripts/bench.sh (it builds them)")
+    check_tools()
     only = [o for o in a.only.split(",") if o]
     if a.failover_rounds > 0 and (not only or "failover" in only):
         runs = {"apache": [], "ours": []}
@@ -354,20 +188,9 @@ def write(a, rows, raw):
         + table
         + "\n<!-- bench:end -->"
     )
-    try:
-        with open(a.out) as f:
-            text = f.read()
-    except FileNotFoundError:
-        text = "# Benchmarks\n\n<!-- bench:begin -->\n<!-- bench:end -->\n"
-    start = text.find("<!-- bench:begin -->")
-    end = text.find("<!-- bench:end -->")
-    if start < 0 or end < 0:
-        text += "\n" + block + "\n"
-    else:
-        text = text[:start] + block + text[end + len("<!-- bench:end -->"):]
-    with open(a.out, "w") as f:
-        f.write(text)
-    with open(os.path.join(ROOT, "target", "bench-runs.json"), "w") as f:
+    replace_block(a.out, "bench", block)
+    os.makedirs(TARGET, exist_ok=True)
+    with open(os.path.join(TARGET, "bench-runs.json"), "w") as f:
         json.dump(raw, f, indent=1)
     print(table)
 

@@ -26,6 +26,8 @@ trap 'rm -rf "$fresh" "$log"' EXIT
 # --no-fail-fast: every test binary runs even when one fails, so the summary below
 # counts them all; a failure (or a build error) still makes this script fail.
 status=0
+# The SVG writer and write-up behind scripts/bench.sh --curves (and their doctests), in well under a second.
+python3 -m unittest -q scripts/test_charts.py || status=1
 cargo test --no-fail-fast --workspace --all-targets --features zk-client/cli 2>&1 | tee "$log" || status=1
 cargo test --no-fail-fast --workspace --doc --features zk-client/cli 2>&1 | tee -a "$log" || status=1
 

@@ -1,10 +1,10 @@
 //! `zk-bench`: a load generator on our client, for any ZooKeeper-compatible server.
 //!
 //! ```text
-//! zk-bench --connect 127.0.0.1:2181 --workload get|set|create|mixed|churn|watch|lock|failover|populate
+//! zk-bench --connect 127.0.0.1:2181 --workload get|set|create|mixed|churn|watch|lock|failover|populate|scale|hold
 //!          [--clients 8] [--in-flight 8] [--value-size 100] [--duration 10]
 //!          [--warmup 2] [--keys 1000] [--read-ratio 0.9] [--contenders 4]
-//!          [--kill-pid PID] [--json]
+//!          [--kill-pid PID] [--spread] [--populated] [--watch-keys 0] [--json]
 //! ```
 //!
 //! Each of `--clients` sessions runs `--in-flight` loops, each with one request
@@ -24,8 +24,18 @@
 //! chain `--depth` levels deep, and `--clients` sessions each watching `--keys` znodes
 //! (exists watches, pipelined), all fired at once, timed until every event arrived
 //! (with `--pause-on-stdin` it stops before and after setting the watches until a line
-//! arrives on stdin, so a harness can measure the server's memory). Prints a line of
-//! results, or one JSON object with `--json`.
+//! arrives on stdin, so a harness can measure the server's memory); `hold` opens
+//! `--clients` sessions, `--in-flight` connecting at once (timing each connect), has
+//! every session set an exists watch on each of `--watch-keys` znodes, says
+//! `zk-bench: holding` on stderr and keeps them all until a line arrives on stdin
+//! (or `--duration` passes), so a harness can measure the server, or load it, meanwhile
+//! (with `--pause-on-stdin` it also stops before connecting them).
+//!
+//! `--spread` connects session `c` to the `c`-th host of the connect string (modulo
+//! their number) rather than to a random one, so reads spread evenly over an
+//! ensemble's members; `--populated` has `get`, `set` and `mixed` use the `--keys`
+//! znodes a `populate` run left (`/zkbench-populated/k0000000`...) instead of creating
+//! their own. Prints a line of results, or one JSON object with `--json`.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -51,6 +61,9 @@ struct Settings {
     kill_pid: Option<u32>,
     depth: usize,
     pause_on_stdin: bool,
+    spread: bool,
+    populated: bool,
+    watch_keys: u64,
     json: bool,
 }
 
@@ -69,6 +82,9 @@ fn parse(args: &[String]) -> Result<Settings, String> {
         kill_pid: None,
         depth: 1000,
         pause_on_stdin: false,
+        spread: false,
+        populated: false,
+        watch_keys: 0,
         json: false,
     };
     let mut it = args.iter();
@@ -79,6 +95,14 @@ fn parse(args: &[String]) -> Result<Settings, String> {
         }
         if flag == "--pause-on-stdin" {
             s.pause_on_stdin = true;
+            continue;
+        }
+        if flag == "--spread" {
+            s.spread = true;
+            continue;
+        }
+        if flag == "--populated" {
+            s.populated = true;
             continue;
         }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -99,6 +123,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--read-ratio" => s.read_ratio = number()?.clamp(0.0, 1.0),
             "--contenders" => s.contenders = number()?.max(1.0) as usize,
             "--depth" => s.depth = number()?.max(1.0) as usize,
+            "--watch-keys" => s.watch_keys = number()?.max(0.0) as u64,
             "--kill-pid" => {
                 s.kill_pid = Some(
                     value
@@ -111,6 +136,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
     }
     let known = [
         "get", "set", "create", "mixed", "churn", "watch", "lock", "failover", "populate", "scale",
+        "hold",
     ];
     if !known.contains(&s.workload.as_str()) {
         return Err(format!(
@@ -199,13 +225,45 @@ impl Tally {
 }
 
 async fn connect(s: &Settings) -> Result<Client, String> {
-    Client::builder(&s.connect)
+    connect_to(s, &s.connect).await
+}
+
+/// Session `c`'s connection: with `--spread`, to the `c`-th host only.
+async fn connect_nth(s: &Settings, c: usize) -> Result<Client, String> {
+    if s.spread {
+        connect_to(s, &nth_host(&s.connect, c)).await
+    } else {
+        connect(s).await
+    }
+}
+
+async fn connect_to(s: &Settings, connect: &str) -> Result<Client, String> {
+    Client::builder(connect)
         .session_timeout(Duration::from_secs(30))
         .max_in_flight(s.in_flight.max(1) * 2)
         .connect()
         .await
-        .map_err(|e| format!("connect {}: {e}", s.connect))
+        .map_err(|e| format!("connect {connect}: {e}"))
 }
+
+/// The `n`-th host (modulo their number) of a connect string, with its chroot.
+fn nth_host(connect: &str, n: usize) -> String {
+    let (hosts, chroot) = connect.split_at(connect.find('/').unwrap_or(connect.len()));
+    let hosts: Vec<&str> = hosts.split(',').collect();
+    format!("{}{chroot}", hosts[n % hosts.len()])
+}
+
+/// The znode of key `k`: the run's own, or one a `populate` run left.
+fn key_path(root: &str, populated: bool, k: u64) -> String {
+    if populated {
+        format!("{POPULATED}/k{k:07}")
+    } else {
+        format!("{root}/k{k}")
+    }
+}
+
+/// Where `populate` puts its znodes.
+const POPULATED: &str = "/zkbench-populated";
 
 async fn ensure(zk: &Client, path: &str, data: &[u8]) -> Result<(), String> {
     match zk.create(path).data(data).await {
@@ -224,12 +282,18 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
     if s.workload == "scale" {
         return scale(&s, &root).await;
     }
+    if s.workload == "hold" {
+        return hold(&s, &root).await;
+    }
     let setup = connect(&s).await?;
     ensure(&setup, &root, b"").await?;
-    if matches!(
-        s.workload.as_str(),
-        "get" | "set" | "mixed" | "watch" | "failover"
-    ) {
+    let own_keys = !(s.populated && matches!(s.workload.as_str(), "get" | "set" | "mixed"));
+    if own_keys
+        && matches!(
+            s.workload.as_str(),
+            "get" | "set" | "mixed" | "watch" | "failover"
+        )
+    {
         // The key space, created with pipelined requests.
         let keys = match s.workload.as_str() {
             "watch" => 1,
@@ -319,8 +383,9 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
         }
         workload => {
             let stop = Arc::new(AtomicBool::new(false));
+            let populated = s.populated;
             for c in 0..s.clients {
-                let zk = connect(&s).await?;
+                let zk = connect_nth(&s, c).await?;
                 for f in 0..s.in_flight {
                     let (zk, results, root, value) =
                         (zk.clone(), results.clone(), root.clone(), value.clone());
@@ -332,7 +397,7 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
                         let mut tally = Tally::new(measuring_from);
                         let mut n = 0u64;
                         while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
-                            let key = format!("{root}/k{}", rng.next() % keys);
+                            let key = key_path(&root, populated, rng.next() % keys);
                             let started = Instant::now();
                             match workload.as_str() {
                                 "get" => tally.record(started, zk.get_data(&key).await),
@@ -412,7 +477,7 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
 /// The `populate` workload: `--keys` znodes under `/zkbench-populated`, created by
 /// `--clients` × `--in-flight` loops.
 async fn populate(s: &Settings, value: &[u8]) -> Result<serde_json::Value, String> {
-    let root = "/zkbench-populated";
+    let root = POPULATED;
     let setup = connect(s).await?;
     ensure(&setup, root, b"").await?;
     let started = Instant::now();
@@ -613,6 +678,97 @@ async fn scale(s: &Settings, root: &str) -> Result<serde_json::Value, String> {
     }))
 }
 
+/// The `hold` workload (see the module documentation).
+async fn hold(s: &Settings, root: &str) -> Result<serde_json::Value, String> {
+    use futures::StreamExt;
+    let setup = connect(s).await?;
+    ensure(&setup, root, b"").await?;
+    let watched: Vec<String> = (0..s.watch_keys).map(|i| format!("{root}/w{i}")).collect();
+    for chunk in watched.chunks(1000) {
+        let creates = chunk.iter().map(|p| setup.create(p).send());
+        for made in futures::future::join_all(creates).await {
+            made.map_err(|e| format!("create: {e}"))?;
+        }
+    }
+    pause(s, "connecting sessions").await;
+    let started = Instant::now();
+    let mut connects = futures::stream::iter(0..s.clients)
+        .map(|c| async move {
+            let t = Instant::now();
+            connect_nth(s, c).await.map(|zk| (zk, t.elapsed()))
+        })
+        .buffer_unordered(s.in_flight);
+    let mut sessions = Vec::with_capacity(s.clients);
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
+    while let Some(made) = connects.next().await {
+        let (zk, took) = made?;
+        let _ = latency.record((took.as_micros() as u64).clamp(1, 60_000_000));
+        sessions.push(zk);
+    }
+    drop(connects);
+    let connect_s = started.elapsed().as_secs_f64();
+    // Every session watches every watched znode, the sessions side by side, each
+    // pipelining a thousand exists at a time; the watches are kept until the end.
+    let started = Instant::now();
+    let watching = sessions.iter().map(|zk| {
+        let watched = &watched;
+        async move {
+            let mut kept = Vec::with_capacity(watched.len());
+            for chunk in watched.chunks(1000) {
+                let mut reads = Vec::with_capacity(chunk.len());
+                for path in chunk {
+                    let (read, watch) = zk.exists_and_watch(path);
+                    reads.push(read);
+                    kept.push(watch);
+                }
+                for r in futures::future::join_all(reads).await {
+                    r.map_err(|e| format!("exists: {e}"))?;
+                }
+            }
+            Ok::<_, String>(kept)
+        }
+    });
+    let mut kept = Vec::new();
+    for w in futures::future::join_all(watching).await {
+        kept.push(w?);
+    }
+    let watch_set_s = started.elapsed().as_secs_f64();
+    // Held until a line (or the end) of stdin, at most `--duration`; a thread of its
+    // own, so a harness that never writes does not keep the process alive.
+    eprintln!("zk-bench: holding");
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+        let _ = tx.send(());
+    });
+    let _ = tokio::time::timeout(s.duration, rx).await;
+    drop(kept);
+    let started = Instant::now();
+    let closing = futures::stream::iter(sessions.iter())
+        .map(|zk| zk.close())
+        .buffer_unordered(s.in_flight)
+        .collect::<Vec<()>>();
+    let closed = tokio::time::timeout(Duration::from_secs(120), closing)
+        .await
+        .is_ok();
+    Ok(serde_json::json!({
+        "workload": "hold",
+        "connect": s.connect,
+        "sessions": sessions.len(),
+        "connecting_at_once": s.in_flight,
+        "connect_s": connect_s,
+        "connect_us": {
+            "p50": latency.value_at_quantile(0.50),
+            "p99": latency.value_at_quantile(0.99),
+            "max": latency.max(),
+        },
+        "watches": sessions.len() as u64 * s.watch_keys,
+        "watch_set_s": watch_set_s,
+        "close_s": closed.then(|| started.elapsed().as_secs_f64()),
+    }))
+}
+
 /// The `failover` workload (see the module documentation).
 async fn failover(
     s: &Settings,
@@ -686,7 +842,7 @@ async fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("zk-bench: {e}");
-            eprintln!("usage: zk-bench --connect HOST:PORT --workload get|set|create|mixed|churn|watch|lock|failover [--clients N] [--in-flight N] [--value-size B] [--duration S] [--warmup S] [--keys N] [--read-ratio R] [--contenders N] [--kill-pid PID] [--json]");
+            eprintln!("usage: zk-bench --connect HOST:PORT --workload get|set|create|mixed|churn|watch|lock|failover|populate|scale|hold [--clients N] [--in-flight N] [--value-size B] [--duration S] [--warmup S] [--keys N] [--read-ratio R] [--contenders N] [--kill-pid PID] [--depth D] [--watch-keys N] [--spread] [--populated] [--pause-on-stdin] [--json]");
             return ExitCode::FAILURE;
         }
     };
@@ -722,5 +878,47 @@ async fn main() -> ExitCode {
             eprintln!("zk-bench: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_sessions_take_the_hosts_in_turn_and_keep_the_chroot() {
+        let connect = "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3/app";
+        assert_eq!(nth_host(connect, 0), "127.0.0.1:1/app");
+        assert_eq!(nth_host(connect, 4), "127.0.0.1:2/app");
+        assert_eq!(nth_host("h:1", 7), "h:1");
+    }
+
+    #[test]
+    fn populated_keys_are_the_ones_populate_creates() {
+        assert_eq!(
+            key_path("/zkbench-1", true, 42),
+            "/zkbench-populated/k0000042"
+        );
+        assert_eq!(key_path("/zkbench-1", false, 42), "/zkbench-1/k42");
+    }
+
+    #[test]
+    fn hold_and_its_flags_parse() {
+        let args: Vec<String> = [
+            "--workload",
+            "hold",
+            "--watch-keys",
+            "50",
+            "--spread",
+            "--populated",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        let s = parse(&args).expect("parses");
+        assert_eq!(
+            (s.workload.as_str(), s.watch_keys, s.spread, s.populated),
+            ("hold", 50, true, true)
+        );
     }
 }
