@@ -25,7 +25,7 @@ use openraft::{Entry, LogId, OptionalSend, RaftLogId, StorageError, StorageIOErr
 
 use super::TypeConfig;
 use crate::storage::atomic_file::{read_if_exists, write_atomic};
-use crate::storage::log::{LogSizing, SegmentedLog};
+use crate::storage::log::{LogSizing, PendingSync, SegmentedLog};
 
 type NodeId = u64;
 
@@ -43,10 +43,92 @@ struct Inner {
     vote: Option<Vote<NodeId>>,
     /// `raft-committed`, open for rewriting in place.
     committed_file: Option<std::fs::File>,
-    /// How long each append (write and fsync) took goes here (`zk_fsync_seconds`).
-    fsync_timer: Option<metrics::Histogram>,
+    /// Where failures and sync times are reported (shared with the flusher).
+    hooks: Arc<Hooks>,
+    /// The flusher thread's queue ([`flush_loop`]).
+    flusher: std::sync::mpsc::Sender<Flush>,
+}
+
+/// What the appends and the flusher report to.
+#[derive(Default)]
+struct Hooks {
     /// Told of every failed write: the member must stop ([`LogStore::on_failure`]).
-    on_failure: Option<FailureHook>,
+    on_failure: Mutex<Option<FailureHook>>,
+    /// How long each sync of appended entries took (`zk_fsync_seconds`).
+    fsync_timer: Mutex<Option<metrics::Histogram>>,
+}
+
+impl Hooks {
+    fn fail(&self, what: &str, error: &str) {
+        let hook = self.on_failure.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hook) = hook.as_ref() {
+            hook(what, error);
+        }
+    }
+}
+
+/// Work for the flusher thread, in append order.
+enum Flush {
+    /// Entries written; durable once `sync` has run, then `callback` is told.
+    Appended {
+        sync: Option<PendingSync>,
+        callback: LogFlushed<TypeConfig>,
+    },
+    /// Told once everything queued before it is synced and reported.
+    Barrier(std::sync::mpsc::SyncSender<()>),
+}
+
+/// The flusher: takes everything appended since its last sync, syncs each segment file
+/// written to once, and reports those appends flushed to openraft (group commit: the
+/// appends that arrive while a sync runs share the next one, as ZooKeeper's
+/// `SyncRequestProcessor` batches its fsyncs). Runs until the log store is dropped.
+fn flush_loop(queue: std::sync::mpsc::Receiver<Flush>, hooks: Arc<Hooks>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while let Ok(more) = queue.try_recv() {
+            batch.push(more);
+        }
+        let started = std::time::Instant::now();
+        let mut failed: Option<String> = None;
+        let mut synced: Vec<PathBuf> = Vec::new();
+        // The newest append to each file first: one sync covers all appends before it.
+        for item in batch.iter().rev() {
+            if let Flush::Appended {
+                sync: Some(sync), ..
+            } = item
+            {
+                if !synced.iter().any(|p| p == sync.path()) {
+                    if let Err(e) = sync.sync() {
+                        failed.get_or_insert(e.to_string());
+                    }
+                    synced.push(sync.path().to_path_buf());
+                }
+            }
+        }
+        if !synced.is_empty() {
+            let timer = hooks.fsync_timer.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(timer) = timer.as_ref() {
+                timer.record(started.elapsed().as_secs_f64());
+            }
+        }
+        if let Some(error) = &failed {
+            hooks.fail("log append", error);
+        }
+        for item in batch {
+            match item {
+                Flush::Appended { callback, .. } => {
+                    let outcome = match &failed {
+                        None => Ok(()),
+                        Some(error) => Err(io::Error::other(error.clone())),
+                    };
+                    callback.log_io_completed(outcome);
+                }
+                Flush::Barrier(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+    }
 }
 
 /// Called with what failed and why.
@@ -55,10 +137,17 @@ pub type FailureHook = Arc<dyn Fn(&str, &str) + Send + Sync>;
 impl Inner {
     /// Reports a failed write to the hook and hands the error on.
     fn fail(&self, what: &str, e: StorageIOError<NodeId>) -> StorageIOError<NodeId> {
-        if let Some(hook) = &self.on_failure {
-            hook(what, &e.to_string());
-        }
+        self.hooks.fail(what, &e.to_string());
         e
+    }
+
+    /// Waits until every append queued for the flusher is synced and reported (before
+    /// the log is cut: an append is reported before anything can remove it).
+    fn wait_flushed(&self) {
+        let (done, flushed) = std::sync::mpsc::sync_channel(1);
+        if self.flusher.send(Flush::Barrier(done)).is_ok() {
+            let _ = flushed.recv();
+        }
     }
 }
 
@@ -70,12 +159,14 @@ impl LogStore {
     /// Calls `hook` whenever a write of the log, the vote or the committed hint fails.
     /// openraft stops at such an error; the hook stops the rest of the member.
     pub fn on_failure(&self, hook: FailureHook) {
-        self.lock().on_failure = Some(hook);
+        let hooks = self.lock().hooks.clone();
+        *hooks.on_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
     }
 
     /// Records how long each append (write and fsync) takes into `timer`.
     pub fn time_appends(&self, timer: metrics::Histogram) {
-        self.lock().fsync_timer = Some(timer);
+        let hooks = self.lock().hooks.clone();
+        *hooks.fsync_timer.lock().unwrap_or_else(|e| e.into_inner()) = Some(timer);
     }
 
     /// Opens the log in `dir` with segments of `sizing`, re-applying the recorded
@@ -107,14 +198,20 @@ impl LogStore {
             }
             None => last_purged,
         };
+        let hooks = Arc::new(Hooks::default());
+        let (flusher, queue) = std::sync::mpsc::channel();
+        let flushing = hooks.clone();
+        std::thread::Builder::new()
+            .name("log-flush".into())
+            .spawn(move || flush_loop(queue, flushing))?;
         Ok(LogStore {
             inner: Arc::new(Mutex::new(Inner {
                 dir: dir.to_path_buf(),
                 log,
                 last_log_id,
                 committed_file: None,
-                fsync_timer: None,
-                on_failure: None,
+                hooks,
+                flusher,
                 last_purged,
                 vote,
             })),
@@ -258,19 +355,20 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             batch.push((entry.log_id.index, bytes));
         }
         let mut inner = self.lock();
-        // One write and one fsync for the whole batch (group commit).
-        let started = std::time::Instant::now();
-        let result = inner.log.append(&batch);
-        if let Some(timer) = &inner.fsync_timer {
-            timer.record(started.elapsed().as_secs_f64());
-        }
-        match result {
-            Ok(()) => {
+        // Written now; synced by the flusher, which reports it flushed (group commit:
+        // one sync for every append that gathered meanwhile).
+        match inner.log.append_unsynced(&batch) {
+            Ok(sync) => {
                 if last.is_some() {
                     inner.last_log_id = last;
                 }
-                drop(inner);
-                callback.log_io_completed(Ok(()));
+                if let Err(std::sync::mpsc::SendError(Flush::Appended { sync, callback })) =
+                    inner.flusher.send(Flush::Appended { sync, callback })
+                {
+                    // No flusher (it cannot stop while the store lives): sync here.
+                    let outcome = sync.map_or(Ok(()), |s| s.sync());
+                    callback.log_io_completed(outcome.map_err(io::Error::other));
+                }
                 Ok(())
             }
             Err(e) => {
@@ -285,6 +383,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
         let mut inner = self.lock();
+        inner.wait_flushed();
         let truncated = inner.log.truncate(log_id.index);
         truncated.map_err(|e| inner.fail("log truncate", StorageIOError::write_logs(&e)))?;
         let last = match inner.log.last_index() {
@@ -308,6 +407,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> Result<(), StorageError<NodeId>> {
         let mut inner = self.lock();
+        inner.wait_flushed();
         let bytes = rmp_serde::to_vec(&log_id).map_err(|e| StorageIOError::write_logs(&e))?;
         write_atomic(&inner.dir.join("raft-purged"), &bytes)
             .map_err(|e| inner.fail("log purge", StorageIOError::write_logs(&e)))?;

@@ -148,6 +148,29 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LogError + '_ {
 }
 
 /// One segment file and where its records are.
+/// The sync that makes appends to one segment durable ([`SegmentedLog::append_unsynced`]).
+#[derive(Debug)]
+pub struct PendingSync {
+    file: File,
+    path: PathBuf,
+    faults: Option<Arc<DiskFaults>>,
+}
+
+impl PendingSync {
+    /// Syncs the segment's data: everything appended to it so far is durable.
+    pub fn sync(&self) -> Result<(), LogError> {
+        if let Some(faults) = &self.faults {
+            faults.check_fsync().map_err(io_err(&self.path))?;
+        }
+        self.file.sync_data().map_err(io_err(&self.path))
+    }
+
+    /// The segment file it syncs.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
 #[derive(Debug)]
 struct Segment {
     first_index: u64,
@@ -282,6 +305,20 @@ impl SegmentedLog {
 
     /// Appends entries `(index, payload)` and makes them durable before returning.
     pub fn append(&mut self, entries: &[(u64, Vec<u8>)]) -> Result<(), LogError> {
+        match self.append_unsynced(entries)? {
+            Some(pending) => pending.sync(),
+            None => Ok(()),
+        }
+    }
+
+    /// Appends entries `(index, payload)` without waiting for them to be durable: they
+    /// are once the returned [`PendingSync`] has synced (earlier segments, closed by a
+    /// roll, are synced here). Whoever syncs one file covers every append to it before
+    /// the sync, so many appends may share one sync (group commit).
+    pub fn append_unsynced(
+        &mut self,
+        entries: &[(u64, Vec<u8>)],
+    ) -> Result<Option<PendingSync>, LogError> {
         let mut expected = self.last_index().map(|l| l + 1);
         let mut batch: Vec<u8> = Vec::new();
         let mut pending: Vec<(u64, u32)> = Vec::new();
@@ -304,14 +341,16 @@ impl SegmentedLog {
             expected = Some(index + 1);
         }
         self.flush_batch(&mut batch, &mut pending)?;
-        if let Some(seg) = self.segments.last() {
-            if let Some(faults) = &self.faults {
-                faults.check_fsync().map_err(io_err(&seg.path))?;
-            }
-            seg.file.sync_data().map_err(io_err(&seg.path))?;
-        }
+        let pending = match self.segments.last() {
+            Some(seg) => Some(PendingSync {
+                file: seg.file.try_clone().map_err(io_err(&seg.path))?,
+                path: seg.path.clone(),
+                faults: self.faults.clone(),
+            }),
+            None => None,
+        };
         self.prepare_next_if_due();
-        Ok(())
+        Ok(pending)
     }
 
     /// Length of a prepared segment file: the first step of padding a segment gets.
