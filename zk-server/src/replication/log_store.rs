@@ -56,6 +56,8 @@ struct Hooks {
     on_failure: Mutex<Option<FailureHook>>,
     /// How long each sync of appended entries took (`zk_fsync_seconds`).
     fsync_timer: Mutex<Option<metrics::Histogram>>,
+    /// Syncs of appended entries made so far.
+    syncs: std::sync::atomic::AtomicU64,
 }
 
 impl Hooks {
@@ -72,7 +74,7 @@ enum Flush {
     /// Entries written; durable once `sync` has run, then `callback` is told.
     Appended {
         sync: Option<PendingSync>,
-        callback: LogFlushed<TypeConfig>,
+        done: Box<dyn FnOnce(io::Result<()>) + Send>,
     },
     /// Told once everything queued before it is synced and reported.
     Barrier(std::sync::mpsc::SyncSender<()>),
@@ -101,6 +103,9 @@ fn flush_loop(queue: std::sync::mpsc::Receiver<Flush>, hooks: Arc<Hooks>) {
                     if let Err(e) = sync.sync() {
                         failed.get_or_insert(e.to_string());
                     }
+                    hooks
+                        .syncs
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     synced.push(sync.path().to_path_buf());
                 }
             }
@@ -116,12 +121,12 @@ fn flush_loop(queue: std::sync::mpsc::Receiver<Flush>, hooks: Arc<Hooks>) {
         }
         for item in batch {
             match item {
-                Flush::Appended { callback, .. } => {
+                Flush::Appended { done, .. } => {
                     let outcome = match &failed {
                         None => Ok(()),
                         Some(error) => Err(io::Error::other(error.clone())),
                     };
-                    callback.log_io_completed(outcome);
+                    done(outcome);
                 }
                 Flush::Barrier(done) => {
                     let _ = done.send(());
@@ -362,12 +367,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 if last.is_some() {
                     inner.last_log_id = last;
                 }
-                if let Err(std::sync::mpsc::SendError(Flush::Appended { sync, callback })) =
-                    inner.flusher.send(Flush::Appended { sync, callback })
+                let done: Box<dyn FnOnce(io::Result<()>) + Send> =
+                    Box::new(move |outcome| callback.log_io_completed(outcome));
+                if let Err(std::sync::mpsc::SendError(Flush::Appended { sync, done })) =
+                    inner.flusher.send(Flush::Appended { sync, done })
                 {
                     // No flusher (it cannot stop while the store lives): sync here.
                     let outcome = sync.map_or(Ok(()), |s| s.sync());
-                    callback.log_io_completed(outcome.map_err(io::Error::other));
+                    done(outcome.map_err(io::Error::other));
                 }
                 Ok(())
             }
@@ -418,5 +425,47 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             inner.last_log_id = Some(log_id);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+
+    /// Appends queued while the flusher was busy share one sync, and each is reported
+    /// in append order; a barrier is answered after them.
+    #[test]
+    fn appends_gathered_during_a_sync_share_the_next_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut log = SegmentedLog::open(dir.path(), LogSizing::default()).expect("open");
+        let (queue, flushing) = std::sync::mpsc::channel();
+        let reported = Arc::new(Mutex::new(Vec::new()));
+        for index in 1..=5u64 {
+            let sync = log
+                .append_unsynced(&[(index, vec![7; 10])])
+                .expect("append");
+            let reported = reported.clone();
+            let done: Box<dyn FnOnce(io::Result<()>) + Send> = Box::new(move |outcome| {
+                reported.lock().expect("lock").push((index, outcome.is_ok()));
+            });
+            queue.send(Flush::Appended { sync, done }).expect("queued");
+        }
+        let (barrier, passed) = std::sync::mpsc::sync_channel(1);
+        queue.send(Flush::Barrier(barrier)).expect("queued");
+        drop(queue);
+        let hooks = Arc::new(Hooks::default());
+        // Everything was queued before the flusher started: one batch.
+        flush_loop(flushing, hooks.clone());
+        assert_eq!(hooks.syncs.load(Ordering::Relaxed), 1, "one sync for five appends");
+        assert_eq!(
+            *reported.lock().expect("lock"),
+            (1..=5).map(|i| (i, true)).collect::<Vec<_>>()
+        );
+        assert!(passed.try_recv().is_ok(), "the barrier was answered");
+        drop(log);
+        // And what was reported flushed is there on reopening.
+        let reopened = SegmentedLog::open(dir.path(), LogSizing::default()).expect("reopen");
+        assert_eq!(reopened.last_index(), Some(5));
     }
 }
