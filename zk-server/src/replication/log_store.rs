@@ -447,7 +447,10 @@ mod tests {
                 .expect("append");
             let reported = reported.clone();
             let done: Box<dyn FnOnce(io::Result<()>) + Send> = Box::new(move |outcome| {
-                reported.lock().expect("lock").push((index, outcome.is_ok()));
+                reported
+                    .lock()
+                    .expect("lock")
+                    .push((index, outcome.is_ok()));
             });
             queue.send(Flush::Appended { sync, done }).expect("queued");
         }
@@ -457,7 +460,11 @@ mod tests {
         let hooks = Arc::new(Hooks::default());
         // Everything was queued before the flusher started: one batch.
         flush_loop(flushing, hooks.clone());
-        assert_eq!(hooks.syncs.load(Ordering::Relaxed), 1, "one sync for five appends");
+        assert_eq!(
+            hooks.syncs.load(Ordering::Relaxed),
+            1,
+            "one sync for five appends"
+        );
         assert_eq!(
             *reported.lock().expect("lock"),
             (1..=5).map(|i| (i, true)).collect::<Vec<_>>()
