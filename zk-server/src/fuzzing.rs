@@ -57,7 +57,7 @@ use crate::net::connection::Output;
 use crate::net::dispatch::Dispatcher;
 use crate::net::handshake::handshake;
 use crate::role::{QuorumView, Role};
-use crate::session_order::{Outgoing, SharedOrder, Ticket};
+use crate::session_order::{Outgoing, Ticket};
 use crate::txn::{zxid_of, Txn, TxnOp};
 
 /// Runs one fuzz input against a fresh in-process server; panics on any broken
@@ -614,13 +614,6 @@ impl Harness {
             self.sessions
                 .push((accepted.session_id, decoded.passwd.clone()));
         }
-        let order = SharedOrder::new(
-            accepted.conn,
-            accepted.session_id,
-            accepted.outbox_tx,
-            accepted.close.clone(),
-            accepted.counters.clone(),
-        );
         self.slots[slot] = Some(Conn {
             out: Output::new(self.core.clone(), accepted.counters.clone()),
             dispatch: Dispatcher::new(
@@ -631,7 +624,7 @@ impl Harness {
                 accepted.auth,
                 accepted.close,
                 accepted.counters,
-                order,
+                accepted.outbox_tx,
             ),
             outbox: accepted.outbox,
             inbound: BytesMut::new(),

@@ -21,7 +21,7 @@ use super::dispatch::Dispatcher;
 use super::four_letter;
 use super::handshake::{handshake, Accepted};
 use crate::core::{notification_bytes, ConnCounters, ServerCore};
-use crate::session_order::{Answer, Outgoing, SharedOrder, Ticket};
+use crate::session_order::{Answer, Outgoing, Ticket};
 
 /// Requests a connection may have read and not yet answered before its reader stops
 /// reading (backpressure to the client instead of unbounded memory).
@@ -110,7 +110,6 @@ pub async fn serve_halves<R, W>(
         write_loop(core.clone(), wr, outbox_rx, close.clone(), counters.clone())
             .instrument(span.clone()),
     );
-    let order = SharedOrder::new(conn, session_id, outbox_tx, close.clone(), counters.clone());
     let mut dispatch = Dispatcher::new(
         core.clone(),
         conn,
@@ -119,7 +118,7 @@ pub async fn serve_halves<R, W>(
         auth,
         close,
         counters,
-        order,
+        outbox_tx,
     );
     read_loop(&mut dispatch, rd).instrument(span.clone()).await;
     // The reader is done (client closed, protocol error, or told to close): the writer

@@ -18,7 +18,7 @@ use zk_proto::{
 
 use crate::acl;
 use crate::core::{ConnCounters, ServerCore};
-use crate::session_order::{Answer, ReadRequest, SharedOrder, Ticket, Turn, WriteRequest};
+use crate::session_order::{Answer, Outbox, ReadRequest, SharedOrder, Ticket, Turn, WriteRequest};
 use crate::txn::{ClientRequest, TxnOp};
 use crate::watches::ConnId;
 
@@ -105,7 +105,8 @@ pub(crate) struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// The dispatch of a connection past its handshake.
+    /// The dispatch of a connection past its handshake, answering into `outbox` (its
+    /// writer's channel) in the connection's own order.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         core: Arc<ServerCore>,
@@ -115,8 +116,9 @@ impl Dispatcher {
         auth: Vec<Id>,
         close: CancellationToken,
         counters: Arc<ConnCounters>,
-        order: SharedOrder,
+        outbox: Outbox,
     ) -> Dispatcher {
+        let order = SharedOrder::new(conn, session_id, outbox, close.clone(), counters.clone());
         Dispatcher {
             core,
             conn,

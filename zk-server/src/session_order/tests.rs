@@ -20,7 +20,7 @@ use zk_proto::{
     SyncRequest, WatcherEvent,
 };
 
-use super::{Outgoing, SharedOrder, Ticket};
+use super::{Outgoing, Ticket};
 use crate::config::ServerConfig;
 use crate::core::{ConnCounters, ConnEntry, Replicator, ServerCore, SubmitError};
 use crate::database::ZkDatabase;
@@ -141,7 +141,6 @@ impl Rig {
             sasl: None,
         });
         self.core.attach_session(conn, session_id);
-        let order = SharedOrder::new(conn, session_id, outbox, close.clone(), counters.clone());
         Client {
             dispatch: Dispatcher::new(
                 self.core.clone(),
@@ -151,7 +150,7 @@ impl Rig {
                 auth,
                 close,
                 counters,
-                order,
+                outbox,
             ),
             outbox: outbox_rx,
             next_xid: 1,
