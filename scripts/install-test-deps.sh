@@ -80,4 +80,5 @@ command -v javac >/dev/null || { echo "install-test-deps: javac missing after in
 "$venv/bin/python" -c 'import kazoo, pytest, pytest_timeout, jks, OpenSSL, puresasl, objgraph' \
   || { echo "install-test-deps: kazoo or its suite's packages missing from $venv after install" >&2; exit 1; }
 command -v tmux >/dev/null || { echo "install-test-deps: tmux missing after install" >&2; exit 1; }
+command -v ip >/dev/null || { echo "install-test-deps: ip (iproute2) missing after install" >&2; exit 1; }
 echo "install-test-deps: ok ($(dpkg-query -W -f='zookeeper ${Version}' zookeeper 2>/dev/null || echo zookeeper), $(dpkg-query -W -f='curator ${Version}' libcurator-recipes-java 2>/dev/null || echo curator), $(dpkg-query -W -f='curator-x-discovery ${Version}' libcurator-discovery-java 2>/dev/null || echo curator-x-discovery), $(dpkg-query -W -f='jackson-databind ${Version}' libjackson2-databind-java 2>/dev/null || echo jackson-databind), $(javac -version 2>&1), kazoo $("$venv/bin/python" -c 'import kazoo; print(kazoo.__version__)') in $venv, $(tmux -V))"

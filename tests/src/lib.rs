@@ -57,22 +57,89 @@ pub fn python_with_kazoo() -> PathBuf {
     python
 }
 
-/// The `zk-server` binary cargo built beside the running test (in `target/<profile>/`),
-/// for tests that run our server as real processes. `cargo test --workspace` builds
-/// it; a test of this package alone does not, so a missing one fails loudly.
+/// The current `zk-server` binary, beside the running test (in `target/<profile>/`), for
+/// tests that run our server as real processes. `cargo test --workspace` builds it
+/// first; when the binary is missing or older than the server's sources (a test of
+/// this package alone, or sources changed since), it is built here with cargo, once
+/// per test process, so a test never runs a stale server.
 pub fn zk_server_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's own path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|dir| dir.join("zk-server"))
-        .expect("target directory");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (`cargo build -p zk-server`; `cargo test --workspace` does)",
-        bin.display()
-    );
-    bin
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test's own path");
+        // target/<profile>/deps/<test>: the profile directory and the target directory.
+        let profile_dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("target/<profile> directory")
+            .to_path_buf();
+        let target_dir = profile_dir.parent().expect("target directory");
+        let bin = profile_dir.join("zk-server");
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let sources = [
+            "zk-server/src",
+            "zk-server/Cargo.toml",
+            "zk-proto/src",
+            "zk-proto/Cargo.toml",
+            "Cargo.lock",
+        ];
+        let newest_source = sources
+            .iter()
+            .filter_map(|p| newest_mtime(&workspace.join(p)))
+            .max();
+        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+        let current = matches!((built, newest_source), (Some(b), Some(s)) if b >= s);
+        if !current {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut build = Command::new(cargo);
+            build
+                .current_dir(&workspace)
+                .args([
+                    "build",
+                    "-p",
+                    "zk-server",
+                    "--bin",
+                    "zk-server",
+                    "--target-dir",
+                ])
+                .arg(target_dir);
+            if profile_dir.file_name().is_some_and(|p| p == "release") {
+                build.arg("--release");
+            }
+            eprintln!(
+                "{} is {}: building it ({build:?})",
+                bin.display(),
+                if built.is_some() {
+                    "older than its sources"
+                } else {
+                    "missing"
+                }
+            );
+            let status = build.status().expect("run cargo to build zk-server");
+            assert!(status.success(), "building zk-server failed: {status}");
+        }
+        assert!(bin.exists(), "{} is missing after the build", bin.display());
+        bin
+    })
+    .clone()
+}
+
+/// The newest modification time of `path` or of any file below it (`target`
+/// directories and hidden entries aside); `None` when nothing is there.
+fn newest_mtime(path: &Path) -> Option<std::time::SystemTime> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_dir() {
+        return meta.modified().ok();
+    }
+    std::fs::read_dir(path)
+        .ok()?
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            !name.starts_with('.') && name != "target"
+        })
+        .filter_map(|e| newest_mtime(&e.path()))
+        .max()
 }
 
 /// Runs Apache's zkCli.sh with `args` (e.g. `-server h:p`) and `env` (e.g.

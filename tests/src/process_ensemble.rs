@@ -13,7 +13,7 @@
 //! member serving again after a restart. Every process still running is killed when the
 //! ensemble is dropped.
 //!
-//! The binary is [`crate::zk_server_binary`]: build it first (`cargo build -p zk-server`).
+//! The binary is [`crate::zk_server_binary`] (the current one: built when stale).
 //!
 //! [`log_tail`]: ProcessEnsemble::log_tail
 //! [`log_between`]: ProcessEnsemble::log_between
