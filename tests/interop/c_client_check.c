@@ -12,7 +12,13 @@
  * unspecified); watch events taken from a queue by the main thread, in the order the
  * library delivered them, with a timeout. The library's own log goes to stderr.
  *
- * Usage: c_client_check host:port
+ * With a second address, a proxy to the same server, it also checks that watches
+ * survive a reconnection: it prints CUT and waits for a line on stdin (the driver cuts
+ * the proxy's connections and refuses new ones), changes what the watches watch, prints
+ * RESTORE and waits again (the driver lets connections through again), then prints
+ * the events the library delivers once it has reconnected and set its watches again.
+ *
+ * Usage: c_client_check host:port [proxy-host:port]
  */
 #include <zookeeper.h>
 
@@ -22,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* One watch (or session) event, as the library delivered it. */
 struct event {
@@ -116,6 +123,43 @@ static void expect_quiet(const char *what) {
     struct event e;
     int n = 0;
     while (next_event(&e, 300)) {
+        printf("%s: unexpected event [%s] %s %s %s\n", what, e.tag, type_name(e.type),
+               state_name(e.state), e.path);
+        n++;
+    }
+    if (n == 0) printf("%s: no event\n", what);
+}
+
+/* Prints events (the library tells every watcher of a handle about its session's
+ * state) up to the first of `type` for `tag`, waiting up to 5 s for each. */
+static void expect_events_until(const char *what, const char *tag, int type) {
+    struct event e;
+    while (next_event(&e, 5000)) {
+        printf("%s: event [%s] %s %s %s\n", what, e.tag, type_name(e.type), state_name(e.state),
+               e.path);
+        if (e.type == type && strcmp(e.tag, tag) == 0) return;
+    }
+    printf("%s: no more events within 5 s\n", what);
+}
+
+/* Prints the next event not tagged `skip` (waiting up to 5 s for it). */
+static void expect_event_skipping(const char *what, const char *skip) {
+    struct event e;
+    while (next_event(&e, 5000)) {
+        if (strcmp(e.tag, skip) == 0) continue;
+        printf("%s: event [%s] %s %s %s\n", what, e.tag, type_name(e.type), state_name(e.state),
+               e.path);
+        return;
+    }
+    printf("%s: no event within 5 s\n", what);
+}
+
+/* Prints whatever events not tagged `skip` arrive within 300 ms (none, normally). */
+static void expect_quiet_skipping(const char *what, const char *skip) {
+    struct event e;
+    int n = 0;
+    while (next_event(&e, 300)) {
+        if (strcmp(e.tag, skip) == 0) continue;
         printf("%s: unexpected event [%s] %s %s %s\n", what, e.tag, type_name(e.type),
                state_name(e.state), e.path);
         n++;
@@ -278,9 +322,9 @@ static int wait_sync(void) {
     return rc;
 }
 
-/* Opens a session named `tag` and waits for it to connect. */
-static zhandle_t *connect_as(const char *host, char *tag, int64_t *session) {
-    zhandle_t *zh = zookeeper_init(host, watcher, 10000, 0, tag, 0);
+/* Opens a session named `tag` asking for `timeout` ms and waits for it to connect. */
+static zhandle_t *connect_for(const char *host, char *tag, int64_t *session, int timeout) {
+    zhandle_t *zh = zookeeper_init(host, watcher, timeout, 0, tag, 0);
     if (!zh) {
         printf("%s: zookeeper_init failed\n", tag);
         exit(1);
@@ -297,12 +341,18 @@ static zhandle_t *connect_as(const char *host, char *tag, int64_t *session) {
     return zh;
 }
 
+/* Opens a session named `tag` (10 s timeout) and waits for it to connect. */
+static zhandle_t *connect_as(const char *host, char *tag, int64_t *session) {
+    return connect_for(host, tag, session, 10000);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s host:port\n", argv[0]);
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: %s host:port [proxy-host:port]\n", argv[0]);
         return 2;
     }
     const char *host = argv[1];
+    const char *proxy = argc == 3 ? argv[2] : NULL;
     setvbuf(stdout, NULL, _IOLBF, 0);
     zoo_set_debug_level(ZOO_LOG_LEVEL_WARN);
     zoo_deterministic_conn_order(1);
@@ -555,6 +605,28 @@ int main(int argc, char **argv) {
         zookeeper_close(c);
     }
 
+    printf("--- resuming sessions\n");
+    {
+        /* f's session with a wrong password, then a session that never existed: the
+         * server refuses both (a zero timeout), which the library reports as expiry.
+         * f's own events are not compared: Apache drops the connection of a session
+         * someone tries to resume before it checks the password (f reconnects), ours
+         * leaves it alone. */
+        zhandle_t *f = connect_as(host, "f", NULL);
+        clientid_t wrong = *zoo_client_id(f);
+        wrong.passwd[0] ^= 0x5a;
+        zhandle_t *d = zookeeper_init(host, watcher, 10000, &wrong, "d", 0);
+        expect_event_skipping("d resumes f's session with a wrong password", "f");
+        zookeeper_close(d);
+        clientid_t unknown = {0x7e57ab1e0000001LL, "0123456789abcde"};
+        zhandle_t *e = zookeeper_init(host, watcher, 10000, &unknown, "e", 0);
+        expect_event_skipping("e resumes a session that never existed", "f");
+        zookeeper_close(e);
+        zookeeper_close(f);
+        print_rc("a still works: exists /cc", zoo_exists(a, "/cc", 0, &st));
+        expect_quiet_skipping("after the refused resumes", "f");
+    }
+
     printf("--- ephemeral, container and TTL nodes\n");
     {
         do_create(b, "b create ephemeral /cc/eph", "/cc/eph", "e", &ZOO_OPEN_ACL_UNSAFE,
@@ -589,6 +661,49 @@ int main(int argc, char **argv) {
         expect_event("after closing b");
         struct String_vector v;
         print_children("children /cc after b closed", zoo_get_children(a, "/cc", 0, &v), &v);
+    }
+
+    printf("--- pings: an idle session with a short timeout stays connected\n");
+    {
+        zhandle_t *p = connect_for(host, "p", NULL, 1500);
+        sleep(2);
+        print_rc("p exists /cc after 2 s idle", zoo_exists(p, "/cc", 0, &st));
+        expect_quiet("after 2 s idle");
+        zookeeper_close(p);
+    }
+
+    if (proxy) {
+        printf("--- reconnecting: watches set again (SetWatches) fire for what changed\n");
+        char buf[64];
+        int len = sizeof buf;
+        struct String_vector v;
+        zhandle_t *r = connect_as(proxy, "r", NULL);
+        do_create(a, "create /cc/rw2", "/cc/rw2", "r", &ZOO_OPEN_ACL_UNSAFE, 0);
+        do_create(a, "create /cc/kids2", "/cc/kids2", "k", &ZOO_OPEN_ACL_UNSAFE, 0);
+        do_create(a, "create /cc/same", "/cc/same", "s", &ZOO_OPEN_ACL_UNSAFE, 0);
+        print_rc("r wget /cc/rw2", zoo_wget(r, "/cc/rw2", watcher, "r:data /cc/rw2", buf, &len, &st));
+        len = sizeof buf;
+        print_rc("r wget /cc/same", zoo_wget(r, "/cc/same", watcher, "r:data /cc/same", buf, &len, &st));
+        print_rc("r wexists /cc/absent",
+                 zoo_wexists(r, "/cc/absent", watcher, "r:exists /cc/absent", &st));
+        print_children("r wget_children /cc/kids2",
+                       zoo_wget_children(r, "/cc/kids2", watcher, "r:children /cc/kids2", &v), &v);
+        /* The driver (tests/tests/c_client.rs) cuts r's proxy on this line. */
+        printf("CUT\n");
+        if (!fgets(buf, sizeof buf, stdin)) return 1;
+        expect_events_until("after the cut", "r", ZOO_SESSION_EVENT);
+        do_set(a, "a set /cc/rw2 while r is away", "/cc/rw2", "r2", -1);
+        do_create(a, "a create /cc/absent while r is away", "/cc/absent", "x", &ZOO_OPEN_ACL_UNSAFE, 0);
+        do_create(a, "a create /cc/kids2/k while r is away", "/cc/kids2/k", "x",
+                  &ZOO_OPEN_ACL_UNSAFE, 0);
+        /* ... and lets it reconnect on this one. */
+        printf("RESTORE\n");
+        if (!fgets(buf, sizeof buf, stdin)) return 1;
+        expect_events_until("after the restore", "r:children /cc/kids2", ZOO_CHILD_EVENT);
+        expect_quiet("after the restore");
+        do_set(a, "a set /cc/same (its watch survived)", "/cc/same", "s2", -1);
+        expect_event("after a set /cc/same");
+        zookeeper_close(r);
     }
 
     printf("--- sync, close\n");

@@ -10,8 +10,9 @@
 //!   cleans up after itself; its log must hold no `ZOO_ERROR`.
 //! - [`c_program_prints_what_it_prints_against_apache`]: tests/interop/c_client_check.c,
 //!   compiled here with gcc against libzookeeper_mt, drives watches, multi, ACLs,
-//!   versions, ephemeral, sequential, container and TTL nodes and watch removal on both;
-//!   its outputs must be equal.
+//!   versions, ephemeral, sequential, container and TTL nodes, watch removal, refused
+//!   session resumes, pings, and watches set again after a reconnection (through a
+//!   [`Proxy`] the test cuts) on both; its outputs must be equal.
 //!
 //! A missing tool fails the test (scripts/install-test-deps.sh installs them all).
 //!
@@ -33,6 +34,7 @@ use std::time::{Duration, Instant};
 
 use zk_server::testing::TestingServer;
 use zk_tests::apache::ApacheZk;
+use zk_tests::proxy::Proxy;
 use zk_tests::{diff_lines, interop_dir};
 
 /// Debian's `zookeeper-bin` installs its programs here, off PATH.
@@ -417,9 +419,13 @@ async fn c_program_prints_what_it_prints_against_apache() {
     let program = compile_c_check(dir.path());
     let (ours, apache) = tokio::join!(TestingServer::start(), ApacheZk::start());
     let ours = ours.unwrap();
+    let (ours_proxy, apache_proxy) = tokio::join!(
+        Proxy::start(ours.connect_string()),
+        Proxy::start(apache.connect_string())
+    );
     let (on_ours, on_apache) = tokio::join!(
-        run_c_check(program.clone(), ours.connect_string()),
-        run_c_check(program, apache.connect_string()),
+        run_c_check(program.clone(), ours.connect_string(), ours_proxy),
+        run_c_check(program, apache.connect_string(), apache_proxy),
     );
     assert!(
         on_apache.0.last().is_some_and(|l| l == "done"),
@@ -468,17 +474,21 @@ fn compile_c_check(dir: &Path) -> PathBuf {
     program
 }
 
-/// Runs the compiled C program against `addr`: its standard output's lines and its
+/// Runs the compiled C program against `addr`, and `proxy` (forwarding to the same
+/// server) for its reconnection part, cutting and restoring the proxy when it says
+/// `CUT` and `RESTORE`: its standard output's lines (without those two) and its
 /// standard error (the library's log).
-async fn run_c_check(program: PathBuf, addr: String) -> (Vec<String>, String) {
+async fn run_c_check(program: PathBuf, addr: String, proxy: Proxy) -> (Vec<String>, String) {
     tokio::task::spawn_blocking(move || {
         let mut child = Command::new(&program)
             .arg(addr)
-            .stdin(Stdio::null())
+            .arg(proxy.addr.to_string())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
+        let mut stdin = child.stdin.take().expect("its stdin");
         let stdout = line_channel(child.stdout.take().expect("its stdout"));
         let mut stderr = child.stderr.take().expect("its stderr");
         let stderr = std::thread::spawn(move || {
@@ -489,18 +499,30 @@ async fn run_c_check(program: PathBuf, addr: String) -> (Vec<String>, String) {
         // Every wait in the program is bounded, but a synchronous call the server never
         // answers is not: 40 s for the whole run.
         let deadline = Instant::now() + Duration::from_secs(40);
+        let mut lines = Vec::new();
         let status = loop {
-            if let Some(status) = child.try_wait().expect("its status") {
-                break status.to_string();
+            match stdout.recv_timeout(Duration::from_millis(20)) {
+                Ok(line) if line == "CUT" => {
+                    proxy.cut();
+                    let _ = stdin.write_all(b"go\n");
+                }
+                Ok(line) if line == "RESTORE" => {
+                    proxy.restore();
+                    let _ = stdin.write_all(b"go\n");
+                }
+                Ok(line) => lines.push(line),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    break child.wait().expect("its status").to_string();
+                }
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
                 break "killed: still running after 40 s".to_string();
             }
-            std::thread::sleep(Duration::from_millis(20));
         };
-        let mut lines: Vec<String> = stdout.iter().collect();
+        lines.extend(stdout.try_iter());
         if status != "exit status: 0" {
             lines.push(format!("exit: {status}"));
         }
