@@ -1,14 +1,14 @@
 //! Apache ZooKeeper's C client (libzookeeper_mt 3.8, Debian's `zookeeper-bin` and
 //! `libzookeeper-mt-dev`) against our server, side by side with Apache ZooKeeper 3.8:
 //!
-//! - [`cli_mt_session_prints_what_it_prints_against_apache`]: the C shell `cli_mt` runs
+//! - `cli_mt_session_prints_what_it_prints_against_apache`: the C shell `cli_mt` runs
 //!   tests/interop/cli_mt_session.txt against both; the transcripts, normalized (times,
 //!   session ids, zxids, ports, the library's log prefixes, children order), must be
 //!   equal line for line, or the test fails printing the diff.
-//! - [`load_gen_cycles_without_errors`]: the C load generator `load_gen` runs create,
+//! - `load_gen_cycles_without_errors`: the C load generator `load_gen` runs create,
 //!   set, get and delete cycles of 1,000 pipelined requests each against ours, and
 //!   cleans up after itself; its log must hold no `ZOO_ERROR`.
-//! - [`c_program_prints_what_it_prints_against_apache`]: tests/interop/c_client_check.c,
+//! - `c_program_prints_what_it_prints_against_apache`: tests/interop/c_client_check.c,
 //!   compiled here with gcc against libzookeeper_mt, drives watches, multi, ACLs,
 //!   versions, ephemeral, sequential, container and TTL nodes, watch removal, refused
 //!   session resumes, pings, and watches set again after a reconnection (through a
@@ -377,13 +377,16 @@ fn run_load_gen(load_gen: &Path, addr: &str, cycles: usize) -> Vec<String> {
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
+    // Still running, as it should be (it loops until killed): `None`.
+    let exited = child.try_wait().expect("load_gen's status");
     let _ = child.kill();
     let _ = child.wait();
     log.extend(lines.try_iter());
     assert!(
         started > cycles,
-        "load_gen completed {} of {cycles} cycles within 40 s:\n{}",
+        "load_gen completed {} of {cycles} cycles within 40 s ({}):\n{}",
         started.saturating_sub(1),
+        exited.map_or("still running".to_string(), |s| format!("it exited: {s}")),
         log.join("\n")
     );
     for phase in ["write", "read", "delete"] {
