@@ -8,8 +8,13 @@
 # (libcurator-discovery-java, with the Jackson jars it needs:
 # zk-recipes/tests/discovery_curator.rs), Python's kazoo and what its own test suite
 # needs (PyPI, pinned, in .venv/: interop client, and zk-server/tests/kazoo_suite.rs),
-# tmux (zk-client/tests/zkcli.rs drives the interactive zkcli in it) and iproute2
-# (network namespaces for tests/tests/nemesis.rs).
+# tmux (zk-client/tests/zkcli.rs drives the interactive zkcli in it), iproute2
+# (network namespaces for tests/tests/nemesis.rs) and Apache ZooKeeper's C client
+# (zookeeper-bin's cli_mt and load_gen, in /usr/lib/zookeeper/bin, not on PATH;
+# Debian builds no single-threaded cli_st; and libzookeeper-mt-dev's headers and
+# library, with gcc, for a C program compiled at test time: tests/tests/c_client.rs;
+# not python3-zookeeper, whose module bookworm ships unimportable, "undefined symbol:
+# PyIOBase_Type").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +39,12 @@ discovery_jars=(curator-x-discovery jackson-databind jackson-core jackson-annota
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 # iproute2's `ip`: tests/tests/nemesis.rs puts each server in its own network namespace.
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+# The C client: zookeeper-bin's shell and load generator, libzookeeper-mt's headers
+# and shared library, gcc to compile against it.
+c_client_bins=(/usr/lib/zookeeper/bin/cli_mt /usr/lib/zookeeper/bin/load_gen)
+[ -x "${c_client_bins[0]}" ] && [ -x "${c_client_bins[1]}" ] || need_apt+=(zookeeper-bin)
+[ -f /usr/include/zookeeper/zookeeper.h ] || need_apt+=(libzookeeper-mt-dev)
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
@@ -81,4 +92,11 @@ command -v javac >/dev/null || { echo "install-test-deps: javac missing after in
   || { echo "install-test-deps: kazoo or its suite's packages missing from $venv after install" >&2; exit 1; }
 command -v tmux >/dev/null || { echo "install-test-deps: tmux missing after install" >&2; exit 1; }
 command -v ip >/dev/null || { echo "install-test-deps: ip (iproute2) missing after install" >&2; exit 1; }
-echo "install-test-deps: ok ($(dpkg-query -W -f='zookeeper ${Version}' zookeeper 2>/dev/null || echo zookeeper), $(dpkg-query -W -f='curator ${Version}' libcurator-recipes-java 2>/dev/null || echo curator), $(dpkg-query -W -f='curator-x-discovery ${Version}' libcurator-discovery-java 2>/dev/null || echo curator-x-discovery), $(dpkg-query -W -f='jackson-databind ${Version}' libjackson2-databind-java 2>/dev/null || echo jackson-databind), $(javac -version 2>&1), kazoo $("$venv/bin/python" -c 'import kazoo; print(kazoo.__version__)') in $venv, $(tmux -V))"
+for f in "${c_client_bins[@]}"; do
+  [ -x "$f" ] || { echo "install-test-deps: $f missing after install" >&2; exit 1; }
+done
+for f in /usr/include/zookeeper/zookeeper.h "/usr/lib/$(gcc -dumpmachine)/libzookeeper_mt.so"; do
+  [ -e "$f" ] || { echo "install-test-deps: $f missing after install" >&2; exit 1; }
+done
+command -v gcc >/dev/null || { echo "install-test-deps: gcc missing after install" >&2; exit 1; }
+echo "install-test-deps: ok ($(dpkg-query -W -f='zookeeper ${Version}' zookeeper 2>/dev/null || echo zookeeper), $(dpkg-query -W -f='curator ${Version}' libcurator-recipes-java 2>/dev/null || echo curator), $(dpkg-query -W -f='curator-x-discovery ${Version}' libcurator-discovery-java 2>/dev/null || echo curator-x-discovery), $(dpkg-query -W -f='jackson-databind ${Version}' libjackson2-databind-java 2>/dev/null || echo jackson-databind), $(dpkg-query -W -f='zookeeper-bin ${Version}' zookeeper-bin 2>/dev/null || echo zookeeper-bin), $(javac -version 2>&1), kazoo $("$venv/bin/python" -c 'import kazoo; print(kazoo.__version__)') in $venv, $(tmux -V))"

@@ -176,3 +176,58 @@ pub async fn run(mut command: Command) -> Output {
         .await
         .expect("join")
 }
+
+/// A line diff of `expected` and `actual` (an LCS alignment: `  ` both, `- ` only
+/// expected, `+ ` only actual, with two lines of context around each change and `…`
+/// between hunks), or `None` when they are equal.
+pub fn diff_lines(expected: &[String], actual: &[String]) -> Option<String> {
+    if expected == actual {
+        return None;
+    }
+    let (n, m) = (expected.len(), actual.len());
+    // lcs[i][j]: the longest common subsequence of expected[i..] and actual[j..].
+    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if expected[i] == actual[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let mut rows: Vec<(char, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < n || j < m {
+        if i < n && j < m && expected[i] == actual[j] {
+            rows.push((' ', &expected[i]));
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            rows.push(('+', &actual[j]));
+            j += 1;
+        } else {
+            rows.push(('-', &expected[i]));
+            i += 1;
+        }
+    }
+    let near_change = |k: usize| {
+        rows[k.saturating_sub(2)..(k + 3).min(rows.len())]
+            .iter()
+            .any(|(c, _)| *c != ' ')
+    };
+    let mut out = String::new();
+    let mut skipped = false;
+    for (k, (c, line)) in rows.iter().enumerate() {
+        if near_change(k) {
+            if skipped {
+                out.push_str("…\n");
+                skipped = false;
+            }
+            out.push_str(&format!("{c} {line}\n"));
+        } else {
+            skipped = true;
+        }
+    }
+    Some(out)
+}
