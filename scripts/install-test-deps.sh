@@ -37,6 +37,9 @@ discovery_jars=(curator-x-discovery jackson-databind jackson-core jackson-annota
 [ -f /usr/share/java/jackson-core.jar ] || need_apt+=(libjackson2-core-java)
 [ -f /usr/share/java/jackson-annotations.jar ] || need_apt+=(libjackson2-annotations-java)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+# Debian's own Python (a minimal install has none): the venv below and the chart
+# tests of scripts/test.sh.
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
 # iproute2's `ip`: tests/tests/nemesis.rs puts each server in its own network namespace.
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 # The C client: zookeeper-bin's shell and load generator, libzookeeper-mt's headers
