@@ -7,6 +7,7 @@
 //! - [`certs`]: a CA and the certificates it signs, made at run time (TLS tests).
 //! - [`java`]: Java programs (Curator) beside ours: classpath, javac, transcript.
 //! - [`proxy`]: a TCP forwarder a test can cut or stall.
+//! - [`http`]: a GET on the operator endpoints (hyper's client).
 //! - [`lock_monitor`]: who is inside a lock, as the storage it guards would see it.
 //! - [`netns`]: hosts in network namespaces on a bridge, with silent-drop partitions.
 //! - [`process_ensemble`]: an ensemble of `zk-server` processes, killed with SIGKILL
@@ -14,6 +15,7 @@
 
 pub mod apache;
 pub mod certs;
+pub mod http;
 pub mod java;
 pub mod linearizability;
 pub mod lock_monitor;

@@ -1,6 +1,7 @@
 //! The operator endpoints of a running server: `/metrics` (Prometheus text) and the
 //! admin endpoint's `/commands/…` (JSON), scraped while a load runs, their values
-//! checked to move with it; then a 3-member ensemble's leader reporting its followers.
+//! checked to move with it; then a 3-member ensemble's leader reporting its followers;
+//! and the bounds on what a client may send them (head and body sizes, time).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -13,22 +14,17 @@ use zk_server::testing::{test_config, TestingCluster, TestingServer};
 
 /// `GET path` on `addr`: status and body.
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    zk_tests::http::get(addr, path).await.expect("GET")
+}
+
+/// Raw bytes to `addr`, for requests no well-behaved client sends; what comes back
+/// before the server closes.
+async fn raw(addr: SocketAddr, request: &[u8]) -> String {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
-        .await
-        .expect("send");
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).await.expect("read");
-    let status = raw
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = raw
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
+    s.write_all(request).await.expect("send");
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.expect("read");
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The samples of a Prometheus text, by series (name and labels).
@@ -202,4 +198,52 @@ async fn an_ensemble_leader_reports_its_followers() {
     assert!(value(&m, "zk_leader_changes_total") >= 1.0);
     zk.close().await;
     cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversize_requests_and_stalled_clients_are_refused() {
+    use zk_server::net::http::{MAX_BODY, MAX_HEAD, READ_WITHIN};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.admin_enabled = true;
+    config.admin_addr = "127.0.0.1:0".parse().unwrap();
+    config.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    let server = TestingServer::start_with(config).await.unwrap();
+    let running = server.server().expect("running");
+    for addr in [running.admin_addr(), running.metrics_addr()] {
+        let addr = addr.expect("a port");
+        // A header past the bound (exactly MAX_HEAD bytes, the head never ending, so
+        // the server reads all that was sent before it answers and closes).
+        let mut head = b"GET /commands/ruok HTTP/1.1\r\nHost: a\r\nX-Big: ".to_vec();
+        head.resize(MAX_HEAD, b'a');
+        let refused = raw(addr, &head).await;
+        assert!(refused.starts_with("HTTP/1.1 431 "), "{refused}");
+        // A body past the bound.
+        let body = format!(
+            "GET /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n",
+            MAX_BODY + 1
+        );
+        let refused = raw(addr, body.as_bytes()).await;
+        assert!(refused.starts_with("HTTP/1.1 413 "), "{refused}");
+    }
+    // A client that never finishes its head is dropped, unanswered, after READ_WITHIN.
+    let admin = running.admin_addr().expect("an admin port");
+    let mut stalled = tokio::net::TcpStream::connect(admin).await.unwrap();
+    stalled
+        .write_all(b"GET /commands/ruok HTTP/1.1\r\nHost: a\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    // Meanwhile everyone else is served.
+    assert_eq!(get(admin, "/commands/ruok").await.0, 200);
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(READ_WITHIN * 2, stalled.read_to_end(&mut out)).await;
+    assert!(read.is_ok(), "still connected after {:?}", READ_WITHIN * 2);
+    assert!(out.is_empty(), "{}", String::from_utf8_lossy(&out));
+    assert!(
+        started.elapsed() >= READ_WITHIN / 2,
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(get(admin, "/commands/ruok").await.0, 200);
 }

@@ -4,6 +4,8 @@
 //! members must converge to the same tree (same digest at the same zxid).
 
 use futures::StreamExt;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -387,18 +389,6 @@ async fn a_minority_stops_accepting_writes_and_the_majority_keeps_going() {
     cluster.shutdown().await;
 }
 
-/// A small deterministic generator for the workers' choices.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 /// Concurrent clients read (sync + getData), write and compare-and-set a few keys while
 /// members, the leader among them, are stopped and restarted; each key's recorded
 /// history, closed by a final read from a fresh session, must be linearizable. The
@@ -442,16 +432,17 @@ async fn reads_writes_and_cas_stay_linearizable_while_members_fail() {
         let spans = spans.clone();
         let faults_over = faults_over.clone();
         workers.push(tokio::spawn(async move {
-            let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (w + 1));
+            // A fixed seed per worker: the same choices every run.
+            let mut rng = StdRng::seed_from_u64(0x9e37_79b9_7f4a_7c15 ^ (w + 1));
             let mut known_version = [0i32; KEYS];
             for n in 0..MAX_OPS {
                 if faults_over.load(Ordering::SeqCst) {
                     break;
                 }
-                let k = (rng.next() % KEYS as u64) as usize;
+                let k = rng.gen_range(0..KEYS);
                 let path = format!("/lin/k{k}");
                 let call = now();
-                let event = match rng.next() % 3 {
+                let event = match rng.gen_range(0..3) {
                     0 => {
                         let read = async {
                             zk.sync(&path).await?;

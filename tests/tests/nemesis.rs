@@ -39,6 +39,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+// rand's seeded generator: the same seed, the same schedule (ZK_NEMESIS_SEED replays).
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
 use zk_client::Client;
 use zk_proto::{CreateMode, ErrorCode};
 use zk_recipes::{LeaseState, Lock};
@@ -89,31 +94,6 @@ fn settings() -> Settings {
         members,
         run_for: Duration::from_secs(number("ZK_NEMESIS_SECONDS").unwrap_or(30)),
         seed,
-    }
-}
-
-/// splitmix64: a small seeded generator, so a schedule can be replayed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn shuffled(&mut self, n: usize) -> Vec<usize> {
-        let mut v: Vec<usize> = (0..n).collect();
-        for i in (1..n).rev() {
-            v.swap(i, self.below(i as u64 + 1) as usize);
-        }
-        v
     }
 }
 
@@ -415,21 +395,12 @@ impl Ensemble {
 
 /// `GET /commands/hash` → the first (zxid, digest) pair.
 async fn admin_hash(addr: SocketAddr) -> Option<(i64, u64)> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let raw = tokio::time::timeout(Duration::from_secs(2), async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        s.write_all(b"GET /commands/hash HTTP/1.0\r\nHost: zk\r\n\r\n")
-            .await
-            .ok()?;
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).await.ok()?;
-        Some(raw)
-    })
-    .await
-    .ok()
-    .flatten()?;
-    let body = raw.split_once("\r\n\r\n")?.1;
-    let json: serde_json::Value = serde_json::from_str(body).ok()?;
+    let answer = zk_tests::http::get(addr, "/commands/hash");
+    let (_, body) = tokio::time::timeout(Duration::from_secs(2), answer)
+        .await
+        .ok()?
+        .ok()?;
+    let json: serde_json::Value = serde_json::from_str(&body).ok()?;
     let entry = &json["digests"][0];
     Some((entry["zxid"].as_i64()?, entry["digest"].as_u64()?))
 }
@@ -480,12 +451,12 @@ async fn ensure_register(zk: &Client, path: &str) -> bool {
 }
 
 async fn register_worker(zk: Client, w: u64, seed: u64, epoch: Instant, rec: Arc<Recorder>) {
-    let mut rng = Rng(seed ^ (w + 1).wrapping_mul(0x51_7cc1_b727_220a));
+    let mut rng = StdRng::seed_from_u64(seed ^ (w + 1).wrapping_mul(0x51_7cc1_b727_220a));
     let mut known_version: HashMap<u64, i32> = HashMap::new();
     let mut n = 0u64;
     while !rec.stop.load(Ordering::SeqCst) {
         let count = rec.register_ops.fetch_add(1, Ordering::SeqCst);
-        let key = (count / OPS_PER_EPOCH) * KEYS_PER_EPOCH + rng.below(KEYS_PER_EPOCH);
+        let key = (count / OPS_PER_EPOCH) * KEYS_PER_EPOCH + rng.gen_range(0..KEYS_PER_EPOCH);
         let path = format!("{REGISTERS}/k{key}");
         if let std::collections::hash_map::Entry::Vacant(fresh) = known_version.entry(key) {
             if !ensure_register(&zk, &path).await {
@@ -496,7 +467,7 @@ async fn register_worker(zk: Client, w: u64, seed: u64, epoch: Instant, rec: Arc
         }
         n += 1;
         let call = micros(epoch);
-        let recorded = match rng.below(3) {
+        let recorded = match rng.gen_range(0..3) {
             0 => {
                 let read = async {
                     zk.sync(&path).await?;
@@ -555,7 +526,7 @@ async fn register_worker(zk: Client, w: u64, seed: u64, epoch: Instant, rec: Arc
                 if outcome == Outcome::Unknown {
                     50
                 } else {
-                    rng.below(5)
+                    rng.gen_range(0..5)
                 }
             }
             None => 50,
@@ -638,18 +609,19 @@ const FAULTS: [Fault; 7] = [
 /// returns how many of each kind were injected.
 async fn nemesis(
     ensemble: &mut Ensemble,
-    rng: &mut Rng,
+    rng: &mut StdRng,
     until: Instant,
     epoch: Instant,
 ) -> BTreeMap<String, u64> {
     let mut injected: BTreeMap<String, u64> = BTreeMap::new();
     let n = ensemble.size();
     while Instant::now() < until {
-        let fault = FAULTS[rng.below(FAULTS.len() as u64) as usize];
-        let random = rng.below(n as u64) as usize;
+        let fault = FAULTS[rng.gen_range(0..FAULTS.len())];
+        let random = rng.gen_range(0..n);
         let leader = ensemble.leader().await.unwrap_or(random);
-        let order = rng.shuffled(n);
-        let hold = Duration::from_millis(800 + rng.below(2200));
+        let mut order: Vec<usize> = (0..n).collect();
+        order.shuffle(rng);
+        let hold = Duration::from_millis(800 + rng.gen_range(0..2200));
         let what = match fault {
             Fault::Kill | Fault::KillLeader => {
                 let victim = if matches!(fault, Fault::Kill) {
@@ -698,7 +670,7 @@ async fn nemesis(
         tokio::time::sleep(hold).await;
         ensemble.restore().await;
         println!("{:>8.3}s nemesis: healed", secs(epoch));
-        tokio::time::sleep(Duration::from_millis(500 + rng.below(1000))).await;
+        tokio::time::sleep(Duration::from_millis(500 + rng.gen_range(0..1000))).await;
     }
     injected
 }
@@ -816,7 +788,7 @@ async fn run(mut ensemble: Ensemble, settings: Settings) {
         )));
     }
 
-    let mut rng = Rng(settings.seed);
+    let mut rng = StdRng::seed_from_u64(settings.seed);
     let injected = nemesis(
         &mut ensemble,
         &mut rng,

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use zk_proto::frame::{self, FrameDecoder};
 use zk_proto::{
     AuthPacket, ConnectRequest, ConnectResponse, MultiRequest, MultiResponse, OpCode, Record,
@@ -105,17 +107,11 @@ fn hostile_inputs() -> Vec<Bytes> {
         v.extend_from_slice(&[0; 12]);
         inputs.push(Bytes::from(v));
     }
-    // Pseudo-random inputs (xorshift, fixed seed: reproducible).
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    // Pseudo-random inputs (rand's seeded generator, a fixed seed: reproducible).
+    let mut rng = StdRng::seed_from_u64(0x9e37_79b9_7f4a_7c15);
     for _ in 0..2000 {
-        let len = (state % 96) as usize;
-        let mut v = Vec::with_capacity(len);
-        for _ in 0..len {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            v.push(state as u8);
-        }
+        let mut v = vec![0u8; rng.gen_range(0..96)];
+        rng.fill(&mut v[..]);
         inputs.push(Bytes::from(v));
     }
     inputs

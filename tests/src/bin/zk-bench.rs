@@ -43,6 +43,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use zk_client::{Acl, Client, CreateMode};
 
 /// The run's settings.
@@ -148,22 +150,6 @@ fn parse(args: &[String]) -> Result<Settings, String> {
         return Err("failover needs --kill-pid".into());
     }
     Ok(s)
-}
-
-/// A small fast PRNG per loop (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545F4914F6CDD1D)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 /// What the loops gather.
@@ -392,12 +378,14 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
                     let (workload, keys, read_ratio) = (workload.to_string(), s.keys, s.read_ratio);
                     let stop = stop.clone();
                     loops.push(tokio::spawn(async move {
-                        let mut rng =
-                            Rng(0x9E3779B97F4A7C15 ^ (((c as u64) << 32) | (f as u64 + 1)));
+                        // A fixed seed per loop: the same keys every run.
+                        let mut rng = StdRng::seed_from_u64(
+                            0x9E3779B97F4A7C15 ^ (((c as u64) << 32) | (f as u64 + 1)),
+                        );
                         let mut tally = Tally::new(measuring_from);
                         let mut n = 0u64;
                         while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
-                            let key = key_path(&root, populated, rng.next() % keys);
+                            let key = key_path(&root, populated, rng.gen_range(0..keys.max(1)));
                             let started = Instant::now();
                             match workload.as_str() {
                                 "get" => tally.record(started, zk.get_data(&key).await),
@@ -405,7 +393,7 @@ async fn run(s: Settings) -> Result<serde_json::Value, String> {
                                     tally.record(started, zk.set_data(&key, &value, None).await)
                                 }
                                 "mixed" => {
-                                    if rng.unit() < read_ratio {
+                                    if rng.gen::<f64>() < read_ratio {
                                         tally.record(started, zk.get_data(&key).await)
                                     } else {
                                         tally.record(started, zk.set_data(&key, &value, None).await)

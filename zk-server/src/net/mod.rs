@@ -4,7 +4,7 @@
 //! dispatch of its requests (`dispatch`), its SASL exchange and `enforce.auth`
 //! (`sasl`); and the four-letter words;
 //! the operator HTTP endpoints (`admin`: AdminServer's `/commands/…`; `http`: the
-//! small HTTP server under them and `/metrics`).
+//! HTTP/1.1 server under them and `/metrics`, on hyper).
 
 pub mod admin;
 pub mod connection;

@@ -1,5 +1,6 @@
-//! The disk under the log, votes and snapshots: how much room it has left, and the
-//! faults a test can inject into the storage layer (a failing-file shim).
+//! The disk under the log, votes and snapshots: how much room it has left (statvfs,
+//! through rustix), and the faults a test can inject into the storage layer (a
+//! failing-file shim).
 //!
 //! [`DiskFaults::install`] registers faults for a directory; storage opened under it
 //! (the log at open, atomic files at each write) consults them before writing and
@@ -113,15 +114,8 @@ pub fn free_bytes(dir: &Path) -> io::Result<u64> {
     if let Some(n) = DiskFaults::lookup(dir).and_then(|f| f.free_bytes()) {
         return Ok(n);
     }
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path with a NUL byte"))?;
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid NUL-terminated path and a statvfs struct to fill.
-    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok((stat.f_bavail as u64).saturating_mul(stat.f_frsize as u64))
+    let stat = rustix::fs::statvfs(dir)?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 //!   [`ServerName`] from its address;
 //! - [`v1_certs`]: X.509 version 1 client certificates, which webpki refuses;
 //! - [`x509`]: a certificate's subject in RFC 2253 form (the client's `x509`
-//!   identity), over a small DER walker.
+//!   identity) as Java writes it; certificates are parsed by x509-parser.
 
 use std::path::Path;
 use std::sync::Arc;

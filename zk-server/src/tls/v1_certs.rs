@@ -14,102 +14,69 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 
-use super::x509::{elements, next, Tlv};
+use x509_parser::asn1_rs::{BitString, ToDer};
+use x509_parser::x509::{AlgorithmIdentifier, X509Version};
 
-const SEQUENCE: u8 = 0x30;
-const BIT_STRING: u8 = 0x03;
+use super::x509::certificate;
 
 /// The parts of a certificate this module checks.
 struct Parsed<'a> {
     v1: bool,
-    tbs: &'a [u8],
-    signature_alg: &'a [u8],
-    signature: &'a [u8],
+    /// The TBSCertificate (whole), which the signature covers.
+    tbs: Vec<u8>,
+    /// The signature's AlgorithmIdentifier (contents, as rustls names algorithms).
+    signature_alg: Vec<u8>,
+    signature: Vec<u8>,
+    /// Issuer and subject names (whole), compared byte for byte.
     issuer: &'a [u8],
     subject: &'a [u8],
+    /// Validity, in Unix seconds.
     not_before: u64,
     not_after: u64,
     /// The SubjectPublicKeyInfo (whole), its algorithm (contents) and key bits.
     spki: &'a [u8],
-    key_alg: &'a [u8],
-    key: &'a [u8],
+    key_alg: Vec<u8>,
+    key: Vec<u8>,
 }
 
-fn bit_string<'a>(t: &Tlv<'a>) -> Option<&'a [u8]> {
-    // The first byte counts unused bits, zero for keys and signatures.
-    (t.tag == BIT_STRING && t.contents.first() == Some(&0)).then(|| &t.contents[1..])
+/// The bits of a key or signature: whole bytes (no unused bits), as both are.
+fn bit_string(b: &BitString<'_>) -> Option<Vec<u8>> {
+    (b.unused_bits == 0).then(|| b.data.to_vec())
+}
+
+/// An AlgorithmIdentifier's contents (its OID and parameters, without the SEQUENCE
+/// around them), the form rustls's algorithm ids take.
+fn algorithm_id(alg: &AlgorithmIdentifier<'_>) -> Option<Vec<u8>> {
+    let mut out = alg.algorithm.to_der_vec().ok()?;
+    if let Some(parameters) = &alg.parameters {
+        out.extend(parameters.to_der_vec().ok()?);
+    }
+    Some(out)
 }
 
 fn parse(der: &[u8]) -> Option<Parsed<'_>> {
-    let (cert, _) = next(der).filter(|(t, _)| t.tag == SEQUENCE)?;
-    let parts = elements(cert.contents)?;
-    let [tbs, sig_alg, sig] = parts.as_slice() else {
-        return None;
-    };
-    let mut fields = elements(tbs.contents)?.into_iter().peekable();
-    let v1 = fields.peek()?.tag != 0xa0;
-    if !v1 {
-        fields.next();
-    }
-    let _serial = fields.next()?;
-    let _inner_alg = fields.next()?;
-    let issuer = fields.next()?;
-    let validity = fields.next()?;
-    let subject = fields.next()?;
-    let spki = fields.next()?;
-    let times = elements(validity.contents)?;
-    let [not_before, not_after] = times.as_slice() else {
-        return None;
-    };
-    let spki_parts = elements(spki.contents)?;
-    let [key_alg, key] = spki_parts.as_slice() else {
-        return None;
-    };
+    let cert = certificate(der)?;
+    let tbs = &cert.tbs_certificate;
+    let validity = tbs.validity();
+    let spki = &tbs.subject_pki;
     Some(Parsed {
-        v1,
-        tbs: tbs.encoded,
-        signature_alg: sig_alg.contents,
-        signature: bit_string(sig)?,
-        issuer: issuer.encoded,
-        subject: subject.encoded,
-        not_before: time(not_before)?,
-        not_after: time(not_after)?,
-        spki: spki.encoded,
-        key_alg: key_alg.contents,
-        key: bit_string(key)?,
+        v1: tbs.version() == X509Version::V1,
+        tbs: tbs.as_ref().to_vec(),
+        signature_alg: algorithm_id(&cert.signature_algorithm)?,
+        signature: bit_string(&cert.signature_value)?,
+        issuer: tbs.issuer.as_raw(),
+        subject: tbs.subject.as_raw(),
+        not_before: u64::try_from(validity.not_before.timestamp()).ok()?,
+        not_after: u64::try_from(validity.not_after.timestamp()).ok()?,
+        spki: spki.raw,
+        key_alg: algorithm_id(&spki.algorithm)?,
+        key: bit_string(&spki.subject_public_key)?,
     })
 }
 
 /// Whether `der` is a certificate of X.509 version 1, and its SubjectPublicKeyInfo.
 pub fn v1_public_key(der: &[u8]) -> Option<&[u8]> {
     parse(der).filter(|p| p.v1).map(|p| p.spki)
-}
-
-/// UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ), in Unix seconds.
-fn time(t: &Tlv<'_>) -> Option<u64> {
-    let text = std::str::from_utf8(t.contents).ok()?.strip_suffix('Z')?;
-    let (year, rest) = match t.tag {
-        0x17 if text.len() == 12 => {
-            let yy: i64 = text[..2].parse().ok()?;
-            (if yy < 50 { 2000 + yy } else { 1900 + yy }, &text[2..])
-        }
-        0x18 if text.len() == 14 => (text[..4].parse().ok()?, &text[4..]),
-        _ => return None,
-    };
-    let n = |i: usize| -> Option<i64> { rest.get(i..i + 2)?.parse().ok() };
-    let (month, day, hour, min, sec) = (n(0)?, n(2)?, n(4)?, n(6)?, n(8)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
-        return None;
-    }
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 + hour * 3600 + min * 60 + sec).ok()
 }
 
 /// A client certificate verifier that hands everything to webpki except v1 leaf
@@ -149,10 +116,10 @@ impl V1Tolerant {
                 continue;
             }
             let signed = self.algorithms.all.iter().any(|alg| {
-                alg.signature_alg_id().as_ref() == leaf.signature_alg
-                    && alg.public_key_alg_id().as_ref() == ca.key_alg
+                alg.signature_alg_id().as_ref() == leaf.signature_alg.as_slice()
+                    && alg.public_key_alg_id().as_ref() == ca.key_alg.as_slice()
                     && alg
-                        .verify_signature(ca.key, leaf.tbs, leaf.signature)
+                        .verify_signature(&ca.key, &leaf.tbs, &leaf.signature)
                         .is_ok()
             });
             if signed {
@@ -179,9 +146,9 @@ impl V1Tolerant {
                 rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme,
             ))?;
         let ok = algs.iter().any(|alg| {
-            alg.public_key_alg_id().as_ref() == leaf.key_alg
+            alg.public_key_alg_id().as_ref() == leaf.key_alg.as_slice()
                 && alg
-                    .verify_signature(leaf.key, message, dss.signature())
+                    .verify_signature(&leaf.key, message, dss.signature())
                     .is_ok()
         });
         if ok {
@@ -256,22 +223,30 @@ impl ClientCertVerifier for V1Tolerant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rcgen::{CertificateParams, KeyPair, PublicKeyData};
 
     #[test]
-    fn times_as_unix_seconds() {
-        let t = |tag: u8, s: &str| {
-            time(&Tlv {
-                tag,
-                contents: s.as_bytes(),
-                encoded: &[],
-            })
-        };
-        assert_eq!(t(0x17, "700101000000Z"), Some(0));
-        assert_eq!(t(0x17, "261207031500Z"), Some(1_796_613_300));
-        assert_eq!(t(0x18, "20261207031500Z"), Some(1_796_613_300));
-        assert_eq!(t(0x18, "20000229120000Z"), Some(951_825_600));
-        assert_eq!(t(0x17, "261307031500Z"), None);
-        assert_eq!(t(0x17, "2612070315Z"), None);
-        assert_eq!(t(0x17, "261207031500"), None);
+    fn a_v3_certificate_is_read_but_not_taken_for_v1() {
+        let key = KeyPair::generate().unwrap();
+        let params = CertificateParams::new(vec!["a.example".to_string()]).unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let der = cert.der().to_vec();
+        let parsed = parse(&der).expect("parsed");
+        assert!(!parsed.v1);
+        assert_eq!(parsed.issuer, parsed.subject, "self-signed");
+        assert!(parsed.not_before < parsed.not_after);
+        assert_eq!(parsed.spki, key.subject_public_key_info().as_slice());
+        // ECDSA P-256 with SHA-256, as rustls's ring provider names it.
+        assert_eq!(
+            parsed.signature_alg.as_slice(),
+            rustls::pki_types::alg_id::ECDSA_SHA256.as_ref()
+        );
+        assert_eq!(
+            parsed.key_alg.as_slice(),
+            rustls::pki_types::alg_id::ECDSA_P256.as_ref()
+        );
+        assert_eq!(v1_public_key(&der), None);
+        assert!(parse(&der[..der.len() - 1]).is_none());
+        assert!(parse(&[]).is_none());
     }
 }

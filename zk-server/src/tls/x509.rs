@@ -5,101 +5,48 @@
 //! L, ST, O, OU, STREET, DC and UID, other attribute types as dotted OIDs with the
 //! value as `#` and its DER in hex).
 //!
-//! Only the certificate's subject is read, by a small DER walker: the certificate was
-//! already parsed and verified by rustls, so anything unexpected here means no x509
-//! identity (the connection keeps its `ip` one), never a panic.
+//! The certificate is parsed by x509-parser ([`certificate`], also for
+//! [`super::v1_certs`]); the name is written here, since x509-parser's own form is
+//! OpenSSL's, not Java's. The certificate was already verified by rustls, so anything
+//! unexpected here means no x509 identity (the connection keeps its `ip` one), never a
+//! panic.
 
-/// One DER element: its tag, its contents, and its whole encoding.
-pub(super) struct Tlv<'a> {
-    pub(super) tag: u8,
-    pub(super) contents: &'a [u8],
-    pub(super) encoded: &'a [u8],
+use x509_parser::asn1_rs::{Any, BmpString, Class, Tag, ToDer, UniversalString};
+use x509_parser::certificate::{X509Certificate, X509CertificateParser};
+use x509_parser::nom::Parser;
+use x509_parser::x509::{AttributeTypeAndValue, X509Name};
+
+/// A DER certificate, parsed; `None` if it is not one. Extensions are left unparsed
+/// (nothing here reads them), so one x509-parser does not know cannot refuse it.
+pub(super) fn certificate(der: &[u8]) -> Option<X509Certificate<'_>> {
+    X509CertificateParser::new()
+        .with_deep_parse_extensions(false)
+        .parse(der)
+        .ok()
+        .map(|(_, cert)| cert)
 }
-
-/// Splits the first DER element off `data`.
-pub(super) fn next(data: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
-    let (&tag, rest) = data.split_first()?;
-    let (&first, mut rest) = rest.split_first()?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let (bytes, after) = rest.split_at(n);
-        rest = after;
-        bytes
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
-    };
-    if rest.len() < len {
-        return None;
-    }
-    let header = data.len() - rest.len();
-    let (contents, after) = rest.split_at(len);
-    Some((
-        Tlv {
-            tag,
-            contents,
-            encoded: &data[..header + len],
-        },
-        after,
-    ))
-}
-
-/// The elements of a constructed value's contents.
-pub(super) fn elements(mut data: &[u8]) -> Option<Vec<Tlv<'_>>> {
-    let mut out = Vec::new();
-    while !data.is_empty() {
-        let (tlv, rest) = next(data)?;
-        out.push(tlv);
-        data = rest;
-    }
-    Some(out)
-}
-
-const SEQUENCE: u8 = 0x30;
-const SET: u8 = 0x31;
-const OID: u8 = 0x06;
 
 /// The subject of a DER certificate in RFC 2253 form; `None` if it cannot be read.
-pub fn subject_rfc2253(certificate: &[u8]) -> Option<String> {
-    let (cert, _) = next(certificate).filter(|(t, _)| t.tag == SEQUENCE)?;
-    let (tbs, _) = next(cert.contents).filter(|(t, _)| t.tag == SEQUENCE)?;
-    let mut fields = elements(tbs.contents)?.into_iter().peekable();
-    if fields.peek()?.tag == 0xa0 {
-        // [0] version
-        fields.next();
-    }
-    // serialNumber, signature, issuer, validity, then the subject.
-    let subject = fields.nth(4)?;
-    if subject.tag != SEQUENCE {
-        return None;
-    }
-    let mut rdns = Vec::new();
-    for rdn in elements(subject.contents)? {
-        if rdn.tag != SET {
-            return None;
-        }
-        let mut avas = Vec::new();
-        for ava in elements(rdn.contents)? {
-            let parts = elements(ava.contents).filter(|p| ava.tag == SEQUENCE && p.len() == 2)?;
-            let (oid, value) = (&parts[0], &parts[1]);
-            if oid.tag != OID {
-                return None;
-            }
-            avas.push(attribute(oid.contents, value)?);
-        }
-        rdns.push(avas.join("+"));
-    }
+pub fn subject_rfc2253(certificate_der: &[u8]) -> Option<String> {
+    rfc2253(certificate(certificate_der)?.subject())
+}
+
+/// `name` as Java's `X500Principal.getName()` writes it.
+fn rfc2253(name: &X509Name<'_>) -> Option<String> {
+    let mut rdns = name
+        .iter()
+        .map(|rdn| {
+            let avas = rdn.iter().map(attribute).collect::<Option<Vec<_>>>()?;
+            Some(avas.join("+"))
+        })
+        .collect::<Option<Vec<_>>>()?;
     rdns.reverse();
     Some(rdns.join(","))
 }
 
 /// `TYPE=value` for one attribute.
-fn attribute(oid: &[u8], value: &Tlv<'_>) -> Option<String> {
-    let dotted = dotted_oid(oid)?;
+fn attribute(ava: &AttributeTypeAndValue<'_>) -> Option<String> {
+    let dotted = dotted_oid(ava.attr_type().as_bytes())?;
     let keyword = match dotted.as_str() {
         "2.5.4.3" => Some("CN"),
         "2.5.4.6" => Some("C"),
@@ -112,36 +59,31 @@ fn attribute(oid: &[u8], value: &Tlv<'_>) -> Option<String> {
         "0.9.2342.19200300.100.1.1" => Some("UID"),
         _ => None,
     };
+    let value = ava.attr_value();
     let text = keyword.and_then(|_| string_value(value));
     Some(match (keyword, text) {
         (Some(k), Some(text)) => format!("{k}={}", escape(&text)),
         (k, _) => format!(
             "{}=#{}",
             k.map_or(dotted, str::to_string),
-            hex(value.encoded)
+            hex(&value.to_der_vec().ok()?)
         ),
     })
 }
 
 /// The text of a directory string (UTF8String, PrintableString, IA5String,
 /// TeletexString as Latin-1, BMPString, UniversalString).
-fn string_value(value: &Tlv<'_>) -> Option<String> {
-    match value.tag {
-        0x0c | 0x13 | 0x16 => String::from_utf8(value.contents.to_vec()).ok(),
-        0x14 => Some(value.contents.iter().map(|b| char::from(*b)).collect()),
-        0x1e => {
-            let units: Vec<u16> = value
-                .contents
-                .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                .collect();
-            String::from_utf16(&units).ok()
+fn string_value(value: &Any<'_>) -> Option<String> {
+    if value.class() != Class::Universal || value.header.is_constructed() {
+        return None;
+    }
+    match value.tag() {
+        Tag::Utf8String | Tag::PrintableString | Tag::Ia5String => {
+            String::from_utf8(value.data.to_vec()).ok()
         }
-        0x1c => value
-            .contents
-            .chunks_exact(4)
-            .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
-            .collect(),
+        Tag::TeletexString => Some(value.data.iter().map(|b| char::from(*b)).collect()),
+        Tag::BmpString => BmpString::try_from(value).ok().map(|s| s.string()),
+        Tag::UniversalString => UniversalString::try_from(value).ok().map(|s| s.string()),
         _ => None,
     }
 }
@@ -162,6 +104,9 @@ fn escape(text: &str) -> String {
     out
 }
 
+/// An OID's contents in dotted form, as Java writes it. Not asn1-rs's
+/// `Oid::to_id_string`: that splits only the first byte into the first two arcs,
+/// which is wrong for `2.48` and above (a first sub-identifier of several bytes).
 fn dotted_oid(bytes: &[u8]) -> Option<String> {
     let mut arcs: Vec<u64> = Vec::new();
     let mut acc: u64 = 0;
@@ -201,10 +146,19 @@ mod tests {
     use rcgen::{CertificateParams, DnType, KeyPair};
 
     fn cert_with(subject: &[(DnType, &str)]) -> Vec<u8> {
+        cert_with_values(
+            subject
+                .iter()
+                .map(|(ty, value)| (ty.clone(), rcgen::DnValue::from(*value)))
+                .collect(),
+        )
+    }
+
+    fn cert_with_values(subject: Vec<(DnType, rcgen::DnValue)>) -> Vec<u8> {
         let mut params = CertificateParams::new(vec!["client.example".to_string()]).unwrap();
         params.distinguished_name = rcgen::DistinguishedName::new();
         for (ty, value) in subject {
-            params.distinguished_name.push(ty.clone(), *value);
+            params.distinguished_name.push(ty, value);
         }
         let key = KeyPair::generate().unwrap();
         params.self_signed(&key).unwrap().der().to_vec()
@@ -245,6 +199,45 @@ mod tests {
         )]);
         let subject = subject_rfc2253(&der).unwrap();
         assert!(subject.starts_with("1.2.840.113549.1.9.1=#"), "{subject}");
+    }
+
+    #[test]
+    fn every_directory_string_and_oid_reads_as_before() {
+        use rcgen::string::{
+            BmpString, Ia5String, PrintableString, TeletexString, UniversalString,
+        };
+        use rcgen::DnValue;
+        let der = cert_with_values(vec![
+            (
+                DnType::CommonName,
+                DnValue::BmpString(BmpString::try_from("Grüße").unwrap()),
+            ),
+            (
+                DnType::OrganizationName,
+                DnValue::UniversalString(UniversalString::try_from("Zoo 🦓").unwrap()),
+            ),
+            (
+                DnType::OrganizationalUnitName,
+                DnValue::TeletexString(TeletexString::try_from("ops").unwrap()),
+            ),
+            (
+                DnType::CountryName,
+                DnValue::PrintableString(PrintableString::try_from("DE").unwrap()),
+            ),
+            (
+                DnType::LocalityName,
+                DnValue::Ia5String(Ia5String::try_from("x@y").unwrap()),
+            ),
+        ]);
+        assert_eq!(
+            subject_rfc2253(&der).as_deref(),
+            Some("L=x@y,C=DE,OU=ops,O=Zoo 🦓,CN=Grüße")
+        );
+        // An OID whose first sub-identifier takes two bytes (2.999 = 0x88 0x37).
+        let der = cert_with(&[(DnType::CustomDnType(vec![2, 999, 1]), "v")]);
+        assert_eq!(subject_rfc2253(&der).as_deref(), Some("2.999.1=#0c0176"));
+        assert_eq!(dotted_oid(&[0x88, 0x37, 0x01]).as_deref(), Some("2.999.1"));
+        assert_eq!(dotted_oid(&[0x2a, 0x86]), None);
     }
 
     #[test]
