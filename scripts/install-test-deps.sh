@@ -39,7 +39,14 @@ discovery_jars=(curator-x-discovery jackson-databind jackson-core jackson-annota
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 # Debian's own Python (a minimal install has none): the venv below and the chart
 # tests of scripts/test.sh.
-command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-venv)
+# pyjks needs twofish, which PyPI has only as C source: building it takes Python's
+# headers (python3-dev) and gcc (below).
+if command -v python3 >/dev/null 2>&1; then
+  py_include=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+  [ -f "$py_include/Python.h" ] || need_apt+=(python3-dev)
+else
+  need_apt+=(python3 python3-venv python3-dev)
+fi
 # iproute2's `ip`: tests/tests/nemesis.rs puts each server in its own network namespace.
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 # The C client: zookeeper-bin's shell and load generator, libzookeeper-mt's headers
