@@ -76,11 +76,8 @@ pub async fn serve_halves<R, W>(
     if rd.read_exact(&mut first).await.is_err() {
         return;
     }
-    // The four-letter word's and the handshake's futures are boxed: inline, their
-    // state (the handshake waits on a session's creation through the log) would make
-    // every connection's future as large for as long as it lives.
     if let Some(cmd) = four_letter::command(first) {
-        Box::pin(four_letter::serve(&core, cmd, remote, wr)).await;
+        four_letter::serve(&core, cmd, remote, wr).await;
         return;
     }
     let len = i32::from_be_bytes(first);
@@ -97,14 +94,7 @@ pub async fn serve_halves<R, W>(
     if rd.read_exact(&mut body).await.is_err() {
         return;
     }
-    let Some(accepted) = Box::pin(handshake(
-        &core,
-        remote,
-        identities,
-        &shutdown,
-        Bytes::from(body),
-    ))
-    .await
+    let Some(accepted) = handshake(&core, remote, identities, &shutdown, Bytes::from(body)).await
     else {
         return;
     };
