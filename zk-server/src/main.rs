@@ -83,8 +83,24 @@ enum Command {
     },
 }
 
+/// Fixes glibc's thresholds (which also turns off their adjustment): blocks of 2 MiB
+/// and more are mapped on their own and unmapped when freed, and free memory above
+/// 1 MiB at the top of a heap goes back to the system. Left to adjust, glibc raises
+/// them after the first large block is freed (a snapshot's encoding, a table's old
+/// copy after it grew) up to 32 and 64 MiB, and then keeps that much freed memory in
+/// the resident set.
+fn fix_malloc_thresholds() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets glibc's allocator parameters (under its own lock).
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 2 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 20);
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    fix_malloc_thresholds();
     let cli = Cli::parse();
     let json = cli.log_json
         || std::env::var("ZK_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));

@@ -76,7 +76,7 @@ const ZNODES: u64 = if cfg!(debug_assertions) {
 const VALUE_SIZE: usize = 100;
 const SESSION: i64 = 0x0100_0000_0000_0001;
 /// The budget per znode, data included (Apache ZooKeeper 3.8's heap holds ~445 B).
-const BUDGET: f64 = 220.0;
+const BUDGET: f64 = 200.0;
 
 /// What `apply` sees for a client's write: the transaction as the log stores it,
 /// decoded (so its data is a `Bytes` of its own, as on every member).

@@ -30,6 +30,22 @@ const PENDING_QUEUE: usize = 1024;
 /// Output buffered before a flush is forced.
 const FLUSH_AT: usize = 64 * 1024;
 
+/// A connection's read buffer starts this small (an idle connection holds little)
+/// and grows with the frames that arrive.
+const READ_START: usize = 1024;
+
+/// An emptied read buffer with more room than this (after a large request) is given
+/// back for a new one of [`READ_START`]; so is one with less than [`READ_MIN_ROOM`]
+/// left (the tail of a block whose frames are still in use).
+const READ_KEEP: usize = 16 * 1024;
+
+/// See [`READ_KEEP`].
+const READ_MIN_ROOM: usize = 128;
+
+/// An output buffer that grew past this (a large reply, a burst) is given back once
+/// written; the output starts empty and grows with what it holds.
+const WRITE_KEEP: usize = 4 * 1024;
+
 /// Serves one accepted plain connection until it closes.
 pub async fn serve(
     core: Arc<ServerCore>,
@@ -139,11 +155,12 @@ async fn read_loop<R: AsyncRead + Unpin>(dispatch: &mut Dispatcher, mut rd: R) {
     let counters = dispatch.counters.clone();
     let queue = Arc::new(Semaphore::new(PENDING_QUEUE));
     let mut decoder = FrameDecoder::new(core.config.jute_max_buffer);
-    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut buf = BytesMut::with_capacity(READ_START);
     loop {
         let frame = match decoder.decode(&mut buf) {
             Ok(Some(frame)) => frame,
             Ok(None) => {
+                refresh_read_buffer(&mut buf);
                 tokio::select! {
                     _ = close.cancelled() => return,
                     n = rd.read_buf(&mut buf) => match n {
@@ -191,6 +208,16 @@ async fn read_loop<R: AsyncRead + Unpin>(dispatch: &mut Dispatcher, mut rd: R) {
     }
 }
 
+/// Swaps an emptied read buffer for a small new one when it holds a large block (a
+/// large request's, so a connection does not keep it while idle) or has almost no room
+/// left (its block is still shared with frames in use, and a read would have to take
+/// a new one anyway).
+fn refresh_read_buffer(buf: &mut BytesMut) {
+    if buf.is_empty() && !(READ_MIN_ROOM..=READ_KEEP).contains(&buf.capacity()) {
+        *buf = BytesMut::with_capacity(READ_START);
+    }
+}
+
 /// Writes the connection's outbox, in order, until an answer closes the connection,
 /// the reader is done and everything is written, or the connection is told to close.
 async fn write_loop<W: AsyncWrite + Unpin>(
@@ -232,6 +259,9 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             _ = close.cancelled() => false,
         };
         out.buf.clear();
+        if out.buf.capacity() > WRITE_KEEP {
+            out.buf = BytesMut::new();
+        }
         if !written || stop {
             break;
         }
@@ -253,7 +283,7 @@ impl Output {
     /// An empty output for a connection with these counters.
     pub(crate) fn new(core: Arc<ServerCore>, counters: Arc<ConnCounters>) -> Output {
         Output {
-            buf: BytesMut::with_capacity(16 * 1024),
+            buf: BytesMut::new(),
             core,
             counters,
         }

@@ -35,6 +35,7 @@ impl DataTree {
             slab: Slab::default(),
             index: PathIndex::default(),
             acls: AclTable::default(),
+            families: super::family::families(),
             owners: HashMap::new(),
             ephemerals: BTreeMap::new(),
             containers: BTreeSet::new(),
@@ -114,7 +115,7 @@ impl DataTree {
         };
         let old_acl = std::mem::replace(&mut root.acl, acl);
         let (old, _) = root.replace_data(data, null);
-        root.set_stat(StatFields::of(&z.stat));
+        self.set_stat_fields(ROOT, &StatFields::of(&z.stat));
         self.acls.release(old_acl);
         self.data_size = self.data_size - old.as_ref().map_or(0, Blob::len) as u64 + len;
     }

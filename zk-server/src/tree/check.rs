@@ -13,15 +13,17 @@ use super::{quota, DataTree, NodeKind};
 pub struct Footprint {
     /// Znodes.
     pub znodes: usize,
-    /// Node slots (88 bytes each), allocated, used or not.
+    /// Node slots (72 bytes each), allocated, used or not.
     pub slots: usize,
-    /// Data blobs, as requested (4-byte length word included).
+    /// Data blobs, as stored (4-byte length word included, rounded to the arena's
+    /// 4-byte size classes; blocks above the arena's as requested).
     pub data: usize,
     /// Data blobs.
     pub blobs: usize,
     /// The path index's table.
     pub index: usize,
-    /// Child lists: their boxes, chunk directories and chunks.
+    /// Family entries (children, pzxid, cversion): the map, chunk directories and
+    /// chunks.
     pub children: usize,
     /// Names too long for their node.
     pub long_names: usize,
@@ -62,12 +64,15 @@ impl DataTree {
         for (_, node) in self.slab.iter() {
             if let (Some(blob), _) = node.data_slot() {
                 fp.blobs += 1;
-                fp.data += 4 + blob.len();
-            }
-            if let Some(list) = &node.children {
-                fp.children += std::mem::size_of_val(&**list) + list.heap_bytes();
+                fp.data += blob.stored_len();
             }
         }
+        fp.children = self.families.allocation_size()
+            + self
+                .families
+                .values()
+                .map(|f| f.children.heap_bytes())
+                .sum::<usize>();
         fp
     }
 
@@ -91,6 +96,7 @@ impl DataTree {
         let mut quota_roots = BTreeSet::new();
         let mut acl_refs: HashMap<u32, u32> = HashMap::new();
         let mut owned = 0;
+        let mut families = 0;
         let mut data_size = 0u64;
         let mut seen = 0;
         let mut long_names = 0;
@@ -109,9 +115,7 @@ impl DataTree {
             if id != ROOT {
                 let parent = stored.parent;
                 let listed = self
-                    .slab
-                    .get(parent)
-                    .and_then(|p| p.children.as_ref())
+                    .children_of(parent)
                     .is_some_and(|list| list.iter().any(|c| c == id));
                 if !listed {
                     return Err(format!("{path} is not a child of its parent"));
@@ -126,10 +130,19 @@ impl DataTree {
                     return Err(format!("{path} has an empty name"));
                 }
             }
-            if let Some(list) = &stored.children {
-                if list.is_empty() {
-                    return Err(format!("{path} has an empty child list"));
+            let family = self.families.get(&id);
+            if family.is_some() != stored.has_family() {
+                return Err(format!(
+                    "{path}'s family flag disagrees with the family map"
+                ));
+            }
+            if let Some(f) = family {
+                if f.children.is_empty() && f.pzxid == stored.czxid && f.cversion == 0 {
+                    return Err(format!("{path} has a family entry that says nothing"));
                 }
+                families += 1;
+            }
+            if let Some(list) = self.children_of(id) {
                 list.check(|c| self.slab.name(c))
                     .map_err(|e| format!("{path}: {e}"))?;
                 if let Some(c) = list
@@ -164,7 +177,7 @@ impl DataTree {
             if let Some(root) = quota::quota_root_of(&path, quota::LIMIT_NODE) {
                 quota_roots.insert(root);
             }
-            let s = stored;
+            let s = self.stat_fields(id).unwrap_or_default();
             if s.czxid > s.pzxid || (s.czxid > s.mzxid && s.czxid != 0) {
                 return Err(format!(
                     "{path} has zxids out of order: {:?}",
@@ -188,6 +201,12 @@ impl DataTree {
             return Err(format!(
                 "{} long names held, {long_names} znodes have one",
                 self.slab.long_names()
+            ));
+        }
+        if families != self.families.len() {
+            return Err(format!(
+                "{} family entries, {families} znodes have one",
+                self.families.len()
             ));
         }
         if owned != self.owners.len() {

@@ -70,15 +70,14 @@ impl DataTree {
             }
             put_u32(out, dense.get(&node.acl).copied().unwrap_or(0));
             let owner = self.owner(id);
-            for v in [
-                node.czxid, node.mzxid, node.pzxid, node.ctime, node.mtime, owner,
-            ] {
+            let s = self.stat_fields(id).unwrap_or_default();
+            for v in [s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime, owner] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
-            for v in [node.version, node.cversion, node.aversion] {
+            for v in [s.version, s.cversion, s.aversion] {
                 out.extend_from_slice(&v.to_le_bytes());
             }
-            if let Some(children) = &node.children {
+            if let Some(children) = self.children_of(id) {
                 stack.extend(children.iter().rev().map(|c| (c, position)));
             }
         }
@@ -145,11 +144,7 @@ impl DataTree {
                 return Err(invalid(position, "a name is empty or holds a '/'"));
             }
             if !root {
-                let last = tree
-                    .slab
-                    .get(parent)
-                    .and_then(|p| p.children.as_ref())
-                    .and_then(|c| c.last());
+                let last = tree.children_of(parent).and_then(|c| c.last());
                 if last.is_some_and(|l| tree.slab.name(l) >= name.as_bytes()) {
                     return Err(invalid(position, "siblings out of order"));
                 }
@@ -170,6 +165,9 @@ impl DataTree {
                 return Err(invalid(position, "too many znodes"));
             }
             let id = position as NodeId;
+            if pzxid != czxid || cversion != 0 {
+                tree.set_stat_fields(id, &stat);
+            }
             if owner != 0 {
                 tree.owners.insert(id, owner);
             }
@@ -183,8 +181,8 @@ impl DataTree {
             if root {
                 continue;
             }
-            if let Some(p) = tree.slab.get_mut(parent) {
-                p.children.get_or_insert_with(Default::default).push(id);
+            if let Some(p) = tree.family_mut(parent) {
+                p.children.push(id);
             }
             tree.index.insert(&tree.slab, id);
             if owner != 0 || name == quota::LIMIT_NODE {

@@ -81,11 +81,7 @@ impl DataTree {
                     let path = self.path_of(id);
                     self.link(id, &path);
                 }
-                Undo::Stat(id, stat) => {
-                    if let Some(node) = self.slab.get_mut(id) {
-                        node.set_stat(stat);
-                    }
-                }
+                Undo::Stat(id, stat) => self.set_stat_fields(id, &stat),
                 Undo::Data(id, blob, null) => {
                     if let Some(node) = self.slab.get_mut(id) {
                         node.replace_data(blob, null);
@@ -109,9 +105,13 @@ impl DataTree {
         let Some(journal) = self.journal.as_mut() else {
             return;
         };
-        if let Some(node) = self.slab.get(id) {
-            if journal.saved.insert(id) {
-                journal.undo.push(Undo::Stat(id, node.stat()));
+        if journal.saved.contains(&id) {
+            return;
+        }
+        if let Some(stat) = self.stat_fields(id) {
+            if let Some(journal) = self.journal.as_mut() {
+                journal.saved.insert(id);
+                journal.undo.push(Undo::Stat(id, stat));
             }
         }
     }

@@ -5,12 +5,15 @@
 //! quotas) consistent. A *journal* records how to undo every change so that a failed
 //! multi can be rolled back exactly.
 //!
-//! # Layout (about 215 bytes per znode of 100 bytes of data)
+//! # Layout (about 190 bytes per znode of 100 bytes of data)
 //!
 //! - `build`: the initial tree, and a tree of given znodes (another ZooKeeper's data,
 //!   a version-1 snapshot).
-//! - `slab`: the znodes, fixed-size `node`s of 88 bytes addressed by a `u32` id.
-//! - `blob`: each znode's data in one thin block (`[len][bytes]`).
+//! - `slab`: the znodes, fixed-size `node`s of 72 bytes addressed by a `u32` id.
+//! - `blob`: each znode's data in one thin block (`[len][bytes]`), small ones in
+//!   size-classed arena pages.
+//! - `family`: a parent's side (children, pzxid, cversion), only for znodes that have
+//!   or had children.
 //! - `children`: each parent's children as ids sorted by name, in bounded chunks.
 //! - `index`: every znode by (parent id, name), so a path resolves one component at a
 //!   time without storing any path.
@@ -30,6 +33,7 @@ mod build;
 mod check;
 mod children;
 pub mod encode;
+mod family;
 mod index;
 mod journal;
 #[cfg(test)]
@@ -48,6 +52,7 @@ use zk_proto::{Acl, Stat};
 
 use acl_table::AclTable;
 use blob::Blob;
+use family::Families;
 use index::PathIndex;
 use journal::Journal;
 use node::{Node, NodeId, StatFields, NO_NODE, ROOT};
@@ -70,6 +75,8 @@ pub struct DataTree {
     slab: Slab,
     index: PathIndex,
     acls: AclTable,
+    /// The parent side of the znodes that have or had children (flag FAMILY).
+    families: Families,
     /// `ephemeralOwner` of the znodes that have one (flag OWNED).
     owners: HashMap<NodeId, i64>,
     ephemerals: BTreeMap<i64, BTreeSet<String>>,
@@ -131,7 +138,7 @@ impl DataTree {
             let Some(node) = self.node_ref(id) else {
                 continue;
             };
-            if let Some(children) = &node.node().children {
+            if let Some(children) = self.children_of(id) {
                 for child in children.iter().rev() {
                     stack.push((child, child_path(&path, self.slab.name_str(child))));
                 }
@@ -178,6 +185,9 @@ impl DataTree {
             self.acls.release(acl);
             return None;
         };
+        if stat.pzxid != stat.czxid || stat.cversion != 0 {
+            self.set_stat_fields(id, &stat);
+        }
         if owner != 0 {
             self.owners.insert(id, owner);
         }
@@ -194,14 +204,14 @@ impl DataTree {
         let parent_id = node.parent;
         let size = (path.len() + node.data_len()) as u64;
         let owner = self.owner(id);
-        let Some(parent) = self.slab.get_mut(parent_id) else {
+        let Some(family) = self.family_mut(parent_id) else {
             return;
         };
-        let mut list = parent.children.take().unwrap_or_default();
+        let mut list = std::mem::take(&mut family.children);
         let slab = &self.slab;
         list.insert(id, slab.name(id), |c| slab.name(c));
-        if let Some(parent) = self.slab.get_mut(parent_id) {
-            parent.children = Some(list);
+        if let Some(family) = self.families.get_mut(&parent_id) {
+            family.children = list;
         }
         self.index.insert(&self.slab, id);
         // Wrapping: a rollback passes through sizes it then restores wholesale.
@@ -222,14 +232,16 @@ impl DataTree {
         let size = (path.len() + node.data_len()) as u64;
         let owner = self.owner(id);
         self.index.remove(&self.slab, id);
-        if let Some(mut list) = self.slab.get_mut(parent_id).and_then(|p| p.children.take()) {
-            let slab = &self.slab;
-            list.remove(slab.name(id), |c| slab.name(c));
-            if !list.is_empty() {
-                if let Some(p) = self.slab.get_mut(parent_id) {
-                    p.children = Some(list);
+        if self.family(parent_id).is_some() {
+            if let Some(family) = self.families.get_mut(&parent_id) {
+                let mut list = std::mem::take(&mut family.children);
+                let slab = &self.slab;
+                list.remove(slab.name(id), |c| slab.name(c));
+                if let Some(family) = self.families.get_mut(&parent_id) {
+                    family.children = list;
                 }
             }
+            self.settle_family(parent_id);
         }
         self.data_size = self.data_size.wrapping_sub(size);
         self.unindex_kind(path, owner);
@@ -238,8 +250,9 @@ impl DataTree {
         }
     }
 
-    /// Frees unlinked node `id`: its slot, ACL reference and owner entry.
+    /// Frees unlinked node `id`: its slot, ACL reference, owner and family entries.
     fn release(&mut self, id: NodeId) {
+        self.drop_family(id);
         if let Some(node) = self.slab.remove(id) {
             self.acls.release(node.acl);
         }
@@ -392,7 +405,7 @@ impl DataTree {
         let mut stack = vec![id];
         std::iter::from_fn(move || {
             let id = stack.pop()?;
-            if let Some(children) = self.slab.get(id).and_then(|n| n.children.as_ref()) {
+            if let Some(children) = self.children_of(id) {
                 stack.extend(children.iter());
             }
             Some(id)
@@ -467,7 +480,7 @@ impl DataTree {
             ephemeral_owner,
         )?;
         self.journal_created(id);
-        if let Some(p) = self.slab.get_mut(parent_id) {
+        if let Some(p) = self.family_mut(parent_id) {
             p.cversion = p.cversion.wrapping_add(1);
             p.pzxid = zxid;
         }
@@ -487,18 +500,20 @@ impl DataTree {
     /// it had; `None` (and no change) if it is missing or has children.
     pub fn delete_node(&mut self, path: &str, zxid: i64) -> Option<std::sync::Arc<[Acl]>> {
         let id = self.lookup(path).filter(|&id| id != ROOT)?;
-        let node = self.slab.get(id)?;
-        if node.children.is_some() {
+        if self.children_of(id).is_some() {
             return None;
         }
+        let node = self.slab.get(id)?;
         let (parent_id, data_len, acl) = (node.parent, node.data_len(), node.acl);
         let acl = self.acls.get(acl).clone();
         self.save_stat(parent_id);
         self.unlink(id, path);
-        if let Some(p) = self.slab.get_mut(parent_id) {
-            if zxid > p.pzxid {
+        let pzxid = self.stat_fields(parent_id).map_or(zxid, |s| s.pzxid);
+        if zxid > pzxid {
+            if let Some(p) = self.family_mut(parent_id) {
                 p.pzxid = zxid;
             }
+            self.settle_family(parent_id);
         }
         self.adjust_quota(path, -1, -(data_len as i64));
         self.journal_deleted(id);

@@ -1,22 +1,23 @@
-//! One znode as the tree stores it: 88 bytes, fixed size, in the slab.
+//! One znode as the tree stores it: 72 bytes, fixed size, in the slab.
 //!
 //! ```text
-//! czxid mzxid pzxid ctime mtime   5 × i64   40
+//! czxid mzxid ctime mtime         4 × i64   32
 //! data                            Blob       8   (None: empty or null, see NULL_DATA)
-//! children                        Box        8   (None: no children)
-//! version cversion aversion       3 × i32   12
+//! version aversion                2 × i32    8
 //! parent                          u32        4
 //! acl                             u32        4   (index in the ACL table)
-//! flags                           u8         1   (name length, NULL_DATA, OWNED, VACANT, LIMBO)
-//! name                            [u8; 11]  11   (the name itself, or an index in the long names)
+//! flags                           u8         1   (LONG_NAME, NULL_DATA, OWNED, FAMILY, VACANT, LIMBO)
+//! name length                     u8         1
+//! name                            [u8; 14]  14   (the name itself, or an index in the long names)
 //! ```
 //!
 //! `dataLength` and `numChildren` are derived (the blob, the child list); the
 //! `ephemeralOwner` of the few znodes that have one lives in the tree's owner map
-//! (flag OWNED).
+//! (flag OWNED); a parent's side — its children, `pzxid` and `cversion` — lives in the
+//! tree's family map (flag FAMILY), which a znode that never had a child is not in
+//! (its `pzxid` is its `czxid`, its `cversion` 0).
 
 use super::blob::Blob;
-use super::children::ChildList;
 
 /// A znode's place in the slab.
 pub type NodeId = u32;
@@ -28,15 +29,16 @@ pub const NO_NODE: NodeId = u32::MAX;
 pub const ROOT: NodeId = 0;
 
 /// Names up to this many bytes are kept in the node.
-pub const INLINE_NAME: usize = 11;
+pub const INLINE_NAME: usize = 14;
 
-/// Low nibble of the flags: the inline name's length, or this for a long name.
-const NAME_LONG: u8 = 0x0f;
-const NAME_MASK: u8 = 0x0f;
+/// The name is in the tree's long-name table (its index in the name bytes).
+const NAME_LONG: u8 = 0x01;
 /// The data is null (not merely empty).
-const NULL_DATA: u8 = 0x10;
+const NULL_DATA: u8 = 0x02;
 /// The znode has an `ephemeralOwner` in the tree's owner map.
-const OWNED: u8 = 0x20;
+const OWNED: u8 = 0x04;
+/// The znode has an entry in the tree's family map (children, pzxid, cversion).
+const FAMILY: u8 = 0x08;
 /// The slot is free.
 const VACANT: u8 = 0x40;
 /// Deleted inside a multi: unlinked, kept until the multi commits or rolls back.
@@ -80,19 +82,13 @@ pub struct Node {
     pub czxid: i64,
     /// zxid of the last data change.
     pub mzxid: i64,
-    /// zxid of the last change to the children.
-    pub pzxid: i64,
     /// Create time (ms).
     pub ctime: i64,
     /// Last data change time (ms).
     pub mtime: i64,
     data: Option<Blob>,
-    /// The children, sorted by name; `None` when there are none.
-    pub children: Option<Box<ChildList>>,
     /// Data version.
     pub version: i32,
-    /// Children created so far (deletes do not count).
-    pub cversion: i32,
     /// ACL version.
     pub aversion: i32,
     /// The parent's id ([`NO_NODE`] for the root).
@@ -100,38 +96,38 @@ pub struct Node {
     /// The ACL's index in the ACL table.
     pub acl: u32,
     flags: u8,
+    name_len: u8,
     name: [u8; INLINE_NAME],
 }
 
 #[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::size_of::<Node>() == 88);
+const _: () = assert!(std::mem::size_of::<Node>() == 72);
 
 impl Node {
     /// A node named `name` (inline: at most [`INLINE_NAME`] bytes) or, with `long`,
-    /// by an index in the long-name table.
+    /// by an index in the long-name table, with the Stat fields a node keeps (its
+    /// `pzxid` and `cversion` are the tree's to keep, in the family map).
     pub fn new(parent: NodeId, name: NameRef<'_>, acl: u32, stat: StatFields) -> Node {
         let mut node = Node {
             czxid: 0,
             mzxid: 0,
-            pzxid: 0,
             ctime: 0,
             mtime: 0,
             data: None,
-            children: None,
             version: 0,
-            cversion: 0,
             aversion: 0,
             parent,
             acl,
             flags: 0,
+            name_len: 0,
             name: [0; INLINE_NAME],
         };
-        node.set_stat(stat);
+        node.set_own_stat(&stat);
         match name {
             NameRef::Inline(bytes) => {
                 let len = bytes.len().min(INLINE_NAME);
                 node.name[..len].copy_from_slice(&bytes[..len]);
-                node.flags = len as u8;
+                node.name_len = len as u8;
             }
             NameRef::Long(index) => {
                 node.name[..4].copy_from_slice(&index.to_le_bytes());
@@ -150,39 +146,37 @@ impl Node {
 
     /// The name, or where to find it.
     pub fn name(&self) -> NameRef<'_> {
-        match self.flags & NAME_MASK {
-            NAME_LONG => {
-                let mut index = [0; 4];
-                index.copy_from_slice(&self.name[..4]);
-                NameRef::Long(u32::from_le_bytes(index))
-            }
-            len => NameRef::Inline(&self.name[..usize::from(len)]),
+        if self.flags & NAME_LONG != 0 {
+            let mut index = [0; 4];
+            index.copy_from_slice(&self.name[..4]);
+            return NameRef::Long(u32::from_le_bytes(index));
         }
+        NameRef::Inline(&self.name[..usize::from(self.name_len).min(INLINE_NAME)])
     }
 
-    /// The stored Stat fields.
-    pub fn stat(&self) -> StatFields {
+    /// The Stat fields the node keeps, with `pzxid` and `cversion` as they are for a
+    /// znode that never had a child (`czxid`, 0): the tree overrides them from its
+    /// family map.
+    pub fn own_stat(&self) -> StatFields {
         StatFields {
             czxid: self.czxid,
             mzxid: self.mzxid,
-            pzxid: self.pzxid,
+            pzxid: self.czxid,
             ctime: self.ctime,
             mtime: self.mtime,
             version: self.version,
-            cversion: self.cversion,
+            cversion: 0,
             aversion: self.aversion,
         }
     }
 
-    /// Sets the stored Stat fields.
-    pub fn set_stat(&mut self, s: StatFields) {
+    /// Sets the Stat fields the node keeps (all but `pzxid` and `cversion`).
+    pub fn set_own_stat(&mut self, s: &StatFields) {
         self.czxid = s.czxid;
         self.mzxid = s.mzxid;
-        self.pzxid = s.pzxid;
         self.ctime = s.ctime;
         self.mtime = s.mtime;
         self.version = s.version;
-        self.cversion = s.cversion;
         self.aversion = s.aversion;
     }
 
@@ -212,9 +206,14 @@ impl Node {
         (std::mem::replace(&mut self.data, blob), was_null)
     }
 
-    /// Number of children.
-    pub fn child_count(&self) -> usize {
-        self.children.as_ref().map_or(0, |c| c.len())
+    /// Whether the node has an entry in the family map.
+    pub fn has_family(&self) -> bool {
+        self.flags & FAMILY != 0
+    }
+
+    /// Marks whether the node has an entry in the family map.
+    pub fn set_family(&mut self, family: bool) {
+        self.flags = (self.flags & !FAMILY) | if family { FAMILY } else { 0 };
     }
 
     /// Whether the node has an entry in the owner map.
@@ -261,7 +260,14 @@ mod tests {
         };
         let mut n = Node::new(3, NameRef::Inline(b"k0001234"), 9, stat);
         assert_eq!(n.name(), NameRef::Inline(b"k0001234"));
-        assert_eq!(n.stat(), stat);
+        let own = StatFields {
+            pzxid: 1,
+            cversion: 0,
+            ..stat
+        };
+        assert_eq!(n.own_stat(), own);
+        let fourteen = Node::new(3, NameRef::Inline(b"lock-000000001"), 9, stat);
+        assert_eq!(fourteen.name(), NameRef::Inline(b"lock-000000001"));
         assert_eq!(n.data(), Some(&b""[..]));
         n.replace_data(None, true);
         assert_eq!(n.data(), None);
@@ -269,7 +275,8 @@ mod tests {
         assert_eq!((n.data(), n.data_len()), (Some(&b"abc"[..]), 3));
         n.set_owned(true);
         n.set_limbo(true);
-        assert!(n.is_owned() && n.is_limbo() && !n.is_vacant());
+        n.set_family(true);
+        assert!(n.is_owned() && n.is_limbo() && n.has_family() && !n.is_vacant());
         assert_eq!(n.name(), NameRef::Inline(b"k0001234"));
         let long = Node::new(3, NameRef::Long(0x0102_0304), 0, stat);
         assert_eq!(long.name(), NameRef::Long(0x0102_0304));

@@ -79,8 +79,13 @@ impl Slab {
             .ok()
             .filter(|id| *id != super::node::NO_NODE)?;
         if chunk.len() == chunk.capacity() {
-            // Doubling, but never past a chunk.
-            let grow = chunk.capacity().max(4).min(CHUNK - chunk.len());
+            // The first chunk doubles (a small tree stays small); the others are
+            // allocated whole at once.
+            let grow = if index == 0 {
+                chunk.capacity().max(4).min(CHUNK - chunk.len())
+            } else {
+                CHUNK - chunk.len()
+            };
             chunk.reserve_exact(grow);
         }
         chunk.push(node);

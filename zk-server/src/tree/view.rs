@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use zk_proto::{Acl, Stat};
 
+use super::family::Family;
 use super::node::{Node, NodeId};
 use super::{DataTree, NodeKind, StoredStat, Znode};
 
@@ -91,16 +92,33 @@ impl<'a> NodeRef<'a> {
     /// The stored Stat fields (cversion counts creates only; the owner as stored).
     pub fn stored_stat(&self) -> StoredStat {
         let n = self.node;
+        let (pzxid, cversion) = self.parent_side();
         StoredStat {
             czxid: n.czxid,
             mzxid: n.mzxid,
             ctime: n.ctime,
             mtime: n.mtime,
             version: n.version,
-            cversion: n.cversion,
+            cversion,
             aversion: n.aversion,
             ephemeral_owner: self.ephemeral_owner(),
-            pzxid: n.pzxid,
+            pzxid,
+        }
+    }
+
+    /// The stored `pzxid` and `cversion` (from the family map, if it has an entry).
+    fn parent_side(&self) -> (i64, i32) {
+        match self.family() {
+            Some(f) => (f.pzxid, f.cversion),
+            None => (self.node.czxid, 0),
+        }
+    }
+
+    fn family(&self) -> Option<&'a Family> {
+        if self.node.has_family() {
+            self.tree.families.get(&self.id)
+        } else {
+            None
         }
     }
 
@@ -108,6 +126,7 @@ impl<'a> NodeRef<'a> {
     /// `2 * creates - numChildren`, and containers and TTL nodes show no owner.
     pub fn stat(&self) -> Stat {
         let n = self.node;
+        let (pzxid, cversion) = self.parent_side();
         let num_children = self.num_children() as i32;
         let ephemeral_owner = match self.kind() {
             NodeKind::Ephemeral(session) => session,
@@ -119,32 +138,31 @@ impl<'a> NodeRef<'a> {
             ctime: n.ctime,
             mtime: n.mtime,
             version: n.version,
-            cversion: n.cversion.wrapping_mul(2).wrapping_sub(num_children),
+            cversion: cversion.wrapping_mul(2).wrapping_sub(num_children),
             aversion: n.aversion,
             ephemeral_owner,
             data_length: self.data_len() as i32,
             num_children,
-            pzxid: n.pzxid,
+            pzxid,
         }
     }
 
     /// Number of children.
     pub fn num_children(&self) -> usize {
-        self.node.child_count()
+        self.family().map_or(0, |f| f.children.len())
     }
 
     /// Whether it has no children.
     pub fn is_leaf(&self) -> bool {
-        self.node.children.is_none()
+        self.num_children() == 0
     }
 
     /// The children's names, in byte order.
     pub fn children(&self) -> impl DoubleEndedIterator<Item = &'a str> + 'a {
         let slab = &self.tree.slab;
-        self.node
-            .children
-            .iter()
-            .flat_map(|list| list.iter())
+        self.family()
+            .into_iter()
+            .flat_map(|f| f.children.iter())
             .map(move |id| slab.name_str(id))
     }
 
