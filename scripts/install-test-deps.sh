@@ -19,7 +19,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-[ -f /usr/share/java/zookeeper.jar ] && [ -f /usr/share/java/zookeeper-jute.jar ] || need_apt+=(zookeeper)
 command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 # ZooKeeper writing snappy snapshots (zookeeper.snapshot.compression.method=snappy) in
 # tests/tests/apache_data.rs.
@@ -52,8 +51,6 @@ command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 # The C client: zookeeper-bin's shell and load generator, libzookeeper-mt's headers
 # and shared library, gcc to compile against it.
 c_client_bins=(/usr/lib/zookeeper/bin/cli_mt /usr/lib/zookeeper/bin/load_gen)
-[ -x "${c_client_bins[0]}" ] && [ -x "${c_client_bins[1]}" ] || need_apt+=(zookeeper-bin)
-[ -f /usr/include/zookeeper/zookeeper.h ] || need_apt+=(libzookeeper-mt-dev)
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -65,6 +62,35 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# Apache ZooKeeper 3.8 is the reference every comparison is made against: the server
+# and jute jars (`zookeeper`, `libzookeeper-java`), the C client (`zookeeper-bin`,
+# `libzookeeper-mt2`, `libzookeeper-mt-dev`), all at one 3.8 version. Debian 12 ships
+# 3.8; Debian 13 ships 3.9, so there the 3.8 packages come from Debian 12's archive,
+# added pinned at priority 100 so that nothing else is taken from it.
+zk_packages=(zookeeper libzookeeper-java zookeeper-bin libzookeeper-mt2 libzookeeper-mt-dev)
+zk_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || true; }
+zk_ready=1
+for p in "${zk_packages[@]}"; do [[ "$(zk_version "$p")" == 3.8.* ]] || zk_ready=0; done
+for f in /usr/share/java/zookeeper.jar /usr/share/java/zookeeper-jute.jar "${c_client_bins[@]}" /usr/include/zookeeper/zookeeper.h; do
+  [ -e "$f" ] || zk_ready=0
+done
+if [ "$zk_ready" -eq 0 ]; then
+  [ "$(id -u)" -eq 0 ] || { echo "install-test-deps: need root to apt-get install Apache ZooKeeper 3.8 (${zk_packages[*]})" >&2; exit 1; }
+  export DEBIAN_FRONTEND=noninteractive
+  zk38() { apt-cache madison zookeeper | awk -F'|' '{ gsub(/ /, "", $2) } $2 ~ /^3\.8\./ { print $2; exit }'; }
+  [ ${#need_apt[@]} -gt 0 ] || apt-get update -qq
+  if [ -z "$(zk38)" ]; then
+    echo "install-test-deps: this Debian has no ZooKeeper 3.8; adding Debian 12's archive (bookworm), pinned at priority 100, for it"
+    echo "deb http://deb.debian.org/debian bookworm main" > /etc/apt/sources.list.d/zk-rs-bookworm.list
+    printf 'Package: *\nPin: release n=bookworm\nPin-Priority: 100\n' > /etc/apt/preferences.d/zk-rs-bookworm
+    apt-get update -qq
+  fi
+  version=$(zk38)
+  [ -n "$version" ] || { echo "install-test-deps: no Apache ZooKeeper 3.8 package found" >&2; exit 1; }
+  echo "install-test-deps: installing Apache ZooKeeper $version (${zk_packages[*]})"
+  apt-get install -y -qq --no-install-recommends --allow-downgrades "${zk_packages[@]/%/=$version}" >/dev/null
 fi
 
 # Python packages (kazoo and what kazoo's own test suite needs), pinned in
@@ -92,6 +118,9 @@ fi
 # Fail loudly if anything is still missing.
 for f in /usr/share/java/zookeeper.jar /usr/share/java/zookeeper-jute.jar; do
   [ -f "$f" ] || { echo "install-test-deps: $f missing after install" >&2; exit 1; }
+done
+for p in "${zk_packages[@]}"; do
+  [[ "$(zk_version "$p")" == 3.8.* ]] || { echo "install-test-deps: $p is not at 3.8 after install ($(zk_version "$p"))" >&2; exit 1; }
 done
 for j in "${curator_jars[@]}" "${discovery_jars[@]}"; do
   [ -f "/usr/share/java/$j.jar" ] || { echo "install-test-deps: /usr/share/java/$j.jar missing after install" >&2; exit 1; }
