@@ -113,10 +113,14 @@ def main():
     ap.add_argument("--topologies", default="1,3")
     ap.add_argument("--only", default="", help="comma-separated workload names to run")
     ap.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
+    ap.add_argument("--clients", type=int, default=8, help="sessions per run")
+    ap.add_argument("--in-flight", type=int, default=8, help="requests in flight per session")
     ap.add_argument("--failover-rounds", type=int, default=3,
                     help="leader-kill rounds per server (0: none); `--only failover` runs only these")
     a = ap.parse_args()
     check_tools()
+    # The matrix's shape (8 sessions × 8 in flight unless asked otherwise).
+    COMMON[1], COMMON[3] = str(a.clients), str(a.in_flight)
     only = [o for o in a.only.split(",") if o]
     if a.failover_rounds > 0 and (not only or "failover" in only):
         runs = {"apache": [], "ours": []}

@@ -3,7 +3,8 @@
 # binaries, then
 #   scripts/bench.sh [options]        the fixed matrix and leader failover (scripts/bench.py;
 #                                     --rounds N, --duration S, --warmup S, --topologies 1,3,
-#                                     --only get,set,failover, --failover-rounds N)
+#                                     --only get,set,failover, --failover-rounds N,
+#                                     --clients N --in-flight N: the shape, default 8 × 8)
 #   scripts/bench.sh --memory [--keys N]
 #                                     memory per znode and recovery time (scripts/memory.py)
 #   scripts/bench.sh --limits [--keys N --depth D --sessions S]
