@@ -730,8 +730,17 @@ pub fn parse_peer(key: &str, value: &str) -> Result<PeerSpec, ConfigError> {
     let client_addr = match client {
         None | Some("") => None,
         Some(c) => {
+            // An IPv6 address comes bracketed (`[::1]:2181`, as [`PeerSpec::to_line`]
+            // and ZooKeeper write it) or bare (`::1:2181`, the port after the last
+            // colon).
             let (ip, port) = match c.rsplit_once(':') {
-                Some((ip, port)) => (parse_ip(key, ip)?, port),
+                Some((ip, port)) => {
+                    let bare = ip
+                        .strip_prefix('[')
+                        .and_then(|ip| ip.strip_suffix(']'))
+                        .unwrap_or(ip);
+                    (parse_ip(key, bare)?, port)
+                }
                 None => (IpAddr::V4(Ipv4Addr::UNSPECIFIED), c),
             };
             Some(SocketAddr::new(ip, parse_num(key, port)?))
@@ -1204,6 +1213,25 @@ mod tests {
         assert!(all.four_letter_whitelist.allows("dump"));
         assert!(ServerConfig::parse("tickTime=abc").is_err());
         assert!(ServerConfig::parse("just words").is_err());
+    }
+
+    #[test]
+    fn an_ipv6_client_address_in_a_server_line_reads_back_as_written() {
+        // Caught by the zoo_cfg fuzz target's round trip: `to_line` writes
+        // `[::1]:2181`, which the parser refused ("invalid IP address syntax"), so
+        // /zookeeper/config and the members reconfig publishes did not read back.
+        let peer = parse_peer("server.1", "h:2888:3888;::1:2181").unwrap();
+        assert_eq!(peer.client_addr, Some("[::1]:2181".parse().unwrap()));
+        let line = peer.to_line(1);
+        assert_eq!(line, "server.1=h:2888:3888:participant;[::1]:2181");
+        let (key, value) = line.split_once('=').unwrap();
+        assert_eq!(parse_peer(key, value).unwrap(), peer);
+        let c = ServerConfig::parse("server.2=h:1:2:observer;[fe80::1]:2182").unwrap();
+        assert_eq!(
+            c.peers[&2].client_addr,
+            Some("[fe80::1]:2182".parse().unwrap())
+        );
+        assert!(parse_peer("server.1", "h:1:2;[::1:2181").is_err());
     }
 
     #[test]
