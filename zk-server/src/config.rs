@@ -557,9 +557,10 @@ impl ServerConfig {
         c.client_tls = ssl.client(client_tls)?;
         c.quorum_tls = ssl.quorum(ssl_quorum)?;
         c.ignored_keys.extend(ssl.unused(client_tls, ssl_quorum));
-        // ZooKeeper: -1 (or absent) means 2 and 20 ticks.
-        c.min_session_timeout_ms = min_timeout.unwrap_or(2 * c.tick_time_ms);
-        c.max_session_timeout_ms = max_timeout.unwrap_or(20 * c.tick_time_ms);
+        // ZooKeeper: -1 (or absent) means 2 and 20 ticks (at most u32::MAX ms: a
+        // tickTime above a twentieth of that used to overflow).
+        c.min_session_timeout_ms = min_timeout.unwrap_or(c.tick_time_ms.saturating_mul(2));
+        c.max_session_timeout_ms = max_timeout.unwrap_or(c.tick_time_ms.saturating_mul(20));
         if c.min_session_timeout_ms > c.max_session_timeout_ms {
             return Err(ConfigError::Invalid {
                 key: "minSessionTimeout".into(),
@@ -1213,6 +1214,20 @@ mod tests {
         assert!(all.four_letter_whitelist.allows("dump"));
         assert!(ServerConfig::parse("tickTime=abc").is_err());
         assert!(ServerConfig::parse("just words").is_err());
+    }
+
+    #[test]
+    fn a_huge_tick_time_saturates_the_derived_session_timeouts() {
+        // Found by the zoo_cfg fuzz target (10-minute run): 20 ticks of
+        // tickTime=500419430 overflowed u32 ("attempt to multiply with overflow" with
+        // overflow checks; a wrapped, too small maximum without).
+        let c = ServerConfig::parse("tickTime=500419430").unwrap();
+        assert_eq!(c.min_session_timeout_ms, 1_000_838_860);
+        assert_eq!(c.max_session_timeout_ms, u32::MAX);
+        assert_eq!(c.negotiate_session_timeout(i32::MAX), i32::MAX);
+        let c = ServerConfig::parse(&format!("tickTime={}", u32::MAX)).unwrap();
+        assert_eq!(c.min_session_timeout_ms, u32::MAX);
+        assert_eq!(c.max_session_timeout_ms, u32::MAX);
     }
 
     #[test]

@@ -240,7 +240,7 @@ mod tests {
             PeerReply::Initialized(false),
             PeerReply::Noted,
         ];
-        let sasl = vec![
+        let sasl = [
             SaslFrame::Token(Vec::new()),
             SaslFrame::Token(b"realm=\"zk-sasl-md5\",nonce=\"abc\"".to_vec()),
             SaslFrame::Success(b"rspauth=1234".to_vec()),

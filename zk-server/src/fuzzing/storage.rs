@@ -40,8 +40,11 @@ use crate::replication::state_machine::{read_snapshot_file, seal, SnapshotFile};
 use crate::storage::log::{LogSizing, SegmentedLog};
 use crate::txn::{Origin, Txn, TxnOp};
 
-/// serde's cap on what a sequence's claimed length may preallocate.
-const SERDE_PREALLOCATION: usize = 1024 * 1024;
+/// What serde may preallocate from a claimed length: 1 MiB of elements
+/// (`serde::__private::size_hint::cautious`), which for a hash map (a version-1 tree)
+/// becomes a table of power-of-two buckets kept 7/8 full, plus a control byte each:
+/// up to about 2.3 MiB, whatever the claim.
+const SERDE_PREALLOCATION: usize = 3 * 1024 * 1024;
 
 /// Runs one input (see the module documentation); panics on a finding.
 pub fn storage_files(data: &[u8]) {
@@ -412,11 +415,23 @@ fn damaged_snapshot(input: &[u8]) {
     }
 }
 
-/// What holds of any database read from a snapshot: its tree is consistent, and it
-/// survives a snapshot round trip.
+/// Tree inconsistencies of content, not structure, that the decoders do not check and
+/// an unchecked file (unsealed, or a bare database encoding) can therefore carry: the
+/// Stat zxids as stored, and children under a znode marked ephemeral. A sealed file
+/// cannot carry them undetected (its checksum covers the database the server wrote).
+fn unchecked_content(problem: &str) -> bool {
+    problem.contains(" has zxids out of order: ")
+        || (problem.starts_with("ephemeral ") && problem.ends_with(" has children"))
+}
+
+/// What holds of any database read from a snapshot: its tree is consistent (but for
+/// [`unchecked_content`]), and it survives a snapshot round trip.
 fn consistent(db: &ZkDatabase) {
     if let Err(e) = db.tree().check_consistency() {
-        panic!("a snapshot read as an inconsistent tree: {e}");
+        assert!(
+            unchecked_content(&e),
+            "a snapshot read as an inconsistent tree: {e}"
+        );
     }
     let bytes = db.to_snapshot().expect("a database read encodes");
     let again = ZkDatabase::from_snapshot(&bytes).expect("and decodes");
