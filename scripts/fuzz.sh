@@ -6,7 +6,14 @@
 #   scripts/fuzz.sh                        list the targets
 #   scripts/fuzz.sh <target> [seconds]     fuzz one target (default 600 s)
 #
-# Targets: decode_frame, decode_records, server_requests (fuzz/fuzz_targets/).
+# Targets (fuzz/fuzz_targets/; bodies in zk_proto::fuzzing and zk_server::fuzzing):
+#   decode_frame       client frames: frame decoder + request/reply/handshake decoders
+#   decode_records     every record and request/reply body decoder
+#   server_requests    an in-process server fed connections, requests and raw frames
+#   four_letter_words  the first bytes of a client connection: 4lw or handshake
+#   zoo_cfg            zoo.cfg, JVMFLAGS/-D properties and JAAS text
+#   peer_frames        the peer (quorum) port's frames and messages
+#   storage_files      damaged segmented logs, snapshots and Apache data files
 # New inputs go to fuzz/corpus.work/<target> (not checked in), seeded from the
 # checked-in corpus fuzz/corpus/<target>; crashes go to fuzz/artifacts/<target>.
 # To refresh the checked-in corpus afterwards (keep it small):
@@ -36,10 +43,10 @@ if [ -z "$target" ]; then
 fi
 
 export CARGO_INCREMENTAL=0
-# server_requests: the Prometheus recorder frees histogram blocks through
-# crossbeam-epoch after an input ends, which LeakSanitizer would report as leaks.
+# server_requests, four_letter_words: the Prometheus recorder frees histogram blocks
+# through crossbeam-epoch after an input ends, which LeakSanitizer would report as leaks.
 leaks=()
-if [ "$target" = server_requests ]; then
+if [ "$target" = server_requests ] || [ "$target" = four_letter_words ]; then
     leaks=(-detect_leaks=0)
     export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 fi

@@ -557,9 +557,10 @@ impl ServerConfig {
         c.client_tls = ssl.client(client_tls)?;
         c.quorum_tls = ssl.quorum(ssl_quorum)?;
         c.ignored_keys.extend(ssl.unused(client_tls, ssl_quorum));
-        // ZooKeeper: -1 (or absent) means 2 and 20 ticks.
-        c.min_session_timeout_ms = min_timeout.unwrap_or(2 * c.tick_time_ms);
-        c.max_session_timeout_ms = max_timeout.unwrap_or(20 * c.tick_time_ms);
+        // ZooKeeper: -1 (or absent) means 2 and 20 ticks (at most u32::MAX ms: a
+        // tickTime above a twentieth of that used to overflow).
+        c.min_session_timeout_ms = min_timeout.unwrap_or(c.tick_time_ms.saturating_mul(2));
+        c.max_session_timeout_ms = max_timeout.unwrap_or(c.tick_time_ms.saturating_mul(20));
         if c.min_session_timeout_ms > c.max_session_timeout_ms {
             return Err(ConfigError::Invalid {
                 key: "minSessionTimeout".into(),
@@ -730,8 +731,17 @@ pub fn parse_peer(key: &str, value: &str) -> Result<PeerSpec, ConfigError> {
     let client_addr = match client {
         None | Some("") => None,
         Some(c) => {
+            // An IPv6 address comes bracketed (`[::1]:2181`, as [`PeerSpec::to_line`]
+            // and ZooKeeper write it) or bare (`::1:2181`, the port after the last
+            // colon).
             let (ip, port) = match c.rsplit_once(':') {
-                Some((ip, port)) => (parse_ip(key, ip)?, port),
+                Some((ip, port)) => {
+                    let bare = ip
+                        .strip_prefix('[')
+                        .and_then(|ip| ip.strip_suffix(']'))
+                        .unwrap_or(ip);
+                    (parse_ip(key, bare)?, port)
+                }
                 None => (IpAddr::V4(Ipv4Addr::UNSPECIFIED), c),
             };
             Some(SocketAddr::new(ip, parse_num(key, port)?))
@@ -1204,6 +1214,39 @@ mod tests {
         assert!(all.four_letter_whitelist.allows("dump"));
         assert!(ServerConfig::parse("tickTime=abc").is_err());
         assert!(ServerConfig::parse("just words").is_err());
+    }
+
+    #[test]
+    fn a_huge_tick_time_saturates_the_derived_session_timeouts() {
+        // Found by the zoo_cfg fuzz target (10-minute run): 20 ticks of
+        // tickTime=500419430 overflowed u32 ("attempt to multiply with overflow" with
+        // overflow checks; a wrapped, too small maximum without).
+        let c = ServerConfig::parse("tickTime=500419430").unwrap();
+        assert_eq!(c.min_session_timeout_ms, 1_000_838_860);
+        assert_eq!(c.max_session_timeout_ms, u32::MAX);
+        assert_eq!(c.negotiate_session_timeout(i32::MAX), i32::MAX);
+        let c = ServerConfig::parse(&format!("tickTime={}", u32::MAX)).unwrap();
+        assert_eq!(c.min_session_timeout_ms, u32::MAX);
+        assert_eq!(c.max_session_timeout_ms, u32::MAX);
+    }
+
+    #[test]
+    fn an_ipv6_client_address_in_a_server_line_reads_back_as_written() {
+        // Caught by the zoo_cfg fuzz target's round trip: `to_line` writes
+        // `[::1]:2181`, which the parser refused ("invalid IP address syntax"), so
+        // /zookeeper/config and the members reconfig publishes did not read back.
+        let peer = parse_peer("server.1", "h:2888:3888;::1:2181").unwrap();
+        assert_eq!(peer.client_addr, Some("[::1]:2181".parse().unwrap()));
+        let line = peer.to_line(1);
+        assert_eq!(line, "server.1=h:2888:3888:participant;[::1]:2181");
+        let (key, value) = line.split_once('=').unwrap();
+        assert_eq!(parse_peer(key, value).unwrap(), peer);
+        let c = ServerConfig::parse("server.2=h:1:2:observer;[fe80::1]:2182").unwrap();
+        assert_eq!(
+            c.peers[&2].client_addr,
+            Some("[fe80::1]:2182".parse().unwrap())
+        );
+        assert!(parse_peer("server.1", "h:1:2;[::1:2181").is_err());
     }
 
     #[test]

@@ -27,6 +27,18 @@
 //!
 //! With `ZK_FUZZ_DEBUG` set in the environment, the decoded input and every reply
 //! header are printed (to read a crash found by the fuzzer).
+//!
+//! The submodules hold the bodies of the other server-side targets:
+//! [`four_letter::four_letter_words`] (the first bytes of a client connection: a
+//! four-letter word or a handshake), [`config::zoo_cfg`] (zoo.cfg, system properties
+//! and JAAS text), [`peer::peer_frames`] (the peer port's frames and messages) and
+//! [`storage::storage_files`] (the log, snapshot and Apache data file readers fed
+//! damaged files).
+
+pub mod config;
+pub mod four_letter;
+pub mod peer;
+pub mod storage;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -59,11 +59,12 @@ impl SystemProperties {
     }
 
     /// Adds one `name=value` property (the text after `-D`; a bare `name` is an empty
-    /// value, as in Java).
+    /// value, as in Java). A property holding a line break is ignored (and named in the
+    /// warning): as a zoo.cfg line it would read as several settings.
     pub fn add_property(&mut self, prop: &str) {
         let (name, value) = prop.split_once('=').unwrap_or((prop, ""));
         let (name, value) = (name.trim(), value.trim());
-        if is_zookeeper_property(name) {
+        if is_zookeeper_property(name) && !prop.contains(['\n', '\r']) {
             self.settings.push((name.to_string(), value.to_string()));
         } else {
             self.ignored.push(format!("-D{prop}"));
@@ -163,5 +164,20 @@ mod tests {
             vec!["-Xmx1000m", "-XX:+HeapDumpOnOutOfMemoryError"]
         );
         assert_eq!(p.as_cfg_lines(), "jute.maxbuffer=4194304\nzookeeper.foo=\n");
+    }
+
+    #[test]
+    fn a_property_with_a_line_break_is_ignored_not_read_as_two_lines() {
+        // Caught by the zoo_cfg fuzz target: `-Dzookeeper.maxClientCnxns=5<newline>
+        // server.1=h:1:2` became two zoo.cfg lines, the second a setting of its own.
+        let mut props = SystemProperties::default();
+        props.add_property("zookeeper.maxClientCnxns=5\nserver.1=h:1:2");
+        props.add_property("zookeeper.snapCount=7");
+        assert_eq!(
+            props.settings,
+            vec![("zookeeper.snapCount".to_string(), "7".to_string())]
+        );
+        assert_eq!(props.as_cfg_lines(), "zookeeper.snapCount=7\n");
+        assert_eq!(props.ignored.len(), 1);
     }
 }

@@ -90,8 +90,9 @@ pub async fn serve_halves<R, W>(
         debug!(%remote, len, "implausible handshake length; closing");
         return;
     }
-    let mut body = vec![0u8; len];
-    if rd.read_exact(&mut body).await.is_err() {
+    let mut body = Vec::new();
+    if !read_handshake_body(&mut rd, len, &mut body).await {
+        debug!(%remote, len, "closed before its handshake arrived");
         return;
     }
     let Some(accepted) = handshake(&core, remote, identities, &shutdown, Bytes::from(body)).await
@@ -145,6 +146,24 @@ pub async fn serve_halves<R, W>(
     let _ = writer.await;
     core.unregister_connection(conn);
     debug!(parent: &span, "connection closed");
+}
+
+/// How much of a handshake's announced length is reserved before any of it arrives.
+const HANDSHAKE_RESERVE: usize = 4096;
+
+/// Reads the `len` bytes of the handshake frame's body into `body`; `false` when the
+/// stream ends (or fails) first. The buffer grows as bytes arrive, not by the length
+/// the client announced: a connection that announces `jute.maxbuffer` and sends four
+/// bytes costs four bytes, not a megabyte.
+async fn read_handshake_body<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    len: usize,
+    body: &mut Vec<u8>,
+) -> bool {
+    body.clear();
+    body.reserve(len.min(HANDSHAKE_RESERVE));
+    let read = (&mut *rd).take(len as u64).read_to_end(body).await;
+    matches!(read, Ok(n) if n == len)
 }
 
 /// Reads and decodes requests and hands each to the dispatch, until the client closes,
@@ -359,5 +378,46 @@ impl Output {
             }
         });
         self.count();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_announced_handshake_reserves_only_what_arrived() {
+        // A client announces a handshake of jute.maxbuffer bytes and sends ten: the
+        // body read used to allocate the whole announced length up front.
+        let len = zk_proto::frame::DEFAULT_MAX_BUFFER;
+        let (mut client, mut server) = tokio::io::duplex(1024);
+        client.write_all(&[7u8; 10]).await.unwrap();
+        let mut body = Vec::new();
+        // The client keeps the connection open and sends nothing more.
+        let read = read_handshake_body(&mut server, len, &mut body);
+        assert!(tokio::time::timeout(Duration::from_millis(50), read)
+            .await
+            .is_err());
+        assert_eq!(body.len(), 10);
+        assert!(body.capacity() <= HANDSHAKE_RESERVE, "{}", body.capacity());
+        // Then closes it.
+        drop(client);
+        let mut short = &[7u8; 10][..];
+        assert!(!read_handshake_body(&mut short, len, &mut body).await);
+        assert!(body.capacity() <= HANDSHAKE_RESERVE, "{}", body.capacity());
+    }
+
+    #[tokio::test]
+    async fn a_whole_handshake_body_is_read_and_what_follows_is_left() {
+        let bytes = [1u8, 2, 3, 4, 5, 6];
+        let mut rd = &bytes[..];
+        let mut body = Vec::new();
+        assert!(read_handshake_body(&mut rd, 4, &mut body).await);
+        assert_eq!(body, [1, 2, 3, 4]);
+        assert_eq!(rd, &[5, 6]);
     }
 }

@@ -37,7 +37,7 @@ impl PeerSasl {
 
 /// One handshake frame.
 #[derive(Debug, Serialize, Deserialize)]
-enum SaslFrame {
+pub(crate) enum SaslFrame {
     /// A mechanism token (the empty initial one, a challenge, a response).
     Token(Vec<u8>),
     /// Authenticated; the last token (`rspauth`).

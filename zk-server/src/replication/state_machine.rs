@@ -108,14 +108,7 @@ impl StateMachine {
         };
         if let Some((path, _)) = newest_snapshot(dir)? {
             let raw = std::fs::read(&path)?;
-            let bytes = unseal(&path, &raw)?;
-            let file: SnapshotFile = rmp_serde::from_slice(bytes).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("snapshot {} cannot be read: {e}", path.display()),
-                )
-            })?;
-            let db = ZkDatabase::from_snapshot(&file.database).map_err(io_error)?;
+            let (file, db) = read_snapshot_file(&path, &raw)?;
             tracing::info!(
                 snapshot = %path.display(),
                 zxid = format_args!("0x{:x}", db.last_zxid()),
@@ -171,6 +164,24 @@ pub(crate) fn unseal<'a>(path: &Path, raw: &'a [u8]) -> io::Result<&'a [u8]> {
         return Err(corrupt());
     }
     Ok(bytes)
+}
+
+/// A stored snapshot file's contents, `raw` as read from `path` (named in errors):
+/// checked against its checksum ([`unseal`]), decoded, and its database restored.
+/// Damage is an `InvalidData` error, never a panic or a database made of it.
+pub(crate) fn read_snapshot_file(
+    path: &Path,
+    raw: &[u8],
+) -> io::Result<(SnapshotFile, ZkDatabase)> {
+    let bytes = unseal(path, raw)?;
+    let file: SnapshotFile = rmp_serde::from_slice(bytes).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("snapshot {} cannot be read: {e}", path.display()),
+        )
+    })?;
+    let db = ZkDatabase::from_snapshot(&file.database).map_err(io_error)?;
+    Ok((file, db))
 }
 
 /// The newest `snapshot.*` file and its index.

@@ -127,7 +127,7 @@ pub struct PreVoteAnswer {
 }
 
 /// Encodes one frame: length, then `(id, message)`.
-pub(super) fn encode<T: Serialize>(id: u64, message: &T) -> io::Result<Vec<u8>> {
+pub(crate) fn encode<T: Serialize>(id: u64, message: &T) -> io::Result<Vec<u8>> {
     let payload = rmp_serde::to_vec(&(id, message)).map_err(io::Error::other)?;
     let len = u32::try_from(payload.len()).map_err(io::Error::other)?;
     let mut frame = Vec::with_capacity(4 + payload.len());
@@ -137,7 +137,7 @@ pub(super) fn encode<T: Serialize>(id: u64, message: &T) -> io::Result<Vec<u8>> 
 }
 
 /// Reads one frame, refusing oversize ones before reading them.
-pub(super) async fn read_frame<T: for<'de> Deserialize<'de>>(
+pub(crate) async fn read_frame<T: for<'de> Deserialize<'de>>(
     stream: &mut (impl AsyncRead + Unpin),
 ) -> io::Result<(u64, T)> {
     let mut payload = Vec::new();
@@ -146,12 +146,12 @@ pub(super) async fn read_frame<T: for<'de> Deserialize<'de>>(
 }
 
 /// How much of a frame's claimed length is reserved before any of it has arrived.
-const FIRST_RESERVE: usize = 64 * 1024;
+pub(crate) const FIRST_RESERVE: usize = 64 * 1024;
 
 /// Reads one frame's payload into `payload`, refusing a claimed length above `max`
 /// before reading any of it. The buffer grows as bytes arrive, not by the length the
 /// peer claims: a peer that claims much and sends little costs what it sent.
-async fn read_payload(
+pub(crate) async fn read_payload(
     stream: &mut (impl AsyncRead + Unpin),
     max: usize,
     payload: &mut Vec<u8>,

@@ -143,6 +143,11 @@ impl DataTree {
             if root != name.is_empty() || name.contains('/') {
                 return Err(invalid(position, "a name is empty or holds a '/'"));
             }
+            if root && owner != 0 {
+                // The root is neither ephemeral, container nor TTL: an owner there
+                // would be recorded but never indexed (the root is not indexed).
+                return Err(invalid(position, "the root has an owner"));
+            }
             if !root {
                 let last = tree.children_of(parent).and_then(|c| c.last());
                 if last.is_some_and(|l| tree.slab.name(l) >= name.as_bytes()) {
@@ -270,5 +275,47 @@ impl<'a> Reader<'a> {
             return Err(TreeDecodeError::Truncated);
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The offset of the root's owner in an encoded tree.
+    fn root_owner_offset(bytes: &[u8]) -> usize {
+        let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+        let mut at = 4;
+        for _ in 0..u32_at(0) {
+            let entries = u32_at(at);
+            at += 4;
+            for _ in 0..entries {
+                at += 4;
+                at += 4 + u32_at(at) as usize;
+                at += 4 + u32_at(at) as usize;
+            }
+        }
+        at += 8; // the node count
+        at += 4 + 4; // the root's parent and its empty name
+        at += match u32_at(at) {
+            u32::MAX => 4,
+            len => 4 + len as usize,
+        };
+        at + 4 + 5 * 8 // its ACL, then czxid, mzxid, pzxid, ctime, mtime
+    }
+
+    #[test]
+    fn a_root_with_an_owner_is_refused() {
+        // Found by the storage_files fuzz target (a raw snapshot file, input
+        // fuzz/corpus/storage_files/regression-owned-root): the root decoded as a TTL
+        // node, owned but not in the TTL index ("TTL index {} != znodes' {\"/\"}").
+        let mut bytes = Vec::new();
+        DataTree::with_root().encode_into(&mut bytes);
+        let at = root_owner_offset(&bytes);
+        assert_eq!(bytes[at..at + 8], [0; 8]);
+        assert!(DataTree::decode(&mut &bytes[..]).is_ok());
+        bytes[at..at + 8].copy_from_slice(&0x100i64.to_le_bytes());
+        let e = DataTree::decode(&mut &bytes[..]).unwrap_err();
+        assert!(e.to_string().contains("the root has an owner"), "{e}");
     }
 }
