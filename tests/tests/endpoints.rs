@@ -75,7 +75,10 @@ async fn metrics_and_admin_commands_move_with_the_load() {
     for i in 0..30 {
         zk.get_data(&format!("/m/n{i}")).await.unwrap();
     }
-    let (_, watch) = zk.get_data_and_watch("/m/n0");
+    // Awaited: the watch is on the server once the read is answered, not before (a
+    // scrape racing an unanswered read saw no watch on a loaded machine).
+    let (read, watch) = zk.get_data_and_watch("/m/n0");
+    read.await.unwrap();
     let after = scrape(metrics).await;
 
     let create = "zk_requests_total{op=\"create2\"}";
