@@ -400,8 +400,13 @@ async fn reads_writes_and_cas_stay_linearizable_while_members_fail() {
     use zk_tests::linearizability::{check, Event, Op, Outcome, Register};
     const KEYS: usize = 3;
     const WORKERS: u64 = 4;
-    /// Bounds each worker (and so each key's history, which is checked exhaustively).
-    const MAX_OPS: usize = 250;
+    /// Bounds each worker (and so each key's history, which is checked exhaustively)
+    /// should the faults take far longer than usual.
+    const MAX_OPS: usize = 1_500;
+    /// Each worker pauses this long between operations, so that its operations spread
+    /// over the whole fault schedule (about 5 s here) instead of being spent before the
+    /// first fault: unpaced, a worker once did all its operations in the first 2 s.
+    const PACE: Duration = Duration::from_millis(15);
 
     let mut cluster = TestingCluster::start(3).await.unwrap();
     cluster.wait_for_leader(WAIT).await.expect("a leader");
@@ -501,6 +506,7 @@ async fn reads_writes_and_cas_stay_linearizable_while_members_fail() {
                     }
                     None => tokio::time::sleep(Duration::from_millis(50)).await,
                 }
+                tokio::time::sleep(PACE).await;
             }
         }));
     }
@@ -573,6 +579,7 @@ async fn reads_writes_and_cas_stay_linearizable_while_members_fail() {
             ret: now(),
         });
     }
+    let checking = Instant::now();
     for (k, history) in histories.iter().enumerate() {
         let unknown = history
             .iter()
@@ -593,6 +600,7 @@ async fn reads_writes_and_cas_stay_linearizable_while_members_fail() {
             panic!("key {k}: {e}\n{history:#?}");
         }
     }
+    println!("checked in {:.2} s", checking.elapsed().as_secs_f64());
     checker.close().await;
     cluster.shutdown().await;
 }
