@@ -35,6 +35,7 @@
 //! [`storage::storage_files`] (the log, snapshot and Apache data file readers fed
 //! damaged files).
 
+mod chunked;
 pub mod config;
 pub mod four_letter;
 pub mod peer;

@@ -28,12 +28,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::AsyncWrite;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use zk_proto::frame::{FrameDecoder, FrameError};
 use zk_proto::{ConnectResponse, Reader, Record, ReplyHeader};
 
+use super::chunked::ChunkedReader;
 use super::{apply_loop, QueueReplicator, EPOCH_MS};
 use crate::config::{FourLetterWhitelist, ServerConfig};
 use crate::core::ServerCore;
@@ -130,12 +131,8 @@ async fn connection(core: Arc<ServerCore>, selector: u8, stream: &[u8]) {
         last_zxid,
     ));
 
-    let reads = Reads {
-        data: stream.to_vec(),
-        at: 0,
-        step: usize::from(selector >> 6) * 3 + 1,
-        pending: false,
-    };
+    // Every other read pending, starting with the second.
+    let reads = ChunkedReader::alternating(stream, usize::from(selector >> 6) * 3 + 1, false);
     let written = Arc::new(Mutex::new(Vec::new()));
     let writer = Written(written.clone());
     let remote = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)), 40_000);
@@ -241,38 +238,6 @@ fn check_frames(out: &[u8]) {
 fn reply(frame: Bytes) {
     let mut r = Reader::new(frame);
     ReplyHeader::read(&mut r).expect("every later frame starts with a reply header");
-}
-
-/// The client's bytes, delivered `step` at a time, every other read first pending.
-struct Reads {
-    data: Vec<u8>,
-    at: usize,
-    step: usize,
-    pending: bool,
-}
-
-impl AsyncRead for Reads {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        if this.pending {
-            this.pending = false;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        this.pending = true;
-        let end = this
-            .data
-            .len()
-            .min(this.at + this.step)
-            .min(this.at + buf.remaining());
-        buf.put_slice(&this.data[this.at..end]);
-        this.at = end;
-        Poll::Ready(Ok(()))
-    }
 }
 
 /// Collects what the server writes.

@@ -19,13 +19,11 @@
 //! never allocated up front.
 
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::io::{AsyncRead, ReadBuf};
 
+use super::chunked::ChunkedReader;
 use crate::replication::peer_sasl::SaslFrame;
 use crate::replication::wire::{
     encode, read_frame, read_payload, PeerReply, PeerRequest, FIRST_RESERVE, MAX_MESSAGE,
@@ -58,12 +56,12 @@ async fn run(data: &[u8]) {
         1 => 1024,
         _ => MAX_MESSAGE,
     };
-    let mut reads = Reads {
-        data: stream,
-        at: 0,
-        step: usize::from(selector >> 3) + 1,
-        pend: selector & 4 != 0,
-        pending: false,
+    let step = usize::from(selector >> 3) + 1;
+    let mut reads = if selector & 4 != 0 {
+        // Every other read pending, starting with the first.
+        ChunkedReader::alternating(stream, step, true)
+    } else {
+        ChunkedReader::new(stream, step)
     };
     let mut payload = Vec::new();
     let mut frames = 0usize;
@@ -77,7 +75,7 @@ async fn run(data: &[u8]) {
                 message::<SaslFrame>(&payload).await;
             }
             Err(e) => {
-                let at_end = reads.at == stream.len();
+                let at_end = reads.position() == stream.len();
                 match e.kind() {
                     // Cut short: the stream ended within a length or a payload.
                     io::ErrorKind::UnexpectedEof => assert!(at_end),
@@ -102,39 +100,6 @@ async fn message<T: Serialize + DeserializeOwned>(payload: &[u8]) {
     assert_eq!(again_id, id);
     let second = encode(again_id, &again).expect("it encodes again");
     assert_eq!(second, frame, "encoding is not stable");
-}
-
-/// The stream, `step` bytes a read; with `pend`, every other read is first pending.
-struct Reads<'a> {
-    data: &'a [u8],
-    at: usize,
-    step: usize,
-    pend: bool,
-    pending: bool,
-}
-
-impl AsyncRead for Reads<'_> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        if this.pend && !this.pending {
-            this.pending = true;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        this.pending = false;
-        let end = this
-            .data
-            .len()
-            .min(this.at + this.step)
-            .min(this.at + buf.remaining());
-        buf.put_slice(&this.data[this.at..end]);
-        this.at = end;
-        Poll::Ready(Ok(()))
-    }
 }
 
 #[cfg(test)]
