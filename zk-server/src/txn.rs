@@ -93,6 +93,28 @@ impl Txn {
     }
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
+impl Txn {
+    /// For tests and fuzz targets (test builds and feature `fuzzing`): `op` from
+    /// `session_id`'s request `xid`, proposed by `origin` at `time` (ms since the
+    /// epoch), with no identities, quotas not enforced, TTL nodes allowed, and neither
+    /// the x509 nor the SASL provider.
+    pub fn for_test(origin: Origin, session_id: i64, xid: i32, time: i64, op: TxnOp) -> Txn {
+        Txn {
+            origin,
+            session_id,
+            xid,
+            time,
+            auth: Vec::new(),
+            enforce_quota: false,
+            extended_types: true,
+            x509_provider: false,
+            sasl_provider: false,
+            op,
+        }
+    }
+}
+
 /// What a client request is to the log ([`TxnOp::from_request`]).
 #[derive(Debug)]
 pub enum ClientRequest {

@@ -81,18 +81,14 @@ const BUDGET: f64 = 200.0;
 /// What `apply` sees for a client's write: the transaction as the log stores it,
 /// decoded (so its data is a `Bytes` of its own, as on every member).
 fn logged(seq: u64, op: TxnOp) -> Txn {
-    let txn = Txn {
-        origin: Origin { server: 1, seq },
-        session_id: SESSION,
-        xid: seq as i32,
-        time: 1_700_000_000_000 + seq as i64,
-        auth: Vec::new(),
-        enforce_quota: false,
-        extended_types: true,
-        x509_provider: false,
-        sasl_provider: false,
+    let origin = Origin { server: 1, seq };
+    let txn = Txn::for_test(
+        origin,
+        SESSION,
+        seq as i32,
+        1_700_000_000_000 + seq as i64,
         op,
-    };
+    );
     let encoded = rmp_serde::to_vec(&txn).expect("a transaction encodes");
     rmp_serde::from_slice(&encoded).expect("a transaction decodes")
 }

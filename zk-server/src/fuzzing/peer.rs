@@ -114,18 +114,8 @@ mod tests {
     use crate::txn::{Origin, Txn, TxnBatch, TxnOp};
 
     fn txn(seq: u64) -> Txn {
-        Txn {
-            origin: Origin { server: 2, seq },
-            session_id: 0x100,
-            xid: 7,
-            time: 1_700_000_000_000,
-            auth: Vec::new(),
-            enforce_quota: false,
-            extended_types: true,
-            x509_provider: false,
-            sasl_provider: false,
-            op: TxnOp::CloseSession,
-        }
+        let origin = Origin { server: 2, seq };
+        Txn::for_test(origin, 0x100, 7, 1_700_000_000_000, TxnOp::CloseSession)
     }
 
     /// Writes the seed corpus (`ZK_FUZZ_WRITE_SEEDS=<dir>`): streams of frames as the

@@ -306,21 +306,11 @@ fn database(u: &mut Unstructured<'_>) -> ZkDatabase {
     let mut zxid = 0i64;
     let mut run = |db: &mut ZkDatabase, session_id: i64, op: TxnOp| {
         zxid += 1;
-        let txn = Txn {
-            origin: Origin {
-                server: 0,
-                seq: zxid as u64,
-            },
-            session_id,
-            xid: 1,
-            time: 1_700_000_000_000 + zxid,
-            auth: Vec::new(),
-            enforce_quota: false,
-            extended_types: true,
-            x509_provider: false,
-            sasl_provider: false,
-            op,
+        let origin = Origin {
+            server: 0,
+            seq: zxid as u64,
         };
+        let txn = Txn::for_test(origin, session_id, 1, 1_700_000_000_000 + zxid, op);
         let _ = db.apply(zxid, &txn);
     };
     let session = 0x100_0000_0000_0001;

@@ -415,21 +415,11 @@ mod tests {
             create("/a/seq-", CreateMode::PersistentSequential),
         ];
         for (i, op) in ops.into_iter().enumerate() {
-            let txn = Txn {
-                origin: Origin {
-                    server: 1,
-                    seq: i as u64 + 1,
-                },
-                session_id: 0x100_0000_0000_0001,
-                xid: 1,
-                time: 1_000,
-                auth: Vec::new(),
-                enforce_quota: false,
-                extended_types: true,
-                x509_provider: false,
-                sasl_provider: false,
-                op,
+            let origin = Origin {
+                server: 1,
+                seq: i as u64 + 1,
             };
+            let txn = Txn::for_test(origin, 0x100_0000_0000_0001, 1, 1_000, op);
             assert!(db.apply(i as i64 + 1, &txn).result.is_ok());
         }
         db
