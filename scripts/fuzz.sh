@@ -19,6 +19,10 @@
 # To refresh the checked-in corpus afterwards (keep it small):
 #   cd fuzz && cargo +nightly fuzz cmin <target> corpus.work/<target>
 #   and copy the result over corpus/<target>.
+# The hand-made seeds of peer_frames and storage_files (valid frames and files, named
+# for what they hold) come from a tool, not the fuzzer; after changing the encodings,
+# write them again into the work corpus and fuzz and minimize as above:
+#   cargo run -p zk-server --features fuzzing --example write_fuzz_seeds -- fuzz/corpus.work
 # Extra libFuzzer flags can be given in FUZZ_FLAGS (e.g. FUZZ_FLAGS="-jobs=2").
 set -euo pipefail
 

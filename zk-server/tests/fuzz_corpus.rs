@@ -48,6 +48,15 @@ fn checked_in_corpora_of_the_bounded_targets_replay() {
     replay("four_letter_words", fuzzing::four_letter::four_letter_words);
     replay("peer_frames", fuzzing::peer::peer_frames);
     replay("storage_files", fuzzing::storage::storage_files);
+    // The hand-made seeds as `examples/write_fuzz_seeds.rs` writes them today.
+    for (name, seed) in fuzzing::peer::seeds() {
+        let outcome = std::panic::catch_unwind(|| fuzzing::peer::peer_frames(&seed));
+        assert!(outcome.is_ok(), "peer_frames: seed {name} fails");
+    }
+    for (name, seed) in fuzzing::storage::seeds() {
+        let outcome = std::panic::catch_unwind(|| fuzzing::storage::storage_files(&seed));
+        assert!(outcome.is_ok(), "storage_files: seed {name} fails");
+    }
 }
 
 #[test]

@@ -404,8 +404,10 @@ fn parse_body(op: i32, session: i64, r: &mut JuteReader<'_>) -> Result<TxnBody, 
     })
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
+/// Transaction log files made by hand, for tests and the `storage_files` fuzz target's
+/// seeds.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) mod samples {
     use super::*;
     use crate::apache_data::jute::JuteWriter;
 
@@ -431,6 +433,7 @@ pub(crate) mod tests {
         w.buf
     }
 
+    /// The header of a record of session 0x100_0000_0000_0001's request 1, at 5000 ms.
     pub(crate) fn header(zxid: i64, op: i32) -> TxnHeader {
         TxnHeader {
             client_id: 0x100_0000_0000_0001,
@@ -440,6 +443,13 @@ pub(crate) mod tests {
             op,
         }
     }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::samples::{header, log_file};
+    use super::*;
+    use crate::apache_data::jute::JuteWriter;
 
     pub(crate) fn create_body(path: &str, ephemeral: bool, parent_cversion: i32) -> Vec<u8> {
         let mut w = JuteWriter::new();

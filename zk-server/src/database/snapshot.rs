@@ -85,8 +85,9 @@ impl ZkDatabase {
     }
 
     /// The state as a version-1 snapshot held it (the code before the compact tree):
-    /// one rmp-serde value, the tree a map of paths to znodes. For tests of the upgrade.
-    #[cfg(test)]
+    /// one rmp-serde value, the tree a map of paths to znodes. For tests of the upgrade
+    /// and the `storage_files` fuzz target's seeds.
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn to_v1_snapshot(&self) -> Vec<u8> {
         let model = crate::tree::model::ModelTree::from_tree(&self.tree);
         let v1 = (&model, &self.sessions, self.last_zxid, &self.applied_seqs);

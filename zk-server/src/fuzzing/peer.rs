@@ -18,16 +18,21 @@
 //! preallocation from a claimed sequence length (1 MiB) + 4 KiB: a claimed length is
 //! never allocated up front.
 
+use std::collections::BTreeSet;
 use std::io;
 
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest};
+use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership, Vote};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::chunked::ChunkedReader;
 use crate::replication::peer_sasl::SaslFrame;
 use crate::replication::wire::{
-    encode, read_frame, read_payload, PeerReply, PeerRequest, FIRST_RESERVE, MAX_MESSAGE,
+    encode, read_frame, read_payload, PeerReply, PeerRequest, PreVote, PreVoteAnswer,
+    FIRST_RESERVE, MAX_MESSAGE,
 };
+use crate::txn::{Origin, Txn, TxnBatch, TxnOp};
 
 /// serde's cap on what a sequence's claimed length may preallocate
 /// (`serde::__private::size_hint::cautious`).
@@ -102,125 +107,109 @@ async fn message<T: Serialize + DeserializeOwned>(payload: &[u8]) {
     assert_eq!(second, frame, "encoding is not stable");
 }
 
-#[cfg(test)]
-mod tests {
-    use std::collections::BTreeSet;
-
-    use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, VoteRequest};
-    use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, Membership, Vote};
-
-    use super::*;
-    use crate::replication::wire::{PreVote, PreVoteAnswer};
-    use crate::txn::{Origin, Txn, TxnBatch, TxnOp};
-
-    fn txn(seq: u64) -> Txn {
-        let origin = Origin { server: 2, seq };
-        Txn::for_test(origin, 0x100, 7, 1_700_000_000_000, TxnOp::CloseSession)
+/// The seed corpus (written by `zk-server/examples/write_fuzz_seeds.rs`), as (file
+/// name, input): streams of frames as the members' own writer encodes them, one
+/// message kind per file, behind the three selectors' maxima.
+pub fn seeds() -> Vec<(String, Vec<u8>)> {
+    let log_id = LogId::new(CommittedLeaderId::new(3, 1), 41);
+    let members = Membership::new(vec![BTreeSet::from([1u64, 2, 3])], None);
+    let entries: Vec<Entry<crate::replication::TypeConfig>> = vec![
+        Entry {
+            log_id,
+            payload: EntryPayload::Blank,
+        },
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(3, 1), 42),
+            payload: EntryPayload::Normal(TxnBatch(vec![txn(1), txn(2)])),
+        },
+        Entry {
+            log_id: LogId::new(CommittedLeaderId::new(3, 1), 43),
+            payload: EntryPayload::Membership(members),
+        },
+    ];
+    let requests = vec![
+        PeerRequest::AppendEntries(AppendEntriesRequest {
+            vote: Vote::new_committed(3, 1),
+            prev_log_id: Some(log_id),
+            entries,
+            leader_commit: Some(log_id),
+        }),
+        PeerRequest::Vote(VoteRequest::new(Vote::new(4, 2), Some(log_id))),
+        PeerRequest::PreVote(PreVote {
+            candidate: 2,
+            term: 4,
+            last_log_id: Some(log_id),
+        }),
+        PeerRequest::Forward {
+            term: 3,
+            batch: vec![txn(3)],
+        },
+        PeerRequest::Touch(vec![1, 2, 3]),
+        PeerRequest::ReadIndex,
+        PeerRequest::Reconfig(zk_proto::ReconfigRequest {
+            joining_servers: Some("server.4=127.0.0.1:2891:3891;2184".into()),
+            leaving_servers: None,
+            new_members: None,
+            cur_config_id: -1,
+        }),
+        PeerRequest::Removed,
+        PeerRequest::Initialized,
+        PeerRequest::Revalidate {
+            session: 0x100,
+            owner: 2,
+        },
+    ];
+    let replies = vec![
+        PeerReply::AppendEntries(Ok(AppendEntriesResponse::Success)),
+        PeerReply::PreVote(PreVoteAnswer {
+            granted: true,
+            lease_left_ms: 10,
+        }),
+        PeerReply::Forwarded {
+            refused: vec![1],
+            moved: vec![],
+        },
+        PeerReply::Touched,
+        PeerReply::ReadIndex(Some(43)),
+        PeerReply::Revalidated(Some(true)),
+        PeerReply::Reconfigured(Ok(0x4_0000_0000)),
+        PeerReply::Reconfigured(Err(-8)),
+        PeerReply::Initialized(false),
+        PeerReply::Noted,
+    ];
+    let sasl = [
+        SaslFrame::Token(Vec::new()),
+        SaslFrame::Token(b"realm=\"zk-sasl-md5\",nonce=\"abc\"".to_vec()),
+        SaslFrame::Success(b"rspauth=1234".to_vec()),
+        SaslFrame::Refused("no".into()),
+    ];
+    let encoded = "a seed message encodes";
+    let mut frames: Vec<(String, Vec<u8>)> = Vec::new();
+    for (i, r) in requests.iter().enumerate() {
+        frames.push((format!("request-{i}"), encode(i as u64, r).expect(encoded)));
     }
-
-    /// Writes the seed corpus (`ZK_FUZZ_WRITE_SEEDS=<dir>`): streams of frames as the
-    /// members' own writer encodes them, one message kind per file, behind the three
-    /// selectors' maxima.
-    #[test]
-    #[ignore = "writes the seed corpus; run by hand"]
-    fn write_seeds() {
-        let Some(dir) = std::env::var_os("ZK_FUZZ_WRITE_SEEDS") else {
-            return;
-        };
-        let dir = std::path::PathBuf::from(dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let log_id = LogId::new(CommittedLeaderId::new(3, 1), 41);
-        let members = Membership::new(vec![BTreeSet::from([1u64, 2, 3])], None);
-        let entries: Vec<Entry<crate::replication::TypeConfig>> = vec![
-            Entry {
-                log_id,
-                payload: EntryPayload::Blank,
-            },
-            Entry {
-                log_id: LogId::new(CommittedLeaderId::new(3, 1), 42),
-                payload: EntryPayload::Normal(TxnBatch(vec![txn(1), txn(2)])),
-            },
-            Entry {
-                log_id: LogId::new(CommittedLeaderId::new(3, 1), 43),
-                payload: EntryPayload::Membership(members),
-            },
-        ];
-        let requests = vec![
-            PeerRequest::AppendEntries(AppendEntriesRequest {
-                vote: Vote::new_committed(3, 1),
-                prev_log_id: Some(log_id),
-                entries,
-                leader_commit: Some(log_id),
-            }),
-            PeerRequest::Vote(VoteRequest::new(Vote::new(4, 2), Some(log_id))),
-            PeerRequest::PreVote(PreVote {
-                candidate: 2,
-                term: 4,
-                last_log_id: Some(log_id),
-            }),
-            PeerRequest::Forward {
-                term: 3,
-                batch: vec![txn(3)],
-            },
-            PeerRequest::Touch(vec![1, 2, 3]),
-            PeerRequest::ReadIndex,
-            PeerRequest::Reconfig(zk_proto::ReconfigRequest {
-                joining_servers: Some("server.4=127.0.0.1:2891:3891;2184".into()),
-                leaving_servers: None,
-                new_members: None,
-                cur_config_id: -1,
-            }),
-            PeerRequest::Removed,
-            PeerRequest::Initialized,
-            PeerRequest::Revalidate {
-                session: 0x100,
-                owner: 2,
-            },
-        ];
-        let replies = vec![
-            PeerReply::AppendEntries(Ok(AppendEntriesResponse::Success)),
-            PeerReply::PreVote(PreVoteAnswer {
-                granted: true,
-                lease_left_ms: 10,
-            }),
-            PeerReply::Forwarded {
-                refused: vec![1],
-                moved: vec![],
-            },
-            PeerReply::Touched,
-            PeerReply::ReadIndex(Some(43)),
-            PeerReply::Revalidated(Some(true)),
-            PeerReply::Reconfigured(Ok(0x4_0000_0000)),
-            PeerReply::Reconfigured(Err(-8)),
-            PeerReply::Initialized(false),
-            PeerReply::Noted,
-        ];
-        let sasl = [
-            SaslFrame::Token(Vec::new()),
-            SaslFrame::Token(b"realm=\"zk-sasl-md5\",nonce=\"abc\"".to_vec()),
-            SaslFrame::Success(b"rspauth=1234".to_vec()),
-            SaslFrame::Refused("no".into()),
-        ];
-        let mut seeds: Vec<(String, Vec<u8>)> = Vec::new();
-        for (i, r) in requests.iter().enumerate() {
-            seeds.push((format!("request-{i}"), encode(i as u64, r).unwrap()));
-        }
-        for (i, r) in replies.iter().enumerate() {
-            seeds.push((format!("reply-{i}"), encode(i as u64, r).unwrap()));
-        }
-        for (i, r) in sasl.iter().enumerate() {
-            seeds.push((format!("sasl-{i}"), encode(0, r).unwrap()));
-        }
-        for (i, (name, frame)) in seeds.into_iter().enumerate() {
-            // Selectors: the real maximum, reads of various sizes.
-            let selector = [2u8, 6, 2 | (7 << 3), 3 | (31 << 3)][i % 4];
-            let mut seed = vec![selector];
+    for (i, r) in replies.iter().enumerate() {
+        frames.push((format!("reply-{i}"), encode(i as u64, r).expect(encoded)));
+    }
+    for (i, r) in sasl.iter().enumerate() {
+        frames.push((format!("sasl-{i}"), encode(0, r).expect(encoded)));
+    }
+    let mut seeds = Vec::new();
+    for (i, (name, frame)) in frames.into_iter().enumerate() {
+        // Selectors: the real maximum, reads of various sizes.
+        let selector = [2u8, 6, 2 | (7 << 3), 3 | (31 << 3)][i % 4];
+        let mut seed = vec![selector];
+        seed.extend_from_slice(&frame);
+        // A second frame behind the first, on some.
+        if i % 3 == 0 {
             seed.extend_from_slice(&frame);
-            // A second frame behind the first, on some.
-            if i % 3 == 0 {
-                seed.extend_from_slice(&frame);
-            }
-            std::fs::write(dir.join(name), seed).unwrap();
         }
+        seeds.push((name, seed));
     }
+    seeds
+}
+
+fn txn(seq: u64) -> Txn {
+    let origin = Origin { server: 2, seq };
+    Txn::for_test(origin, 0x100, 7, 1_700_000_000_000, TxnOp::CloseSession)
 }

@@ -35,6 +35,7 @@ use zk_proto::{Acl, CreateRequest, OpCode};
 
 use crate::apache_data::snapshot::ApacheSnapshot;
 use crate::apache_data::txnlog::parse_log_tail;
+use crate::apache_data::txnlog::samples::{header, log_file};
 use crate::database::ZkDatabase;
 use crate::replication::state_machine::{read_snapshot_file, seal, SnapshotFile};
 use crate::storage::log::{LogSizing, SegmentedLog};
@@ -457,74 +458,64 @@ fn apache_files(input: &[u8]) {
     });
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Writes the seed corpus of valid files (`ZK_FUZZ_WRITE_SEEDS=<dir>`): snapshot
-    /// files of both versions as the server writes them, bare database encodings, an
-    /// Apache snapshot converted from a database, an Apache transaction log, and a
-    /// few parameter sets for the damaged log and snapshot modes.
-    #[test]
-    #[ignore = "writes the seed corpus; run by hand"]
-    fn write_seeds() {
-        let Some(dir) = std::env::var_os("ZK_FUZZ_WRITE_SEEDS") else {
-            return;
-        };
-        let dir = PathBuf::from(dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut seeds: Vec<(String, Vec<u8>)> = Vec::new();
-        let mut with = |name: &str, selector: u8, bytes: &[u8]| {
-            let mut seed = vec![selector];
-            seed.extend_from_slice(bytes);
-            seeds.push((name.to_string(), seed));
-        };
-        for (i, params) in [
-            &[0u8, 0, 20, 0][..],
-            &[1, 2, 30, 2, 5, 40, 3, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10][..],
-            &[2, 3, 47, 7, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1][..],
-        ]
-        .iter()
-        .enumerate()
-        {
-            with(&format!("log-{i}"), 0, params);
-        }
-        let inputs: [&[u8]; 3] = [
-            &[1, 0],
-            &[1, 5, 1, 2, 0, 3, 4, 97, 98, 99, 2, 2, 1, 0],
-            &[
-                0, 8, 3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-            ],
-        ];
-        for (i, bytes) in inputs.iter().enumerate() {
-            with(&format!("snapshot-damaged-{i}"), 1, bytes);
-            let db = database(&mut Unstructured::new(&bytes[1..]));
-            with(
-                &format!("snapshot-v2-sealed-{i}"),
-                2,
-                &snapshot_file(&db, 5, true),
-            );
-            with(
-                &format!("snapshot-v2-unsealed-{i}"),
-                2,
-                &snapshot_file(&db, 5, false),
-            );
-            with(&format!("database-v2-{i}"), 2, &db.to_snapshot().unwrap());
-            with(&format!("database-v1-{i}"), 2, &db.to_v1_snapshot());
-            let apache = crate::apache_data::convert::to_snapshot(&db);
-            with(&format!("apache-snapshot-{i}"), 3, &apache.to_bytes());
-        }
-        use crate::apache_data::txnlog::tests::{header, log_file};
-        let log = log_file(
-            &[
-                (header(1, -10), vec![0, 0, 0x27, 0x10]),
-                (header(2, -11), vec![]),
-            ],
-            16,
-        );
-        with("apache-txnlog", 3, &log);
-        for (name, seed) in seeds {
-            std::fs::write(dir.join(name), seed).unwrap();
-        }
+/// The seed corpus of valid files (written by `zk-server/examples/write_fuzz_seeds.rs`),
+/// as (file name, input): snapshot files of both versions as the server writes them,
+/// bare database encodings, an Apache snapshot converted from a database, an Apache
+/// transaction log, and a few parameter sets for the damaged log and snapshot modes.
+/// The version-1 database encodings hold hash maps: their bytes vary from run to run.
+pub fn seeds() -> Vec<(String, Vec<u8>)> {
+    let mut seeds: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut with = |name: &str, selector: u8, bytes: &[u8]| {
+        let mut seed = vec![selector];
+        seed.extend_from_slice(bytes);
+        seeds.push((name.to_string(), seed));
+    };
+    for (i, params) in [
+        &[0u8, 0, 20, 0][..],
+        &[1, 2, 30, 2, 5, 40, 3, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10][..],
+        &[2, 3, 47, 7, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1][..],
+    ]
+    .iter()
+    .enumerate()
+    {
+        with(&format!("log-{i}"), 0, params);
     }
+    let inputs: [&[u8]; 3] = [
+        &[1, 0],
+        &[1, 5, 1, 2, 0, 3, 4, 97, 98, 99, 2, 2, 1, 0],
+        &[
+            0, 8, 3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+        ],
+    ];
+    for (i, bytes) in inputs.iter().enumerate() {
+        with(&format!("snapshot-damaged-{i}"), 1, bytes);
+        let db = database(&mut Unstructured::new(&bytes[1..]));
+        with(
+            &format!("snapshot-v2-sealed-{i}"),
+            2,
+            &snapshot_file(&db, 5, true),
+        );
+        with(
+            &format!("snapshot-v2-unsealed-{i}"),
+            2,
+            &snapshot_file(&db, 5, false),
+        );
+        with(
+            &format!("database-v2-{i}"),
+            2,
+            &db.to_snapshot().expect("a database encodes"),
+        );
+        with(&format!("database-v1-{i}"), 2, &db.to_v1_snapshot());
+        let apache = crate::apache_data::convert::to_snapshot(&db);
+        with(&format!("apache-snapshot-{i}"), 3, &apache.to_bytes());
+    }
+    let log = log_file(
+        &[
+            (header(1, -10), vec![0, 0, 0x27, 0x10]),
+            (header(2, -11), vec![]),
+        ],
+        16,
+    );
+    with("apache-txnlog", 3, &log);
+    seeds
 }

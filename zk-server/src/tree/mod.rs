@@ -36,7 +36,9 @@ pub mod encode;
 mod family;
 mod index;
 mod journal;
-#[cfg(test)]
+// Feature `fuzzing` uses only its version-1 snapshot encoding (`storage_files` seeds).
+#[cfg(any(test, feature = "fuzzing"))]
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod model;
 mod node;
 pub mod quota;
