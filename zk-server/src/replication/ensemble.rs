@@ -112,6 +112,7 @@ pub async fn start_ensemble(
     });
     core.set_config_data(config_data(&core.config));
     let (log_store, state_machine) = super::open_storage(&core)?;
+    let own_writes_synced = log_store.watch_own_writes(core.server_id);
     let config = raft_config(core.config.snap_count, &core.config, Elections::PreVote)?;
     let timing = Timing::of(&config);
     let elector = Elector::new(
@@ -153,7 +154,14 @@ pub async fn start_ensemble(
             Err(e) => return Err(raft_error(e)),
         }
     }
-    connect_write_path(&core, &raft, spec.me, faults.clone(), shutdown.clone());
+    connect_write_path(
+        &core,
+        &raft,
+        spec.me,
+        faults.clone(),
+        own_writes_synced,
+        shutdown.clone(),
+    );
     tokio::spawn(elector.clone().run(
         raft.clone(),
         core.clone(),

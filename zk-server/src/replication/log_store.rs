@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
-use openraft::{Entry, LogId, OptionalSend, RaftLogId, StorageError, StorageIOError, Vote};
+use openraft::{
+    Entry, EntryPayload, LogId, OptionalSend, RaftLogId, StorageError, StorageIOError, Vote,
+};
 
 use super::TypeConfig;
 use crate::storage::atomic_file::{read_if_exists, write_atomic};
@@ -50,7 +52,6 @@ struct Inner {
 }
 
 /// What the appends and the flusher report to.
-#[derive(Default)]
 struct Hooks {
     /// Told of every failed write: the member must stop ([`LogStore::on_failure`]).
     on_failure: Mutex<Option<FailureHook>>,
@@ -58,7 +59,26 @@ struct Hooks {
     fsync_timer: Mutex<Option<metrics::Histogram>>,
     /// Syncs of appended entries made so far.
     syncs: std::sync::atomic::AtomicU64,
+    /// The member whose own writes are reported durable ([`LogStore::watch_own_writes`]).
+    writer: std::sync::atomic::AtomicU64,
+    /// The highest sequence number among `writer`'s writes synced so far.
+    own_writes_synced: tokio::sync::watch::Sender<u64>,
 }
+
+impl Default for Hooks {
+    fn default() -> Self {
+        Hooks {
+            on_failure: Mutex::new(None),
+            fsync_timer: Mutex::new(None),
+            syncs: std::sync::atomic::AtomicU64::new(0),
+            writer: std::sync::atomic::AtomicU64::new(NO_WRITER),
+            own_writes_synced: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+/// `Hooks::writer` before anyone asked.
+const NO_WRITER: u64 = u64::MAX;
 
 impl Hooks {
     fn fail(&self, what: &str, error: &str) {
@@ -166,6 +186,18 @@ impl LogStore {
     pub fn on_failure(&self, hook: FailureHook) {
         let hooks = self.lock().hooks.clone();
         *hooks.on_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
+    }
+
+    /// Reports, from now on, the highest sequence number (`Origin::seq`) among the
+    /// writes of member `writer` (this member) that are written and synced: the write
+    /// path sends its next batch once the last one is there (see
+    /// `write_path::ENTRIES_IN_FLIGHT`).
+    pub fn watch_own_writes(&self, writer: u64) -> tokio::sync::watch::Receiver<u64> {
+        let hooks = self.lock().hooks.clone();
+        hooks
+            .writer
+            .store(writer, std::sync::atomic::Ordering::Relaxed);
+        hooks.own_writes_synced.subscribe()
     }
 
     /// Records how long each append (write and fsync) takes into `timer`.
@@ -354,7 +386,18 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let mut batch = Vec::new();
         let mut last = None;
+        let writer = self
+            .lock()
+            .hooks
+            .writer
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mut own_last = None;
         for entry in entries {
+            if let EntryPayload::Normal(txns) = &entry.payload {
+                for txn in txns.0.iter().filter(|t| t.origin.server == writer) {
+                    own_last = own_last.max(Some(txn.origin.seq));
+                }
+            }
             let bytes = rmp_serde::to_vec(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
             last = Some(*entry.get_log_id());
             batch.push((entry.log_id.index, bytes));
@@ -367,8 +410,17 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 if last.is_some() {
                     inner.last_log_id = last;
                 }
-                let done: Box<dyn FnOnce(io::Result<()>) + Send> =
-                    Box::new(move |outcome| callback.log_io_completed(outcome));
+                let hooks = inner.hooks.clone();
+                let done: Box<dyn FnOnce(io::Result<()>) + Send> = Box::new(move |outcome| {
+                    if let (Ok(()), Some(seq)) = (&outcome, own_last) {
+                        hooks.own_writes_synced.send_if_modified(|synced| {
+                            let newer = seq > *synced;
+                            *synced = (*synced).max(seq);
+                            newer
+                        });
+                    }
+                    callback.log_io_completed(outcome)
+                });
                 if let Err(std::sync::mpsc::SendError(Flush::Appended { sync, done })) =
                     inner.flusher.send(Flush::Appended { sync, done })
                 {
