@@ -263,7 +263,7 @@ pub async fn start_standalone(
 ) -> Result<Replication, ReplicationError> {
     let (log_store, state_machine) = open_storage(&core)?;
     let last_index = log_store.last_index();
-    let own_writes_synced = log_store.watch_own_writes(core.server_id);
+    let synced = log_store.watch_synced_writes();
     let config = raft_config(core.config.snap_count, &core.config, Elections::Timer)?;
     let raft = Raft::new(
         STANDALONE_NODE_ID,
@@ -302,7 +302,9 @@ pub async fn start_standalone(
         &raft,
         STANDALONE_NODE_ID,
         PeerFaults::default(),
-        own_writes_synced,
+        synced,
+        // A standalone server has no followers to forward writes to it.
+        tokio::sync::mpsc::unbounded_channel().1,
         shutdown,
     );
     Ok(Replication { raft })
@@ -383,7 +385,8 @@ mod three_members {
             ZkDatabase::new(),
         );
         let log = LogStore::open(&dir.path().join("log"), core.config.log_sizing()).unwrap();
-        let own_writes_synced = log.watch_own_writes(core.server_id);
+        let synced = log.watch_synced_writes();
+        let (forwarded, forwarded_rx) = tokio::sync::mpsc::unbounded_channel();
         let sm = StateMachine::open(core.clone(), &dir.path().join("snapshots")).unwrap();
         let faults = PeerFaults::default();
         let config = crate::testing::test_config(dir.path());
@@ -392,6 +395,7 @@ mod three_members {
         let service = PeerService {
             elector: elector.clone(),
             log: log.clone(),
+            forwarded,
         };
         let raft = Raft::new(
             id,
@@ -418,7 +422,7 @@ mod three_members {
             faults.clone(),
             stop.clone(),
         ));
-        connect_write_path(&core, &raft, id, faults, own_writes_synced, stop.clone());
+        connect_write_path(&core, &raft, id, faults, synced, forwarded_rx, stop.clone());
         Member {
             core,
             raft,
