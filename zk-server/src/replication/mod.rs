@@ -7,9 +7,7 @@
 //!   the peers for a member of an ensemble.
 //! - [`offline`]: the data directory with no server running (an import's first
 //!   snapshot; a stopped member's state, for export).
-//! - `write_path`: submitted writes to the leader, in order, through leader changes;
-//!   on the leader, its log entries: its own writes and the batches its followers
-//!   forwarded, one entry being synced at a time.
+//! - `write_path`: submitted writes to the leader, in order, through leader changes.
 //! - [`wire`]: what members say to each other (openraft's RPCs, forwarded writes,
 //!   session touches, read-index queries, reconfig) and its framing (length-prefixed
 //!   rmp-serde); bytes and frames only.

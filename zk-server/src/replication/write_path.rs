@@ -1,10 +1,6 @@
 //! The write path: transactions submitted on this member go, in the order they were
 //! submitted, to the leader: to this member's own openraft when it leads, else
-//! forwarded over the peer transport in batches. On the leader, the batches its
-//! followers forwarded join its own writes in its next log entry
-//! ([`ForwardedBatch`]), and an entry is handed to openraft once the one before it
-//! is synced to this member's log (`ENTRIES_IN_FLIGHT`): what gathers meanwhile
-//! shares the next sync.
+//! forwarded over the peer transport in batches.
 //!
 //! A leader change is invisible to this member's clients (unless this member is the
 //! one that went away). When a write's outcome becomes unknown (the leader it was
@@ -200,26 +196,16 @@ pub(super) fn connect_write_path(
         faults: faults.clone(),
         hold: hold(core),
     }));
-    let path = WritePath {
-        raft: raft.clone(),
-        core: core.clone(),
+    tokio::spawn(propose(
+        raft.clone(),
+        core.clone(),
         me,
         faults,
-        ready: VecDeque::new(),
-        unsettled: VecDeque::new(),
-        proposed: FuturesUnordered::new(),
-        proposed_in: 0,
-        being_synced: None,
         synced,
-        forwarded: VecDeque::new(),
-        forwarding: FuturesOrdered::new(),
-        pinned: None,
-        unsure: None,
-        waiting: None,
-        hold: hold(core),
-        resent: None,
-    };
-    tokio::spawn(propose(path, rx, forwarded, shutdown));
+        rx,
+        forwarded,
+        shutdown,
+    ));
 }
 
 /// A batch a follower forwarded to this member as the leader of `term`
@@ -313,11 +299,35 @@ struct Forwarded {
 
 /// Feeds submitted transactions to the leader in order (see the module documentation).
 async fn propose(
-    mut path: WritePath,
+    raft: Raft<TypeConfig>,
+    core: Arc<ServerCore>,
+    me: u64,
+    faults: PeerFaults,
+    synced: watch::Receiver<SyncedWrites>,
     mut rx: mpsc::UnboundedReceiver<Txn>,
     mut forwarded: mpsc::UnboundedReceiver<ForwardedBatch>,
     shutdown: CancellationToken,
 ) {
+    let hold = hold(&core);
+    let mut path = WritePath {
+        raft,
+        core,
+        me,
+        faults,
+        ready: VecDeque::new(),
+        unsettled: VecDeque::new(),
+        proposed: FuturesUnordered::new(),
+        proposed_in: 0,
+        being_synced: None,
+        synced,
+        forwarded: VecDeque::new(),
+        forwarding: FuturesOrdered::new(),
+        pinned: None,
+        unsure: None,
+        waiting: None,
+        hold,
+        resent: None,
+    };
     let mut recheck = tokio::time::interval(RECHECK);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
