@@ -112,8 +112,7 @@ pub async fn start_ensemble(
     });
     core.set_config_data(config_data(&core.config));
     let (log_store, state_machine) = super::open_storage(&core)?;
-    let synced = log_store.watch_synced_writes();
-    let (forwarded, forwarded_rx) = tokio::sync::mpsc::unbounded_channel();
+    let own_writes_synced = log_store.watch_own_writes(core.server_id);
     let config = raft_config(core.config.snap_count, &core.config, Elections::PreVote)?;
     let timing = Timing::of(&config);
     let elector = Elector::new(
@@ -134,7 +133,6 @@ pub async fn start_ensemble(
     let service = PeerService {
         elector: elector.clone(),
         log: log.clone(),
-        forwarded,
     };
     tokio::spawn(serve_peers(
         raft.clone(),
@@ -161,8 +159,7 @@ pub async fn start_ensemble(
         &raft,
         spec.me,
         faults.clone(),
-        synced,
-        forwarded_rx,
+        own_writes_synced,
         shutdown.clone(),
     );
     tokio::spawn(elector.clone().run(

@@ -28,7 +28,6 @@ use openraft::{
 use super::TypeConfig;
 use crate::storage::atomic_file::{read_if_exists, write_atomic};
 use crate::storage::log::{LogSizing, PendingSync, SegmentedLog};
-use crate::txn::Origin;
 
 type NodeId = u64;
 
@@ -60,43 +59,10 @@ struct Hooks {
     fsync_timer: Mutex<Option<metrics::Histogram>>,
     /// Syncs of appended entries made so far.
     syncs: std::sync::atomic::AtomicU64,
-    /// The writes synced so far ([`LogStore::watch_synced_writes`]).
-    writes_synced: tokio::sync::watch::Sender<SyncedWrites>,
-}
-
-/// The highest sequence number synced in the log of each member's writes
-/// ([`Origin::seq`] by [`Origin::server`]). A member's writes reach the log in the
-/// order it numbered them (forwarded batches in the order sent), so a write is synced
-/// once its member's highest synced number reached it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SyncedWrites(Vec<Origin>);
-
-impl SyncedWrites {
-    /// Whether the log holds `origin`'s write synced (or a later write of its member).
-    pub fn holds(&self, origin: Origin) -> bool {
-        self.0
-            .iter()
-            .any(|o| o.server == origin.server && o.seq >= origin.seq)
-    }
-
-    /// Raises each member's highest synced number to `written`'s; whether any rose.
-    fn raise(&mut self, written: &[Origin]) -> bool {
-        let mut rose = false;
-        for w in written {
-            match self.0.iter_mut().find(|o| o.server == w.server) {
-                Some(o) if o.seq >= w.seq => {}
-                Some(o) => {
-                    o.seq = w.seq;
-                    rose = true;
-                }
-                None => {
-                    self.0.push(*w);
-                    rose = true;
-                }
-            }
-        }
-        rose
-    }
+    /// The member whose own writes are reported durable ([`LogStore::watch_own_writes`]).
+    writer: std::sync::atomic::AtomicU64,
+    /// The highest sequence number among `writer`'s writes synced so far.
+    own_writes_synced: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for Hooks {
@@ -105,10 +71,14 @@ impl Default for Hooks {
             on_failure: Mutex::new(None),
             fsync_timer: Mutex::new(None),
             syncs: std::sync::atomic::AtomicU64::new(0),
-            writes_synced: tokio::sync::watch::channel(SyncedWrites::default()).0,
+            writer: std::sync::atomic::AtomicU64::new(NO_WRITER),
+            own_writes_synced: tokio::sync::watch::channel(0).0,
         }
     }
 }
+
+/// `Hooks::writer` before anyone asked.
+const NO_WRITER: u64 = u64::MAX;
 
 impl Hooks {
     fn fail(&self, what: &str, error: &str) {
@@ -218,10 +188,16 @@ impl LogStore {
         *hooks.on_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
     }
 
-    /// The writes synced so far, kept current: the write path hands openraft its
-    /// next entry once the last one is there (see `write_path::ENTRIES_IN_FLIGHT`).
-    pub fn watch_synced_writes(&self) -> tokio::sync::watch::Receiver<SyncedWrites> {
-        self.lock().hooks.writes_synced.subscribe()
+    /// Reports, from now on, the highest sequence number (`Origin::seq`) among the
+    /// writes of member `writer` (this member) that are written and synced: the write
+    /// path sends its next batch once the last one is there (see
+    /// `write_path::ENTRIES_IN_FLIGHT`).
+    pub fn watch_own_writes(&self, writer: u64) -> tokio::sync::watch::Receiver<u64> {
+        let hooks = self.lock().hooks.clone();
+        hooks
+            .writer
+            .store(writer, std::sync::atomic::Ordering::Relaxed);
+        hooks.own_writes_synced.subscribe()
     }
 
     /// Records how long each append (write and fsync) takes into `timer`.
@@ -410,15 +386,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let mut batch = Vec::new();
         let mut last = None;
-        // The last write of each member in these entries (numbers rise within each).
-        let mut written: Vec<Origin> = Vec::new();
+        let writer = self
+            .lock()
+            .hooks
+            .writer
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let mut own_last = None;
         for entry in entries {
             if let EntryPayload::Normal(txns) = &entry.payload {
-                for txn in txns.0.iter() {
-                    match written.iter_mut().find(|o| o.server == txn.origin.server) {
-                        Some(o) => o.seq = o.seq.max(txn.origin.seq),
-                        None => written.push(txn.origin),
-                    }
+                for txn in txns.0.iter().filter(|t| t.origin.server == writer) {
+                    own_last = own_last.max(Some(txn.origin.seq));
                 }
             }
             let bytes = rmp_serde::to_vec(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
@@ -435,10 +412,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                 }
                 let hooks = inner.hooks.clone();
                 let done: Box<dyn FnOnce(io::Result<()>) + Send> = Box::new(move |outcome| {
-                    if outcome.is_ok() && !written.is_empty() {
-                        hooks
-                            .writes_synced
-                            .send_if_modified(|synced| synced.raise(&written));
+                    if let (Ok(()), Some(seq)) = (&outcome, own_last) {
+                        hooks.own_writes_synced.send_if_modified(|synced| {
+                            let newer = seq > *synced;
+                            *synced = (*synced).max(seq);
+                            newer
+                        });
                     }
                     callback.log_io_completed(outcome)
                 });
@@ -505,24 +484,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 mod tests {
     use super::*;
     use std::sync::atomic::Ordering;
-
-    /// A member's writes count as synced up to the highest number synced of that
-    /// member's, whatever other members' writes were synced.
-    #[test]
-    fn synced_writes_are_counted_per_member() {
-        let mut synced = SyncedWrites::default();
-        let at = |server, seq| Origin { server, seq };
-        assert!(!synced.holds(at(1, 1)));
-        assert!(synced.raise(&[at(1, 5), at(2, 3)]));
-        assert!(synced.holds(at(1, 5)) && synced.holds(at(1, 4)) && synced.holds(at(2, 3)));
-        assert!(!synced.holds(at(1, 6)) && !synced.holds(at(3, 1)));
-        assert!(
-            !synced.raise(&[at(1, 2)]),
-            "a lower number (a write sent again) changes nothing"
-        );
-        assert!(synced.raise(&[at(3, 1)]));
-        assert!(synced.holds(at(3, 1)) && synced.holds(at(1, 5)));
-    }
 
     /// Appends queued while the flusher was busy share one sync, and each is reported
     /// in append order; a barrier is answered after them.

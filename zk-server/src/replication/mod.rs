@@ -263,7 +263,7 @@ pub async fn start_standalone(
 ) -> Result<Replication, ReplicationError> {
     let (log_store, state_machine) = open_storage(&core)?;
     let last_index = log_store.last_index();
-    let synced = log_store.watch_synced_writes();
+    let own_writes_synced = log_store.watch_own_writes(core.server_id);
     let config = raft_config(core.config.snap_count, &core.config, Elections::Timer)?;
     let raft = Raft::new(
         STANDALONE_NODE_ID,
@@ -302,9 +302,7 @@ pub async fn start_standalone(
         &raft,
         STANDALONE_NODE_ID,
         PeerFaults::default(),
-        synced,
-        // A standalone server has no followers to forward writes to it.
-        tokio::sync::mpsc::unbounded_channel().1,
+        own_writes_synced,
         shutdown,
     );
     Ok(Replication { raft })
@@ -385,8 +383,7 @@ mod three_members {
             ZkDatabase::new(),
         );
         let log = LogStore::open(&dir.path().join("log"), core.config.log_sizing()).unwrap();
-        let synced = log.watch_synced_writes();
-        let (forwarded, forwarded_rx) = tokio::sync::mpsc::unbounded_channel();
+        let own_writes_synced = log.watch_own_writes(core.server_id);
         let sm = StateMachine::open(core.clone(), &dir.path().join("snapshots")).unwrap();
         let faults = PeerFaults::default();
         let config = crate::testing::test_config(dir.path());
@@ -395,7 +392,6 @@ mod three_members {
         let service = PeerService {
             elector: elector.clone(),
             log: log.clone(),
-            forwarded,
         };
         let raft = Raft::new(
             id,
@@ -422,7 +418,7 @@ mod three_members {
             faults.clone(),
             stop.clone(),
         ));
-        connect_write_path(&core, &raft, id, faults, synced, forwarded_rx, stop.clone());
+        connect_write_path(&core, &raft, id, faults, own_writes_synced, stop.clone());
         Member {
             core,
             raft,

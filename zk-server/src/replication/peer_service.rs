@@ -2,26 +2,24 @@
 //! peer port (`links::accept_link`: TLS and quorum SASL when configured) and
 //! answers each request in a task of its own — openraft's AppendEntries, Vote and
 //! InstallSnapshot, pre-votes, touches, revalidations, read-index queries and reconfig
-//! — except forwarded writes, which it hands to this member's write path in the order
-//! they arrived before answering them (the log order is the order a follower sent
-//! them); the write path puts them into its next entry.
+//! — except forwarded writes, which it hands to openraft in the order they arrived
+//! before answering them (the log order is the order a follower sent them).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::Raft;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::election::{leader_of_message, Elector};
 use super::links::{accept_link, Halves, PeerFaults};
 use super::log_store::LogStore;
 use super::wire::{encode, read_frame, write_frames, PeerReply, PeerRequest};
-use super::write_path::ForwardedBatch;
 use super::TypeConfig;
 use crate::core::ServerCore;
-use crate::txn::Txn;
+use crate::txn::{Txn, TxnBatch};
 
 type NodeId = u64;
 
@@ -33,8 +31,6 @@ pub struct PeerService {
     pub elector: Arc<Elector>,
     /// This member's log.
     pub log: LogStore,
-    /// This member's write path, for the batches forwarded to it as leader.
-    pub(super) forwarded: mpsc::UnboundedSender<ForwardedBatch>,
 }
 
 /// Answers peers' messages on `listener` until `shutdown`.
@@ -112,7 +108,7 @@ async fn serve_connection(
             }
         };
         if let PeerRequest::Forward { term, batch } = request {
-            let pending = append_in_order(&raft, &core, &service, term, batch);
+            let pending = append_in_order(&raft, &core, term, batch).await;
             tokio::spawn(async move { reply(pending.await) });
             continue;
         }
@@ -132,12 +128,11 @@ fn heard(raft: &Raft<TypeConfig>, elector: &Elector, vote: &openraft::Vote<NodeI
     }
 }
 
-/// Hands a forwarded batch to the write path in order, now, if this member leads in
-/// `term`; the returned future answers it once every write was committed or refused.
-fn append_in_order(
+/// Hands a forwarded batch to openraft in order, now, if this member leads in `term`;
+/// the returned future answers it once every write was committed or refused.
+async fn append_in_order(
     raft: &Raft<TypeConfig>,
     core: &ServerCore,
-    service: &PeerService,
     term: u64,
     batch: Vec<Txn>,
 ) -> impl std::future::Future<Output = PeerReply> {
@@ -158,31 +153,20 @@ fn append_in_order(
         let m = m.borrow();
         m.state == openraft::ServerState::Leader && m.current_term == term
     };
-    // The whole batch goes into one log entry: committed, or refused, together.
+    // The whole batch is one log entry: committed, or refused, together.
     let outcome = if !leads_in_term {
         Some(Err(()))
     } else if batch.is_empty() {
         None
     } else {
-        let (committed, told) = oneshot::channel();
-        let forwarded = ForwardedBatch {
-            term,
-            batch,
-            committed,
-        };
-        Some(
-            service
-                .forwarded
-                .send(forwarded)
-                .map(|()| told)
-                .map_err(|_| ()),
-        )
+        super::count_proposal(core, &batch);
+        Some(raft.client_write_ff(TxnBatch(batch)).await.map_err(|_| ()))
     };
     async move {
         let committed = match outcome {
             None => true,
-            Some(Ok(told)) => told.await.unwrap_or(false),
-            Some(Err(())) => false,
+            Some(Ok(rx)) => matches!(rx.await, Ok(Ok(_))),
+            Some(Err(_)) => false,
         };
         let refused = if committed { Vec::new() } else { seqs };
         PeerReply::Forwarded { refused, moved }
@@ -210,7 +194,7 @@ async fn answer(
             PeerReply::InstallSnapshot(raft.install_snapshot(r).await)
         }
         PeerRequest::Forward { term, batch } => {
-            append_in_order(raft, core, service, term, batch).await
+            append_in_order(raft, core, term, batch).await.await
         }
         PeerRequest::Touch(sessions) => {
             let now = std::time::Instant::now();

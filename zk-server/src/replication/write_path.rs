@@ -27,15 +27,14 @@ use std::time::{Duration, Instant};
 use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
 use openraft::Raft;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::links::{PeerFaults, PeerLink};
-use super::log_store::SyncedWrites;
 use super::wire::{PeerReply, PeerRequest};
 use super::{count_proposal, leader_of, reconfig, TypeConfig};
 use crate::core::{Replicator, ServerCore, SubmitError};
-use crate::txn::{zxid_of, Origin, Txn, TxnBatch, MAX_BATCH_TXNS};
+use crate::txn::{zxid_of, Txn, TxnBatch, MAX_BATCH_TXNS};
 
 /// The write path: submitted transactions go, in call order, to the leader — this
 /// member's own openraft when it leads, else forwarded over the peer transport.
@@ -183,8 +182,7 @@ pub(super) fn connect_write_path(
     raft: &Raft<TypeConfig>,
     me: u64,
     faults: PeerFaults,
-    synced: watch::Receiver<SyncedWrites>,
-    forwarded: mpsc::UnboundedReceiver<ForwardedBatch>,
+    own_writes_synced: watch::Receiver<u64>,
     shutdown: CancellationToken,
 ) {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -201,22 +199,10 @@ pub(super) fn connect_write_path(
         core.clone(),
         me,
         faults,
-        synced,
+        own_writes_synced,
         rx,
-        forwarded,
         shutdown,
     ));
-}
-
-/// A batch a follower forwarded to this member as the leader of `term`
-/// (`peer_service`): it goes into the next entry this member proposes, after the
-/// batches of the same connection that came before it, and `committed` is told
-/// whether that entry committed. Refused (`false` at once) when this member does not
-/// lead in `term` by then.
-pub(super) struct ForwardedBatch {
-    pub term: u64,
-    pub batch: Vec<Txn>,
-    pub committed: oneshot::Sender<bool>,
 }
 
 /// How long writes and `sync`s wait for a leader: `syncLimit × tickTime`, the time
@@ -269,12 +255,10 @@ struct WritePath {
     proposed: FuturesUnordered<BoxFuture<'static, bool>>,
     proposed_in: u64,
     /// The last write of the newest entry proposed, until this member's log holds it
-    /// synced: no other entry is proposed meanwhile.
-    being_synced: Option<Origin>,
-    /// The writes this member's log holds synced.
-    synced: watch::Receiver<SyncedWrites>,
-    /// Batches forwarded to this member as leader, for its next entry, in arrival order.
-    forwarded: VecDeque<ForwardedBatch>,
+    /// (`own_writes_synced` reached it): no other entry is proposed meanwhile.
+    being_synced: Option<u64>,
+    /// The highest sequence number of this member's writes in its log, synced.
+    own_writes_synced: watch::Receiver<u64>,
     /// Batches forwarded and not yet answered, oldest first; all went over one
     /// connection (`pinned`: leader, connection), so the leader appended them in the
     /// order sent.
@@ -303,9 +287,8 @@ async fn propose(
     core: Arc<ServerCore>,
     me: u64,
     faults: PeerFaults,
-    synced: watch::Receiver<SyncedWrites>,
+    own_writes_synced: watch::Receiver<u64>,
     mut rx: mpsc::UnboundedReceiver<Txn>,
-    mut forwarded: mpsc::UnboundedReceiver<ForwardedBatch>,
     shutdown: CancellationToken,
 ) {
     let hold = hold(&core);
@@ -319,8 +302,7 @@ async fn propose(
         proposed: FuturesUnordered::new(),
         proposed_in: 0,
         being_synced: None,
-        synced,
-        forwarded: VecDeque::new(),
+        own_writes_synced,
         forwarding: FuturesOrdered::new(),
         pinned: None,
         unsure: None,
@@ -334,16 +316,13 @@ async fn propose(
         let waiting = path.unsure.is_some() || !path.ready.is_empty();
         if path
             .being_synced
-            .is_some_and(|last| path.synced.borrow().holds(last))
+            .is_some_and(|last| *path.own_writes_synced.borrow() >= last)
         {
             path.being_synced = None;
         }
         let room = path.ready.is_empty()
             && path.unsure.is_none()
             && path.forwarding.len() < MAX_FORWARDS_IN_FLIGHT
-            && path.proposed.len() < ENTRIES_IN_FLIGHT
-            && path.being_synced.is_none();
-        let room_forwarded = path.forwarded.is_empty()
             && path.proposed.len() < ENTRIES_IN_FLIGHT
             && path.being_synced.is_none();
         tokio::select! {
@@ -366,15 +345,9 @@ async fn propose(
                 }
             }
             _ = recheck.tick(), if waiting => {}
-            synced = path.synced.changed(), if path.being_synced.is_some() => {
+            synced = path.own_writes_synced.changed(), if path.being_synced.is_some() => {
                 if synced.is_err() {
                     path.being_synced = None; // The log store is gone.
-                }
-            }
-            Some(batch) = forwarded.recv(), if room_forwarded => {
-                path.forwarded.push_back(batch);
-                while let Ok(batch) = forwarded.try_recv() {
-                    path.forwarded.push_back(batch);
                 }
             }
             txn = rx.recv(), if room => match txn {
@@ -428,21 +401,8 @@ impl WritePath {
         }
     }
 
-    /// Sends what can be sent now: this member's writes, then the batches forwarded to
-    /// it (which [`WritePath::propose_here`] takes along when it proposes).
+    /// Sends what can be sent now.
     async fn step(&mut self) {
-        self.step_own().await;
-        if !self.forwarded.is_empty()
-            && self.being_synced.is_none()
-            && self.proposed.len() < ENTRIES_IN_FLIGHT
-        {
-            let term = self.raft.metrics().borrow().current_term;
-            self.propose_here(Vec::new(), term).await;
-        }
-    }
-
-    /// Sends this member's writes that can be sent now.
-    async fn step_own(&mut self) {
         while self
             .unsettled
             .front()
@@ -521,9 +481,6 @@ impl WritePath {
             "no leader to take writes; dropping every client"
         );
         self.core.abandon_all("no leader to take writes");
-        for forwarded in self.forwarded.drain(..) {
-            let _ = forwarded.committed.send(false);
-        }
         self.ready.clear();
         self.unsettled.clear();
         self.proposed = FuturesUnordered::new();
@@ -573,46 +530,21 @@ impl WritePath {
             }
             !moved
         });
-        self.unsettled.extend(batch.iter().cloned());
-        // The batches forwarded meanwhile go into the same entry, in arrival order, if
-        // this member still leads in the term they were sent for; else they are refused
-        // (and, terms only rising, so is every later one sent for that term).
-        let (leading, current) = {
-            let m = self.raft.metrics();
-            let m = m.borrow();
-            (m.state == openraft::ServerState::Leader, m.current_term)
-        };
-        let mut told = Vec::new();
-        for forwarded in self.forwarded.drain(..) {
-            if leading && forwarded.term == current {
-                batch.extend(forwarded.batch);
-                told.push(forwarded.committed);
-            } else {
-                let _ = forwarded.committed.send(false);
-            }
-        }
         if batch.is_empty() {
             return;
         }
         count_proposal(&self.core, &batch);
-        let last = batch.last().map(|txn| txn.origin);
+        self.unsettled.extend(batch.iter().cloned());
+        let last = batch.last().map(|txn| txn.origin.seq);
         match self.raft.client_write_ff(TxnBatch(batch)).await {
             Ok(receiver) => {
                 self.proposed_in = term;
                 self.being_synced = last;
-                self.proposed.push(Box::pin(async move {
-                    let committed = matches!(receiver.await, Ok(Ok(_)));
-                    for tell in told {
-                        let _ = tell.send(committed);
-                    }
-                    committed
-                }));
+                self.proposed
+                    .push(Box::pin(async move { matches!(receiver.await, Ok(Ok(_))) }));
             }
             Err(e) => {
                 tracing::debug!(error = %e, "consensus refused a write");
-                for tell in told {
-                    let _ = tell.send(false);
-                }
                 self.outcome_unknown("consensus refused a write");
             }
         }
