@@ -34,7 +34,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -193,12 +193,14 @@ impl Ensemble {
                 .append(true)
                 .open(m.dir.join("server.log"))
                 .expect("log file");
+            // zk-server logs to stdout; its stderr (a panic's message) goes there too.
+            let errors = log.try_clone().expect("log file");
             let mut command = Command::new(&*bin);
             command
                 .arg(m.dir.join("zoo.cfg"))
                 .env("RUST_LOG", "info")
-                .stdout(Stdio::null())
-                .stderr(log);
+                .stdout(log)
+                .stderr(errors);
             m.child = Some(net.spawn(i, command).expect("start zk-server"));
             m.paused = false;
         }
