@@ -60,7 +60,7 @@ struct Hooks {
     /// Syncs of appended entries made so far.
     syncs: std::sync::atomic::AtomicU64,
     /// The member whose own writes are reported durable ([`LogStore::watch_own_writes`]).
-    writer: std::sync::atomic::AtomicU64,
+    writer: std::sync::OnceLock<u64>,
     /// The highest sequence number among `writer`'s writes synced so far.
     own_writes_synced: tokio::sync::watch::Sender<u64>,
 }
@@ -71,14 +71,11 @@ impl Default for Hooks {
             on_failure: Mutex::new(None),
             fsync_timer: Mutex::new(None),
             syncs: std::sync::atomic::AtomicU64::new(0),
-            writer: std::sync::atomic::AtomicU64::new(NO_WRITER),
+            writer: std::sync::OnceLock::new(),
             own_writes_synced: tokio::sync::watch::channel(0).0,
         }
     }
 }
-
-/// `Hooks::writer` before anyone asked.
-const NO_WRITER: u64 = u64::MAX;
 
 impl Hooks {
     fn fail(&self, what: &str, error: &str) {
@@ -194,9 +191,7 @@ impl LogStore {
     /// `write_path::ENTRIES_IN_FLIGHT`).
     pub fn watch_own_writes(&self, writer: u64) -> tokio::sync::watch::Receiver<u64> {
         let hooks = self.lock().hooks.clone();
-        hooks
-            .writer
-            .store(writer, std::sync::atomic::Ordering::Relaxed);
+        let _ = hooks.writer.set(writer); // A member's id does not change.
         hooks.own_writes_synced.subscribe()
     }
 
@@ -386,16 +381,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     {
         let mut batch = Vec::new();
         let mut last = None;
-        let writer = self
-            .lock()
-            .hooks
-            .writer
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let mut own_last = None;
+        // The last write of each member in these entries; this member's is reported
+        // synced once they are (numbers rise within each member's writes).
+        let mut written: Vec<crate::txn::Origin> = Vec::new();
         for entry in entries {
             if let EntryPayload::Normal(txns) = &entry.payload {
-                for txn in txns.0.iter().filter(|t| t.origin.server == writer) {
-                    own_last = own_last.max(Some(txn.origin.seq));
+                for txn in txns.0.iter() {
+                    match written.iter_mut().find(|o| o.server == txn.origin.server) {
+                        Some(o) => o.seq = o.seq.max(txn.origin.seq),
+                        None => written.push(txn.origin),
+                    }
                 }
             }
             let bytes = rmp_serde::to_vec(&entry).map_err(|e| StorageIOError::write_logs(&e))?;
@@ -411,6 +406,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                     inner.last_log_id = last;
                 }
                 let hooks = inner.hooks.clone();
+                let own_last = hooks
+                    .writer
+                    .get()
+                    .and_then(|me| written.iter().find(|o| o.server == *me))
+                    .map(|o| o.seq);
                 let done: Box<dyn FnOnce(io::Result<()>) + Send> = Box::new(move |outcome| {
                     if let (Ok(()), Some(seq)) = (&outcome, own_last) {
                         hooks.own_writes_synced.send_if_modified(|synced| {
